@@ -1,0 +1,34 @@
+"""The FastAPI application: routes are assembled here, in one visible place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import FastAPI
+
+from .. import __doc__ as _about
+from . import traces
+from .deps import Services, TokenMiddleware
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Telemetron oracle_api",
+        description=_about,
+        version="0.1.0",
+    )
+    app.add_middleware(TokenMiddleware, settings=services.settings)
+    app.state.services = services
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict:
+        """Liveness plus the receiver's counters, so rejected data is visible."""
+        return {
+            "status": "ok",
+            "committed_spans": services.store.committed_spans,
+            "store_write_errors": services.store.write_errors,
+            "receiver": asdict(services.receiver_stats),
+        }
+
+    app.include_router(traces.router)
+    return app

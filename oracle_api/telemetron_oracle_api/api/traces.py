@@ -1,0 +1,75 @@
+"""REST: trace search and trace by id."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from ..store import queries
+from .deps import Services, get_services
+
+router = APIRouter(prefix="/api/v1", tags=["traces"])
+
+
+def _parse_tags(tags: str | None) -> dict[str, str] | None:
+    if not tags:
+        return None
+    try:
+        value = json.loads(tags)
+    except json.JSONDecodeError as exc:
+        raise HTTPException(400, f"attributes must be a JSON object of strings: {exc}") from exc
+    if not isinstance(value, dict):
+        raise HTTPException(400, "attributes must be a JSON object, e.g. {\"gen_ai.request.model\":\"gpt-4o\"}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+@router.get("/traces")
+def list_traces(
+    services: Annotated[Services, Depends(get_services)],
+    service: str | None = None,
+    agent: str | None = None,
+    model: str | None = None,
+    status: Annotated[str | None, Query(pattern="^(ok|error)$")] = None,
+    start: Annotated[datetime | None, Query(description="traces ending after this time")] = None,
+    end: Annotated[datetime | None, Query(description="traces starting before this time")] = None,
+    min_duration_ms: float | None = None,
+    max_duration_ms: float | None = None,
+    conversation_id: str | None = None,
+    operation: str | None = None,
+    attributes: Annotated[str | None, Query(description='JSON object, e.g. {"gen_ai.request.model":"gpt-4o"}')] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    cursor: str | None = None,
+) -> dict:
+    """Trace summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    f = queries.TraceFilter(
+        service=service,
+        agent=agent,
+        model=model,
+        status=status,
+        start_ns=queries.to_ns(start) if start else None,
+        end_ns=queries.to_ns(end) if end else None,
+        min_duration_ns=int(min_duration_ms * 1e6) if min_duration_ms is not None else None,
+        max_duration_ns=int(max_duration_ms * 1e6) if max_duration_ms is not None else None,
+        conversation_id=conversation_id,
+        operation=operation,
+        attributes=_parse_tags(attributes),
+    )
+    with services.store.reader() as conn:
+        try:
+            traces, next_cursor = queries.list_traces(conn, f, limit=limit, cursor=cursor)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+    return {"traces": traces, "count": len(traces), "next_cursor": next_cursor}
+
+
+@router.get("/traces/{trace_id}")
+def get_trace(trace_id: str, services: Annotated[Services, Depends(get_services)]) -> dict:
+    """Every span of the trace, each with its parent and children."""
+    with services.store.reader() as conn:
+        trace = queries.get_trace(conn, trace_id)
+    if trace is None:
+        raise HTTPException(404, f"trace {trace_id} not found")
+    return trace

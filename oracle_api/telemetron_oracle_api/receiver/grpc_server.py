@@ -1,0 +1,144 @@
+"""The OTLP gRPC receiver: Export calls for traces, metrics and logs, acknowledged after commit.
+
+Requests are taken as raw bytes (no generated deserializer) so that a request the strict parser
+refuses can still be split and its good spans kept; see ``decode.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+
+import grpc
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from ..store.sqlite import Store, StoreClosed, StoreFull
+from .decode import MalformedRequest, ResourceCache, decode_logs, decode_metrics, decode_traces
+from .records import Decoded
+
+log = logging.getLogger(__name__)
+
+_COMMIT_TIMEOUT_S = 120.0
+
+
+@dataclass
+class SignalStats:
+    requests: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    malformed_requests: int = 0
+    unavailable: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class ReceiverStats:
+    """Counters served at /health so rejections are visible, not silent."""
+
+    traces: SignalStats = field(default_factory=SignalStats)
+    metrics: SignalStats = field(default_factory=SignalStats)
+    logs: SignalStats = field(default_factory=SignalStats)
+
+
+@dataclass(frozen=True)
+class _Signal:
+    service: str
+    decode: Callable[[bytes, ResourceCache], Decoded]
+    response: type
+    partial_field: str  # the response's partial-success counter for this signal
+    count: Callable[[Decoded], int]
+    stats_name: str
+
+
+_SIGNALS = (
+    _Signal("opentelemetry.proto.collector.trace.v1.TraceService", decode_traces,
+            ExportTraceServiceResponse, "rejected_spans", lambda d: len(d.spans), "traces"),
+    _Signal("opentelemetry.proto.collector.metrics.v1.MetricsService", decode_metrics,
+            ExportMetricsServiceResponse, "rejected_data_points",
+            lambda d: len(d.metric_points), "metrics"),
+    _Signal("opentelemetry.proto.collector.logs.v1.LogsService", decode_logs,
+            ExportLogsServiceResponse, "rejected_log_records", lambda d: len(d.logs), "logs"),
+)  # fmt: skip
+
+
+class OtlpReceiver:
+    """Serves the three OTLP Export services on one port and writes what it decodes to ``store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        host: str = "127.0.0.1",
+        port: int = 4319,
+        *,
+        workers: int = 8,
+        max_message_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.store = store
+        self.stats = ReceiverStats()
+        self._resources = ResourceCache()
+        self._lock = threading.Lock()  # guards the resource cache and counters
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp"),
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            ],
+        )
+        for signal in _SIGNALS:
+            handler = grpc.unary_unary_rpc_method_handler(
+                self._export_handler(signal),
+                request_deserializer=None,
+                response_serializer=lambda message: message.SerializeToString(),
+            )
+            self._server.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(signal.service, {"Export": handler}),)
+            )
+        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise OSError(f"cannot listen for OTLP gRPC on {host}:{port}")
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float = 5.0) -> None:
+        self._server.stop(grace).wait()
+
+    def _export_handler(self, signal: _Signal):
+        stats: SignalStats = getattr(self.stats, signal.stats_name)
+
+        def export(raw: bytes, context: grpc.ServicerContext):
+            stats.requests += 1
+            try:
+                with self._lock:
+                    decoded = signal.decode(raw, self._resources)
+            except MalformedRequest as exc:
+                stats.malformed_requests += 1
+                stats.last_error = f"malformed request: {exc}"
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed OTLP request: {exc}")
+            response = signal.response()
+            if decoded.rejections:
+                stats.rejected += decoded.rejected
+                stats.last_error = decoded.error_message()
+                setattr(response.partial_success, signal.partial_field, decoded.rejected)
+                response.partial_success.error_message = stats.last_error
+                log.warning("%s: %s", signal.stats_name, stats.last_error)
+            accepted = signal.count(decoded)
+            if accepted:
+                try:
+                    self.store.submit(decoded).result(_COMMIT_TIMEOUT_S)
+                except (StoreFull, StoreClosed) as exc:
+                    stats.unavailable += 1
+                    context.abort(grpc.StatusCode.UNAVAILABLE, f"oracle_api is busy, retry: {exc}")
+                except Exception as exc:  # the write failed: nothing was acknowledged, so retry
+                    stats.unavailable += 1
+                    stats.last_error = f"store write failed: {exc!r}"
+                    context.abort(grpc.StatusCode.UNAVAILABLE, stats.last_error)
+                stats.accepted += accepted
+            return response
+
+        return export

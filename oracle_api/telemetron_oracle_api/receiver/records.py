@@ -1,0 +1,124 @@
+"""Decoded telemetry as plain Python records: what the store writes and the Oracle and streams read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Resource:
+    """An OTLP resource (the process that emitted the data), deduplicated by content hash."""
+
+    key: str
+    service_name: str
+    attributes: dict
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """One span with the fields the product queries promoted out of its attributes.
+
+    ``attributes``, ``events`` and ``links`` keep everything else losslessly. ``pending`` marks a
+    work-in-progress record: the real span ``parent_span_id`` has started and not yet ended.
+    """
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: int
+    start_ns: int
+    end_ns: int
+    status_code: int
+    status_message: str
+    attributes: dict
+    events: list
+    links: list
+    resource: Resource
+    scope_name: str
+    scope_version: str
+    trace_state: str
+    flags: int
+    dropped: tuple[int, int, int]
+    operation: str | None = None
+    agent_name: str | None = None
+    provider: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    conversation_id: str | None = None
+    error_type: str | None = None
+    pending: bool = False
+    # For a pending record: the real span's own parent, if the emitter said.
+    pending_parent_id: str | None = None
+
+    @property
+    def service_name(self) -> str:
+        return self.resource.service_name
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+
+@dataclass(slots=True)
+class MetricPoint:
+    """One data point of one metric; histograms keep count, sum and buckets in ``data``."""
+
+    resource: Resource
+    scope_name: str
+    name: str
+    unit: str
+    kind: str  # gauge | sum | histogram | exponential_histogram | summary
+    time_ns: int
+    start_ns: int
+    attributes: dict
+    value: float | None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LogRecord:
+    resource: Resource
+    scope_name: str
+    time_ns: int
+    observed_ns: int
+    severity_number: int
+    severity_text: str
+    body: object
+    attributes: dict
+    trace_id: str | None
+    span_id: str | None
+    event_name: str
+
+
+@dataclass(slots=True)
+class Rejection:
+    """Why part of a request was refused; reported back through OTLP partial success."""
+
+    count: int
+    message: str
+
+
+@dataclass(slots=True)
+class Decoded:
+    """The result of decoding one Export request: good records plus counted rejections."""
+
+    spans: list[SpanRecord] = field(default_factory=list)
+    metric_points: list[MetricPoint] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return sum(r.count for r in self.rejections)
+
+    def reject(self, count: int, message: str) -> None:
+        self.rejections.append(Rejection(count, message))
+
+    def error_message(self) -> str:
+        # Several distinct reasons are joined; the first few are enough to act on.
+        head = "; ".join(r.message for r in self.rejections[:5])
+        more = len(self.rejections) - 5
+        return head + (f"; and {more} more" if more > 0 else "")

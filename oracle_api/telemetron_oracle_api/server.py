@@ -1,0 +1,69 @@
+"""The oracle_api process: store, OTLP receiver and HTTP API wired together (the pipeline, in one place)."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from .api.app import create_app
+from .api.deps import Services
+from .hub import Hub
+from .receiver.grpc_server import OtlpReceiver
+from .settings import Settings
+from .store.sqlite import Store
+
+log = logging.getLogger("telemetron")
+
+
+class OracleApi:
+    """Builds every stage from one Settings; ``start``/``stop`` run the receiver and the store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.hub = Hub()
+        self.store = Store(
+            settings.db_path,
+            self.hub,
+            queue_limit=settings.write_queue_spans,
+            batch_limit=settings.write_batch_spans,
+        )
+        self.receiver = OtlpReceiver(
+            self.store,
+            settings.grpc_host,
+            settings.grpc_port,
+            workers=settings.grpc_workers,
+            max_message_bytes=settings.grpc_max_message_bytes,
+        )
+        self.services = Services(
+            settings=settings, store=self.store, hub=self.hub, receiver_stats=self.receiver.stats
+        )
+        self.app = create_app(self.services)
+
+    def start(self) -> None:
+        self.receiver.start()
+
+    def stop(self) -> None:
+        self.receiver.stop()
+        self.store.close()
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then stop taking OTLP, finish writes and exit."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    oracle = OracleApi(settings)
+    oracle.start()
+    log.info(
+        "oracle_api: OTLP gRPC on %s:%d, HTTP on http://%s:%d, store %s",
+        settings.grpc_host, oracle.receiver.port, settings.http_host, settings.http_port, settings.db_path,
+    )  # fmt: skip
+    try:
+        uvicorn.run(
+            oracle.app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level=settings.log_level.lower(),
+            ws_ping_interval=20,
+        )
+    finally:
+        oracle.stop()

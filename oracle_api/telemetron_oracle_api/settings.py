@@ -1,0 +1,79 @@
+"""The one settings object of the oracle_api process, read from TELEMETRON_* variables and flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+_ENV_PREFIX = "TELEMETRON_"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Defaults follow the port contract in the README; every field has a TELEMETRON_<NAME> variable."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 4319
+    db_path: Path = Path("var/telemetron.db")
+    # Required on every HTTP/WebSocket request when listening beyond loopback.
+    api_token: str = ""
+    kafka_bootstrap: str = "localhost:9092"
+    kafka_spans_topic: str = "agent-telemetry-spans"
+    # Spans waiting to be committed; past this the receiver answers UNAVAILABLE and the
+    # Collector retries, so memory stays bounded.
+    write_queue_spans: int = 200_000
+    # The writer commits once per batch of at most this many spans.
+    write_batch_spans: int = 20_000
+    grpc_max_message_bytes: int = 64 * 1024 * 1024
+    grpc_workers: int = 8
+    # Oracle: how long completed tasks stay in an agent's activity, and snapshot history.
+    completed_task_retention_s: float = 600.0
+    snapshot_interval_s: float = 10.0
+    snapshot_retention: int = 8640
+    system_id: str = "telemetron"
+    log_level: str = "info"
+
+    @property
+    def requires_token(self) -> bool:
+        return self.http_host not in _LOOPBACK
+
+    def validate(self) -> None:
+        if self.requires_token and not self.api_token:
+            raise ValueError(
+                f"oracle_api listens on {self.http_host}, beyond loopback: set TELEMETRON_API_TOKEN "
+                "(every HTTP and WebSocket request must then carry it)"
+            )
+
+
+def _convert(raw: str, to: type) -> object:
+    if to is Path:
+        return Path(raw)
+    if to is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return to(raw)
+
+
+def load_settings(argv: list[str] | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Defaults, overridden by TELEMETRON_* variables, overridden by command-line flags."""
+    env = os.environ if env is None else env
+    types = {"str": str, "int": int, "float": float, "Path": Path, "bool": bool}
+    values: dict[str, object] = {}
+    parser = argparse.ArgumentParser(prog="telemetron serve", description="Run oracle_api.")
+    for f in fields(Settings):
+        to = types[str(f.type).split(" ")[0]]
+        env_value = env.get(_ENV_PREFIX + f.name.upper())
+        if env_value is not None and env_value != "":
+            values[f.name] = _convert(env_value, to)
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=to, default=None)
+    args = parser.parse_args(argv or [])
+    for name, value in vars(args).items():
+        if value is not None:
+            values[name] = value
+    settings = Settings(**values)
+    settings.validate()
+    return settings

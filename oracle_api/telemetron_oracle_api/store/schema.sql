@@ -1,0 +1,113 @@
+-- Telemetron's store: plain SQLite tables you can query with any client (sqlite3 var/telemetron.db).
+-- Times are Unix nanoseconds; ids are lowercase hex; attributes, events and links are JSON with
+-- OTLP's value types kept (ints stay ints, bytes as {"$bytes": base64}).
+
+PRAGMA journal_mode = WAL;
+
+-- One row per distinct OTLP resource (the process that sent the data).
+CREATE TABLE IF NOT EXISTS resources (
+    resource_key TEXT PRIMARY KEY,
+    service_name TEXT NOT NULL,
+    attributes   TEXT NOT NULL
+);
+
+-- One row per span; the fields the product filters on are promoted to columns.
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id        TEXT NOT NULL,
+    span_id         TEXT NOT NULL,
+    parent_span_id  TEXT,
+    name            TEXT NOT NULL,
+    kind            INTEGER NOT NULL,      -- OTLP SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer
+    service_name    TEXT NOT NULL,
+    start_ns        INTEGER NOT NULL,
+    end_ns          INTEGER NOT NULL,
+    duration_ns     INTEGER NOT NULL,
+    status_code     INTEGER NOT NULL,      -- 0 unset, 1 ok, 2 error
+    status_message  TEXT NOT NULL,
+    operation       TEXT,                  -- gen_ai.operation.name (normalized)
+    agent_name      TEXT,
+    provider        TEXT,                  -- gen_ai.provider.name (normalized)
+    request_model   TEXT,
+    response_model  TEXT,
+    input_tokens    INTEGER,
+    output_tokens   INTEGER,
+    conversation_id TEXT,
+    error_type      TEXT,
+    attributes      TEXT NOT NULL,
+    events          TEXT NOT NULL,
+    links           TEXT NOT NULL,
+    resource_key    TEXT NOT NULL REFERENCES resources(resource_key),
+    scope_name      TEXT NOT NULL,
+    scope_version   TEXT NOT NULL,
+    trace_state     TEXT NOT NULL,
+    flags           INTEGER NOT NULL,
+    dropped_counts  TEXT NOT NULL,         -- [attributes, events, links]
+    received_ns     INTEGER NOT NULL,
+    UNIQUE (trace_id, span_id)             -- a span delivered twice is stored once
+);
+CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
+CREATE INDEX IF NOT EXISTS spans_agent ON spans (agent_name) WHERE agent_name IS NOT NULL;
+CREATE INDEX IF NOT EXISTS spans_model ON spans (request_model) WHERE request_model IS NOT NULL;
+CREATE INDEX IF NOT EXISTS spans_conversation ON spans (conversation_id) WHERE conversation_id IS NOT NULL;
+
+-- One row per trace, re-aggregated from spans whenever a batch touches the trace.
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id     TEXT PRIMARY KEY,
+    start_ns     INTEGER NOT NULL,
+    end_ns       INTEGER NOT NULL,
+    span_count   INTEGER NOT NULL,
+    error_count  INTEGER NOT NULL,
+    root_name    TEXT,                     -- NULL while the root span has not arrived
+    root_service TEXT,
+    services     TEXT NOT NULL             -- JSON array of service names
+);
+CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns);
+
+-- Work in progress: spans that have started and not yet ended, from pending-span records.
+-- A row is removed when the real span arrives.
+CREATE TABLE IF NOT EXISTS active_spans (
+    trace_id       TEXT NOT NULL,
+    span_id        TEXT NOT NULL,
+    parent_span_id TEXT,
+    name           TEXT NOT NULL,
+    kind           INTEGER NOT NULL,
+    service_name   TEXT NOT NULL,
+    operation      TEXT,
+    agent_name     TEXT,
+    start_ns       INTEGER NOT NULL,
+    last_seen_ns   INTEGER NOT NULL,       -- the latest heartbeat
+    attributes     TEXT NOT NULL,
+    resource_key   TEXT NOT NULL,
+    PRIMARY KEY (trace_id, span_id)
+);
+
+CREATE TABLE IF NOT EXISTS metric_points (
+    resource_key TEXT NOT NULL,
+    service_name TEXT NOT NULL,
+    scope_name   TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    unit         TEXT NOT NULL,
+    kind         TEXT NOT NULL,            -- gauge | sum | histogram | exponential_histogram | summary
+    time_ns      INTEGER NOT NULL,
+    start_ns     INTEGER NOT NULL,
+    attributes   TEXT NOT NULL,
+    value        REAL,
+    data         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metric_points_name_time ON metric_points (name, time_ns);
+
+CREATE TABLE IF NOT EXISTS log_records (
+    resource_key    TEXT NOT NULL,
+    service_name    TEXT NOT NULL,
+    scope_name      TEXT NOT NULL,
+    time_ns         INTEGER NOT NULL,
+    observed_ns     INTEGER NOT NULL,
+    severity_number INTEGER NOT NULL,
+    severity_text   TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    attributes      TEXT NOT NULL,
+    trace_id        TEXT,
+    span_id         TEXT,
+    event_name      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_records_trace ON log_records (trace_id) WHERE trace_id IS NOT NULL;

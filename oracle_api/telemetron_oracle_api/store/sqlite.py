@@ -1,0 +1,293 @@
+"""The SQLite store: one writer thread commits decoded requests in batches; readers use their own connections.
+
+A request is acknowledged only after the transaction holding it commits, so an acknowledged span
+is on disk. The queue in front of the writer is bounded: when it is full ``submit`` raises
+``StoreFull`` and the receiver answers UNAVAILABLE, which makes the Collector retry later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from importlib import resources as package_files
+from pathlib import Path
+
+from ..hub import Committed, Hub
+from ..receiver.records import Decoded, Resource, SpanRecord
+
+log = logging.getLogger(__name__)
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+class StoreFull(Exception):
+    """The write queue is at its limit; the caller should ask the sender to retry."""
+
+
+class StoreClosed(Exception):
+    """The store is shutting down and takes no more writes."""
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+_INSERT_SPAN = """
+INSERT OR IGNORE INTO spans (
+    trace_id, span_id, parent_span_id, name, kind, service_name, start_ns, end_ns, duration_ns,
+    status_code, status_message, operation, agent_name, provider, request_model, response_model,
+    input_tokens, output_tokens, conversation_id, error_type, attributes, events, links,
+    resource_key, scope_name, scope_version, trace_state, flags, dropped_counts, received_ns
+) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+"""
+
+_UPSERT_ACTIVE = """
+INSERT INTO active_spans (
+    trace_id, span_id, parent_span_id, name, kind, service_name, operation, agent_name,
+    start_ns, last_seen_ns, attributes, resource_key
+)
+SELECT ?,?,?,?,?,?,?,?,?,?,?,?
+WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2)
+ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)
+"""
+
+# Re-aggregates the summary row of every trace the batch touched (the trace ids come as JSON).
+_REFRESH_TRACES = """
+INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, services)
+SELECT s.trace_id, min(s.start_ns), max(s.end_ns), count(*), sum(s.status_code = 2),
+       (SELECT r.name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
+        ORDER BY r.start_ns LIMIT 1),
+       (SELECT r.service_name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
+        ORDER BY r.start_ns LIMIT 1),
+       json_group_array(DISTINCT s.service_name)
+FROM spans s
+WHERE s.trace_id IN (SELECT value FROM json_each(?))
+GROUP BY s.trace_id
+ON CONFLICT (trace_id) DO UPDATE SET
+    start_ns = excluded.start_ns, end_ns = excluded.end_ns, span_count = excluded.span_count,
+    error_count = excluded.error_count, root_name = excluded.root_name,
+    root_service = excluded.root_service, services = excluded.services
+"""
+
+
+def _span_row(s: SpanRecord, received_ns: int) -> tuple:
+    return (
+        s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.resource.service_name,
+        s.start_ns, s.end_ns, s.end_ns - s.start_ns, s.status_code, s.status_message,
+        s.operation, s.agent_name, s.provider, s.request_model, s.response_model,
+        s.input_tokens, s.output_tokens, s.conversation_id, s.error_type,
+        _dumps(s.attributes), _dumps(s.events), _dumps(s.links), s.resource.key,
+        s.scope_name, s.scope_version, s.trace_state, s.flags, _dumps(list(s.dropped)),
+        received_ns,
+    )  # fmt: skip
+
+
+class _Job:
+    __slots__ = ("decoded", "future", "size")
+
+    def __init__(self, decoded: Decoded) -> None:
+        self.decoded = decoded
+        self.future: Future[None] = Future()
+        self.size = len(decoded.spans) + len(decoded.metric_points) + len(decoded.logs)
+
+
+class Store:
+    """Owns the database file: schema, the batching writer, and read connections."""
+
+    def __init__(
+        self,
+        path: Path,
+        hub: Hub | None = None,
+        *,
+        queue_limit: int = 200_000,
+        batch_limit: int = 20_000,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.hub = hub or Hub()
+        self._queue_limit = queue_limit
+        self._batch_limit = batch_limit
+        self._queued = 0
+        self._queued_lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closed = False
+        self._local = threading.local()
+        self._writer = connect(self.path)
+        schema = package_files.files(__package__).joinpath("schema.sql").read_text()
+        self._writer.executescript(schema)
+        self._writer.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at commit on OS crash-free paths
+        self._known_resources: set[str] = {
+            r[0] for r in self._writer.execute("SELECT resource_key FROM resources")
+        }
+        self._active: set[tuple[str, str]] = {
+            (r[0], r[1]) for r in self._writer.execute("SELECT trace_id, span_id FROM active_spans")
+        }
+        self.committed_spans = 0
+        self.write_errors = 0
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def submit(self, decoded: Decoded) -> Future[None]:
+        """Queue a decoded request; the future completes when it is committed."""
+        job = _Job(decoded)
+        with self._queued_lock:
+            if self._closed:
+                raise StoreClosed("store is closed")
+            if self._queued + job.size > self._queue_limit and self._queued > 0:
+                raise StoreFull(f"write queue holds {self._queued} items (limit {self._queue_limit})")
+            self._queued += job.size
+        self._jobs.put(job)
+        return job.future
+
+    def write(self, decoded: Decoded, timeout: float | None = 60.0) -> None:
+        """Submit and wait for the commit."""
+        self.submit(decoded).result(timeout)
+
+    def close(self) -> None:
+        with self._queued_lock:
+            self._closed = True
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+        self._writer.close()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            batch, size = [job], job.size
+            while size < self._batch_limit:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._jobs.put(None)  # finish this batch, then stop
+                    break
+                batch.append(more)
+                size += more.size
+            self._commit(batch)
+            with self._queued_lock:
+                self._queued -= size
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        committed = Committed()
+        for job in jobs:
+            committed.metric_points.extend(job.decoded.metric_points)
+            committed.logs.extend(job.decoded.logs)
+            for span in job.decoded.spans:
+                (committed.pending if span.pending else committed.spans).append(span)
+        try:
+            self._write(committed)
+        except Exception as exc:
+            self.write_errors += 1
+            log.exception("store write failed")
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        self.committed_spans += len(committed.spans)
+        for job in jobs:
+            job.future.set_result(None)
+        self.hub.publish(committed)
+
+    def _write(self, c: Committed) -> None:
+        now = time.time_ns()
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._write_resources(conn, c)
+            if c.spans:
+                conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans])
+                conn.execute(_REFRESH_TRACES, (_dumps(list({s.trace_id for s in c.spans})),))
+                ended = [
+                    key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active
+                ]
+                if ended:
+                    conn.executemany(
+                        "DELETE FROM active_spans WHERE trace_id = ? AND span_id = ?", ended
+                    )
+            if c.pending:
+                self._write_pending(conn, c.pending)
+            if c.metric_points:
+                conn.executemany(
+                    "INSERT INTO metric_points VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (p.resource.key, p.resource.service_name, p.scope_name, p.name, p.unit,
+                         p.kind, p.time_ns, p.start_ns, _dumps(p.attributes), p.value,
+                         _dumps(p.data))
+                        for p in c.metric_points
+                    ],
+                )  # fmt: skip
+            if c.logs:
+                conn.executemany(
+                    "INSERT INTO log_records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (r.resource.key, r.resource.service_name, r.scope_name, r.time_ns,
+                         r.observed_ns, r.severity_number, r.severity_text, _dumps(r.body),
+                         _dumps(r.attributes), r.trace_id, r.span_id, r.event_name)
+                        for r in c.logs
+                    ],
+                )  # fmt: skip
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        for s in c.spans:
+            self._active.discard((s.trace_id, s.span_id))
+        for p in c.pending:
+            if p.parent_span_id:
+                self._active.add((p.trace_id, p.parent_span_id))
+
+    def _write_resources(self, conn: sqlite3.Connection, c: Committed) -> None:
+        new: dict[str, Resource] = {}
+        for group in (c.spans, c.pending, c.metric_points, c.logs):
+            for item in group:
+                r = item.resource
+                if r.key not in self._known_resources:
+                    new[r.key] = r
+        if new:
+            conn.executemany(
+                "INSERT OR IGNORE INTO resources VALUES (?,?,?)",
+                [(r.key, r.service_name, _dumps(r.attributes)) for r in new.values()],
+            )
+            self._known_resources.update(new)
+
+    def _write_pending(self, conn: sqlite3.Connection, pending: list[SpanRecord]) -> None:
+        rows = []
+        for p in pending:
+            if not p.parent_span_id:
+                continue  # a pending record names the real span as its parent
+            attrs = {k: v for k, v in p.attributes.items() if not k.endswith("span_type")}
+            rows.append(
+                (p.trace_id, p.parent_span_id, p.pending_parent_id, p.name, p.kind,
+                 p.resource.service_name, p.operation, p.agent_name, p.start_ns,
+                 max(p.end_ns, p.start_ns), _dumps(attrs), p.resource.key)
+            )  # fmt: skip
+        if rows:
+            conn.executemany(_UPSERT_ACTIVE, rows)
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A read connection for the calling thread (WAL lets readers run beside the writer)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+        yield conn
