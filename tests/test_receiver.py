@@ -1,0 +1,233 @@
+"""The OTLP gRPC receiver: what it stores, what it rejects and how, and that it stays up."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+from oracle_fixtures import start_oracle
+
+TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+T0 = 1_700_000_000_000_000_000
+
+
+def kv(key: str, value) -> KeyValue:
+    if isinstance(value, bool):
+        any_value = AnyValue(bool_value=value)
+    elif isinstance(value, int):
+        any_value = AnyValue(int_value=value)
+    elif isinstance(value, float):
+        any_value = AnyValue(double_value=value)
+    elif isinstance(value, bytes):
+        any_value = AnyValue(bytes_value=value)
+    else:
+        any_value = AnyValue(string_value=value)
+    return KeyValue(key=key, value=any_value)
+
+
+def make_span(n: int, trace: int = 1, **overrides) -> Span:
+    span = Span(
+        trace_id=trace.to_bytes(16, "big"),
+        span_id=(n + 1).to_bytes(8, "big"),
+        name=f"span-{n}",
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=T0 + n,
+        end_time_unix_nano=T0 + n + 1_000_000,
+        attributes=[kv("gen_ai.request.model", "gpt-4o"), kv("n", n)],
+    )
+    for key, value in overrides.items():
+        if key == "status":
+            span.status.CopyFrom(value)
+        elif key == "attributes":
+            del span.attributes[:]
+            span.attributes.extend(value)
+        else:
+            setattr(span, key, value)
+    return span
+
+
+def request_of(*spans: Span, service: str = "svc") -> ExportTraceServiceRequest:
+    rs = ResourceSpans(scope_spans=[ScopeSpans(spans=list(spans))])
+    rs.resource.attributes.append(kv("service.name", service))
+    return ExportTraceServiceRequest(resource_spans=[rs])
+
+
+@pytest.fixture
+def export(oracle_server):
+    channel = grpc.insecure_channel(oracle_server.grpc_endpoint)
+    call = channel.unary_unary(
+        TRACE_EXPORT,
+        request_serializer=None,
+        response_deserializer=ExportTraceServiceResponse.FromString,
+    )
+    yield lambda raw: call(raw if isinstance(raw, bytes) else raw.SerializeToString(), timeout=30)
+    channel.close()
+
+
+def stored(oracle_server, sql: str, *params):
+    with sqlite3.connect(oracle_server.oracle.settings.db_path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def span_names(oracle_server) -> list[str]:
+    return [r[0] for r in stored(oracle_server, "SELECT name FROM spans ORDER BY name")]
+
+
+def test_acknowledged_spans_are_stored_with_promoted_columns(oracle_server, export):
+    response = export(request_of(make_span(0), make_span(1, parent_span_id=(1).to_bytes(8, "big"))))
+    assert not response.HasField("partial_success")
+    rows = stored(
+        oracle_server,
+        "SELECT span_id, parent_span_id, service_name, request_model, json_extract(attributes, '$.n') "
+        "FROM spans ORDER BY span_id",
+    )
+    assert rows == [
+        ("0000000000000001", None, "svc", "gpt-4o", 0),
+        ("0000000000000002", "0000000000000001", "svc", "gpt-4o", 1),
+    ]
+    assert stored(oracle_server, "SELECT span_count, root_name FROM traces") == [(2, "span-0")]
+
+
+def test_malformed_request_is_invalid_argument_and_server_stays_up(oracle_server, export):
+    with pytest.raises(grpc.RpcError) as err:
+        export(b"\x0a\xff\xff\xff\xff\x0fnot-protobuf")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "malformed OTLP request" in err.value.details()
+    export(request_of(make_span(0)))
+    assert span_names(oracle_server) == ["span-0"]
+    health = oracle_server.client().get("/health").json()
+    assert health["receiver"]["traces"]["malformed_requests"] == 1
+
+
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ({"trace_id": bytes(16)}, "invalid trace_id"),
+        ({"span_id": b"\x01\x02"}, "invalid span_id"),
+        ({"start_time_unix_nano": T0 + 10, "end_time_unix_nano": T0 + 5}, "end_time_unix_nano is before"),
+        ({"start_time_unix_nano": 0}, "missing start_time_unix_nano"),
+    ],
+)
+def test_invalid_span_is_rejected_and_counted_while_good_spans_are_kept(oracle_server, export, bad, reason):
+    response = export(request_of(make_span(0), make_span(1, **bad), make_span(2)))
+    assert response.partial_success.rejected_spans == 1
+    assert reason in response.partial_success.error_message
+    assert span_names(oracle_server) == ["span-0", "span-2"]
+    health = oracle_server.client().get("/health").json()
+    assert health["receiver"]["traces"]["rejected"] == 1
+    assert reason in health["receiver"]["traces"]["last_error"]
+
+
+def test_one_mebibyte_attribute_is_stored_losslessly(oracle_server, export):
+    big = "x" * (1024 * 1024)
+    response = export(request_of(make_span(0, attributes=[kv("gen_ai.output.messages", big)])))
+    assert not response.HasField("partial_success")
+    [(length,)] = stored(
+        oracle_server, "SELECT length(json_extract(attributes, '$.\"gen_ai.output.messages\"')) FROM spans"
+    )
+    assert length == len(big)
+
+
+def test_non_utf8_string_rejects_only_that_span(oracle_server, export):
+    raw = request_of(make_span(0), make_span(1, name="BAD!"), make_span(2)).SerializeToString()
+    raw = raw.replace(b"BAD!", b"\xff\xfe\xfd\xfc")  # same length: valid wire format, invalid UTF-8
+    response = export(raw)
+    assert response.partial_success.rejected_spans == 1
+    assert "UTF-8" in response.partial_success.error_message
+    assert span_names(oracle_server) == ["span-0", "span-2"]
+
+
+def test_every_attribute_value_type_round_trips(oracle_server, export):
+    span = make_span(0, attributes=[kv("s", "text"), kv("b", True), kv("i", -7), kv("d", 1.5), kv("raw", b"\x00\x01")])
+    array = KeyValue(key="arr", value=AnyValue())
+    array.value.array_value.values.extend([AnyValue(int_value=1), AnyValue(string_value="two")])
+    nested = KeyValue(key="map", value=AnyValue())
+    nested.value.kvlist_value.values.append(kv("inner", 2.0))
+    span.attributes.extend([array, nested])
+    export(request_of(span))
+    trace = oracle_server.client().get(f"/api/v1/traces/{(1).to_bytes(16, 'big').hex()}").json()
+    assert trace["spans"][0]["attributes"] == {
+        "s": "text", "b": True, "i": -7, "d": 1.5, "raw": {"$bytes": "AAE="},
+        "arr": [1, "two"], "map": {"inner": 2.0},
+    }  # fmt: skip
+
+
+def test_duplicate_delivery_stores_each_span_once(oracle_server, export):
+    request = request_of(make_span(0), make_span(1))
+    export(request)
+    export(request)
+    assert stored(oracle_server, "SELECT count(*) FROM spans") == [(2,)]
+    assert stored(oracle_server, "SELECT span_count FROM traces") == [(2,)]
+
+
+def test_metrics_and_logs_are_stored(oracle_server):
+    channel = grpc.insecure_channel(oracle_server.grpc_endpoint)
+    metrics = ExportMetricsServiceRequest()
+    rm = metrics.resource_metrics.add()
+    rm.resource.attributes.append(kv("service.name", "agents"))
+    metric = rm.scope_metrics.add().metrics.add(name="k8s.pod.phase", unit="")
+    point = metric.gauge.data_points.add(time_unix_nano=T0, as_int=2)
+    point.attributes.append(kv("k8s.pod.name", "writer-0"))
+    logs = ExportLogsServiceRequest()
+    rl = logs.resource_logs.add()
+    rl.resource.attributes.append(kv("service.name", "agents"))
+    rl.scope_logs.add().log_records.add(time_unix_nano=T0, severity_text="WARN", body=AnyValue(string_value="slow"))
+    channel.unary_unary("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export")(
+        metrics.SerializeToString(), timeout=10
+    )
+    channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")(
+        logs.SerializeToString(), timeout=10
+    )
+    channel.close()
+    assert stored(oracle_server, "SELECT service_name, name, kind, value FROM metric_points") == [
+        ("agents", "k8s.pod.phase", "gauge", 2.0)
+    ]
+    assert stored(oracle_server, "SELECT severity_text, body FROM log_records") == [("WARN", '"slow"')]
+
+
+def test_full_write_queue_answers_unavailable_and_recovers(tmp_path):
+    running = start_oracle(tmp_path / "t.db", write_queue_spans=3)
+    try:
+        channel = grpc.insecure_channel(running.grpc_endpoint)
+        call = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+        blocker = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # the writer now waits, so the queue fills
+        first = threading.Thread(
+            target=lambda: call(request_of(make_span(0), make_span(1), make_span(2)).SerializeToString(), timeout=30)
+        )
+        first.start()
+        running.wait_for(lambda: running.oracle.store._queued >= 3)
+        with pytest.raises(grpc.RpcError) as err:
+            call(request_of(make_span(3)).SerializeToString(), timeout=30)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        time.sleep(0.1)
+        blocker.execute("ROLLBACK")
+        first.join(timeout=30)
+        call(request_of(make_span(3)).SerializeToString(), timeout=30)  # a retry now succeeds
+        with sqlite3.connect(tmp_path / "t.db") as conn:
+            assert conn.execute("SELECT count(*) FROM spans").fetchone() == (4,)
+        channel.close()
+    finally:
+        running.stop()
+
+
+def test_error_status_is_promoted(oracle_server, export):
+    export(request_of(make_span(0, status=Status(code=Status.STATUS_CODE_ERROR, message="boom"))))
+    assert stored(oracle_server, "SELECT status_code, status_message, error_type FROM spans") == [
+        (2, "boom", "_OTHER")
+    ]
+    assert stored(oracle_server, "SELECT error_count FROM traces") == [(1,)]
