@@ -55,8 +55,17 @@ def any_value(value) -> object:
     return None
 
 
+_PLAIN = frozenset(("string_value", "int_value", "bool_value"))
+
+
 def attributes(kvs) -> dict:
-    return {kv.key: any_value(kv.value) for kv in kvs}
+    out = {}
+    for kv in kvs:
+        value = kv.value
+        which = value.WhichOneof("value")
+        # Most attributes are plain strings, ints and bools: skip the general conversion.
+        out[kv.key] = getattr(value, which) if which in _PLAIN else any_value(value)
+    return out
 
 
 class ResourceCache:

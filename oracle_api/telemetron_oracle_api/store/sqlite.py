@@ -83,14 +83,18 @@ ON CONFLICT (trace_id) DO UPDATE SET
 """
 
 
+_NO_DROPS = "[0,0,0]"
+
+
 def _span_row(s: SpanRecord, received_ns: int) -> tuple:
     return (
         s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.resource.service_name,
         s.start_ns, s.end_ns, s.end_ns - s.start_ns, s.status_code, s.status_message,
         s.operation, s.agent_name, s.provider, s.request_model, s.response_model,
         s.input_tokens, s.output_tokens, s.conversation_id, s.error_type,
-        _dumps(s.attributes), _dumps(s.events), _dumps(s.links), s.resource.key,
-        s.scope_name, s.scope_version, s.trace_state, s.flags, _dumps(list(s.dropped)),
+        _dumps(s.attributes), _dumps(s.events) if s.events else "[]",
+        _dumps(s.links) if s.links else "[]", s.resource.key, s.scope_name, s.scope_version,
+        s.trace_state, s.flags, _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
         received_ns,
     )  # fmt: skip
 

@@ -1,0 +1,198 @@
+"""Ingest throughput: GenAI-shaped spans into oracle_api's OTLP receiver, directly or through the Collector.
+
+    python bench/bench_ingest.py                      # straight into a fresh oracle_api process
+    python bench/bench_ingest.py --via-collector      # agents → Collector → (Kafka + oracle_api)
+
+Prints spans/s (acknowledged) and the time from the first send until the last span is
+returned by GET /api/v1/traces/{id}. Not a test: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
+AGENTS = ["orchestrator", "researcher", "writer", "coder"]
+
+
+def _kv(key: str, value) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    if isinstance(value, float):
+        return KeyValue(key=key, value=AnyValue(double_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def genai_span(trace_id: bytes, span_id: int, parent: int, start_ns: int, rng: random.Random) -> Span:
+    """One LLM call span shaped like our LiteLLM callback's: ~20 attributes."""
+    model = rng.choice(MODELS)
+    span = Span(
+        trace_id=trace_id,
+        span_id=span_id.to_bytes(8, "big"),
+        parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+        name=f"chat {model}",
+        kind=Span.SPAN_KIND_CLIENT,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=start_ns + rng.randrange(50_000_000, 3_000_000_000),
+    )
+    finish = KeyValue(key="gen_ai.response.finish_reasons")
+    finish.value.array_value.values.add(string_value="stop")
+    span.attributes.extend([
+        _kv("gen_ai.operation.name", "chat"), _kv("gen_ai.provider.name", "openai"),
+        _kv("gen_ai.request.model", model), _kv("gen_ai.response.model", model + "-2024-08-06"),
+        _kv("gen_ai.request.temperature", 0.2), _kv("gen_ai.request.max_tokens", 512),
+        _kv("gen_ai.response.id", f"chatcmpl-{span_id:x}"), finish,
+        _kv("gen_ai.usage.input_tokens", rng.randrange(50, 4000)),
+        _kv("gen_ai.usage.output_tokens", rng.randrange(10, 800)),
+        _kv("gen_ai.agent.name", rng.choice(AGENTS)), _kv("gen_ai.conversation.id", f"conv-{trace_id[:4].hex()}"),
+        _kv("server.address", "api.openai.com"), _kv("server.port", 443),
+        _kv("telemetron.llm.cost.usd", 0.0012), _kv("telemetron.llm.ratelimit.requests.limit", 10_000),
+        _kv("telemetron.llm.ratelimit.requests.remaining", 9_000),
+        _kv("telemetron.llm.ratelimit.tokens.limit", 2_000_000),
+        _kv("telemetron.llm.ratelimit.tokens.remaining", 1_900_000),
+    ])  # fmt: skip
+    return span
+
+
+def build_requests(total: int, per_request: int, spans_per_trace: int) -> tuple[list[bytes], str]:
+    rng = random.Random(42)
+    requests, now, span_no = [], time.time_ns(), 0
+    last_trace = ""
+    for _ in range(0, total, per_request):
+        req = ExportTraceServiceRequest()
+        rs = req.resource_spans.add()
+        rs.resource.attributes.extend([_kv("service.name", "bench-agents"), _kv("service.version", "1.0")])
+        ss = rs.scope_spans.add()
+        ss.scope.name = "telemetron_instrumentation"
+        for _ in range(per_request):
+            trace_no = span_no // spans_per_trace
+            trace_id = (trace_no + 1).to_bytes(16, "big")
+            parent = (trace_no * spans_per_trace + 1) if span_no % spans_per_trace else 0
+            ss.spans.append(genai_span(trace_id, span_no + 1, parent, now + span_no * 1000, rng))
+            last_trace = trace_id.hex()
+            span_no += 1
+        requests.append(req.SerializeToString())
+    return requests, last_trace
+
+
+def send_all(endpoint: str, requests: list[bytes], concurrency: int) -> float:
+    channel = grpc.insecure_channel(endpoint, options=[("grpc.max_send_message_length", 64 << 20)])
+    call = channel.unary_unary(EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+
+    def send(raw: bytes) -> None:
+        for attempt in range(200):
+            try:
+                response = call(raw, timeout=120)
+                if response.partial_success.rejected_spans:
+                    raise RuntimeError(response.partial_success.error_message)
+                return
+            except grpc.RpcError as err:
+                if err.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise RuntimeError("receiver stayed UNAVAILABLE")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(send, requests))
+    elapsed = time.perf_counter() - start
+    channel.close()
+    return elapsed
+
+
+def wait_queryable(http_url: str, trace_id: str, spans: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=http_url, timeout=10) as client:
+        while time.monotonic() < deadline:
+            r = client.get(f"/api/v1/traces/{trace_id}")
+            if r.status_code == 200 and len(r.json()["spans"]) >= spans:
+                return
+            time.sleep(0.01)
+    raise TimeoutError(f"trace {trace_id} not queryable after {timeout}s")
+
+
+def start_oracle_process(workdir: Path, http_port: int, grpc_port: int) -> subprocess.Popen:
+    env = dict(os.environ, TELEMETRON_HTTP_PORT=str(http_port), TELEMETRON_GRPC_PORT=str(grpc_port),
+               TELEMETRON_DB_PATH=str(workdir / "bench.db"), TELEMETRON_LOG_LEVEL="warning")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "telemetron_oracle_api"], env=env,
+                            stdout=open(workdir / "oracle.log", "w"), stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("oracle_api did not start; see " + str(workdir / "oracle.log"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--per-request", type=int, default=1000)
+    parser.add_argument("--spans-per-trace", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--via-collector", action="store_true", help="start Kafka + Collector and send to it")
+    args = parser.parse_args()
+
+    from oracle_fixtures import free_port
+
+    requests, last_trace = build_requests(args.spans, args.per_request, args.spans_per_trace)
+    total = len(requests) * args.per_request
+    with tempfile.TemporaryDirectory(prefix="telemetron-bench-") as tmp:
+        workdir = Path(tmp)
+        if args.via_collector:
+            import stack
+
+            with stack.bench_stack(workdir) as running:
+                endpoint, http_url = running.collector_grpc_endpoint, running.oracle_http_url
+                elapsed = send_all(endpoint, requests, args.concurrency)
+                start_wait = time.perf_counter()
+                wait_queryable(http_url, last_trace, args.spans_per_trace)
+                lag = time.perf_counter() - start_wait
+        else:
+            http_port, grpc_port = free_port(), free_port()
+            proc = start_oracle_process(workdir, http_port, grpc_port)
+            try:
+                elapsed = send_all(f"127.0.0.1:{grpc_port}", requests, args.concurrency)
+                start_wait = time.perf_counter()
+                wait_queryable(f"http://127.0.0.1:{http_port}", last_trace, args.spans_per_trace)
+                lag = time.perf_counter() - start_wait
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    path = "agents → Collector → oracle_api (+ Kafka)" if args.via_collector else "straight into oracle_api"
+    print(f"path:                     {path}")
+    print(f"spans sent:               {total} in {len(requests)} requests of {args.per_request}")
+    print(f"acknowledged throughput:  {total / elapsed:,.0f} spans/s ({elapsed:.2f} s)")
+    print(f"last span queryable:      {elapsed + lag:.2f} s after the first send ({lag * 1000:.0f} ms after the last ack)")
+
+
+if __name__ == "__main__":
+    main()
