@@ -1,0 +1,53 @@
+"""Settings come from defaults, TELEMETRON_* variables and flags; beyond loopback a token is required."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets.sync.client
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from oracle_fixtures import start_oracle
+from telemetron_oracle_api.settings import load_settings
+
+
+def test_defaults_follow_the_port_contract():
+    settings = load_settings([], env={})
+    assert (settings.http_host, settings.http_port, settings.grpc_port) == ("127.0.0.1", 8080, 4319)
+    assert settings.kafka_spans_topic == "agent-telemetry-spans"
+
+
+def test_flags_override_environment_which_overrides_defaults():
+    env = {"TELEMETRON_HTTP_PORT": "9000", "TELEMETRON_GRPC_PORT": "9001", "TELEMETRON_DB_PATH": "/tmp/x.db"}
+    settings = load_settings(["--grpc-port", "9002"], env=env)
+    assert (settings.http_port, settings.grpc_port, settings.db_path) == (9000, 9002, Path("/tmp/x.db"))
+
+
+def test_listening_beyond_loopback_without_a_token_is_refused():
+    with pytest.raises(ValueError, match="TELEMETRON_API_TOKEN"):
+        load_settings(["--http-host", "0.0.0.0"], env={})
+    assert load_settings(["--http-host", "0.0.0.0"], env={"TELEMETRON_API_TOKEN": "t"}).requires_token
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    running = start_oracle(tmp_path / "t.db", api_token="s3cret")
+    yield running
+    running.stop()
+
+
+def test_every_http_request_needs_the_token(guarded):
+    for path in ("/health", "/api/v1/traces", "/docs"):
+        assert httpx.get(guarded.http_url + path).status_code == 401
+        assert httpx.get(guarded.http_url + path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = httpx.get(guarded.http_url + path, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200, path
+
+
+def test_websocket_handshake_without_the_token_is_refused(guarded):
+    url = guarded.http_url.replace("http://", "ws://") + "/ws/debug/probe"
+    with pytest.raises((InvalidStatus, ConnectionClosed)):
+        with websockets.sync.client.connect(url, open_timeout=5) as ws:
+            ws.recv(timeout=5)
