@@ -63,8 +63,13 @@ def attributes(kvs) -> dict:
     for kv in kvs:
         value = kv.value
         which = value.WhichOneof("value")
-        # Most attributes are plain strings, ints and bools: skip the general conversion.
-        out[kv.key] = getattr(value, which) if which in _PLAIN else any_value(value)
+        # Most attributes are plain strings, ints, bools and finite doubles: skip the general path.
+        if which in _PLAIN:
+            out[kv.key] = getattr(value, which)
+        elif which == "double_value" and math.isfinite(d := value.double_value):
+            out[kv.key] = d
+        else:
+            out[kv.key] = any_value(value)
     return out
 
 
