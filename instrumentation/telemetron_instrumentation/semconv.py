@@ -122,3 +122,18 @@ DEPRECATED_ALIASES = {
     "gen_ai.usage.prompt_tokens": GEN_AI_USAGE_INPUT_TOKENS,
     "gen_ai.usage.completion_tokens": GEN_AI_USAGE_OUTPUT_TOKENS,
 }
+
+# --- Added by the agent-side instrumentation ----------------------------------------------------
+GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"  # seconds
+GEN_AI_AGENT_VERSION = "gen_ai.agent.version"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"
+OP_HANDOFF_TOOL_PREFIX = "transfer_to_"
+
+# Task queue spans: who consumes the task (the process side).
+TASK_PROCESSED_BY = "telemetron.task.processed_by"
+
+# Rate-limit reset values are seconds until the provider's window resets (a double), parsed from
+# the provider's reset header ("6m0s", "20ms", "1s" or a number of seconds).
+# LLM call identity as LiteLLM knows it, to join a span with LiteLLM's own logs.
+LLM_CALL_ID = "telemetron.llm.call_id"

@@ -1,0 +1,45 @@
+"""Zero-code instrumentation: ``opentelemetry-instrument python app.py`` on an unmodified LiteLLM app.
+
+Registered as the ``telemetron_litellm`` entry point (``litellm`` is taken by OpenInference and
+OpenLLMetry). It adds the LiteLLM callback, GenAI metrics on the global MeterProvider, and the
+pending-span and conversation processors on the global TracerProvider that the SDK configurator
+built; pending spans go to a second exporter of the same kind as ``OTEL_TRACES_EXPORTER``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+
+from . import _exporters
+from .configure import Settings, install_processors, register_litellm_callback, unregister_litellm_callback
+
+
+class TelemetronLiteLLMInstrumentor(BaseInstrumentor):
+    """``TelemetronLiteLLMInstrumentor().instrument(capture_content=True)`` also works in code."""
+
+    _callback: Any = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("litellm",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
+        meter_provider = kwargs.get("meter_provider") or metrics.get_meter_provider()
+        settings = Settings.from_env(capture_content=kwargs.get("capture_content"))
+        if isinstance(tracer_provider, TracerProvider) and not getattr(tracer_provider, "_telemetron_installed", False):
+            exporter = kwargs.get("pending_exporter")
+            if exporter is None:
+                found = _exporters.make_exporters("traces", default="none")
+                exporter = found[0] if found else None
+            install_processors(tracer_provider, exporter, settings)
+        self._callback = register_litellm_callback(tracer_provider, meter_provider, settings.capture_content)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._callback is not None:
+            unregister_litellm_callback(self._callback)
+            self._callback = None
