@@ -202,8 +202,9 @@ def register_litellm_callback(tracer_provider: Any, meter_provider: Any, capture
     """Add our callback to ``litellm.callbacks`` unless one is there already; returns the one in use."""
     import litellm
 
-    from .litellm_callback import TelemetronLiteLLMCallback
+    from .litellm_callback import TelemetronLiteLLMCallback, install_context_guards
 
+    install_context_guards()
     for callback in litellm.callbacks:
         if isinstance(callback, TelemetronLiteLLMCallback):
             return callback
@@ -216,6 +217,9 @@ def unregister_litellm_callback(callback: Any) -> None:
     """Remove ``callback`` from every list LiteLLM copies registered callbacks into."""
     import litellm
 
+    from .litellm_callback import uninstall_context_guards
+
+    uninstall_context_guards()
     for name in ("callbacks", "input_callback", "success_callback", "failure_callback",
                  "_async_input_callback", "_async_success_callback", "_async_failure_callback"):
         registered = getattr(litellm, name, None)

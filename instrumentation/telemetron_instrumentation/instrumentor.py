@@ -3,7 +3,8 @@
 Registered as the ``telemetron_litellm`` entry point (``litellm`` is taken by OpenInference and
 OpenLLMetry). It adds the LiteLLM callback, GenAI metrics on the global MeterProvider, and the
 pending-span and conversation processors on the global TracerProvider that the SDK configurator
-built; pending spans go to a second exporter of the same kind as ``OTEL_TRACES_EXPORTER``.
+built; pending spans go to a second exporter of the same kind as ``OTEL_TRACES_EXPORTER``. Without
+a configurator (no ``opentelemetry-distro``) it sets the SDK up itself, like ``configure()``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
 from . import _exporters
-from .configure import Settings, install_processors, register_litellm_callback, unregister_litellm_callback
+from .configure import Settings, configure, install_processors, register_litellm_callback, unregister_litellm_callback
 
 
 class TelemetronLiteLLMInstrumentor(BaseInstrumentor):
@@ -29,6 +30,12 @@ class TelemetronLiteLLMInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
+        if not isinstance(tracer_provider, TracerProvider):
+            # No SDK configurator ran (opentelemetry-distro is not installed): set the SDK up from
+            # the OTEL_* variables ourselves, as configure() does for code that calls it.
+            telemetry = configure(capture_content=kwargs.get("capture_content"), instrument_httpx=False)
+            self._callback = telemetry.callback
+            return
         meter_provider = kwargs.get("meter_provider") or metrics.get_meter_provider()
         settings = Settings.from_env(capture_content=kwargs.get("capture_content"))
         if isinstance(tracer_provider, TracerProvider) and not getattr(tracer_provider, "_telemetron_installed", False):

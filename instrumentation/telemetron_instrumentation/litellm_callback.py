@@ -13,7 +13,10 @@ as seconds until the window resets). Message content is recorded only when opted
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as _dt
+import functools
+import inspect
 import logging
 import re
 import threading
@@ -23,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litellm.integrations.custom_logger import CustomLogger
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
@@ -131,13 +135,14 @@ _MAX_OPEN_CALLS = 4096
 
 
 class _Call:
-    __slots__ = ("span", "start_ns", "metric_attributes", "api_key")
+    __slots__ = ("span", "start_ns", "metric_attributes", "api_key", "outer_context")
 
     def __init__(self, span: Span, start_ns: int, metric_attributes: dict, api_key: str | None) -> None:
         self.span = span
         self.start_ns = start_ns
         self.metric_attributes = metric_attributes
         self.api_key = api_key
+        self.outer_context: otel_context.Context | None = None
 
 
 class TelemetronLiteLLMCallback(CustomLogger):
@@ -162,9 +167,18 @@ class TelemetronLiteLLMCallback(CustomLogger):
 
     def log_pre_api_call(self, model, messages, kwargs):
         try:
-            self._start(model, messages, kwargs)
+            call = self._start(model, messages, kwargs)
+            if call is not None and _GUARDED.get():
+                # Current while LiteLLM talks to the provider, so HTTP client spans nest under it.
+                call.outer_context = otel_context.get_current()
+                otel_context.attach(trace.set_span_in_context(call.span, call.outer_context))
         except Exception:  # telemetry must never break the call
             _log.debug("telemetron: could not start LLM span", exc_info=True)
+
+    def log_post_api_call(self, kwargs, response_obj, start_time, end_time):
+        call = self._calls.get(kwargs.get("litellm_call_id"))
+        if call is not None:
+            _deactivate(call)
 
     def log_success_event(self, kwargs, response_obj, start_time, end_time):
         self._finish_safely(kwargs, response_obj, start_time, end_time, None)
@@ -308,6 +322,7 @@ class TelemetronLiteLLMCallback(CustomLogger):
                 return
             with self._lock:
                 self._calls.pop(call_id, None)
+        _deactivate(call)
         span = call.span
         attributes: dict[str, Any] = {}
         response_model = None
@@ -373,6 +388,85 @@ class TelemetronLiteLLMCallback(CustomLogger):
             if len(self._servers) < 256:
                 self._servers[api_base] = cached
         return cached
+
+
+# True inside a guarded LiteLLM entry point, which restores the caller's context when it returns.
+_GUARDED: contextvars.ContextVar[bool] = contextvars.ContextVar("telemetron_litellm_guarded", default=False)
+_GUARDED_FUNCTIONS = (
+    "completion", "acompletion", "text_completion", "atext_completion",
+    "embedding", "aembedding", "responses", "aresponses",
+)
+
+
+def install_context_guards() -> None:
+    """Wrap LiteLLM's entry points so the LLM span can be current during the provider call.
+
+    The pre-call hook makes the LLM span current (HTTP client spans then nest under it); LiteLLM
+    has no hook that reliably runs in the caller's context after every async or failed call, so
+    the wrapper restores the caller's context on return. Calls through an unwrapped reference
+    (``from litellm import acompletion`` before ``configure()``) still get their LLM span, only
+    not made current.
+    """
+    import litellm
+
+    for name in _GUARDED_FUNCTIONS:
+        fn = getattr(litellm, name, None)
+        if fn is None or getattr(fn, "__telemetron_wrapped__", None) is not None:
+            continue
+        setattr(litellm, name, _guard(fn))
+
+
+def uninstall_context_guards() -> None:
+    import litellm
+
+    for name in _GUARDED_FUNCTIONS:
+        fn = getattr(litellm, name, None)
+        original = getattr(fn, "__telemetron_wrapped__", None)
+        if original is not None:
+            setattr(litellm, name, original)
+
+
+def _guard(fn: Any) -> Any:
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_guarded(*args: Any, **kwargs: Any) -> Any:
+            saved = otel_context.get_current()
+            token = _GUARDED.set(True)
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                _GUARDED.reset(token)
+                if otel_context.get_current() is not saved:
+                    otel_context.attach(saved)
+
+        async_guarded.__telemetron_wrapped__ = fn  # type: ignore[attr-defined]
+        return async_guarded
+
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        saved = otel_context.get_current()
+        token = _GUARDED.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _GUARDED.reset(token)
+            if otel_context.get_current() is not saved:
+                otel_context.attach(saved)
+
+    guarded.__telemetron_wrapped__ = fn  # type: ignore[attr-defined]
+    return guarded
+
+
+def _deactivate(call: _Call) -> None:
+    """Make the caller's context current again, if this thread's context still has the LLM span current.
+
+    Restoring the saved context (instead of detaching a token) is safe from any thread or task:
+    LiteLLM runs its hooks on the caller's context, a copy of it, or a pool thread.
+    """
+    outer = call.outer_context
+    if outer is not None and trace.get_current_span() is call.span:
+        otel_context.attach(outer)
 
 
 def _drain_litellm_logging_queue(timeout: float) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import threading
 import time
+from concurrent import futures
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -101,5 +102,107 @@ def capture_globally(heartbeat_seconds: float = 0.25, with_litellm: bool = True)
     return capture
 
 
-def attributes_json(span: ReadableSpan) -> dict[str, Any]:
-    return json.loads(span.to_json())["attributes"]
+class OtlpSink:
+    """A small OTLP/gRPC receiver for traces and metrics that keeps what it gets, for tests and benchmarks.
+
+    ``OtlpSink(keep=False)`` only counts (a sink for overhead measurements).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, keep: bool = True) -> None:
+        import grpc
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+        sink = self
+        self.keep = keep
+        self.span_count = 0
+        self.trace_requests: list[Any] = []
+        self.metric_requests: list[Any] = []
+        self._lock = threading.Lock()
+
+        class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request, context):  # noqa: N802 - gRPC's name
+                with sink._lock:
+                    sink.span_count += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+                    if sink.keep:
+                        sink.trace_requests.append(request)
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request, context):  # noqa: N802
+                with sink._lock:
+                    if sink.keep:
+                        sink.metric_requests.append(request)
+                return metrics_service_pb2.ExportMetricsServiceResponse()
+
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(), self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(), self._server)
+        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        self.host = host
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> OtlpSink:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop(grace=1).wait()
+
+    def __enter__(self) -> OtlpSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def spans(self) -> list[tuple[dict, Any]]:
+        """Every received span as (resource attributes, protobuf Span)."""
+        out = []
+        with self._lock:
+            requests = list(self.trace_requests)
+        for request in requests:
+            for resource_spans in request.resource_spans:
+                resource = {kv.key: _any_value(kv.value) for kv in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    out.extend((resource, span) for span in scope_spans.spans)
+        return out
+
+    def metric_names(self) -> set[str]:
+        with self._lock:
+            requests = list(self.metric_requests)
+        return {
+            metric.name
+            for request in requests
+            for resource_metrics in request.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+        }
+
+    def metrics(self, name: str) -> list[Any]:
+        with self._lock:
+            requests = list(self.metric_requests)
+        return [
+            metric
+            for request in requests
+            for resource_metrics in request.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+            if metric.name == name
+        ]
+
+
+def span_attributes(span: Any) -> dict[str, Any]:
+    """A protobuf Span's attributes as a plain dict."""
+    return {kv.key: _any_value(kv.value) for kv in span.attributes}
+
+
+def _any_value(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_any_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, kind) if kind else None
