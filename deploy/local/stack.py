@@ -1,0 +1,715 @@
+"""Start and stop Telemetron's local processes on loopback: Kafka, the Collector, oracle_api
+and the mock LLM provider.
+
+Each process has a small config dataclass whose defaults are the ports in ARCHITECTURE.md;
+every port can be changed, so a test session can run a second stack on free ports beside a
+running demo. Every process logs to its own file, and a process that fails to become healthy
+raises :class:`StackError` with the tail of that log.
+
+    with Stack(StackConfig(run_dir=Path("var/run"))) as stack:
+        print(stack.urls())
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO
+
+import httpx
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+REPO = Path(__file__).resolve().parents[2]
+COLLECTOR_CONFIG = REPO / "collector-config" / "otelcol.yaml"
+KAFKA_LOG4J_CONFIG = REPO / "deploy" / "kafka" / "log4j2.xml"
+LOOPBACK = "127.0.0.1"
+
+SPANS_TOPIC = "agent-telemetry-spans"
+METRICS_TOPIC = "agent-telemetry-metrics"
+EVENTS_TOPIC = "agent-telemetry-events"
+ERRORS_TOPIC = "agent-telemetry-errors"
+HANDOFFS_TOPIC = "agent-telemetry-handoffs"
+TOPICS = (SPANS_TOPIC, METRICS_TOPIC, EVENTS_TOPIC, ERRORS_TOPIC, HANDOFFS_TOPIC)
+
+_log = logging.getLogger("telemetron.stack")
+
+
+class StackError(RuntimeError):
+    """A local process could not be built, started or made healthy."""
+
+
+# --- builds and downloads, cached outside the clone ---------------------------------------
+
+
+def build_collector() -> Path:
+    """The cached Collector binary, built by deploy/local/build_collector.sh when missing."""
+    return _path_from_script("build_collector.sh")
+
+
+def fetch_kafka() -> Path:
+    """The cached Kafka jars directory, fetched by deploy/local/fetch_kafka.sh when missing."""
+    return _path_from_script("fetch_kafka.sh")
+
+
+def _path_from_script(script: str) -> Path:
+    result = subprocess.run(
+        ["bash", str(REPO / "deploy" / "local" / script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(f"{script} failed (exit {result.returncode}):\n{_tail_text(result.stderr)}")
+    path = Path(result.stdout.strip().splitlines()[-1])
+    if not path.exists():
+        raise StackError(f"{script} printed {path}, which does not exist")
+    return path
+
+
+# --- ports ---------------------------------------------------------------------------------
+
+
+def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
+    """``count`` distinct ports that are free on ``host`` right now."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _ensure_free(host: str, port: int, what: str) -> None:
+    # A health check against a port someone else holds would pass against the wrong process.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise StackError(
+                f"{what}: {host}:{port} is already in use ({exc.strerror}); stop whatever holds it "
+                "or choose another port"
+            ) from None
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# --- one managed child process -----------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: ask Linux to send SIGTERM when the parent
+    # dies, so a crashed test run or demo never leaves a broker holding its ports.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class ManagedProcess:
+    """A child process in its own session, logging to one file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path = REPO,
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            raise StackError(f"{self.name} is already running (pid {self.pid})")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self._log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(self.argv)}\n".encode())
+        self._log.flush()
+        try:
+            self._proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        except OSError as exc:
+            self._close_log()
+            raise StackError(f"{self.name}: cannot run {self.argv[0]}: {exc}") from exc
+        _log.info("%s started (pid %s), log %s", self.name, self._proc.pid, self.log_path)
+
+    def wait_until(self, check: Callable[[], bool], timeout: float, what: str) -> float:
+        """Polls ``check`` until it is true; returns the seconds waited, raises on exit or timeout."""
+        start = time.monotonic()
+        while True:
+            if self._proc is None or self._proc.poll() is not None:
+                code = None if self._proc is None else self._proc.returncode
+                raise StackError(f"{self.name} exited (code {code}) before {what}\n{self.log_tail()}")
+            if check():
+                return time.monotonic() - start
+            if time.monotonic() - start > timeout:
+                raise StackError(f"{self.name} not {what} after {timeout:.0f}s\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to the process group, then SIGKILL after ``timeout`` seconds."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _log.warning("%s ignored SIGTERM for %.0fs: killing it", self.name, timeout)
+                self._signal(signal.SIGKILL)
+                self._proc.wait()
+        self._close_log()
+
+    def kill(self) -> None:
+        """SIGKILL, no cleanup: what a crash looks like to the rest of the stack."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._signal(signal.SIGKILL)
+            self._proc.wait()
+        self._close_log()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return f"(no log at {self.log_path})"
+        return f"--- last lines of {self.log_path} ---\n{_tail_text(text, lines)}"
+
+    def _signal(self, sig: signal.Signals) -> None:
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, sig)
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _tail_text(text: str, lines: int = 40) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+# --- Kafka -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """A single-node KRaft broker (broker and controller in one process)."""
+
+    data_dir: Path
+    libs_dir: Path
+    host: str = LOOPBACK
+    port: int = 9092
+    controller_port: int = 9093
+    partitions: int = 3
+    topics: tuple[str, ...] = TOPICS
+    heap: str = "512m"
+    java: str = "java"
+    start_timeout: float = 90.0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class KafkaBroker:
+    """Formats storage once, runs ``kafka.Kafka`` and creates the topics."""
+
+    def __init__(self, config: KafkaConfig, log_path: Path | None = None) -> None:
+        self.config = config
+        self.log_path = log_path or config.data_dir / "kafka.out"
+        self.process: ManagedProcess | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.config.bootstrap
+
+    @property
+    def properties_path(self) -> Path:
+        return self.config.data_dir / "server.properties"
+
+    def start(self) -> None:
+        c = self.config
+        if not c.libs_dir.is_dir() or not any(c.libs_dir.glob("kafka_2.13-*.jar")):
+            raise StackError(f"kafka: no kafka_2.13 jar in {c.libs_dir} (run deploy/local/fetch_kafka.sh)")
+        java = shutil.which(c.java) or (
+            str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if "JAVA_HOME" in os.environ else None
+        )
+        if not java:
+            raise StackError("kafka: no 'java' on PATH and no JAVA_HOME (Kafka 4 needs Java 17+)")
+        _ensure_free(c.host, c.port, "kafka broker")
+        _ensure_free(c.host, c.controller_port, "kafka controller")
+        c.data_dir.mkdir(parents=True, exist_ok=True)
+        self.properties_path.write_text(self._properties())
+        jvm = [
+            java,
+            "-Xms128m",
+            f"-Xmx{c.heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={KAFKA_LOG4J_CONFIG}",
+            f"-Dkafka.logs.dir={c.data_dir}",
+            "-cp",
+            f"{c.libs_dir}/*",
+        ]
+        if not (self._log_dir / "meta.properties").exists():
+            self._format(jvm)
+        self.process = ManagedProcess("kafka", [*jvm, "kafka.Kafka", str(self.properties_path)], self.log_path)
+        self.process.start()
+        try:
+            self.process.wait_until(lambda: _port_open(c.host, c.port), c.start_timeout, "listening")
+            admin = self.admin()
+            self.process.wait_until(lambda: _broker_answers(admin), c.start_timeout, "answering metadata requests")
+            self._create_topics(admin)
+        except BaseException:
+            self.process.stop(timeout=5)
+            raise
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.process:
+            self.process.stop(timeout)
+
+    def admin(self) -> AdminClient:
+        return AdminClient({"bootstrap.servers": self.bootstrap, "logger": _log.getChild("kafka-client")})
+
+    @property
+    def _log_dir(self) -> Path:
+        return self.config.data_dir / "kraft"
+
+    def _properties(self) -> str:
+        c = self.config
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{c.host}:{c.controller_port}",
+            "listeners": f"PLAINTEXT://{c.host}:{c.port},CONTROLLER://{c.host}:{c.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{c.host}:{c.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self._log_dir),
+            "num.partitions": str(c.partitions),
+            "default.replication.factor": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "3",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+        }
+        return "# Written by deploy/local/stack.py on every start.\n" + "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def _format(self, jvm: list[str]) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        argv = [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties_path)]
+        result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if result.returncode != 0:
+            raise StackError(f"kafka: formatting {self._log_dir} failed:\n{_tail_text(result.stdout)}")
+
+    def _create_topics(self, admin: AdminClient) -> None:
+        c = self.config
+        futures = admin.create_topics(
+            [NewTopic(t, num_partitions=c.partitions, replication_factor=1) for t in c.topics],
+            operation_timeout=30,
+        )
+        for topic, future in futures.items():
+            try:
+                future.result(timeout=30)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise StackError(f"kafka: cannot create topic {topic}: {exc}") from exc
+
+        def all_led() -> bool:
+            topics = admin.list_topics(timeout=5).topics
+            return all(
+                t in topics and topics[t].error is None and all(p.leader >= 0 for p in topics[t].partitions.values())
+                for t in c.topics
+            )
+
+        assert self.process is not None
+        self.process.wait_until(all_led, 30, "leading every topic partition")
+
+
+def _broker_answers(admin: AdminClient) -> bool:
+    try:
+        return bool(admin.list_topics(timeout=2).brokers)
+    except KafkaException:
+        return False
+
+
+# --- the Collector ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Our OCB-built Collector running collector-config/otelcol.yaml."""
+
+    binary: Path
+    storage_dir: Path
+    config_file: Path = COLLECTOR_CONFIG
+    host: str = LOOPBACK
+    grpc_port: int = 4317
+    http_port: int = 4318
+    health_port: int = 13133
+    metrics_port: int = 8888
+    kafka_brokers: str = "127.0.0.1:9092"
+    oracle_endpoint: str = "127.0.0.1:4319"
+    log_level: str = "info"
+    start_timeout: float = 30.0
+
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        return f"http://{self.host}:{self.grpc_port}"
+
+    @property
+    def otlp_http_endpoint(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.host}:{self.health_port}/"
+
+    def env(self) -> dict[str, str]:
+        """The variables collector-config/otelcol.yaml reads."""
+        return {
+            "TELEMETRON_COLLECTOR_HOST": self.host,
+            "TELEMETRON_OTLP_GRPC_PORT": str(self.grpc_port),
+            "TELEMETRON_OTLP_HTTP_PORT": str(self.http_port),
+            "TELEMETRON_COLLECTOR_HEALTH_PORT": str(self.health_port),
+            "TELEMETRON_COLLECTOR_METRICS_PORT": str(self.metrics_port),
+            "TELEMETRON_KAFKA_BROKERS": self.kafka_brokers,
+            "TELEMETRON_ORACLE_ENDPOINT": self.oracle_endpoint,
+            "TELEMETRON_COLLECTOR_STORAGE_DIR": str(self.storage_dir),
+            "TELEMETRON_COLLECTOR_LOG_LEVEL": self.log_level,
+        }
+
+
+class Collector:
+    """Runs the Collector and waits for its health_check endpoint."""
+
+    def __init__(self, config: CollectorConfig, log_path: Path | None = None) -> None:
+        self.config = config
+        self.log_path = log_path or config.storage_dir.parent / "collector.log"
+        self.process: ManagedProcess | None = None
+
+    def start(self) -> None:
+        c = self.config
+        if not os.access(c.binary, os.X_OK):
+            raise StackError(f"collector: {c.binary} is not an executable (run deploy/local/build_collector.sh)")
+        for port, what in ((c.grpc_port, "OTLP gRPC"), (c.http_port, "OTLP HTTP"), (c.health_port, "health"),
+                           (c.metrics_port, "metrics")):
+            _ensure_free(c.host, port, f"collector {what}")
+        c.storage_dir.mkdir(parents=True, exist_ok=True)
+        argv = [str(c.binary), "--config", str(c.config_file)]
+        self.process = ManagedProcess("collector", argv, self.log_path, env=_child_env(c.env()))
+        self.process.start()
+        try:
+            self.process.wait_until(lambda: _http_ok(c.health_url), c.start_timeout, "healthy")
+        except BaseException:
+            self.process.stop(timeout=5)
+            raise
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process:
+            self.process.stop(timeout)
+
+
+# --- oracle_api ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OracleApiConfig:
+    """``python -m telemetron_oracle_api`` with the TELEMETRON_* variables it reads."""
+
+    db_path: Path
+    http_host: str = LOOPBACK
+    http_port: int = 8080
+    grpc_host: str = LOOPBACK
+    grpc_port: int = 4319
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    python: str = sys.executable
+    start_timeout: float = 60.0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.http_host}:{self.http_port}"
+
+    @property
+    def grpc_endpoint(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TELEMETRON_HTTP_HOST": self.http_host,
+            "TELEMETRON_HTTP_PORT": str(self.http_port),
+            "TELEMETRON_GRPC_HOST": self.grpc_host,
+            "TELEMETRON_GRPC_PORT": str(self.grpc_port),
+            "TELEMETRON_DB_PATH": str(self.db_path),
+            "TELEMETRON_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+        }
+
+
+class OracleApi:
+    """Runs oracle_api; ``kill()`` then ``start()`` restarts it with the same config and database."""
+
+    def __init__(self, config: OracleApiConfig, log_path: Path | None = None) -> None:
+        self.config = config
+        self.log_path = log_path or config.db_path.parent / "oracle_api.log"
+        self.process: ManagedProcess | None = None
+
+    def start(self) -> None:
+        c = self.config
+        _ensure_free(c.http_host, c.http_port, "oracle_api HTTP")
+        _ensure_free(c.grpc_host, c.grpc_port, "oracle_api OTLP gRPC")
+        c.db_path.parent.mkdir(parents=True, exist_ok=True)
+        argv = [c.python, "-m", "telemetron_oracle_api"]
+        self.process = ManagedProcess("oracle_api", argv, self.log_path, env=_child_env(c.env()))
+        self.process.start()
+        try:
+            self.process.wait_until(lambda: _http_ok(c.base_url + "/health"), c.start_timeout, "healthy")
+        except BaseException:
+            self.process.stop(timeout=5)
+            raise
+
+    def kill(self) -> None:
+        if self.process:
+            self.process.kill()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process:
+            self.process.stop(timeout)
+
+
+# --- the mock LLM provider -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MockProviderConfig:
+    """examples/mock_llm_provider.py, an OpenAI-compatible endpoint at ``/v1``."""
+
+    host: str = LOOPBACK
+    port: int = 8089
+    python: str = sys.executable
+    start_timeout: float = 30.0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        return self.base_url + "/v1"
+
+
+class MockProvider:
+    """Runs the mock LLM provider and waits for ``GET /health``."""
+
+    def __init__(self, config: MockProviderConfig, log_path: Path) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.process: ManagedProcess | None = None
+
+    def start(self) -> None:
+        c = self.config
+        _ensure_free(c.host, c.port, "mock LLM provider")
+        argv = [c.python, str(REPO / "examples" / "mock_llm_provider.py"), "--host", c.host, "--port", str(c.port)]
+        self.process = ManagedProcess("mock_provider", argv, self.log_path)
+        self.process.start()
+        try:
+            self.process.wait_until(lambda: _http_ok(c.base_url + "/health"), c.start_timeout, "healthy")
+        except BaseException:
+            self.process.stop(timeout=5)
+            raise
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process:
+            self.process.stop(timeout)
+
+
+# --- everything together ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where the stack keeps its files and which loopback ports it uses (ARCHITECTURE.md's defaults)."""
+
+    run_dir: Path
+    db_path: Path | None = None
+    host: str = LOOPBACK
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    otlp_grpc_port: int = 4317
+    otlp_http_port: int = 4318
+    collector_health_port: int = 13133
+    collector_metrics_port: int = 8888
+    oracle_http_port: int = 8080
+    oracle_grpc_port: int = 4319
+    mock_provider_port: int = 8089
+    with_oracle_api: bool = True
+    with_mock_provider: bool = True
+    python: str = sys.executable
+
+    @classmethod
+    def on_free_ports(cls, run_dir: Path, **overrides: object) -> StackConfig:
+        """A config whose every port is free now: for a second stack beside a running one."""
+        names = [
+            "kafka_port", "kafka_controller_port", "otlp_grpc_port", "otlp_http_port", "collector_health_port",
+            "collector_metrics_port", "oracle_http_port", "oracle_grpc_port", "mock_provider_port",
+        ]
+        ports = dict(zip(names, free_ports(len(names))))
+        return replace(cls(run_dir=run_dir), **{**ports, **overrides})  # type: ignore[arg-type]
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+
+class Stack:
+    """Kafka, Collector, oracle_api and the mock provider; started in order, stopped in reverse."""
+
+    def __init__(self, config: StackConfig, collector_binary: Path | None = None, kafka_libs: Path | None = None):
+        self.config = config
+        c = config
+        binary = collector_binary or build_collector()
+        libs = kafka_libs or fetch_kafka()
+        self.kafka = KafkaBroker(
+            KafkaConfig(data_dir=c.run_dir / "kafka", libs_dir=libs, host=c.host, port=c.kafka_port,
+                        controller_port=c.kafka_controller_port),
+            log_path=c.logs_dir / "kafka.log",
+        )
+        self.oracle_api = OracleApi(
+            OracleApiConfig(db_path=c.db_path or c.run_dir / "telemetron.db", http_host=c.host,
+                            http_port=c.oracle_http_port, grpc_host=c.host, grpc_port=c.oracle_grpc_port,
+                            kafka_bootstrap=self.kafka.bootstrap, python=c.python),
+            log_path=c.logs_dir / "oracle_api.log",
+        )
+        self.collector = Collector(
+            CollectorConfig(binary=binary, storage_dir=c.run_dir / "collector-storage", host=c.host,
+                            grpc_port=c.otlp_grpc_port, http_port=c.otlp_http_port,
+                            health_port=c.collector_health_port, metrics_port=c.collector_metrics_port,
+                            kafka_brokers=self.kafka.bootstrap, oracle_endpoint=self.oracle_api.config.grpc_endpoint),
+            log_path=c.logs_dir / "collector.log",
+        )
+        self.mock_provider = MockProvider(
+            MockProviderConfig(host=c.host, port=c.mock_provider_port, python=c.python),
+            log_path=c.logs_dir / "mock_provider.log",
+        )
+        self._started: list[KafkaBroker | Collector | OracleApi | MockProvider] = []
+        self.timings: dict[str, float] = {}
+
+    def components(self) -> list[tuple[str, KafkaBroker | Collector | OracleApi | MockProvider]]:
+        parts: list[tuple[str, KafkaBroker | Collector | OracleApi | MockProvider]] = [
+            ("kafka", self.kafka), ("collector", self.collector)
+        ]
+        if self.config.with_oracle_api:
+            parts.append(("oracle_api", self.oracle_api))
+        if self.config.with_mock_provider:
+            parts.append(("mock_provider", self.mock_provider))
+        return parts
+
+    def start(self) -> None:
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for name, part in self.components():
+                t0 = time.monotonic()
+                part.start()
+                self._started.append(part)
+                self.timings[name] = time.monotonic() - t0
+                _log.info("%s healthy in %.1fs", name, self.timings[name])
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        errors = []
+        while self._started:
+            part = self._started.pop()
+            try:
+                part.stop()
+            except Exception as exc:  # stop the rest before reporting
+                errors.append(exc)
+        if errors:
+            raise StackError(f"errors while stopping: {errors}")
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def urls(self) -> dict[str, str]:
+        """Where everything listens, for people and scripts."""
+        c = self.config
+        api = self.oracle_api.config.base_url
+        return {
+            "otlp_grpc": self.collector.config.otlp_grpc_endpoint,
+            "otlp_http": self.collector.config.otlp_http_endpoint,
+            "collector_health": self.collector.config.health_url,
+            "kafka": self.kafka.bootstrap,
+            "oracle_api": api,
+            "oracle_api_otlp_grpc": self.oracle_api.config.grpc_endpoint,
+            "oracle_state": api + "/api/v1/oracle/state",
+            "jaeger_api": api + "/api/traces",
+            "dashboard": api + "/",
+            "mock_provider": self.mock_provider.config.api_base,
+            "logs": str(c.logs_dir),
+        }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command: bootstrap, make sure a Chromium exists for the browser tests,
+# then run pytest from the repository root with any arguments given.
+#
+#   deploy/local/test.sh -q
+#   deploy/local/test.sh tests/test_stack.py -x
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+bash "$repo/deploy/local/bootstrap.sh"
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    echo "test.sh: installing Debian's chromium for the browser tests" >&2
+    apt-get update
+    apt-get install -y chromium
+fi
+
+cd "$repo"
+exec "$repo/.venv/bin/python" -m pytest "$@"

@@ -1,0 +1,128 @@
+"""Session fixtures for tests that need real processes: the Collector binary, a Kafka broker and a
+running Collector, all on free loopback ports so they never collide with a running demo.
+
+A component that cannot be built or started makes the tests that use it fail, never skip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Message, TopicPartition
+
+import stack  # deploy/local/stack.py (pytest's pythonpath includes deploy/local)
+
+
+@dataclass(frozen=True)
+class OraclePorts:
+    """Loopback ports reserved for an oracle_api started by a test; the session Collector exports to ``grpc``."""
+
+    http: int
+    grpc: int
+    host: str = stack.LOOPBACK
+
+    @property
+    def grpc_endpoint(self) -> str:
+        return f"{self.host}:{self.grpc}"
+
+
+@pytest.fixture(scope="session")
+def free_ports() -> Callable[[int], list[int]]:
+    """``free_ports(n)``: n distinct loopback ports free right now."""
+    return stack.free_ports
+
+
+@pytest.fixture(scope="session")
+def collector_binary() -> Path:
+    """The Collector binary, built by deploy/local/build_collector.sh (cached by the manifest's hash)."""
+    return stack.build_collector()
+
+
+@pytest.fixture(scope="session")
+def kafka_libs() -> Path:
+    """The Kafka broker's jars, fetched by deploy/local/fetch_kafka.sh (cached by the POM's hash)."""
+    return stack.fetch_kafka()
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's directory for broker data, Collector storage and process logs."""
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_libs: Path, stack_dir: Path) -> Iterator[stack.KafkaBroker]:
+    """A single-node KRaft broker on free ports with the five agent-telemetry topics created."""
+    port, controller_port = stack.free_ports(2)
+    broker = stack.KafkaBroker(
+        stack.KafkaConfig(data_dir=stack_dir / "kafka", libs_dir=kafka_libs, port=port, controller_port=controller_port),
+        log_path=stack_dir / "logs" / "kafka.log",
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def oracle_ports() -> OraclePorts:
+    """Ports for an oracle_api under test; nothing listens there unless a test starts one."""
+    http, grpc = stack.free_ports(2)
+    return OraclePorts(http=http, grpc=grpc)
+
+
+@pytest.fixture(scope="session")
+def collector(
+    collector_binary: Path, kafka_broker: stack.KafkaBroker, oracle_ports: OraclePorts, stack_dir: Path
+) -> Iterator[stack.Collector]:
+    """The Collector on free ports, exporting to ``kafka_broker`` and to ``oracle_ports.grpc``."""
+    grpc, http, health, metrics = stack.free_ports(4)
+    collector = stack.Collector(
+        stack.CollectorConfig(
+            binary=collector_binary,
+            storage_dir=stack_dir / "collector-storage",
+            grpc_port=grpc,
+            http_port=http,
+            health_port=health,
+            metrics_port=metrics,
+            kafka_brokers=kafka_broker.bootstrap,
+            oracle_endpoint=oracle_ports.grpc_endpoint,
+        ),
+        log_path=stack_dir / "logs" / "collector.log",
+    )
+    collector.start()
+    yield collector
+    collector.stop()
+
+
+@pytest.fixture
+def consume_topic(kafka_broker: stack.KafkaBroker) -> Callable[..., Message]:
+    """``consume_topic(topic, key=b"...", timeout=30)``: the first message on ``topic`` with that key, from offset 0."""
+
+    def consume(topic: str, key: bytes, timeout: float = 30.0) -> Message:
+        consumer = Consumer({
+            "bootstrap.servers": kafka_broker.bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "logger": logging.getLogger("telemetron.tests.kafka"),
+        })
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                message = consumer.poll(0.5)
+                if message is None or message.error():
+                    continue
+                if message.key() == key:
+                    return message
+            raise AssertionError(f"no message with key {key!r} on {topic} within {timeout:.0f}s")
+        finally:
+            consumer.close()
+
+    return consume
