@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent import futures
@@ -53,6 +54,17 @@ class CapturedTelemetry:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out; spans: {[s.name for s in spans]}")
             time.sleep(0.02)
+
+    async def await_for(self, predicate: Callable[[list[ReadableSpan]], bool], timeout: float = 10.0) -> list[ReadableSpan]:
+        """``wait_for`` for async tests: LiteLLM ends async calls from a queue served by the running loop."""
+        deadline = time.monotonic() + timeout
+        while True:
+            spans = self.finished()
+            if predicate(spans):
+                return spans
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; spans: {[s.name for s in spans]}")
+            await asyncio.sleep(0.02)
 
     def metric_points(self, name: str) -> list[Any]:
         points = []

@@ -1,0 +1,257 @@
+"""The LiteLLM callback: real LiteLLM calls against the mock provider over real HTTP."""
+
+import json
+import os
+import time
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from mock_llm_provider import MockProviderProcess
+from telemetron_instrumentation import conversation, semconv
+from telemetron_instrumentation.litellm_callback import parse_reset_seconds
+from telemetron_instrumentation.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
+from telemetron_instrumentation.testing import capture_globally
+
+SECRET = "sk-telemetron-test-secret-0123456789"
+PROMPT = "Summarise the quarterly llama migration plan"
+MODEL = "mock-gpt-4o-mini"
+PRICE_IN, PRICE_OUT = 1e-06, 2e-06
+
+
+@pytest.fixture(scope="module")
+def provider():
+    litellm.suppress_debug_info = True
+    litellm.register_model({MODEL: {"input_cost_per_token": PRICE_IN, "output_cost_per_token": PRICE_OUT,
+                                    "litellm_provider": "openai", "mode": "chat"}})
+    with MockProviderProcess() as p:
+        yield p
+
+
+@pytest.fixture
+def cap(provider):
+    capture = capture_globally()
+    capture.clear()
+    provider.control("/control/reset", {})
+    yield capture
+    capture.callback.capture_content = False
+
+
+def args(provider, model=MODEL, prompt=PROMPT, **extra):
+    return {"model": f"openai/{model}", "api_base": provider.api_base, "api_key": SECRET,
+            "messages": [{"role": "user", "content": prompt}], "max_retries": 0, **extra}
+
+
+def only(spans, name):
+    found = [s for s in spans if s.name == name]
+    assert len(found) == 1, [s.name for s in spans]
+    return found[0]
+
+
+def llm_span(cap, name=f"chat {MODEL}"):
+    return only(cap.wait_for(lambda spans: any(s.name == name for s in spans)), name)
+
+
+async def allm_span(cap, name=f"chat {MODEL}"):
+    return only(await cap.await_for(lambda spans: any(s.name == name for s in spans)), name)
+
+
+tracer = trace.get_tracer("tests")
+
+
+def test_sync_chat_span_is_a_client_child_of_the_callers_span_with_request_and_response_attributes(cap, provider):
+    before = time.time_ns()
+    with tracer.start_as_current_span("caller") as caller:
+        response = litellm.completion(**args(provider, max_tokens=64, temperature=0.3, top_p=0.9,
+                                             stop=["END"], seed=7))
+    after = time.time_ns()
+    span = llm_span(cap)
+    a = span.attributes
+    assert span.kind is SpanKind.CLIENT
+    assert span.parent.span_id == caller.get_span_context().span_id
+    assert before <= span.start_time <= span.end_time <= after
+    assert a[semconv.GEN_AI_OPERATION_NAME] == "chat"
+    assert a[semconv.GEN_AI_PROVIDER_NAME] == "openai"
+    assert a[semconv.GEN_AI_REQUEST_MODEL] == MODEL
+    assert (a[semconv.GEN_AI_REQUEST_MAX_TOKENS], a[semconv.GEN_AI_REQUEST_TEMPERATURE]) == (64, 0.3)
+    assert (a[semconv.GEN_AI_REQUEST_TOP_P], a[semconv.GEN_AI_REQUEST_SEED]) == (0.9, 7)
+    assert a[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] == ("END",)
+    assert a[semconv.GEN_AI_REQUEST_STREAM] is False
+    assert a[semconv.GEN_AI_RESPONSE_ID] == response.id
+    assert a[semconv.GEN_AI_RESPONSE_MODEL] == MODEL
+    assert a[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert a[semconv.GEN_AI_USAGE_INPUT_TOKENS] == response.usage.prompt_tokens > 0
+    assert a[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == response.usage.completion_tokens > 0
+    assert a[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 0
+    assert a[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 0
+    assert (a[semconv.SERVER_ADDRESS], a[semconv.SERVER_PORT]) == ("127.0.0.1", provider.port)
+    expected_cost = response.usage.prompt_tokens * PRICE_IN + response.usage.completion_tokens * PRICE_OUT
+    assert a[semconv.LLM_COST_USD] == pytest.approx(expected_cost)
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_rate_limit_state_comes_from_the_response_headers(cap, provider):
+    litellm.completion(**args(provider))
+    litellm.completion(**args(provider))
+    first, second = sorted(cap.wait_for(lambda s: len(s) == 2), key=lambda s: s.start_time)
+    assert first.attributes[semconv.LLM_RATELIMIT_REQUESTS_LIMIT] == 10000
+    assert first.attributes[semconv.LLM_RATELIMIT_REQUESTS_REMAINING] == 9999
+    assert second.attributes[semconv.LLM_RATELIMIT_REQUESTS_REMAINING] == 9998
+    assert second.attributes[semconv.LLM_RATELIMIT_TOKENS_LIMIT] == 2_000_000
+    assert 0 < second.attributes[semconv.LLM_RATELIMIT_TOKENS_REMAINING] < 2_000_000
+    assert 0 <= second.attributes[semconv.LLM_RATELIMIT_REQUESTS_RESET] <= 60
+    assert 0 <= second.attributes[semconv.LLM_RATELIMIT_TOKENS_RESET] <= 60
+
+
+async def test_async_chat_span_is_parented_to_the_callers_span(cap, provider):
+    with tracer.start_as_current_span("caller") as caller:
+        await litellm.acompletion(**args(provider))
+        assert trace.get_current_span() is caller  # the caller's context is back
+    span = await allm_span(cap)
+    assert span.parent.span_id == caller.get_span_context().span_id
+    assert span.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+
+
+def test_streaming_call_ends_when_the_stream_is_consumed(cap, provider):
+    with tracer.start_as_current_span("caller") as caller:
+        stream = litellm.completion(**args(provider, stream=True, stream_options={"include_usage": True}))
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    span = llm_span(cap)
+    a = span.attributes
+    assert span.parent.span_id == caller.get_span_context().span_id
+    assert text and a[semconv.GEN_AI_REQUEST_STREAM] is True
+    assert a[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert a[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+    assert 0 <= a[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] <= (span.end_time - span.start_time) / 1e9
+
+
+async def test_async_streaming_call(cap, provider):
+    stream = await litellm.acompletion(**args(provider, stream=True, stream_options={"include_usage": True}))
+    async for _ in stream:
+        pass
+    span = await allm_span(cap)
+    assert span.attributes[semconv.GEN_AI_REQUEST_STREAM] is True
+    assert span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] > 0
+
+
+def test_embedding_span(cap, provider):
+    with tracer.start_as_current_span("caller") as caller:
+        litellm.embedding(model="openai/mock-embed-small", api_base=provider.api_base, api_key=SECRET,
+                          input=["alpha", "beta"], encoding_format="float")
+    span = llm_span(cap, "embeddings mock-embed-small")
+    a = span.attributes
+    assert span.kind is SpanKind.CLIENT and span.parent.span_id == caller.get_span_context().span_id
+    assert a[semconv.GEN_AI_OPERATION_NAME] == "embeddings"
+    assert a[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] == ("float",)
+    assert a[semconv.GEN_AI_USAGE_INPUT_TOKENS] > 0
+    assert semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in a
+
+
+def test_rate_limited_call_is_an_error_span_with_the_status_and_limits(cap, provider):
+    with pytest.raises(litellm.RateLimitError):
+        litellm.completion(**args(provider, model="mock-429"))
+    span = llm_span(cap, "chat mock-429")
+    a = span.attributes
+    assert span.status.status_code is StatusCode.ERROR
+    assert a[semconv.ERROR_TYPE] == "RateLimitError"
+    assert a[semconv.HTTP_RESPONSE_STATUS_CODE] == 429
+    assert a[semconv.LLM_RATELIMIT_REQUESTS_LIMIT] == 10000
+    assert semconv.LLM_COST_USD not in a
+    event = only(span.events, "exception")
+    assert event.attributes["exception.type"].endswith("RateLimitError")
+    durations = cap.metric_points(semconv.METRIC_OPERATION_DURATION)
+    assert any(p.attributes.get(semconv.ERROR_TYPE) == "RateLimitError" for p in durations)
+
+
+async def test_server_error_is_an_error_span(cap, provider):
+    with pytest.raises(litellm.InternalServerError):
+        await litellm.acompletion(**args(provider, model="mock-500"))
+    span = await allm_span(cap, "chat mock-500")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[semconv.ERROR_TYPE] == "InternalServerError"
+    assert span.attributes[semconv.HTTP_RESPONSE_STATUS_CODE] == 500
+
+
+def test_metrics_use_the_conventions_names_units_and_buckets(cap, provider):
+    response = litellm.completion(**args(provider))
+    llm_span(cap)
+    data = cap.metric_reader.get_metrics_data()
+    found = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    tokens, duration = found[semconv.METRIC_TOKEN_USAGE], found[semconv.METRIC_OPERATION_DURATION]
+    assert (tokens.unit, duration.unit) == ("{token}", "s")
+    points = [p for p in tokens.data.data_points if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL]
+    by_type = {p.attributes[semconv.GEN_AI_TOKEN_TYPE]: p for p in points}
+    assert tuple(by_type["input"].explicit_bounds) == TOKEN_BUCKETS
+    assert by_type["output"].max >= response.usage.completion_tokens
+    assert by_type["input"].attributes[semconv.GEN_AI_PROVIDER_NAME] == "openai"
+    assert by_type["input"].attributes[semconv.SERVER_PORT] == provider.port
+    assert tuple(duration.data.data_points[0].explicit_bounds) == DURATION_BUCKETS
+
+
+def test_conversation_id_from_the_callers_context(cap, provider):
+    with conversation("conv-123"):
+        litellm.completion(**args(provider))
+    assert llm_span(cap).attributes[semconv.GEN_AI_CONVERSATION_ID] == "conv-123"
+
+
+def test_content_is_not_captured_by_default(cap, provider):
+    litellm.completion(**args(provider))
+    litellm.embedding(model="openai/mock-embed-small", api_base=provider.api_base, api_key=SECRET, input=[PROMPT])
+    cap.wait_for(lambda spans: len(spans) == 2)
+    exported = cap.serialized()
+    assert "llama migration" not in exported
+    assert semconv.GEN_AI_INPUT_MESSAGES not in exported and semconv.GEN_AI_OUTPUT_MESSAGES not in exported
+
+
+def test_content_is_captured_in_the_conventions_shape_when_opted_in(cap, provider):
+    cap.callback.capture_content = True
+    tool = {"type": "function", "function": {"name": "search_web", "description": "Search",
+                                             "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "search_web for llamas"}]
+    response = litellm.completion(**{**args(provider), "messages": messages}, tools=[tool], _skip_mcp_handler=True)
+    a = llm_span(cap).attributes
+    inputs = json.loads(a[semconv.GEN_AI_INPUT_MESSAGES])
+    assert inputs == [{"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+                      {"role": "user", "parts": [{"type": "text", "content": "search_web for llamas"}]}]
+    outputs = json.loads(a[semconv.GEN_AI_OUTPUT_MESSAGES])
+    call = response.choices[0].message.tool_calls[0]
+    assert outputs == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
+        {"type": "tool_call", "id": call.id, "name": "search_web", "arguments": json.loads(call.function.arguments)}]}]
+    assert json.loads(a[semconv.GEN_AI_TOOL_DEFINITIONS])[0]["name"] == "search_web"
+
+
+def test_api_key_never_reaches_exported_telemetry(cap, provider):
+    cap.callback.capture_content = True
+    litellm.completion(**args(provider))
+    with pytest.raises(litellm.InternalServerError):
+        litellm.completion(**args(provider, model="mock-500"))
+    with pytest.raises(litellm.RateLimitError):
+        litellm.completion(**args(provider, model="mock-429"))
+    cap.wait_for(lambda spans: len(spans) == 3)
+    exported = cap.serialized()
+    assert "llama migration" in exported  # content capture is on, so the search is meaningful
+    assert SECRET not in exported and SECRET[3:] not in exported
+
+
+def test_callback_leaves_the_callers_span_alone(cap, provider):
+    with tracer.start_as_current_span("caller", attributes={"mine": 1}) as caller:
+        litellm.completion(**args(provider))
+        with pytest.raises(litellm.RateLimitError):
+            litellm.completion(**args(provider, model="mock-429"))
+        assert caller.is_recording() and trace.get_current_span() is caller
+    spans = cap.wait_for(lambda s: len(s) == 3)
+    caller_span = only(spans, "caller")
+    assert dict(caller_span.attributes) == {"mine": 1}
+    assert caller_span.status.status_code is StatusCode.UNSET and not caller_span.events
+
+
+def test_reset_header_formats():
+    assert parse_reset_seconds("6m0s") == 360.0
+    assert parse_reset_seconds("20ms") == pytest.approx(0.02)
+    assert parse_reset_seconds("1.5") == 1.5
+    assert parse_reset_seconds("1h2m3s") == 3723.0
+    assert parse_reset_seconds("not a time") is None
