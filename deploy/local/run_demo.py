@@ -50,7 +50,7 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
                    help="logs, Kafka data and Collector queues (default <repo>/var/run)")
     p.add_argument("--db-path", type=Path, default=os.environ.get("TELEMETRON_DB_PATH"),
                    help="oracle_api's SQLite file (default <repo>/var/telemetron.db)")
-    p.add_argument("--service-name", default=os.environ.get("OTEL_SERVICE_NAME", "telemetron-demo"),
+    p.add_argument("--service-name", default=os.environ.get("OTEL_SERVICE_NAME", "multi-agent-demo"),
                    help="OTEL_SERVICE_NAME of the demo agents")
     p.add_argument("--trace-timeout", type=float, default=90.0,
                    help="seconds to wait for the demo's trace to reach oracle_api")
@@ -89,7 +89,7 @@ class _DemoRun:
         })
         self._log = open(self.log_path, "a", buffering=1)
         self.proc = subprocess.Popen(
-            [stack.config.python, str(REPO / "examples" / "multi_agent_demo.py")],
+            [stack.config.python, str(REPO / "examples" / "multi_agent_demo.py"), "--service-name", service_name],
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, text=True,
             start_new_session=True,
         )
