@@ -1,0 +1,99 @@
+"""Pending spans: a start record for running work, and heartbeats while it stays open."""
+
+import threading
+import time
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from telemetron_instrumentation import execute_tool, invoke_agent, semconv
+from telemetron_instrumentation.pending import PendingSpanProcessor
+from telemetron_instrumentation.testing import capture_globally
+
+
+def fresh_capture():
+    capture = capture_globally()
+    capture.clear()
+    return capture
+
+
+def pending_for(capture, span_id):
+    return [p for p in capture.pending_records() if p.parent.span_id == span_id]
+
+
+def test_pending_span_is_emitted_at_start_as_a_zero_length_child_copy():
+    capture = fresh_capture()
+    with invoke_agent("orchestrator") as root:
+        with execute_tool("search", call_id="c1") as tool:
+            tool_id = tool.get_span_context().span_id
+            [pending] = pending_for(capture, tool_id)  # emitted before the real span ends
+            assert capture.finished() == []
+    real = next(s for s in capture.finished() if s.name == "execute_tool search")
+    assert pending.name == real.name
+    assert pending.context.trace_id == real.context.trace_id
+    assert pending.context.span_id not in (real.context.span_id, real.parent.span_id)
+    assert pending.parent.span_id == real.context.span_id
+    assert pending.kind is SpanKind.INTERNAL
+    assert pending.start_time == real.start_time <= pending.end_time <= real.end_time
+    attributes = dict(pending.attributes)
+    assert attributes.pop(semconv.SPAN_TYPE) == semconv.SPAN_TYPE_PENDING
+    assert attributes.pop(semconv.PENDING_PARENT_ID) == format(root.get_span_context().span_id, "016x")
+    assert attributes == dict(real.attributes)
+    [root_pending] = pending_for(capture, root.get_span_context().span_id)
+    assert root_pending.attributes[semconv.PENDING_PARENT_ID] == ""
+
+
+def test_heartbeats_repeat_while_the_span_is_open_and_stop_after():
+    capture = fresh_capture()
+    interval = capture.pending.heartbeat_seconds
+    with invoke_agent("slow") as span:
+        time.sleep(interval * 4.5)
+    records = pending_for(capture, span.get_span_context().span_id)
+    assert 4 <= len(records) <= 6
+    ends = [r.end_time for r in records]
+    assert ends == sorted(ends) and len({r.context.span_id for r in records}) == len(records)
+    gaps = [(b - a) / 1e9 for a, b in zip(ends, ends[1:])]
+    assert all(interval * 0.5 <= g <= interval * 2.5 for g in gaps), gaps
+    time.sleep(interval * 2)
+    assert len(pending_for(capture, span.get_span_context().span_id)) == len(records)
+
+
+def test_plain_spans_get_no_pending_record():
+    capture = fresh_capture()
+    with capture.tracer_provider.get_tracer("tests").start_as_current_span("plain"):
+        pass
+    assert capture.pending_records() == []
+
+
+def test_pending_spans_are_exported_within_two_seconds_through_their_own_batch_exporter():
+    exporter = InMemorySpanExporter()
+    processor = PendingSpanProcessor(exporter, heartbeat_seconds=30)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("tests")
+    span = tracer.start_span("invoke_agent worker", attributes={semconv.GEN_AI_OPERATION_NAME: "invoke_agent"})
+    started = time.monotonic()
+    while not exporter.get_finished_spans() and time.monotonic() - started < 5:
+        time.sleep(0.02)
+    assert time.monotonic() - started < 2.0
+    [pending] = exporter.get_finished_spans()
+    assert pending.attributes[semconv.SPAN_TYPE] == semconv.SPAN_TYPE_PENDING
+    span.end()
+    provider.shutdown()
+
+
+def test_one_heartbeat_thread_for_all_open_spans_stopped_by_shutdown():
+    provider = TracerProvider()
+    processor = PendingSpanProcessor(InMemorySpanExporter(), heartbeat_seconds=0.1)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("tests")
+    spans = [tracer.start_span(f"invoke_agent a{i}", attributes={semconv.GEN_AI_OPERATION_NAME: "invoke_agent"})
+             for i in range(5)]
+    heartbeat_threads = [t for t in threading.enumerate() if t.name == "telemetron-heartbeat"]
+    assert processor.open_spans == 5 and processor._thread in heartbeat_threads
+    for span in spans:
+        span.end()
+    assert processor.open_spans == 0
+    provider.shutdown()
+    assert not processor._thread.is_alive()
