@@ -8,6 +8,7 @@ import uvicorn
 
 from .api.app import create_app
 from .api.deps import Services
+from .api.stream import LiveStream
 from .hub import Hub
 from .receiver.grpc_server import OtlpReceiver
 from .settings import Settings
@@ -38,6 +39,8 @@ class OracleApi:
         self.services = Services(
             settings=settings, store=self.store, hub=self.hub, receiver_stats=self.receiver.stats
         )
+        # Live WebSocket stream: a hub subscriber that only hands batches to the event loop.
+        self.services.extras["stream"] = LiveStream(self.hub, extras=self.services.extras)
         self.app = create_app(self.services)
 
     def start(self) -> None:

@@ -36,6 +36,8 @@ class Settings:
     snapshot_interval_s: float = 10.0
     snapshot_retention: int = 8640
     system_id: str = "telemetron"
+    # Where POST /api/v1/debug/simulate-trace sends its OTLP (the Collector, like real agents do).
+    simulate_otlp_endpoint: str = "127.0.0.1:4317"
     log_level: str = "info"
 
     @property

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from .. import __doc__ as _about
 from . import traces
+from . import dashboard, graph, jaeger, metrics, simulate, stream, timeline  # trace viewing
 from .deps import Services, TokenMiddleware
 
 
@@ -31,4 +32,11 @@ def create_app(services: Services) -> FastAPI:
         }
 
     app.include_router(traces.router)
+    app.include_router(timeline.router)
+    app.include_router(graph.router)
+    app.include_router(metrics.router)
+    app.include_router(simulate.router)
+    app.include_router(jaeger.router)
+    app.include_router(stream.router)
+    dashboard.mount(app)  # the page at / and its files at /static
     return app

@@ -1,4 +1,4 @@
-"""REST: trace search and trace by id."""
+"""REST: trace search and trace by id (the timeline and graph of a trace are in timeline.py and graph.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from ..store import queries
+from ._respond import json_response
 from .deps import Services, get_services
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
@@ -23,7 +24,7 @@ def _parse_tags(tags: str | None) -> dict[str, str] | None:
         raise HTTPException(400, f"attributes must be a JSON object of strings: {exc}") from exc
     if not isinstance(value, dict):
         raise HTTPException(400, "attributes must be a JSON object, e.g. {\"gen_ai.request.model\":\"gpt-4o\"}")
-    return {str(k): str(v) for k, v in value.items()}
+    return {str(k): (json.dumps(v) if not isinstance(v, str) else v) for k, v in value.items()}
 
 
 @router.get("/traces")
@@ -62,14 +63,17 @@ def list_traces(
             traces, next_cursor = queries.list_traces(conn, f, limit=limit, cursor=cursor)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from exc
-    return {"traces": traces, "count": len(traces), "next_cursor": next_cursor}
+    return json_response({"traces": traces, "count": len(traces), "next_cursor": next_cursor})
 
 
 @router.get("/traces/{trace_id}")
-def get_trace(trace_id: str, services: Annotated[Services, Depends(get_services)]) -> dict:
-    """Every span of the trace, each with its parent and children."""
+def get_trace(trace_id: str, services: Annotated[Services, Depends(get_services)]):
+    """Every span of the trace, each with its parent and children, plus spans still running."""
+    tid = queries.normalize_trace_id(trace_id)
+    if tid is None:
+        raise HTTPException(400, f"invalid trace id {trace_id!r}: expected 16 or 32 hex digits")
     with services.store.reader() as conn:
-        trace = queries.get_trace(conn, trace_id)
+        trace = queries.get_trace(conn, tid)
     if trace is None:
         raise HTTPException(404, f"trace {trace_id} not found")
-    return trace
+    return json_response(trace)

@@ -1,15 +1,22 @@
-"""Read queries over the store, returning JSON-ready dicts. Shared by the REST, Jaeger and Oracle APIs."""
+"""Read queries over the store, returning JSON-ready dicts. Shared by the REST, Jaeger and Oracle APIs.
+
+Searches walk an index newest first and stop as soon as they have a page, so their cost follows
+the page size rather than the size of the store (see bench/bench_queries.py).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 STATUS_CODES = ("UNSET", "OK", "ERROR")
+_loads = json.loads
 
 
 def iso(ns: int | None) -> str | None:
@@ -25,19 +32,24 @@ def to_ns(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000) * 1000
 
 
+def span_kind_name(kind: int) -> str:
+    return SPAN_KINDS[kind] if 0 <= kind < len(SPAN_KINDS) else str(kind)
+
+
 def span_json(row: sqlite3.Row) -> dict:
     """A stored span as the REST API shows it."""
+    start_ns, end_ns = row["start_ns"], row["end_ns"]
     return {
         "trace_id": row["trace_id"],
         "span_id": row["span_id"],
         "parent_span_id": row["parent_span_id"],
         "name": row["name"],
-        "kind": SPAN_KINDS[row["kind"]] if 0 <= row["kind"] < len(SPAN_KINDS) else str(row["kind"]),
+        "kind": span_kind_name(row["kind"]),
         "service_name": row["service_name"],
-        "start_time": iso(row["start_ns"]),
-        "end_time": iso(row["end_ns"]),
-        "start_ns": row["start_ns"],
-        "end_ns": row["end_ns"],
+        "start_time": iso(start_ns),
+        "end_time": iso(end_ns),
+        "start_ns": start_ns,
+        "end_ns": end_ns,
         "duration_ms": row["duration_ns"] / 1e6,
         "status": {"code": STATUS_CODES[row["status_code"]], "message": row["status_message"]},
         "gen_ai": {
@@ -51,9 +63,9 @@ def span_json(row: sqlite3.Row) -> dict:
             "conversation_id": row["conversation_id"],
             "error_type": row["error_type"],
         },
-        "attributes": json.loads(row["attributes"]),
-        "events": json.loads(row["events"]),
-        "links": json.loads(row["links"]),
+        "attributes": _loads(row["attributes"]),
+        "events": _loads(row["events"]),
+        "links": _loads(row["links"]),
         "scope": {"name": row["scope_name"], "version": row["scope_version"]},
         "resource_key": row["resource_key"],
     }
@@ -64,14 +76,51 @@ def trace_summary_json(row: sqlite3.Row) -> dict:
         "trace_id": row["trace_id"],
         "root_name": row["root_name"],
         "root_service": row["root_service"],
-        "services": json.loads(row["services"]),
+        "services": _loads(row["services"]),
         "start_time": iso(row["start_ns"]),
         "end_time": iso(row["end_ns"]),
         "start_ns": row["start_ns"],
+        "end_ns": row["end_ns"],
         "duration_ms": (row["end_ns"] - row["start_ns"]) / 1e6,
         "span_count": row["span_count"],
         "error_count": row["error_count"],
     }
+
+
+# --- attribute matching ---------------------------------------------------------------------------
+
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+def json_path(key: str) -> str:
+    """A JSON path selecting one top-level attribute whose name contains dots."""
+    return '$."' + key.replace('"', '\\"') + '"'
+
+
+def attribute_match(json_column: str, key: str, value: str) -> tuple[str, list]:
+    """SQL that is true when the JSON object in ``json_column`` has ``key`` whose value, as text, is ``value``.
+
+    Stored attributes keep their OTLP types, so "5" matches the int 5, "true" the bool true and
+    "1.5" the double 1.5, the way Jaeger compares a tag's string form.
+    """
+    path = json_path(key)
+    if value in ("true", "false"):
+        return f"json_type({json_column}, ?) = ?", [path, value]
+    candidates: list = [value]
+    if _INT.match(value):
+        candidates.append(int(value))
+    else:
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is not None and number == number and abs(number) != float("inf"):
+            candidates.append(number)
+    marks = ",".join("?" * len(candidates))
+    return f"json_extract({json_column}, ?) IN ({marks})", [path, *candidates]
+
+
+# --- REST trace search ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -99,6 +148,8 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     """Raises ValueError with a readable message for a cursor this API did not issue."""
     try:
         start, _, trace_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if not trace_id:
+            raise ValueError("no trace id")
         return int(start), trace_id
     except Exception as exc:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
@@ -107,7 +158,13 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 def list_traces(
     conn: sqlite3.Connection, f: TraceFilter, *, limit: int = 20, cursor: str | None = None
 ) -> tuple[list[dict], str | None]:
-    """Newest first, keyset-paged: pass the returned cursor to get the next page."""
+    """Newest first, keyset-paged: pass the returned cursor to get the next page.
+
+    Each span condition may hold on a different span of the trace (an agent span and an LLM
+    span of the same run). Conditions are correlated ``EXISTS`` lookups on the trace's own spans,
+    so the walk down ``traces_start`` stops once a page is full; the conversation id, which
+    picks out few traces, drives the search through its own index instead.
+    """
     where, params = [], []
     if f.start_ns is not None:
         where.append("t.end_ns >= ?")
@@ -125,25 +182,21 @@ def list_traces(
     if f.max_duration_ns is not None:
         where.append("t.end_ns - t.start_ns <= ?")
         params.append(f.max_duration_ns)
-    span_where, span_params = [], []
-    for column, value in (
-        ("service_name", f.service),
-        ("agent_name", f.agent),
-        ("request_model", f.model),
-        ("conversation_id", f.conversation_id),
-        ("operation", f.operation),
-    ):
+    if f.service is not None:
+        # The summary row lists the trace's services: no need to visit its spans.
+        where.append("EXISTS (SELECT 1 FROM json_each(t.services) j WHERE j.value = ?)")
+        params.append(f.service)
+    if f.conversation_id is not None:
+        where.append("t.trace_id IN (SELECT c.trace_id FROM spans c WHERE c.conversation_id = ?)")
+        params.append(f.conversation_id)
+    for column, value in (("agent_name", f.agent), ("request_model", f.model), ("operation", f.operation)):
         if value is not None:
-            span_where.append(f"s.{column} = ?")
-            span_params.append(value)
+            where.append(f"EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND s.{column} = ?)")
+            params.append(value)
     for key, value in (f.attributes or {}).items():
-        span_where.append("CAST(json_extract(s.attributes, ?) AS TEXT) = ?")
-        span_params.extend([json_path(key), value])
-    if span_where:
-        # Each condition may hold on a different span of the trace.
-        for condition, *values in _pairs(span_where, span_params):
-            where.append(f"t.trace_id IN (SELECT s.trace_id FROM spans s WHERE {condition})")
-            params.extend(values)
+        condition, values = attribute_match("s.attributes", key, value)
+        where.append(f"EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND {condition})")
+        params.extend(values)
     if cursor:
         start_ns, trace_id = decode_cursor(cursor)
         where.append("(t.start_ns < ? OR (t.start_ns = ? AND t.trace_id < ?))")
@@ -161,18 +214,15 @@ def list_traces(
     return page, next_cursor
 
 
-def _pairs(conditions: list[str], params: list) -> list[tuple]:
-    out, i = [], 0
-    for condition in conditions:
-        n = condition.count("?")
-        out.append((condition, *params[i : i + n]))
-        i += n
-    return out
+# --- one trace ------------------------------------------------------------------------------------
 
 
-def json_path(key: str) -> str:
-    """A JSON path selecting one top-level attribute whose name contains dots."""
-    return '$."' + key.replace('"', '\\"') + '"'
+def normalize_trace_id(trace_id: str) -> str | None:
+    """A 16- or 32-hex trace id as the store keeps it (32 lowercase hex), or None if it is not one."""
+    tid = trace_id.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{1,32}", tid):
+        return None
+    return tid.rjust(32, "0")
 
 
 def get_trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[sqlite3.Row]:
@@ -181,8 +231,59 @@ def get_trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[sqlite3.Row
     ).fetchall()
 
 
+def get_spans_of_traces(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, list[sqlite3.Row]]:
+    """Spans of several traces, grouped by trace id in the order asked, each in start order."""
+    out: dict[str, list[sqlite3.Row]] = {tid: [] for tid in trace_ids}
+    if not trace_ids:
+        return out
+    rows = conn.execute(
+        "SELECT * FROM spans WHERE trace_id IN (SELECT value FROM json_each(?)) ORDER BY trace_id, start_ns, span_id",
+        (json.dumps(trace_ids),),
+    )
+    for row in rows:
+        out[row["trace_id"]].append(row)
+    return out
+
+
+def get_resources(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, dict]:
+    """Resources by key: ``{"service_name": ..., "attributes": {...}}``."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    return {
+        r["resource_key"]: {"service_name": r["service_name"], "attributes": _loads(r["attributes"])}
+        for r in conn.execute(
+            "SELECT * FROM resources WHERE resource_key IN (SELECT value FROM json_each(?))", (json.dumps(keys),)
+        )
+    }
+
+
+def get_active_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
+    """Spans of the trace that have started and not yet ended (from pending-span records)."""
+    return [
+        {
+            "trace_id": r["trace_id"],
+            "span_id": r["span_id"],
+            "parent_span_id": r["parent_span_id"],
+            "name": r["name"],
+            "kind": span_kind_name(r["kind"]),
+            "service_name": r["service_name"],
+            "operation": r["operation"],
+            "agent_name": r["agent_name"],
+            "start_ns": r["start_ns"],
+            "start_time": iso(r["start_ns"]),
+            "last_seen_ns": r["last_seen_ns"],
+            "attributes": _loads(r["attributes"]),
+        }
+        for r in conn.execute(
+            "SELECT * FROM active_spans WHERE trace_id = ? ORDER BY start_ns, span_id", (trace_id.lower(),)
+        )
+    ]
+
+
 def get_trace(conn: sqlite3.Connection, trace_id: str) -> dict | None:
     """All spans of a trace with their parentage, or None when the trace is unknown."""
+    trace_id = trace_id.lower()
     rows = get_trace_spans(conn, trace_id)
     if not rows:
         return None
@@ -196,19 +297,233 @@ def get_trace(conn: sqlite3.Connection, trace_id: str) -> dict | None:
         s["children"] = children.get(s["span_id"], [])
         # A parent that has not arrived (or is outside this trace) makes the span a root here.
         s["is_root"] = s["parent_span_id"] not in ids
-    summary = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id.lower(),)).fetchone()
-    resource_keys = sorted({s["resource_key"] for s in spans})
-    resources = {
-        r["resource_key"]: {"service_name": r["service_name"], "attributes": json.loads(r["attributes"])}
-        for r in conn.execute(
-            f"SELECT * FROM resources WHERE resource_key IN ({','.join('?' * len(resource_keys))})",
-            resource_keys,
-        )
-    }
+    summary = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
     return {
-        "trace_id": trace_id.lower(),
+        "trace_id": trace_id,
         "summary": trace_summary_json(summary) if summary else None,
         "roots": [s["span_id"] for s in spans if s["is_root"]],
         "spans": spans,
-        "resources": resources,
+        "active_spans": get_active_spans(conn, trace_id),
+        "resources": get_resources(conn, (s["resource_key"] for s in spans)),
     }
+
+
+# --- Jaeger-style search: one span must match every condition -------------------------------------
+
+_STATUS_BY_NAME = {"unset": 0, "ok": 1, "error": 2}
+_KIND_BY_NAME = {name.lower(): i for i, name in enumerate(SPAN_KINDS)}
+
+
+@dataclass
+class SpanSearch:
+    """Jaeger's trace query: a trace matches when one of its spans meets every condition.
+
+    Tags are looked up, as Jaeger's own storage does, on the span's attributes, its resource's
+    attributes and its events' and links' attributes; the keys ``error``, ``span.kind``,
+    ``span.status``, ``scope.name``, ``scope.version`` and ``resource.<key>`` are special.
+    """
+
+    service: str | None = None
+    operation: str | None = None
+    span_kind: int | None = None
+    start_min_ns: int | None = None
+    start_max_ns: int | None = None
+    duration_min_ns: int | None = None
+    duration_max_ns: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    limit: int = 20
+
+
+def _resource_keys_matching(conn: sqlite3.Connection, key: str, value: str) -> list[str]:
+    condition, params = attribute_match("attributes", key, value)
+    return [r[0] for r in conn.execute(f"SELECT resource_key FROM resources WHERE {condition}", params)]
+
+
+def _span_conditions(conn: sqlite3.Connection, q: SpanSearch) -> tuple[list[str], list]:
+    where: list[str] = []
+    params: list = []
+    if q.operation:
+        where.append("s.name = ?")
+        params.append(q.operation)
+    if q.span_kind is not None:
+        where.append("s.kind = ?")
+        params.append(q.span_kind)
+    if q.start_min_ns is not None:
+        where.append("s.start_ns >= ?")
+        params.append(q.start_min_ns)
+    if q.start_max_ns is not None:
+        where.append("s.start_ns <= ?")
+        params.append(q.start_max_ns)
+    if q.duration_min_ns:
+        where.append("s.duration_ns >= ?")
+        params.append(q.duration_min_ns)
+    if q.duration_max_ns:
+        where.append("s.duration_ns <= ?")
+        params.append(q.duration_max_ns)
+    for key, value in q.tags.items():
+        if key == "error":
+            where.append("s.status_code = 2" if value.lower() == "true" else "s.status_code <> 2")
+        elif key == "span.status":
+            where.append("s.status_code = ?")
+            params.append(_STATUS_BY_NAME.get(value.lower(), -1))
+        elif key == "span.kind":
+            where.append("s.kind = ?")
+            params.append(_KIND_BY_NAME.get(value.lower(), -1))
+        elif key == "scope.name":
+            where.append("s.scope_name = ?")
+            params.append(value)
+        elif key == "scope.version":
+            where.append("s.scope_version = ?")
+            params.append(value)
+        elif key.startswith("resource."):
+            keys = _resource_keys_matching(conn, key[len("resource.") :], value)
+            where.append("s.resource_key IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(keys))
+        else:
+            on_span, span_params = attribute_match("s.attributes", key, value)
+            on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value)
+            on_link, link_params = attribute_match("json_extract(l.value, '$.attributes')", key, value)
+            where.append(
+                f"({on_span}"
+                " OR s.resource_key IN (SELECT value FROM json_each(?))"
+                f" OR (s.events <> '[]' AND EXISTS (SELECT 1 FROM json_each(s.events) e WHERE {on_event}))"
+                f" OR (s.links <> '[]' AND EXISTS (SELECT 1 FROM json_each(s.links) l WHERE {on_link})))"
+            )
+            params.extend(span_params)
+            params.append(json.dumps(_resource_keys_matching(conn, key, value)))
+            params.extend(event_params)
+            params.extend(link_params)
+    return where, params
+
+
+def find_trace_ids(conn: sqlite3.Connection, q: SpanSearch) -> list[str]:
+    """Ids of the newest traces (by matching span, or by trace start without a service) that match."""
+    where, params = _span_conditions(conn, q)
+    if q.service:
+        # Walk the service's spans newest first and stop at `limit` distinct traces.
+        sql = "SELECT s.trace_id FROM spans s INDEXED BY spans_service_start WHERE s.service_name = ?"
+        if where:
+            sql += " AND " + " AND ".join(where)
+        sql += " ORDER BY s.start_ns DESC"
+        found: dict[str, None] = {}
+        cur = conn.execute(sql, [q.service, *params])
+        while len(found) < q.limit:
+            rows = cur.fetchmany(256)
+            if not rows:
+                break
+            for (trace_id,) in rows:
+                found.setdefault(trace_id)
+                if len(found) >= q.limit:
+                    break
+        cur.close()
+        return list(found)
+    trace_where, trace_params = [], []
+    if q.start_min_ns is not None:
+        trace_where.append("t.end_ns >= ?")
+        trace_params.append(q.start_min_ns)
+    if q.start_max_ns is not None:
+        trace_where.append("t.start_ns <= ?")
+        trace_params.append(q.start_max_ns)
+    if where:
+        trace_where.append(
+            "EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND " + " AND ".join(where) + ")"
+        )
+        trace_params.extend(params)
+    sql = "SELECT t.trace_id FROM traces t"
+    if trace_where:
+        sql += " WHERE " + " AND ".join(trace_where)
+    sql += " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
+    return [r[0] for r in conn.execute(sql, [*trace_params, q.limit])]
+
+
+def get_trace_summaries(conn: sqlite3.Connection, trace_ids: list[str]) -> list[sqlite3.Row]:
+    """Summary rows of the given traces, in the order asked."""
+    if not trace_ids:
+        return []
+    rows = {
+        r["trace_id"]: r
+        for r in conn.execute(
+            "SELECT * FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),)
+        )
+    }
+    return [rows[t] for t in trace_ids if t in rows]
+
+
+def service_span_stats(conn: sqlite3.Connection, trace_id: str) -> list[tuple[str, int, int]]:
+    """(service, spans, error spans) of one trace, sorted by service name."""
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT service_name, count(*), sum(status_code = 2) FROM spans WHERE trace_id = ?"
+            " GROUP BY service_name ORDER BY service_name",
+            (trace_id,),
+        )
+    ]
+
+
+def orphan_span_count(conn: sqlite3.Connection, trace_id: str) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM spans c WHERE c.trace_id = ?1 AND c.parent_span_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = ?1 AND p.span_id = c.parent_span_id)",
+        (trace_id,),
+    ).fetchone()[0]
+
+
+def services(conn: sqlite3.Connection) -> list[str]:
+    """Names of the services that sent spans, sorted."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT r.service_name FROM resources r WHERE EXISTS"
+            " (SELECT 1 FROM spans s WHERE s.service_name = r.service_name) ORDER BY 1"
+        )
+    ]
+
+
+def operations(conn: sqlite3.Connection, service: str | None, span_kind: int | None = None) -> list[tuple[str, int]]:
+    """(span name, OTLP kind) pairs, sorted; for one service or all."""
+    where, params = [], []
+    if service:
+        where.append("service_name = ?")
+        params.append(service)
+    if span_kind is not None:
+        where.append("kind = ?")
+        params.append(span_kind)
+    sql = "SELECT DISTINCT name, kind FROM spans"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return [(r[0], r[1]) for r in conn.execute(sql + " ORDER BY name, kind", params)]
+
+
+def dependencies(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
+    """(parent service, child service, calls) for parent/child spans in different services."""
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT p.service_name, c.service_name, count(*) FROM spans c"
+            " JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id"
+            " WHERE c.start_ns BETWEEN ? AND ? AND p.service_name <> c.service_name"
+            " GROUP BY 1, 2 ORDER BY 1, 2",
+            (start_ns, end_ns),
+        )
+    ]
+
+
+# --- aggregates over a time window ----------------------------------------------------------------
+
+_WINDOW_COLUMNS = (
+    "trace_id, span_id, parent_span_id, name, kind, start_ns, duration_ns, status_code, operation,"
+    " agent_name, provider, request_model, input_tokens, output_tokens, service_name"
+)
+
+
+def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> Iterator[sqlite3.Row]:
+    """Spans that started in [since, until], with the columns the aggregates need plus tool and cost."""
+    return conn.execute(
+        f"SELECT {_WINDOW_COLUMNS},"
+        " CASE WHEN operation = 'execute_tool' THEN json_extract(attributes, '$.\"gen_ai.tool.name\"') END AS tool_name,"
+        " CASE WHEN operation = 'execute_tool' THEN json_extract(attributes, '$.\"gen_ai.agent.handoff.target.name\"') END AS handoff_target,"
+        " CASE WHEN request_model IS NOT NULL THEN json_extract(attributes, '$.\"telemetron.llm.cost.usd\"') END AS cost_usd"
+        " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ?",
+        (since_ns, until_ns),
+    )

@@ -49,6 +49,10 @@ CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns)
 CREATE INDEX IF NOT EXISTS spans_agent ON spans (agent_name) WHERE agent_name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS spans_model ON spans (request_model) WHERE request_model IS NOT NULL;
 CREATE INDEX IF NOT EXISTS spans_conversation ON spans (conversation_id) WHERE conversation_id IS NOT NULL;
+-- Trace viewing (store/queries.py): time-window scans (metrics, Jaeger search without a service,
+-- dependencies) and the operation list of a service (Jaeger's operation picker).
+CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
+CREATE INDEX IF NOT EXISTS spans_service_operation ON spans (service_name, name, kind);
 
 -- One row per trace, re-aggregated from spans whenever a batch touches the trace.
 CREATE TABLE IF NOT EXISTS traces (
@@ -62,6 +66,8 @@ CREATE TABLE IF NOT EXISTS traces (
     services     TEXT NOT NULL             -- JSON array of service names
 );
 CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns);
+-- Newest-first trace pages ordered by (start_ns, trace_id) without a sort.
+CREATE INDEX IF NOT EXISTS traces_start_id ON traces (start_ns, trace_id);
 
 -- Work in progress: spans that have started and not yet ended, from pending-span records.
 -- A row is removed when the real span arrives.
