@@ -151,7 +151,7 @@ class _Run:
 
     def export(self, endpoint: str) -> int:
         spans = self.collected.get_finished_spans()
-        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=10)
+        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=5)
         try:
             result = exporter.export(spans)
         finally:
