@@ -1,8 +1,507 @@
-"""The ``telemetron`` command."""
+"""The ``telemetron`` command: run oracle_api (``serve``), or ask a running one about the system.
+
+Every command but ``serve`` talks to the HTTP API (``--url``, default http://127.0.0.1:8080 or
+$TELEMETRON_URL; ``--token`` or $TELEMETRON_API_TOKEN) and needs only httpx, so it works from
+the agent-side install. Tables by default, ``--format json`` for machines. ``issues`` and
+``diagnose`` exit 1 when an error or critical issue is open; any failure to ask exits 2.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import shlex
 import sys
+import time
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+_SEVERE = ("error", "critical")
+_CLEAR = "\033[2J\033[H"
+
+
+class CliError(Exception):
+    """A failure to get an answer; printed as one line, exit status 2."""
+
+
+# --- HTTP -------------------------------------------------------------------------------------------
+
+
+class Client:
+    def __init__(self, url: str, token: str | None, timeout: float) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def get(self, path: str, **params) -> dict:
+        params = {k: v for k, v in params.items() if v is not None}
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise CliError(
+                f"cannot reach oracle_api at {self.url} ({exc}); start it with 'telemetron serve' "
+                "or point --url / TELEMETRON_URL at it"
+            ) from exc
+        if response.status_code == 401:
+            raise CliError("oracle_api wants an API token: pass --token or set TELEMETRON_API_TOKEN")
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise CliError(f"GET {path} answered {response.status_code}: {detail}")
+        return response.json()
+
+    def close(self) -> None:
+        self._http.close()
+
+
+# --- formatting -------------------------------------------------------------------------------------
+
+
+def table(headers: list[str], rows: list[list], empty: str = "(none)") -> str:
+    if not rows:
+        return empty
+    cells = [[str(c) if c is not None else "-" for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _num(value, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if not isinstance(value, float):
+        return str(value)
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _ago(stamp: str | None) -> str:
+    if not stamp:
+        return "-"
+    from datetime import datetime, timezone
+
+    seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def _short(trace_id: str | None) -> str:
+    return trace_id or "-"
+
+
+def render_agents(state: dict) -> str:
+    rows = []
+    for a in state["agents"]:
+        c = a["activity"].get("counts", {})
+        limit = a.get("max_parallel_invocations")
+        running = f"{c.get('running', 0)}/{limit}" if limit is not None else str(c.get("running", 0))
+        rows.append([a["name"], a["deployment_name"], running, c.get("waiting", 0), c.get("completed", 0),
+                     c.get("failed", 0), ",".join(a["models"]) or "-", _ago(a["activity"]["updated_at"])])  # fmt: skip
+    out = table(["AGENT", "DEPLOYMENT", "RUNNING", "WAITING", "DONE", "FAILED", "MODELS", "UPDATED"], rows, "(no agents seen)")
+    counts = state.get("counts", {})
+    if counts.get("agents", 0) > len(state["agents"]):
+        out += f"\n... {counts['agents'] - len(state['agents'])} more agents not shown"
+    return out
+
+
+def render_agent(agent: dict) -> str:
+    c = agent["activity"].get("counts", {})
+    lines = [
+        f"agent       {agent['name']}" + (f"  ({agent['description']})" if agent.get("description") else ""),
+        f"deployment  {agent['deployment_name']}",
+        f"models      {', '.join(agent['models']) or '-'}",
+        f"parallel    {c.get('running', 0)} running / max {agent.get('max_parallel_invocations', '-')}",
+        f"tasks       {c.get('waiting', 0)} waiting, {c.get('completed', 0)} completed, {c.get('failed', 0)} failed",
+        "",
+    ]
+    rows = [
+        [t["id"], t["status"], t["started_on"], _num(t.get("duration_ms")), t.get("trace_id"),
+         t.get("blocked_by") or t.get("error") or ""]
+        for t in agent["activity"]["active_task_ids"]
+    ]  # fmt: skip
+    lines.append(table(["TASK", "STATUS", "STARTED", "MS", "TRACE", "NOTE"], rows, "(no recent tasks)"))
+    hidden = sum(c.get(k, 0) for k in ("running", "waiting", "completed", "failed")) - c.get("shown", 0)
+    if hidden > 0:
+        lines.append(f"... {hidden} older tasks not shown")
+    lines.append("\nnext: telemetron trace <TRACE>")
+    return "\n".join(lines)
+
+
+def render_workload(state: dict) -> str:
+    if not state["workload"]:
+        return "(no workload metrics: run the Collector's k8s_cluster/kubeletstats receivers, or export process metrics)"
+    blocks = []
+    for w in state["workload"]:
+        limits = f" limits cpu={w.get('pod_max_cpu', '-')} ram={w.get('pod_max_ram', '-')}"
+        head = f"{w['deployment_name']}: {w['live']['active_pods']}/{w['max_pods']} pods available{limits}"
+        if w["live"].get("image"):
+            head += f" image={w['live']['image']}"
+        rows = [
+            [p["pod_id"], p["status"], "no" if p.get("ready") is False else "yes" if p.get("ready") else "-",
+             f"{_num(p['cpu'])}m", f"{_num(p['memory'])}Mi", p.get("restarts", "-"), ",".join(p.get("reasons", []))]
+            for p in w["pods"]
+        ]  # fmt: skip
+        blocks.append(head + "\n" + table(["POD", "STATUS", "READY", "CPU", "MEMORY", "RESTARTS", "REASON"], rows, "  (no pods reporting)"))
+    return "\n\n".join(blocks)
+
+
+def render_queues(state: dict) -> str:
+    if not state["queues"]:
+        return "(no queues seen: messaging send/process spans create them)"
+    blocks = []
+    for q in state["queues"]:
+        head = f"{q['name']}: {q['counts']['pending']} pending, oldest {_num(q.get('oldest_wait_mins'), 2)} min"
+        rows = [
+            [t["id"], t["priority"]["level"], _num(t["priority"].get("waiting_since_mins"), 2),
+             t.get("invoked_by"), t["priority"].get("blocked_task", ""), (t.get("prompt") or "")[:40]]
+            for t in q["tasks"]
+        ]  # fmt: skip
+        body = table(["TASK", "PRIORITY", "WAIT_MIN", "BY", "BLOCKED_BY", "PROMPT"], rows)
+        if q["counts"]["pending"] > len(q["tasks"]):
+            body += f"\n... {q['counts']['pending'] - len(q['tasks'])} more"
+        blocks.append(head + "\n" + body)
+    return "\n\n".join(blocks)
+
+
+def render_llm(state: dict) -> str:
+    rows = []
+    for m in state["litellm"]:
+        lat = m.get("latency_ms", {})
+        errors = m.get("errors", {})
+        rows.append([
+            m["model"], m["provider"], f"{_num(m['tpm'], 0)}/{_num(m['tpm_max'], 0)}",
+            f"{_num(m['rpm'], 0)}/{_num(m['rpm_max'], 0)}", _num(m.get("tokens_remaining"), 0),
+            f"${m.get('cost_usd', 0):.4f}", sum(errors.values()),
+            f"{_num(lat.get('p50'))}/{_num(lat.get('p95'))}/{_num(lat.get('p99'))}",
+            (m.get("last_error") or {}).get("type", ""),
+        ])  # fmt: skip
+    return table(["MODEL", "PROVIDER", "TPM/MAX", "RPM/MAX", "TOK_LEFT", "COST", "ERRORS", "P50/95/99_MS", "LAST_ERROR"],
+                 rows, "(no LLM calls seen)")  # fmt: skip
+
+
+def render_issues(payload: dict) -> str:
+    issues = payload["issues"]
+    if not issues:
+        return "No issues detected."
+    lines = []
+    for i in issues:
+        e = i["entity"]
+        numbers = ", ".join(f"{k}={_num(v, 3)}" for k, v in i["evidence"].get("numbers", {}).items())
+        lines.append(f"{i['severity'].upper():8} {i['kind']}  {e['type']}={e['name']}  (since {_ago(i['first_seen'])})")
+        lines.append(f"         cause: {i['probable_cause']}")
+        if numbers:
+            lines.append(f"         numbers: {numbers}")
+        traces = i["evidence"].get("trace_ids", [])
+        if traces:
+            lines.append(f"         traces: {', '.join(traces[:3])}" + (f" (+{len(traces) - 3})" if len(traces) > 3 else ""))
+        if i.get("hint"):
+            lines.append(f"         next: {i['hint']}")
+    if payload.get("truncated"):
+        lines.append(f"... {payload['count'] - len(issues)} more issues not shown")
+    return "\n".join(lines)
+
+
+def render_diff(payload: dict) -> str:
+    head = f"changes since snapshot {payload['since']['id']} ({payload['since']['taken_at']}): {payload['operations']} operation(s)"
+    lines = [head]
+    for op in payload["patch"]:
+        value = "" if op["op"] == "remove" else " " + json.dumps(op.get("value", op.get("from")), ensure_ascii=False)[:120]
+        lines.append(f"  {op['op']:7} {op['path']}{value}")
+    if payload.get("truncated"):
+        lines.append("  ... truncated")
+    return "\n".join(lines)
+
+
+def render_trace(trace: dict, limit: int) -> str:
+    spans = trace["spans"]
+    by_id = {s["span_id"]: s for s in spans}
+    children: dict[str | None, list] = {}
+    for s in spans:
+        parent = s["parent_span_id"] if s["parent_span_id"] in by_id else None
+        children.setdefault(parent, []).append(s)
+    lines = [f"trace {trace['trace_id']}: {len(spans)} spans"]
+    shown = 0
+
+    def walk(parent: str | None, depth: int) -> None:
+        nonlocal shown
+        for s in children.get(parent, []):
+            if shown >= limit:
+                return
+            shown += 1
+            g = s.get("gen_ai", {})
+            notes = [f"{s['duration_ms']:.0f}ms", s["service_name"]]
+            if g.get("agent_name"):
+                notes.append(f"agent={g['agent_name']}")
+            if g.get("request_model"):
+                notes.append(f"model={g['request_model']} tokens={g.get('input_tokens')}/{g.get('output_tokens')}")
+            if s["status"]["code"] == "ERROR":
+                notes.append(f"ERROR {g.get('error_type') or ''} {s['status']['message']}".strip())
+            lines.append(f"{'  ' * depth}- {s['name']}  [{', '.join(notes)}]  span={s['span_id']}")
+            walk(s["span_id"], depth + 1)
+
+    walk(None, 0)
+    if shown < len(spans):
+        lines.append(f"... {len(spans) - shown} more spans (--limit)")
+    return "\n".join(lines)
+
+
+def summary_line(state: dict) -> str:
+    c = state.get("counts", {})
+    pods_live = sum(w["live"]["active_pods"] for w in state["workload"])
+    pods_max = sum(w["max_pods"] for w in state["workload"])
+    return (
+        f"{len(state['agents'])} agents ({c.get('tasks_running', 0)} tasks running, {c.get('tasks_waiting', 0)} waiting, "
+        f"{c.get('tasks_failed', 0)} failed recently), {len(state['workload'])} deployments ({pods_live}/{pods_max} pods), "
+        f"{len(state['queues'])} queues ({c.get('queued_tasks', 0)} queued), {len(state['litellm'])} models"
+    )
+
+
+def render_diagnose(client: Client, state: dict, issues: dict) -> str:
+    counts = issues["by_severity"]
+    lines = [
+        f"Telemetron diagnosis of {client.url} at {state.get('generated_at')}",
+        "System: " + summary_line(state),
+        "Issues: " + ", ".join(f"{counts[s]} {s}" for s in ("critical", "error", "warning", "info")),
+        "",
+        render_issues(issues),
+        "",
+        "Drill down:",
+        "  telemetron agents <name>          one agent's tasks with their trace ids",
+        "  telemetron trace <trace_id>       the span tree of one trace",
+        "  telemetron workload | queues | llm",
+        "  telemetron diff --since <time|snapshot id>   what changed since then",
+    ]
+    return "\n".join(lines)
+
+
+# --- commands ---------------------------------------------------------------------------------------
+
+
+def _emit(args, payload, text: str) -> None:
+    if args.format == "json":
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(text)
+
+
+def _state(client: Client, args, **extra) -> dict:
+    return client.get(
+        "/api/v1/oracle/state",
+        agent=getattr(args, "agent", None),
+        deployment=getattr(args, "deployment", None),
+        at=getattr(args, "at", None),
+        **extra,
+    )
+
+
+def cmd_state(client: Client, args) -> int:
+    if args.format == "json":
+        _emit(args, _state(client, args), "")
+    else:
+        print(_state(client, args, format="log")["log"])
+    return 0
+
+
+def cmd_agents(client: Client, args) -> int:
+    if args.name:
+        state = client.get("/api/v1/oracle/state", agent=args.name)
+        if not state["agents"]:
+            raise CliError(f"no agent named {args.name!r} (telemetron agents lists them)")
+        _emit(args, state["agents"][0], render_agent(state["agents"][0]))
+    else:
+        state = _state(client, args)
+        _emit(args, state["agents"], render_agents(state))
+    return 0
+
+
+def cmd_workload(client: Client, args) -> int:
+    state = _state(client, args)
+    _emit(args, state["workload"], render_workload(state))
+    return 0
+
+
+def cmd_queues(client: Client, args) -> int:
+    state = _state(client, args)
+    if args.name:
+        state["queues"] = [q for q in state["queues"] if q["name"] == args.name]
+    _emit(args, state["queues"], render_queues(state))
+    return 0
+
+
+def cmd_llm(client: Client, args) -> int:
+    state = _state(client, args)
+    _emit(args, state["litellm"], render_llm(state))
+    return 0
+
+
+def cmd_issues(client: Client, args) -> int:
+    payload = client.get("/api/v1/oracle/issues", severity=args.severity, kind=args.kind, entity=args.entity, limit=args.limit)
+    _emit(args, payload, render_issues(payload))
+    return 1 if any(i["severity"] in _SEVERE for i in payload["issues"]) else 0
+
+
+def cmd_diff(client: Client, args) -> int:
+    payload = client.get("/api/v1/oracle/diff", since=args.since, until=args.until)
+    _emit(args, payload, render_diff(payload))
+    return 0
+
+
+def cmd_diagnose(client: Client, args) -> int:
+    state = client.get("/api/v1/oracle/state")
+    issues = client.get("/api/v1/oracle/issues", limit=args.limit)
+    if args.format == "json":
+        _emit(args, {"summary": summary_line(state), "counts": state.get("counts", {}), "issues": issues}, "")
+    else:
+        print(render_diagnose(client, state, issues))
+    return 1 if any(i["severity"] in _SEVERE for i in issues["issues"]) else 0
+
+
+def cmd_trace(client: Client, args) -> int:
+    trace = client.get(f"/api/v1/traces/{args.trace_id}")
+    _emit(args, trace, render_trace(trace, args.limit))
+    return 0
+
+
+def cmd_validate(client: Client, args) -> int:
+    payload = client.get("/api/v1/oracle/validate")
+    text = "state is valid against oracle-state.schema.json" if payload["valid"] else table(
+        ["PATH", "PROBLEM"], [[e["path"], e["message"]] for e in payload["errors"]]
+    )
+    _emit(args, payload, text)
+    return 0 if payload["valid"] else 1
+
+
+_VIEWS = {"state": cmd_state, "agents": cmd_agents, "workload": cmd_workload, "queues": cmd_queues,
+          "llm": cmd_llm, "issues": cmd_issues, "diagnose": cmd_diagnose}  # fmt: skip
+
+
+def cmd_watch(client: Client, args) -> int:
+    view = _VIEWS[args.view]
+    view_args = argparse.Namespace(**{**vars(args), "name": None, "severity": None, "kind": None, "entity": None})
+    clear = sys.stdout.isatty() and args.format != "json"
+    count = 0
+    try:
+        while True:
+            if clear:
+                print(_CLEAR, end="")
+            elif count and args.format != "json":
+                print()
+            if args.format != "json":
+                print(f"--- {time.strftime('%H:%M:%S')}  {args.view}  (every {args.interval:g}s, Ctrl-C to stop)")
+            view(client, view_args)
+            sys.stdout.flush()
+            count += 1
+            if args.iterations and count >= args.iterations:
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_debug(client: Client, args) -> int:
+    """An interactive session: type any command (agents writer, issues, trace <id>, ...), 'quit' to leave."""
+    parser = build_parser()
+    interactive = sys.stdin.isatty()
+    print(f"telemetron debug session on {client.url}. Commands: {', '.join(sorted(_COMMANDS))}, help, quit")
+    while True:
+        if interactive:
+            print("telemetron> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        words = shlex.split(line)
+        if not words:
+            continue
+        if words[0] in ("quit", "exit", "q"):
+            return 0
+        if words[0] in ("help", "?"):
+            parser.print_help()
+            continue
+        if words[0] in ("debug", "serve", "watch"):
+            print(f"'{words[0]}' is not available inside a debug session")
+            continue
+        try:
+            sub = parser.parse_args(words)
+        except SystemExit:
+            continue
+        merged = argparse.Namespace(**{**vars(args), **{k: v for k, v in vars(sub).items() if k not in ("url", "token", "timeout")}})
+        try:
+            _COMMANDS[sub.command](client, merged)
+        except CliError as exc:
+            print(f"error: {exc}")
+
+
+_COMMANDS = {**_VIEWS, "diff": cmd_diff, "trace": cmd_trace, "validate": cmd_validate, "watch": cmd_watch, "debug": cmd_debug}
+
+
+# --- argument parsing -------------------------------------------------------------------------------
+
+
+def _common() -> argparse.ArgumentParser:
+    # Accepted before or after the command; SUPPRESS keeps a later default from overwriting an earlier value.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help="oracle_api URL (default $TELEMETRON_URL or %s)" % DEFAULT_URL)
+    common.add_argument("--token", default=argparse.SUPPRESS, help="API token (default $TELEMETRON_API_TOKEN)")
+    common.add_argument("--format", choices=("table", "json"), default=argparse.SUPPRESS, help="output (default table)")
+    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help="HTTP timeout in seconds (default 10)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="telemetron",
+        parents=[common],
+        description="Ask a running oracle_api about the multi-agent system; 'telemetron serve' runs oracle_api.",
+        epilog="Start with 'telemetron diagnose', then drill down by agent name or trace id.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    sub.add_parser("serve", help="run oracle_api (flags: telemetron serve --help)", add_help=False)
+    p = add("state", "the whole system state (compact log; --format json for the schema document)")
+    p.add_argument("--agent")
+    p.add_argument("--deployment")
+    p.add_argument("--at", help="the state as of an ISO time or snapshot id")
+    p = add("agents", "agents and their activity; with a NAME, that agent's tasks and trace ids")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--deployment")
+    p = add("workload", "deployments and pods: availability, CPU, memory, restarts")
+    p.add_argument("--deployment")
+    p = add("queues", "queued tasks with priority, wait and blocking")
+    p.add_argument("name", nargs="?")
+    add("llm", "LLM usage per model: TPM/RPM against limits, cost, errors, latency")
+    p = add("issues", "open issues with evidence; exit 1 when any is error or critical")
+    p.add_argument("--severity", choices=("info", "warning", "error", "critical"), help="minimum severity")
+    p.add_argument("--kind")
+    p.add_argument("--entity", help="entity name or type:name")
+    p.add_argument("--limit", type=int, default=50)
+    p = add("diff", "JSON Patch of the state since a time or snapshot id")
+    p.add_argument("--since", required=True, help="ISO time or snapshot id")
+    p.add_argument("--until", help="ISO time or snapshot id (default now)")
+    p = add("watch", "refresh a view until interrupted")
+    p.add_argument("view", nargs="?", default="diagnose", choices=sorted(_VIEWS))
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    p.add_argument("--iterations", type=int, default=0, help="stop after this many refreshes (0: never)")
+    p.add_argument("--limit", type=int, default=20)
+    p = add("diagnose", "summary, issues with evidence, and where to look next; exit 1 on error/critical")
+    p.add_argument("--limit", type=int, default=20)
+    p = add("trace", "the span tree of one trace (bounded)")
+    p.add_argument("trace_id")
+    p.add_argument("--limit", type=int, default=60)
+    add("validate", "validate the live state against oracle-state.schema.json")
+    add("debug", "interactive session: type commands, 'quit' to leave")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,5 +512,25 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(load_settings(argv[1:]))
         return 0
-    print("usage: telemetron serve [--http-port N] [--grpc-port N] [--db-path PATH] ...", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    args.url = getattr(args, "url", None) or os.environ.get("TELEMETRON_URL") or DEFAULT_URL
+    args.token = getattr(args, "token", None) or os.environ.get("TELEMETRON_API_TOKEN") or None
+    args.format = getattr(args, "format", None) or "table"
+    args.timeout = getattr(args, "timeout", None) or 10.0
+    for name in ("agent", "deployment", "at", "name"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    client = Client(args.url, args.token, args.timeout)
+    try:
+        return _COMMANDS[args.command](client, args)
+    except CliError as exc:
+        print(f"telemetron: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,7 @@ from .api.app import create_app
 from .api.deps import Services
 from .api.stream import LiveStream
 from .hub import Hub
+from .oracle import Oracle
 from .receiver.grpc_server import OtlpReceiver
 from .settings import Settings
 from .store.sqlite import Store
@@ -36,18 +37,23 @@ class OracleApi:
             workers=settings.grpc_workers,
             max_message_bytes=settings.grpc_max_message_bytes,
         )
+        self.oracle = Oracle(settings, self.store)
+        self.hub.subscribe(self.oracle.on_committed)
         self.services = Services(
             settings=settings, store=self.store, hub=self.hub, receiver_stats=self.receiver.stats
         )
+        self.services.extras["oracle"] = self.oracle
         # Live WebSocket stream: a hub subscriber that only hands batches to the event loop.
         self.services.extras["stream"] = LiveStream(self.hub, extras=self.services.extras)
         self.app = create_app(self.services)
 
     def start(self) -> None:
+        self.oracle.start()  # rebuilds from the store before new data arrives
         self.receiver.start()
 
     def stop(self) -> None:
         self.receiver.stop()
+        self.oracle.stop()
         self.store.close()
 
 

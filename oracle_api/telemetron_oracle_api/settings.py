@@ -35,6 +35,45 @@ class Settings:
     completed_task_retention_s: float = 600.0
     snapshot_interval_s: float = 10.0
     snapshot_retention: int = 8640
+    # Oracle: a snapshot is also taken on a change of agent activity or open issues, at most this often.
+    snapshot_min_gap_s: float = 1.0
+    # Oracle: rebuilt at startup from the store's newest spans (at most this many, this recent).
+    oracle_rebuild_max_spans: int = 200_000
+    oracle_rebuild_horizon_s: float = 6 * 3600.0
+    # Oracle: replay the Kafka spans topic at startup: off | if_store_missing | always.
+    oracle_kafka_rebuild: str = "off"
+    # Oracle: bounded outputs of GET /api/v1/oracle/state.
+    state_max_agents: int = 500
+    state_max_tasks_per_agent: int = 50
+    state_max_queue_tasks: int = 100
+    # Oracle: pods and processes that stopped reporting this long ago leave the workload view.
+    workload_stale_after_s: float = 300.0
+    # Oracle: provider limits when responses carry no rate-limit headers,
+    # JSON like {"openai/gpt-4o": {"tpm": 30000, "rpm": 500}} (key "provider/model" or "model").
+    llm_rate_limits: str = ""
+    # Oracle issue thresholds (see oracle/issues.py for what each detects).
+    issue_window_s: float = 300.0
+    stuck_task_after_s: float = 120.0
+    slow_task_factor: float = 3.0
+    slow_task_min_samples: int = 5
+    slow_task_min_s: float = 5.0
+    tool_failure_threshold: int = 3
+    ratelimit_remaining_ratio: float = 0.1
+    provider_server_errors: int = 3
+    provider_error_rate: float = 0.5
+    provider_error_min_requests: int = 4
+    handoff_loop_threshold: int = 4
+    queue_backlog_threshold: int = 50
+    queue_wait_threshold_s: float = 300.0
+    pod_not_ready_after_s: float = 60.0
+    crashloop_restarts: int = 3
+    crashloop_window_s: float = 600.0
+    memory_near_limit_ratio: float = 0.9
+    spike_window_s: float = 60.0
+    spike_factor: float = 3.0
+    error_rate_threshold: float = 0.25
+    error_rate_min_count: int = 8
+    cost_spike_usd_per_min: float = 5.0
     system_id: str = "telemetron"
     # Where POST /api/v1/debug/simulate-trace sends its OTLP (the Collector, like real agents do).
     simulate_otlp_endpoint: str = "127.0.0.1:4317"

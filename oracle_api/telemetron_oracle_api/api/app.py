@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import FastAPI
 
 from .. import __doc__ as _about
-from . import traces
+from . import oracle, traces
 from . import dashboard, graph, jaeger, metrics, simulate, stream, timeline  # trace viewing
 from .deps import Services, TokenMiddleware
 
@@ -39,4 +39,5 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(jaeger.router)
     app.include_router(stream.router)
     dashboard.mount(app)  # the page at / and its files at /static
+    app.include_router(oracle.router)
     return app

@@ -1,0 +1,182 @@
+"""The Oracle over HTTP: state (now or at a time), issues, diffs, snapshots and schema validation."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import jsonpatch
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import Response
+
+from ..oracle import SEVERITIES, Oracle, comparable, filter_state, parse_iso_ns, render_log, validation_errors
+from ..oracle.issues import SEVERITY_RANK
+from ..store.queries import iso
+from .deps import Services, get_services
+
+router = APIRouter(tags=["oracle"])
+
+_FORMAT = Query(pattern="^(json|log)$", description="json (the contract) or log (compact lines for humans)")
+
+
+def get_oracle(services: Annotated[Services, Depends(get_services)]) -> Oracle:
+    return services.extras["oracle"]
+
+
+OracleDep = Annotated[Oracle, Depends(get_oracle)]
+
+
+def _json(payload: object, status_code: int = 200) -> Response:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
+    return Response(content=body, status_code=status_code, media_type="application/json")
+
+
+def _moment(value: str, name: str) -> int:
+    try:
+        return parse_iso_ns(value)
+    except ValueError as exc:
+        raise HTTPException(400, f"{name} must be an ISO 8601 time such as 2026-02-06T10:00:00Z: {exc}") from exc
+
+
+def _snapshot_at(oracle: Oracle, value: str, name: str) -> dict:
+    if oracle.snapshots is None:
+        raise HTTPException(404, "this Oracle keeps no snapshots")
+    if value.isdigit():
+        snapshot = oracle.snapshots.by_id(int(value))
+        if snapshot is None:
+            raise HTTPException(404, f"no snapshot with id {value} (see /api/v1/oracle/snapshots)")
+        return snapshot
+    snapshot = oracle.snapshots.at(_moment(value, name))
+    if snapshot is None:
+        raise HTTPException(404, f"no snapshot at or before {value}; snapshots are listed at /api/v1/oracle/snapshots")
+    return snapshot
+
+
+def _state_response(oracle: Oracle, fmt: str, agent: str | None, deployment: str | None, at: str | None) -> Response:
+    if at is None and fmt == "json":
+        return _json(oracle.state_json(agent=agent, deployment=deployment))
+    if at is not None:
+        snapshot = _snapshot_at(oracle, at, "at")
+        state = dict(snapshot["state"], snapshot={"id": snapshot["id"], "taken_at": iso(snapshot["taken_ns"])})
+        issues = snapshot["issues"]
+    else:
+        state, issues = oracle.state(), oracle.issues()
+    state = filter_state(state, agent=agent, deployment=deployment)
+    if fmt == "log":
+        return _json({"log": render_log(state, issues)})
+    return _json(state)
+
+
+@router.get("/api/v1/oracle/state")
+def oracle_state(
+    oracle: OracleDep,
+    format: Annotated[str, _FORMAT] = "json",
+    agent: Annotated[str | None, Query(description="only this agent, its deployment and the models it used")] = None,
+    deployment: Annotated[str | None, Query(description="only this deployment and its agents")] = None,
+    at: Annotated[str | None, Query(description="the state as of this ISO time (or snapshot id), from snapshots")] = None,
+) -> Response:
+    """The unified system state (oracle-state.schema.json): agents, workload, queues, LLM usage."""
+    return _state_response(oracle, format, agent, deployment, at)
+
+
+@router.get("/system/state")
+def system_state(
+    oracle: OracleDep,
+    format: Annotated[str, _FORMAT] = "json",
+    agent: str | None = None,
+    deployment: str | None = None,
+    at: str | None = None,
+) -> Response:
+    """Telemetron's original endpoint: the same document as /api/v1/oracle/state."""
+    return _state_response(oracle, format, agent, deployment, at)
+
+
+@router.get("/api/v1/oracle/validate")
+def oracle_validate(oracle: OracleDep) -> Response:
+    """Validate the current state against the JSON schema; lists every violation."""
+    errors = validation_errors(oracle.state())
+    return _json({"valid": not errors, "errors": errors, "schema": "oracle-state.schema.json"})
+
+
+@router.get("/api/v1/oracle/issues")
+def oracle_issues(
+    oracle: OracleDep,
+    severity: Annotated[str | None, Query(description="minimum severity: " + "|".join(SEVERITIES))] = None,
+    kind: str | None = None,
+    entity: Annotated[str | None, Query(description="entity name, or type:name")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Open issues, most severe first, each with evidence (trace ids, numbers) and a probable cause."""
+    if severity is not None and severity not in SEVERITY_RANK:
+        raise HTTPException(400, f"severity must be one of {', '.join(SEVERITIES)}")
+    issues = oracle.issues()
+    if severity:
+        issues = [i for i in issues if SEVERITY_RANK[i["severity"]] >= SEVERITY_RANK[severity]]
+    if kind:
+        issues = [i for i in issues if i["kind"] == kind]
+    if entity:
+        issues = [i for i in issues if entity in (i["entity"]["name"], f"{i['entity']['type']}:{i['entity']['name']}")]
+    by_severity = {name: 0 for name in SEVERITIES}
+    for issue in issues:
+        by_severity[issue["severity"]] += 1
+    return _json(
+        {
+            "generated_at": iso(time.time_ns()),
+            "count": len(issues),
+            "by_severity": by_severity,
+            "issues": issues[:limit],
+            "truncated": len(issues) > limit,
+        }
+    )
+
+
+@router.get("/api/v1/oracle/diff")
+def oracle_diff(
+    oracle: OracleDep,
+    since: Annotated[str, Query(description="ISO time or snapshot id; the snapshot at/before it is compared with now")],
+    until: Annotated[str | None, Query(description="ISO time or snapshot id instead of now")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    """RFC 6902 JSON Patch that turns the state at ``since`` into the state now (generated_at ignored)."""
+    before = _snapshot_at(oracle, since, "since")
+    if until is not None:
+        after_snapshot = _snapshot_at(oracle, until, "until")
+        after, after_meta = after_snapshot["state"], {"id": after_snapshot["id"], "taken_at": iso(after_snapshot["taken_ns"])}
+    else:
+        after = oracle.state()
+        after_meta = {"generated_at": after["generated_at"]}
+    patch = jsonpatch.make_patch(comparable(before["state"]), comparable(after)).patch
+    return _json(
+        {
+            "since": {"id": before["id"], "taken_at": iso(before["taken_ns"])},
+            "until": after_meta,
+            "operations": len(patch),
+            "patch": patch[:limit],
+            "truncated": len(patch) > limit,
+        }
+    )
+
+
+@router.get("/api/v1/oracle/snapshots")
+def oracle_snapshots(
+    oracle: OracleDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    before_id: int | None = None,
+) -> Response:
+    """Stored snapshots, newest first (ids for ``diff?since=`` and ``state?at=``)."""
+    rows = oracle.snapshots.listing(limit, before_id) if oracle.snapshots else []
+    return _json(
+        {
+            "snapshots": [
+                {"id": r["id"], "taken_at": iso(r["taken_ns"]), "reason": r["reason"], "bytes": r["size"]} for r in rows
+            ],
+            "count": oracle.snapshots.count() if oracle.snapshots else 0,
+        }
+    )
+
+
+@router.get("/api/v1/oracle/health")
+def oracle_health(oracle: OracleDep) -> Response:
+    """What the Oracle has folded in, and how its startup rebuild went."""
+    return _json(oracle.health())

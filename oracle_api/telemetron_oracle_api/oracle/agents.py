@@ -1,0 +1,230 @@
+"""Agents: what each one is (declared on its spans), what it is doing now, and what it did recently.
+
+Running work comes from pending-span records (an invocation that has started and not ended);
+completed and failed work from the ended ``invoke_agent`` spans. Which agent an LLM span ran
+under is its nearest ``invoke_agent`` ancestor, tracked in ``Lineage`` for recent spans.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from telemetron_instrumentation import semconv as sc
+
+from ..receiver.records import SpanRecord
+from . import _attrs
+from .tasks import COMPLETED, FAILED, RUNNING, WAITING, Outcome, Outcomes, Task
+from .window import Lru, Rolling
+
+_MAX_OBSERVED_MODELS = 20
+_MAX_DONE_TASKS = 200
+_MAX_OPEN_TASKS = 10_000
+_DURATION_SAMPLES = 200
+
+
+@dataclass(slots=True)
+class Agent:
+    name: str
+    deployment: str = _attrs.UNKNOWN_DEPLOYMENT
+    description: str | None = None
+    agent_id: str | None = None
+    max_parallel: int | None = None
+    declared_models: list[str] = field(default_factory=list)
+    observed_models: Lru = field(default_factory=lambda: Lru(_MAX_OBSERVED_MODELS))
+    running: dict[str, Task] = field(default_factory=dict)  # invocation span id -> task
+    handed_off: dict[str, Task] = field(default_factory=dict)  # task id -> task not yet started
+    done: deque = field(default_factory=lambda: deque(maxlen=_MAX_DONE_TASKS))
+    durations_ms: deque = field(default_factory=lambda: deque(maxlen=_DURATION_SAMPLES))
+    finished: Rolling = field(default_factory=lambda: Rolling(10, 3600))
+    failed: Rolling = field(default_factory=lambda: Rolling(10, 3600))
+    updated_ns: int = 0
+
+    @property
+    def models(self) -> list[str]:
+        """Declared first, then observed ones not declared."""
+        out = list(self.declared_models)
+        out.extend(m for m in self.observed_models if m not in out)
+        return out
+
+
+class Lineage:
+    """span id -> agent for recent spans, resolving children whose ancestors arrive later.
+
+    Children end (and arrive) before their parents, so a child whose parent is not known yet is
+    parked under the parent's id and resolved when the parent, or a pending record for it, shows up.
+    """
+
+    def __init__(self, limit: int, on_model: Callable[[str, str, int], None]) -> None:
+        self._agent_of: Lru = Lru(limit)
+        self._orphans: Lru = Lru(max(1, limit // 4))  # parent id -> [(child id, model, time)]
+        self._on_model = on_model
+
+    def agent_of(self, span_id: str | None) -> str | None:
+        return self._agent_of.get(span_id) if span_id else None
+
+    def place(
+        self,
+        span_id: str,
+        parent_id: str | None,
+        own_agent: str | None,
+        model: str | None = None,
+        t_ns: int = 0,
+    ) -> str | None:
+        agent = own_agent or self.agent_of(parent_id)
+        if agent is None:
+            if parent_id:
+                waiting = self._orphans.get(parent_id)
+                if waiting is None:
+                    self._orphans.put(parent_id, [(span_id, model, t_ns)])
+                elif len(waiting) < 1000:
+                    waiting.append((span_id, model, t_ns))
+            return None
+        if model:
+            self._on_model(agent, model, t_ns)
+        self._resolve(span_id, agent)
+        return agent
+
+    def _resolve(self, span_id: str, agent: str) -> None:
+        stack = [span_id]
+        while stack:
+            current = stack.pop()
+            self._agent_of.put(current, agent)
+            for child, model, t_ns in self._orphans.pop(current, ()):
+                if model:
+                    self._on_model(agent, model, t_ns)
+                stack.append(child)
+
+
+class AgentTracker:
+    def __init__(self, outcomes: Outcomes, *, retention_s: float, span_index_size: int = 200_000) -> None:
+        self.agents: dict[str, Agent] = {}
+        self.outcomes = outcomes
+        self.retention_ns = int(retention_s * 1e9)
+        self.lineage = Lineage(span_index_size, self.observe_model)
+
+    def agent(self, name: str) -> Agent:
+        agent = self.agents.get(name)
+        if agent is None:
+            agent = self.agents[name] = Agent(name)
+        return agent
+
+    def declare(self, span: SpanRecord) -> Agent:
+        """Take the agent's declared facts from an invoke_agent/create_agent span or pending record."""
+        attrs = span.attributes
+        agent = self.agent(span.agent_name or "unknown")
+        agent.deployment = _attrs.deployment_of(span)
+        if agent.updated_ns == 0:
+            agent.updated_ns = span.start_ns
+        description = _attrs.text(attrs, sc.GEN_AI_AGENT_DESCRIPTION)
+        if description:
+            agent.description = description
+        agent_id = _attrs.text(attrs, sc.GEN_AI_AGENT_ID)
+        if agent_id:
+            agent.agent_id = agent_id
+        limit = _attrs.number(attrs, sc.AGENT_MAX_PARALLEL)
+        if limit is not None and limit >= 0:
+            agent.max_parallel = int(limit)
+        if sc.AGENT_MODELS in attrs:
+            agent.declared_models = _attrs.string_list(attrs[sc.AGENT_MODELS])
+        return agent
+
+    def observe_model(self, agent_name: str, model: str, t_ns: int = 0) -> None:
+        agent = self.agents.get(agent_name)
+        if agent is not None:
+            agent.observed_models.put(model, t_ns)
+
+    # --- work -------------------------------------------------------------------------------------
+
+    def started(self, pending: SpanRecord) -> None:
+        """A pending record of an invocation: the invocation is running (first record or heartbeat)."""
+        real_id = pending.parent_span_id
+        agent = self.declare(pending)
+        self.lineage.place(real_id, pending.pending_parent_id, agent.name)
+        if pending.operation != sc.OP_INVOKE_AGENT:
+            return
+        task = agent.running.get(real_id)
+        if task is not None:
+            task.last_seen_ns = max(task.last_seen_ns, pending.end_ns)
+            return
+        task_id = _attrs.text(pending.attributes, sc.TASK_ID) or real_id
+        agent.handed_off.pop(task_id, None)
+        if len(agent.running) >= _MAX_OPEN_TASKS:
+            agent.running.pop(next(iter(agent.running)))
+        agent.running[real_id] = Task(
+            key=real_id,
+            task_id=task_id,
+            trace_id=pending.trace_id,
+            span_id=real_id,
+            started_ns=pending.start_ns,
+            last_seen_ns=max(pending.end_ns, pending.start_ns),
+            blocked_by=_attrs.text(pending.attributes, sc.TASK_BLOCKED_BY),
+        )
+        agent.updated_ns = max(agent.updated_ns, pending.start_ns)
+
+    def ended(self, span: SpanRecord) -> None:
+        agent = self.declare(span)
+        self.lineage.place(span.span_id, span.parent_span_id, agent.name)
+        if span.operation != sc.OP_INVOKE_AGENT:
+            return
+        task_id = _attrs.text(span.attributes, sc.TASK_ID) or span.span_id
+        agent.running.pop(span.span_id, None)
+        agent.handed_off.pop(task_id, None)
+        failed = span.status_code == 2
+        error = (span.error_type or span.status_message or "error") if failed else None
+        agent.done.append(
+            Task(
+                key=span.span_id,
+                task_id=task_id,
+                trace_id=span.trace_id,
+                span_id=span.span_id,
+                started_ns=span.start_ns,
+                last_seen_ns=span.end_ns,
+                status=FAILED if failed else COMPLETED,
+                ended_ns=span.end_ns,
+                error=error,
+            )
+        )
+        agent.durations_ms.append((span.end_ns - span.start_ns) / 1e6)
+        agent.finished.add(span.end_ns)
+        if failed:
+            agent.failed.add(span.end_ns)
+        agent.updated_ns = max(agent.updated_ns, span.end_ns)
+        self.outcomes.record(
+            task_id, Outcome(FAILED if failed else COMPLETED, span.trace_id, span.end_ns, error)
+        )
+
+    def handed_off(self, target: str, task_id: str, trace_id: str, t_ns: int) -> None:
+        """A task handed to ``target``: it waits there until the target's invocation starts."""
+        if self.outcomes.get(task_id) is not None:
+            return  # the target already ran it (the handoff span ends after the work it wraps)
+        agent = self.agent(target)
+        if task_id in agent.handed_off or any(t.task_id == task_id for t in agent.running.values()):
+            return
+        agent.handed_off[task_id] = Task(
+            key="handoff:" + task_id,
+            task_id=task_id,
+            trace_id=trace_id,
+            started_ns=t_ns,
+            last_seen_ns=t_ns,
+            status=WAITING,
+        )
+        agent.updated_ns = max(agent.updated_ns, t_ns)
+
+    def status_of(self, task: Task) -> str:
+        """Running, or waiting while the task it is blocked by has not completed."""
+        if task.status != RUNNING:
+            return task.status
+        if task.blocked_by:
+            outcome = self.outcomes.get(task.blocked_by)
+            if outcome is None or outcome.status != COMPLETED:
+                return WAITING
+        return RUNNING
+
+    def expire(self, now_ns: int) -> None:
+        horizon = now_ns - self.retention_ns
+        for agent in self.agents.values():
+            done = agent.done
+            while done and (done[0].ended_ns or 0) < horizon:
+                done.popleft()

@@ -1,0 +1,307 @@
+"""The Oracle: live system state materialized from committed telemetry as it arrives.
+
+It subscribes to the hub (called on the store's writer thread after each commit), folds each
+batch into the trackers under one lock, and serves the state, issues and diffs from memory.
+A background thread expires old entries, evaluates issues and writes snapshots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+from telemetron_instrumentation import semconv as sc
+
+from ..hub import Committed
+from ..receiver.records import MetricPoint, SpanRecord
+from ..settings import Settings
+from . import _attrs
+from .agents import AgentTracker
+from .handoffs import HandoffTracker
+from .issues import IssueRegistry, detect
+from .llm import LlmTracker, is_llm_span, parse_configured_limits
+from .queues import QueueTracker
+from .snapshots import SnapshotStore
+from .state import build_state, filter_state
+from .tasks import Outcomes
+from .tools import ToolTracker
+from .window import NS, Lru
+from .workload import WorkloadTracker
+
+log = logging.getLogger(__name__)
+
+_AGENT_OPERATIONS = {sc.OP_INVOKE_AGENT, sc.OP_CREATE_AGENT}
+_SEND = {"send", "publish", "create"}
+_CONSUME = {"process", "receive", "deliver"}
+_CHUNK = 1000  # items folded per lock hold, so readers never wait long behind a big batch
+_CACHE_S = 0.25  # a state is reused this long when nothing arrived (time-derived fields drift slowly)
+_KAFKA_REBUILD_MODES = ("off", "if_store_missing", "always")
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def parse_iso_ns(value: str) -> int:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1_000_000) * 1000
+
+
+class Oracle:
+    def __init__(self, settings: Settings, store=None) -> None:
+        if settings.oracle_kafka_rebuild not in _KAFKA_REBUILD_MODES:
+            raise ValueError(f"oracle_kafka_rebuild must be one of {', '.join(_KAFKA_REBUILD_MODES)}")
+        self.settings = settings
+        self.store = store
+        self.lock = threading.RLock()
+        self.outcomes = Outcomes()
+        self.agents = AgentTracker(self.outcomes, retention_s=settings.completed_task_retention_s)
+        self.tools = ToolTracker()
+        self.handoffs = HandoffTracker()
+        self.queues = QueueTracker(self.outcomes)
+        self.llm = LlmTracker(parse_configured_limits(settings.llm_rate_limits))
+        self.workload = WorkloadTracker(stale_after_s=settings.workload_stale_after_s)
+        self.registry = IssueRegistry()
+        self.snapshots = SnapshotStore(store.path, settings.snapshot_retention) if store is not None else None
+        self.version = 0
+        self.counters = {"spans": 0, "pending": 0, "metric_points": 0, "duplicates": 0}
+        self.rebuild_report: dict = {}
+        self._ended: Lru = Lru(500_000)  # span ids already folded in (redelivery, replays)
+        self._cache: tuple[int, float, dict, bytes] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._kafka_thread: threading.Thread | None = None
+        self._last_snapshot = (0, "", None)  # (taken_ns, content hash, activity signature)
+
+    # --- ingest (hub subscriber, on the store's writer thread) -------------------------------------
+
+    def on_committed(self, batch: Committed) -> None:
+        self.ingest(batch.spans, batch.pending, batch.metric_points)
+
+    def ingest(
+        self,
+        spans: list[SpanRecord] = (),
+        pending: list[SpanRecord] = (),
+        metric_points: list[MetricPoint] = (),
+    ) -> None:
+        for chunk in _chunks(pending):
+            with self.lock:
+                for record in chunk:
+                    self._pending(record)
+        for chunk in _chunks(spans):
+            with self.lock:
+                for span in chunk:
+                    self._span(span)
+        for chunk in _chunks(metric_points):
+            with self.lock:
+                for point in chunk:
+                    self.workload.add(point)
+        with self.lock:
+            self.counters["spans"] += len(spans)
+            self.counters["pending"] += len(pending)
+            self.counters["metric_points"] += len(metric_points)
+            self.version += 1
+
+    def _pending(self, p: SpanRecord) -> None:
+        real_id = p.parent_span_id
+        if not real_id or real_id in self._ended:
+            return  # the real span already ended: a late heartbeat
+        op = p.operation
+        if op in _AGENT_OPERATIONS and p.agent_name:
+            self.agents.started(p)
+            return
+        agent = self.agents.lineage.place(real_id, p.pending_parent_id, p.agent_name)
+        if op == sc.OP_EXECUTE_TOOL and _attrs.is_handoff(p):
+            self._handoff(p, real_id, agent)
+        if _attrs.messaging_operation(p.attributes) in _CONSUME:
+            self.queues.consumed(p, ended=False)
+
+    def _span(self, s: SpanRecord) -> None:
+        ended = self._ended
+        if s.span_id in ended:
+            self.counters["duplicates"] += 1
+            return
+        ended[s.span_id] = None
+        if len(ended) > ended.limit:
+            ended.popitem(last=False)
+        op = s.operation
+        lineage = self.agents.lineage
+        if op in _AGENT_OPERATIONS and s.agent_name:
+            self.agents.ended(s)
+            agent = s.agent_name
+        elif op == sc.OP_EXECUTE_TOOL:
+            agent = lineage.place(s.span_id, s.parent_span_id, s.agent_name)
+            if _attrs.is_handoff(s):
+                self._handoff(s, s.span_id, agent)
+            else:
+                self.tools.ended(s, agent or lineage.agent_of(s.parent_span_id))
+        elif is_llm_span(s):
+            model = s.request_model or s.response_model
+            agent = lineage.place(s.span_id, s.parent_span_id, s.agent_name, model, s.end_ns)
+            self.llm.ended(s, agent)
+        else:
+            agent = lineage.place(s.span_id, s.parent_span_id, s.agent_name)
+        if s.kind in (4, 5) or sc.MESSAGING_OPERATION_TYPE in s.attributes:
+            mop = _attrs.messaging_operation(s.attributes)
+            if mop in _SEND:
+                self.queues.sent(s, agent)
+            elif mop in _CONSUME:
+                self.queues.consumed(s, ended=True)
+
+    def _handoff(self, span: SpanRecord, real_id: str, agent: str | None) -> None:
+        handoff = self.handoffs.record(span, real_id, agent or span.agent_name)
+        task_id = _attrs.text(span.attributes, sc.TASK_ID)
+        if handoff is not None and task_id:
+            self.agents.handed_off(handoff.target, task_id, span.trace_id, span.start_ns)
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        """The current state document (shared: do not modify it)."""
+        return self._current()[0]
+
+    def state_json(self, *, agent: str | None = None, deployment: str | None = None) -> bytes:
+        state, raw = self._current()
+        if agent or deployment:
+            return _dumps(filter_state(state, agent=agent, deployment=deployment)).encode()
+        return raw
+
+    def _current(self) -> tuple[dict, bytes]:
+        cache = self._cache
+        if cache is not None and cache[0] == self.version and time.monotonic() - cache[1] < _CACHE_S:
+            return cache[2], cache[3]
+        with self.lock:
+            version, now_ns = self.version, time.time_ns()
+            state = build_state(self, now_ns)
+        raw = _dumps(state).encode()
+        self._cache = (version, time.monotonic(), state, raw)
+        return state, raw
+
+    def issues(self) -> list[dict]:
+        with self.lock:
+            now_ns = time.time_ns()
+            return self.registry.update(detect(self, now_ns), now_ns)
+
+    def health(self) -> dict:
+        with self.lock:
+            return {
+                **self.counters,
+                "version": self.version,
+                "agents": len(self.agents.agents),
+                "snapshots": self.snapshots.count() if self.snapshots else 0,
+                "rebuild": self.rebuild_report,
+            }
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Rebuild from the store (before the receiver starts), then run the background thread."""
+        from .rebuild import rebuild_from_kafka, rebuild_from_store
+
+        store_empty = True
+        if self.store is not None:
+            started = time.monotonic()
+            report = rebuild_from_store(self, self.store)
+            report["seconds"] = round(time.monotonic() - started, 3)
+            self.rebuild_report = {"store": report}
+            store_empty = report["store_spans"] == 0
+            latest = self.snapshots.latest()
+            if latest is not None:
+                self.registry.restore(latest["issues"], parse_iso_ns)
+                self._last_snapshot = (latest["taken_ns"], _content_hash(latest["state"]), None)
+            log.info("oracle rebuilt from the store: %s", report)
+        mode = self.settings.oracle_kafka_rebuild
+        if self.store is not None and (mode == "always" or (mode == "if_store_missing" and store_empty)):
+            self._kafka_thread = threading.Thread(
+                target=self._kafka_rebuild, args=(rebuild_from_kafka,), name="oracle-kafka-rebuild", daemon=True
+            )
+            self._kafka_thread.start()
+        self._thread = threading.Thread(target=self._run, name="oracle", daemon=True)
+        self._thread.start()
+
+    def _kafka_rebuild(self, rebuild) -> None:
+        try:
+            count = rebuild(
+                self.store, self.settings.kafka_bootstrap, self.settings.kafka_spans_topic, stop=self._stop
+            )
+            self.rebuild_report["kafka"] = {"spans": count}
+        except Exception as exc:  # a missing broker must not take the Oracle down
+            self.rebuild_report["kafka"] = {"error": str(exc)}
+            log.warning("oracle rebuild from Kafka failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._kafka_thread is not None:
+            self._kafka_thread.join(timeout=10)
+        if self.snapshots is not None:
+            try:
+                self.tick(final=True)
+            finally:
+                self.snapshots.close()
+
+    def _run(self) -> None:
+        s = self.settings
+        period = max(0.05, min(1.0, s.snapshot_interval_s / 2, s.snapshot_min_gap_s))
+        while not self._stop.wait(period):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("oracle background tick failed")
+
+    def tick(self, *, final: bool = False) -> int | None:
+        """Expire old entries, evaluate issues, and snapshot when due; returns a new snapshot's id."""
+        now_ns = time.time_ns()
+        with self.lock:
+            self.agents.expire(now_ns)
+            self.workload.expire(now_ns)
+            issues = self.registry.update(detect(self, now_ns), now_ns)
+            self.version += 1
+        if self.snapshots is None:
+            return None
+        state = self.state()
+        taken_ns, content, activity = self._last_snapshot
+        new_content = _content_hash(state)
+        if new_content == content:
+            return None
+        new_activity = _activity_signature(state, issues)
+        s = self.settings
+        due = now_ns - taken_ns >= s.snapshot_interval_s * NS
+        changed = new_activity != activity and now_ns - taken_ns >= s.snapshot_min_gap_s * NS
+        if not (due or changed or final):
+            return None
+        reason = "shutdown" if final else ("change" if changed else "interval")
+        snapshot_id = self.snapshots.save(now_ns, reason, state, issues)
+        self._last_snapshot = (now_ns, new_content, new_activity)
+        return snapshot_id
+
+
+def _chunks(items: list) -> Iterable[list]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def comparable(state: dict) -> dict:
+    """The state without the fields that change on every read (for diffs and change detection)."""
+    return {k: v for k, v in state.items() if k not in ("generated_at", "snapshot", "filter")}
+
+
+def _content_hash(state: dict) -> str:
+    return hashlib.blake2b(_dumps(comparable(state)).encode(), digest_size=16).hexdigest()
+
+
+def _activity_signature(state: dict, issues: list[dict]) -> tuple:
+    return (
+        tuple(
+            (a["name"], tuple((t["id"], t["status"]) for t in a["activity"]["active_task_ids"]))
+            for a in state["agents"]
+        ),
+        tuple(sorted(i["id"] for i in issues)),
+    )

@@ -1,0 +1,185 @@
+"""Rebuilding the Oracle's memory after a restart: from the store, or from Kafka when the store is gone.
+
+From the store: open work (``active_spans``), then the newest spans in arrival order (rowid),
+then recent workload metric points, each folded in exactly as if it had just arrived.
+From Kafka: the spans topic is replayed from the beginning into the store, whose commits reach
+the Oracle through the hub like any other data (so the store is restored too).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from ..receiver.decode import ResourceCache, decode_traces
+from ..receiver.records import Decoded, MetricPoint, Resource, SpanRecord
+
+if TYPE_CHECKING:
+    from ..store.sqlite import Store
+    from .engine import Oracle
+
+log = logging.getLogger(__name__)
+
+_BATCH = 5000
+_METRICS_HORIZON_S = 900.0
+
+# Only spans the Oracle reads attributes from pay for parsing them; the rest only place lineage.
+_SPAN_COLUMNS = """
+    trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, status_message,
+    operation, agent_name, provider, request_model, response_model, input_tokens, output_tokens,
+    conversation_id, error_type, resource_key, scope_name, scope_version, trace_state, flags,
+    CASE WHEN operation IS NOT NULL OR request_model IS NOT NULL OR kind IN (4, 5)
+         OR instr(attributes, '"messaging.') THEN attributes END AS attributes,
+    CASE WHEN kind = 5 OR instr(attributes, '"messaging.') THEN links END AS links
+"""
+
+
+class _Resources:
+    def __init__(self, conn) -> None:
+        self._conn = conn
+        self._known: dict[str, Resource] = {}
+
+    def get(self, key: str) -> Resource:
+        resource = self._known.get(key)
+        if resource is None:
+            row = self._conn.execute("SELECT service_name, attributes FROM resources WHERE resource_key = ?", (key,)).fetchone()
+            service, attrs = (row[0], json.loads(row[1])) if row else ("unknown_service", {})
+            resource = self._known[key] = Resource(key, service, attrs)
+        return resource
+
+
+def _span(row, resources: _Resources) -> SpanRecord:
+    return SpanRecord(
+        trace_id=row["trace_id"], span_id=row["span_id"], parent_span_id=row["parent_span_id"],
+        name=row["name"], kind=row["kind"], start_ns=row["start_ns"], end_ns=row["end_ns"],
+        status_code=row["status_code"], status_message=row["status_message"],
+        attributes=json.loads(row["attributes"]) if row["attributes"] else {},
+        events=[], links=json.loads(row["links"]) if row["links"] else [],
+        resource=resources.get(row["resource_key"]), scope_name=row["scope_name"],
+        scope_version=row["scope_version"], trace_state=row["trace_state"], flags=row["flags"],
+        dropped=(0, 0, 0), operation=row["operation"], agent_name=row["agent_name"],
+        provider=row["provider"], request_model=row["request_model"], response_model=row["response_model"],
+        input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
+        conversation_id=row["conversation_id"], error_type=row["error_type"],
+    )  # fmt: skip
+
+
+def _pending(row, resources: _Resources) -> SpanRecord:
+    """An active_spans row as the pending record that created it (the real span is its parent)."""
+    return SpanRecord(
+        trace_id=row["trace_id"], span_id=row["span_id"], parent_span_id=row["span_id"],
+        name=row["name"], kind=row["kind"], start_ns=row["start_ns"], end_ns=row["last_seen_ns"],
+        status_code=0, status_message="", attributes=json.loads(row["attributes"]), events=[], links=[],
+        resource=resources.get(row["resource_key"]), scope_name="", scope_version="", trace_state="",
+        flags=0, dropped=(0, 0, 0), operation=row["operation"], agent_name=row["agent_name"],
+        pending=True, pending_parent_id=row["parent_span_id"],
+    )  # fmt: skip
+
+
+def rebuild_from_store(oracle: Oracle, store: Store) -> dict:
+    """Fold the store's recent history into ``oracle``; returns what was read."""
+    s = oracle.settings
+    now = time.time_ns()
+    report = {"active_spans": 0, "spans": 0, "metric_points": 0, "store_spans": 0}
+    with store.reader() as conn:
+        resources = _Resources(conn)
+        report["store_spans"] = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+        active = [_pending(r, resources) for r in conn.execute("SELECT * FROM active_spans ORDER BY start_ns")]
+        oracle.ingest(pending=active)
+        report["active_spans"] = len(active)
+        cursor = conn.execute(
+            f"SELECT {_SPAN_COLUMNS} FROM spans WHERE rowid > ? AND received_ns >= ? ORDER BY rowid",
+            (report["store_spans"] - s.oracle_rebuild_max_spans, now - int(s.oracle_rebuild_horizon_s * 1e9)),
+        )
+        while rows := cursor.fetchmany(_BATCH):
+            oracle.ingest(spans=[_span(r, resources) for r in rows])
+            report["spans"] += len(rows)
+        names = oracle.workload.metric_names
+        cursor = conn.execute(
+            f"SELECT * FROM metric_points WHERE name IN ({','.join('?' * len(names))}) AND time_ns >= ? "
+            "ORDER BY time_ns",
+            (*names, now - int(_METRICS_HORIZON_S * 1e9)),
+        )
+        while rows := cursor.fetchmany(_BATCH):
+            points = [
+                MetricPoint(
+                    resource=resources.get(r["resource_key"]), scope_name=r["scope_name"], name=r["name"],
+                    unit=r["unit"], kind=r["kind"], time_ns=r["time_ns"], start_ns=r["start_ns"],
+                    attributes=json.loads(r["attributes"]), value=r["value"], data=json.loads(r["data"]),
+                )  # fmt: skip
+                for r in rows
+            ]
+            oracle.ingest(metric_points=points)
+            report["metric_points"] += len(points)
+    return report
+
+
+def rebuild_from_kafka(
+    store: Store,
+    bootstrap: str,
+    topic: str,
+    *,
+    timeout_s: float = 120.0,
+    stop: threading.Event | None = None,
+) -> int:
+    """Replay ``topic`` (``otlp_proto`` TracesData messages) from its start into ``store``.
+
+    Returns the number of spans replayed. Stops at the end offsets seen when it started, so
+    it finishes even while the Collector keeps producing.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"telemetron-oracle-rebuild-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        info = metadata.topics.get(topic)
+        if info is None or info.error is not None:
+            raise KafkaException(info.error if info is not None else f"topic {topic} not found")
+        ends: dict[int, int] = {}
+        for partition in info.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                ends[partition] = high
+        if not ends:
+            return 0
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        resources = ResourceCache()
+        pending = Decoded()
+        spans = 0
+        deadline = time.monotonic() + timeout_s
+        while ends and time.monotonic() < deadline and not (stop and stop.is_set()):
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            if message.error():
+                log.warning("kafka rebuild: %s", message.error())
+                continue
+            partition = message.partition()
+            if partition in ends and message.offset() >= ends[partition] - 1:
+                del ends[partition]
+            # TracesData and ExportTraceServiceRequest share one wire layout (resource_spans = 1).
+            decoded = decode_traces(message.value(), resources)
+            pending.spans.extend(decoded.spans)
+            if len(pending.spans) >= _BATCH:
+                store.write(pending)
+                spans += len(pending.spans)
+                pending = Decoded()
+        if pending.spans:
+            store.write(pending)
+            spans += len(pending.spans)
+        if ends:
+            log.warning("kafka rebuild stopped before the end of partitions %s", sorted(ends))
+        return spans
+    finally:
+        consumer.close()

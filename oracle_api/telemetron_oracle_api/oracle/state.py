@@ -1,0 +1,315 @@
+"""The Oracle state document (oracle-state.schema.json) assembled from the trackers, and its log form.
+
+Lists are sorted so that one change in the system is one small change in the document (which
+keeps JSON Patch diffs readable), and capped so the document stays small; ``counts`` says how
+much was left out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..store.queries import iso
+from .tasks import COMPLETED, FAILED, RUNNING, WAITING
+from .window import NS, percentile
+from .workload import mib, quantity_cpu, quantity_memory
+
+if TYPE_CHECKING:
+    from .engine import Oracle
+
+_PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+
+
+def build_state(o: Oracle, now_ns: int) -> dict:
+    """The whole state; call with the Oracle's lock held."""
+    s = o.settings
+    agents, totals = _agents(o, now_ns)
+    workload = _workload(o, now_ns)
+    queues = _queues(o, now_ns)
+    litellm = _litellm(o, now_ns)
+    state: dict = {"id": s.system_id, "generated_at": iso(now_ns)}
+    if o.workload.cluster_names:
+        state["cluster_name"] = o.workload.cluster_names.most_common(1)[0][0]
+    if o.workload.namespaces:
+        state["namespace"] = o.workload.namespaces.most_common(1)[0][0]
+    state["agents"] = agents[: s.state_max_agents]
+    state["workload"] = workload
+    state["queues"] = queues
+    state["litellm"] = litellm
+    state["counts"] = {
+        "agents": len(agents),
+        "agents_shown": len(state["agents"]),
+        "tasks_running": totals[RUNNING],
+        "tasks_waiting": totals[WAITING],
+        "tasks_completed": totals[COMPLETED],
+        "tasks_failed": totals[FAILED],
+        "queued_tasks": sum(q["counts"]["pending"] for q in queues),
+        "deployments": len(workload),
+        "pods": sum(len(w["pods"]) for w in workload),
+        "models": len(litellm),
+    }
+    return state
+
+
+def _task_json(task, status: str) -> dict:
+    item = {"id": task.task_id, "started_on": iso(task.started_ns), "status": status, "trace_id": task.trace_id}
+    if status in (RUNNING, WAITING) and task.span_id:
+        item["last_seen"] = iso(task.last_seen_ns)
+    if task.blocked_by:
+        item["blocked_by"] = task.blocked_by
+    if task.ended_ns is not None:
+        item["ended_on"] = iso(task.ended_ns)
+        item["duration_ms"] = round((task.ended_ns - task.started_ns) / 1e6, 1)
+    if task.error:
+        item["error"] = task.error[:200]
+    return item
+
+
+def _agents(o: Oracle, now_ns: int) -> tuple[list[dict], dict]:
+    s = o.settings
+    horizon = now_ns - int(s.completed_task_retention_s * NS)
+    totals = {RUNNING: 0, WAITING: 0, COMPLETED: 0, FAILED: 0}
+    out = []
+    for name in sorted(o.agents.agents):
+        agent = o.agents.agents[name]
+        open_tasks = [(t, o.agents.status_of(t)) for t in agent.running.values()]
+        open_tasks += [(t, WAITING) for t in agent.handed_off.values()]
+        done = [(t, t.status) for t in agent.done if (t.ended_ns or 0) >= horizon]
+        counts = {RUNNING: 0, WAITING: 0, COMPLETED: 0, FAILED: 0}
+        for _, status in open_tasks + done:
+            counts[status] += 1
+        for key, value in counts.items():
+            totals[key] += value
+        # Open work always shows (up to the cap), then the most recent finished work.
+        cap = s.state_max_tasks_per_agent
+        open_tasks.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
+        shown = open_tasks[:cap]
+        if len(shown) < cap:
+            recent = sorted(done, key=lambda ts: (ts[0].ended_ns, ts[0].key))[-(cap - len(shown)):]
+            shown += recent
+        shown.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
+        item: dict = {"name": name}
+        if agent.agent_id:
+            item["agent_id"] = agent.agent_id
+        if agent.description:
+            item["description"] = agent.description
+        if agent.max_parallel is not None:
+            item["max_parallel_invocations"] = agent.max_parallel
+        item["deployment_name"] = agent.deployment
+        item["models"] = agent.models
+        item["activity"] = {
+            "active_task_ids": [_task_json(t, status) for t, status in shown],
+            "updated_at": iso(agent.updated_ns or now_ns),
+            "counts": {**counts, "shown": len(shown)},
+        }
+        out.append(item)
+    return out, totals
+
+
+def _workload(o: Oracle, now_ns: int) -> list[dict]:
+    w = o.workload
+    by_deployment: dict[str, list] = {}
+    for pod in w.live_pods(now_ns):
+        by_deployment.setdefault(pod.deployment, []).append(pod)
+    names = set(by_deployment)
+    names.update(d.name for d in w.deployments.values() if d.desired is not None and d.updated_ns >= now_ns - w.stale_ns)
+    out = []
+    for name in sorted(names):
+        deployment = w.deployments.get(name)
+        pods = sorted(by_deployment.get(name, []), key=lambda p: p.pod_id)
+        desired = deployment.desired if deployment else None
+        available = deployment.available if deployment else None
+        running = sum(1 for p in pods if p.phase == "Running")
+        updated = max([p.updated_ns for p in pods] + [deployment.updated_ns if deployment else 0])
+        item: dict = {
+            "deployment_name": name,
+            "max_pods": max(0, desired if desired is not None else len(pods)),
+        }
+        memory_limits = [p.memory_limit for p in pods if p.memory_limit]
+        cpu_limits = [p.cpu_limit for p in pods if p.cpu_limit]
+        if memory_limits:
+            item["pod_max_ram"] = quantity_memory(max(memory_limits))
+        if cpu_limits:
+            item["pod_max_cpu"] = quantity_cpu(max(cpu_limits))
+        live: dict = {"active_pods": max(0, available if available is not None else running), "updated_at": iso(updated)}
+        if deployment and deployment.image:
+            live["image"] = deployment.image
+        if deployment and deployment.rolled_out_at_ns:
+            live["rolled_out_at"] = iso(deployment.rolled_out_at_ns)
+        item["live"] = live
+        item["pods"] = [_pod_json(p) for p in pods]
+        item["kubernetes"] = bool(deployment and deployment.kubernetes)
+        out.append(item)
+    return out
+
+
+def _pod_json(pod) -> dict:
+    cpu, memory = pod.cpu_cores(), pod.memory_bytes()
+    item: dict = {
+        "pod_id": pod.pod_id,
+        "cpu": round(cpu * 1000, 1) if cpu is not None else 0.0,
+        "memory": mib(memory) if memory is not None else 0.0,
+        "status": pod.phase or "Unknown",
+        "updated_at": iso(pod.updated_ns),
+    }
+    rx, tx = pod.network.get("receive"), pod.network.get("transmit")
+    if rx and rx[2] is not None:
+        item["network_in"] = round(rx[2], 1)
+    if tx and tx[2] is not None:
+        item["network_out"] = round(tx[2], 1)
+    ready = pod.ready()
+    if ready is not None:
+        item["ready"] = ready
+    restarts = [c.restarts for c in pod.containers.values() if c.restarts is not None]
+    if restarts:
+        item["restarts"] = sum(restarts)
+    reasons = sorted({c.status_reason or c.last_terminated_reason for c in pod.containers.values()} - {None})
+    if reasons:
+        item["reasons"] = reasons
+    return item
+
+
+def _queues(o: Oracle, now_ns: int) -> list[dict]:
+    cap = o.settings.state_max_queue_tasks
+    out = []
+    for name in sorted(o.queues.queues):
+        queue = o.queues.queues[name]
+        tasks = sorted(queue.tasks.values(), key=lambda t: (_PRIORITY_RANK[t.priority], t.submitted_ns, t.id))
+        shown = []
+        for t in tasks[:cap]:
+            priority: dict = {"level": t.priority, "waiting_since_mins": round(max(0, now_ns - t.submitted_ns) / 60e9, 2)}
+            if t.blocked_by:
+                priority["blocked_task"] = t.blocked_by
+            item: dict = {"id": t.id, "priority": priority, "submitted_at": iso(t.submitted_ns), "trace_id": t.trace_id}
+            if t.invoked_by:
+                item["invoked_by"] = t.invoked_by
+            if t.prompt:
+                item["prompt"] = t.prompt
+            if t.args is not None:
+                item["args"] = t.args
+            shown.append(item)
+        oldest = min((t.submitted_ns for t in tasks), default=None)
+        out.append(
+            {
+                "name": name,
+                "updated_at": iso(queue.updated_ns or now_ns),
+                "tasks": shown,
+                "counts": {"pending": len(tasks), "shown": len(shown)},
+                "oldest_wait_mins": round((now_ns - oldest) / 60e9, 2) if oldest else 0.0,
+            }
+        )
+    return out
+
+
+def _litellm(o: Oracle, now_ns: int) -> list[dict]:
+    out = []
+    for key in sorted(o.llm.models):
+        stats = o.llm.models[key]
+        tokens, requests = o.llm.window(stats, now_ns)
+        tpm_max, rpm_max = o.llm.limits(stats)
+        item: dict = {
+            "model": stats.model,
+            "provider": stats.provider,
+            "tpm": tokens,
+            "rpm": requests,
+            "tpm_max": tpm_max,
+            "rpm_max": rpm_max,
+        }
+        if stats.tokens_remaining is not None:
+            item["tokens_remaining"] = stats.tokens_remaining
+        if stats.requests_remaining is not None:
+            item["requests_remaining"] = stats.requests_remaining
+        item["requests_total"] = stats.requests_total
+        item["tokens_total"] = stats.tokens_total
+        item["cost_usd"] = round(stats.cost_total, 6)
+        item["errors"] = dict(stats.error_counts.most_common(10))
+        if stats.last_error:
+            e = stats.last_error
+            item["last_error"] = {"type": e["type"], "message": e["message"], "trace_id": e["trace_id"], "at": iso(e["time_ns"])}
+        latencies = list(stats.latencies_ms)
+        if latencies:
+            item["latency_ms"] = {q: round(percentile(latencies, n), 1) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
+        item["agents"] = sorted(stats.agents)[:20]
+        item["updated_at"] = iso(stats.last_seen_ns)
+        out.append(item)
+    return out
+
+
+def filter_state(state: dict, *, agent: str | None = None, deployment: str | None = None) -> dict:
+    """Narrow a state to one agent (its deployment's workload and the models it used) or one deployment."""
+    if not agent and not deployment:
+        return state
+    out = dict(state)
+    agents = state["agents"]
+    if agent:
+        agents = [a for a in agents if a["name"] == agent]
+    if deployment:
+        agents = [a for a in agents if a["deployment_name"] == deployment]
+    deployments = {deployment} if deployment else {a["deployment_name"] for a in agents}
+    out["agents"] = agents
+    out["workload"] = [w for w in state["workload"] if w["deployment_name"] in deployments]
+    if agent:
+        out["litellm"] = [m for m in state["litellm"] if agent in m.get("agents", ())]
+        out["queues"] = [
+            {**q, "tasks": [t for t in q["tasks"] if t.get("invoked_by") == agent]} for q in state["queues"]
+        ]
+    out["filter"] = {k: v for k, v in (("agent", agent), ("deployment", deployment)) if v}
+    return out
+
+
+# --- the compact log ------------------------------------------------------------------------------
+
+
+def _hms(stamp: str | None) -> str:
+    return stamp[11:19] if stamp else "-"
+
+
+def render_log(state: dict, issues: list[dict] | None = None) -> str:
+    """One line per entity, for humans and for pasting into a chat with a coding assistant."""
+    counts = state.get("counts", {})
+    lines = [
+        f"[{state.get('generated_at')}] STATE id={state['id']} agents={len(state['agents'])} "
+        f"running={counts.get('tasks_running', 0)} waiting={counts.get('tasks_waiting', 0)} "
+        f"queued={counts.get('queued_tasks', 0)} deployments={len(state['workload'])} "
+        f"models={len(state['litellm'])} issues={len(issues or [])}"
+    ]
+    for a in state["agents"]:
+        c = a["activity"].get("counts", {})
+        limit = a.get("max_parallel_invocations")
+        lines.append(
+            f"AGENT {a['name']} deploy={a['deployment_name']} running={c.get('running', 0)}"
+            + (f"/{limit}" if limit is not None else "")
+            + f" waiting={c.get('waiting', 0)} done={c.get('completed', 0)} failed={c.get('failed', 0)}"
+            + f" models={','.join(a['models']) or '-'}"
+        )
+        for t in a["activity"]["active_task_ids"]:
+            if t["status"] in (RUNNING, WAITING) or t["status"] == FAILED:
+                extra = f" blocked_by={t['blocked_by']}" if t.get("blocked_by") else ""
+                extra += f" error={t['error']}" if t.get("error") else ""
+                lines.append(f"  TASK {t['id']} {t['status']} since {_hms(t['started_on'])} trace={t.get('trace_id', '-')}{extra}")
+    for w in state["workload"]:
+        lines.append(
+            f"WORKLOAD {w['deployment_name']} pods={w['live']['active_pods']}/{w['max_pods']}"
+            + (f" limit={w.get('pod_max_cpu', '-')}/{w.get('pod_max_ram', '-')}" if "pod_max_ram" in w or "pod_max_cpu" in w else "")
+        )
+        for p in w["pods"]:
+            extra = f" restarts={p['restarts']}" if p.get("restarts") else ""
+            extra += f" reasons={','.join(p['reasons'])}" if p.get("reasons") else ""
+            extra += " NOT-READY" if p.get("ready") is False else ""
+            lines.append(f"  POD {p['pod_id']} {p['status']} cpu={p['cpu']:g}m mem={p['memory']:g}Mi{extra}")
+    for q in state["queues"]:
+        lines.append(f"QUEUE {q['name']} pending={q['counts']['pending']} oldest={q.get('oldest_wait_mins', 0):g}m")
+        for t in q["tasks"][:10]:
+            p = t["priority"]
+            blocked = f" blocked_by={p['blocked_task']}" if p.get("blocked_task") else ""
+            lines.append(f"  QTASK {t['id']} {p['level']} waiting={p.get('waiting_since_mins', 0):g}m by={t.get('invoked_by', '-')}{blocked}")
+    for m in state["litellm"]:
+        lat = m.get("latency_ms", {})
+        errors = sum(m.get("errors", {}).values())
+        lines.append(
+            f"LLM {m['provider']}/{m['model']} tpm={m['tpm']:g}/{m['tpm_max']:g} rpm={m['rpm']:g}/{m['rpm_max']:g}"
+            f" cost=${m.get('cost_usd', 0):.4f} errors={errors} p95={lat.get('p95', '-')}ms"
+        )
+    for i in issues or []:
+        lines.append(f"ISSUE {i['severity'].upper()} {i['kind']} {i['entity']['type']}={i['entity']['name']}: {i['probable_cause']}")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Time-bucketed counters and small bounded collections the Oracle keeps in memory."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+NS = 1_000_000_000
+
+
+class Rolling:
+    """Count and sum of values per time bucket over a horizon; older buckets fall away.
+
+    Events are bucketed by their own timestamp, so a late or replayed event lands where it
+    happened and an event older than the horizon is ignored.
+    """
+
+    __slots__ = ("_bucket_ns", "_max_buckets", "_buckets", "_newest")
+
+    def __init__(self, bucket_s: float, horizon_s: float) -> None:
+        self._bucket_ns = max(1, int(bucket_s * NS))
+        self._max_buckets = max(1, int(horizon_s / bucket_s) + 1)
+        self._buckets: dict[int, list[float]] = {}  # bucket index -> [count, sum]
+        self._newest = 0
+
+    def add(self, t_ns: int, value: float = 1.0) -> None:
+        index = t_ns // self._bucket_ns
+        bucket = self._buckets.get(index)
+        if bucket is not None:
+            bucket[0] += 1
+            bucket[1] += value
+            return
+        if index <= self._newest - self._max_buckets:
+            return  # older than the horizon
+        self._buckets[index] = [1, value]
+        if index > self._newest:
+            self._newest = index
+            oldest = index - self._max_buckets
+            if len(self._buckets) > self._max_buckets:
+                for stale in [i for i in self._buckets if i <= oldest]:
+                    del self._buckets[stale]
+
+    def count(self, since_ns: int, until_ns: int | None = None) -> int:
+        return int(self._fold(since_ns, until_ns, 0))
+
+    def total(self, since_ns: int, until_ns: int | None = None) -> float:
+        return self._fold(since_ns, until_ns, 1)
+
+    def _fold(self, since_ns: int, until_ns: int | None, field: int) -> float:
+        first = since_ns // self._bucket_ns
+        last = None if until_ns is None else until_ns // self._bucket_ns
+        return sum(
+            b[field] for i, b in self._buckets.items() if i >= first and (last is None or i < last)
+        )
+
+
+class Lru(OrderedDict):
+    """An insertion-ordered dict that forgets its oldest entries past ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key, value) -> None:
+        if key in self:
+            self.move_to_end(key)
+        self[key] = value
+        if len(self) > self.limit:
+            self.popitem(last=False)
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of a small sample; None when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil
+    return ordered[int(rank) - 1]
