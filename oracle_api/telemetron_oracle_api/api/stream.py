@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["stream"])
 
 MESSAGE_TYPES = ("span", "pending", "issue")
+_AGENT_OPERATIONS = frozenset(("invoke_agent", "create_agent"))
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
@@ -132,10 +133,13 @@ class _Client:
         self.full_since = None
         if self.dropped:
             # The loss is reported where it happened, before the next message that does get through.
-            self.buffer.append(_encode({"type": "gap", "dropped": self.dropped, "dropped_total": self.dropped_total}))
-            self.dropped = 0
+            self.flush_gap()
         self.buffer.append(text)
         self.wakeup.set()
+
+    def flush_gap(self) -> None:
+        self.buffer.append(_encode({"type": "gap", "dropped": self.dropped, "dropped_total": self.dropped_total}))
+        self.dropped = 0
 
     def control(self, message: dict) -> None:
         """Replies to the client itself (never dropped)."""
@@ -225,6 +229,7 @@ class LiveStream:
                 client.dropped_total += overflow
         if not self.clients:
             return
+        self._learn(batch)
         messages = [self._pending_message(p) for p in batch.pending if p.parent_span_id]
         messages += [self._span_message(s) for s in batch.spans]
         encoded = [(m, _encode(m)) for m in messages]
@@ -245,6 +250,22 @@ class LiveStream:
         with contextlib.suppress(Exception):
             await client.websocket.close(code=1008, reason="client too slow: buffer stayed full")
 
+    def _learn(self, batch: Committed) -> None:
+        """Remember parents and agent spans first: a batch often holds a child before its agent span."""
+        for p in batch.pending:
+            if p.parent_span_id:
+                key = (p.trace_id, p.parent_span_id)
+                if p.pending_parent_id:
+                    self._parent_of.put(key, p.pending_parent_id)
+                if p.operation in _AGENT_OPERATIONS:
+                    self._agent_of.put(key, p.agent_name or p.name.partition(" ")[2] or p.name)
+        for s in batch.spans:
+            key = (s.trace_id, s.span_id)
+            if s.parent_span_id:
+                self._parent_of.put(key, s.parent_span_id)
+            if s.operation in _AGENT_OPERATIONS:
+                self._agent_of.put(key, s.agent_name or s.name.partition(" ")[2] or s.name)
+
     def _owner(self, trace_id: str, span_id: str | None) -> str | None:
         for _ in range(64):
             if span_id is None:
@@ -259,11 +280,6 @@ class LiveStream:
     def _span_message(self, s: SpanRecord) -> dict:
         attrs = s.attributes
         step = steps.step_kind(s.operation, s.name, s.kind, attrs, s.request_model, s.provider)
-        key = (s.trace_id, s.span_id)
-        if s.parent_span_id:
-            self._parent_of.put(key, s.parent_span_id)
-        if step == steps.AGENT:
-            self._agent_of.put(key, s.agent_name or s.name.partition(" ")[2] or s.name)
         agent = self._owner(s.trace_id, s.span_id)
         message = {
             "type": "span",
@@ -297,11 +313,6 @@ class LiveStream:
         real_id = p.parent_span_id
         attrs = p.attributes
         step = steps.step_kind(p.operation, p.name, p.kind, attrs, p.request_model, p.provider)
-        key = (p.trace_id, real_id)
-        if p.pending_parent_id:
-            self._parent_of.put(key, p.pending_parent_id)
-        if step == steps.AGENT:
-            self._agent_of.put(key, p.agent_name or p.name.partition(" ")[2] or p.name)
         return {
             "type": "pending",
             "step": step,
@@ -409,6 +420,9 @@ class LiveStream:
         try:
             while True:
                 while not client.buffer:
+                    if client.dropped:
+                        client.flush_gap()  # caught up: report the loss now, not at the next message
+                        break
                     client.wakeup.clear()
                     await client.wakeup.wait()
                 await client.websocket.send_text(client.buffer.popleft())

@@ -1,0 +1,196 @@
+"""The live stream at /ws/debug/{client_id}: filtered delivery, work in progress, and slow clients.
+
+Data goes in as OTLP through the real receiver; clients are real WebSocket connections.
+Throughput with and without a stalled client is measured in bench/bench_queries.py, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+MS = 1_000_000
+
+
+def kv(key, v) -> KeyValue:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return KeyValue(key=key, value=AnyValue(int_value=v))
+    return KeyValue(key=key, value=AnyValue(string_value=str(v)))
+
+
+def sp(trace: int, n: int, parent: int | None, name: str, error: bool = False, **attrs) -> Span:
+    t0 = time.time_ns()
+    span = Span(
+        trace_id=trace.to_bytes(16, "big"),
+        span_id=n.to_bytes(8, "big"),
+        parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+        name=name,
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=t0 + n * MS,
+        end_time_unix_nano=t0 + n * MS + MS,
+        attributes=[kv(k, v) for k, v in attrs.items()],
+    )
+    if error:
+        span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="boom"))
+    return span
+
+
+def request(*spans: Span, service: str = "agents") -> bytes:
+    rs = ResourceSpans(scope_spans=[ScopeSpans(spans=list(spans))])
+    rs.resource.attributes.append(kv("service.name", service))
+    return ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString()
+
+
+def run(trace: int) -> bytes:
+    """An orchestrator that calls a model and hands off to a researcher, whose tool fails."""
+    return request(
+        sp(trace, 1, None, "invoke_agent orchestrator", **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "orchestrator"}),
+        sp(trace, 2, 1, "chat gpt-4o", **{"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}),
+        sp(trace, 3, 1, "execute_tool transfer_to_researcher", **{"gen_ai.operation.name": "execute_tool",
+           "gen_ai.tool.name": "transfer_to_researcher", "gen_ai.agent.handoff.target.name": "researcher"}),
+        sp(trace, 4, 3, "invoke_agent researcher", **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "researcher"}),
+        sp(trace, 5, 4, "chat claude", **{"gen_ai.operation.name": "chat", "gen_ai.request.model": "claude"}),
+        sp(trace, 6, 4, "execute_tool search", error=True, **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def export(oracle_server):
+    channel = grpc.insecure_channel(oracle_server.grpc_endpoint)
+    call = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+    yield lambda raw: call(raw, timeout=60)
+    channel.close()
+
+
+def ws_url(server, client_id: str, query: str = "") -> str:
+    return server.http_url.replace("http://", "ws://") + f"/ws/debug/{client_id}" + (f"?{query}" if query else "")
+
+
+def receive(ws, count: int, timeout: float = 10.0, types=("span", "pending", "issue", "gap")) -> list[dict]:
+    out, deadline = [], time.monotonic() + timeout
+    while len(out) < count:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            message = json.loads(ws.recv(timeout=remaining))
+        except TimeoutError:
+            break
+        if message["type"] in types:
+            out.append(message)
+    return out
+
+
+def subscribed(ws) -> dict:
+    message = json.loads(ws.recv(timeout=10))
+    assert message["type"] == "subscribed"
+    return message
+
+
+def test_each_client_gets_only_what_its_filters_select(oracle_server, export):
+    with (
+        connect(ws_url(oracle_server, "everything")) as everything,
+        connect(ws_url(oracle_server, "researcher", "agent=researcher")) as researcher,
+        connect(ws_url(oracle_server, "errors", "errors_only=true")) as errors,
+        connect(ws_url(oracle_server, "by-message")) as llm_only,
+        connect(ws_url(oracle_server, "one-trace", f"trace_id={7:032x}")) as one_trace,
+    ):
+        for ws in (everything, researcher, errors, llm_only, one_trace):
+            subscribed(ws)
+        llm_only.send(json.dumps({"kind": "llm"}))  # filters may also come as a message
+        assert subscribed(llm_only)["filters"]["kind"] == ["llm"]
+        export(run(7))
+        export(run(8))
+        got = receive(everything, 12)
+        assert len(got) == 12 and {m["type"] for m in got} == {"span"}
+        by_name = {(m["trace_id"], m["name"]): m for m in got}
+        chat = by_name[(f"{7:032x}", "chat claude")]
+        assert (chat["step"], chat["agent"], chat["model"]) == ("llm", "researcher", "claude")
+        assert by_name[(f"{7:032x}", "execute_tool transfer_to_researcher")]["step"] == "handoff"
+        mine = receive(researcher, 9, timeout=1)
+        # The researcher's own spans, its calls, and the handoff that targets it; twice (two runs).
+        assert sorted(m["name"] for m in mine) == sorted(
+            ["invoke_agent researcher", "chat claude", "execute_tool search", "execute_tool transfer_to_researcher"] * 2
+        )
+        failed = receive(errors, 3, timeout=1)
+        assert [m["name"] for m in failed] == ["execute_tool search"] * 2 and all(m["error"] for m in failed)
+        llm = receive(llm_only, 5, timeout=1)
+        assert sorted(m["name"] for m in llm) == sorted(["chat gpt-4o", "chat claude"] * 2)
+        traced = receive(one_trace, 7, timeout=1)
+        assert len(traced) == 6 and {m["trace_id"] for m in traced} == {f"{7:032x}"}
+
+
+def test_work_in_progress_arrives_as_pending(oracle_server, export):
+    with connect(ws_url(oracle_server, "wip", "types=pending")) as ws:
+        subscribed(ws)
+        pending = sp(9, 11, 10, "invoke_agent planner", **{
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner",
+            "telemetron.span_type": "pending_span"})  # fmt: skip
+        export(request(pending, sp(9, 12, None, "unrelated")))
+        (message,) = receive(ws, 1)
+        assert message["type"] == "pending"
+        assert (message["span_id"], message["name"], message["agent"]) == (f"{10:016x}", "invoke_agent planner", "planner")
+
+
+def test_bad_filters_are_refused_with_a_message(oracle_server):
+    with connect(ws_url(oracle_server, "bad")) as ws:
+        subscribed(ws)
+        ws.send(json.dumps({"kind": "nonsense"}))
+        reply = json.loads(ws.recv(timeout=10))
+        assert reply["type"] == "error" and "nonsense" in reply["message"]
+
+
+def test_a_stalled_client_gets_a_gap_and_ingestion_completes(oracle_server, export):
+    # max_queue=1: the client library stops reading the socket after one frame, so the server's
+    # socket and then this client's bounded buffer (1000 messages) fill up.
+    with (
+        connect(ws_url(oracle_server, "stalled"), max_queue=1) as stalled,
+        connect(ws_url(oracle_server, "live", "types=span")) as live,
+    ):
+        subscribed(stalled)
+        subscribed(live)
+        received = []
+
+        def read_live() -> None:
+            try:
+                while True:
+                    received.append(live.recv(timeout=30))
+            except (TimeoutError, ConnectionClosed):
+                pass
+
+        reader = threading.Thread(target=read_live, daemon=True)
+        reader.start()
+        requests, per_request = 10, 1000
+        for r in range(requests):
+            export(request(*(sp(100 + r, i + 1, None, f"step {i}", payload="x" * 600) for i in range(per_request))))
+        stats = oracle_server.client().get("/health").json()
+        assert stats["committed_spans"] == requests * per_request  # every span was stored
+        stream_stats = oracle_server.client().get("/api/v1/stream/stats").json()
+        dropped = {c["client_id"]: c["dropped"] for c in stream_stats["clients"]}
+        assert dropped.get("stalled", 0) > 0
+        # Once the stalled client reads again it is told how much it missed.
+        gap = None
+        try:
+            for _ in range(requests * per_request + 10):
+                message = json.loads(stalled.recv(timeout=10))
+                if message["type"] == "gap":
+                    gap = message
+                    break
+        except ConnectionClosed:
+            gap = {"disconnected": True}
+        assert gap is not None and (gap.get("disconnected") or gap["dropped"] > 0)
+    reader.join(timeout=30)
+    assert len(received) > 0
