@@ -7,14 +7,18 @@ A component that cannot be built or started makes the tests that use it fail, ne
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 import stack  # deploy/local/stack.py (pytest's pythonpath includes deploy/local)
 
@@ -80,7 +84,11 @@ def oracle_ports() -> OraclePorts:
 def collector(
     collector_binary: Path, kafka_broker: stack.KafkaBroker, oracle_ports: OraclePorts, stack_dir: Path
 ) -> Iterator[stack.Collector]:
-    """The Collector on free ports, exporting to ``kafka_broker`` and to ``oracle_ports.grpc``."""
+    """The Collector on free ports, exporting to ``kafka_broker`` and to ``oracle_ports.grpc``.
+
+    While nothing listens on ``oracle_ports.grpc`` its gRPC connect backoff grows (up to 120s), so a
+    test that starts a receiver there late in the session should call ``collector.restart()`` first.
+    """
     grpc, http, health, metrics = stack.free_ports(4)
     collector = stack.Collector(
         stack.CollectorConfig(
@@ -126,3 +134,44 @@ def consume_topic(kafka_broker: stack.KafkaBroker) -> Callable[..., Message]:
             consumer.close()
 
     return consume
+
+
+class OtlpTraceSink(trace_service_pb2_grpc.TraceServiceServicer):
+    """A bare OTLP gRPC trace receiver that remembers the trace ids it was sent."""
+
+    def __init__(self, port: int, host: str = stack.LOOPBACK) -> None:
+        self.trace_ids: set[str] = set()
+        self._changed = threading.Condition()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
+        if self._server.add_insecure_port(f"{host}:{port}") != port:
+            raise RuntimeError(f"OTLP sink cannot listen on {host}:{port}")
+        self._server.start()
+
+    def Export(self, request, context):  # noqa: N802 (gRPC method name)
+        ids = {span.trace_id.hex() for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans}
+        with self._changed:
+            self.trace_ids |= ids
+            self._changed.notify_all()
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def wait_for(self, trace_id: str, timeout: float = 30.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: trace_id in self.trace_ids, timeout)
+
+    def stop(self) -> None:
+        self._server.stop(grace=None).wait()
+
+
+@pytest.fixture
+def otlp_sink() -> Iterator[Callable[[int], OtlpTraceSink]]:
+    """``otlp_sink(port)``: an OTLP gRPC trace receiver on that loopback port, stopped after the test."""
+    sinks: list[OtlpTraceSink] = []
+
+    def start(port: int) -> OtlpTraceSink:
+        sinks.append(OtlpTraceSink(port))
+        return sinks[-1]
+
+    yield start
+    for sink in sinks:
+        sink.stop()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from confluent_kafka import Message, Producer
@@ -15,6 +18,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import stack
+
+if TYPE_CHECKING:
+    from conftest import OraclePorts
 
 pytestmark = pytest.mark.pipeline
 
@@ -106,3 +112,60 @@ def test_handoff_span_by_target_attribute_lands_on_handoffs_topic(
     spans = _spans(consume_topic(stack.HANDOFFS_TOPIC, trace_id.encode()))
 
     assert [s.name for s in spans] == ["handoff"]
+
+
+def test_collector_forwards_spans_to_the_oracle_endpoint(
+    collector: stack.Collector, oracle_ports: OraclePorts, otlp_sink: Callable
+) -> None:
+    collector.restart()  # a fresh gRPC connect backoff towards the oracle port
+    sink = otlp_sink(oracle_ports.grpc)
+
+    trace_id = _send_span(collector, "invoke_agent researcher")
+
+    assert sink.wait_for(trace_id, timeout=60), f"{trace_id} never reached {oracle_ports.grpc_endpoint}"
+
+
+def test_collector_keeps_spans_until_the_oracle_endpoint_is_back(
+    collector: stack.Collector, oracle_ports: OraclePorts, otlp_sink: Callable
+) -> None:
+    collector.restart()  # a fresh gRPC connect backoff towards the oracle port
+    trace_id = _send_span(collector, "invoke_agent coder")
+    time.sleep(3)  # several failed export attempts: the span waits in the persistent queue
+
+    sink = otlp_sink(oracle_ports.grpc)
+
+    assert sink.wait_for(trace_id, timeout=60), f"{trace_id} was dropped while {oracle_ports.grpc_endpoint} was down"
+
+
+def test_replay_config_feeds_kafka_spans_to_an_otlp_endpoint(
+    collector_binary: Path, kafka_broker: stack.KafkaBroker, otlp_sink: Callable, tmp_path: Path
+) -> None:
+    sink_port, health_port, metrics_port, grpc_port, http_port = stack.free_ports(5)
+    sink = otlp_sink(sink_port)
+    trace_id = uuid.uuid4().hex
+    data = TracesData()
+    span = data.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = bytes.fromhex(trace_id), uuid.uuid4().bytes[:8], "replayed"
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    producer.produce(stack.SPANS_TOPIC, key=trace_id.encode(), value=data.SerializeToString())
+    assert producer.flush(10) == 0
+
+    replay = stack.Collector(
+        stack.CollectorConfig(
+            binary=collector_binary,
+            config_file=stack.REPO / "collector-config" / "otelcol-kafka-replay.yaml",
+            storage_dir=tmp_path / "storage",
+            grpc_port=grpc_port,
+            http_port=http_port,
+            health_port=health_port,
+            metrics_port=metrics_port,
+            kafka_brokers=kafka_broker.bootstrap,
+            oracle_endpoint=f"{stack.LOOPBACK}:{sink_port}",
+        ),
+        log_path=tmp_path / "replay.log",
+    )
+    replay.start()
+    try:
+        assert sink.wait_for(trace_id, timeout=60), replay.process.log_tail() if replay.process else ""
+    finally:
+        replay.stop()

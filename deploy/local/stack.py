@@ -471,6 +471,15 @@ class Collector:
         if self.process:
             self.process.stop(timeout)
 
+    def restart(self) -> None:
+        """Stop and start with the same config; the persistent queues carry over.
+
+        Also resets gRPC's connect backoff towards oracle_api, which grows to 120s while nothing
+        listens there: after a long outage, delivery resumes only at the next reconnect attempt.
+        """
+        self.stop()
+        self.start()
+
 
 # --- oracle_api ------------------------------------------------------------------------------
 
