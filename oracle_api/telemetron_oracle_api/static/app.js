@@ -23,7 +23,7 @@ async function api(path, options = {}) {
 
 const fmtMs = (ms) => (ms == null ? "…" : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 2 : 0)} ms`);
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
-const short = (id) => (id ? id.slice(0, 8) : "");
+const short = (id) => (id ? id.replace(/^0+/, "").slice(0, 8) || id.slice(0, 8) : "");
 
 // --- Oracle -----------------------------------------------------------------------------------------
 
@@ -177,7 +177,7 @@ function layoutGraph(graph) {
   const columns = [];
   for (const n of graph.nodes) (columns[level.get(n.id) || 0] ||= []).push(n);
   const pos = new Map();
-  const colW = 190, rowH = 54;
+  const colW = 240, rowH = 54;
   columns.forEach((col, c) => col.forEach((n, r) => pos.set(n.id, { x: 20 + c * colW, y: 20 + r * rowH })));
   const height = Math.max(...columns.map((c) => (c ? c.length : 0)), 1) * rowH + 30;
   return { pos, width: Math.max(columns.length, 1) * colW + 40, height };
@@ -191,16 +191,19 @@ function AgentGraph({ graph }) {
   const stroke = { delegation: "#5b6cf0", handoff: "#b54fc4", call: "#9aa1b1" };
   return html`<svg data-testid="agent-graph" viewBox=${`0 0 ${width} ${height}`} width="100%" style=${`max-width:${width}px`}>
     <defs>${Object.entries(stroke).map(([k, c]) => html`<marker id=${`arrow-${k}`} viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill=${c} /></marker>`)}</defs>
-    ${graph.edges.map((e) => {
+    ${graph.edges.map((e, i) => {
       const a = pos.get(e.source), b = pos.get(e.target);
       if (!a || !b) return null;
-      const x1 = a.x + nodeW, y1 = a.y + nodeH / 2, x2 = b.x, y2 = b.y + nodeH / 2;
+      // Several edges between the same two nodes (a delegation and a handoff) fan out.
+      const twins = graph.edges.filter((o) => o.source === e.source && o.target === e.target);
+      const spread = (twins.indexOf(e) - (twins.length - 1) / 2) * 12;
+      const x1 = a.x + nodeW, y1 = a.y + nodeH / 2 + spread, x2 = b.x, y2 = b.y + nodeH / 2 + spread;
       const back = x2 <= x1;
       const d = back ? `M ${a.x + nodeW / 2} ${a.y + nodeH} C ${a.x + nodeW / 2} ${a.y + nodeH + 40}, ${b.x + nodeW / 2} ${b.y + nodeH + 40}, ${b.x + nodeW / 2} ${b.y + nodeH}`
         : `M ${x1} ${y1} C ${(x1 + x2) / 2} ${y1}, ${(x1 + x2) / 2} ${y2}, ${x2} ${y2}`;
       return html`<g data-testid="graph-edge" data-type=${e.type}>
         <path d=${d} fill="none" stroke=${stroke[e.type]} stroke-width=${e.type === "call" ? 1.2 : 2} stroke-dasharray=${e.type === "handoff" ? "5 3" : ""} marker-end=${`url(#arrow-${e.type})`} />
-        <text x=${back ? (a.x + b.x) / 2 + nodeW / 2 : (x1 + x2) / 2} y=${back ? Math.max(a.y, b.y) + nodeH + 36 : (y1 + y2) / 2 - 4} text-anchor="middle" class="muted">${e.type === "call" ? "" : e.type + " "}×${e.count}${e.errors ? ` (${e.errors} err)` : ""}</text>
+        <text x=${back ? (a.x + b.x) / 2 + nodeW / 2 : x2 - 6} y=${back ? Math.max(a.y, b.y) + nodeH + 36 : y2 - 3} text-anchor=${back ? "middle" : "end"} class="muted">${e.type === "call" ? "" : e.type + " "}×${e.count}${e.errors ? ` (${e.errors} err)` : ""}</text>
         <title>${e.source} → ${e.target}: ${e.type} ×${e.count}, avg ${fmtMs(e.avg_duration_ms)}</title>
       </g>`;
     })}
@@ -341,4 +344,6 @@ function App() {
     </div>`;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.textContent = "";
+render(html`<${App} />`, root);
