@@ -22,12 +22,20 @@ def pending_for(capture, span_id):
     return [p for p in capture.pending_records() if p.parent.span_id == span_id]
 
 
+def wait_pending(capture, span_id, count=1, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while len(records := pending_for(capture, span_id)) < count:
+        assert time.monotonic() < deadline, f"no pending record within {timeout} s"
+        time.sleep(0.01)
+    return records
+
+
 def test_pending_span_is_emitted_at_start_as_a_zero_length_child_copy():
     capture = fresh_capture()
     with invoke_agent("orchestrator") as root:
         with execute_tool("search", call_id="c1") as tool:
             tool_id = tool.get_span_context().span_id
-            [pending] = pending_for(capture, tool_id)  # emitted before the real span ends
+            [pending] = wait_pending(capture, tool_id)  # exported while the real span is open
             assert capture.finished() == []
     real = next(s for s in capture.finished() if s.name == "execute_tool search")
     assert pending.name == real.name
@@ -40,7 +48,7 @@ def test_pending_span_is_emitted_at_start_as_a_zero_length_child_copy():
     assert attributes.pop(semconv.SPAN_TYPE) == semconv.SPAN_TYPE_PENDING
     assert attributes.pop(semconv.PENDING_PARENT_ID) == format(root.get_span_context().span_id, "016x")
     assert attributes == dict(real.attributes)
-    [root_pending] = pending_for(capture, root.get_span_context().span_id)
+    [root_pending] = wait_pending(capture, root.get_span_context().span_id)
     assert root_pending.attributes[semconv.PENDING_PARENT_ID] == ""
 
 
@@ -62,8 +70,16 @@ def test_heartbeats_repeat_while_the_span_is_open_and_stop_after():
 def test_plain_spans_get_no_pending_record():
     capture = fresh_capture()
     with capture.tracer_provider.get_tracer("tests").start_as_current_span("plain"):
-        pass
+        time.sleep(0.1)
     assert capture.pending_records() == []
+
+
+def test_spans_that_end_before_the_export_tick_need_no_pending_record():
+    capture = fresh_capture()
+    with invoke_agent("quick") as span:
+        pass
+    time.sleep(0.1)
+    assert pending_for(capture, span.get_span_context().span_id) == []
 
 
 def test_pending_spans_are_exported_within_two_seconds_through_their_own_batch_exporter():
@@ -90,7 +106,7 @@ def test_one_heartbeat_thread_for_all_open_spans_stopped_by_shutdown():
     tracer = provider.get_tracer("tests")
     spans = [tracer.start_span(f"invoke_agent a{i}", attributes={semconv.GEN_AI_OPERATION_NAME: "invoke_agent"})
              for i in range(5)]
-    heartbeat_threads = [t for t in threading.enumerate() if t.name == "telemetron-heartbeat"]
+    heartbeat_threads = [t for t in threading.enumerate() if t.name == "telemetron-pending"]
     assert processor.open_spans == 5 and processor._thread in heartbeat_threads
     for span in spans:
         span.end()

@@ -360,9 +360,8 @@ class TelemetronLiteLLMCallback(CustomLogger):
         if headers:
             _rate_limit_attributes(headers, attributes)
 
+        # gen_ai.response.model is only "recommended" on the metrics; each attribute costs on every record.
         metric_attributes = call.metric_attributes
-        if response_model:
-            metric_attributes[semconv.GEN_AI_RESPONSE_MODEL] = str(response_model)
         if error is not None:
             status = getattr(error, "status_code", None)
             if isinstance(status, int):
@@ -534,10 +533,26 @@ def _rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
             value = headers.get(key)
             if value is None or value == "":
                 continue
-            parsed = _int(value) if is_count else parse_reset_seconds(value)
+            parsed = _int(value) if is_count else _reset_seconds_cached(value)
             if parsed is not None:
                 attributes[attribute] = parsed
                 break
+
+
+_RESET_CACHE: dict[str, float | None] = {}
+
+
+def _reset_seconds_cached(value: Any) -> float | None:
+    # Providers send a handful of distinct strings ("4s", "59s"...): parse each once.
+    if not isinstance(value, str) or value[-1:] == "Z" or "T" in value:
+        return parse_reset_seconds(value)
+    parsed = _RESET_CACHE.get(value)
+    if parsed is None:
+        parsed = parse_reset_seconds(value)
+        if len(_RESET_CACHE) > 512:
+            _RESET_CACHE.clear()
+        _RESET_CACHE[value] = parsed
+    return parsed
 
 
 def parse_reset_seconds(value: Any) -> float | None:
@@ -545,10 +560,8 @@ def parse_reset_seconds(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     text = str(value).strip()
-    try:
+    if text.replace(".", "", 1).isdigit():
         return float(text)
-    except ValueError:
-        pass
     parts = _DURATION_PART.findall(text)
     if parts and "".join(n + u for n, u in parts) == text:
         return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)

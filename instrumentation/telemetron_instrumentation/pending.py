@@ -2,8 +2,8 @@
 
 Spans are exported only when they end, so an agent working for minutes is invisible until it
 finishes. When an agent, tool, workflow, LLM or queue-process span starts, this processor emits a
-zero-length copy of it at once (through its own exporter, within ~200 ms), and again every few
-seconds while the span stays open (a heartbeat). A pending span:
+zero-length copy of it within ~200 ms (through its own exporter), and again every few seconds
+while the span stays open (a heartbeat). A pending span:
 
 - has the real span's trace id, a new span id, and the real span as its parent;
 - has the real span's name and attributes plus ``telemetron.span_type = "pending_span"`` and
@@ -11,7 +11,8 @@ seconds while the span stays open (a heartbeat). A pending span:
 - starts at the real span's start and ends at the moment it was emitted (the last heartbeat).
 
 It is an ordinary span, so it passes through any Collector, Kafka topic or OTLP backend unchanged;
-a reader drops it once the real span (whose span id is the pending span's parent) arrives.
+a reader drops it once the real span (whose span id is the pending span's parent) arrives. Spans
+that end within the export delay (200 ms) get no pending span: their real span is the record.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanContext, SpanKind
 
 from . import semconv
@@ -67,28 +68,28 @@ def heartbeat_seconds_from_env() -> float:
 
 
 class PendingSpanProcessor(SpanProcessor):
-    """Emits pending spans for tracked spans at start and every ``heartbeat_seconds`` while open.
+    """Exports pending spans for tracked spans that stay open, through their own ``exporter``.
 
-    Give it an ``exporter`` (wrapped in a BatchSpanProcessor with a short delay) or a ready
-    ``processor`` whose ``on_end`` receives the pending spans (tests use a SimpleSpanProcessor).
+    One background thread wakes every ``export_delay_ms``: it builds a start record for each
+    tracked span opened since the last tick and a heartbeat for each span open for another
+    ``heartbeat_seconds``, and exports them in one batch. A span that ended before its first tick
+    (most fast LLM calls) needs no start record: its real span says all there is, so none is built
+    and the hot path costs one dictionary insert.
     """
 
     def __init__(
         self,
-        exporter: SpanExporter | None = None,
+        exporter: SpanExporter,
         *,
-        processor: SpanProcessor | None = None,
         heartbeat_seconds: float | None = None,
         export_delay_ms: int = DEFAULT_EXPORT_DELAY_MS,
     ) -> None:
-        if processor is None:
-            if exporter is None:
-                raise ValueError("PendingSpanProcessor needs an exporter or a processor")
-            processor = BatchSpanProcessor(exporter, schedule_delay_millis=export_delay_ms)
-        self._sink = processor
+        self._exporter = exporter
         self.heartbeat_seconds = heartbeat_seconds or heartbeat_seconds_from_env()
-        self._open: dict[int, list] = {}  # span id -> [span, next heartbeat (monotonic)]
+        self.export_delay_s = max(0.01, export_delay_ms / 1000.0)
+        self._open: dict[int, list] = {}  # span id -> [span, next record due (monotonic)]
         self._lock = threading.Lock()
+        self._export_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random()
@@ -98,11 +99,10 @@ class PendingSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self._stop.is_set() or not span.context.trace_flags.sampled or not is_tracked(span):
             return
-        self._emit(span)
         with self._lock:
-            self._open[span.context.span_id] = [span, time.monotonic() + self.heartbeat_seconds]
+            self._open[span.context.span_id] = [span, 0.0]  # due at the next tick
             if self._thread is None:
-                self._thread = threading.Thread(target=self._heartbeats, name="telemetron-heartbeat", daemon=True)
+                self._thread = threading.Thread(target=self._run, name="telemetron-pending", daemon=True)
                 self._thread.start()
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -115,10 +115,11 @@ class PendingSpanProcessor(SpanProcessor):
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
-        self._sink.shutdown()
+        self._exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._sink.force_flush(timeout_millis)
+        self._tick()
+        return True
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -126,16 +127,36 @@ class PendingSpanProcessor(SpanProcessor):
     def open_spans(self) -> int:
         return len(self._open)
 
-    def _emit(self, span: Span) -> None:
+    def _run(self) -> None:
+        while not self._stop.wait(self.export_delay_s):
+            try:
+                self._tick()
+            except Exception:
+                _log.debug("telemetron: pending span export failed", exc_info=True)
+
+    def _tick(self) -> None:
+        """Build the start records and heartbeats that are due, and export them."""
+        with self._export_lock:
+            now = time.monotonic()
+            with self._lock:
+                due = [entry[0] for entry in self._open.values() if entry[1] <= now]
+                for entry in self._open.values():
+                    if entry[1] <= now:
+                        entry[1] = now + self.heartbeat_seconds
+            records = [self._pending(span) for span in due if span.end_time is None]
+            if records:
+                self._exporter.export(records)
+
+    def _pending(self, span: Span) -> ReadableSpan:
         real = span.context
         parent = span.parent
         attributes = _snapshot(span)
         attributes[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_PENDING
         attributes[semconv.PENDING_PARENT_ID] = format(parent.span_id, "016x") if parent else ""
-        span_id = self._random.getrandbits(64) or 1
-        pending = ReadableSpan(
+        return ReadableSpan(
             name=span.name,
-            context=SpanContext(real.trace_id, span_id, False, real.trace_flags, real.trace_state),
+            context=SpanContext(real.trace_id, self._random.getrandbits(64) or 1, False, real.trace_flags,
+                                real.trace_state),
             parent=real,
             resource=span.resource,
             attributes=attributes,
@@ -144,26 +165,17 @@ class PendingSpanProcessor(SpanProcessor):
             end_time=time.time_ns(),
             instrumentation_scope=span.instrumentation_scope,
         )
-        self._sink.on_end(pending)
-
-    def _heartbeats(self) -> None:
-        while not self._stop.wait(min(1.0, max(0.05, self.heartbeat_seconds / 4))):
-            now = time.monotonic()
-            with self._lock:
-                due = [entry for entry in self._open.values() if entry[1] <= now]
-                for entry in due:
-                    entry[1] = now + self.heartbeat_seconds
-            for span, _ in due:
-                try:
-                    if span.end_time is None:
-                        self._emit(span)
-                except Exception:
-                    _log.debug("telemetron: heartbeat failed", exc_info=True)
 
 
 def _snapshot(span: Span) -> dict:
     """A copy of a live span's attributes (another thread may be setting one right now)."""
+    inner = getattr(span.attributes, "_dict", None)  # BoundedAttributes' plain dict: a cheap copy
     for _ in range(3):
+        if isinstance(inner, dict):
+            try:
+                return inner.copy()
+            except RuntimeError:
+                continue
         try:
             return dict(span.attributes or {})
         except RuntimeError:

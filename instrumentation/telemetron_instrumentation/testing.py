@@ -96,7 +96,7 @@ def capture_globally(heartbeat_seconds: float = 0.25, with_litellm: bool = True)
     spans, pending_spans = InMemorySpanExporter(), InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(ConversationSpanProcessor())
-    pending = PendingSpanProcessor(processor=SimpleSpanProcessor(pending_spans), heartbeat_seconds=heartbeat_seconds)
+    pending = PendingSpanProcessor(pending_spans, heartbeat_seconds=heartbeat_seconds, export_delay_ms=20)
     tracer_provider.add_span_processor(pending)
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     tracer_provider._telemetron_installed = True  # type: ignore[attr-defined]
