@@ -94,7 +94,8 @@ def capture_globally(heartbeat_seconds: float = 0.25, with_litellm: bool = True)
     if _global is not None:
         return _global
     spans, pending_spans = InMemorySpanExporter(), InMemorySpanExporter()
-    tracer_provider = TracerProvider()
+    existing = trace.get_tracer_provider()
+    tracer_provider = existing if isinstance(existing, TracerProvider) else TracerProvider()
     tracer_provider.add_span_processor(ConversationSpanProcessor())
     pending = PendingSpanProcessor(pending_spans, heartbeat_seconds=heartbeat_seconds, export_delay_ms=20)
     tracer_provider.add_span_processor(pending)
@@ -103,7 +104,8 @@ def capture_globally(heartbeat_seconds: float = 0.25, with_litellm: bool = True)
     tracer_provider._telemetron_pending = pending  # type: ignore[attr-defined]
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
-    trace.set_tracer_provider(tracer_provider)
+    if tracer_provider is not existing:
+        trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     capture = CapturedTelemetry(tracer_provider, meter_provider, spans, pending_spans, reader, pending)
     if with_litellm:
