@@ -335,3 +335,29 @@ def test_simulate_reports_an_unreachable_collector(tmp_path):
         assert "TELEMETRON_SIMULATE_OTLP_ENDPOINT" in response.json()["detail"]
     finally:
         running.stop()
+
+
+def test_trace_json_written_by_sqlite_matches_the_python_rendering(oracle_server):
+    """GET /api/v1/traces/{id} is assembled by SQLite for speed; it must equal span_json's output."""
+    import sqlite3
+
+    from telemetron_oracle_api.store import queries
+
+    weird = 'say "hi"\n\\ ünïcode \x01 </script>'
+    trace = "00000000000000000000000000000c01"
+    spans = [
+        sp(trace, 1, None, weird, 0, 1.5, error=weird, **{"gen_ai.agent.name": weird, "gen_ai.operation.name": "invoke_agent",
+                                                         "note": weird, "big": 2**62, "f": 0.1}),
+        sp(trace, 2, 1, "child", 0.000001, 0.000002, events=[(0.0000015, weird, {"k": weird})]),
+        sp(trace, 3, 99, "orphan", 1, 2),
+    ]  # fmt: skip
+    channel = grpc.insecure_channel(oracle_server.grpc_endpoint)
+    channel.unary_unary(TRACE_EXPORT)(ExportTraceServiceRequest(resource_spans=[resource(weird, spans)]).SerializeToString(), timeout=30)
+    channel.close()
+    client = oracle_server.client()
+    oracle_server.wait_for(lambda: client.get(f"/api/v1/traces/{trace}").status_code == 200)
+    served = client.get(f"/api/v1/traces/{trace}").json()
+    conn = sqlite3.connect(oracle_server.oracle.settings.db_path)
+    conn.row_factory = sqlite3.Row
+    assert served == json.loads(json.dumps(queries.get_trace(conn, trace)))
+    assert served["spans"][0]["name"] == weird and served["roots"] == ["0000000000000001", "0000000000000003"]

@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from ..store import queries
 from . import jaeger_model as jm
@@ -172,11 +172,21 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
-def _ui_traces(services: Services, trace_ids: list[str], adjust: bool) -> list[dict]:
+def _ui_traces(services: Services, trace_ids: list[str], adjust: bool) -> list[tuple[str, str]]:
+    """(trace id, UI-model JSON text) of each trace found, in the order asked."""
     with services.store.reader() as conn:
         spans = queries.get_spans_of_traces(conn, trace_ids)
         resources = queries.get_resources(conn, (r["resource_key"] for rows in spans.values() for r in rows))
-    return [jm.ui_trace(rows, resources, adjust=adjust) for rows in spans.values() if rows]
+    return [(tid, jm.ui_trace_json(rows, resources, adjust=adjust)) for tid, rows in spans.items() if rows]
+
+
+def traces_envelope(traces: list[tuple[str, str]], errors: list | None = None) -> Response:
+    """Jaeger's envelope around traces that are already JSON text."""
+    errors_text = json.dumps(errors, ensure_ascii=False, separators=(",", ":"))
+    return Response(
+        f'{{"data":[{",".join(text for _, text in traces)}],"total":0,"limit":0,"offset":0,"errors":{errors_text}}}',
+        media_type="application/json",
+    )
 
 
 def _bool_param(value: str | None, name: str) -> bool:
@@ -234,17 +244,17 @@ def jaeger_search(request: Request, services: ServicesDep):
         trace_ids = [parse_trace_id(t) for t in q.getlist("traceID")]
         if trace_ids:
             found = _ui_traces(services, trace_ids, adjust)
-            got = {queries.normalize_trace_id(t["traceID"]) for t in found}
+            got = {tid for tid, _ in found}
             errors = [
                 {"msg": "trace not found", "traceID": jm.jaeger_trace_id(t)} for t in trace_ids if t not in got
             ]
-            return envelope(found, 0, errors or None)
+            return traces_envelope(found, errors or None)
         search = _v1_search(q)
     except BadRequest as exc:
         return v1_error(400, str(exc))
     with services.store.reader() as conn:
         ids = queries.find_trace_ids(conn, search)
-    return envelope(_ui_traces(services, ids, adjust), 0)
+    return traces_envelope(_ui_traces(services, ids, adjust))
 
 
 def _v1_search(q) -> queries.SpanSearch:
@@ -284,7 +294,7 @@ def jaeger_trace(trace_id: str, services: ServicesDep, raw: str | None = None):
     traces = _ui_traces(services, [tid], adjust)
     if not traces:
         return v1_error(404, "trace not found")
-    return envelope(traces, 0)
+    return traces_envelope(traces)
 
 
 @router.get("/api/dependencies")
@@ -383,8 +393,8 @@ def _v3_result(services: Services, trace_ids: list[str], adjust: bool):
     resource_spans = []
     for group in spans.values():
         if group:
-            resource_spans.extend(jm.otlp_resource_spans(group, resources, adjust=adjust))
-    return json_response({"result": {"resourceSpans": resource_spans}})
+            resource_spans.extend(jm.otlp_resource_spans_json(group, resources, adjust=adjust))
+    return Response(f'{{"result":{{"resourceSpans":[{",".join(resource_spans)}]}}}}', media_type="application/json")
 
 
 @router.get("/api/v3/traces")

@@ -36,6 +36,10 @@ def jaeger_trace_id(trace_id: str) -> str:
 # --- values ---------------------------------------------------------------------------------------
 
 
+_q = json.encoder.encode_basestring  # C-accelerated, keeps non-ASCII as is
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _go_float(x: float) -> str:
     """A float as Go's encoding/json writes it (shortest digits, exponent only outside [1e-6, 1e21))."""
     if x != x or x in (float("inf"), float("-inf")):
@@ -69,16 +73,16 @@ def _go_json(value: object) -> str:
     if isinstance(value, float):
         return _go_float(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _q(value)
     if isinstance(value, list):
         return "[" + ",".join(_go_json(v) for v in value) + "]"
     if isinstance(value, dict):
         if _is_tagged(value, "$bytes"):
-            return json.dumps(value["$bytes"])
+            return _q(value["$bytes"])
         if _is_tagged(value, "$double"):
-            return json.dumps(value["$double"])
-        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_go_json(value[k])}" for k in sorted(value)) + "}"
-    return json.dumps(str(value))
+            return _q(value["$double"])
+        return "{" + ",".join(f"{_q(k)}:{_go_json(value[k])}" for k in sorted(value)) + "}"
+    return _q(str(value))
 
 
 def tag(key: str, value: object) -> dict:
@@ -106,6 +110,34 @@ def _tags(attributes: dict, adjust: bool) -> list[dict]:
     return [tag(k, attributes[k]) for k in keys]
 
 
+# The routes write JSON text directly (a trace can hold thousands of spans and tens of thousands
+# of tags; building dicts and then encoding them costs several times more).
+
+
+def _number(x: float) -> str:
+    return repr(x) if x == x and x not in (float("inf"), float("-inf")) else _q(repr(x))
+
+
+def tag_json(key: str, value: object) -> str:
+    """``tag(key, value)`` as JSON text."""
+    t = type(value)
+    if t is str:
+        return f'{{"key":{_q(key)},"type":"string","value":{_q(value)}}}'
+    if t is bool:
+        return f'{{"key":{_q(key)},"type":"bool","value":{"true" if value else "false"}}}'
+    if t is int:
+        text = str(value) if -_JS_MAX_SAFE <= value <= _JS_MAX_SAFE else f'"{value}"'
+        return f'{{"key":{_q(key)},"type":"int64","value":{text}}}'
+    if t is float:
+        return f'{{"key":{_q(key)},"type":"float64","value":{_number(value)}}}'
+    return _compact(tag(key, value))
+
+
+def _tags_json(attributes: dict, adjust: bool) -> list[str]:
+    keys = sorted(attributes) if adjust else attributes
+    return [tag_json(k, attributes[k]) for k in keys]
+
+
 # --- UI model (v1) --------------------------------------------------------------------------------
 
 
@@ -124,30 +156,38 @@ def _references(row: sqlite3.Row, links: list) -> list[dict]:
     return refs
 
 
-def _span_tags(row: sqlite3.Row, attributes: dict, adjust: bool) -> list[dict]:
+def process_of(resource: dict | None, service_name: str, adjust: bool) -> dict:
+    attributes = dict(resource["attributes"]) if resource else {}
+    attributes.pop("service.name", None)
+    return {"serviceName": service_name, "tags": _tags(attributes, adjust)}
+
+
+def _span_tags_json(row: sqlite3.Row, attributes: dict, adjust: bool) -> str:
     tags = []
     if row["scope_name"]:
-        tags.append({"key": "otel.scope.name", "type": "string", "value": row["scope_name"]})
+        tags.append(f'{{"key":"otel.scope.name","type":"string","value":{_q(row["scope_name"])}}}')
     if row["scope_version"]:
-        tags.append({"key": "otel.scope.version", "type": "string", "value": row["scope_version"]})
-    tags.extend(_tags(attributes, adjust))
+        tags.append(f'{{"key":"otel.scope.version","type":"string","value":{_q(row["scope_version"])}}}')
+    tags.extend(_tags_json(attributes, adjust))
     kind = _KIND_TAG.get(row["kind"])
     if kind:
-        tags.append({"key": "span.kind", "type": "string", "value": kind})
+        tags.append(f'{{"key":"span.kind","type":"string","value":"{kind}"}}')
     status = row["status_code"]
     if status == 2:
-        tags.append({"key": "otel.status_code", "type": "string", "value": "ERROR"})
-        tags.append({"key": "error", "type": "bool", "value": True})
+        tags.append('{"key":"otel.status_code","type":"string","value":"ERROR"},{"key":"error","type":"bool","value":true}')
     elif status == 1:
-        tags.append({"key": "otel.status_code", "type": "string", "value": "OK"})
+        tags.append('{"key":"otel.status_code","type":"string","value":"OK"}')
     if row["status_message"]:
-        tags.append({"key": "otel.status_description", "type": "string", "value": row["status_message"]})
+        tags.append(f'{{"key":"otel.status_description","type":"string","value":{_q(row["status_message"])}}}')
     if row["trace_state"]:
-        tags.append({"key": "w3c.tracestate", "type": "string", "value": row["trace_state"]})
-    return tags
+        tags.append(f'{{"key":"w3c.tracestate","type":"string","value":{_q(row["trace_state"])}}}')
+    return "[" + ",".join(tags) + "]"
 
 
-def _logs(events: list, adjust: bool) -> list[dict]:
+def _logs_json(events_text: str, adjust: bool) -> str:
+    if events_text == "[]":
+        return "[]"
+    events = _loads(events_text)
     if adjust:
         events = sorted(events, key=lambda e: e["name"])
     logs = []
@@ -155,20 +195,14 @@ def _logs(events: list, adjust: bool) -> list[dict]:
         attributes = event["attributes"]
         fields = []
         if event["name"] and "event" not in attributes:
-            fields.append({"key": "event", "type": "string", "value": event["name"]})
-        fields.extend(_tags(attributes, adjust))
-        logs.append({"timestamp": event["time_ns"] // 1000, "fields": fields})
-    return logs
+            fields.append(f'{{"key":"event","type":"string","value":{_q(event["name"])}}}')
+        fields.extend(_tags_json(attributes, adjust))
+        logs.append(f'{{"timestamp":{event["time_ns"] // 1000},"fields":[{",".join(fields)}]}}')
+    return "[" + ",".join(logs) + "]"
 
 
-def process_of(resource: dict | None, service_name: str, adjust: bool) -> dict:
-    attributes = dict(resource["attributes"]) if resource else {}
-    attributes.pop("service.name", None)
-    return {"serviceName": service_name, "tags": _tags(attributes, adjust)}
-
-
-def ui_trace(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> dict:
-    """One trace in Jaeger's UI model: ``{traceID, spans, processes, warnings}``."""
+def ui_trace_json(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> str:
+    """One trace in Jaeger's UI model as JSON text: ``{traceID, spans, processes, warnings}``."""
     process_ids: dict[str, str] = {}
     processes: dict[str, dict] = {}
     by_content: dict[str, str] = {}
@@ -185,31 +219,31 @@ def ui_trace(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: boo
                 processes[pid] = process
                 by_content[content] = pid
             process_ids[key] = pid
+        trace_id = jaeger_trace_id(row["trace_id"])
         start_ns = row["start_ns"]
-        span = {
-            "traceID": jaeger_trace_id(row["trace_id"]),
-            "spanID": row["span_id"],
-        }
-        if row["flags"] & 0x1:  # W3C sampled bit, Jaeger's SampledFlag
-            span["flags"] = 1
-        links = _loads(row["links"])
-        span.update(
-            operationName=row["name"],
-            references=_references(row, links),
-            startTime=start_ns // 1000,
-            duration=(row["end_ns"] - start_ns) // 1000,
-            tags=_span_tags(row, _loads(row["attributes"]), adjust),
-            logs=_logs(_loads(row["events"]), adjust),
-            processID=pid,
-            warnings=None,
+        flags = '"flags":1,' if row["flags"] & 0x1 else ""  # W3C sampled bit, Jaeger's SampledFlag
+        links_text = row["links"]
+        parent = row["parent_span_id"]
+        if links_text == "[]":
+            refs = f'[{{"refType":"CHILD_OF","traceID":"{trace_id}","spanID":"{parent}"}}]' if parent else "[]"
+        else:
+            refs = _compact(_references(row, _loads(links_text)))
+        spans.append(
+            f'{{"traceID":"{trace_id}","spanID":"{row["span_id"]}",{flags}"operationName":{_q(row["name"])},'
+            f'"references":{refs},"startTime":{start_ns // 1000},"duration":{(row["end_ns"] - start_ns) // 1000},'
+            f'"tags":{_span_tags_json(row, _loads(row["attributes"]), adjust)},"logs":{_logs_json(row["events"], adjust)},'
+            f'"processID":"{pid}","warnings":null}}'
         )
-        spans.append(span)
-    return {
-        "traceID": jaeger_trace_id(rows[0]["trace_id"]) if rows else "",
-        "spans": spans,
-        "processes": processes,
-        "warnings": None,
-    }
+    trace_id = jaeger_trace_id(rows[0]["trace_id"]) if rows else ""
+    return (
+        f'{{"traceID":"{trace_id}","spans":[{",".join(spans)}],'
+        f'"processes":{_compact(processes)},"warnings":null}}'
+    )
+
+
+def ui_trace(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> dict:
+    """One trace in Jaeger's UI model: ``{traceID, spans, processes, warnings}``."""
+    return _loads(ui_trace_json(rows, resources, adjust=adjust))
 
 
 # --- OTLP JSON (api_v3) ---------------------------------------------------------------------------
@@ -238,94 +272,110 @@ def any_value_json(value: object) -> dict:
     return {}
 
 
-def _attributes_json(attributes: dict, adjust: bool) -> list[dict]:
+def any_value_text(value: object) -> str:
+    """``any_value_json(value)`` as JSON text."""
+    if isinstance(value, str):
+        return f'{{"stringValue":{_q(value)}}}'
+    if isinstance(value, bool):
+        return '{"boolValue":true}' if value else '{"boolValue":false}'
+    if isinstance(value, int):
+        return f'{{"intValue":"{value}"}}'
+    if isinstance(value, float):
+        return f'{{"doubleValue":{_number(value)}}}'
+    return _compact(any_value_json(value))
+
+
+def _attributes_text(attributes: dict, adjust: bool) -> str:
     keys = sorted(attributes) if adjust else attributes
-    return [{"key": k, "value": any_value_json(attributes[k])} for k in keys]
+    return "[" + ",".join(f'{{"key":{_q(k)},"value":{any_value_text(attributes[k])}}}' for k in keys) + "]"
 
 
-def _otlp_span(row: sqlite3.Row, adjust: bool) -> dict:
-    out: dict = {"traceId": row["trace_id"], "spanId": row["span_id"]}
+def _otlp_span_text(row: sqlite3.Row, adjust: bool) -> str:
+    out = [f'"traceId":"{row["trace_id"]}","spanId":"{row["span_id"]}"']
     if row["trace_state"]:
-        out["traceState"] = row["trace_state"]
+        out.append(f'"traceState":{_q(row["trace_state"])}')
     if row["parent_span_id"]:
-        out["parentSpanId"] = row["parent_span_id"]
+        out.append(f'"parentSpanId":"{row["parent_span_id"]}"')
     if row["flags"]:
-        out["flags"] = row["flags"]
+        out.append(f'"flags":{row["flags"]}')
     if row["name"]:
-        out["name"] = row["name"]
+        out.append(f'"name":{_q(row["name"])}')
     if row["kind"]:
-        out["kind"] = row["kind"]
-    out["startTimeUnixNano"] = str(row["start_ns"])
-    out["endTimeUnixNano"] = str(row["end_ns"])
+        out.append(f'"kind":{row["kind"]}')
+    out.append(f'"startTimeUnixNano":"{row["start_ns"]}","endTimeUnixNano":"{row["end_ns"]}"')
     attributes = _loads(row["attributes"])
     if attributes:
-        out["attributes"] = _attributes_json(attributes, adjust)
-    dropped = _loads(row["dropped_counts"])
+        out.append(f'"attributes":{_attributes_text(attributes, adjust)}')
+    dropped = (0, 0, 0) if row["dropped_counts"] == "[0,0,0]" else _loads(row["dropped_counts"])
     if dropped[0]:
-        out["droppedAttributesCount"] = dropped[0]
-    events = _loads(row["events"])
-    if adjust:
-        events = sorted(events, key=lambda e: e["name"])
-    if events:
-        out["events"] = []
+        out.append(f'"droppedAttributesCount":{dropped[0]}')
+    if row["events"] != "[]":
+        events = _loads(row["events"])
+        if adjust:
+            events = sorted(events, key=lambda e: e["name"])
+        texts = []
         for e in events:
-            event: dict = {}
+            event = []
             if e["time_ns"]:
-                event["timeUnixNano"] = str(e["time_ns"])
+                event.append(f'"timeUnixNano":"{e["time_ns"]}"')
             if e["name"]:
-                event["name"] = e["name"]
+                event.append(f'"name":{_q(e["name"])}')
             if e["attributes"]:
-                event["attributes"] = _attributes_json(e["attributes"], adjust)
+                event.append(f'"attributes":{_attributes_text(e["attributes"], adjust)}')
             if e.get("dropped_attributes_count"):
-                event["droppedAttributesCount"] = e["dropped_attributes_count"]
-            out["events"].append(event)
+                event.append(f'"droppedAttributesCount":{e["dropped_attributes_count"]}')
+            texts.append("{" + ",".join(event) + "}")
+        out.append(f'"events":[{",".join(texts)}]')
     if dropped[1]:
-        out["droppedEventsCount"] = dropped[1]
-    links = _loads(row["links"])
-    if links:
-        out["links"] = []
-        for link in links:
-            item: dict = {"traceId": link["trace_id"], "spanId": link["span_id"]}
+        out.append(f'"droppedEventsCount":{dropped[1]}')
+    if row["links"] != "[]":
+        texts = []
+        for link in _loads(row["links"]):
+            item = [f'"traceId":"{link["trace_id"]}","spanId":"{link["span_id"]}"']
             if link.get("trace_state"):
-                item["traceState"] = link["trace_state"]
+                item.append(f'"traceState":{_q(link["trace_state"])}')
             if link.get("attributes"):
-                item["attributes"] = _attributes_json(link["attributes"], adjust)
+                item.append(f'"attributes":{_attributes_text(link["attributes"], adjust)}')
             if link.get("dropped_attributes_count"):
-                item["droppedAttributesCount"] = link["dropped_attributes_count"]
-            out["links"].append(item)
+                item.append(f'"droppedAttributesCount":{link["dropped_attributes_count"]}')
+            texts.append("{" + ",".join(item) + "}")
+        out.append(f'"links":[{",".join(texts)}]')
     if dropped[2]:
-        out["droppedLinksCount"] = dropped[2]
-    status: dict = {}
+        out.append(f'"droppedLinksCount":{dropped[2]}')
+    status = []
     if row["status_message"]:
-        status["message"] = row["status_message"]
+        status.append(f'"message":{_q(row["status_message"])}')
     if row["status_code"]:
-        status["code"] = row["status_code"]
-    out["status"] = status
+        status.append(f'"code":{row["status_code"]}')
+    out.append('"status":{' + ",".join(status) + "}")
+    return "{" + ",".join(out) + "}"
+
+
+def otlp_resource_spans_json(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> list[str]:
+    """Spans grouped by resource, then by scope, as OTLP/JSON ``ResourceSpans`` texts."""
+    by_resource: dict[str, dict[tuple[str, str], list[str]]] = {}
+    for row in rows:
+        scopes = by_resource.setdefault(row["resource_key"], {})
+        scopes.setdefault((row["scope_name"], row["scope_version"]), []).append(_otlp_span_text(row, adjust))
+    out = []
+    for key, scopes in by_resource.items():
+        resource = resources.get(key)
+        resource_text = f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}' if resource and resource["attributes"] else "{}"
+        scope_texts = []
+        for (name, version), spans in scopes.items():
+            scope = []
+            if name:
+                scope.append(f'"name":{_q(name)}')
+            if version:
+                scope.append(f'"version":{_q(version)}')
+            scope_texts.append(f'{{"scope":{{{",".join(scope)}}},"spans":[{",".join(spans)}]}}')
+        out.append(f'{{"resource":{resource_text},"scopeSpans":[{",".join(scope_texts)}]}}')
     return out
 
 
 def otlp_resource_spans(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> list[dict]:
     """Spans grouped by resource, then by scope, as OTLP/JSON ``ResourceSpans``."""
-    by_resource: dict[str, dict[tuple[str, str], list[dict]]] = {}
-    for row in rows:
-        scopes = by_resource.setdefault(row["resource_key"], {})
-        scopes.setdefault((row["scope_name"], row["scope_version"]), []).append(_otlp_span(row, adjust))
-    out = []
-    for key, scopes in by_resource.items():
-        resource = resources.get(key)
-        resource_json: dict = {}
-        if resource and resource["attributes"]:
-            resource_json["attributes"] = _attributes_json(resource["attributes"], adjust)
-        scope_spans = []
-        for (name, version), spans in scopes.items():
-            scope: dict = {}
-            if name:
-                scope["name"] = name
-            if version:
-                scope["version"] = version
-            scope_spans.append({"scope": scope, "spans": spans})
-        out.append({"resource": resource_json, "scopeSpans": scope_spans})
-    return out
+    return [_loads(text) for text in otlp_resource_spans_json(rows, resources, adjust=adjust)]
 
 
 def operation_json(name: str, kind: int, *, v3: bool = False) -> dict:
@@ -341,8 +391,10 @@ __all__ = [
     "jaeger_trace_id",
     "operation_json",
     "otlp_resource_spans",
+    "otlp_resource_spans_json",
     "process_of",
     "span_kind_name",
     "tag",
     "ui_trace",
+    "ui_trace_json",
 ]

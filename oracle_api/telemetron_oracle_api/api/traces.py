@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from ..store import queries
 from ._respond import json_response
@@ -73,7 +73,7 @@ def get_trace(trace_id: str, services: Annotated[Services, Depends(get_services)
     if tid is None:
         raise HTTPException(400, f"invalid trace id {trace_id!r}: expected 16 or 32 hex digits")
     with services.store.reader() as conn:
-        trace = queries.get_trace(conn, tid)
-    if trace is None:
+        text = queries.get_trace_json(conn, tid)
+    if text is None:
         raise HTTPException(404, f"trace {trace_id} not found")
-    return json_response(trace)
+    return Response(text, media_type="application/json")

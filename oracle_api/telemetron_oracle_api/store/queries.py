@@ -20,10 +20,22 @@ _loads = json.loads
 
 
 def iso(ns: int | None) -> str | None:
-    """Unix nanoseconds as an RFC 3339 UTC timestamp with microseconds."""
+    """Unix nanoseconds as an RFC 3339 UTC timestamp with microseconds (truncated; none when zero)."""
     if ns is None:
         return None
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    text = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    micros = nanos // 1000
+    return f"{text}.{micros:06d}Z" if micros else f"{text}Z"
+
+
+def _iso_sql(column: str) -> str:
+    """SQL computing ``iso(column)`` exactly, so JSON written by SQLite matches JSON written in Python."""
+    return (
+        f"replace(datetime({column} / 1000000000, 'unixepoch'), ' ', 'T')"
+        f" || CASE WHEN ({column} / 1000) % 1000000 = 0 THEN '' ELSE printf('.%06d', ({column} / 1000) % 1000000) END"
+        " || 'Z'"
+    )
 
 
 def to_ns(moment: datetime) -> int:
@@ -279,6 +291,72 @@ def get_active_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
             "SELECT * FROM active_spans WHERE trace_id = ? ORDER BY start_ns, span_id", (trace_id.lower(),)
         )
     ]
+
+
+def _name_case(column: str, names: tuple[str, ...]) -> str:
+    whens = " ".join(f"WHEN {i} THEN '{name}'" for i, name in enumerate(names))
+    return f"CASE {column} {whens} ELSE CAST({column} AS TEXT) END"
+
+
+def _n(column: str) -> str:
+    return f"coalesce({column}, 'null')"
+
+
+def _micros_sql(column: str) -> str:
+    return f"CASE WHEN ({column} / 1000) % 1000000 = 0 THEN '' ELSE printf('.%06d', ({column} / 1000) % 1000000) END"
+
+
+# One span as the REST API shows it (span_json), written as JSON text by SQLite in one printf:
+# the stored attributes, events and links are already JSON and are spliced in unparsed, so a
+# trace of thousands of spans costs a few milliseconds instead of tens. Ids are hex and kind and
+# status names are fixed words, so only free text goes through json_quote.
+_SPAN_JSON_SQL = (
+    "SELECT s.span_id, s.parent_span_id, s.resource_key, printf("
+    "'{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":%s,\"name\":%s,\"kind\":\"%s\",\"service_name\":%s,"
+    "\"start_time\":\"%sT%s%sZ\",\"end_time\":\"%sT%s%sZ\",\"start_ns\":%lld,\"end_ns\":%lld,\"duration_ms\":%!.15g,"
+    "\"status\":{\"code\":\"%s\",\"message\":%s},"
+    "\"gen_ai\":{\"operation\":%s,\"agent_name\":%s,\"provider\":%s,\"request_model\":%s,\"response_model\":%s,"
+    "\"input_tokens\":%s,\"output_tokens\":%s,\"conversation_id\":%s,\"error_type\":%s},"
+    "\"attributes\":%s,\"events\":%s,\"links\":%s,\"scope\":{\"name\":%s,\"version\":%s},\"resource_key\":\"%s\"}',"
+    " s.trace_id, s.span_id, json_quote(s.parent_span_id), json_quote(s.name),"
+    f" {_name_case('s.kind', SPAN_KINDS)}, json_quote(s.service_name),"
+    f" date(s.start_ns / 1000000000, 'unixepoch'), time(s.start_ns / 1000000000, 'unixepoch'), {_micros_sql('s.start_ns')},"
+    f" date(s.end_ns / 1000000000, 'unixepoch'), time(s.end_ns / 1000000000, 'unixepoch'), {_micros_sql('s.end_ns')},"
+    " s.start_ns, s.end_ns, s.duration_ns / 1e6,"
+    f" {_name_case('s.status_code', STATUS_CODES)}, json_quote(s.status_message),"
+    " json_quote(s.operation), json_quote(s.agent_name), json_quote(s.provider), json_quote(s.request_model),"
+    f" json_quote(s.response_model), {_n('s.input_tokens')}, {_n('s.output_tokens')},"
+    " json_quote(s.conversation_id), json_quote(s.error_type),"
+    " s.attributes, s.events, s.links, json_quote(s.scope_name), json_quote(s.scope_version), s.resource_key)"
+    " FROM spans s WHERE s.trace_id = ? ORDER BY s.start_ns, s.span_id"
+)
+
+
+def get_trace_json(conn: sqlite3.Connection, trace_id: str) -> str | None:
+    """``get_trace`` as JSON text, assembled from the per-span JSON SQLite writes; None when unknown."""
+    trace_id = trace_id.lower()
+    rows = conn.execute(_SPAN_JSON_SQL, (trace_id,)).fetchall()
+    if not rows:
+        return None
+    ids = {r[0] for r in rows}
+    children: dict[str, list[str]] = {}
+    for span_id, parent, _, _ in rows:
+        if parent in ids:
+            children.setdefault(parent, []).append(span_id)
+    dumps = json.dumps
+    parts, roots = [], []
+    for span_id, parent, _, doc in rows:
+        is_root = parent not in ids
+        if is_root:
+            roots.append(span_id)
+        kids = children.get(span_id)
+        parts.append(f'{doc[:-1]},"children":{dumps(kids) if kids else "[]"},"is_root":{"true" if is_root else "false"}}}')
+    summary = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+    head = {"trace_id": trace_id, "summary": trace_summary_json(summary) if summary else None, "roots": roots}
+    tail = {"active_spans": get_active_spans(conn, trace_id), "resources": get_resources(conn, {r[2] for r in rows})}
+    head_text = dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
+    tail_text = dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:]
+    return f'{head_text},"spans":[{",".join(parts)}],{tail_text}'
 
 
 def get_trace(conn: sqlite3.Connection, trace_id: str) -> dict | None:

@@ -1,0 +1,312 @@
+"""Query latency over a large store, and ingest throughput with a stalled live-stream client.
+
+    python bench/bench_queries.py                      # 1,000,000 spans, then the query timings
+    python bench/bench_queries.py --spans 200000       # a quicker run
+    python bench/bench_queries.py --stream             # ingest with and without a stalled WebSocket client
+
+Queries: a trace of 1,000 spans by id (REST, Jaeger v1, api_v3; target p99 <= 20 ms) and trace
+search by service and attribute over every stored span (Jaeger and REST; target p99 <= 100 ms),
+each timed over HTTP against a separate oracle_api process, as a client sees it. The data is
+written straight through the store's batching writer (the same code the receiver uses), which
+is much faster than sending a million spans over gRPC. Not a test: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+SERVICES = [f"agents-{i}" for i in range(10)]
+MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
+AGENTS = ["orchestrator", "researcher", "writer", "coder", "critic"]
+CUSTOMERS = 1000
+
+
+def _records(total: int, spans_per_trace: int, seed: int = 7):
+    """Yield batches of SpanRecords: GenAI-shaped traces spread over the last 24 hours."""
+    from telemetron_oracle_api.receiver.normalize import promote
+    from telemetron_oracle_api.receiver.records import Resource, SpanRecord
+
+    rng = random.Random(seed)
+    resources = [Resource(key=f"bench{i:04d}", service_name=s, attributes={"service.name": s, "host.name": f"h{i}"})
+                 for i, s in enumerate(SERVICES)]  # fmt: skip
+    now = time.time_ns()
+    batch: list = []
+    traces = total // spans_per_trace
+    for t in range(traces):
+        trace_id = f"{0xBE00 << 96 | t:032x}"
+        start = now - rng.randrange(24 * 3600 * 10**9)
+        resource = resources[t % len(resources)]
+        customer = f"cust-{rng.randrange(CUSTOMERS)}"
+        for n in range(spans_per_trace):
+            kind = n % 4
+            attrs: dict = {"customer.id": customer, "telemetron.task.id": f"task-{t}", "n": n}
+            if kind == 0:
+                agent = rng.choice(AGENTS)
+                name = f"invoke_agent {agent}"
+                attrs.update({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent})
+            elif kind == 1:
+                model = rng.choice(MODELS)
+                name = f"chat {model}"
+                attrs.update({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                              "gen_ai.request.model": model, "gen_ai.response.model": model,
+                              "gen_ai.usage.input_tokens": rng.randrange(2000), "gen_ai.usage.output_tokens": rng.randrange(500),
+                              "telemetron.llm.cost.usd": rng.random() / 100})  # fmt: skip
+            elif kind == 2:
+                name = "execute_tool search_web"
+                attrs.update({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_web"})
+            else:
+                name = "http.request"
+                attrs.update({"http.route": "/v1/items", "http.response.status_code": 200})
+            s = start + n * 1_000_000
+            record = SpanRecord(
+                trace_id=trace_id, span_id=f"{t * spans_per_trace + n + 1:016x}",
+                parent_span_id=None if n == 0 else f"{t * spans_per_trace + 1:016x}",
+                name=name, kind=1, start_ns=s, end_ns=s + rng.randrange(1, 5000) * 1_000_000,
+                status_code=2 if rng.random() < 0.02 else 0, status_message="", attributes=attrs,
+                events=[], links=[], resource=resource, scope_name="bench", scope_version="1",
+                trace_state="", flags=0, dropped=(0, 0, 0),
+            )  # fmt: skip
+            promote(record)
+            batch.append(record)
+            if len(batch) >= 20_000:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _big_trace(spans: int):
+    from telemetron_oracle_api.receiver.normalize import promote
+    from telemetron_oracle_api.receiver.records import Resource, SpanRecord
+
+    resource = Resource(key="benchbig", service_name="big-trace", attributes={"service.name": "big-trace"})
+    trace_id = "b16b16b16b16b16b16b16b16b16b16b1"
+    now = time.time_ns() - 60 * 10**9
+    out = []
+    for n in range(spans):
+        attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 100 + n,
+                 "gen_ai.usage.output_tokens": 20, "telemetron.llm.cost.usd": 0.001, "step": n,
+                 "gen_ai.response.finish_reasons": ["stop"], "http.route": "/chat"}  # fmt: skip
+        record = SpanRecord(
+            trace_id=trace_id, span_id=f"{n + 1:016x}", parent_span_id=None if n == 0 else f"{(n - 1) // 10 + 1:016x}",
+            name=f"chat gpt-4o #{n}", kind=3, start_ns=now + n * 1000, end_ns=now + n * 1000 + 500_000,
+            status_code=0, status_message="", attributes=attrs,
+            events=[{"time_ns": now + n * 1000 + 10, "name": "gen_ai.response.first_chunk", "attributes": {"ms": 12},
+                     "dropped_attributes_count": 0}],
+            links=[], resource=resource, scope_name="bench", scope_version="1", trace_state="", flags=1, dropped=(0, 0, 0),
+        )  # fmt: skip
+        promote(record)
+        out.append(record)
+    return trace_id, out
+
+
+def load(db: Path, total: int, spans_per_trace: int) -> str:
+    from telemetron_oracle_api.receiver.records import Decoded
+    from telemetron_oracle_api.store.sqlite import Store
+
+    store = Store(db, queue_limit=10_000_000, batch_limit=20_000)
+    started = time.perf_counter()
+    written = 0
+    for batch in _records(total, spans_per_trace):
+        store.write(Decoded(spans=batch), timeout=600)
+        written += len(batch)
+        if written % 200_000 == 0:
+            print(f"  {written:,} spans written ({written / (time.perf_counter() - started):,.0f}/s)", flush=True)
+    trace_id, big = _big_trace(1000)
+    store.write(Decoded(spans=big))
+    store.close()
+    print(f"loaded {written + len(big):,} spans in {time.perf_counter() - started:.1f}s", flush=True)
+    return trace_id
+
+
+def start_server(db: Path, workdir: Path) -> tuple[subprocess.Popen, str, str]:
+    from oracle_fixtures import free_port
+
+    http_port, grpc_port = free_port(), free_port()
+    env = dict(os.environ, TELEMETRON_HTTP_PORT=str(http_port), TELEMETRON_GRPC_PORT=str(grpc_port),
+               TELEMETRON_DB_PATH=str(db), TELEMETRON_LOG_LEVEL="warning")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "telemetron_oracle_api"], env=env,
+                            stdout=open(workdir / "oracle.log", "w"), stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return proc, url, f"127.0.0.1:{grpc_port}"
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("oracle_api did not start; see " + str(workdir / "oracle.log"))
+
+
+def timed(client: httpx.Client, label: str, make_params, runs: int, target_ms: float | None) -> None:
+    times, sizes = [], []
+    for i in range(runs + 3):
+        path, params = make_params(i)
+        t = time.perf_counter()
+        response = client.get(path, params=params)
+        elapsed = (time.perf_counter() - t) * 1000
+        if response.status_code not in (200, 404):
+            raise RuntimeError(f"{label}: {response.status_code} {response.text[:200]}")
+        if i >= 3:  # warm-up first
+            times.append(elapsed)
+            sizes.append(len(response.content))
+    times.sort()
+    p50, p99 = statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+    verdict = "" if target_ms is None else ("  OK" if p99 <= target_ms else f"  MISSED (target {target_ms:.0f} ms)")
+    print(f"{label:<58} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   {statistics.mean(sizes) / 1024:7.1f} KiB{verdict}")
+
+
+def bench_queries(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.keep or tmp)
+        db = workdir / "bench.db"
+        if not db.exists():
+            print(f"generating {args.spans:,} spans ({args.spans_per_trace} per trace) into {db}", flush=True)
+            big = load(db, args.spans, args.spans_per_trace)
+        else:
+            big = "b16b16b16b16b16b16b16b16b16b16b1"
+        proc, url, _ = start_server(db, workdir)
+        try:
+            rng = random.Random(1)
+            with httpx.Client(base_url=url, timeout=60) as client:
+                n = args.runs
+                print(f"\n{args.spans:,} spans stored; {n} runs each, over HTTP\n")
+                timed(client, "trace by id, 1,000 spans: GET /api/v1/traces/{id}", lambda i: (f"/api/v1/traces/{big}", None), n, 20)
+                timed(client, "trace by id, 1,000 spans: GET /api/traces/{id} (Jaeger)", lambda i: (f"/api/traces/{big}", None), n, 20)
+                timed(client, "trace by id, 1,000 spans: GET /api/v3/traces/{id}", lambda i: (f"/api/v3/traces/{big}", None), n, 20)
+                timed(client, "trace timeline, 1,000 spans", lambda i: (f"/api/v1/traces/{big}/timeline", None), n, None)
+                timed(client, "trace graph, 1,000 spans", lambda i: (f"/api/v1/traces/{big}/graph", None), n, None)
+                end_us = time.time_ns() // 1000
+                week_us = 7 * 24 * 3600 * 10**6
+
+                def jaeger(tags):
+                    return lambda i: ("/api/traces", {"service": rng.choice(SERVICES), "tags": json.dumps(tags(i)),
+                                                      "limit": 20, "start": end_us - week_us, "end": end_us})  # fmt: skip
+
+                def rest(attrs):
+                    return lambda i: ("/api/v1/traces", {"service": rng.choice(SERVICES), "attributes": json.dumps(attrs(i)), "limit": 20})
+
+                common = lambda i: {"gen_ai.request.model": rng.choice(MODELS)}  # noqa: E731 - 1 span in 16
+                rare = lambda i: {"customer.id": f"cust-{rng.randrange(CUSTOMERS)}"}  # noqa: E731 - 1 trace in 1,000
+                timed(client, "search service + attribute (1 span in 16): Jaeger", jaeger(common), n, 100)
+                timed(client, "search service + attribute (1 trace in 1,000): Jaeger", jaeger(rare), n, 100)
+                timed(client, "search service + attribute (1 span in 16): REST", rest(common), n, 100)
+                timed(client, "search service + attribute (1 trace in 1,000): REST", rest(rare), n, 100)
+                timed(client, "search by service only: Jaeger", lambda i: ("/api/traces", {"service": rng.choice(SERVICES), "limit": 20}), n, None)
+                timed(client, "list newest traces: REST", lambda i: ("/api/v1/traces", {"limit": 50}), n, None)
+                timed(client, "operations of a service: Jaeger", lambda i: (f"/api/services/{rng.choice(SERVICES)}/operations", None), n, None)
+                timed(client, "services: Jaeger", lambda i: ("/api/services", None), n, None)
+                timed(client, "metrics, 15 minute window", lambda i: ("/api/v1/metrics", {"window": "15m"}), max(10, n // 10), None)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def bench_stream(args) -> None:
+    """Ingest over gRPC with no stream client, then with one stalled and one reading client."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+        ExportTraceServiceResponse,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+    from websockets.sync.client import connect
+
+    def build(offset: int, count: int, per_request: int) -> list[bytes]:
+        out = []
+        now = time.time_ns()
+        for r in range(count // per_request):
+            spans = []
+            for i in range(per_request):
+                n = offset + r * per_request + i
+                spans.append(Span(trace_id=(0x5EA << 100 | n // 20).to_bytes(16, "big"), span_id=(n + 1).to_bytes(8, "big"),
+                                  name="chat gpt-4o", kind=3, start_time_unix_nano=now, end_time_unix_nano=now + 10**6,
+                                  attributes=[KeyValue(key="gen_ai.request.model", value=AnyValue(string_value="gpt-4o")),
+                                              KeyValue(key="gen_ai.operation.name", value=AnyValue(string_value="chat")),
+                                              KeyValue(key="payload", value=AnyValue(string_value="x" * 300))]))  # fmt: skip
+            rs = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
+            rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="stream-bench")))
+            out.append(ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString())
+        return out
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        proc, url, grpc_endpoint = start_server(workdir / "stream.db", workdir)
+        try:
+            channel = grpc.insecure_channel(grpc_endpoint)
+            export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                         response_deserializer=ExportTraceServiceResponse.FromString)  # fmt: skip
+
+            def ingest(requests: list[bytes]) -> float:
+                t = time.perf_counter()
+                for raw in requests:
+                    export(raw, timeout=120)
+                return time.perf_counter() - t
+
+            total, per = args.stream_spans, 1000
+            ingest(build(10**9, 20_000, per))  # warm-up
+            quiet = ingest(build(0, total, per))
+            print(f"ingest, no stream clients:                    {total / quiet:10,.0f} spans/s")
+            ws = url.replace("http://", "ws://")
+            with connect(ws + "/ws/debug/stalled", max_queue=1) as stalled, connect(ws + "/ws/debug/reader") as reader:
+                stalled.recv(timeout=10)
+                reader.recv(timeout=10)
+                got = [0]
+
+                def read() -> None:
+                    try:
+                        while True:
+                            reader.recv(timeout=30)
+                            got[0] += 1
+                    except Exception:
+                        pass
+
+                thread = threading.Thread(target=read, daemon=True)
+                thread.start()
+                busy = ingest(build(total, total, per))
+                print(f"ingest, one stalled + one reading client:     {total / busy:10,.0f} spans/s "
+                      f"({busy / quiet:.2f}x the time)")  # fmt: skip
+                stats = httpx.get(url + "/api/v1/stream/stats").json()
+                dropped = {c["client_id"]: c["dropped"] for c in stats["clients"]}
+                print(f"  stalled client dropped {dropped.get('stalled', 0):,} messages (told by a gap message); "
+                      f"reading client received {got[0]:,} of {total:,} so far")  # fmt: skip
+            channel.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--spans-per-trace", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--keep", help="directory to keep (and reuse) the generated database in")
+    parser.add_argument("--stream", action="store_true", help="measure ingest with a stalled WebSocket client instead")
+    parser.add_argument("--stream-spans", type=int, default=100_000)
+    args = parser.parse_args()
+    if args.stream:
+        bench_stream(args)
+    else:
+        bench_queries(args)
+
+
+if __name__ == "__main__":
+    main()
