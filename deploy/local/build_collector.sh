@@ -35,6 +35,8 @@ if [[ -x "$binary" ]]; then
     echo "$binary"
     exit 0
 fi
+# Holding the lock, no other build runs: whatever temp dirs exist were left by a killed build.
+rm -rf "$cache/otelcol"/.tmp-* "$cache/ocb"/.tmp-*
 
 # Never download another Go toolchain: use the one installed.
 export GOTOOLCHAIN=local

@@ -29,12 +29,14 @@ if [[ -f "$out_dir/complete" ]]; then
     echo "$libs"
     exit 0
 fi
+# Holding the lock, no other fetch runs: whatever temp dirs exist were left by a killed one.
+rm -rf "$cache/kafka"/.tmp-*
 
 # Copy into a temp dir and rename it into place: an interrupted fetch leaves nothing behind.
 work="$(mktemp -d "$cache/kafka/.tmp-$hash-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 echo "fetch_kafka.sh: fetching Kafka jars from Maven Central" >&2
-mvn -q -B -f "$pom" dependency:copy-dependencies \
+mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$work/libs" >&2
 ls "$work/libs"/kafka_2.13-*.jar >/dev/null 2>&1 ||
     { echo "fetch_kafka.sh: no kafka_2.13 jar in $work/libs" >&2; exit 1; }

@@ -74,9 +74,10 @@ def _path_from_script(script: str) -> Path:
     )
     if result.returncode != 0:
         raise StackError(f"{script} failed (exit {result.returncode}):\n{_tail_text(result.stderr)}")
-    path = Path(result.stdout.strip().splitlines()[-1])
-    if not path.exists():
-        raise StackError(f"{script} printed {path}, which does not exist")
+    lines = result.stdout.strip().splitlines()
+    path = Path(lines[-1]) if lines else None
+    if path is None or not path.exists():
+        raise StackError(f"{script} printed no existing path (stdout: {result.stdout.strip()!r})")
     return path
 
 
