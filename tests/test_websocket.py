@@ -194,3 +194,44 @@ def test_a_stalled_client_gets_a_gap_and_ingestion_completes(oracle_server, expo
         assert gap is not None and (gap.get("disconnected") or gap["dropped"] > 0)
     reader.join(timeout=30)
     assert len(received) > 0
+
+
+class _Issues:
+    """Stands in for the Oracle engine: the stream only calls ``issues()``."""
+
+    def __init__(self) -> None:
+        self.current: list[dict] = []
+
+    def issues(self) -> list[dict]:
+        return list(self.current)
+
+
+def _issue(severity: str) -> dict:
+    return {"id": "tool_failures:tool:search", "kind": "tool_failures", "severity": severity,
+            "entity": {"type": "tool", "name": "search"},
+            "evidence": {"trace_ids": [f"{7:032x}"], "numbers": {"failures": 3}},
+            "probable_cause": "search keeps timing out"}  # fmt: skip
+
+
+def test_oracle_issues_are_streamed_as_they_open_and_resolve(oracle_server):
+    services = oracle_server.oracle.services
+    stream = services.extras["stream"]
+    fake = _Issues()
+    previous = services.extras.get("oracle")
+    services.extras["oracle"] = fake
+    stream.issue_poll_s = 0.05
+    try:
+        with connect(ws_url(oracle_server, "issues", "types=issue")) as ws:
+            subscribed(ws)
+            fake.current = [_issue("high")]
+            (opened,) = receive(ws, 1)
+            assert (opened["type"], opened["status"], opened["id"]) == ("issue", "opened", "tool_failures:tool:search")
+            assert opened["issue"]["probable_cause"] == "search keeps timing out"
+            fake.current = []
+            (resolved,) = receive(ws, 1)
+            assert (resolved["status"], resolved["id"]) == ("resolved", "tool_failures:tool:search")
+    finally:
+        if previous is not None:
+            services.extras["oracle"] = previous
+        else:
+            services.extras.pop("oracle", None)

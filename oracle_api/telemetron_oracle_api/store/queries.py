@@ -109,27 +109,51 @@ def json_path(key: str) -> str:
     return '$."' + key.replace('"', '\\"') + '"'
 
 
-def attribute_match(json_column: str, key: str, value: str) -> tuple[str, list]:
-    """SQL that is true when the JSON object in ``json_column`` has ``key`` whose value, as text, is ``value``.
+_stored = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as the writer stores JSON
 
-    Stored attributes keep their OTLP types, so "5" matches the int 5, "true" the bool true and
-    "1.5" the double 1.5, the way Jaeger compares a tag's string form.
-    """
-    path = json_path(key)
+
+def _candidates(value: str) -> list:
+    """The typed values a query string stands for: "5" is the string or the int, "1.5" the string or the double."""
     if value in ("true", "false"):
-        return f"json_type({json_column}, ?) = ?", [path, value]
-    candidates: list = [value]
+        return [value == "true"]
+    out: list = [value]
     if _INT.match(value):
-        candidates.append(int(value))
+        out.append(int(value))
     else:
         try:
             number = float(value)
         except ValueError:
             number = None
         if number is not None and number == number and abs(number) != float("inf"):
-            candidates.append(number)
-    marks = ",".join("?" * len(candidates))
-    return f"json_extract({json_column}, ?) IN ({marks})", [path, *candidates]
+            out.append(number)
+    return out
+
+
+def attribute_needles(key: str, value: str) -> list[str]:
+    """``"key":value`` as the stored JSON text spells it, for each candidate type of the value."""
+    return [_stored(key) + ":" + _stored(c) for c in _candidates(value)]
+
+
+def attribute_match(json_column: str, key: str, value: str, *, raw: bool = True) -> tuple[str, list]:
+    """SQL that is true when the JSON object in ``json_column`` has ``key`` whose value, as text, is ``value``.
+
+    Stored attributes keep their OTLP types, so "5" matches the int 5, "true" the bool true and
+    "1.5" the double 1.5, the way Jaeger compares a tag's string form. When the column is the
+    stored JSON text (``raw``), a substring test on ``"key":value`` runs first: scanning text is
+    several times cheaper than parsing JSON, and it rules out almost every row.
+    """
+    path = json_path(key)
+    candidates = _candidates(value)
+    if isinstance(candidates[0], bool):
+        sql, params = f"json_type({json_column}, ?) = ?", [path, value]
+    else:
+        marks = ",".join("?" * len(candidates))
+        sql, params = f"json_extract({json_column}, ?) IN ({marks})", [path, *candidates]
+    if raw:
+        needles = attribute_needles(key, value)
+        prefilter = " OR ".join(f"instr({json_column}, ?) > 0" for _ in needles)
+        return f"({prefilter}) AND {sql}", [*needles, *params]
+    return sql, params
 
 
 # --- REST trace search ----------------------------------------------------------------------------
@@ -459,18 +483,20 @@ def _span_conditions(conn: sqlite3.Connection, q: SpanSearch) -> tuple[list[str]
             params.append(json.dumps(keys))
         else:
             on_span, span_params = attribute_match("s.attributes", key, value)
-            on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value)
-            on_link, link_params = attribute_match("json_extract(l.value, '$.attributes')", key, value)
+            on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value, raw=False)
+            on_link, link_params = attribute_match("json_extract(l.value, '$.attributes')", key, value, raw=False)
+            needles = attribute_needles(key, value)
+            in_events = " OR ".join("instr(s.events, ?) > 0" for _ in needles)
+            in_links = " OR ".join("instr(s.links, ?) > 0" for _ in needles)
             where.append(
-                f"({on_span}"
+                f"(({on_span})"
                 " OR s.resource_key IN (SELECT value FROM json_each(?))"
-                f" OR (s.events <> '[]' AND EXISTS (SELECT 1 FROM json_each(s.events) e WHERE {on_event}))"
-                f" OR (s.links <> '[]' AND EXISTS (SELECT 1 FROM json_each(s.links) l WHERE {on_link})))"
+                f" OR (({in_events}) AND EXISTS (SELECT 1 FROM json_each(s.events) e WHERE {on_event}))"
+                f" OR (({in_links}) AND EXISTS (SELECT 1 FROM json_each(s.links) l WHERE {on_link})))"
             )
             params.extend(span_params)
             params.append(json.dumps(_resource_keys_matching(conn, key, value)))
-            params.extend(event_params)
-            params.extend(link_params)
+            params.extend([*needles, *event_params, *needles, *link_params])
     return where, params
 
 
