@@ -15,6 +15,7 @@ CPU time is ``time.process_time()`` (all threads of the worker, export threads i
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import socket
@@ -141,6 +142,7 @@ def worker(config: str, api_base: str, endpoint: str, calls: int, warmup: int, r
     flush()
     cpu_us, wall_us, hook_us, export_us = [], [], [], []
     for _ in range(repeat):
+        gc.collect()  # start every round from the same heap state
         HOOK_CPU[0] = 0.0
         export0 = _export_threads_cpu()
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -151,9 +153,66 @@ def worker(config: str, api_base: str, endpoint: str, calls: int, warmup: int, r
         wall_us.append((time.perf_counter() - wall0) / calls * 1e6)
         hook_us.append(HOOK_CPU[0] / calls * 1e6)
         export_us.append((_export_threads_cpu() - export0) / calls * 1e6)
-    return {"config": config, "cpu_us": statistics.median(cpu_us), "cpu_runs": cpu_us,
-            "wall_us": statistics.median(wall_us), "hook_us": statistics.median(hook_us),
-            "export_us": statistics.median(export_us)}
+    result = {"config": config, "cpu_us": statistics.median(cpu_us), "cpu_runs": cpu_us,
+              "wall_us": statistics.median(wall_us), "hook_us": statistics.median(hook_us),
+              "export_us": statistics.median(export_us)}
+    if config == "telemetron":
+        result["replay_us"] = _replay(litellm, args, flush)
+    return result
+
+
+def _replay(litellm: object, args: dict, flush: object, n: int = 1000) -> float:
+    """Telemetron's own CPU per call: one real call's hook arguments replayed ``n`` times on one thread,
+    spans, pending spans and metrics exported over OTLP, best of 5 rounds, minus the loop's own cost.
+
+    Without LiteLLM around it, this is the figure the machine's load and LiteLLM's threads disturb least.
+    """
+    import uuid
+
+    from litellm.integrations.custom_logger import CustomLogger
+
+    from telemetron_instrumentation.configure import current
+
+    seen: dict = {}
+
+    class _Recorder(CustomLogger):
+        def log_pre_api_call(self, model, messages, kwargs):
+            seen["pre"] = (model, messages, dict(kwargs))
+
+        def log_success_event(self, kwargs, response_obj, start_time, end_time):
+            seen["success"] = (dict(kwargs), response_obj, start_time, end_time)
+
+    recorder = _Recorder()
+    litellm.callbacks.append(recorder)
+    litellm.completion(**args)
+    deadline = time.monotonic() + 5
+    while "success" not in seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    litellm.callbacks.remove(recorder)
+    callback = current().callback
+    model, messages, pre = seen["pre"]
+    post, response, start, end = seen["success"]
+
+    def loop(call_hooks: bool) -> None:
+        for i in range(n):
+            call_id = f"replay-{i}-{uuid.uuid4().hex[:8]}"
+            pre_kwargs, post_kwargs = {**pre, "litellm_call_id": call_id}, {**post, "litellm_call_id": call_id}
+            if call_hooks:
+                callback.log_pre_api_call(model, messages, pre_kwargs)
+                callback.log_post_api_call(pre_kwargs, None, start, None)
+                callback.log_success_event(post_kwargs, response, start, end)
+
+    def best(call_hooks: bool) -> float:
+        times = []
+        for _ in range(5):
+            t0 = time.process_time()
+            loop(call_hooks)
+            flush()
+            times.append(time.process_time() - t0)
+        return min(times)
+
+    loop(True)
+    return (best(True) - best(False)) / n * 1e6
 
 
 def main() -> int:
@@ -219,8 +278,10 @@ def main() -> int:
         print(f"{CONFIGS.get(config, config):<52} {cpu:>11.0f} {added:>9} {median(config, 'wall_us'):>12.0f}  {per_round}")
     if rounds.get("telemetron"):
         hooks, export = median("telemetron", "hook_us"), median("telemetron", "export_us")
-        print(f"Telemetron's own CPU, measured per thread: hooks {hooks:.0f} µs + export/heartbeat threads "
-              f"{export:.0f} µs = {hooks + export:.0f} µs per call")
+        replay = median("telemetron", "replay_us")
+        print(f"Telemetron's own CPU per call, measured per thread during the run: hooks {hooks:.0f} µs + "
+              f"export threads {export:.0f} µs = {hooks + export:.0f} µs")
+        print(f"Telemetron's own CPU per call, hooks replayed on one thread with OTLP export: {replay:.0f} µs")
     return 0
 
 

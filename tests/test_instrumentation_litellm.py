@@ -86,8 +86,7 @@ def test_sync_chat_span_is_a_client_child_of_the_callers_span_with_request_and_r
     assert a[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
     assert a[semconv.GEN_AI_USAGE_INPUT_TOKENS] == response.usage.prompt_tokens > 0
     assert a[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == response.usage.completion_tokens > 0
-    assert a[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 0
-    assert a[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 0
+    assert semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS not in a  # the provider reported 0 cached tokens
     assert (a[semconv.SERVER_ADDRESS], a[semconv.SERVER_PORT]) == ("127.0.0.1", provider.port)
     expected_cost = response.usage.prompt_tokens * PRICE_IN + response.usage.completion_tokens * PRICE_OUT
     assert a[semconv.LLM_COST_USD] == pytest.approx(expected_cost)

@@ -231,7 +231,6 @@ class TelemetronLiteLLMCallback(CustomLogger):
             semconv.GEN_AI_OPERATION_NAME: operation,
             semconv.GEN_AI_PROVIDER_NAME: provider,
             semconv.GEN_AI_REQUEST_MODEL: request_model,
-            semconv.LLM_CALL_ID: call_id,
         }
         metric_attributes = {
             semconv.GEN_AI_OPERATION_NAME: operation,
@@ -512,17 +511,18 @@ def _usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | N
     cached = _int(_get(prompt_details, "cached_tokens")) if prompt_details is not None else None
     if cached is None:
         cached = _int(_get(usage, "cache_read_input_tokens"))
-    if cached is not None:
+    # Cache and reasoning counts only when there are some: every attribute costs on every call.
+    if cached:
         attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
     created = _int(_get(usage, "cache_creation_input_tokens"))
     if created is None and prompt_details is not None:
         created = _int(_get(prompt_details, "cache_creation_tokens"))
-    if created is not None:
+    if created:
         attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = created
     completion_details = _get(usage, "completion_tokens_details")
     if completion_details is not None:
         reasoning = _int(_get(completion_details, "reasoning_tokens"))
-        if reasoning is not None:
+        if reasoning:
             attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
     return input_tokens, output_tokens
 

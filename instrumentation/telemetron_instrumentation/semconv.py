@@ -133,7 +133,5 @@ OP_HANDOFF_TOOL_PREFIX = "transfer_to_"
 # Task queue spans: who consumes the task (the process side).
 TASK_PROCESSED_BY = "telemetron.task.processed_by"
 
-# Rate-limit reset values are seconds until the provider's window resets (a double), parsed from
-# the provider's reset header ("6m0s", "20ms", "1s" or a number of seconds).
-# LLM call identity as LiteLLM knows it, to join a span with LiteLLM's own logs.
-LLM_CALL_ID = "telemetron.llm.call_id"
+# telemetron.llm.ratelimit.*.reset values are seconds until the provider's window resets (a double),
+# parsed from the provider's reset header ("6m0s", "20ms", "1s", a number, or an RFC 3339 time).
