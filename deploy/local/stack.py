@@ -294,8 +294,8 @@ class KafkaBroker:
         )
         if not java:
             raise StackError("kafka: no 'java' on PATH and no JAVA_HOME (Kafka 4 needs Java 17+)")
-        _ensure_free(c.host, c.port, "kafka broker")
-        _ensure_free(c.host, c.controller_port, "kafka controller")
+        for host, port, what in self.ports():
+            _ensure_free(host, port, what)
         c.data_dir.mkdir(parents=True, exist_ok=True)
         self.properties_path.write_text(self._properties())
         jvm = [
@@ -325,6 +325,10 @@ class KafkaBroker:
     def stop(self, timeout: float = 20.0) -> None:
         if self.process:
             self.process.stop(timeout)
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        c = self.config
+        return [(c.host, c.port, "kafka broker"), (c.host, c.controller_port, "kafka controller")]
 
     def admin(self) -> AdminClient:
         return AdminClient({"bootstrap.servers": self.bootstrap, "logger": _log.getChild("kafka-client")})
@@ -455,9 +459,8 @@ class Collector:
         c = self.config
         if not os.access(c.binary, os.X_OK):
             raise StackError(f"collector: {c.binary} is not an executable (run deploy/local/build_collector.sh)")
-        for port, what in ((c.grpc_port, "OTLP gRPC"), (c.http_port, "OTLP HTTP"), (c.health_port, "health"),
-                           (c.metrics_port, "metrics")):
-            _ensure_free(c.host, port, f"collector {what}")
+        for host, port, what in self.ports():
+            _ensure_free(host, port, what)
         c.storage_dir.mkdir(parents=True, exist_ok=True)
         argv = [str(c.binary), "--config", str(c.config_file)]
         self.process = ManagedProcess("collector", argv, self.log_path, env=_child_env(c.env()))
@@ -471,6 +474,11 @@ class Collector:
     def stop(self, timeout: float = 15.0) -> None:
         if self.process:
             self.process.stop(timeout)
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        c = self.config
+        named = {"OTLP gRPC": c.grpc_port, "OTLP HTTP": c.http_port, "health": c.health_port, "metrics": c.metrics_port}
+        return [(c.host, port, f"collector {what}") for what, port in named.items()]
 
     def restart(self) -> None:
         """Stop and start with the same config; the persistent queues carry over.
@@ -527,8 +535,8 @@ class OracleApi:
 
     def start(self) -> None:
         c = self.config
-        _ensure_free(c.http_host, c.http_port, "oracle_api HTTP")
-        _ensure_free(c.grpc_host, c.grpc_port, "oracle_api OTLP gRPC")
+        for host, port, what in self.ports():
+            _ensure_free(host, port, what)
         c.db_path.parent.mkdir(parents=True, exist_ok=True)
         argv = [c.python, "-m", "telemetron_oracle_api"]
         self.process = ManagedProcess("oracle_api", argv, self.log_path, env=_child_env(c.env()))
@@ -542,6 +550,10 @@ class OracleApi:
     def kill(self) -> None:
         if self.process:
             self.process.kill()
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        c = self.config
+        return [(c.http_host, c.http_port, "oracle_api HTTP"), (c.grpc_host, c.grpc_port, "oracle_api OTLP gRPC")]
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.process:
@@ -579,7 +591,8 @@ class MockProvider:
 
     def start(self) -> None:
         c = self.config
-        _ensure_free(c.host, c.port, "mock LLM provider")
+        for host, port, what in self.ports():
+            _ensure_free(host, port, what)
         argv = [c.python, str(REPO / "examples" / "mock_llm_provider.py"), "--host", c.host, "--port", str(c.port)]
         self.process = ManagedProcess("mock_provider", argv, self.log_path)
         self.process.start()
@@ -592,6 +605,9 @@ class MockProvider:
     def stop(self, timeout: float = 10.0) -> None:
         if self.process:
             self.process.stop(timeout)
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        return [(self.config.host, self.config.port, "mock LLM provider")]
 
 
 # --- everything together ---------------------------------------------------------------------
@@ -676,6 +692,10 @@ class Stack:
         return parts
 
     def start(self) -> None:
+        # Every port first: fail before starting anything rather than halfway through.
+        for _, part in self.components():
+            for host, port, what in part.ports():
+                _ensure_free(host, port, what)
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             for name, part in self.components():
