@@ -133,9 +133,23 @@ def tag_json(key: str, value: object) -> str:
     return _compact(tag(key, value))
 
 
-def _tags_json(attributes: dict, adjust: bool) -> list[str]:
+def _tags_json(attributes: dict, adjust: bool, cache: dict | None = None) -> list[str]:
+    """Tags as JSON texts; ``cache`` remembers the text of each (key, value) seen in this trace."""
     keys = sorted(attributes) if adjust else attributes
-    return [tag_json(k, attributes[k]) for k in keys]
+    if cache is None:
+        return [tag_json(k, attributes[k]) for k in keys]
+    out = []
+    for k in keys:
+        value = attributes[k]
+        t = type(value)
+        if t is list or t is dict:
+            out.append(tag_json(k, value))
+            continue
+        text = cache.get((k, t, value))
+        if text is None:
+            text = cache[(k, t, value)] = tag_json(k, value)
+        out.append(text)
+    return out
 
 
 # --- UI model (v1) --------------------------------------------------------------------------------
@@ -162,13 +176,13 @@ def process_of(resource: dict | None, service_name: str, adjust: bool) -> dict:
     return {"serviceName": service_name, "tags": _tags(attributes, adjust)}
 
 
-def _span_tags_json(row: sqlite3.Row, attributes: dict, adjust: bool) -> str:
+def _span_tags_json(row: sqlite3.Row, attributes: dict, adjust: bool, cache: dict) -> str:
     tags = []
     if row["scope_name"]:
         tags.append(f'{{"key":"otel.scope.name","type":"string","value":{_q(row["scope_name"])}}}')
     if row["scope_version"]:
         tags.append(f'{{"key":"otel.scope.version","type":"string","value":{_q(row["scope_version"])}}}')
-    tags.extend(_tags_json(attributes, adjust))
+    tags.extend(_tags_json(attributes, adjust, cache))
     kind = _KIND_TAG.get(row["kind"])
     if kind:
         tags.append(f'{{"key":"span.kind","type":"string","value":"{kind}"}}')
@@ -184,7 +198,7 @@ def _span_tags_json(row: sqlite3.Row, attributes: dict, adjust: bool) -> str:
     return "[" + ",".join(tags) + "]"
 
 
-def _logs_json(events_text: str, adjust: bool) -> str:
+def _logs_json(events_text: str, adjust: bool, cache: dict) -> str:
     if events_text == "[]":
         return "[]"
     events = _loads(events_text)
@@ -196,7 +210,7 @@ def _logs_json(events_text: str, adjust: bool) -> str:
         fields = []
         if event["name"] and "event" not in attributes:
             fields.append(f'{{"key":"event","type":"string","value":{_q(event["name"])}}}')
-        fields.extend(_tags_json(attributes, adjust))
+        fields.extend(_tags_json(attributes, adjust, cache))
         logs.append(f'{{"timestamp":{event["time_ns"] // 1000},"fields":[{",".join(fields)}]}}')
     return "[" + ",".join(logs) + "]"
 
@@ -207,6 +221,7 @@ def ui_trace_json(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust
     processes: dict[str, dict] = {}
     by_content: dict[str, str] = {}
     spans = []
+    cache: dict = {}
     for row in rows:
         key = row["resource_key"]
         pid = process_ids.get(key)
@@ -231,7 +246,7 @@ def ui_trace_json(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust
         spans.append(
             f'{{"traceID":"{trace_id}","spanID":"{row["span_id"]}",{flags}"operationName":{_q(row["name"])},'
             f'"references":{refs},"startTime":{start_ns // 1000},"duration":{(row["end_ns"] - start_ns) // 1000},'
-            f'"tags":{_span_tags_json(row, _loads(row["attributes"]), adjust)},"logs":{_logs_json(row["events"], adjust)},'
+            f'"tags":{_span_tags_json(row, _loads(row["attributes"]), adjust, cache)},"logs":{_logs_json(row["events"], adjust, cache)},'
             f'"processID":"{pid}","warnings":null}}'
         )
     trace_id = jaeger_trace_id(rows[0]["trace_id"]) if rows else ""
@@ -285,12 +300,25 @@ def any_value_text(value: object) -> str:
     return _compact(any_value_json(value))
 
 
-def _attributes_text(attributes: dict, adjust: bool) -> str:
+def _attributes_text(attributes: dict, adjust: bool, cache: dict | None = None) -> str:
     keys = sorted(attributes) if adjust else attributes
-    return "[" + ",".join(f'{{"key":{_q(k)},"value":{any_value_text(attributes[k])}}}' for k in keys) + "]"
+    if cache is None:
+        return "[" + ",".join(f'{{"key":{_q(k)},"value":{any_value_text(attributes[k])}}}' for k in keys) + "]"
+    out = []
+    for k in keys:
+        value = attributes[k]
+        t = type(value)
+        if t is list or t is dict:
+            out.append(f'{{"key":{_q(k)},"value":{any_value_text(value)}}}')
+            continue
+        text = cache.get((k, t, value))
+        if text is None:
+            text = cache[(k, t, value)] = f'{{"key":{_q(k)},"value":{any_value_text(value)}}}'
+        out.append(text)
+    return "[" + ",".join(out) + "]"
 
 
-def _otlp_span_text(row: sqlite3.Row, adjust: bool) -> str:
+def _otlp_span_text(row: sqlite3.Row, adjust: bool, cache: dict) -> str:
     out = [f'"traceId":"{row["trace_id"]}","spanId":"{row["span_id"]}"']
     if row["trace_state"]:
         out.append(f'"traceState":{_q(row["trace_state"])}')
@@ -305,7 +333,7 @@ def _otlp_span_text(row: sqlite3.Row, adjust: bool) -> str:
     out.append(f'"startTimeUnixNano":"{row["start_ns"]}","endTimeUnixNano":"{row["end_ns"]}"')
     attributes = _loads(row["attributes"])
     if attributes:
-        out.append(f'"attributes":{_attributes_text(attributes, adjust)}')
+        out.append(f'"attributes":{_attributes_text(attributes, adjust, cache)}')
     dropped = (0, 0, 0) if row["dropped_counts"] == "[0,0,0]" else _loads(row["dropped_counts"])
     if dropped[0]:
         out.append(f'"droppedAttributesCount":{dropped[0]}')
@@ -321,7 +349,7 @@ def _otlp_span_text(row: sqlite3.Row, adjust: bool) -> str:
             if e["name"]:
                 event.append(f'"name":{_q(e["name"])}')
             if e["attributes"]:
-                event.append(f'"attributes":{_attributes_text(e["attributes"], adjust)}')
+                event.append(f'"attributes":{_attributes_text(e["attributes"], adjust, cache)}')
             if e.get("dropped_attributes_count"):
                 event.append(f'"droppedAttributesCount":{e["dropped_attributes_count"]}')
             texts.append("{" + ",".join(event) + "}")
@@ -354,9 +382,10 @@ def _otlp_span_text(row: sqlite3.Row, adjust: bool) -> str:
 def otlp_resource_spans_json(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> list[str]:
     """Spans grouped by resource, then by scope, as OTLP/JSON ``ResourceSpans`` texts."""
     by_resource: dict[str, dict[tuple[str, str], list[str]]] = {}
+    cache: dict = {}
     for row in rows:
         scopes = by_resource.setdefault(row["resource_key"], {})
-        scopes.setdefault((row["scope_name"], row["scope_version"]), []).append(_otlp_span_text(row, adjust))
+        scopes.setdefault((row["scope_name"], row["scope_version"]), []).append(_otlp_span_text(row, adjust, cache))
     out = []
     for key, scopes in by_resource.items():
         resource = resources.get(key)
