@@ -273,11 +273,12 @@ def get_spans_of_traces(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[
     if not trace_ids:
         return out
     rows = conn.execute(
-        "SELECT * FROM spans WHERE trace_id IN (SELECT value FROM json_each(?)) ORDER BY trace_id, start_ns, span_id",
-        (json.dumps(trace_ids),),
+        "SELECT * FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),)
     )
     for row in rows:
         out[row["trace_id"]].append(row)
+    for group in out.values():  # sorted here: SQLite's sorter would copy every row
+        group.sort(key=lambda r: (r["start_ns"], r["span_id"]))
     return out
 
 
@@ -352,7 +353,7 @@ _SPAN_JSON_SQL = (
     f" json_quote(s.response_model), {_n('s.input_tokens')}, {_n('s.output_tokens')},"
     " json_quote(s.conversation_id), json_quote(s.error_type),"
     " s.attributes, s.events, s.links, json_quote(s.scope_name), json_quote(s.scope_version), s.resource_key)"
-    " FROM spans s WHERE s.trace_id = ? ORDER BY s.start_ns, s.span_id"
+    ", s.start_ns FROM spans s WHERE s.trace_id = ?"  # sorted in Python: SQLite's sorter would copy every document
 )
 
 
@@ -362,14 +363,15 @@ def get_trace_json(conn: sqlite3.Connection, trace_id: str) -> str | None:
     rows = conn.execute(_SPAN_JSON_SQL, (trace_id,)).fetchall()
     if not rows:
         return None
+    rows.sort(key=lambda r: (r[4], r[0]))
     ids = {r[0] for r in rows}
     children: dict[str, list[str]] = {}
-    for span_id, parent, _, _ in rows:
+    for span_id, parent, _, _, _ in rows:
         if parent in ids:
             children.setdefault(parent, []).append(span_id)
     dumps = json.dumps
     parts, roots = [], []
-    for span_id, parent, _, doc in rows:
+    for span_id, parent, _, doc, _ in rows:
         is_root = parent not in ids
         if is_root:
             roots.append(span_id)
