@@ -113,7 +113,8 @@ def test_diff_lists_what_changed_since_a_snapshot(tmp_path):
         agents = Agents(oracle)
         span = agents.start_agent("writer", "t-1")
         oracle.wait_for(lambda: oracle.client().get("/api/v1/oracle/snapshots").json()["count"] and get_state(oracle)["agents"])
-        snapshot = oracle.wait_for(lambda: (s := get_state(oracle, at="2100-01-01T00:00:00Z")) and s["agents"] and s)["snapshot"]
+        at = {"at": "2100-01-01T00:00:00Z"}
+        snapshot = oracle.wait_for(lambda: (s := oracle.client().get("/api/v1/oracle/state", params=at).json()).get("agents") and s)["snapshot"]
         span.end()
         oracle.wait_for(lambda: get_state(oracle)["counts"]["tasks_completed"] == 1)
         result = run("--url", oracle.http_url, "diff", "--since", str(snapshot["id"]))

@@ -19,6 +19,12 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 1)) + "Z"
 
 
+def state_at(oracle, at: str) -> dict | None:
+    """The state as of ``at`` from snapshots; None while no snapshot that old exists yet."""
+    response = oracle.client().get("/api/v1/oracle/state", params={"at": at})
+    return None if response.status_code == 404 else get_state(oracle, at=at)
+
+
 @pytest.fixture
 def oracle(tmp_path):
     running = start_oracle(tmp_path / "t.db", snapshot_interval_s=0.2, snapshot_min_gap_s=0.1)
@@ -29,7 +35,7 @@ def oracle(tmp_path):
 def test_snapshot_is_served_at_a_past_time(oracle):
     agents = Agents(oracle)
     span = agents.start_agent("writer", "t-1")
-    at = oracle.wait_for(lambda: (s := get_state(oracle, at=now_iso())) and s["agents"] and s)
+    at = oracle.wait_for(lambda: (s := state_at(oracle, now_iso())) and s["agents"] and s)
     assert at["snapshot"]["id"] >= 1 and agent_of(at, "writer")["activity"]["active_task_ids"][0]["status"] == "running"
     span.end()
     oracle.wait_for(lambda: agent_of(get_state(oracle), "writer")["activity"]["active_task_ids"][0]["status"] == "completed")
@@ -48,7 +54,7 @@ def test_diff_of_one_task_completing_is_exactly_that_change(oracle):
         pass
     span = agents.start_agent("writer", "t-1")
     before = oracle.wait_for(
-        lambda: (s := get_state(oracle, at=now_iso())) and agent_of(s, "writer") and agent_of(s, "planner")
+        lambda: (s := state_at(oracle, now_iso())) and agent_of(s, "writer") and agent_of(s, "planner")
         and agent_of(s, "planner")["activity"]["counts"]["completed"] == 1 and s
     )  # fmt: skip
     span.end()

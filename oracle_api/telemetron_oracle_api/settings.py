@@ -44,7 +44,7 @@ class Settings:
     oracle_kafka_rebuild: str = "off"
     # Oracle: bounded outputs of GET /api/v1/oracle/state.
     state_max_agents: int = 500
-    state_max_tasks_per_agent: int = 50
+    state_max_tasks_per_agent: int = 20
     state_max_queue_tasks: int = 100
     # Oracle: pods and processes that stopped reporting this long ago leave the workload view.
     workload_stale_after_s: float = 300.0

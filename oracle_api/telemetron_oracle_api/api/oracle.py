@@ -7,20 +7,23 @@ import time
 from typing import Annotated
 
 import jsonpatch
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from ..oracle import SEVERITIES, Oracle, comparable, filter_state, parse_iso_ns, render_log, validation_errors
 from ..oracle.issues import SEVERITY_RANK
 from ..store.queries import iso
-from .deps import Services, get_services
+from .deps import Services
 
 router = APIRouter(tags=["oracle"])
 
 _FORMAT = Query(pattern="^(json|log)$", description="json (the contract) or log (compact lines for humans)")
 
 
-def get_oracle(services: Annotated[Services, Depends(get_services)]) -> Oracle:
+async def get_oracle(request: Request) -> Oracle:
+    # async, so resolving it needs no worker thread (a sync dependency would take one per request)
+    services: Services = request.app.state.services
     return services.extras["oracle"]
 
 
@@ -68,8 +71,15 @@ def _state_response(oracle: Oracle, fmt: str, agent: str | None, deployment: str
     return _json(state)
 
 
+async def _state(oracle: Oracle, fmt: str, agent: str | None, deployment: str | None, at: str | None) -> Response:
+    if at is None and fmt == "json" and not agent and not deployment:
+        # The hot path: the document is kept encoded in memory, so no worker thread is needed.
+        return _json(oracle.state_json())
+    return await run_in_threadpool(_state_response, oracle, fmt, agent, deployment, at)
+
+
 @router.get("/api/v1/oracle/state")
-def oracle_state(
+async def oracle_state(
     oracle: OracleDep,
     format: Annotated[str, _FORMAT] = "json",
     agent: Annotated[str | None, Query(description="only this agent, its deployment and the models it used")] = None,
@@ -77,11 +87,11 @@ def oracle_state(
     at: Annotated[str | None, Query(description="the state as of this ISO time (or snapshot id), from snapshots")] = None,
 ) -> Response:
     """The unified system state (oracle-state.schema.json): agents, workload, queues, LLM usage."""
-    return _state_response(oracle, format, agent, deployment, at)
+    return await _state(oracle, format, agent, deployment, at)
 
 
 @router.get("/system/state")
-def system_state(
+async def system_state(
     oracle: OracleDep,
     format: Annotated[str, _FORMAT] = "json",
     agent: str | None = None,
@@ -89,7 +99,7 @@ def system_state(
     at: str | None = None,
 ) -> Response:
     """Telemetron's original endpoint: the same document as /api/v1/oracle/state."""
-    return _state_response(oracle, format, agent, deployment, at)
+    return await _state(oracle, format, agent, deployment, at)
 
 
 @router.get("/api/v1/oracle/validate")
@@ -169,7 +179,7 @@ def oracle_snapshots(
     return _json(
         {
             "snapshots": [
-                {"id": r["id"], "taken_at": iso(r["taken_ns"]), "reason": r["reason"], "bytes": r["size"]} for r in rows
+                {"id": r["id"], "taken_at": iso(r["taken_ns"]), "reason": r["reason"], "stored_bytes": r["compressed_size"]} for r in rows
             ],
             "count": oracle.snapshots.count() if oracle.snapshots else 0,
         }

@@ -40,6 +40,8 @@ class Agent:
     finished: Rolling = field(default_factory=lambda: Rolling(10, 3600))
     failed: Rolling = field(default_factory=lambda: Rolling(10, 3600))
     updated_ns: int = 0
+    revision: int = 0  # bumped on every change that shows in the state document
+    rendered: tuple | None = None  # (cache key, JSON dict, encoded bytes) from state.py
 
     @property
     def models(self) -> list[str]:
@@ -114,9 +116,11 @@ class AgentTracker:
         """Take the agent's declared facts from an invoke_agent/create_agent span or pending record."""
         attrs = span.attributes
         agent = self.agent(span.agent_name or "unknown")
+        before = (agent.deployment, agent.description, agent.agent_id, agent.max_parallel, agent.declared_models)
         agent.deployment = _attrs.deployment_of(span)
         if agent.updated_ns == 0:
             agent.updated_ns = span.start_ns
+            agent.revision += 1
         description = _attrs.text(attrs, sc.GEN_AI_AGENT_DESCRIPTION)
         if description:
             agent.description = description
@@ -128,11 +132,15 @@ class AgentTracker:
             agent.max_parallel = int(limit)
         if sc.AGENT_MODELS in attrs:
             agent.declared_models = _attrs.string_list(attrs[sc.AGENT_MODELS])
+        if before != (agent.deployment, agent.description, agent.agent_id, agent.max_parallel, agent.declared_models):
+            agent.revision += 1
         return agent
 
     def observe_model(self, agent_name: str, model: str, t_ns: int = 0) -> None:
         agent = self.agents.get(agent_name)
         if agent is not None:
+            if model not in agent.observed_models:
+                agent.revision += 1
             agent.observed_models.put(model, t_ns)
 
     # --- work -------------------------------------------------------------------------------------
@@ -146,7 +154,9 @@ class AgentTracker:
             return
         task = agent.running.get(real_id)
         if task is not None:
-            task.last_seen_ns = max(task.last_seen_ns, pending.end_ns)
+            if pending.end_ns > task.last_seen_ns:
+                task.last_seen_ns = pending.end_ns
+                agent.revision += 1
             return
         task_id = _attrs.text(pending.attributes, sc.TASK_ID) or real_id
         agent.handed_off.pop(task_id, None)
@@ -162,6 +172,7 @@ class AgentTracker:
             blocked_by=_attrs.text(pending.attributes, sc.TASK_BLOCKED_BY),
         )
         agent.updated_ns = max(agent.updated_ns, pending.start_ns)
+        agent.revision += 1
 
     def ended(self, span: SpanRecord) -> None:
         agent = self.declare(span)
@@ -191,6 +202,7 @@ class AgentTracker:
         if failed:
             agent.failed.add(span.end_ns)
         agent.updated_ns = max(agent.updated_ns, span.end_ns)
+        agent.revision += 1
         self.outcomes.record(
             task_id, Outcome(FAILED if failed else COMPLETED, span.trace_id, span.end_ns, error)
         )
@@ -211,6 +223,7 @@ class AgentTracker:
             status=WAITING,
         )
         agent.updated_ns = max(agent.updated_ns, t_ns)
+        agent.revision += 1
 
     def status_of(self, task: Task) -> str:
         """Running, or waiting while the task it is blocked by has not completed."""
@@ -226,5 +239,7 @@ class AgentTracker:
         horizon = now_ns - self.retention_ns
         for agent in self.agents.values():
             done = agent.done
-            while done and (done[0].ended_ns or 0) < horizon:
-                done.popleft()
+            if done and (done[0].ended_ns or 0) < horizon:
+                agent.revision += 1
+                while done and (done[0].ended_ns or 0) < horizon:
+                    done.popleft()

@@ -7,12 +7,13 @@ A background thread expires old entries, evaluates issues and writes snapshots.
 
 from __future__ import annotations
 
-import hashlib
+import gc
 import json
 import logging
 import threading
 import time
 from collections.abc import Iterable
+from datetime import datetime, timezone
 
 from telemetron_instrumentation import semconv as sc
 
@@ -26,7 +27,7 @@ from .issues import IssueRegistry, detect
 from .llm import LlmTracker, is_llm_span, parse_configured_limits
 from .queues import QueueTracker
 from .snapshots import SnapshotStore
-from .state import build_state, filter_state
+from .state import build, filter_state
 from .tasks import Outcomes
 from .tools import ToolTracker
 from .window import NS, Lru
@@ -38,15 +39,17 @@ _AGENT_OPERATIONS = {sc.OP_INVOKE_AGENT, sc.OP_CREATE_AGENT}
 _SEND = {"send", "publish", "create"}
 _CONSUME = {"process", "receive", "deliver"}
 _CHUNK = 1000  # items folded per lock hold, so readers never wait long behind a big batch
-_CACHE_S = 0.25  # a state is reused this long when nothing arrived (time-derived fields drift slowly)
+# The document is rebuilt by its own thread at most this often while data arrives (coalescing
+# bursts; it bounds how stale a read can be), and at least this often when idle (time-derived
+# fields such as waiting_since_mins and the 60 s LLM windows keep moving).
+_REBUILD_MIN_S = 0.05
+_REBUILD_IDLE_S = 1.0
 _KAFKA_REBUILD_MODES = ("off", "if_store_missing", "always")
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def parse_iso_ns(value: str) -> int:
-    from datetime import datetime, timezone
-
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -72,10 +75,12 @@ class Oracle:
         self.version = 0
         self.counters = {"spans": 0, "pending": 0, "metric_points": 0, "duplicates": 0}
         self.rebuild_report: dict = {}
-        self._ended: Lru = Lru(500_000)  # span ids already folded in (redelivery, replays)
-        self._cache: tuple[int, float, dict, bytes] | None = None
+        self._ended: Lru = Lru(200_000)  # (trace id, span id) already folded in: redelivery, replays
+        self._cache: tuple | None = None  # (version, built at (monotonic), state, JSON, content hash, built at (ns))
+        self._changed = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._builder: threading.Thread | None = None
         self._kafka_thread: threading.Thread | None = None
         self._last_snapshot = (0, "", None)  # (taken_ns, content hash, activity signature)
 
@@ -107,10 +112,11 @@ class Oracle:
             self.counters["pending"] += len(pending)
             self.counters["metric_points"] += len(metric_points)
             self.version += 1
+        self._changed.set()
 
     def _pending(self, p: SpanRecord) -> None:
         real_id = p.parent_span_id
-        if not real_id or real_id in self._ended:
+        if not real_id or (p.trace_id, real_id) in self._ended:
             return  # the real span already ended: a late heartbeat
         op = p.operation
         if op in _AGENT_OPERATIONS and p.agent_name:
@@ -123,11 +129,11 @@ class Oracle:
             self.queues.consumed(p, ended=False)
 
     def _span(self, s: SpanRecord) -> None:
-        ended = self._ended
-        if s.span_id in ended:
+        ended, key = self._ended, (s.trace_id, s.span_id)
+        if key in ended:
             self.counters["duplicates"] += 1
             return
-        ended[s.span_id] = None
+        ended[key] = None
         if len(ended) > ended.limit:
             ended.popitem(last=False)
         op = s.operation
@@ -173,15 +179,30 @@ class Oracle:
         return raw
 
     def _current(self) -> tuple[dict, bytes]:
+        """The latest document: kept fresh by the builder thread, so a read costs no building."""
         cache = self._cache
-        if cache is not None and cache[0] == self.version and time.monotonic() - cache[1] < _CACHE_S:
-            return cache[2], cache[3]
+        if cache is None or (self._builder is None and cache[0] != self.version):
+            cache = self._rebuild()
+        return cache[2], cache[3]
+
+    def _rebuild(self) -> tuple[int, float, dict, bytes, str]:
         with self.lock:
             version, now_ns = self.version, time.time_ns()
-            state = build_state(self, now_ns)
-        raw = _dumps(state).encode()
-        self._cache = (version, time.monotonic(), state, raw)
-        return state, raw
+            state, raw, content = build(self, now_ns)
+        self._cache = cache = (version, time.monotonic(), state, raw, content, now_ns)
+        return cache
+
+    def _build_loop(self) -> None:
+        while not self._stop.is_set():
+            self._changed.wait(_REBUILD_IDLE_S)
+            self._changed.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._rebuild()
+            except Exception:
+                log.exception("oracle state build failed")
+            self._stop.wait(_REBUILD_MIN_S)
 
     def issues(self) -> list[dict]:
         with self.lock:
@@ -211,17 +232,27 @@ class Oracle:
             report["seconds"] = round(time.monotonic() - started, 3)
             self.rebuild_report = {"store": report}
             store_empty = report["store_spans"] == 0
-            latest = self.snapshots.latest()
+            try:
+                latest = self.snapshots.latest()
+            except Exception:  # an unreadable snapshot costs the issues' first_seen, not the startup
+                log.exception("latest oracle snapshot unreadable")
+                latest = None
             if latest is not None:
                 self.registry.restore(latest["issues"], parse_iso_ns)
-                self._last_snapshot = (latest["taken_ns"], _content_hash(latest["state"]), None)
+                self._last_snapshot = (latest["taken_ns"], "", None)
             log.info("oracle rebuilt from the store: %s", report)
+            # What the rebuild made lives long; keep the cyclic collector from rescanning it on
+            # every full collection (those pauses would show up as read latency).
+            gc.freeze()
         mode = self.settings.oracle_kafka_rebuild
         if self.store is not None and (mode == "always" or (mode == "if_store_missing" and store_empty)):
             self._kafka_thread = threading.Thread(
                 target=self._kafka_rebuild, args=(rebuild_from_kafka,), name="oracle-kafka-rebuild", daemon=True
             )
             self._kafka_thread.start()
+        self._rebuild()
+        self._builder = threading.Thread(target=self._build_loop, name="oracle-state", daemon=True)
+        self._builder.start()
         self._thread = threading.Thread(target=self._run, name="oracle", daemon=True)
         self._thread.start()
 
@@ -237,8 +268,11 @@ class Oracle:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._changed.set()
+        for thread in (self._thread, self._builder):
+            if thread is not None:
+                thread.join(timeout=10)
+        self._builder = None
         if self._kafka_thread is not None:
             self._kafka_thread.join(timeout=10)
         if self.snapshots is not None:
@@ -264,11 +298,12 @@ class Oracle:
             self.workload.expire(now_ns)
             issues = self.registry.update(detect(self, now_ns), now_ns)
             self.version += 1
+        self._changed.set()
         if self.snapshots is None:
             return None
-        state = self.state()
+        cache = self._rebuild() if final or self._cache is None else self._cache
+        state, raw, new_content, built_ns = cache[2], cache[3], cache[4], cache[5]
         taken_ns, content, activity = self._last_snapshot
-        new_content = _content_hash(state)
         if new_content == content:
             return None
         new_activity = _activity_signature(state, issues)
@@ -278,7 +313,7 @@ class Oracle:
         if not (due or changed or final):
             return None
         reason = "shutdown" if final else ("change" if changed else "interval")
-        snapshot_id = self.snapshots.save(now_ns, reason, state, issues)
+        snapshot_id = self.snapshots.save(built_ns, reason, raw, issues)
         self._last_snapshot = (now_ns, new_content, new_activity)
         return snapshot_id
 
@@ -291,10 +326,6 @@ def _chunks(items: list) -> Iterable[list]:
 def comparable(state: dict) -> dict:
     """The state without the fields that change on every read (for diffs and change detection)."""
     return {k: v for k, v in state.items() if k not in ("generated_at", "snapshot", "filter")}
-
-
-def _content_hash(state: dict) -> str:
-    return hashlib.blake2b(_dumps(comparable(state)).encode(), digest_size=16).hexdigest()
 
 
 def _activity_signature(state: dict, issues: list[dict]) -> tuple:

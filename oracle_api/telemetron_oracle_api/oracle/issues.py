@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..store.queries import iso
-from .tasks import FAILED, RUNNING
+from .tasks import FAILED
 from .window import NS, percentile
 from .workload import restart_increase
 
@@ -527,7 +527,3 @@ def _workload(o: Oracle, now_ns: int) -> list[Issue]:
 
 
 _DETECTORS = (_agent_capacity, _tasks, _error_rate, _tools, _handoff_loops, _llm, _cost, _queues, _workload)
-
-
-def count_running(o: Oracle) -> int:
-    return sum(1 for a in o.agents.agents.values() for t in a.running.values() if t.status == RUNNING)

@@ -52,19 +52,16 @@ class _Resources:
         return resource
 
 
-def _span(row, resources: _Resources) -> SpanRecord:
+def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
+    (trace_id, span_id, parent, name, kind, start, end, status, message, operation, agent, provider,
+     request_model, response_model, input_tokens, output_tokens, conversation, error_type, resource_key,
+     scope_name, scope_version, trace_state, flags, attributes, links) = row  # _SPAN_COLUMNS, in order
     return SpanRecord(
-        trace_id=row["trace_id"], span_id=row["span_id"], parent_span_id=row["parent_span_id"],
-        name=row["name"], kind=row["kind"], start_ns=row["start_ns"], end_ns=row["end_ns"],
-        status_code=row["status_code"], status_message=row["status_message"],
-        attributes=json.loads(row["attributes"]) if row["attributes"] else {},
-        events=[], links=json.loads(row["links"]) if row["links"] else [],
-        resource=resources.get(row["resource_key"]), scope_name=row["scope_name"],
-        scope_version=row["scope_version"], trace_state=row["trace_state"], flags=row["flags"],
-        dropped=(0, 0, 0), operation=row["operation"], agent_name=row["agent_name"],
-        provider=row["provider"], request_model=row["request_model"], response_model=row["response_model"],
-        input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
-        conversation_id=row["conversation_id"], error_type=row["error_type"],
+        trace_id, span_id, parent, name, kind, start, end, status, message,
+        loads(attributes) if attributes else {}, [], loads(links) if links else [],
+        resources.get(resource_key), scope_name, scope_version, trace_state, flags, (0, 0, 0),
+        operation, agent, provider, request_model, response_model, input_tokens, output_tokens,
+        conversation, error_type,
     )  # fmt: skip
 
 
@@ -91,7 +88,9 @@ def rebuild_from_store(oracle: Oracle, store: Store) -> dict:
         active = [_pending(r, resources) for r in conn.execute("SELECT * FROM active_spans ORDER BY start_ns")]
         oracle.ingest(pending=active)
         report["active_spans"] = len(active)
-        cursor = conn.execute(
+        cursor = conn.cursor()
+        cursor.row_factory = None  # plain tuples: this loop reads up to oracle_rebuild_max_spans rows
+        cursor.execute(
             f"SELECT {_SPAN_COLUMNS} FROM spans WHERE rowid > ? AND received_ns >= ? ORDER BY rowid",
             (report["store_spans"] - s.oracle_rebuild_max_spans, now - int(s.oracle_rebuild_horizon_s * 1e9)),
         )

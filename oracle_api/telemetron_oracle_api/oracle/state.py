@@ -7,6 +7,8 @@ much was left out.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import TYPE_CHECKING
 
 from ..store.queries import iso
@@ -20,10 +22,22 @@ if TYPE_CHECKING:
 _PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def build_state(o: Oracle, now_ns: int) -> dict:
     """The whole state; call with the Oracle's lock held."""
+    return build(o, now_ns)[0]
+
+
+def build(o: Oracle, now_ns: int) -> tuple[dict, bytes, str]:
+    """The whole state, its JSON encoding and a hash of its content; call with the Oracle's lock held.
+
+    Agents are the bulk of the document and change one at a time, so each agent's part is
+    rendered (and encoded) only when that agent changed; the rest is assembled around it.
+    """
     s = o.settings
-    agents, totals = _agents(o, now_ns)
+    agents, agent_bytes, totals = _agents(o, now_ns)
     workload = _workload(o, now_ns)
     queues = _queues(o, now_ns)
     litellm = _litellm(o, now_ns)
@@ -48,10 +62,23 @@ def build_state(o: Oracle, now_ns: int) -> dict:
         "pods": sum(len(w["pods"]) for w in workload),
         "models": len(litellm),
     }
-    return state
+    parts = []
+    content = hashlib.blake2b(digest_size=16)  # of everything but generated_at: "did anything change?"
+    for key, value in state.items():
+        if key == "agents":
+            encoded = b"[" + b",".join(agent_bytes[: s.state_max_agents]) + b"]"
+        else:
+            encoded = _encode(value).encode()
+        part = _encode(key).encode() + b":" + encoded
+        if key != "generated_at":
+            content.update(part)
+        parts.append(part)
+    return state, b"{" + b",".join(parts) + b"}", content.hexdigest()
 
 
 def _task_json(task, status: str) -> dict:
+    if task.rendered is not None:
+        return task.rendered
     item = {"id": task.task_id, "started_on": iso(task.started_ns), "status": status, "trace_id": task.trace_id}
     if status in (RUNNING, WAITING) and task.span_id:
         item["last_seen"] = iso(task.last_seen_ns)
@@ -62,48 +89,63 @@ def _task_json(task, status: str) -> dict:
         item["duration_ms"] = round((task.ended_ns - task.started_ns) / 1e6, 1)
     if task.error:
         item["error"] = task.error[:200]
+    if status in (COMPLETED, FAILED):
+        task.rendered = item
     return item
 
 
-def _agents(o: Oracle, now_ns: int) -> tuple[list[dict], dict]:
+def _agents(o: Oracle, now_ns: int) -> tuple[list[dict], list[bytes], dict]:
     s = o.settings
-    horizon = now_ns - int(s.completed_task_retention_s * NS)
     totals = {RUNNING: 0, WAITING: 0, COMPLETED: 0, FAILED: 0}
-    out = []
+    items, encoded = [], []
     for name in sorted(o.agents.agents):
         agent = o.agents.agents[name]
-        open_tasks = [(t, o.agents.status_of(t)) for t in agent.running.values()]
-        open_tasks += [(t, WAITING) for t in agent.handed_off.values()]
-        done = [(t, t.status) for t in agent.done if (t.ended_ns or 0) >= horizon]
-        counts = {RUNNING: 0, WAITING: 0, COMPLETED: 0, FAILED: 0}
-        for _, status in open_tasks + done:
-            counts[status] += 1
-        for key, value in counts.items():
-            totals[key] += value
-        # Open work always shows (up to the cap), then the most recent finished work.
-        cap = s.state_max_tasks_per_agent
-        open_tasks.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
-        shown = open_tasks[:cap]
-        if len(shown) < cap:
-            recent = sorted(done, key=lambda ts: (ts[0].ended_ns, ts[0].key))[-(cap - len(shown)):]
-            shown += recent
-        shown.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
-        item: dict = {"name": name}
-        if agent.agent_id:
-            item["agent_id"] = agent.agent_id
-        if agent.description:
-            item["description"] = agent.description
-        if agent.max_parallel is not None:
-            item["max_parallel_invocations"] = agent.max_parallel
-        item["deployment_name"] = agent.deployment
-        item["models"] = agent.models
-        item["activity"] = {
-            "active_task_ids": [_task_json(t, status) for t, status in shown],
-            "updated_at": iso(agent.updated_ns or now_ns),
-            "counts": {**counts, "shown": len(shown)},
-        }
-        out.append(item)
-    return out, totals
+        blocked = any(t.blocked_by for t in agent.running.values())
+        key = (agent.revision, o.outcomes.revision if blocked else 0, s.state_max_tasks_per_agent)
+        cached = agent.rendered
+        if cached is None or cached[0] != key or not agent.updated_ns:
+            item, counts = _agent_json(o, agent, now_ns)
+            cached = agent.rendered = (key, item, _encode(item).encode(), counts)
+        items.append(cached[1])
+        encoded.append(cached[2])
+        for status, value in cached[3].items():
+            totals[status] += value
+    return items, encoded, totals
+
+
+def _agent_json(o: Oracle, agent, now_ns: int) -> tuple[dict, dict]:
+    s = o.settings
+    horizon = now_ns - int(s.completed_task_retention_s * NS)
+    open_tasks = [(t, o.agents.status_of(t)) for t in agent.running.values()]
+    open_tasks += [(t, WAITING) for t in agent.handed_off.values()]
+    done = [(t, t.status) for t in agent.done if (t.ended_ns or 0) >= horizon]
+    counts = {RUNNING: 0, WAITING: 0, COMPLETED: 0, FAILED: 0}
+    for _, status in open_tasks:
+        counts[status] += 1
+    for _, status in done:
+        counts[status] += 1
+    # Open work always shows (up to the cap), then the most recent finished work.
+    cap = s.state_max_tasks_per_agent
+    open_tasks.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
+    shown = open_tasks[:cap]
+    if len(shown) < cap and done:
+        shown += sorted(done, key=lambda ts: (ts[0].ended_ns, ts[0].key))[-(cap - len(shown)) :]
+    shown.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
+    item: dict = {"name": agent.name}
+    if agent.agent_id:
+        item["agent_id"] = agent.agent_id
+    if agent.description:
+        item["description"] = agent.description
+    if agent.max_parallel is not None:
+        item["max_parallel_invocations"] = agent.max_parallel
+    item["deployment_name"] = agent.deployment
+    item["models"] = agent.models
+    item["activity"] = {
+        "active_task_ids": [_task_json(t, status) for t, status in shown],
+        "updated_at": iso(agent.updated_ns or now_ns),
+        "counts": {**counts, "shown": len(shown)},
+    }
+    return item, counts
 
 
 def _workload(o: Oracle, now_ns: int) -> list[dict]:
@@ -226,9 +268,9 @@ def _litellm(o: Oracle, now_ns: int) -> list[dict]:
         if stats.last_error:
             e = stats.last_error
             item["last_error"] = {"type": e["type"], "message": e["message"], "trace_id": e["trace_id"], "at": iso(e["time_ns"])}
-        latencies = list(stats.latencies_ms)
+        latencies = sorted(stats.latencies_ms)
         if latencies:
-            item["latency_ms"] = {q: round(percentile(latencies, n), 1) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
+            item["latency_ms"] = {q: round(percentile(latencies, n, ordered=True), 1) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
         item["agents"] = sorted(stats.agents)[:20]
         item["updated_at"] = iso(stats.last_seen_ns)
         out.append(item)

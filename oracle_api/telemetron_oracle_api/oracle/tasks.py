@@ -23,6 +23,7 @@ class Task:
     ended_ns: int | None = None
     blocked_by: str | None = None
     error: str | None = None
+    rendered: dict | None = None  # the JSON of a finished task, which never changes
 
 
 @dataclass(slots=True)
@@ -38,9 +39,11 @@ class Outcomes:
 
     def __init__(self, limit: int = 100_000) -> None:
         self._by_task: Lru = Lru(limit)
+        self.revision = 0
 
     def record(self, task_id: str, outcome: Outcome) -> None:
         self._by_task.put(task_id, outcome)
+        self.revision += 1
 
     def get(self, task_id: str) -> Outcome | None:
         return self._by_task.get(task_id)

@@ -48,10 +48,11 @@ class Rolling:
 
     def _fold(self, since_ns: int, until_ns: int | None, field: int) -> float:
         first = since_ns // self._bucket_ns
-        last = None if until_ns is None else until_ns // self._bucket_ns
-        return sum(
-            b[field] for i, b in self._buckets.items() if i >= first and (last is None or i < last)
-        )
+        end = self._newest + 1 if until_ns is None else until_ns // self._bucket_ns
+        if end - first <= len(self._buckets):  # a short window: look up its buckets
+            get = self._buckets.get
+            return sum(b[field] for b in map(get, range(first, end)) if b)
+        return sum(b[field] for i, b in self._buckets.items() if first <= i < end)
 
 
 class Lru(OrderedDict):
@@ -69,9 +70,9 @@ class Lru(OrderedDict):
             self.popitem(last=False)
 
 
-def percentile(values: Iterable[float], q: float) -> float | None:
+def percentile(values: Iterable[float], q: float, *, ordered: bool = False) -> float | None:
     """Nearest-rank percentile (q in 0..100) of a small sample; None when empty."""
-    ordered = sorted(values)
+    ordered = values if ordered else sorted(values)
     if not ordered:
         return None
     rank = max(1, -(-len(ordered) * q // 100))  # ceil
