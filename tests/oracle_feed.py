@@ -225,14 +225,14 @@ def end(span, error: str | None = None) -> None:
 # --- metrics ----------------------------------------------------------------------------------------
 
 
-def send_metrics(endpoint: str, resource: dict, metrics: list[tuple]) -> None:
+def send_metrics(endpoint: str, resource: dict, metrics: list[tuple], time_ns: int | None = None) -> None:
     """Export ``(name, value[, point attributes[, "gauge"|"sum"]])`` data points for one resource."""
     request = ExportMetricsServiceRequest()
     rm = request.resource_metrics.add()
     rm.resource.attributes.extend(kv(k, v) for k, v in resource.items())
     scope = rm.scope_metrics.add()
     scope.scope.name = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/k8sclusterreceiver"
-    now = time.time_ns()
+    now = time_ns or time.time_ns()
     for entry in metrics:
         name, value, attrs, kind = (*entry, {}, "gauge")[:4] if len(entry) == 2 else (*entry, "gauge")[:4]
         metric = scope.metrics.add(name=name)

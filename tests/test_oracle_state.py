@@ -53,6 +53,7 @@ def test_llm_span_is_attributed_to_its_nearest_agent_ancestor_even_when_it_arriv
     state = oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and len(s["agents"]) == 2 and s)
     assert agent_of(state, "researcher")["models"] == ["claude-sonnet-4"]
     assert agent_of(state, "planner")["models"] == []
+    assert state["litellm"][0]["agents"] == ["researcher"]
 
 
 def test_deployment_falls_back_to_agent_attribute_then_service_name(oracle_server):
@@ -177,16 +178,17 @@ def test_pods_without_a_deployment_attribute_map_through_their_replicaset_name(o
 
 def test_process_metrics_outside_kubernetes_are_keyed_by_service_name(oracle_server):
     resource = {"service.name": "local-agents", "service.instance.id": "worker-1"}
+    t0 = time.time_ns() - 10**9
     send_metrics(oracle_server.grpc_endpoint, resource, [("process.cpu.time", 10.0, {"cpu.mode": "user"}, "sum"),
-                                                         ("process.memory.usage", 128 * MIB)])  # fmt: skip
-    time.sleep(0.5)
-    send_metrics(oracle_server.grpc_endpoint, resource, [("process.cpu.time", 10.25, {"cpu.mode": "user"}, "sum")])
+                                                         ("process.memory.usage", 128 * MIB)], time_ns=t0)  # fmt: skip
+    send_metrics(oracle_server.grpc_endpoint, resource, [("process.cpu.time", 10.25, {"cpu.mode": "user"}, "sum")],
+                 time_ns=t0 + 5 * 10**8)  # fmt: skip
     state = oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and s["workload"] and s["workload"][0]["pods"][0]["cpu"] and s)
     [local] = state["workload"]
     assert local["deployment_name"] == "local-agents" and local["max_pods"] == 1 and local["live"]["active_pods"] == 1
     [pod] = local["pods"]
     assert pod["pod_id"] == "worker-1" and pod["status"] == "Running" and pod["memory"] == 128.0
-    assert 300 <= pod["cpu"] <= 600  # 0.25 s of CPU over ~0.5 s
+    assert pod["cpu"] == 500.0  # 0.25 s of CPU in 0.5 s: half a core
 
 
 def test_queue_send_without_process_is_pending_and_process_takes_it_out(oracle_server):
@@ -257,3 +259,41 @@ def test_outputs_are_bounded_with_counts(make_oracle):
     assert activity["counts"]["shown"] == 3 and state["counts"]["tasks_running"] == 5
     for span in spans:
         span.end()
+
+
+AGENT_PROCESS = """
+import sys
+from telemetron_instrumentation import configure, enqueue, invoke_agent
+telemetry = configure("librarian-svc", endpoint=sys.argv[1], protocol="grpc", heartbeat_seconds=0.3,
+                      instrument_litellm=False, instrument_httpx=False)
+with invoke_agent("librarian", description="Finds books", models=["gpt-4o"], max_parallel_invocations=1, task_id="lib-1"):
+    enqueue("shelving", "shelve-1", priority="low", submitted_by="librarian")
+    print("started", flush=True)
+    sys.stdin.readline()
+telemetry.shutdown()
+"""
+
+
+def test_agent_instrumented_with_telemetron_instrumentation_is_seen_running_then_done(oracle_server):
+    """The agent-side library (pending spans with heartbeats, queue spans) and the Oracle agree."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", AGENT_PROCESS, f"http://{oracle_server.grpc_endpoint}"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        librarian = lambda: agent_of(get_state(oracle_server), "librarian")  # noqa: E731
+        first = oracle_server.wait_for(lambda: librarian() and librarian()["activity"]["active_task_ids"][0])
+        assert (first["id"], first["status"]) == ("lib-1", "running")
+        assert librarian()["description"] == "Finds books" and librarian()["deployment_name"] == "librarian-svc"
+        oracle_server.wait_for(lambda: librarian()["activity"]["active_task_ids"][0]["last_seen"] > first["last_seen"])
+        queue = oracle_server.wait_for(lambda: get_state(oracle_server)["queues"])[0]
+        assert [(t["id"], t["priority"]["level"], t["invoked_by"]) for t in queue["tasks"]] == [("shelve-1", "low", "librarian")]
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 0
+        done = oracle_server.wait_for(lambda: librarian()["activity"]["active_task_ids"][0]["status"] == "completed" and librarian())
+        assert done["activity"]["counts"] == {"running": 0, "waiting": 0, "completed": 1, "failed": 0, "shown": 1}
+    finally:
+        proc.kill()

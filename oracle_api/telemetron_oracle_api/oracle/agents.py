@@ -58,7 +58,7 @@ class Lineage:
     parked under the parent's id and resolved when the parent, or a pending record for it, shows up.
     """
 
-    def __init__(self, limit: int, on_model: Callable[[str, str, int], None]) -> None:
+    def __init__(self, limit: int, on_model: Callable[[str, object, int], None]) -> None:
         self._agent_of: Lru = Lru(limit)
         self._orphans: Lru = Lru(max(1, limit // 4))  # parent id -> [(child id, model, time)]
         self._on_model = on_model
@@ -71,9 +71,10 @@ class Lineage:
         span_id: str,
         parent_id: str | None,
         own_agent: str | None,
-        model: str | None = None,
+        model: object = None,
         t_ns: int = 0,
     ) -> str | None:
+        """Record a span; its agent when known now. ``model`` is passed to ``on_model`` once the agent is known."""
         agent = own_agent or self.agent_of(parent_id)
         if agent is None:
             if parent_id:
@@ -100,11 +101,18 @@ class Lineage:
 
 
 class AgentTracker:
-    def __init__(self, outcomes: Outcomes, *, retention_s: float, span_index_size: int = 200_000) -> None:
+    def __init__(
+        self,
+        outcomes: Outcomes,
+        *,
+        retention_s: float,
+        span_index_size: int = 200_000,
+        on_model: Callable[[str, object, int], None] | None = None,
+    ) -> None:
         self.agents: dict[str, Agent] = {}
         self.outcomes = outcomes
         self.retention_ns = int(retention_s * 1e9)
-        self.lineage = Lineage(span_index_size, self.observe_model)
+        self.lineage = Lineage(span_index_size, on_model or self.observe_model)
 
     def agent(self, name: str) -> Agent:
         agent = self.agents.get(name)

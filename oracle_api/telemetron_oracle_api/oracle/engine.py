@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from telemetron_instrumentation import semconv as sc
 
@@ -32,6 +33,9 @@ from .tasks import Outcomes
 from .tools import ToolTracker
 from .window import NS, Lru
 from .workload import WorkloadTracker
+
+if TYPE_CHECKING:
+    from ..store.sqlite import Store
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +61,18 @@ def parse_iso_ns(value: str) -> int:
 
 
 class Oracle:
-    def __init__(self, settings: Settings, store=None) -> None:
+    """Live state of the observed system; ``store`` (optional) gives it snapshots and a startup rebuild."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
         if settings.oracle_kafka_rebuild not in _KAFKA_REBUILD_MODES:
             raise ValueError(f"oracle_kafka_rebuild must be one of {', '.join(_KAFKA_REBUILD_MODES)}")
         self.settings = settings
         self.store = store
         self.lock = threading.RLock()
         self.outcomes = Outcomes()
-        self.agents = AgentTracker(self.outcomes, retention_s=settings.completed_task_retention_s)
+        self.agents = AgentTracker(
+            self.outcomes, retention_s=settings.completed_task_retention_s, on_model=self._attribute_model
+        )
         self.tools = ToolTracker()
         self.handoffs = HandoffTracker()
         self.queues = QueueTracker(self.outcomes)
@@ -148,9 +156,8 @@ class Oracle:
             else:
                 self.tools.ended(s, agent or lineage.agent_of(s.parent_span_id))
         elif is_llm_span(s):
-            model = s.request_model or s.response_model
-            agent = lineage.place(s.span_id, s.parent_span_id, s.agent_name, model, s.end_ns)
-            self.llm.ended(s, agent)
+            key = self.llm.ended(s)
+            agent = lineage.place(s.span_id, s.parent_span_id, s.agent_name, key, s.end_ns)
         else:
             agent = lineage.place(s.span_id, s.parent_span_id, s.agent_name)
         if s.kind in (4, 5) or sc.MESSAGING_OPERATION_TYPE in s.attributes:
@@ -159,6 +166,11 @@ class Oracle:
                 self.queues.sent(s, agent)
             elif mop in _CONSUME:
                 self.queues.consumed(s, ended=True)
+
+    def _attribute_model(self, agent: str, key: tuple[str, str], t_ns: int) -> None:
+        """An LLM call's agent is known (now or once its ancestors arrived): both sides learn it."""
+        self.agents.observe_model(agent, key[1], t_ns)
+        self.llm.attribute(key, agent)
 
     def _handoff(self, span: SpanRecord, real_id: str, agent: str | None) -> None:
         handoff = self.handoffs.record(span, real_id, agent or span.agent_name)

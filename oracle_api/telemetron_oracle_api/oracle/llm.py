@@ -89,14 +89,15 @@ class LlmTracker:
         self.configured = configured_limits or {}
         self._max = max_models
 
-    def ended(self, span: SpanRecord, agent: str | None) -> None:
+    def ended(self, span: SpanRecord) -> tuple[str, str]:
+        """Count one finished call; returns its (provider, model) key. Its agent comes via ``attribute``."""
         model = span.request_model or span.response_model or span.name.partition(" ")[2] or "unknown"
         provider = span.provider or "unknown"
         key = (provider, model)
         stats = self.models.get(key)
         if stats is None:
             if len(self.models) >= self._max:
-                return
+                return key
             stats = self.models[key] = ModelStats(provider, model)
         t = span.end_ns
         attrs = span.attributes
@@ -107,8 +108,6 @@ class LlmTracker:
         stats.tokens_total += tokens
         stats.last_seen_ns = max(stats.last_seen_ns, t)
         stats.latencies_ms.append((span.end_ns - span.start_ns) / 1e6)
-        if agent and len(stats.agents) < 100:
-            stats.agents.add(agent)
         for key_name in _COST_KEYS:
             cost = _attrs.number(attrs, key_name)
             if cost is not None:
@@ -143,6 +142,13 @@ class LlmTracker:
                     "trace_id": span.trace_id,
                     "time_ns": t,
                 }
+        return key
+
+    def attribute(self, key: tuple[str, str], agent: str) -> None:
+        """A call's agent became known after the call was counted (its ancestors arrived later)."""
+        stats = self.models.get(key)
+        if stats is not None and len(stats.agents) < 100:
+            stats.agents.add(agent)
 
     def limits(self, stats: ModelStats) -> tuple[float, float]:
         """(tpm_max, rpm_max): headers first, then configuration, else 0 (unknown)."""
