@@ -14,10 +14,10 @@ import binascii
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from ..store import queries
 from . import jaeger_model as jm
@@ -84,8 +84,6 @@ def parse_rfc3339_ns(text: str, param: str) -> int:
     year, month, day, hour, minute, second, fraction, zone = m.groups()
     tz = timezone.utc
     if zone not in ("Z", "z"):
-        from datetime import timedelta
-
         hours, minutes = int(zone[1:3]), int(zone[4:6])
         offset = timedelta(hours=hours, minutes=minutes)
         tz = timezone(offset if zone[0] == "+" else -offset)
