@@ -170,8 +170,10 @@ def main() -> None:
         if args.via_collector:
             import stack
 
-            with stack.bench_stack(workdir) as running:
-                endpoint, http_url = running.collector_grpc_endpoint, running.oracle_http_url
+            config = stack.StackConfig.on_free_ports(workdir, with_mock_provider=False)
+            with stack.Stack(config) as running:
+                endpoint = running.collector.config.otlp_grpc_endpoint.removeprefix("http://")
+                http_url = running.oracle_api.config.base_url
                 elapsed = send_all(endpoint, requests, args.concurrency)
                 start_wait = time.perf_counter()
                 wait_queryable(http_url, last_trace, args.spans_per_trace)
