@@ -281,12 +281,16 @@ def _number(point) -> float:
     return point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
 
 
+def _parse_strict(message_type, raw: bytes):
+    try:
+        return message_type.FromString(raw)
+    except DecodeError as exc:
+        raise MalformedRequest(f"not an {message_type.__name__}: {exc}") from exc
+
+
 def decode_metrics(raw: bytes, resources: ResourceCache) -> Decoded:
     out = Decoded()
-    try:
-        request = ExportMetricsServiceRequest.FromString(raw)
-    except DecodeError as exc:
-        raise MalformedRequest(f"not an ExportMetricsServiceRequest: {exc}") from exc
+    request = _parse_strict(ExportMetricsServiceRequest, raw)
     for resource_metrics in request.resource_metrics:
         resource = resources.get(resource_metrics.resource)
         for scope_metrics in resource_metrics.scope_metrics:
@@ -346,10 +350,7 @@ def _add_metric(out: Decoded, metric, resource: Resource, scope: str) -> None:
 
 def decode_logs(raw: bytes, resources: ResourceCache) -> Decoded:
     out = Decoded()
-    try:
-        request = ExportLogsServiceRequest.FromString(raw)
-    except DecodeError as exc:
-        raise MalformedRequest(f"not an ExportLogsServiceRequest: {exc}") from exc
+    request = _parse_strict(ExportLogsServiceRequest, raw)
     for resource_logs in request.resource_logs:
         resource = resources.get(resource_logs.resource)
         for scope_logs in resource_logs.scope_logs:
