@@ -56,6 +56,15 @@ def test_llm_span_is_attributed_to_its_nearest_agent_ancestor_even_when_it_arriv
     assert state["litellm"][0]["agents"] == ["researcher"]
 
 
+def test_observed_model_matching_a_declared_provider_prefixed_model_is_not_listed_twice(oracle_server):
+    agents = Agents(oracle_server)
+    with agents.agent("writer", models=["openai/gpt-4o"]) as span:
+        agents.llm("gpt-4o", parent=span)
+        agents.llm("gpt-4o-mini", parent=span)
+    state = oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and len(s["litellm"]) == 2 and s)
+    assert agent_of(state, "writer")["models"] == ["openai/gpt-4o", "gpt-4o-mini"]
+
+
 def test_deployment_falls_back_to_agent_attribute_then_service_name(oracle_server):
     agents = Agents(oracle_server, "svc-a")
     with agents.agent("declared", deployment="declared-deploy"):

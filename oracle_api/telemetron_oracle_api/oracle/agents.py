@@ -45,9 +45,10 @@ class Agent:
 
     @property
     def models(self) -> list[str]:
-        """Declared first, then observed ones not declared."""
+        """Declared first, then observed ones not declared (``openai/gpt-4o`` declares ``gpt-4o``)."""
         out = list(self.declared_models)
-        out.extend(m for m in self.observed_models if m not in out)
+        known = set(out) | {m.split("/", 1)[1] for m in out if "/" in m}
+        out.extend(m for m in self.observed_models if m not in known)
         return out
 
 

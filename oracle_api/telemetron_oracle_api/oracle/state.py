@@ -302,6 +302,11 @@ def filter_state(state: dict, *, agent: str | None = None, deployment: str | Non
 # --- the compact log ------------------------------------------------------------------------------
 
 
+def _n(value: float) -> str:
+    """A number for the log: no exponent, no trailing zeros."""
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
+
+
 def _hms(stamp: str | None) -> str:
     return stamp[11:19] if stamp else "-"
 
@@ -338,18 +343,18 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
             extra = f" restarts={p['restarts']}" if p.get("restarts") else ""
             extra += f" reasons={','.join(p['reasons'])}" if p.get("reasons") else ""
             extra += " NOT-READY" if p.get("ready") is False else ""
-            lines.append(f"  POD {p['pod_id']} {p['status']} cpu={p['cpu']:g}m mem={p['memory']:g}Mi{extra}")
+            lines.append(f"  POD {p['pod_id']} {p['status']} cpu={_n(p['cpu'])}m mem={_n(p['memory'])}Mi{extra}")
     for q in state["queues"]:
-        lines.append(f"QUEUE {q['name']} pending={q['counts']['pending']} oldest={q.get('oldest_wait_mins', 0):g}m")
+        lines.append(f"QUEUE {q['name']} pending={q['counts']['pending']} oldest={_n(q.get('oldest_wait_mins', 0))}m")
         for t in q["tasks"][:10]:
             p = t["priority"]
             blocked = f" blocked_by={p['blocked_task']}" if p.get("blocked_task") else ""
-            lines.append(f"  QTASK {t['id']} {p['level']} waiting={p.get('waiting_since_mins', 0):g}m by={t.get('invoked_by', '-')}{blocked}")
+            lines.append(f"  QTASK {t['id']} {p['level']} waiting={_n(p.get('waiting_since_mins', 0))}m by={t.get('invoked_by', '-')}{blocked}")
     for m in state["litellm"]:
         lat = m.get("latency_ms", {})
         errors = sum(m.get("errors", {}).values())
         lines.append(
-            f"LLM {m['provider']}/{m['model']} tpm={m['tpm']:g}/{m['tpm_max']:g} rpm={m['rpm']:g}/{m['rpm_max']:g}"
+            f"LLM {m['provider']}/{m['model']} tpm={_n(m['tpm'])}/{_n(m['tpm_max'])} rpm={_n(m['rpm'])}/{_n(m['rpm_max'])}"
             f" cost=${m.get('cost_usd', 0):.4f} errors={errors} p95={lat.get('p95', '-')}ms"
         )
     for i in issues or []:
