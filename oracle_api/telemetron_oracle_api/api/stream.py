@@ -92,6 +92,10 @@ class Filters:
             return False
         return not self.agent or self.agent in (message.get("agent"), message.get("handoff_target"))
 
+    def takes_all(self) -> bool:
+        """True when only the message type matters (no agent, trace, kind or error filter)."""
+        return not (self.agent or self.trace_id or self.kinds or self.errors_only)
+
     def json(self) -> dict:
         return {
             "agent": self.agent,
@@ -123,12 +127,18 @@ class _Client:
     sent: int = 0
     full_since: float | None = None
 
+    def full(self) -> bool:
+        return len(self.buffer) >= self.limit
+
+    def drop(self, count: int = 1) -> None:
+        self.dropped += count
+        self.dropped_total += count
+        if self.full_since is None:
+            self.full_since = time.monotonic()
+
     def offer(self, text: str) -> None:
         if len(self.buffer) >= self.limit:
-            self.dropped += 1
-            self.dropped_total += 1
-            if self.full_since is None:
-                self.full_since = time.monotonic()
+            self.drop()
             return
         self.full_since = None
         if self.dropped:
@@ -229,16 +239,35 @@ class LiveStream:
                 client.dropped_total += overflow
         if not self.clients:
             return
+        pending = [p for p in batch.pending if p.parent_span_id]
+        if all(c.full() and c.filters.takes_all() for c in self.clients):
+            # Every client is stalled and would take everything: count the loss, build nothing.
+            for client in self.clients:
+                types = client.filters.types
+                client.drop(("pending" in types) * len(pending) + ("span" in types) * len(batch.spans))
+            self._check_stalled()
+            return
         self._learn(batch)
-        messages = [self._pending_message(p) for p in batch.pending if p.parent_span_id]
+        messages = [self._pending_message(p) for p in pending]
         messages += [self._span_message(s) for s in batch.spans]
-        encoded = [(m, _encode(m)) for m in messages]
-        now = time.monotonic()
+        texts: list[str | None] = [None] * len(messages)  # encoded once, and only if some client takes it
         for client in list(self.clients):
             f = client.filters
-            for message, text in encoded:
-                if f.accepts(message):
-                    client.offer(text)
+            for i, message in enumerate(messages):
+                if not f.accepts(message):
+                    continue
+                if client.full():
+                    client.drop()
+                    continue
+                text = texts[i]
+                if text is None:
+                    text = texts[i] = _encode(message)
+                client.offer(text)
+        self._check_stalled()
+
+    def _check_stalled(self) -> None:
+        now = time.monotonic()
+        for client in list(self.clients):
             if client.full_since is not None and now - client.full_since > self.stall_timeout_s:
                 asyncio.ensure_future(self._disconnect_stalled(client))
 
