@@ -85,6 +85,9 @@ def test_diff_since_a_time_and_bad_since_values(oracle):
     oracle.wait_for(lambda: oracle.client().get("/api/v1/oracle/snapshots").json()["count"])
     client = oracle.client()
     assert client.get("/api/v1/oracle/diff", params={"since": now_iso()}).status_code == 200
+    time.sleep(0.2)
+    assert client.get("/api/v1/oracle/diff", params={"since": "0.1s"}).status_code == 200  # a duration ago
+    assert client.get("/api/v1/oracle/state", params={"at": "0.1s"}).json()["snapshot"]["id"] >= 1
     assert client.get("/api/v1/oracle/diff", params={"since": "999999"}).status_code == 404
     bad = client.get("/api/v1/oracle/diff", params={"since": "last tuesday"})
     assert bad.status_code == 400 and "ISO 8601" in bad.json()["detail"]

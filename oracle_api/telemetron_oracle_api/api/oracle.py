@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Annotated
 
@@ -35,11 +36,21 @@ def _json(payload: object, status_code: int = 200) -> Response:
     return Response(content=body, status_code=status_code, media_type="application/json")
 
 
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
 def _moment(value: str, name: str) -> int:
+    """An ISO 8601 time, or a duration ago such as 90s, 10m, 2h, 1d."""
+    ago = _AGO.match(value.strip())
+    if ago:
+        return time.time_ns() - int(float(ago.group(1)) * _UNIT_S[ago.group(2)] * 1e9)
     try:
         return parse_iso_ns(value)
     except ValueError as exc:
-        raise HTTPException(400, f"{name} must be an ISO 8601 time such as 2026-02-06T10:00:00Z: {exc}") from exc
+        raise HTTPException(
+            400, f"{name} must be an ISO 8601 time such as 2026-02-06T10:00:00Z, or a duration ago such as 10m: {exc}"
+        ) from exc
 
 
 def _snapshot_at(oracle: Oracle, value: str, name: str) -> dict:
@@ -84,7 +95,7 @@ async def oracle_state(
     format: Annotated[str, _FORMAT] = "json",
     agent: Annotated[str | None, Query(description="only this agent, its deployment and the models it used")] = None,
     deployment: Annotated[str | None, Query(description="only this deployment and its agents")] = None,
-    at: Annotated[str | None, Query(description="the state as of this ISO time (or snapshot id), from snapshots")] = None,
+    at: Annotated[str | None, Query(description="the state as of an ISO time, a duration ago (10m) or a snapshot id")] = None,
 ) -> Response:
     """The unified system state (oracle-state.schema.json): agents, workload, queues, LLM usage."""
     return await _state(oracle, format, agent, deployment, at)
@@ -144,8 +155,8 @@ def oracle_issues(
 @router.get("/api/v1/oracle/diff")
 def oracle_diff(
     oracle: OracleDep,
-    since: Annotated[str, Query(description="ISO time or snapshot id; the snapshot at/before it is compared with now")],
-    until: Annotated[str | None, Query(description="ISO time or snapshot id instead of now")] = None,
+    since: Annotated[str, Query(description="ISO time, duration ago (10m) or snapshot id; its snapshot is compared with now")],
+    until: Annotated[str | None, Query(description="ISO time, duration ago or snapshot id instead of now")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     """RFC 6902 JSON Patch that turns the state at ``since`` into the state now (generated_at ignored)."""
