@@ -165,6 +165,13 @@ def _links(span: ReadableSpan) -> bytes:
     return b"".join(out)
 
 
+def _plain_attributes(span: ReadableSpan) -> Mapping | None:
+    """The span's attributes as a plain dict when the SDK keeps one (its public view iterates in Python)."""
+    bounded = getattr(span, "_attributes", None)
+    inner = getattr(bounded, "_dict", None)
+    return inner if type(inner) is dict else span.attributes
+
+
 def encode_span(span: ReadableSpan) -> bytes:
     """One Span message (without its field tag)."""
     context = span.context
@@ -183,7 +190,7 @@ def encode_span(span: ReadableSpan) -> bytes:
         parts += (b"\x39", _pack_fixed64(span.start_time))
     if span.end_time:
         parts += (b"\x41", _pack_fixed64(span.end_time))
-    parts.append(_attributes(0x4A, span.attributes))
+    parts.append(_attributes(0x4A, _plain_attributes(span)))
     if span.dropped_attributes:
         parts += (b"\x50", _varint(span.dropped_attributes))
     if span.events:
@@ -219,32 +226,36 @@ def _resource(resource: Any) -> bytes:
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     """A serialized ExportTraceServiceRequest, spans grouped by resource then scope as the SDK does."""
-    # Group by resource and scope equality (as the SDK's dicts do), looking each object up once.
-    canonical: dict[int, Any] = {}
+    # Group by resource and scope equality, as the SDK's dicts do, but hash each object once per
+    # export (a Resource's hash is a JSON dump of its attributes): later spans go by id().
+    canonical: dict[int, Any] = {}  # id(object) -> the first equal object seen
     by_value: dict[Any, Any] = {}
-    groups: dict[Any, dict[Any, list[bytes]]] = {}
+    groups: dict[int, tuple[Any, dict[int, tuple[Any, list[bytes]]]]] = {}
     for span in spans:
         resource = span.resource
         resource_key = canonical.get(id(resource))
         if resource_key is None:
             resource_key = canonical[id(resource)] = by_value.setdefault(resource, resource)
         scope = span.instrumentation_scope or None
-        scope_key = canonical.get(id(scope))
-        if scope_key is None:
-            scope_key = canonical[id(scope)] = scope if scope is None else by_value.setdefault(scope, scope)
-        scopes = groups.get(resource_key)
-        if scopes is None:
-            scopes = groups[resource_key] = {}
-        encoded = scopes.get(scope_key)
-        if encoded is None:
-            encoded = scopes[scope_key] = []
-        encoded.append(_field(0x12, encode_span(span)))
+        scope_key = canonical.get(id(scope), _MISSING)
+        if scope_key is _MISSING:
+            scope_key = canonical[id(scope)] = None if scope is None else by_value.setdefault(scope, scope)
+        group = groups.get(id(resource_key))
+        if group is None:
+            group = groups[id(resource_key)] = (resource_key, {})
+        scoped = group[1].get(id(scope_key))
+        if scoped is None:
+            scoped = group[1][id(scope_key)] = (scope_key, [])
+        scoped[1].append(_field(0x12, encode_span(span)))
     out = []
-    for resource, scopes in groups.items():
+    for resource, scopes in groups.values():
         body = [_field(0x0A, _resource(resource))]
-        for scope, encoded in scopes.items():
+        for scope, encoded in scopes.values():
             schema_url = scope.schema_url if scope is not None else None
             body.append(_field(0x12, _field(0x0A, _scope(scope)) + b"".join(encoded) + _string(0x1A, schema_url)))
         body.append(_string(0x1A, resource.schema_url))
         out.append(_field(0x0A, b"".join(body)))
     return b"".join(out)
+
+
+_MISSING = object()
