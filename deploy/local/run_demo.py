@@ -211,6 +211,9 @@ def _run(stack: Stack, args: argparse.Namespace, started: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     config, throwaway = _stack_config(args)
+    # The demo keeps its Kafka log in the run dir: if the store file is deleted, oracle_api
+    # rebuilds traces and state from the spans topic.
+    os.environ.setdefault("TELEMETRON_ORACLE_KAFKA_REBUILD", "if_store_missing")
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     code = 0
