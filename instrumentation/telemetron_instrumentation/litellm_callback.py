@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from litellm.integrations.custom_logger import CustomLogger
@@ -30,11 +30,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
+from pydantic import BaseModel
 
 from . import __version__, _content, semconv
 from ._errors import record_error
 from .conversation import current_conversation_id
-from .metrics import GenAIMetrics
+from .metrics import GenAIMetrics, MetricAttributes
 
 _log = logging.getLogger(__name__)
 
@@ -130,17 +131,31 @@ _RATE_LIMIT_HEADERS = (
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_REQUEST_PARAM_KEYS = frozenset(param for param, _, _ in _REQUEST_PARAMS)
+_EMPTY: Mapping = {}
+_UNKNOWN = object()
+# Distinct (call type, provider, model, api_base) combinations whose shared attributes are kept.
+_MAX_SHAPES = 256
 # Calls whose end LiteLLM never reports (e.g. an abandoned stream) are dropped past this many.
 _MAX_OPEN_CALLS = 4096
 
 
-class _Call:
-    __slots__ = ("span", "start_ns", "metric_attributes", "api_key", "outer_context")
+class _Shape(NamedTuple):
+    """What every call with the same operation, provider, model and server has in common."""
 
-    def __init__(self, span: Span, start_ns: int, metric_attributes: dict, api_key: str | None) -> None:
+    operation: str
+    span_name: str
+    span_attributes: dict[str, Any]
+    metric_attributes: MetricAttributes
+
+
+class _Call:
+    __slots__ = ("span", "start_ns", "shape", "api_key", "outer_context")
+
+    def __init__(self, span: Span, start_ns: int, shape: _Shape, api_key: str | None) -> None:
         self.span = span
         self.start_ns = start_ns
-        self.metric_attributes = metric_attributes
+        self.shape = shape
         self.api_key = api_key
         self.outer_context: otel_context.Context | None = None
 
@@ -162,6 +177,7 @@ class TelemetronLiteLLMCallback(CustomLogger):
         self._finished: dict[str, None] = {}  # recently ended call ids, oldest first
         self._lock = threading.Lock()
         self._servers: dict[str, tuple[str | None, int | None]] = {}
+        self._shapes: dict[tuple, _Shape | None] = {}
 
     # --- LiteLLM hooks (parameter names must match LiteLLM's: it calls them by keyword) -----------
 
@@ -220,37 +236,34 @@ class TelemetronLiteLLMCallback(CustomLogger):
         call_id = kwargs.get("litellm_call_id")
         if call_id is None or call_id in self._calls:  # retries call the pre-call hook again
             return None
-        operation = _OPERATION_BY_CALL_TYPE.get(kwargs.get("call_type") or "")
-        if operation is None:
+        litellm_params = kwargs.get("litellm_params") or _EMPTY
+        request_model = kwargs.get("model") or model or ""
+        key = (
+            kwargs.get("call_type") or "",
+            litellm_params.get("custom_llm_provider") or kwargs.get("custom_llm_provider") or "",
+            request_model if type(request_model) is str else str(request_model),
+            litellm_params.get("api_base") or "",
+        )
+        shape = self._shapes.get(key, _UNKNOWN)
+        if shape is _UNKNOWN:
+            shape = self._shape(*key)
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            self._shapes[key] = shape
+        if shape is None:
             return None
-        litellm_params = kwargs.get("litellm_params") or {}
-        raw_provider = litellm_params.get("custom_llm_provider") or kwargs.get("custom_llm_provider") or ""
-        provider = PROVIDER_NAMES.get(raw_provider, raw_provider)
-        request_model = str(kwargs.get("model") or model or "")
-        attributes: dict[str, Any] = {
-            semconv.GEN_AI_OPERATION_NAME: operation,
-            semconv.GEN_AI_PROVIDER_NAME: provider,
-            semconv.GEN_AI_REQUEST_MODEL: request_model,
-        }
-        metric_attributes = {
-            semconv.GEN_AI_OPERATION_NAME: operation,
-            semconv.GEN_AI_PROVIDER_NAME: provider,
-            semconv.GEN_AI_REQUEST_MODEL: request_model,
-        }
-        host, port = self._server(litellm_params.get("api_base") or "", provider)
-        if host:
-            attributes[semconv.SERVER_ADDRESS] = metric_attributes[semconv.SERVER_ADDRESS] = host
-        if port:
-            attributes[semconv.SERVER_PORT] = metric_attributes[semconv.SERVER_PORT] = port
+        operation = shape.operation
+        attributes = shape.span_attributes.copy()
 
-        optional = kwargs.get("optional_params") or {}
-        for key, attribute, convert in _REQUEST_PARAMS:
-            value = optional.get(key)
-            if value is not None:
-                try:
-                    attributes[attribute] = convert(value)
-                except (TypeError, ValueError):
-                    pass
+        optional = kwargs.get("optional_params") or _EMPTY
+        if not _REQUEST_PARAM_KEYS.isdisjoint(optional):
+            for param, attribute, convert in _REQUEST_PARAMS:
+                value = optional.get(param)
+                if value is not None:
+                    try:
+                        attributes[attribute] = convert(value)
+                    except (TypeError, ValueError):
+                        pass
         stop = optional.get("stop")
         if stop:
             attributes[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
@@ -268,10 +281,8 @@ class TelemetronLiteLLMCallback(CustomLogger):
             self._content_attributes(operation, messages, kwargs, optional, attributes)
 
         start_ns = _to_ns(start_time or kwargs.get("start_time"))
-        span = self._tracer.start_span(
-            f"{operation} {request_model}", kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns
-        )
-        call = _Call(span, start_ns or time.time_ns(), metric_attributes, kwargs.get("api_key"))
+        span = self._tracer.start_span(shape.span_name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns)
+        call = _Call(span, start_ns or time.time_ns(), shape, kwargs.get("api_key"))
         with self._lock:
             self._calls[call_id] = call
             if len(self._calls) > _MAX_OPEN_CALLS:
@@ -279,6 +290,24 @@ class TelemetronLiteLLMCallback(CustomLogger):
                 stale.span.set_attribute(semconv.ERROR_TYPE, "abandoned")
                 stale.span.end()
         return call
+
+    def _shape(self, call_type: str, raw_provider: str, request_model: str, api_base: str) -> _Shape | None:
+        operation = _OPERATION_BY_CALL_TYPE.get(call_type)
+        if operation is None:
+            return None
+        provider = PROVIDER_NAMES.get(raw_provider, raw_provider)
+        attributes: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: operation,
+            semconv.GEN_AI_PROVIDER_NAME: provider,
+            semconv.GEN_AI_REQUEST_MODEL: request_model,
+        }
+        host, port = self._server(api_base, provider)
+        if host:
+            attributes[semconv.SERVER_ADDRESS] = host
+        if port:
+            attributes[semconv.SERVER_PORT] = port
+        # gen_ai.response.model is only "recommended" on the metrics; each attribute costs on every record.
+        return _Shape(operation, f"{operation} {request_model}", attributes, MetricAttributes.of(attributes))
 
     def _content_attributes(self, operation: str, messages: Any, kwargs: dict, optional: dict, attributes: dict) -> None:
         if operation == semconv.OP_EMBEDDINGS:
@@ -324,7 +353,6 @@ class TelemetronLiteLLMCallback(CustomLogger):
         _deactivate(call)
         span = call.span
         attributes: dict[str, Any] = {}
-        response_model = None
         input_tokens = output_tokens = None
         if response is not None and error is None:
             response_id = _get(response, "id")
@@ -335,11 +363,11 @@ class TelemetronLiteLLMCallback(CustomLogger):
                 attributes[semconv.GEN_AI_RESPONSE_MODEL] = str(response_model)
             choices = _get(response, "choices")
             if choices:
-                reasons = [str(_get(c, "finish_reason")) for c in choices if _get(c, "finish_reason")]
+                reasons = [str(reason) for reason in (_get(c, "finish_reason") for c in choices) if reason]
                 if reasons:
                     attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
             input_tokens, output_tokens = _usage_attributes(_get(response, "usage"), attributes)
-            if call.metric_attributes[semconv.GEN_AI_OPERATION_NAME] == semconv.OP_EMBEDDINGS:
+            if call.shape.operation == semconv.OP_EMBEDDINGS:
                 attributes.pop(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, None)  # embeddings have no output tokens
                 output_tokens = None
             if self.capture_content and choices:
@@ -349,24 +377,23 @@ class TelemetronLiteLLMCallback(CustomLogger):
                 if first and first >= call.start_ns:
                     attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (first - call.start_ns) / 1e9
 
-        logging_object = kwargs.get("standard_logging_object") or {}
+        logging_object = kwargs.get("standard_logging_object") or _EMPTY
         cost = logging_object.get("response_cost")
         if cost is None:
             cost = kwargs.get("response_cost")
         if cost is not None and error is None and not logging_object.get("response_cost_failure_debug_info"):
             attributes[semconv.LLM_COST_USD] = float(cost)
-        headers = (logging_object.get("hidden_params") or {}).get("additional_headers")
+        headers = (logging_object.get("hidden_params") or _EMPTY).get("additional_headers")
         if headers:
             _rate_limit_attributes(headers, attributes)
 
-        # gen_ai.response.model is only "recommended" on the metrics; each attribute costs on every record.
-        metric_attributes = call.metric_attributes
+        metric_attributes = call.shape.metric_attributes
         if error is not None:
             status = getattr(error, "status_code", None)
             if isinstance(status, int):
                 attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = status
             record_error(span, error, (call.api_key or "", kwargs.get("api_key") or ""))
-            metric_attributes[semconv.ERROR_TYPE] = type(error).__name__
+            metric_attributes = metric_attributes.with_error(type(error).__name__)
         span.set_attributes(attributes)
         end_ns = _to_ns(end_time) or time.time_ns()
         span.end(end_time=end_ns)
@@ -482,9 +509,28 @@ def _drain_litellm_logging_queue(timeout: float) -> None:
 
 
 def _get(obj: Any, key: str) -> Any:
+    """``obj[key]`` for mappings, ``obj.key`` otherwise, None when absent; LiteLLM's pydantic objects fast."""
+    if type(obj) is dict:
+        return obj.get(key)
+    fields = getattr(obj, "__dict__", None)
+    if fields is not None:
+        value = fields.get(key)
+        if value is not None or key in fields:
+            return value
+        cls = type(obj)
+        if _plain_pydantic(cls) and not hasattr(cls, key):
+            # What pydantic's __getattr__ would find, without raising and catching AttributeError.
+            extra = obj.__pydantic_extra__
+            return extra.get(key) if extra else None
     if isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_pydantic(cls: type) -> bool:
+    """A pydantic model whose missing attributes only pydantic's own ``__getattr__`` resolves (extras)."""
+    return issubclass(cls, BaseModel) and getattr(cls, "__getattr__", None) is getattr(BaseModel, "__getattr__", None)
 
 
 def _int(value: Any) -> int | None:

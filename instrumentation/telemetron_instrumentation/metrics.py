@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
 from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.util.types import Attributes
@@ -32,19 +35,32 @@ class GenAIMetrics:
 
     def record(
         self,
-        attributes: dict,
+        attributes: MetricAttributes,
         duration_s: float,
         input_tokens: int | None,
         output_tokens: int | None,
     ) -> None:
-        self._duration.record(duration_s, attributes)
+        self._duration.record(duration_s, attributes.duration)
         if input_tokens is not None:
-            self._tokens.record(input_tokens, _with(attributes, semconv.GEN_AI_TOKEN_TYPE, "input"))
+            self._tokens.record(input_tokens, attributes.input_tokens)
         if output_tokens is not None:
-            self._tokens.record(output_tokens, _with(attributes, semconv.GEN_AI_TOKEN_TYPE, "output"))
+            self._tokens.record(output_tokens, attributes.output_tokens)
 
 
-def _with(attributes: dict, key: str, value: str) -> Attributes:
-    out = dict(attributes)
-    out[key] = value
-    return out
+class MetricAttributes(NamedTuple):
+    """The three attribute sets of one call's records, built once per model and server, not per call."""
+
+    duration: Attributes
+    input_tokens: Attributes
+    output_tokens: Attributes
+
+    @classmethod
+    def of(cls, attributes: Mapping[str, Any]) -> MetricAttributes:
+        return cls(
+            dict(attributes),
+            {**attributes, semconv.GEN_AI_TOKEN_TYPE: "input"},
+            {**attributes, semconv.GEN_AI_TOKEN_TYPE: "output"},
+        )
+
+    def with_error(self, error_type: str) -> MetricAttributes:
+        return MetricAttributes.of({**self.duration, semconv.ERROR_TYPE: error_type})
