@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -46,8 +47,17 @@ def test_every_http_request_needs_the_token(guarded):
         assert ok.status_code == 200, path
 
 
-def test_websocket_handshake_without_the_token_is_refused(guarded):
+def test_websocket_handshake_needs_the_token(guarded):
     url = guarded.http_url.replace("http://", "ws://") + "/ws/debug/probe"
     with pytest.raises((InvalidStatus, ConnectionClosed)):
         with websockets.sync.client.connect(url, open_timeout=5) as ws:
             ws.recv(timeout=5)
+    with websockets.sync.client.connect(url + "?token=s3cret", open_timeout=5) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "subscribed"
+
+
+def test_dashboard_page_loads_without_the_token_but_its_data_does_not(guarded):
+    page = httpx.get(guarded.http_url + "/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert httpx.get(guarded.http_url + "/static/app.js").status_code == 200
+    assert httpx.get(guarded.http_url + "/api/v1/oracle/state").status_code == 401

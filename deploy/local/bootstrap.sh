@@ -2,7 +2,8 @@
 # Prepares a clone for the demo and the tests, idempotently and fast when already done:
 #   1. .venv with `pip install -e '.[server,dev]'` (re-run only when pyproject.toml changes),
 #   2. the Collector binary (deploy/local/build_collector.sh, cached outside the clone),
-#   3. the Kafka broker's jars (deploy/local/fetch_kafka.sh, cached outside the clone).
+#   3. the Kafka broker's jars (deploy/local/fetch_kafka.sh, cached outside the clone),
+#   4. the dashboard's front-end libraries from npm (frontend/vendor.sh, when its lock file changes).
 #
 #   TELEMETRON_PYTHON     interpreter for a new .venv (default: python3.11, else python3; 3.11+)
 #   TELEMETRON_CACHE_DIR  cache root for the Collector and Kafka (default ~/.cache/telemetron)
@@ -26,6 +27,14 @@ if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]]; then
     echo "bootstrap.sh: installing the project into $venv (pyproject.toml changed)" >&2
     (cd "$repo" && "$venv/bin/python" -m pip install --disable-pip-version-check -q -e '.[server,dev]')
     echo "$want" >"$stamp"
+fi
+
+vendor="$repo/oracle_api/telemetron_oracle_api/static/vendor"
+want="$(sha256sum "$repo/frontend/package-lock.json" "$repo/frontend/vendor.sh" | sha256sum | cut -d' ' -f1)"
+if [[ "$(cat "$vendor/.stamp" 2>/dev/null || true)" != "$want" ]]; then
+    echo "bootstrap.sh: vendoring the dashboard's libraries from npm (frontend/vendor.sh)" >&2
+    bash "$repo/frontend/vendor.sh"
+    echo "$want" >"$vendor/.stamp"
 fi
 
 collector="$(bash "$repo/deploy/local/build_collector.sh")"

@@ -46,6 +46,12 @@ def token_ok(settings: Settings, headers, query_params) -> bool:
     return hmac.compare_digest(_presented_token(headers, query_params), settings.api_token)
 
 
+def _public(scope: Scope) -> bool:
+    """The dashboard page and its static files hold no data; the page sends the token on its API calls."""
+    path = scope.get("path", "")
+    return scope["type"] == "http" and (path == "/" or path.startswith("/static/"))
+
+
 class TokenMiddleware:
     """Checks the API token on every HTTP request and WebSocket handshake (ASGI level, so no route is missed)."""
 
@@ -54,7 +60,7 @@ class TokenMiddleware:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and self.settings.api_token:
+        if scope["type"] in ("http", "websocket") and self.settings.api_token and not _public(scope):
             headers, query = Headers(scope=scope), QueryParams(scope.get("query_string", b""))
             if not token_ok(self.settings, headers, query):
                 if scope["type"] == "websocket":
