@@ -26,26 +26,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+from otlp_builders import TRACE_EXPORT, kv  # noqa: E402 (needs the path above)
+
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
 AGENTS = ["orchestrator", "researcher", "writer", "coder"]
-
-
-def _kv(key: str, value) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
 def genai_span(trace_id: bytes, span_id: int, parent: int, start_ns: int, rng: random.Random) -> Span:
@@ -60,21 +50,19 @@ def genai_span(trace_id: bytes, span_id: int, parent: int, start_ns: int, rng: r
         start_time_unix_nano=start_ns,
         end_time_unix_nano=start_ns + rng.randrange(50_000_000, 3_000_000_000),
     )
-    finish = KeyValue(key="gen_ai.response.finish_reasons")
-    finish.value.array_value.values.add(string_value="stop")
     span.attributes.extend([
-        _kv("gen_ai.operation.name", "chat"), _kv("gen_ai.provider.name", "openai"),
-        _kv("gen_ai.request.model", model), _kv("gen_ai.response.model", model + "-2024-08-06"),
-        _kv("gen_ai.request.temperature", 0.2), _kv("gen_ai.request.max_tokens", 512),
-        _kv("gen_ai.response.id", f"chatcmpl-{span_id:x}"), finish,
-        _kv("gen_ai.usage.input_tokens", rng.randrange(50, 4000)),
-        _kv("gen_ai.usage.output_tokens", rng.randrange(10, 800)),
-        _kv("gen_ai.agent.name", rng.choice(AGENTS)), _kv("gen_ai.conversation.id", f"conv-{trace_id[:4].hex()}"),
-        _kv("server.address", "api.openai.com"), _kv("server.port", 443),
-        _kv("telemetron.llm.cost.usd", 0.0012), _kv("telemetron.llm.ratelimit.requests.limit", 10_000),
-        _kv("telemetron.llm.ratelimit.requests.remaining", 9_000),
-        _kv("telemetron.llm.ratelimit.tokens.limit", 2_000_000),
-        _kv("telemetron.llm.ratelimit.tokens.remaining", 1_900_000),
+        kv("gen_ai.operation.name", "chat"), kv("gen_ai.provider.name", "openai"),
+        kv("gen_ai.request.model", model), kv("gen_ai.response.model", model + "-2024-08-06"),
+        kv("gen_ai.request.temperature", 0.2), kv("gen_ai.request.max_tokens", 512),
+        kv("gen_ai.response.id", f"chatcmpl-{span_id:x}"), kv("gen_ai.response.finish_reasons", ["stop"]),
+        kv("gen_ai.usage.input_tokens", rng.randrange(50, 4000)),
+        kv("gen_ai.usage.output_tokens", rng.randrange(10, 800)),
+        kv("gen_ai.agent.name", rng.choice(AGENTS)), kv("gen_ai.conversation.id", f"conv-{trace_id[:4].hex()}"),
+        kv("server.address", "api.openai.com"), kv("server.port", 443),
+        kv("telemetron.llm.cost.usd", 0.0012), kv("telemetron.llm.ratelimit.requests.limit", 10_000),
+        kv("telemetron.llm.ratelimit.requests.remaining", 9_000),
+        kv("telemetron.llm.ratelimit.tokens.limit", 2_000_000),
+        kv("telemetron.llm.ratelimit.tokens.remaining", 1_900_000),
     ])  # fmt: skip
     return span
 
@@ -86,7 +74,7 @@ def build_requests(total: int, per_request: int, spans_per_trace: int) -> tuple[
     for _ in range(0, total, per_request):
         req = ExportTraceServiceRequest()
         rs = req.resource_spans.add()
-        rs.resource.attributes.extend([_kv("service.name", "bench-agents"), _kv("service.version", "1.0")])
+        rs.resource.attributes.extend([kv("service.name", "bench-agents"), kv("service.version", "1.0")])
         ss = rs.scope_spans.add()
         ss.scope.name = "telemetron_instrumentation"
         for _ in range(per_request):
@@ -102,7 +90,7 @@ def build_requests(total: int, per_request: int, spans_per_trace: int) -> tuple[
 
 def send_all(endpoint: str, requests: list[bytes], concurrency: int) -> float:
     channel = grpc.insecure_channel(endpoint, options=[("grpc.max_send_message_length", 64 << 20)])
-    call = channel.unary_unary(EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+    call = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
 
     def send(raw: bytes) -> None:
         for attempt in range(200):

@@ -40,27 +40,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-METRICS_EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+from otlp_builders import METRICS_EXPORT, TRACE_EXPORT, kv  # noqa: E402 (needs the path above)
+
 AGENTS = [f"agent-{n:03d}" for n in range(100)]
 DEPLOYMENTS = [f"deploy-{n}" for n in range(10)]
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
-
-
-def _kv(key: str, value) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
 def pick(values: list[float], q: float) -> float:
@@ -164,7 +153,7 @@ class LiveLoad:
     def export(self, spans: list[Span], deployment: str = "deploy-0") -> None:
         request = ExportTraceServiceRequest()
         rs = request.resource_spans.add()
-        rs.resource.attributes.extend([_kv("service.name", f"svc-{deployment}"), _kv("k8s.deployment.name", deployment)])
+        rs.resource.attributes.extend([kv("service.name", f"svc-{deployment}"), kv("k8s.deployment.name", deployment)])
         rs.scope_spans.add().spans.extend(spans)
         with self.lock:
             for attempt in range(50):
@@ -183,19 +172,19 @@ class LiveLoad:
     def agent_span(self, agent: str, trace: bytes, span: bytes, start: int, end: int, task: str, failed=False) -> Span:
         s = Span(trace_id=trace, span_id=span, name=f"invoke_agent {agent}", kind=Span.SPAN_KIND_INTERNAL,
                  start_time_unix_nano=start, end_time_unix_nano=end)  # fmt: skip
-        s.attributes.extend([_kv("gen_ai.operation.name", "invoke_agent"), _kv("gen_ai.agent.name", agent),
-                             _kv("telemetron.task.id", task), _kv("telemetron.agent.max_parallel_invocations", 4),
-                             _kv("gen_ai.agent.description", f"{agent} does one job")])  # fmt: skip
+        s.attributes.extend([kv("gen_ai.operation.name", "invoke_agent"), kv("gen_ai.agent.name", agent),
+                             kv("telemetron.task.id", task), kv("telemetron.agent.max_parallel_invocations", 4),
+                             kv("gen_ai.agent.description", f"{agent} does one job")])  # fmt: skip
         if failed:
             s.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="tool failed"))
-            s.attributes.append(_kv("error.type", "ToolError"))
+            s.attributes.append(kv("error.type", "ToolError"))
         return s
 
     def pending(self, real: Span, now: int) -> Span:
         record = Span(trace_id=real.trace_id, span_id=self._ids()[1], parent_span_id=real.span_id, name=real.name,
                       kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=real.start_time_unix_nano, end_time_unix_nano=now)  # fmt: skip
         record.attributes.extend(real.attributes)
-        record.attributes.extend([_kv("telemetron.span_type", "pending_span"), _kv("telemetron.pending_parent_id", "")])
+        record.attributes.extend([kv("telemetron.span_type", "pending_span"), kv("telemetron.pending_parent_id", "")])
         return record
 
     def start_task(self, agent: str, now: int) -> Span:
@@ -213,10 +202,10 @@ class LiveLoad:
             chat = Span(trace_id=trace, span_id=self._ids()[1], parent_span_id=span, name=f"chat {model}",
                         kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=max(start, now - 800_000_000), end_time_unix_nano=now)  # fmt: skip
             chat.attributes.extend([
-                _kv("gen_ai.operation.name", "chat"), _kv("gen_ai.provider.name", "openai"), _kv("gen_ai.request.model", model),
-                _kv("gen_ai.usage.input_tokens", 400), _kv("gen_ai.usage.output_tokens", 80), _kv("telemetron.llm.cost.usd", 0.0008),
-                _kv("telemetron.llm.ratelimit.tokens.limit", 2_000_000), _kv("telemetron.llm.ratelimit.tokens.remaining", 1_500_000),
-                _kv("telemetron.llm.ratelimit.requests.limit", 10_000), _kv("telemetron.llm.ratelimit.requests.remaining", 9_000),
+                kv("gen_ai.operation.name", "chat"), kv("gen_ai.provider.name", "openai"), kv("gen_ai.request.model", model),
+                kv("gen_ai.usage.input_tokens", 400), kv("gen_ai.usage.output_tokens", 80), kv("telemetron.llm.cost.usd", 0.0008),
+                kv("telemetron.llm.ratelimit.tokens.limit", 2_000_000), kv("telemetron.llm.ratelimit.tokens.remaining", 1_500_000),
+                kv("telemetron.llm.ratelimit.requests.limit", 10_000), kv("telemetron.llm.ratelimit.requests.remaining", 9_000),
             ])  # fmt: skip
             out.append(chat)
         out.append(self.agent_span(agent, trace, span, start, now, task, failed=self.rng.random() < 0.02))
@@ -227,13 +216,13 @@ class LiveLoad:
         now = time.time_ns()
         for d, deployment in enumerate(DEPLOYMENTS):
             rm = request.resource_metrics.add()
-            rm.resource.attributes.extend([_kv("k8s.deployment.name", deployment), _kv("k8s.namespace.name", "agents")])
+            rm.resource.attributes.extend([kv("k8s.deployment.name", deployment), kv("k8s.namespace.name", "agents")])
             for name, value in (("k8s.deployment.desired", 3), ("k8s.deployment.available", 3)):
                 rm.scope_metrics.add().metrics.add(name=name).gauge.data_points.add(time_unix_nano=now, as_int=value)
             for p in range(3):
                 rm = request.resource_metrics.add()
-                rm.resource.attributes.extend([_kv("k8s.deployment.name", deployment), _kv("k8s.pod.name", f"{deployment}-5d8f7c9b6d-{p:05d}"),
-                                               _kv("k8s.namespace.name", "agents")])  # fmt: skip
+                rm.resource.attributes.extend([kv("k8s.deployment.name", deployment), kv("k8s.pod.name", f"{deployment}-5d8f7c9b6d-{p:05d}"),
+                                               kv("k8s.namespace.name", "agents")])  # fmt: skip
                 scope = rm.scope_metrics.add()
                 scope.metrics.add(name="k8s.pod.phase").gauge.data_points.add(time_unix_nano=now, as_int=2)
                 scope.metrics.add(name="k8s.pod.cpu.usage").gauge.data_points.add(time_unix_nano=now, as_double=0.1 + d / 100)

@@ -19,26 +19,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from otlp_builders import METRICS_EXPORT, kv
 from telemetron_instrumentation import semconv as sc
-
-METRICS_EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
-
-
-def kv(key: str, value) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
-
 
 class _Retargetable(SpanExporter):
     """OTLP gRPC export to an endpoint that can change (the same agents outliving an oracle_api restart)."""

@@ -100,3 +100,18 @@ def oracle_server(tmp_path: Path) -> Iterator[RunningOracle]:
     running = start_oracle(tmp_path / "telemetron.db")
     yield running
     running.stop()
+
+
+@pytest.fixture
+def make_oracle(tmp_path: Path) -> Iterator[Callable[..., RunningOracle]]:
+    """``make_oracle(**settings)``: oracle_api instances with changed settings, all stopped after the test."""
+    started: list[RunningOracle] = []
+
+    def make(**overrides) -> RunningOracle:
+        running = start_oracle(tmp_path / f"oracle-{len(started)}.db", **overrides)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.stop()

@@ -13,19 +13,17 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-def make_oracle(tmp_path):
-    """An oracle_api with some thresholds changed; its final state must still obey the schema."""
+def make_oracle(make_oracle):
+    """The shared factory, plus: each oracle's final state must still obey the schema."""
     started = []
 
     def make(**overrides):
-        running = start_oracle(tmp_path / f"oracle-{len(started)}.db", **overrides)
-        started.append(running)
-        return running
+        started.append(make_oracle(**overrides))
+        return started[-1]
 
     yield make
     for running in started:
         get_state(running)
-        running.stop()
 
 
 def wait_issue(oracle, kind: str) -> dict:

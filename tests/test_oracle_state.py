@@ -7,23 +7,8 @@ import time
 import pytest
 
 from oracle_feed import Agents, agent_of, assert_valid, get_state, pod_resource, send_metrics
-from oracle_fixtures import start_oracle
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def make_oracle(tmp_path):
-    started = []
-
-    def make(**overrides):
-        running = start_oracle(tmp_path / f"oracle-{len(started)}.db", **overrides)
-        started.append(running)
-        return running
-
-    yield make
-    for running in started:
-        running.stop()
 
 
 def test_running_agent_shows_declared_facts_and_observed_models(oracle_server):

@@ -16,27 +16,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from oracle_fixtures import start_oracle
+from otlp_builders import LOGS_EXPORT, METRICS_EXPORT, TRACE_EXPORT, kv
 
-TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 T0 = 1_700_000_000_000_000_000
-
-
-def kv(key: str, value) -> KeyValue:
-    if isinstance(value, bool):
-        any_value = AnyValue(bool_value=value)
-    elif isinstance(value, int):
-        any_value = AnyValue(int_value=value)
-    elif isinstance(value, float):
-        any_value = AnyValue(double_value=value)
-    elif isinstance(value, bytes):
-        any_value = AnyValue(bytes_value=value)
-    else:
-        any_value = AnyValue(string_value=value)
-    return KeyValue(key=key, value=any_value)
 
 
 def make_span(n: int, trace: int = 1, **overrides) -> Span:
@@ -152,12 +138,8 @@ def test_non_utf8_string_rejects_only_that_span(oracle_server, export):
 
 
 def test_every_attribute_value_type_round_trips(oracle_server, export):
-    span = make_span(0, attributes=[kv("s", "text"), kv("b", True), kv("i", -7), kv("d", 1.5), kv("raw", b"\x00\x01")])
-    array = KeyValue(key="arr", value=AnyValue())
-    array.value.array_value.values.extend([AnyValue(int_value=1), AnyValue(string_value="two")])
-    nested = KeyValue(key="map", value=AnyValue())
-    nested.value.kvlist_value.values.append(kv("inner", 2.0))
-    span.attributes.extend([array, nested])
+    values = {"s": "text", "b": True, "i": -7, "d": 1.5, "raw": b"\x00\x01", "arr": [1, "two"], "map": {"inner": 2.0}}
+    span = make_span(0, attributes=[kv(k, v) for k, v in values.items()])
     export(request_of(span))
     trace = oracle_server.client().get(f"/api/v1/traces/{(1).to_bytes(16, 'big').hex()}").json()
     assert trace["spans"][0]["attributes"] == {
@@ -186,10 +168,10 @@ def test_metrics_and_logs_are_stored(oracle_server):
     rl = logs.resource_logs.add()
     rl.resource.attributes.append(kv("service.name", "agents"))
     rl.scope_logs.add().log_records.add(time_unix_nano=T0, severity_text="WARN", body=AnyValue(string_value="slow"))
-    channel.unary_unary("/opentelemetry.proto.collector.metrics.v1.MetricsService/Export")(
+    channel.unary_unary(METRICS_EXPORT)(
         metrics.SerializeToString(), timeout=10
     )
-    channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")(
+    channel.unary_unary(LOGS_EXPORT)(
         logs.SerializeToString(), timeout=10
     )
     channel.close()
