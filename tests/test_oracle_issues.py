@@ -7,7 +7,6 @@ import time
 import pytest
 
 from oracle_feed import Agents, get_state, issues_of, pod_resource, send_metrics
-from oracle_fixtures import start_oracle
 
 MIB = 1024 * 1024
 
