@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
 
 _log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
 _FLAGS_LOCAL = b"\x85\x01" + _pack_fixed32(_HAS_IS_REMOTE)  # Span.flags (field 16, fixed32)
 _FLAGS_REMOTE = b"\x85\x01" + _pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
+
+# Span.kind (field 6): SpanKind.INTERNAL (0) is SPAN_KIND_INTERNAL (1), and so on.
+_KIND_FIELDS = {kind.value: bytes((0x30, kind.value + 1)) for kind in SpanKind}
 
 _CACHE_LIMIT = 4096
 _key_cache: dict[str, bytes] = {}  # key -> KeyValue.key field
@@ -124,9 +128,14 @@ def _span_flags(context: Any) -> bytes:
     return _FLAGS_REMOTE if context is not None and context.is_remote else _FLAGS_LOCAL
 
 
+_UNSET_STATUS = b"\x7a\x00"  # Span.status present and empty, as the SDK's encoder leaves it
+
+
 def _status(status: Any) -> bytes:
     if status is None:
         return b""
+    if status.status_code is StatusCode.UNSET and not status.description:
+        return _UNSET_STATUS
     code = status.status_code.value
     return _field(0x7A, _string(0x12, status.description) + (b"\x18" + _varint(code) if code else b""))
 
@@ -137,9 +146,9 @@ def _trace_state(trace_state: Any) -> bytes:
     return _string(0x1A, ",".join(f"{key}={value}" for key, value in trace_state.items()))
 
 
-def _events(span: ReadableSpan) -> bytes:
+def _events(events: Sequence[Any]) -> bytes:
     out = []
-    for event in span.events:
+    for event in events:
         body = (
             (b"\x09" + _pack_fixed64(event.timestamp) if event.timestamp else b"")
             + _string(0x12, event.name)
@@ -150,9 +159,9 @@ def _events(span: ReadableSpan) -> bytes:
     return b"".join(out)
 
 
-def _links(span: ReadableSpan) -> bytes:
+def _links(links: Sequence[Any]) -> bytes:
     out = []
-    for link in span.links:
+    for link in links:
         context = link.context
         body = (
             b"\x0a\x10" + context.trace_id.to_bytes(16, "big")
@@ -176,16 +185,16 @@ def encode_span(span: ReadableSpan) -> bytes:
     """One Span message (without its field tag)."""
     context = span.context
     parent = span.parent
-    kind = span.kind.value + 1  # SpanKind.INTERNAL (0) is SPAN_KIND_INTERNAL (1), and so on
     parts = [
         b"\x0a\x10", context.trace_id.to_bytes(16, "big"),
         b"\x12\x08", context.span_id.to_bytes(8, "big"),
-        _trace_state(context.trace_state),
     ]
+    if context.trace_state:
+        parts.append(_trace_state(context.trace_state))
     if parent is not None:
         parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
     parts.append(_string(0x2A, span.name))
-    parts += (b"\x30", _varint(kind))
+    parts.append(_KIND_FIELDS[span.kind._value_])  # an Enum's plain value attribute: .value is a slow descriptor
     if span.start_time:
         parts += (b"\x39", _pack_fixed64(span.start_time))
     if span.end_time:
@@ -193,12 +202,14 @@ def encode_span(span: ReadableSpan) -> bytes:
     parts.append(_attributes(0x4A, _plain_attributes(span)))
     if span.dropped_attributes:
         parts += (b"\x50", _varint(span.dropped_attributes))
-    if span.events:
-        parts.append(_events(span))
+    events = span.events
+    if events:
+        parts.append(_events(events))
     if span.dropped_events:
         parts += (b"\x60", _varint(span.dropped_events))
-    if span.links:
-        parts.append(_links(span))
+    links = span.links
+    if links:
+        parts.append(_links(links))
     if span.dropped_links:
         parts += (b"\x70", _varint(span.dropped_links))
     parts.append(_status(span.status))

@@ -517,8 +517,7 @@ def _get(obj: Any, key: str) -> Any:
         value = fields.get(key)
         if value is not None or key in fields:
             return value
-        cls = type(obj)
-        if _plain_pydantic(cls) and not hasattr(cls, key):
+        if _plain_pydantic_field(type(obj), key):
             # What pydantic's __getattr__ would find, without raising and catching AttributeError.
             extra = obj.__pydantic_extra__
             return extra.get(key) if extra else None
@@ -527,10 +526,21 @@ def _get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
-@functools.lru_cache(maxsize=256)
-def _plain_pydantic(cls: type) -> bool:
-    """A pydantic model whose missing attributes only pydantic's own ``__getattr__`` resolves (extras)."""
-    return issubclass(cls, BaseModel) and getattr(cls, "__getattr__", None) is getattr(BaseModel, "__getattr__", None)
+_PLAIN_PYDANTIC_FIELDS: dict[tuple[type, str], bool] = {}
+
+
+def _plain_pydantic_field(cls: type, key: str) -> bool:
+    """True if ``cls`` is a pydantic model on which only pydantic's ``__getattr__`` (extras) could find ``key``."""
+    plain = _PLAIN_PYDANTIC_FIELDS.get((cls, key))
+    if plain is None:
+        plain = (
+            issubclass(cls, BaseModel)
+            and getattr(cls, "__getattr__", None) is getattr(BaseModel, "__getattr__", None)
+            and not hasattr(cls, key)  # no property or method of that name
+        )
+        if len(_PLAIN_PYDANTIC_FIELDS) < 1024:
+            _PLAIN_PYDANTIC_FIELDS[(cls, key)] = plain
+    return plain
 
 
 def _int(value: Any) -> int | None:
