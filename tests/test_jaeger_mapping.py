@@ -384,3 +384,33 @@ def test_v3_accepts_base64_trace_ids(jaeger_server):
     encoded = base64.urlsafe_b64encode(bytes.fromhex(TRACE_ID)).decode().rstrip("=")
     body = jaeger_server.client().get(f"/api/v3/traces/{encoded}").json()
     assert len(_by_service(body["result"]["resourceSpans"])) == 2
+
+
+def test_values_equal_in_python_keep_their_own_types_within_one_trace(jaeger_server):
+    """1, 1.0 and True compare equal in Python; each span still shows its own type (per-trace text cache)."""
+    trace = "0f" * 16
+    values = [1, 1.0, True, [1], [True], "1"]
+    spans = [mk_span(trace, f"{n + 1:016x}", None, "v", T0 + n, T0 + n + 1000, Span.SPAN_KIND_INTERNAL,
+                     attributes={"v": v}) for n, v in enumerate(values)]  # fmt: skip
+    request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])])
+    request.resource_spans[0].resource.attributes.extend(kvs({"service.name": "types"}))
+    channel = grpc.insecure_channel(jaeger_server.grpc_endpoint)
+    channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)(
+        request.SerializeToString(), timeout=30
+    )
+    channel.close()
+    client = jaeger_server.client()
+    jaeger_server.wait_for(lambda: client.get(f"/api/traces/{trace}").status_code == 200)
+    (ui,) = client.get(f"/api/traces/{trace}").json()["data"]
+    assert [sp["tags"][0] for sp in sorted(ui["spans"], key=lambda sp: sp["spanID"])] == [
+        {"key": "v", "type": "int64", "value": 1},
+        {"key": "v", "type": "float64", "value": 1.0},
+        {"key": "v", "type": "bool", "value": True},
+        s("v", "[1]"),
+        s("v", "[true]"),
+        s("v", "1"),
+    ]
+    (rs,) = client.get(f"/api/v3/traces/{trace}").json()["result"]["resourceSpans"]
+    got = [sp["attributes"][0]["value"] for sp in sorted(rs["scopeSpans"][0]["spans"], key=lambda sp: sp["spanId"])]
+    assert got == [iv(1), {"doubleValue": 1.0}, {"boolValue": True}, {"arrayValue": {"values": [iv(1)]}},
+                   {"arrayValue": {"values": [{"boolValue": True}]}}, sv("1")]  # fmt: skip

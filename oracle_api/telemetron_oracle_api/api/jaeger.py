@@ -173,9 +173,7 @@ def _now_ns() -> int:
 def _ui_traces(services: Services, trace_ids: list[str], adjust: bool) -> list[tuple[str, str]]:
     """(trace id, UI-model JSON text) of each trace found, in the order asked."""
     with services.store.reader() as conn:
-        spans = queries.get_spans_of_traces(conn, trace_ids)
-        resources = queries.get_resources(conn, (r["resource_key"] for rows in spans.values() for r in rows))
-    return [(tid, jm.ui_trace_json(rows, resources, adjust=adjust)) for tid, rows in spans.items() if rows]
+        return jm.ui_traces_json(conn, trace_ids, adjust=adjust)
 
 
 def traces_envelope(traces: list[tuple[str, str]], errors: list | None = None) -> Response:
@@ -383,15 +381,9 @@ def _v3_search(q) -> tuple[queries.SpanSearch, bool]:
 
 def _v3_result(services: Services, trace_ids: list[str], adjust: bool):
     with services.store.reader() as conn:
-        spans = queries.get_spans_of_traces(conn, trace_ids)
-        rows = [r for group in spans.values() for r in group]
-        resources = queries.get_resources(conn, (r["resource_key"] for r in rows))
-    if not rows:
+        resource_spans = jm.otlp_resource_spans_json(conn, trace_ids, adjust=adjust)
+    if not resource_spans:
         return v3_error(404, "No traces found")
-    resource_spans = []
-    for group in spans.values():
-        if group:
-            resource_spans.extend(jm.otlp_resource_spans_json(group, resources, adjust=adjust))
     return Response(f'{{"result":{{"resourceSpans":[{",".join(resource_spans)}]}}}}', media_type="application/json")
 
 

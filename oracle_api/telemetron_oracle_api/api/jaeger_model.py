@@ -17,8 +17,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from decimal import Decimal
+from typing import NamedTuple
 
-from ..store.queries import span_kind_name
+import orjson
+
+from ..store.queries import get_resources, span_kind_name
 
 _JS_MAX_SAFE = (1 << 53) - 1
 _KIND_TAG = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -111,7 +114,9 @@ def _tags(attributes: dict, adjust: bool) -> list[dict]:
 
 
 # The routes write JSON text directly (a trace can hold thousands of spans and tens of thousands
-# of tags; building dicts and then encoding them costs several times more).
+# of tags; building dicts and then encoding them costs several times more). The stored JSON is
+# parsed with orjson: per span, json.loads took as long as writing the span's whole text.
+_load = orjson.loads
 
 
 def _number(x: float) -> str:
@@ -133,37 +138,81 @@ def tag_json(key: str, value: object) -> str:
     return _compact(tag(key, value))
 
 
-def _tags_json(attributes: dict, adjust: bool, cache: dict | None = None) -> list[str]:
-    """Tags as JSON texts; ``cache`` remembers the text of each (key, value) seen in this trace."""
-    keys = sorted(attributes) if adjust else attributes
-    if cache is None:
-        return [tag_json(k, attributes[k]) for k in keys]
+def _tags_json(attributes: dict, adjust: bool, cache: dict) -> list[str]:
+    """Tags as JSON texts; ``cache`` remembers the text of each (key, type, value) seen in this trace.
+
+    The type is part of the key because ``1``, ``1.0`` and ``True`` are equal in Python; lists
+    and maps, unhashable, are keyed by their repr.
+    """
     out = []
-    for k in keys:
+    for k in sorted(attributes) if adjust else attributes:
         value = attributes[k]
-        t = type(value)
-        if t is list or t is dict:
-            out.append(tag_json(k, value))
-            continue
-        text = cache.get((k, t, value))
+        t = value.__class__
+        ck = (k, t, value) if t is not list and t is not dict else (k, t, repr(value))
+        text = cache.get(ck)
         if text is None:
-            text = cache[(k, t, value)] = tag_json(k, value)
+            text = cache[ck] = tag_json(k, value)
         out.append(text)
+    return out
+
+
+# --- stored spans ---------------------------------------------------------------------------------
+
+# The columns both shapes need, read as plain tuples: sqlite3.Row objects cost more than the rest.
+_COLUMNS = (
+    "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, status_message, attributes,"
+    " events, links, dropped_counts, resource_key, service_name, scope_name, scope_version, trace_state, flags"
+)
+
+
+class _Span(NamedTuple):
+    trace_id: str
+    start_ns: int
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: int
+    end_ns: int
+    status_code: int
+    status_message: str
+    attributes: str
+    events: str
+    links: str
+    dropped_counts: str
+    resource_key: str
+    service_name: str
+    scope_name: str
+    scope_version: str
+    trace_state: str
+    flags: int
+
+
+def _trace_spans(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, list[_Span]]:
+    """Spans of each trace in start order (then span id), in the order the traces were asked for."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(
+        f"SELECT {_COLUMNS} FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),)
+    ).fetchall()
+    rows.sort()  # by trace, start, span id; sorted here: SQLite's sorter would copy every row
+    out: dict[str, list[_Span]] = {tid: [] for tid in trace_ids}
+    for row in rows:
+        out[row[0]].append(_Span._make(row))
     return out
 
 
 # --- UI model (v1) --------------------------------------------------------------------------------
 
 
-def _references(row: sqlite3.Row, links: list) -> list[dict]:
-    trace_id = jaeger_trace_id(row["trace_id"])
-    parent = row["parent_span_id"]
+def _references(span: _Span, links: list) -> list[dict]:
+    trace_id = jaeger_trace_id(span.trace_id)
+    parent = span.parent_span_id
     refs = []
     if parent:
         refs.append({"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent})
     for link in links:
         ref_type = "CHILD_OF" if link.get("attributes", {}).get("opentracing.ref_type") == "child_of" else "FOLLOWS_FROM"
-        if parent and link["trace_id"] == row["trace_id"] and link["span_id"] == parent:
+        if parent and link["trace_id"] == span.trace_id and link["span_id"] == parent:
             refs[0]["refType"] = ref_type  # the link names the parent: it decides the type
             continue
         refs.append({"refType": ref_type, "traceID": jaeger_trace_id(link["trace_id"]), "spanID": link["span_id"]})
@@ -176,34 +225,33 @@ def process_of(resource: dict | None, service_name: str, adjust: bool) -> dict:
     return {"serviceName": service_name, "tags": _tags(attributes, adjust)}
 
 
-def _span_tags_json(row: sqlite3.Row, attributes: dict, adjust: bool, cache: dict) -> str:
-    tags = []
-    if row["scope_name"]:
-        tags.append(f'{{"key":"otel.scope.name","type":"string","value":{_q(row["scope_name"])}}}')
-    if row["scope_version"]:
-        tags.append(f'{{"key":"otel.scope.version","type":"string","value":{_q(row["scope_version"])}}}')
-    tags.extend(_tags_json(attributes, adjust, cache))
-    kind = _KIND_TAG.get(row["kind"])
+def _fixed_tags(span: _Span) -> tuple[list[str], list[str]]:
+    """The tags before and after the attributes, which many spans of a trace share."""
+    before, after = [], []
+    if span.scope_name:
+        before.append(f'{{"key":"otel.scope.name","type":"string","value":{_q(span.scope_name)}}}')
+    if span.scope_version:
+        before.append(f'{{"key":"otel.scope.version","type":"string","value":{_q(span.scope_version)}}}')
+    kind = _KIND_TAG.get(span.kind)
     if kind:
-        tags.append(f'{{"key":"span.kind","type":"string","value":"{kind}"}}')
-    status = row["status_code"]
-    if status == 2:
-        tags.append('{"key":"otel.status_code","type":"string","value":"ERROR"},{"key":"error","type":"bool","value":true}')
-    elif status == 1:
-        tags.append('{"key":"otel.status_code","type":"string","value":"OK"}')
-    if row["status_message"]:
-        tags.append(f'{{"key":"otel.status_description","type":"string","value":{_q(row["status_message"])}}}')
-    if row["trace_state"]:
-        tags.append(f'{{"key":"w3c.tracestate","type":"string","value":{_q(row["trace_state"])}}}')
-    return "[" + ",".join(tags) + "]"
+        after.append(f'{{"key":"span.kind","type":"string","value":"{kind}"}}')
+    if span.status_code == 2:
+        after.append('{"key":"otel.status_code","type":"string","value":"ERROR"},{"key":"error","type":"bool","value":true}')
+    elif span.status_code == 1:
+        after.append('{"key":"otel.status_code","type":"string","value":"OK"}')
+    if span.status_message:
+        after.append(f'{{"key":"otel.status_description","type":"string","value":{_q(span.status_message)}}}')
+    if span.trace_state:
+        after.append(f'{{"key":"w3c.tracestate","type":"string","value":{_q(span.trace_state)}}}')
+    return before, after
 
 
 def _logs_json(events_text: str, adjust: bool, cache: dict) -> str:
     if events_text == "[]":
         return "[]"
-    events = _loads(events_text)
-    if adjust:
-        events = sorted(events, key=lambda e: e["name"])
+    events = _load(events_text)
+    if adjust and len(events) > 1:
+        events.sort(key=lambda e: e["name"])
     logs = []
     for event in events:
         attributes = event["attributes"]
@@ -215,50 +263,66 @@ def _logs_json(events_text: str, adjust: bool, cache: dict) -> str:
     return "[" + ",".join(logs) + "]"
 
 
-def ui_trace_json(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> str:
-    """One trace in Jaeger's UI model as JSON text: ``{traceID, spans, processes, warnings}``."""
-    process_ids: dict[str, str] = {}
-    processes: dict[str, dict] = {}
-    by_content: dict[str, str] = {}
-    spans = []
-    cache: dict = {}
-    for row in rows:
-        key = row["resource_key"]
-        pid = process_ids.get(key)
-        if pid is None:
-            process = process_of(resources.get(key), row["service_name"], adjust)
-            content = json.dumps(process, sort_keys=True)
-            pid = by_content.get(content)
-            if pid is None:  # equal processes share one id, as in Jaeger's process hashtable
-                pid = f"p{len(processes) + 1}"
-                processes[pid] = process
-                by_content[content] = pid
-            process_ids[key] = pid
-        trace_id = jaeger_trace_id(row["trace_id"])
-        start_ns = row["start_ns"]
-        flags = '"flags":1,' if row["flags"] & 0x1 else ""  # W3C sampled bit, Jaeger's SampledFlag
-        links_text = row["links"]
-        parent = row["parent_span_id"]
-        if links_text == "[]":
-            refs = f'[{{"refType":"CHILD_OF","traceID":"{trace_id}","spanID":"{parent}"}}]' if parent else "[]"
-        else:
-            refs = _compact(_references(row, _loads(links_text)))
-        spans.append(
-            f'{{"traceID":"{trace_id}","spanID":"{row["span_id"]}",{flags}"operationName":{_q(row["name"])},'
-            f'"references":{refs},"startTime":{start_ns // 1000},"duration":{(row["end_ns"] - start_ns) // 1000},'
-            f'"tags":{_span_tags_json(row, _loads(row["attributes"]), adjust, cache)},"logs":{_logs_json(row["events"], adjust, cache)},'
-            f'"processID":"{pid}","warnings":null}}'
-        )
-    trace_id = jaeger_trace_id(rows[0]["trace_id"]) if rows else ""
+_SAMPLED = '"flags":1,'  # the W3C sampled bit, Jaeger's SampledFlag
+
+
+def _ui_span_json(span: _Span, pid: str, adjust: bool, cache: dict) -> str:
+    trace_id = jaeger_trace_id(span.trace_id)
+    parent = span.parent_span_id
+    if span.links == "[]":
+        refs = f'[{{"refType":"CHILD_OF","traceID":"{trace_id}","spanID":"{parent}"}}]' if parent else "[]"
+    else:
+        refs = _compact(_references(span, _load(span.links)))
+    fixed_key = (span.scope_name, span.scope_version, span.kind, span.status_code, span.status_message, span.trace_state)
+    fixed = cache.get(fixed_key)
+    if fixed is None:
+        fixed = cache[fixed_key] = _fixed_tags(span)
+    tags = ",".join(fixed[0] + _tags_json(_load(span.attributes), adjust, cache) + fixed[1])
+    start_ns = span.start_ns
     return (
-        f'{{"traceID":"{trace_id}","spans":[{",".join(spans)}],'
-        f'"processes":{_compact(processes)},"warnings":null}}'
+        f'{{"traceID":"{trace_id}","spanID":"{span.span_id}",{_SAMPLED if span.flags & 0x1 else ""}'
+        f'"operationName":{_q(span.name)},"references":{refs},"startTime":{start_ns // 1000},'
+        f'"duration":{(span.end_ns - start_ns) // 1000},"tags":[{tags}],"logs":{_logs_json(span.events, adjust, cache)},'
+        f'"processID":"{pid}","warnings":null}}'
     )
 
 
-def ui_trace(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> dict:
-    """One trace in Jaeger's UI model: ``{traceID, spans, processes, warnings}``."""
-    return _loads(ui_trace_json(rows, resources, adjust=adjust))
+def ui_traces_json(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True) -> list[tuple[str, str]]:
+    """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked."""
+    by_trace = _trace_spans(conn, trace_ids)
+    resources = get_resources(conn, {span.resource_key for spans in by_trace.values() for span in spans})
+    out = []
+    for trace_id, spans in by_trace.items():
+        if not spans:
+            continue
+        process_ids: dict[str, str] = {}
+        processes: dict[str, dict] = {}
+        by_content: dict[str, str] = {}
+        texts = []
+        cache: dict = {}
+        for span in spans:
+            pid = process_ids.get(span.resource_key)
+            if pid is None:
+                process = process_of(resources.get(span.resource_key), span.service_name, adjust)
+                content = json.dumps(process, sort_keys=True)
+                pid = by_content.get(content)
+                if pid is None:  # equal processes share one id, as in Jaeger's process hashtable
+                    pid = f"p{len(processes) + 1}"
+                    processes[pid] = process
+                    by_content[content] = pid
+                process_ids[span.resource_key] = pid
+            texts.append(_ui_span_json(span, pid, adjust, cache))
+        out.append((trace_id, (
+            f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":[{",".join(texts)}],'
+            f'"processes":{_compact(processes)},"warnings":null}}'
+        )))  # fmt: skip
+    return out
+
+
+def ui_trace(conn: sqlite3.Connection, trace_id: str, *, adjust: bool = True) -> dict | None:
+    """One trace in Jaeger's UI model: ``{traceID, spans, processes, warnings}``; None when unknown."""
+    found = ui_traces_json(conn, [trace_id], adjust=adjust)
+    return _loads(found[0][1]) if found else None
 
 
 # --- OTLP JSON (api_v3) ---------------------------------------------------------------------------
@@ -307,40 +371,37 @@ def _attributes_text(attributes: dict, adjust: bool, cache: dict | None = None) 
     out = []
     for k in keys:
         value = attributes[k]
-        t = type(value)
-        if t is list or t is dict:
-            out.append(f'{{"key":{_q(k)},"value":{any_value_text(value)}}}')
-            continue
-        text = cache.get((k, t, value))
+        t = value.__class__
+        ck = (k, t, value) if t is not list and t is not dict else (k, t, repr(value))  # as in _tags_json
+        text = cache.get(ck)
         if text is None:
-            text = cache[(k, t, value)] = f'{{"key":{_q(k)},"value":{any_value_text(value)}}}'
+            text = cache[ck] = f'{{"key":{_q(k)},"value":{any_value_text(value)}}}'
         out.append(text)
     return "[" + ",".join(out) + "]"
 
 
-def _otlp_span_text(row: sqlite3.Row, adjust: bool, cache: dict) -> str:
-    out = [f'"traceId":"{row["trace_id"]}","spanId":"{row["span_id"]}"']
-    if row["trace_state"]:
-        out.append(f'"traceState":{_q(row["trace_state"])}')
-    if row["parent_span_id"]:
-        out.append(f'"parentSpanId":"{row["parent_span_id"]}"')
-    if row["flags"]:
-        out.append(f'"flags":{row["flags"]}')
-    if row["name"]:
-        out.append(f'"name":{_q(row["name"])}')
-    if row["kind"]:
-        out.append(f'"kind":{row["kind"]}')
-    out.append(f'"startTimeUnixNano":"{row["start_ns"]}","endTimeUnixNano":"{row["end_ns"]}"')
-    attributes = _loads(row["attributes"])
-    if attributes:
-        out.append(f'"attributes":{_attributes_text(attributes, adjust, cache)}')
-    dropped = (0, 0, 0) if row["dropped_counts"] == "[0,0,0]" else _loads(row["dropped_counts"])
+def _otlp_span_text(span: _Span, adjust: bool, cache: dict) -> str:
+    out = [f'"traceId":"{span.trace_id}","spanId":"{span.span_id}"']
+    if span.trace_state:
+        out.append(f'"traceState":{_q(span.trace_state)}')
+    if span.parent_span_id:
+        out.append(f'"parentSpanId":"{span.parent_span_id}"')
+    if span.flags:
+        out.append(f'"flags":{span.flags}')
+    if span.name:
+        out.append(f'"name":{_q(span.name)}')
+    if span.kind:
+        out.append(f'"kind":{span.kind}')
+    out.append(f'"startTimeUnixNano":"{span.start_ns}","endTimeUnixNano":"{span.end_ns}"')
+    if span.attributes != "{}":
+        out.append(f'"attributes":{_attributes_text(_load(span.attributes), adjust, cache)}')
+    dropped = (0, 0, 0) if span.dropped_counts == "[0,0,0]" else _load(span.dropped_counts)
     if dropped[0]:
         out.append(f'"droppedAttributesCount":{dropped[0]}')
-    if row["events"] != "[]":
-        events = _loads(row["events"])
-        if adjust:
-            events = sorted(events, key=lambda e: e["name"])
+    if span.events != "[]":
+        events = _load(span.events)
+        if adjust and len(events) > 1:
+            events.sort(key=lambda e: e["name"])
         texts = []
         for e in events:
             event = []
@@ -356,9 +417,9 @@ def _otlp_span_text(row: sqlite3.Row, adjust: bool, cache: dict) -> str:
         out.append(f'"events":[{",".join(texts)}]')
     if dropped[1]:
         out.append(f'"droppedEventsCount":{dropped[1]}')
-    if row["links"] != "[]":
+    if span.links != "[]":
         texts = []
-        for link in _loads(row["links"]):
+        for link in _load(span.links):
             item = [f'"traceId":"{link["trace_id"]}","spanId":"{link["span_id"]}"']
             if link.get("trace_state"):
                 item.append(f'"traceState":{_q(link["trace_state"])}')
@@ -371,40 +432,43 @@ def _otlp_span_text(row: sqlite3.Row, adjust: bool, cache: dict) -> str:
     if dropped[2]:
         out.append(f'"droppedLinksCount":{dropped[2]}')
     status = []
-    if row["status_message"]:
-        status.append(f'"message":{_q(row["status_message"])}')
-    if row["status_code"]:
-        status.append(f'"code":{row["status_code"]}')
+    if span.status_message:
+        status.append(f'"message":{_q(span.status_message)}')
+    if span.status_code:
+        status.append(f'"code":{span.status_code}')
     out.append('"status":{' + ",".join(status) + "}")
     return "{" + ",".join(out) + "}"
 
 
-def otlp_resource_spans_json(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> list[str]:
-    """Spans grouped by resource, then by scope, as OTLP/JSON ``ResourceSpans`` texts."""
-    by_resource: dict[str, dict[tuple[str, str], list[str]]] = {}
-    cache: dict = {}
-    for row in rows:
-        scopes = by_resource.setdefault(row["resource_key"], {})
-        scopes.setdefault((row["scope_name"], row["scope_version"]), []).append(_otlp_span_text(row, adjust, cache))
+def otlp_resource_spans_json(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True) -> list[str]:
+    """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts."""
+    by_trace = _trace_spans(conn, trace_ids)
+    resources = get_resources(conn, {span.resource_key for spans in by_trace.values() for span in spans})
     out = []
-    for key, scopes in by_resource.items():
-        resource = resources.get(key)
-        resource_text = f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}' if resource and resource["attributes"] else "{}"
-        scope_texts = []
-        for (name, version), spans in scopes.items():
-            scope = []
-            if name:
-                scope.append(f'"name":{_q(name)}')
-            if version:
-                scope.append(f'"version":{_q(version)}')
-            scope_texts.append(f'{{"scope":{{{",".join(scope)}}},"spans":[{",".join(spans)}]}}')
-        out.append(f'{{"resource":{resource_text},"scopeSpans":[{",".join(scope_texts)}]}}')
+    for spans in by_trace.values():
+        by_resource: dict[str, dict[tuple[str, str], list[str]]] = {}
+        cache: dict = {}
+        for span in spans:
+            scopes = by_resource.setdefault(span.resource_key, {})
+            scopes.setdefault((span.scope_name, span.scope_version), []).append(_otlp_span_text(span, adjust, cache))
+        for key, scopes in by_resource.items():
+            resource = resources.get(key)
+            resource_text = f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}' if resource and resource["attributes"] else "{}"
+            scope_texts = []
+            for (name, version), texts in scopes.items():
+                scope = []
+                if name:
+                    scope.append(f'"name":{_q(name)}')
+                if version:
+                    scope.append(f'"version":{_q(version)}')
+                scope_texts.append(f'{{"scope":{{{",".join(scope)}}},"spans":[{",".join(texts)}]}}')
+            out.append(f'{{"resource":{resource_text},"scopeSpans":[{",".join(scope_texts)}]}}')
     return out
 
 
-def otlp_resource_spans(rows: list[sqlite3.Row], resources: dict[str, dict], *, adjust: bool = True) -> list[dict]:
-    """Spans grouped by resource, then by scope, as OTLP/JSON ``ResourceSpans``."""
-    return [_loads(text) for text in otlp_resource_spans_json(rows, resources, adjust=adjust)]
+def otlp_resource_spans(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True) -> list[dict]:
+    """The traces' spans as OTLP/JSON ``ResourceSpans``."""
+    return [_loads(text) for text in otlp_resource_spans_json(conn, trace_ids, adjust=adjust)]
 
 
 def operation_json(name: str, kind: int, *, v3: bool = False) -> dict:
@@ -425,5 +489,5 @@ __all__ = [
     "span_kind_name",
     "tag",
     "ui_trace",
-    "ui_trace_json",
+    "ui_traces_json",
 ]

@@ -267,21 +267,6 @@ def get_trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[sqlite3.Row
     ).fetchall()
 
 
-def get_spans_of_traces(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, list[sqlite3.Row]]:
-    """Spans of several traces, grouped by trace id in the order asked, each in start order."""
-    out: dict[str, list[sqlite3.Row]] = {tid: [] for tid in trace_ids}
-    if not trace_ids:
-        return out
-    rows = conn.execute(
-        "SELECT * FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),)
-    )
-    for row in rows:
-        out[row["trace_id"]].append(row)
-    for group in out.values():  # sorted here: SQLite's sorter would copy every row
-        group.sort(key=lambda r: (r["start_ns"], r["span_id"]))
-    return out
-
-
 def get_resources(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, dict]:
     """Resources by key: ``{"service_name": ..., "attributes": {...}}``."""
     keys = sorted(set(keys))
