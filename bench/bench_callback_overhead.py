@@ -1,28 +1,44 @@
 """CPU cost per LLM call of each way to instrument LiteLLM, against the mock provider over real HTTP.
 
-Each configuration runs in its own process (OpenTelemetry's global providers are set once per
-process): no instrumentation, LiteLLM's built-in ``otel`` callback, OpenLLMetry's LiteLLM
-instrumentor, and Telemetron's callback (``configure()``, pending spans and metrics included, httpx
-spans off as in the others). All export OTLP/gRPC to ``--otlp`` (default 127.0.0.1:4317); if
-nothing listens there, a local sink is started on that address.
+Each configuration runs in its own long-lived worker process (OpenTelemetry's global providers are
+set once per process): no instrumentation, an empty LiteLLM callback, LiteLLM's built-in ``otel``
+callback, OpenLLMetry's LiteLLM instrumentor, and Telemetron's callback (``configure()``, pending
+spans and metrics included, httpx spans off as in the others). All export OTLP/gRPC to ``--otlp``
+(default 127.0.0.1:4317, e.g. a running Collector); if nothing listens there, a local sink is
+started on that address in the parent process.
 
-CPU time is ``time.process_time()`` (all threads of the worker, export threads included) over
-``--calls`` sequential calls after a warm-up, with the exporters flushed inside the measured window.
+Two measurements, because a shared machine's load makes CPU time noisy:
 
-    python bench/bench_callback_overhead.py --calls 300 --repeat 3
+- CPU time (``time.process_time()``, all threads of the worker, export threads included) over
+  ``--calls`` sequential calls with the exporters flushed inside the window, in ``--rounds`` rounds.
+  Configurations take turns within each round (order rotated every round), so drifting load hits
+  all alike; "added" is the median over rounds of (configuration - no instrumentation) in the same
+  round, and the spread is the 25th-75th percentile of those per-round values.
+- Instructions executed (valgrind's callgrind, counted only inside the measured window through a
+  client request, all threads), which the machine's load cannot disturb. Needs valgrind and a C
+  compiler; ``--instr-calls 0`` skips it.
+
+Telemetron's own cost is also measured without LiteLLM around it: one real call's hook arguments
+replayed on one thread (spans, pending spans, metrics, OTLP export all included), minus the loop.
+
+    python bench/bench_callback_overhead.py --calls 200 --rounds 15 --instr-calls 100
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +51,8 @@ CONFIGS = {
     "openllmetry": "OpenLLMetry LiteLLMInstrumentor",
     "telemetron": "Telemetron callback (spans, pending, metrics)",
 }
+REPLAY = "telemetron hooks replayed, one thread, OTLP export"
+CALLGRIND_SLOWDOWN = 100.0  # a generous upper bound of how much slower code runs under callgrind
 
 
 def _listening(host: str, port: int) -> bool:
@@ -43,18 +61,21 @@ def _listening(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def _setup(config: str, endpoint: str) -> object:
-    """Instrument this worker process; returns a flush function."""
+# --- worker side ------------------------------------------------------------------------------------
+
+
+def _setup(config: str, endpoint: str, slowdown: float = 1.0) -> tuple[object, object]:
+    """Instrument this worker process; returns (flush function, Telemetron callback or None)."""
     from opentelemetry import metrics, trace
 
     if config == "none":
-        return lambda: None
+        return (lambda: None), None
     if config == "noop_callback":
         import litellm
         from litellm.integrations.custom_logger import CustomLogger
 
         litellm.callbacks = [CustomLogger()]
-        return lambda: None
+        return (lambda: None), None
     if config == "litellm_otel":
         import litellm
 
@@ -78,100 +99,52 @@ def _setup(config: str, endpoint: str) -> object:
         from telemetron_instrumentation import configure
 
         telemetry = configure(service_name="bench", endpoint=endpoint, protocol="grpc", instrument_httpx=False)
-        _time_hooks(telemetry.callback)
-        return telemetry.force_flush
+        if slowdown > 1 and telemetry.pending is not None:
+            # Under callgrind a 5 ms call lasts long enough to get a pending-span record it never gets
+            # natively; stretch the pending delay by the same factor so the work counted is the same.
+            telemetry.pending.export_delay_s *= slowdown
+        return telemetry.force_flush, telemetry.callback
 
     def flush() -> None:
         for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
             if hasattr(provider, "force_flush"):
                 provider.force_flush()
 
-    return flush
+    return flush, None
 
 
-HOOK_CPU = [0.0]  # seconds of thread CPU spent inside Telemetron's LiteLLM hooks
+class _Callgrind:
+    """Callgrind client requests (valgrind/callgrind.h macros) from a tiny library built on the fly."""
 
-
-def _time_hooks(callback: object) -> None:
-    """Count the thread CPU time spent in the callback's hooks (they run on several threads)."""
-    import functools
-    import inspect
-
-    for name in ("log_pre_api_call", "log_post_api_call", "log_success_event", "log_failure_event",
-                 "async_log_success_event", "async_log_failure_event"):
-        hook = getattr(callback, name)
-        if inspect.iscoroutinefunction(hook):
-            continue
-
-        def timed(*a, _hook=hook, **kw):
-            t0 = time.thread_time()
-            try:
-                return _hook(*a, **kw)
-            finally:
-                HOOK_CPU[0] += time.thread_time() - t0
-
-        setattr(callback, name, functools.wraps(hook)(timed))
-
-
-def _export_threads_cpu() -> float:
-    """CPU seconds used so far by OpenTelemetry's export and heartbeat threads."""
-    import threading
-
-    total = 0.0
-    for thread in threading.enumerate():
-        if thread.ident and thread.name.startswith(("Otel", "telemetron", "OtelPeriodic", "OtelBatch")):
-            try:
-                total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
-            except (OSError, ValueError):
-                pass
-    return total
-
-
-def worker(config: str, api_base: str, endpoint: str, calls: int, warmup: int, repeat: int) -> dict:
-    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    if config == "litellm_otel":
-        os.environ.update({"OTEL_EXPORTER": "otlp_grpc", "OTEL_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "bench"})
-    import litellm
-
-    litellm.suppress_debug_info = True
-    flush = _setup(config, endpoint)
-    args = {"model": "openai/mock-gpt-4o-mini", "api_base": api_base, "api_key": "sk-bench",
-            "messages": [{"role": "user", "content": "Say something about benchmarks."}], "max_retries": 0}
-    for _ in range(warmup):
-        litellm.completion(**args)
-    flush()
-    cpu_us, wall_us, hook_us, export_us = [], [], [], []
-    for _ in range(repeat):
-        gc.collect()  # start every round from the same heap state
-        HOOK_CPU[0] = 0.0
-        export0 = _export_threads_cpu()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        for _ in range(calls):
-            litellm.completion(**args)
-        flush()
-        cpu_us.append((time.process_time() - cpu0) / calls * 1e6)
-        wall_us.append((time.perf_counter() - wall0) / calls * 1e6)
-        hook_us.append(HOOK_CPU[0] / calls * 1e6)
-        export_us.append((_export_threads_cpu() - export0) / calls * 1e6)
-    result = {"config": config, "cpu_us": statistics.median(cpu_us), "cpu_runs": cpu_us,
-              "wall_us": statistics.median(wall_us), "hook_us": statistics.median(hook_us),
-              "export_us": statistics.median(export_us)}
-    if config == "telemetron":
-        result["replay_us"] = _replay(litellm, args, flush)
-    return result
-
-
-def _replay(litellm: object, args: dict, flush: object, n: int = 1000) -> float:
-    """Telemetron's own CPU per call: one real call's hook arguments replayed ``n`` times on one thread,
-    spans, pending spans and metrics exported over OTLP, best of 5 rounds, minus the loop's own cost.
-
-    Without LiteLLM around it, this is the figure the machine's load and LiteLLM's threads disturb least.
+    SOURCE = r"""
+    #include <valgrind/callgrind.h>
+    void bench_start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_ZERO_STATS; }
+    void bench_dump(const char *name) { CALLGRIND_DUMP_STATS_AT(name); }
+    void bench_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; }
     """
-    import uuid
 
+    @classmethod
+    def build(cls, directory: Path) -> Path:
+        source, library = directory / "bench_callgrind.c", directory / "bench_callgrind.so"
+        source.write_text(cls.SOURCE)
+        subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(library), str(source)], check=True,
+                       capture_output=True)
+        return library
+
+    def __init__(self, library: str) -> None:
+        self._lib = ctypes.CDLL(library)
+
+    def window(self, name: str, fn) -> None:
+        """Count the instructions of ``fn()`` (all threads) into a dump named ``name``."""
+        self._lib.bench_start()
+        fn()
+        self._lib.bench_dump(name.encode())
+        self._lib.bench_stop()
+
+
+def _capture_hook_arguments(litellm: object, args: dict) -> tuple:
+    """One real call's arguments to the pre-call and success hooks, as LiteLLM passes them."""
     from litellm.integrations.custom_logger import CustomLogger
-
-    from telemetron_instrumentation.configure import current
 
     seen: dict = {}
 
@@ -185,55 +158,178 @@ def _replay(litellm: object, args: dict, flush: object, n: int = 1000) -> float:
     recorder = _Recorder()
     litellm.callbacks.append(recorder)
     litellm.completion(**args)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while "success" not in seen and time.monotonic() < deadline:
         time.sleep(0.01)
     litellm.callbacks.remove(recorder)
-    callback = current().callback
-    model, messages, pre = seen["pre"]
-    post, response, start, end = seen["success"]
+    return (*seen["pre"], *seen["success"][1:], seen["success"][0])
 
-    def loop(call_hooks: bool) -> None:
-        for i in range(n):
-            call_id = f"replay-{i}-{uuid.uuid4().hex[:8]}"
-            pre_kwargs, post_kwargs = {**pre, "litellm_call_id": call_id}, {**post, "litellm_call_id": call_id}
-            if call_hooks:
-                callback.log_pre_api_call(model, messages, pre_kwargs)
-                callback.log_post_api_call(pre_kwargs, None, start, None)
-                callback.log_success_event(post_kwargs, response, start, end)
 
-    def best(call_hooks: bool) -> float:
-        times = []
-        for _ in range(5):
-            t0 = time.process_time()
-            loop(call_hooks)
-            flush()
-            times.append(time.process_time() - t0)
-        return min(times)
+def _replay_loop(callback: object, hook_args: tuple, n: int, call_hooks: bool) -> None:
+    model, messages, pre, response, start, end, post = hook_args
+    for i in range(n):
+        call_id = f"replay-{i}-{uuid.uuid4().hex[:8]}"
+        pre_kwargs, post_kwargs = {**pre, "litellm_call_id": call_id}, {**post, "litellm_call_id": call_id}
+        if call_hooks:
+            callback.log_pre_api_call(model, messages, pre_kwargs)
+            callback.log_post_api_call(pre_kwargs, None, start, None)
+            callback.log_success_event(post_kwargs, response, start, end)
 
-    loop(True)
-    return (best(True) - best(False)) / n * 1e6
+
+def worker(args: argparse.Namespace) -> int:
+    """Set up one configuration, warm up, then serve "run", "replay" and "instructions" requests on stdin."""
+    config, endpoint = args.worker, args.endpoint
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    if config == "litellm_otel":
+        os.environ.update({"OTEL_EXPORTER": "otlp_grpc", "OTEL_ENDPOINT": endpoint, "OTEL_SERVICE_NAME": "bench"})
+    import litellm
+
+    litellm.suppress_debug_info = True
+    flush, callback = _setup(config, endpoint, CALLGRIND_SLOWDOWN if args.instr_library else 1.0)
+    call_args = {"model": "openai/mock-gpt-4o-mini", "api_base": args.api_base, "api_key": "sk-bench",
+                 "messages": [{"role": "user", "content": "Say something about benchmarks."}], "max_retries": 0}
+    for _ in range(args.warmup):
+        litellm.completion(**call_args)
+    flush()
+    hook_args = _capture_hook_arguments(litellm, call_args) if callback is not None else None
+    if hook_args is not None:
+        _replay_loop(callback, hook_args, args.warmup, True)
+        flush()
+
+    def calls(n: int) -> None:
+        for _ in range(n):
+            litellm.completion(**call_args)
+        flush()
+
+    def replay(n: int, call_hooks: bool) -> None:
+        _replay_loop(callback, hook_args, n, call_hooks)
+        flush()
+
+    def cpu_us(fn, n: int) -> float:
+        gc.collect()  # every window starts from the same heap state
+        t0 = time.process_time()
+        fn()
+        return (time.process_time() - t0) / n * 1e6
+
+    if args.instr_library:  # one pass under callgrind, then exit
+        gc.collect()
+        counter = _Callgrind(args.instr_library)
+        counter.window("calls", lambda: calls(args.calls))
+        if hook_args is not None:
+            counter.window("replay_hooks", lambda: replay(args.replay_calls, True))
+            counter.window("replay_loop", lambda: replay(args.replay_calls, False))
+        print(json.dumps({"config": config}), flush=True)
+        return 0
+
+    print(json.dumps({"ready": config}), flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "run":
+            result = {"cpu_us": cpu_us(lambda: calls(args.calls), args.calls)}
+        elif command == "replay" and hook_args is not None:
+            n = args.replay_calls
+            with_hooks = cpu_us(lambda: replay(n, True), n)
+            result = {"cpu_us": with_hooks - cpu_us(lambda: replay(n, False), n)}
+        elif command == "quit":
+            return 0
+        else:
+            result = {"error": f"unknown command {command!r}"}
+        print(json.dumps(result), flush=True)
+    return 0
+
+
+# --- parent side ------------------------------------------------------------------------------------
+
+
+class _Worker:
+    def __init__(self, config: str, argv: list[str]) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        self.config = config
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", config, *argv], env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def read(self) -> dict:
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{self.config} worker exited")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def ask(self, command: str) -> dict:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+
+
+def _callgrind_totals(directory: Path) -> dict[str, int]:
+    """Instructions per named dump, from callgrind's output files."""
+    totals: dict[str, int] = {}
+    for path in directory.glob("callgrind.out*"):
+        name, total = None, None
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("desc: Trigger: Client Request: "):
+                name = line.rsplit(":", 1)[1].strip()
+            elif line.startswith(("totals:", "summary:")):
+                total = int(line.split()[1])
+        if name and total is not None:
+            totals[name] = total
+    return totals
+
+
+def _count_instructions(configs: list[str], argv: list[str], library: Path, workdir: Path) -> dict[str, dict]:
+    results: dict[str, dict] = {}
+    for config in configs:
+        out = workdir / config
+        out.mkdir()
+        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/callgrind.out",
+               sys.executable, __file__, "--worker", config, *argv, "--instr-library", str(library)]
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+        if done.returncode != 0:
+            print(f"{config} under callgrind failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+            continue
+        results[config] = _callgrind_totals(out)
+    return results
+
+
+def _quantiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--otlp", default="127.0.0.1:4317", help="OTLP/gRPC host:port to export to")
-    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--calls", type=int, default=200, help="calls per configuration per round")
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--replay-calls", type=int, default=1000, help="replayed hook calls per round")
+    parser.add_argument("--instr-calls", type=int, default=100,
+                        help="calls counted under callgrind per configuration (0: skip instruction counts)")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--api-base", help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--instr-library", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    endpoint = "http://" + args.otlp.removeprefix("http://")
-
     if args.worker:
-        result = worker(args.worker, args.api_base, endpoint, args.calls, args.warmup, args.repeat)
-        print(json.dumps(result), flush=True)
-        return 0
+        return worker(args)
 
     from mock_llm_provider import MockProviderProcess
 
+    endpoint = "http://" + args.otlp.removeprefix("http://")
     host, _, port = args.otlp.removeprefix("http://").rpartition(":")
     sink = None
     if not _listening(host, int(port)):
@@ -242,46 +338,81 @@ def main() -> int:
         sink = OtlpSink(host, int(port), keep=False).start()
         print(f"nothing listened on {args.otlp}: started a local OTLP sink there", file=sys.stderr)
     configs = args.configs.split(",")
-    rounds: dict[str, list[dict]] = {c: [] for c in configs}
+    cpu: dict[str, list[float]] = {c: [] for c in [*configs, REPLAY]}
+    added: dict[str, list[float]] = {c: [] for c in configs}
+    instructions: dict[str, dict] = {}
+    workdir = Path(tempfile.mkdtemp(prefix="bench_callback_"))
     try:
         with MockProviderProcess() as provider:
-            # Configurations take turns, round after round, so drifting machine load hits all alike.
-            for _ in range(args.repeat):
-                for config in configs:
-                    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-                    out = subprocess.run(
-                        [sys.executable, __file__, "--worker", config, "--api-base", provider.api_base,
-                         "--otlp", args.otlp, "--calls", str(args.calls), "--warmup", str(args.warmup),
-                         "--repeat", "1"],
-                        env=env, capture_output=True, text=True, timeout=900,
-                    )
-                    if out.returncode != 0:
-                        print(f"{config} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-                        continue
-                    rounds[config].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            argv = ["--api-base", provider.api_base, "--endpoint", endpoint, "--calls", str(args.calls),
+                    "--warmup", str(args.warmup), "--replay-calls", str(args.replay_calls)]
+            workers = {c: _Worker(c, argv) for c in configs}
+            try:
+                for w in workers.values():
+                    w.read()  # ready
+                slots = [*configs, REPLAY] if "telemetron" in configs else list(configs)
+                for round_no in range(args.rounds):
+                    shift = round_no % len(slots)
+                    results = {}
+                    for slot in slots[shift:] + slots[:shift]:
+                        if slot == REPLAY:
+                            results[slot] = workers["telemetron"].ask("replay")["cpu_us"]
+                        else:
+                            results[slot] = workers[slot].ask("run")["cpu_us"]
+                    for slot, value in results.items():
+                        cpu[slot].append(value)
+                        if slot in added and "none" in results:
+                            added[slot].append(value - results["none"])
+                    print(f"round {round_no + 1}/{args.rounds}: " + " ".join(f"{s}={v:.0f}" for s, v in results.items()),
+                          file=sys.stderr)
+            finally:
+                for w in workers.values():
+                    w.close()
+            if args.instr_calls > 0:
+                if shutil.which("valgrind") and shutil.which("cc"):
+                    library = _Callgrind.build(workdir)
+                    instr_argv = [*argv[:4], "--calls", str(args.instr_calls), "--warmup", "5",
+                                  "--replay-calls", str(min(args.replay_calls, 200))]
+                    instructions = _count_instructions(configs, instr_argv, library, workdir)
+                else:
+                    print("valgrind or cc not found: no instruction counts", file=sys.stderr)
     finally:
+        shutil.rmtree(workdir, ignore_errors=True)
         if sink is not None:
             print(f"sink received {sink.span_count} spans", file=sys.stderr)
             sink.stop()
 
-    def median(config: str, key: str) -> float:
-        return statistics.median(r[key] for r in rounds[config])
+    def per_call(config: str, name: str, n: int) -> float | None:
+        total = instructions.get(config, {}).get(name)
+        return None if total is None else total / n
 
-    done = [c for c in configs if rounds[c]]
-    base = median("none", "cpu_us") if rounds.get("none") else None
-    print(f"{args.calls} calls x {args.repeat} rounds per configuration; medians over rounds")
-    print(f"{'configuration':<52} {'CPU µs/call':>11} {'added µs':>9} {'wall µs/call':>12}  CPU per round")
-    for config in done:
-        cpu = median(config, "cpu_us")
-        added = "" if base is None or config == "none" else f"{cpu - base:+.0f}"
-        per_round = " ".join(f"{r['cpu_us']:.0f}" for r in rounds[config])
-        print(f"{CONFIGS.get(config, config):<52} {cpu:>11.0f} {added:>9} {median(config, 'wall_us'):>12.0f}  {per_round}")
-    if rounds.get("telemetron"):
-        hooks, export = median("telemetron", "hook_us"), median("telemetron", "export_us")
-        replay = median("telemetron", "replay_us")
-        print(f"Telemetron's own CPU per call, measured per thread during the run: hooks {hooks:.0f} µs + "
-              f"export threads {export:.0f} µs = {hooks + export:.0f} µs")
-        print(f"Telemetron's own CPU per call, hooks replayed on one thread with OTLP export: {replay:.0f} µs")
+    instr = {c: per_call(c, "calls", args.instr_calls) for c in configs}
+    base_instr = instr.get("none")
+    print(f"{args.calls} calls x {args.rounds} rounds per configuration (interleaved); CPU µs per call, "
+          f"median [25th-75th percentile]; instructions per call from callgrind over {args.instr_calls} calls")
+    print(f"{'configuration':<52} {'CPU µs':>6} {'spread':>13} {'added µs':>9} {'spread':>13} "
+          f"{'instr/call':>11} {'added instr':>12}")
+    for config in configs:
+        q1, med, q3 = _quantiles(cpu[config])
+        row = f"{CONFIGS.get(config, config):<52} {med:>6.0f} {f'[{q1:.0f}-{q3:.0f}]':>13} "
+        if config != "none" and added[config]:
+            a1, amed, a3 = _quantiles(added[config])
+            row += f"{amed:>+9.0f} {f'[{a1:+.0f} {a3:+.0f}]':>13} "
+        else:
+            row += f"{'':>9} {'':>13} "
+        if instr.get(config) is not None:
+            row += f"{instr[config] / 1e3:>10.0f}k"
+            if base_instr is not None and config != "none":
+                row += f" {(instr[config] - base_instr) / 1e3:>+10.0f}k"
+        print(row)
+    if cpu[REPLAY]:
+        q1, med, q3 = _quantiles(cpu[REPLAY])
+        n = min(args.replay_calls, 200)
+        hooks, loop = per_call("telemetron", "replay_hooks", n), per_call("telemetron", "replay_loop", n)
+        row = f"{REPLAY:<52} {med:>6.0f} {f'[{q1:.0f}-{q3:.0f}]':>13} {'':>9} {'':>13} "
+        if hooks is not None and loop is not None:
+            row += f"{(hooks - loop) / 1e3:>10.0f}k"
+        print(row)
     return 0
 
 
