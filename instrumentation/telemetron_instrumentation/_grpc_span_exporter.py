@@ -2,6 +2,7 @@
 
 Everything else (``OTEL_EXPORTER_OTLP_*`` endpoint, headers, TLS, compression, timeout, retries
 and reconnects) is the SDK exporter's own; only the request bytes are built differently.
+``http/protobuf`` export keeps the SDK's exporter unchanged (its encoding happens inside ``export``).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ _FLAGS_REMOTE = b"\x85\x01" + _pack_fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
 _KIND_FIELDS = {kind.value: bytes((0x30, kind.value + 1)) for kind in SpanKind}
 
 _CACHE_LIMIT = 4096
+_CACHED_STR_MAX = 256
 _key_cache: dict[str, bytes] = {}  # key -> KeyValue.key field
 # attributes field tag -> {(key, type, value): that KeyValue field}, for str, bool and int values
 _kv_cache: dict[int, dict[tuple, bytes]] = {}
@@ -105,7 +106,8 @@ def _attributes(tag: int, attributes: Mapping | None) -> bytes:
         cache = _kv_cache[tag] = {}
     for key, value in attributes.items():
         cls = value.__class__
-        cacheable = cls is str or cls is bool or cls is int  # not floats: -0.0 == 0.0
+        # Short strings, bools and ints: not floats (-0.0 == 0.0), nor long texts such as captured messages.
+        cacheable = (cls is str and len(value) <= _CACHED_STR_MAX) or cls is bool or cls is int
         if cacheable:
             encoded = cache.get((key, cls, value))
             if encoded is not None:
