@@ -1,7 +1,9 @@
 """Read queries over the store, returning JSON-ready dicts. Shared by the REST, Jaeger and Oracle APIs.
 
 Searches walk an index newest first and stop as soon as they have a page, so their cost follows
-the page size rather than the size of the store (see bench/bench_queries.py).
+the page size rather than the size of the store (see bench/bench_queries.py). A search by a rare
+attribute value, which such a walk would carry through the whole store, reads the few traces the
+trace_attributes table names instead (store/attribute_index.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+from . import attribute_index
 
 SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 STATUS_CODES = ("UNSET", "OK", "ERROR")
@@ -238,6 +242,10 @@ def list_traces(
         where.append("(t.start_ns < ? OR (t.start_ns = ? AND t.trace_id < ?))")
         params.extend([start_ns, start_ns, trace_id])
     sql = "SELECT * FROM traces t"
+    candidates = _indexed_trace_ids(conn, f.attributes or {})
+    if candidates is not None:  # a rare value: only its traces are read, then sorted
+        sql = "SELECT t.* FROM json_each(?) c CROSS JOIN traces t ON t.trace_id = c.value"
+        params.insert(0, json.dumps(candidates))
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
@@ -487,9 +495,45 @@ def _span_conditions(conn: sqlite3.Connection, q: SpanSearch) -> tuple[list[str]
     return where, params
 
 
+_SPECIAL_TAGS = frozenset({"error", "span.status", "span.kind", "scope.name", "scope.version"})
+
+# Past this many traces a value is common: walking spans newest first finds a page sooner.
+_INDEXED_TRACES_LIMIT = 1000
+
+
+def _indexed_trace_ids(conn: sqlite3.Connection, tags: dict[str, str], *, resources: bool = False) -> list[str] | None:
+    """Every trace that can match, from trace_attributes for the rarest tag it answers; None to walk spans instead.
+
+    With ``resources`` a tag also matches on a resource's attributes, which the table does not
+    hold: a tag that does is not used.
+    """
+    best = None
+    for key, value in tags.items():
+        if key in _SPECIAL_TAGS or key.startswith("resource.") or not attribute_index.can_answer(key, _candidates(value)):
+            continue
+        if resources and _resource_keys_matching(conn, key, value):
+            continue
+        ids = attribute_index.trace_ids(conn, key, value, _INDEXED_TRACES_LIMIT)
+        if ids is not None and (best is None or len(ids) < len(best)):
+            best = ids
+    return best
+
+
 def find_trace_ids(conn: sqlite3.Connection, q: SpanSearch) -> list[str]:
     """Ids of the newest traces (by matching span, or by trace start without a service) that match."""
     where, params = _span_conditions(conn, q)
+    candidates = _indexed_trace_ids(conn, q.tags, resources=True)
+    if q.service and candidates is not None:
+        # The spans of the candidate traces only, newest matching span first. The index is the
+        # UNIQUE (trace_id, span_id) one: left to itself SQLite walks the service's spans instead.
+        sql = (
+            "SELECT s.trace_id FROM json_each(?) c CROSS JOIN spans s INDEXED BY sqlite_autoindex_spans_1"
+            " ON s.trace_id = c.value WHERE s.service_name = ?"
+        )
+        if where:
+            sql += " AND " + " AND ".join(where)
+        sql += " GROUP BY s.trace_id ORDER BY max(s.start_ns) DESC LIMIT ?"
+        return [r[0] for r in conn.execute(sql, [json.dumps(candidates), q.service, *params, q.limit])]
     if q.service:
         # Walk the service's spans newest first and stop at `limit` distinct traces.
         sql = "SELECT s.trace_id FROM spans s INDEXED BY spans_service_start WHERE s.service_name = ?"
@@ -521,6 +565,9 @@ def find_trace_ids(conn: sqlite3.Connection, q: SpanSearch) -> list[str]:
         )
         trace_params.extend(params)
     sql = "SELECT t.trace_id FROM traces t"
+    if candidates is not None:
+        sql = "SELECT t.trace_id FROM json_each(?) c CROSS JOIN traces t ON t.trace_id = c.value"
+        trace_params.insert(0, json.dumps(candidates))
     if trace_where:
         sql += " WHERE " + " AND ".join(trace_where)
     sql += " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"

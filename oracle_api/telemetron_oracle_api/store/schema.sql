@@ -54,6 +54,16 @@ CREATE INDEX IF NOT EXISTS spans_conversation ON spans (conversation_id) WHERE c
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
 CREATE INDEX IF NOT EXISTS spans_service_operation ON spans (service_name, name, kind);
 
+-- Search by attribute: which traces carry a short string attribute value on a span, an event or
+-- a link, one row per distinct (key, value) in a trace (store/attribute_index.py says which
+-- values and why numbers are left out). Other searches scan spans (store/queries.py).
+CREATE TABLE IF NOT EXISTS trace_attributes (
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    trace_id TEXT NOT NULL,
+    PRIMARY KEY (key, value, trace_id)
+) WITHOUT ROWID;
+
 -- One row per trace, re-aggregated from spans whenever a batch touches the trace.
 CREATE TABLE IF NOT EXISTS traces (
     trace_id     TEXT PRIMARY KEY,

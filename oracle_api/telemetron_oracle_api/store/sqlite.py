@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..hub import Committed, Hub
 from ..receiver.records import Decoded, Resource, SpanRecord
+from . import attribute_index
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,11 @@ class Store:
         self._closed = False
         self._local = threading.local()
         self._writer = connect(self.path)
+        tables = {r[0] for r in self._writer.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         schema = package_files.files(__package__).joinpath("schema.sql").read_text()
         self._writer.executescript(schema)
+        if "spans" in tables and "trace_attributes" not in tables:
+            self._backfill_attribute_index()
         self._writer.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at commit on OS crash-free paths
         self._known_resources: set[str] = {
             r[0] for r in self._writer.execute("SELECT resource_key FROM resources")
@@ -217,6 +221,7 @@ class Store:
             self._write_resources(conn, c)
             if c.spans:
                 conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans])
+                conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
                 conn.execute(_REFRESH_TRACES, (_dumps(list({s.trace_id for s in c.spans})),))
                 ended = [
                     key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active
@@ -256,6 +261,21 @@ class Store:
         for p in c.pending:
             if p.parent_span_id:
                 self._active.add((p.trace_id, p.parent_span_id))
+
+    def _backfill_attribute_index(self) -> None:
+        """Index the spans of a store written before trace_attributes existed (once, at startup)."""
+        started = time.perf_counter()
+        log.info("indexing the attribute values of stored spans (once, for searches by attribute)")
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(attribute_index.BACKFILL)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            conn.execute("DROP TABLE trace_attributes")  # an empty index would hide these spans; retry next start
+            raise
+        log.info("attribute values indexed in %.1f s", time.perf_counter() - started)
 
     def _write_resources(self, conn: sqlite3.Connection, c: Committed) -> None:
         new: dict[str, Resource] = {}

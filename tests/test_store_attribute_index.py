@@ -1,0 +1,150 @@
+"""The trace_attributes table: which values it holds, and searches that use it find what a scan finds.
+
+Real SQLite files through the real Store writer; searches through store/queries.py, compared
+with the same search forced to walk spans.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from telemetron_oracle_api.receiver.records import Decoded, Resource, SpanRecord
+from telemetron_oracle_api.store import attribute_index, queries
+from telemetron_oracle_api.store.sqlite import Store, connect
+
+NOW = time.time_ns()
+AGENTS = Resource(key="r-agents", service_name="agents", attributes={"service.name": "agents", "team": "blue"})
+TOOLS = Resource(key="r-tools", service_name="tools", attributes={"service.name": "tools"})
+LONG = "x" * (attribute_index.MAX_CHARS + 1)
+
+
+def span(trace: int, n: int, resource: Resource = AGENTS, events: list | None = None, links: list | None = None,
+         **attributes) -> SpanRecord:  # fmt: skip
+    start = NOW - 3600 * 10**9 + trace * 10**9 + n * 10**6
+    return SpanRecord(
+        trace_id=f"{trace:032x}", span_id=f"{trace * 100 + n:016x}", parent_span_id=None if n == 0 else f"{trace * 100:016x}",
+        name="op", kind=1, start_ns=start, end_ns=start + 10**6, status_code=0, status_message="", attributes=attributes,
+        events=events or [], links=links or [], resource=resource, scope_name="", scope_version="", trace_state="",
+        flags=0, dropped=(0, 0, 0),
+    )  # fmt: skip
+
+
+def event(**attributes) -> dict:
+    return {"time_ns": NOW, "name": "e", "attributes": attributes, "dropped_attributes_count": 0}
+
+
+def link(**attributes) -> dict:
+    return {"trace_id": "ab" * 16, "span_id": "cd" * 8, "trace_state": "", "attributes": attributes,
+            "dropped_attributes_count": 0}  # fmt: skip
+
+
+SPANS = [
+    span(1, 0, **{"customer.id": "c-1", "gen_ai.request.model": "gpt-4o", "count": 5}),
+    span(1, 1, resource=TOOLS, **{"customer.id": "c-1", "flag": True}),
+    span(2, 0, events=[event(**{"customer.id": "c-2"})], **{"gen_ai.request.model": "gpt-4o"}),
+    span(3, 0, links=[link(**{"customer.id": "c-3"})], **{"count": "5"}),
+    span(4, 0, **{"long": LONG, "gen_ai.input.messages": "[]", "ratio": 1.5}),
+    span(5, 0, resource=TOOLS, **{"customer.id": "c-1", "team": "blue"}),
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store(tmp_path / "t.db")
+    s.write(Decoded(spans=SPANS))
+    yield s
+    s.close()
+
+
+def indexed(path: Path) -> set[tuple]:
+    with sqlite3.connect(path) as conn:
+        return set(conn.execute("SELECT key, value, trace_id FROM trace_attributes"))
+
+
+def test_short_strings_of_spans_events_and_links_are_indexed_once_per_trace(store):
+    rows = indexed(store.path)
+    assert ("customer.id", "c-1", f"{1:032x}") in rows  # on two spans of trace 1, one row
+    assert ("customer.id", "c-2", f"{2:032x}") in rows  # an event's attribute
+    assert ("customer.id", "c-3", f"{3:032x}") in rows  # a link's attribute
+    assert ("count", "5", f"{3:032x}") in rows
+    assert len([r for r in rows if r[:2] == ("customer.id", "c-1")]) == 2
+
+
+def test_numbers_bools_long_strings_and_message_contents_are_not_indexed(store):
+    values = {(key, value) for key, value, _ in indexed(store.path)}
+    assert {key for key, _ in values} == {"customer.id", "gen_ai.request.model", "count", "team"}
+    assert ("count", 5) not in values and ("count", "5") in values  # the string "5" only
+
+
+def test_a_store_written_before_the_table_existed_is_indexed_at_startup(store, tmp_path):
+    before = indexed(store.path)
+    store.close()
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("DROP TABLE trace_attributes")
+    reopened = Store(store.path)
+    try:
+        assert indexed(store.path) == before
+    finally:
+        reopened.close()
+
+
+def both_ways(monkeypatch, search, *args):
+    """The search as it runs, and the same search forced to walk spans."""
+    with_index = search(*args)
+    monkeypatch.setattr(queries, "_indexed_trace_ids", lambda *a, **k: None)
+    without = search(*args)
+    monkeypatch.undo()
+    return with_index, without
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {"customer.id": "c-1"},  # on spans of two services
+        {"customer.id": "c-2"},  # on an event
+        {"customer.id": "c-3"},  # on a link
+        {"customer.id": "nobody"},
+        {"team": "blue"},  # a resource attribute of every "agents" span: the table is not used
+        {"count": "5"},  # the string or the int: walks spans
+        {"flag": "true"},
+        {"long": LONG},
+        {"customer.id": "c-1", "gen_ai.request.model": "gpt-4o"},  # both on one span
+    ],
+)
+@pytest.mark.parametrize("service", [None, "agents", "tools"])
+def test_jaeger_search_finds_what_a_walk_over_spans_finds(store, monkeypatch, tags, service):
+    q = queries.SpanSearch(service=service, tags=tags, start_min_ns=NOW - 7200 * 10**9, start_max_ns=NOW)
+    with store.reader() as conn:
+        with_index, without = both_ways(monkeypatch, queries.find_trace_ids, conn, q)
+    assert with_index == without
+
+
+def test_jaeger_search_by_a_rare_value_reads_only_its_traces(store):
+    with store.reader() as conn:
+        q = queries.SpanSearch(service="tools", tags={"customer.id": "c-1"})
+        assert queries._indexed_trace_ids(conn, q.tags, resources=True) == [f"{1:032x}", f"{5:032x}"]
+        assert queries.find_trace_ids(conn, q) == [f"{5:032x}", f"{1:032x}"]  # newest matching span first
+
+
+@pytest.mark.parametrize("attributes", [{"customer.id": "c-1"}, {"customer.id": "c-2"}, {"count": "5"}, {"long": LONG}])
+@pytest.mark.parametrize("service", [None, "agents"])
+def test_rest_search_finds_what_a_walk_over_traces_finds(store, monkeypatch, attributes, service):
+    f = queries.TraceFilter(service=service, attributes=attributes)
+    with store.reader() as conn:
+        with_index, without = both_ways(monkeypatch, queries.list_traces, conn, f)
+    assert with_index == without
+
+
+def test_readers_see_the_rows_of_a_committed_batch(tmp_path):
+    s = Store(tmp_path / "t.db")
+    try:
+        s.write(Decoded(spans=[span(9, 0, **{"customer.id": "late"})]))
+        with s.reader() as conn:
+            assert queries.find_trace_ids(conn, queries.SpanSearch(tags={"customer.id": "late"})) == [f"{9:032x}"]
+    finally:
+        s.close()
+    assert connect(tmp_path / "t.db", readonly=True).execute("SELECT count(*) FROM trace_attributes").fetchone()[0] == 1
