@@ -364,7 +364,9 @@ class KafkaBroker:
 
     def _format(self, jvm: list[str]) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        argv = [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties_path)]
+        # "--cluster-id=" form: a random id may start with "-", which argparse would take for a flag.
+        argv = [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                "--config", str(self.properties_path)]
         result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if result.returncode != 0:
             raise StackError(f"kafka: formatting {self._log_dir} failed:\n{_tail_text(result.stdout)}")
