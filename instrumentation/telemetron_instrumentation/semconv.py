@@ -2,7 +2,7 @@
 
 The agent side writes these and the oracle_api side reads them, so both import them from here.
 GenAI conventions are "development" status upstream; names below are the current ones, and the
-receiver also accepts the deprecated spellings listed in ``DEPRECATED_ALIASES``.
+receiver also accepts deprecated and foreign spellings (``oracle_api``'s ``receiver/normalize.py``).
 Our own attributes live under ``telemetron.*`` and are documented in the README.
 """
 
@@ -104,7 +104,6 @@ LLM_RATELIMIT_REQUESTS_RESET = "telemetron.llm.ratelimit.requests.reset"
 LLM_RATELIMIT_TOKENS_LIMIT = "telemetron.llm.ratelimit.tokens.limit"
 LLM_RATELIMIT_TOKENS_REMAINING = "telemetron.llm.ratelimit.tokens.remaining"
 LLM_RATELIMIT_TOKENS_RESET = "telemetron.llm.ratelimit.tokens.reset"
-LLM_STREAMING = "telemetron.llm.streaming"
 
 # Work in progress: a zero-length "pending" span emitted when a real span starts (and again as a
 # heartbeat while it stays open). Its parent is the real span; it carries the real span's name,
@@ -115,13 +114,6 @@ SPAN_TYPE_PENDING = "pending_span"
 PENDING_PARENT_ID = "telemetron.pending_parent_id"
 LOGFIRE_SPAN_TYPE = "logfire.span_type"
 LOGFIRE_PENDING_PARENT_ID = "logfire.pending_parent_id"
-
-# Deprecated or foreign spellings the receiver maps onto the current names.
-DEPRECATED_ALIASES = {
-    GEN_AI_SYSTEM_DEPRECATED: GEN_AI_PROVIDER_NAME,
-    "gen_ai.usage.prompt_tokens": GEN_AI_USAGE_INPUT_TOKENS,
-    "gen_ai.usage.completion_tokens": GEN_AI_USAGE_OUTPUT_TOKENS,
-}
 
 # --- Added by the agent-side instrumentation ----------------------------------------------------
 GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"

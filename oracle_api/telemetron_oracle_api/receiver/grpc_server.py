@@ -81,7 +81,7 @@ class OtlpReceiver:
         self.store = store
         self.stats = ReceiverStats()
         self._resources = ResourceCache()
-        self._lock = threading.Lock()  # guards the resource cache and counters
+        self._lock = threading.Lock()  # the resource cache is shared by the handler threads
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp"),
             options=[

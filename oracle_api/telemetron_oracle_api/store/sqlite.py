@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from importlib import resources as package_files
 from pathlib import Path
 
+from telemetron_instrumentation import semconv
+
 from ..hub import Committed, Hub
 from ..receiver.records import Decoded, Resource, SpanRecord
 from . import attribute_index
@@ -26,6 +28,10 @@ from . import attribute_index
 log = logging.getLogger(__name__)
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+# The attributes that mark a record as pending; the running span itself does not carry them.
+_PENDING_MARKERS = frozenset((semconv.SPAN_TYPE, semconv.LOGFIRE_SPAN_TYPE))
 
 
 class StoreFull(Exception):
@@ -296,7 +302,7 @@ class Store:
         for p in pending:
             if not p.parent_span_id:
                 continue  # a pending record names the real span as its parent
-            attrs = {k: v for k, v in p.attributes.items() if not k.endswith("span_type")}
+            attrs = {k: v for k, v in p.attributes.items() if k not in _PENDING_MARKERS}
             rows.append(
                 (p.trace_id, p.parent_span_id, p.pending_parent_id, p.name, p.kind,
                  p.resource.service_name, p.operation, p.agent_name, p.start_ns,
