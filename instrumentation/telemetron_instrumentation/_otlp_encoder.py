@@ -87,13 +87,17 @@ def _any_value(value: Any) -> bytes:
     raise TypeError(f"Invalid type {type(value)} of value {value}")
 
 
-def _key_value(key: str, value: Any) -> bytes:
+def _key_field(key: str) -> bytes:
     key_field = _key_cache.get(key)
     if key_field is None:
         key_field = _field(0x0A, key.encode("utf-8"))
         if len(_key_cache) < _CACHE_LIMIT:
             _key_cache[key] = key_field
-    return key_field + _field(0x12, _any_value(value))
+    return key_field
+
+
+def _key_value(key: str, value: Any) -> bytes:
+    return _key_field(key) + _field(0x12, _any_value(value))
 
 
 def _attributes(tag: int, attributes: Mapping | None) -> bytes:
@@ -106,15 +110,22 @@ def _attributes(tag: int, attributes: Mapping | None) -> bytes:
         cache = _kv_cache[tag] = {}
     for key, value in attributes.items():
         cls = value.__class__
-        # Short strings, bools and ints: not floats (-0.0 == 0.0), nor long texts such as captured messages.
-        cacheable = (cls is str and len(value) <= _CACHED_STR_MAX) or cls is bool or cls is int
+        # Scalars repeat (model, provider, server, often counts too): each (key, value) is encoded once.
+        # Not -0.0 == 0.0 (different bytes), nor long texts such as captured messages.
+        cacheable = (
+            cls is int or cls is bool or (cls is str and len(value) <= _CACHED_STR_MAX) or (cls is float and value != 0)
+        )
         if cacheable:
             encoded = cache.get((key, cls, value))
             if encoded is not None:
                 out.append(encoded)
                 continue
         try:
-            encoded = _field(tag, _key_value(key, value))
+            if cls is int and 0 <= value <= _INT64_MAX:  # AnyValue.int_value (field 3), in line
+                number = _varint(value)
+                encoded = _field(tag, _key_field(key) + bytes((0x12, len(number) + 1, 0x18)) + number)
+            else:
+                encoded = _field(tag, _key_value(key, value))
         except Exception as error:  # the SDK's encoder drops the attribute and logs, so do we
             _log.exception("Failed to encode key %s: %s", key, error)
             continue

@@ -21,13 +21,14 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from . import _content, _exporters
 from .conversation import ConversationSpanProcessor
+from .metrics import GenAIHistograms, GenAIPeriodicExportingMetricReader, aggregate_here
 from .pending import DEFAULT_EXPORT_DELAY_MS, PendingSpanProcessor, heartbeat_seconds_from_env
 
 _log = logging.getLogger(__name__)
@@ -163,11 +164,14 @@ def _build(
 
     meter_provider = metrics.get_meter_provider()
     if owns or not isinstance(meter_provider, MeterProvider):
+        histograms = GenAIHistograms(tracer_provider.resource)
         readers = [metric_reader] if metric_reader is not None else [
-            PeriodicExportingMetricReader(e)
+            GenAIPeriodicExportingMetricReader(e, histograms)
             for e in _exporters.make_exporters("metrics", settings.endpoint, settings.protocol)
         ]
         meter_provider = MeterProvider(resource=tracer_provider.resource, metric_readers=readers)
+        if metric_reader is None:  # every reader is ours: record the GenAI metrics without the SDK's overhead
+            aggregate_here(meter_provider, histograms)
         metrics.set_meter_provider(meter_provider)
 
     telemetry = Telemetry(settings, tracer_provider, meter_provider, pending, owns_providers=owns)

@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -35,7 +36,7 @@ from pydantic import BaseModel
 from . import __version__, _content, semconv
 from ._errors import record_error
 from .conversation import current_conversation_id
-from .metrics import GenAIMetrics, MetricAttributes
+from .metrics import BoundMetrics, GenAIMetrics
 
 _log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class _Shape(NamedTuple):
     operation: str
     span_name: str
     span_attributes: dict[str, Any]
-    metric_attributes: MetricAttributes
+    metrics: BoundMetrics
 
 
 class _Call:
@@ -174,7 +175,9 @@ class TelemetronLiteLLMCallback(CustomLogger):
         self._metrics = GenAIMetrics(meter_provider)
         self.capture_content = _content.capture_enabled_from_env() if capture_content is None else capture_content
         self._calls: dict[str, _Call] = {}
-        self._finished: dict[str, None] = {}  # recently ended call ids, oldest first
+        # Recently ended call ids, oldest first (an OrderedDict drops its oldest in O(1); a dict's
+        # first key is found by skipping every slot deleted before it).
+        self._finished: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._servers: dict[str, tuple[str | None, int | None]] = {}
         self._shapes: dict[tuple, _Shape | None] = {}
@@ -306,8 +309,8 @@ class TelemetronLiteLLMCallback(CustomLogger):
             attributes[semconv.SERVER_ADDRESS] = host
         if port:
             attributes[semconv.SERVER_PORT] = port
-        # gen_ai.response.model is only "recommended" on the metrics; each attribute costs on every record.
-        return _Shape(operation, f"{operation} {request_model}", attributes, MetricAttributes.of(attributes))
+        # gen_ai.response.model is only "recommended" on the metrics: left out, so a shape binds its series once.
+        return _Shape(operation, f"{operation} {request_model}", attributes, self._metrics.bind(attributes))
 
     def _content_attributes(self, operation: str, messages: Any, kwargs: dict, optional: dict, attributes: dict) -> None:
         if operation == semconv.OP_EMBEDDINGS:
@@ -340,7 +343,7 @@ class TelemetronLiteLLMCallback(CustomLogger):
             if call_id is not None:
                 self._finished[call_id] = None
                 if len(self._finished) > _MAX_OPEN_CALLS:
-                    del self._finished[next(iter(self._finished))]
+                    self._finished.popitem(last=False)
         if call is None:
             if call_id is None:
                 return
@@ -387,17 +390,17 @@ class TelemetronLiteLLMCallback(CustomLogger):
         if headers:
             _rate_limit_attributes(headers, attributes)
 
-        metric_attributes = call.shape.metric_attributes
+        bound = call.shape.metrics
         if error is not None:
             status = getattr(error, "status_code", None)
             if isinstance(status, int):
                 attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = status
             record_error(span, error, (call.api_key or "", kwargs.get("api_key") or ""))
-            metric_attributes = metric_attributes.with_error(type(error).__name__)
+            bound = self._metrics.with_error(bound, type(error).__name__)
         span.set_attributes(attributes)
         end_ns = _to_ns(end_time) or time.time_ns()
         span.end(end_time=end_ns)
-        self._metrics.record(metric_attributes, max(0, end_ns - call.start_ns) / 1e9, input_tokens, output_tokens)
+        self._metrics.record(bound, max(0, end_ns - call.start_ns) / 1e9, input_tokens, output_tokens)
 
     def _server(self, api_base: str, provider: str) -> tuple[str | None, int | None]:
         if not api_base:

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from .conversation import ConversationSpanProcessor
+from .metrics import GenAIHistograms, GenAIInMemoryMetricReader, aggregate_here
 from .pending import PendingSpanProcessor
 
 
@@ -102,8 +103,10 @@ def capture_globally(heartbeat_seconds: float = 0.25, with_litellm: bool = True)
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     tracer_provider._telemetron_installed = True  # type: ignore[attr-defined]
     tracer_provider._telemetron_pending = pending  # type: ignore[attr-defined]
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
+    histograms = GenAIHistograms()
+    reader = GenAIInMemoryMetricReader(histograms)
+    meter_provider = MeterProvider(resource=histograms.resource, metric_readers=[reader])
+    aggregate_here(meter_provider, histograms)
     if tracer_provider is not existing:
         trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
