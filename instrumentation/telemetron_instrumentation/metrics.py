@@ -234,7 +234,10 @@ class GenAIMetrics:
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         provider = meter_provider or metrics.get_meter_provider()
-        self._histograms = _AGGREGATED.get(provider)
+        try:
+            self._histograms = _AGGREGATED.get(provider)
+        except TypeError:  # a provider that cannot be weakly referenced was never registered here
+            self._histograms = None
         if self._histograms is not None:
             return
         meter = metrics.get_meter(SCOPE_NAME, __version__, provider)
