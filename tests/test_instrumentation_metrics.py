@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     InMemoryMetricReader,
@@ -18,7 +18,6 @@ from opentelemetry.sdk.metrics.export import (
     MetricExportResult,
     PeriodicExportingMetricReader,
 )
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 
 from telemetron_instrumentation import semconv
 from telemetron_instrumentation.metrics import (
@@ -44,8 +43,6 @@ CALLS = [
 
 
 def _temporality(delta: bool) -> dict:
-    from opentelemetry.sdk.metrics import Histogram
-
     return {Histogram: AggregationTemporality.DELTA} if delta else {}
 
 
@@ -194,25 +191,19 @@ def test_the_exporting_reader_sends_ours_beside_the_sdks_and_alone():
 
 
 @pytest.mark.parametrize("boundaries", [DURATION_BUCKETS, TOKEN_BUCKETS])
-def test_bucket_bounds_are_the_conventions_and_the_sdks_view_agrees(boundaries):
-    """Our bisect puts a value in the bucket the SDK's explicit-bucket aggregation puts it in."""
-    from opentelemetry.sdk.metrics.view import View
-
-    histograms = GenAIHistograms()
-    ours_reader = GenAIInMemoryMetricReader(histograms)
-    ours_provider = MeterProvider(metric_readers=[ours_reader])
-    aggregate_here(ours_provider, histograms)
-    name = semconv.METRIC_OPERATION_DURATION if boundaries is DURATION_BUCKETS else semconv.METRIC_TOKEN_USAGE
-    sdk_reader = InMemoryMetricReader()
-    sdk_provider = MeterProvider(metric_readers=[sdk_reader], views=[
-        View(instrument_name=name, aggregation=ExplicitBucketHistogramAggregation(boundaries))])  # fmt: skip
+def test_every_value_lands_in_the_bucket_the_sdk_puts_it_in(boundaries):
+    """Each bound, and values between and beyond them: our bisect against the SDK's aggregation."""
+    (ours, ours_reader), (sdk, sdk_reader) = _pair()
     values = sorted({*boundaries, *(b * 1.5 for b in boundaries), *(b / 2 for b in boundaries)})
-    for metrics in (GenAIMetrics(ours_provider), GenAIMetrics(sdk_provider)):
+    for metrics in (ours, sdk):
         bound = metrics.bind(CHAT)
         for v in values:
             if boundaries is DURATION_BUCKETS:
                 metrics.record(bound, v, None, None)
             else:
                 metrics.record(bound, 0.1, int(v), None)
-    ours = {k: v for k, v in _points(ours_reader).items() if k[0] == name}
-    assert ours == {k: v for k, v in _points(sdk_reader).items() if k[0] == name}
+    name = semconv.METRIC_OPERATION_DURATION if boundaries is DURATION_BUCKETS else semconv.METRIC_TOKEN_USAGE
+    points = {k: v for k, v in _points(ours_reader).items() if k[0] == name}
+    assert points == {k: v for k, v in _points(sdk_reader).items() if k[0] == name}
+    [(count, _, buckets, bounds, _, _)] = points.values()
+    assert bounds == boundaries and count == len(values) and all(buckets)  # every bucket got a value

@@ -164,13 +164,15 @@ def _build(
 
     meter_provider = metrics.get_meter_provider()
     if owns or not isinstance(meter_provider, MeterProvider):
-        histograms = GenAIHistograms(tracer_provider.resource)
-        readers = [metric_reader] if metric_reader is not None else [
-            GenAIPeriodicExportingMetricReader(e, histograms)
-            for e in _exporters.make_exporters("metrics", settings.endpoint, settings.protocol)
-        ]
-        meter_provider = MeterProvider(resource=tracer_provider.resource, metric_readers=readers)
-        if metric_reader is None:  # every reader is ours: record the GenAI metrics without the SDK's overhead
+        if metric_reader is not None:
+            meter_provider = MeterProvider(resource=tracer_provider.resource, metric_readers=[metric_reader])
+        else:  # every reader is ours: the GenAI metrics are recorded without the SDK's per-record overhead
+            histograms = GenAIHistograms(tracer_provider.resource)
+            readers = [
+                GenAIPeriodicExportingMetricReader(e, histograms)
+                for e in _exporters.make_exporters("metrics", settings.endpoint, settings.protocol)
+            ]
+            meter_provider = MeterProvider(resource=tracer_provider.resource, metric_readers=readers)
             aggregate_here(meter_provider, histograms)
         metrics.set_meter_provider(meter_provider)
 

@@ -92,10 +92,21 @@ class _Series:
                 interval.max = value
 
 
+class _Spec(NamedTuple):
+    name: str
+    unit: str
+    description: str
+    boundaries: tuple
+
+
+TOKEN_USAGE = _Spec(semconv.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used.", TOKEN_BUCKETS)
+OPERATION_DURATION = _Spec(semconv.METRIC_OPERATION_DURATION, "s", "GenAI operation duration.", DURATION_BUCKETS)
+
+
 class _Histogram:
-    def __init__(self, name: str, unit: str, description: str, boundaries: tuple) -> None:
-        self.name, self.unit, self.description = name, unit, description
-        self.boundaries = tuple(float(b) for b in boundaries)
+    def __init__(self, spec: _Spec) -> None:
+        self.name, self.unit, self.description = spec.name, spec.unit, spec.description
+        self.boundaries = tuple(float(b) for b in spec.boundaries)
         self.series: dict[tuple, _Series] = {}
 
 
@@ -106,9 +117,8 @@ class GenAIHistograms:
         self.resource = resource or Resource.create()
         self.scope = InstrumentationScope(SCOPE_NAME, __version__)
         self.lock = threading.Lock()
-        self.token_usage = _Histogram(semconv.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used.",
-                                      TOKEN_BUCKETS)  # fmt: skip
-        self.duration = _Histogram(semconv.METRIC_OPERATION_DURATION, "s", "GenAI operation duration.", DURATION_BUCKETS)
+        self.token_usage = _Histogram(TOKEN_USAGE)
+        self.duration = _Histogram(OPERATION_DURATION)
         self._delta_readers = 0  # interval 0 is the cumulative one; delta reader n owns interval n
 
     def add_delta_reader(self) -> int:
@@ -155,13 +165,13 @@ class GenAIHistograms:
                                       Histogram(data_points=points, aggregation_temporality=temporality)))  # fmt: skip
         return out
 
-    def merged(self, data: MetricsData | None, interval: int) -> MetricsData | None:
-        """``data`` (the SDK's collection, possibly None) with our metrics added as one more scope."""
+    def merged(self, data: MetricsData, interval: int) -> MetricsData:
+        """``data`` (the SDK's collection, or an empty one) with our metrics added as one more scope."""
         ours = self.collect(interval, time_ns())
         if not ours:
             return data
         scope = ScopeMetrics(self.scope, ours, self.scope.schema_url or "")
-        if data is None or not data.resource_metrics:
+        if not data.resource_metrics:
             return MetricsData([ResourceMetrics(self.resource, [scope], self.resource.schema_url)])
         first, *rest = data.resource_metrics  # the SDK reports its provider's one resource
         return MetricsData([ResourceMetrics(first.resource, [*first.scope_metrics, scope], first.schema_url), *rest])
@@ -194,7 +204,7 @@ class _ReadsGenAIHistograms:
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         self._genai_received = True
         merged = self.genai_histograms.merged(metrics_data, self._genai_interval)
-        if merged is not None and merged.resource_metrics:
+        if merged.resource_metrics:  # nothing from the SDK nor from us: no empty export
             super()._receive_metrics(merged, timeout_millis, **kwargs)  # type: ignore[misc]
 
 
@@ -241,18 +251,11 @@ class GenAIMetrics:
         if self._histograms is not None:
             return
         meter = metrics.get_meter(SCOPE_NAME, __version__, provider)
-        self._tokens = meter.create_histogram(
-            semconv.METRIC_TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-        )
-        self._duration = meter.create_histogram(
-            semconv.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-        )
+        self._tokens, self._duration = (
+            meter.create_histogram(spec.name, unit=spec.unit, description=spec.description,
+                                   explicit_bucket_boundaries_advisory=spec.boundaries)
+            for spec in (TOKEN_USAGE, OPERATION_DURATION)
+        )  # fmt: skip
 
     def bind(self, attributes: Mapping[str, Any]) -> BoundMetrics:
         """Resolve an attribute set once (per model and server), for any number of ``record`` calls."""

@@ -241,11 +241,9 @@ def list_traces(
         start_ns, trace_id = decode_cursor(cursor)
         where.append("(t.start_ns < ? OR (t.start_ns = ? AND t.trace_id < ?))")
         params.extend([start_ns, start_ns, trace_id])
-    sql = "SELECT * FROM traces t"
-    candidates = _indexed_trace_ids(conn, f.attributes or {})
-    if candidates is not None:  # a rare value: only its traces are read, then sorted
-        sql = "SELECT t.* FROM json_each(?) c CROSS JOIN traces t ON t.trace_id = c.value"
-        params.insert(0, json.dumps(candidates))
+    source, source_params = _traces_source(_indexed_trace_ids(conn, f.attributes or {}))
+    sql = f"SELECT t.* FROM {source}"
+    params[:0] = source_params
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
@@ -519,6 +517,14 @@ def _indexed_trace_ids(conn: sqlite3.Connection, tags: dict[str, str], *, resour
     return best
 
 
+def _traces_source(candidates: list[str] | None) -> tuple[str, list]:
+    """The FROM clause over ``traces t``: only the candidate traces when the attribute index named them
+    (a rare value: its few traces are read, then sorted), else the whole table."""
+    if candidates is None:
+        return "traces t", []
+    return "json_each(?) c CROSS JOIN traces t ON t.trace_id = c.value", [json.dumps(candidates)]
+
+
 def find_trace_ids(conn: sqlite3.Connection, q: SpanSearch) -> list[str]:
     """Ids of the newest traces (by matching span, or by trace start without a service) that match."""
     where, params = _span_conditions(conn, q)
@@ -564,10 +570,9 @@ def find_trace_ids(conn: sqlite3.Connection, q: SpanSearch) -> list[str]:
             "EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND " + " AND ".join(where) + ")"
         )
         trace_params.extend(params)
-    sql = "SELECT t.trace_id FROM traces t"
-    if candidates is not None:
-        sql = "SELECT t.trace_id FROM json_each(?) c CROSS JOIN traces t ON t.trace_id = c.value"
-        trace_params.insert(0, json.dumps(candidates))
+    source, source_params = _traces_source(candidates)
+    sql = f"SELECT t.trace_id FROM {source}"
+    trace_params[:0] = source_params
     if trace_where:
         sql += " WHERE " + " AND ".join(trace_where)
     sql += " ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
