@@ -9,7 +9,6 @@ errors and total/average duration.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -44,7 +43,7 @@ class _Tally:
         }
 
 
-def build_graph(rows: list[sqlite3.Row]) -> dict:
+def build_graph(rows: list[dict]) -> dict:
     parsed = [(row, json.loads(row["attributes"])) for row in rows]
     kinds = {
         row["span_id"]: steps.step_kind(row["operation"], row["name"], row["kind"], attrs, row["request_model"], row["provider"])

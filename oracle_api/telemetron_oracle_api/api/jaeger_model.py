@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from decimal import Decimal
-from typing import NamedTuple
 
 import orjson
 
-from ..store.queries import get_resources, span_kind_name
+from ..store.queries import get_resources, read_rows, span_kind_name
 
 _JS_MAX_SAFE = (1 << 53) - 1
 _KIND_TAG = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -139,15 +138,23 @@ def tag_json(key: str, value: object) -> str:
 
 
 def _tags_json(attributes: dict, adjust: bool, cache: dict) -> list[str]:
-    """Tags as JSON texts; ``cache`` remembers the text of each (key, type, value) seen in this trace.
+    """Tags as JSON texts, with ``cache`` (one per trace) so that repeated values are written once.
 
-    The type is part of the key because ``1``, ``1.0`` and ``True`` are equal in Python; lists
-    and maps, unhashable, are keyed by their repr.
+    Strings, lists and maps tend to repeat across a trace's spans: their texts are cached by
+    (key, type, value). The type is part of the key because ``1``, ``1.0`` and ``True`` are equal
+    in Python; lists and maps, unhashable, are keyed by their repr. Numbers (token counts, ids,
+    costs) are mostly new each time, so only their key's prefix is cached, under the bare key.
     """
     out = []
     for k in sorted(attributes) if adjust else attributes:
         value = attributes[k]
         t = value.__class__
+        if t is int and -_JS_MAX_SAFE <= value <= _JS_MAX_SAFE:
+            prefix = cache.get(k)
+            if prefix is None:
+                prefix = cache[k] = f'{{"key":{_q(k)},"type":"'
+            out.append(f'{prefix}int64","value":{value}}}')
+            continue
         ck = (k, t, value) if t is not list and t is not dict else (k, t, repr(value))
         text = cache.get(ck)
         if text is None:
@@ -158,61 +165,44 @@ def _tags_json(attributes: dict, adjust: bool, cache: dict) -> list[str]:
 
 # --- stored spans ---------------------------------------------------------------------------------
 
-# The columns both shapes need, read as plain tuples: sqlite3.Row objects cost more than the rest.
+# The columns both shapes read. Rows stay plain lists, unpacked by name in each renderer's loop:
+# sqlite3.Row and NamedTuple attribute access cost more than writing a span's fixed fields. The
+# first three columns are the sort key. Columns holding their default come back as None (NULLIF),
+# which spares creating a string per row.
 _COLUMNS = (
-    "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, status_message, attributes,"
-    " events, links, dropped_counts, resource_key, service_name, scope_name, scope_version, trace_state, flags"
+    "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
+    " attributes, NULLIF(events, '[]'), NULLIF(links, '[]'), NULLIF(dropped_counts, '[0,0,0]'), resource_key,"
+    " service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
 )
+_RESOURCE_KEY, _SERVICE_NAME, _SCOPE_NAME, _SCOPE_VERSION = 13, 14, 15, 16
 
 
-class _Span(NamedTuple):
-    trace_id: str
-    start_ns: int
-    span_id: str
-    parent_span_id: str | None
-    name: str
-    kind: int
-    end_ns: int
-    status_code: int
-    status_message: str
-    attributes: str
-    events: str
-    links: str
-    dropped_counts: str
-    resource_key: str
-    service_name: str
-    scope_name: str
-    scope_version: str
-    trace_state: str
-    flags: int
-
-
-def _trace_spans(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, list[_Span]]:
-    """Spans of each trace in start order (then span id), in the order the traces were asked for."""
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    rows = cursor.execute(
-        f"SELECT {_COLUMNS} FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),)
-    ).fetchall()
+def _trace_spans(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, list[list]]:
+    """Rows (``_COLUMNS``) of each trace in start order (then span id), in the order the traces were asked for."""
+    where = "FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))"
+    rows = read_rows(conn, _COLUMNS, where, (json.dumps(trace_ids),))
     rows.sort()  # by trace, start, span id; sorted here: SQLite's sorter would copy every row
-    out: dict[str, list[_Span]] = {tid: [] for tid in trace_ids}
+    out: dict[str, list[list]] = {tid: [] for tid in trace_ids}
     for row in rows:
-        out[row[0]].append(_Span._make(row))
+        out[row[0]].append(row)
     return out
+
+
+def _resources_of(conn: sqlite3.Connection, by_trace: dict[str, list[list]]) -> dict[str, dict]:
+    return get_resources(conn, {row[_RESOURCE_KEY] for rows in by_trace.values() for row in rows})
 
 
 # --- UI model (v1) --------------------------------------------------------------------------------
 
 
-def _references(span: _Span, links: list) -> list[dict]:
-    trace_id = jaeger_trace_id(span.trace_id)
-    parent = span.parent_span_id
+def _references(trace_id: str, parent: str | None, links: list) -> list[dict]:
+    jaeger_tid = jaeger_trace_id(trace_id)
     refs = []
     if parent:
-        refs.append({"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent})
+        refs.append({"refType": "CHILD_OF", "traceID": jaeger_tid, "spanID": parent})
     for link in links:
         ref_type = "CHILD_OF" if link.get("attributes", {}).get("opentracing.ref_type") == "child_of" else "FOLLOWS_FROM"
-        if parent and link["trace_id"] == span.trace_id and link["span_id"] == parent:
+        if parent and link["trace_id"] == trace_id and link["span_id"] == parent:
             refs[0]["refType"] = ref_type  # the link names the parent: it decides the type
             continue
         refs.append({"refType": ref_type, "traceID": jaeger_trace_id(link["trace_id"]), "spanID": link["span_id"]})
@@ -225,40 +215,40 @@ def process_of(resource: dict | None, service_name: str, adjust: bool) -> dict:
     return {"serviceName": service_name, "tags": _tags(attributes, adjust)}
 
 
-def _fixed_tags(span: _Span) -> tuple[list[str], list[str]]:
+def _fixed_tags(
+    scope_name: str, scope_version: str, kind: int, status_code: int, status_message: str | None,
+    trace_state: str | None,
+) -> tuple[list[str], list[str]]:
     """The tags before and after the attributes, which many spans of a trace share."""
     before, after = [], []
-    if span.scope_name:
-        before.append(f'{{"key":"otel.scope.name","type":"string","value":{_q(span.scope_name)}}}')
-    if span.scope_version:
-        before.append(f'{{"key":"otel.scope.version","type":"string","value":{_q(span.scope_version)}}}')
-    kind = _KIND_TAG.get(span.kind)
-    if kind:
-        after.append(f'{{"key":"span.kind","type":"string","value":"{kind}"}}')
-    if span.status_code == 2:
+    if scope_name:
+        before.append(f'{{"key":"otel.scope.name","type":"string","value":{_q(scope_name)}}}')
+    if scope_version:
+        before.append(f'{{"key":"otel.scope.version","type":"string","value":{_q(scope_version)}}}')
+    kind_tag = _KIND_TAG.get(kind)
+    if kind_tag:
+        after.append(f'{{"key":"span.kind","type":"string","value":"{kind_tag}"}}')
+    if status_code == 2:
         after.append('{"key":"otel.status_code","type":"string","value":"ERROR"},{"key":"error","type":"bool","value":true}')
-    elif span.status_code == 1:
+    elif status_code == 1:
         after.append('{"key":"otel.status_code","type":"string","value":"OK"}')
-    if span.status_message:
-        after.append(f'{{"key":"otel.status_description","type":"string","value":{_q(span.status_message)}}}')
-    if span.trace_state:
-        after.append(f'{{"key":"w3c.tracestate","type":"string","value":{_q(span.trace_state)}}}')
+    if status_message:
+        after.append(f'{{"key":"otel.status_description","type":"string","value":{_q(status_message)}}}')
+    if trace_state:
+        after.append(f'{{"key":"w3c.tracestate","type":"string","value":{_q(trace_state)}}}')
     return before, after
 
 
 def _logs_json(events_text: str, adjust: bool, cache: dict) -> str:
-    if events_text == "[]":
-        return "[]"
     events = _load(events_text)
     if adjust and len(events) > 1:
         events.sort(key=lambda e: e["name"])
     logs = []
     for event in events:
         attributes = event["attributes"]
-        fields = []
-        if event["name"] and "event" not in attributes:
-            fields.append(f'{{"key":"event","type":"string","value":{_q(event["name"])}}}')
-        fields.extend(_tags_json(attributes, adjust, cache))
+        name = event["name"]
+        fields = [f'{{"key":"event","type":"string","value":{_q(name)}}}'] if name and "event" not in attributes else []
+        fields += _tags_json(attributes, adjust, cache)
         logs.append(f'{{"timestamp":{event["time_ns"] // 1000},"fields":[{",".join(fields)}]}}')
     return "[" + ",".join(logs) + "]"
 
@@ -266,54 +256,60 @@ def _logs_json(events_text: str, adjust: bool, cache: dict) -> str:
 _SAMPLED = '"flags":1,'  # the W3C sampled bit, Jaeger's SampledFlag
 
 
-def _ui_span_json(span: _Span, pid: str, adjust: bool, cache: dict) -> str:
-    trace_id = jaeger_trace_id(span.trace_id)
-    parent = span.parent_span_id
-    if span.links == "[]":
-        refs = f'[{{"refType":"CHILD_OF","traceID":"{trace_id}","spanID":"{parent}"}}]' if parent else "[]"
-    else:
-        refs = _compact(_references(span, _load(span.links)))
-    fixed_key = (span.scope_name, span.scope_version, span.kind, span.status_code, span.status_message, span.trace_state)
-    fixed = cache.get(fixed_key)
-    if fixed is None:
-        fixed = cache[fixed_key] = _fixed_tags(span)
-    tags = ",".join(fixed[0] + _tags_json(_load(span.attributes), adjust, cache) + fixed[1])
-    start_ns = span.start_ns
-    return (
-        f'{{"traceID":"{trace_id}","spanID":"{span.span_id}",{_SAMPLED if span.flags & 0x1 else ""}'
-        f'"operationName":{_q(span.name)},"references":{refs},"startTime":{start_ns // 1000},'
-        f'"duration":{(span.end_ns - start_ns) // 1000},"tags":[{tags}],"logs":{_logs_json(span.events, adjust, cache)},'
-        f'"processID":"{pid}","warnings":null}}'
-    )
+def _ui_spans_json(rows: list[list], pid_of: dict[str, str], adjust: bool) -> str:
+    """One trace's rows as the UI model's span array. Everything constant across the trace is written once."""
+    jaeger_tid = jaeger_trace_id(rows[0][0])
+    head = f'{{"traceID":"{jaeger_tid}","spanID":"'
+    parent_ref = f'[{{"refType":"CHILD_OF","traceID":"{jaeger_tid}","spanID":"'
+    tag_cache: dict = {}
+    fixed_cache: dict = {}
+    texts = []
+    for (
+        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, attributes, events,
+        links, _dropped, resource_key, _service, scope_name, scope_version, trace_state, flags,
+    ) in rows:  # fmt: skip
+        if links:
+            refs = _compact(_references(trace_id, parent, _load(links)))
+        else:
+            refs = f'{parent_ref}{parent}"}}]' if parent else "[]"
+        fixed_key = (scope_name, scope_version, kind, status_code, status_message, trace_state)
+        fixed = fixed_cache.get(fixed_key)
+        if fixed is None:
+            fixed = fixed_cache[fixed_key] = _fixed_tags(*fixed_key)
+        tags = ",".join(fixed[0] + _tags_json(_load(attributes), adjust, tag_cache) + fixed[1])
+        logs = _logs_json(events, adjust, tag_cache) if events else "[]"
+        texts.append(
+            f'{head}{span_id}",{_SAMPLED if flags & 0x1 else ""}"operationName":{_q(name)},"references":{refs},'
+            f'"startTime":{start_ns // 1000},"duration":{(end_ns - start_ns) // 1000},"tags":[{tags}],"logs":{logs},'
+            f'"processID":"{pid_of[resource_key]}","warnings":null}}'
+        )
+    return f'[{",".join(texts)}]'  # not "[" + ... + "]": concatenating a large string copies it slowly
 
 
 def ui_traces_json(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True) -> list[tuple[str, str]]:
     """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked."""
     by_trace = _trace_spans(conn, trace_ids)
-    resources = get_resources(conn, {span.resource_key for spans in by_trace.values() for span in spans})
+    resources = _resources_of(conn, by_trace)
     out = []
-    for trace_id, spans in by_trace.items():
-        if not spans:
+    for trace_id, rows in by_trace.items():
+        if not rows:
             continue
-        process_ids: dict[str, str] = {}
+        pid_of: dict[str, str] = {}
         processes: dict[str, dict] = {}
         by_content: dict[str, str] = {}
-        texts = []
-        cache: dict = {}
-        for span in spans:
-            pid = process_ids.get(span.resource_key)
-            if pid is None:
-                process = process_of(resources.get(span.resource_key), span.service_name, adjust)
-                content = json.dumps(process, sort_keys=True)
-                pid = by_content.get(content)
-                if pid is None:  # equal processes share one id, as in Jaeger's process hashtable
-                    pid = f"p{len(processes) + 1}"
-                    processes[pid] = process
-                    by_content[content] = pid
-                process_ids[span.resource_key] = pid
-            texts.append(_ui_span_json(span, pid, adjust, cache))
+        for row in rows:
+            key = row[_RESOURCE_KEY]
+            if key in pid_of:
+                continue
+            process = process_of(resources.get(key), row[_SERVICE_NAME], adjust)
+            content = json.dumps(process, sort_keys=True)
+            pid = by_content.get(content)
+            if pid is None:  # equal processes share one id, as in Jaeger's process hashtable
+                pid = by_content[content] = f"p{len(processes) + 1}"
+                processes[pid] = process
+            pid_of[key] = pid
         out.append((trace_id, (
-            f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":[{",".join(texts)}],'
+            f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":{_ui_spans_json(rows, pid_of, adjust)},'
             f'"processes":{_compact(processes)},"warnings":null}}'
         )))  # fmt: skip
     return out
@@ -365,6 +361,7 @@ def any_value_text(value: object) -> str:
 
 
 def _attributes_text(attributes: dict, adjust: bool, cache: dict | None = None) -> str:
+    """OTLP/JSON KeyValues; ``cache`` works as in ``_tags_json``."""
     keys = sorted(attributes) if adjust else attributes
     if cache is None:
         return "[" + ",".join(f'{{"key":{_q(k)},"value":{any_value_text(attributes[k])}}}' for k in keys) + "]"
@@ -372,70 +369,85 @@ def _attributes_text(attributes: dict, adjust: bool, cache: dict | None = None) 
     for k in keys:
         value = attributes[k]
         t = value.__class__
-        ck = (k, t, value) if t is not list and t is not dict else (k, t, repr(value))  # as in _tags_json
+        if t is int:
+            prefix = cache.get(k)
+            if prefix is None:
+                prefix = cache[k] = f'{{"key":{_q(k)},"value":{{"intValue":"'
+            out.append(f'{prefix}{value}"}}}}')
+            continue
+        ck = (k, t, value) if t is not list and t is not dict else (k, t, repr(value))
         text = cache.get(ck)
         if text is None:
             text = cache[ck] = f'{{"key":{_q(k)},"value":{any_value_text(value)}}}'
         out.append(text)
-    return "[" + ",".join(out) + "]"
+    return f'[{",".join(out)}]'
 
 
-def _otlp_span_text(span: _Span, adjust: bool, cache: dict) -> str:
-    out = [f'"traceId":"{span.trace_id}","spanId":"{span.span_id}"']
-    if span.trace_state:
-        out.append(f'"traceState":{_q(span.trace_state)}')
-    if span.parent_span_id:
-        out.append(f'"parentSpanId":"{span.parent_span_id}"')
-    if span.flags:
-        out.append(f'"flags":{span.flags}')
-    if span.name:
-        out.append(f'"name":{_q(span.name)}')
-    if span.kind:
-        out.append(f'"kind":{span.kind}')
-    out.append(f'"startTimeUnixNano":"{span.start_ns}","endTimeUnixNano":"{span.end_ns}"')
-    if span.attributes != "{}":
-        out.append(f'"attributes":{_attributes_text(_load(span.attributes), adjust, cache)}')
-    dropped = (0, 0, 0) if span.dropped_counts == "[0,0,0]" else _load(span.dropped_counts)
+def _otlp_events_text(events: list, adjust: bool, cache: dict) -> str:
+    if adjust and len(events) > 1:
+        events.sort(key=lambda e: e["name"])
+    texts = []
+    for e in events:
+        event = []
+        if e["time_ns"]:
+            event.append(f'"timeUnixNano":"{e["time_ns"]}"')
+        if e["name"]:
+            event.append(f'"name":{_q(e["name"])}')
+        if e["attributes"]:
+            event.append(f'"attributes":{_attributes_text(e["attributes"], adjust, cache)}')
+        if e.get("dropped_attributes_count"):
+            event.append(f'"droppedAttributesCount":{e["dropped_attributes_count"]}')
+        texts.append("{" + ",".join(event) + "}")
+    return "[" + ",".join(texts) + "]"
+
+
+def _otlp_links_text(links: list, adjust: bool) -> str:
+    texts = []
+    for link in links:
+        item = [f'"traceId":"{link["trace_id"]}","spanId":"{link["span_id"]}"']
+        if link.get("trace_state"):
+            item.append(f'"traceState":{_q(link["trace_state"])}')
+        if link.get("attributes"):
+            item.append(f'"attributes":{_attributes_text(link["attributes"], adjust)}')
+        if link.get("dropped_attributes_count"):
+            item.append(f'"droppedAttributesCount":{link["dropped_attributes_count"]}')
+        texts.append("{" + ",".join(item) + "}")
+    return "[" + ",".join(texts) + "]"
+
+
+def _otlp_span_text(row: list, adjust: bool, cache: dict) -> str:
+    (
+        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, attributes, events,
+        links, dropped_counts, _resource, _service, _scope, _version, trace_state, flags,
+    ) = row  # fmt: skip
+    dropped = _load(dropped_counts) if dropped_counts else (0, 0, 0)
+    out = [f'"traceId":"{trace_id}","spanId":"{span_id}"']
+    if trace_state:
+        out.append(f'"traceState":{_q(trace_state)}')
+    if parent:
+        out.append(f'"parentSpanId":"{parent}"')
+    if flags:
+        out.append(f'"flags":{flags}')
+    if name:
+        out.append(f'"name":{_q(name)}')
+    if kind:
+        out.append(f'"kind":{kind}')
+    out.append(f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"')
+    if attributes != "{}":
+        out.append(f'"attributes":{_attributes_text(_load(attributes), adjust, cache)}')
     if dropped[0]:
         out.append(f'"droppedAttributesCount":{dropped[0]}')
-    if span.events != "[]":
-        events = _load(span.events)
-        if adjust and len(events) > 1:
-            events.sort(key=lambda e: e["name"])
-        texts = []
-        for e in events:
-            event = []
-            if e["time_ns"]:
-                event.append(f'"timeUnixNano":"{e["time_ns"]}"')
-            if e["name"]:
-                event.append(f'"name":{_q(e["name"])}')
-            if e["attributes"]:
-                event.append(f'"attributes":{_attributes_text(e["attributes"], adjust, cache)}')
-            if e.get("dropped_attributes_count"):
-                event.append(f'"droppedAttributesCount":{e["dropped_attributes_count"]}')
-            texts.append("{" + ",".join(event) + "}")
-        out.append(f'"events":[{",".join(texts)}]')
+    if events:
+        out.append(f'"events":{_otlp_events_text(_load(events), adjust, cache)}')
     if dropped[1]:
         out.append(f'"droppedEventsCount":{dropped[1]}')
-    if span.links != "[]":
-        texts = []
-        for link in _load(span.links):
-            item = [f'"traceId":"{link["trace_id"]}","spanId":"{link["span_id"]}"']
-            if link.get("trace_state"):
-                item.append(f'"traceState":{_q(link["trace_state"])}')
-            if link.get("attributes"):
-                item.append(f'"attributes":{_attributes_text(link["attributes"], adjust)}')
-            if link.get("dropped_attributes_count"):
-                item.append(f'"droppedAttributesCount":{link["dropped_attributes_count"]}')
-            texts.append("{" + ",".join(item) + "}")
-        out.append(f'"links":[{",".join(texts)}]')
+    if links:
+        out.append(f'"links":{_otlp_links_text(_load(links), adjust)}')
     if dropped[2]:
         out.append(f'"droppedLinksCount":{dropped[2]}')
-    status = []
-    if span.status_message:
-        status.append(f'"message":{_q(span.status_message)}')
-    if span.status_code:
-        status.append(f'"code":{span.status_code}')
+    status = [f'"message":{_q(status_message)}'] if status_message else []
+    if status_code:
+        status.append(f'"code":{status_code}')
     out.append('"status":{' + ",".join(status) + "}")
     return "{" + ",".join(out) + "}"
 
@@ -443,14 +455,14 @@ def _otlp_span_text(span: _Span, adjust: bool, cache: dict) -> str:
 def otlp_resource_spans_json(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True) -> list[str]:
     """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts."""
     by_trace = _trace_spans(conn, trace_ids)
-    resources = get_resources(conn, {span.resource_key for spans in by_trace.values() for span in spans})
+    resources = _resources_of(conn, by_trace)
     out = []
-    for spans in by_trace.values():
+    for rows in by_trace.values():
         by_resource: dict[str, dict[tuple[str, str], list[str]]] = {}
         cache: dict = {}
-        for span in spans:
-            scopes = by_resource.setdefault(span.resource_key, {})
-            scopes.setdefault((span.scope_name, span.scope_version), []).append(_otlp_span_text(span, adjust, cache))
+        for row in rows:
+            scopes = by_resource.setdefault(row[_RESOURCE_KEY], {})
+            scopes.setdefault((row[_SCOPE_NAME], row[_SCOPE_VERSION]), []).append(_otlp_span_text(row, adjust, cache))
         for key, scopes in by_resource.items():
             resource = resources.get(key)
             resource_text = f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}' if resource and resource["attributes"] else "{}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -18,7 +17,7 @@ from .deps import Services, get_services
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 
 
-def _details(step: str, row: sqlite3.Row, attributes: dict) -> dict:
+def _details(step: str, row: dict, attributes: dict) -> dict:
     """The few fields that say what a step did, by kind."""
     if step == steps.LLM:
         return {
@@ -50,7 +49,7 @@ def _kind_number(name: str) -> int:
     return queries.SPAN_KINDS.index(name) if name in queries.SPAN_KINDS else 0
 
 
-def build_timeline(rows: list[sqlite3.Row], active: list[dict]) -> dict:
+def build_timeline(rows: list[dict], active: list[dict]) -> dict:
     """Chronological steps: every span (at its start) and every span event, plus work still in progress."""
     parsed = [(row, json.loads(row["attributes"])) for row in rows]
     agent_of_span = {

@@ -1,0 +1,30 @@
+"""read_rows: a query's rows read in one SQLite step come back exactly as sqlite3 returns them row by row."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from telemetron_oracle_api.store.queries import read_rows
+
+VALUES = [
+    (1, "plain", None),
+    (2**63 - 1, 'quote " backslash \\ slash /', "{\"json\": [1, 2]}"),
+    (-(2**63), "tab\tnewline\ncontrol\x01", ""),
+    (0, "ünïcødé ✓ 𝄞", "[]"),
+]
+
+
+def test_rows_match_a_row_by_row_read(tmp_path):
+    conn = sqlite3.connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t (n INTEGER, s TEXT, j TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", VALUES)
+    expected = conn.execute("SELECT n, s, NULLIF(j, '') FROM t ORDER BY rowid").fetchall()
+    got = read_rows(conn, "n, s, NULLIF(j, '')", "FROM (SELECT * FROM t ORDER BY rowid)")
+    assert [tuple(row) for row in got] == expected
+    assert got[1][2] == '{"json": [1, 2]}'  # stored JSON text stays text
+
+
+def test_no_rows_is_an_empty_list(tmp_path):
+    conn = sqlite3.connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t (n INTEGER)")
+    assert read_rows(conn, "n", "FROM t WHERE n = ?", (1,)) == []
