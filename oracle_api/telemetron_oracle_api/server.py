@@ -6,6 +6,7 @@ import logging
 
 import uvicorn
 
+from ._malloc import keep_freed_memory
 from .api.app import create_app
 from .api.deps import Services
 from .api.stream import LiveStream
@@ -60,6 +61,7 @@ class OracleApi:
 def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then stop taking OTLP, finish writes and exit."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keep_freed_memory()
     oracle = OracleApi(settings)
     oracle.start()
     log.info(

@@ -1,0 +1,43 @@
+"""The server keeps freed memory for reuse, so large responses do not page-fault their buffers in every time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# Runs in a fresh interpreter: mallopt settings are process-wide and the test process's own heap
+# history would blur the numbers. mallinfo2 (glibc >= 2.33) reports the heap as malloc sees it.
+PROBE = """
+import ctypes, sys
+from telemetron_oracle_api._malloc import keep_freed_memory
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == "tuned":
+    assert keep_freed_memory()
+block = bytearray(8 << 20)
+in_mmap = libc.mallinfo2().hblkhd
+del block
+print(in_mmap, libc.mallinfo2().fordblks)
+"""
+
+
+def probe(mode: str) -> tuple[int, int]:
+    out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True).stdout
+    in_mmap, free_in_heap = map(int, out.split())
+    return in_mmap, free_in_heap
+
+
+def test_a_large_block_comes_from_the_heap_and_stays_there_once_freed():
+    in_mmap, free_in_heap = probe("default")
+    assert in_mmap >= 8 << 20  # glibc's default: a separate mapping, unmapped again on free
+    assert free_in_heap < 8 << 20
+
+    in_mmap, free_in_heap = probe("tuned")
+    assert in_mmap < 8 << 20
+    assert free_in_heap >= 8 << 20  # kept for the next response
+
