@@ -6,7 +6,8 @@
 
 Queries: a trace of 1,000 spans by id (REST, Jaeger v1, api_v3; target p99 <= 20 ms) and trace
 search by service and attribute over every stored span (Jaeger and REST; target p99 <= 100 ms),
-each timed over HTTP against a separate oracle_api process, as a client sees it. The data is
+each timed over HTTP against a separate oracle_api process, as a client sees it. The Jaeger trace
+is timed once more while spans arrive over gRPC, so the receiver and writer threads are busy. The data is
 written straight through the store's batching writer (the same code the receiver uses), which
 is much faster than sending a million spans over gRPC. Not a test: numbers depend on the machine.
 """
@@ -36,6 +37,7 @@ SERVICES = [f"agents-{i}" for i in range(10)]
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
 AGENTS = ["orchestrator", "researcher", "writer", "coder", "critic"]
 CUSTOMERS = 1000
+INGEST_RATE = 2000
 
 
 def _records(total: int, spans_per_trace: int, seed: int = 7):
@@ -232,7 +234,7 @@ def bench_queries(args) -> None:
             big = load(db, args.spans, args.spans_per_trace)
         else:
             big = "b16b16b16b16b16b16b16b16b16b16b1"
-        proc, url, _ = start_server(db, workdir)
+        proc, url, grpc_endpoint = start_server(db, workdir)
         wait_idle(proc.pid)
         try:
             rng = random.Random(1)
@@ -243,6 +245,8 @@ def bench_queries(args) -> None:
                 timed(client, "trace by id, 1,000 spans: GET /api/v1/traces/{id}", lambda i: (f"/api/v1/traces/{big}", None), n, 20)
                 timed(client, "trace by id, 1,000 spans: GET /api/traces/{id} (Jaeger)", lambda i: (f"/api/traces/{big}", None), n, 20)
                 timed(client, "trace by id, 1,000 spans: GET /api/v3/traces/{id}", lambda i: (f"/api/v3/traces/{big}", None), n, 20)
+                with BackgroundIngest(grpc_endpoint, INGEST_RATE):  # the receiver and writer busy beside the query
+                    timed(client, f"  Jaeger, while ingesting {INGEST_RATE:,} spans/s", lambda i: (f"/api/traces/{big}", None), n, None)
                 timed(client, "trace timeline, 1,000 spans", lambda i: (f"/api/v1/traces/{big}/timeline", None), n, None)
                 timed(client, "trace graph, 1,000 spans", lambda i: (f"/api/v1/traces/{big}/graph", None), n, None)
                 end_us = time.time_ns() // 1000
@@ -274,41 +278,78 @@ def bench_queries(args) -> None:
             proc.wait(timeout=60)
 
 
-def bench_stream(args) -> None:
-    """Ingest over gRPC with no stream client, then with one stalled and one reading client."""
-    import grpc
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-        ExportTraceServiceResponse,
-    )
+_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def otlp_requests(offset: int, count: int, per_request: int) -> list[bytes]:
+    """Serialized OTLP trace export requests: ``count`` chat spans, 20 per trace, from span number ``offset``."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
-    from websockets.sync.client import connect
 
-    def build(offset: int, count: int, per_request: int) -> list[bytes]:
-        out = []
-        now = time.time_ns()
-        for r in range(count // per_request):
-            spans = []
-            for i in range(per_request):
-                n = offset + r * per_request + i
-                spans.append(Span(trace_id=(0x5EA << 100 | n // 20).to_bytes(16, "big"), span_id=(n + 1).to_bytes(8, "big"),
-                                  name="chat gpt-4o", kind=3, start_time_unix_nano=now, end_time_unix_nano=now + 10**6,
-                                  attributes=[KeyValue(key="gen_ai.request.model", value=AnyValue(string_value="gpt-4o")),
-                                              KeyValue(key="gen_ai.operation.name", value=AnyValue(string_value="chat")),
-                                              KeyValue(key="payload", value=AnyValue(string_value="x" * 300))]))  # fmt: skip
-            rs = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
-            rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="stream-bench")))
-            out.append(ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString())
-        return out
+    out = []
+    now = time.time_ns()
+    for r in range(count // per_request):
+        spans = []
+        for i in range(per_request):
+            n = offset + r * per_request + i
+            spans.append(Span(trace_id=(0x5EA << 100 | n // 20).to_bytes(16, "big"), span_id=(n + 1).to_bytes(8, "big"),
+                              name="chat gpt-4o", kind=3, start_time_unix_nano=now, end_time_unix_nano=now + 10**6,
+                              attributes=[KeyValue(key="gen_ai.request.model", value=AnyValue(string_value="gpt-4o")),
+                                          KeyValue(key="gen_ai.operation.name", value=AnyValue(string_value="chat")),
+                                          KeyValue(key="payload", value=AnyValue(string_value="x" * 300))]))  # fmt: skip
+        rs = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
+        rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="stream-bench")))
+        out.append(ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString())
+    return out
+
+
+def exporter(grpc_endpoint: str):
+    """(channel, a callable sending one serialized export request)."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    channel = grpc.insecure_channel(grpc_endpoint)
+    return channel, channel.unary_unary(_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+
+
+class BackgroundIngest:
+    """Sends ``rate`` spans/s to oracle_api in requests of 100 from a thread, so queries run beside ingestion."""
+
+    def __init__(self, grpc_endpoint: str, rate: int) -> None:
+        self.channel, self.export = exporter(grpc_endpoint)
+        self.requests = otlp_requests(50 * 10**6, rate * 60, 100)  # a minute's worth, sent at most once
+        self.interval = 100 / rate
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        for raw in self.requests:
+            if self.stop.wait(max(0.0, next_at - time.monotonic())):
+                return
+            self.export(raw, timeout=60)
+            next_at += self.interval
+
+    def __enter__(self) -> BackgroundIngest:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.channel.close()
+
+
+def bench_stream(args) -> None:
+    """Ingest over gRPC with no stream client, then with one stalled and one reading client."""
+    from websockets.sync.client import connect
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         proc, url, grpc_endpoint = start_server(workdir / "stream.db", workdir)
         try:
-            channel = grpc.insecure_channel(grpc_endpoint)
-            export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                                         response_deserializer=ExportTraceServiceResponse.FromString)  # fmt: skip
+            channel, export = exporter(grpc_endpoint)
 
             def ingest(requests: list[bytes]) -> float:
                 t = time.perf_counter()
@@ -317,8 +358,8 @@ def bench_stream(args) -> None:
                 return time.perf_counter() - t
 
             total, per = args.stream_spans, 1000
-            ingest(build(10**9, 20_000, per))  # warm-up
-            quiet = ingest(build(0, total, per))
+            ingest(otlp_requests(10**9, 20_000, per))  # warm-up
+            quiet = ingest(otlp_requests(0, total, per))
             print(f"ingest, no stream clients:                    {total / quiet:10,.0f} spans/s")
             ws = url.replace("http://", "ws://")
             from types import SimpleNamespace
@@ -327,7 +368,7 @@ def bench_stream(args) -> None:
 
             stalled = StalledClient(SimpleNamespace(http_url=url), "stalled")
             try:
-                busy = ingest(build(total, total, per))
+                busy = ingest(otlp_requests(total, total, per))
                 print(f"ingest, one stalled client:                   {total / busy:10,.0f} spans/s "
                       f"({busy / quiet:.2f}x the time)")  # fmt: skip
                 with connect(ws + "/ws/debug/reader") as reader:
@@ -344,7 +385,7 @@ def bench_stream(args) -> None:
 
                     thread = threading.Thread(target=read, daemon=True)
                     thread.start()
-                    both = ingest(build(2 * total, total, per))
+                    both = ingest(otlp_requests(2 * total, total, per))
                     print(f"ingest, stalled + one reading every message:  {total / both:10,.0f} spans/s "
                           f"({both / quiet:.2f}x the time; the reader costs CPU on 2 cores, not waiting)")  # fmt: skip
                     stats = httpx.get(url + "/api/v1/stream/stats").json()
