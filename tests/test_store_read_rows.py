@@ -28,3 +28,20 @@ def test_no_rows_is_an_empty_list(tmp_path):
     conn = sqlite3.connect(tmp_path / "t.db")
     conn.execute("CREATE TABLE t (n INTEGER)")
     assert read_rows(conn, "n", "FROM t WHERE n = ?", (1,)) == []
+
+
+def test_documents_come_parsed_at_the_end_of_their_own_row(tmp_path):
+    conn = sqlite3.connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t (n INTEGER, doc TEXT, extra TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", [
+        (1, '{"a": "x,y", "b": [1, {"c": null}]}', "[]"),
+        (2, "[]", '[{"time_ns": 5}]'),
+        (3, '"just a string, with a comma"', "[]"),
+    ])  # fmt: skip
+    rows = read_rows(conn, "n", "FROM (SELECT * FROM t ORDER BY n DESC)", documents=("doc", "NULLIF(extra, '[]')"))
+    assert rows == [
+        [3, "just a string, with a comma", None],
+        [2, [], [{"time_ns": 5}]],
+        [1, {"a": "x,y", "b": [1, {"c": None}]}, None],
+    ]
+    assert read_rows(conn, "n", "FROM t WHERE n > 9", documents=("doc",)) == []

@@ -18,8 +18,6 @@ import json
 import sqlite3
 from decimal import Decimal
 
-import orjson
-
 from ..store.queries import get_resources, read_rows, span_kind_name
 
 _JS_MAX_SAFE = (1 << 53) - 1
@@ -113,9 +111,8 @@ def _tags(attributes: dict, adjust: bool) -> list[dict]:
 
 
 # The routes write JSON text directly (a trace can hold thousands of spans and tens of thousands
-# of tags; building dicts and then encoding them costs several times more). The stored JSON is
-# parsed with orjson: per span, json.loads took as long as writing the span's whole text.
-_load = orjson.loads
+# of tags; building dicts and then encoding them costs several times more). The stored JSON
+# arrives parsed by orjson (store.queries.read_rows).
 
 
 def _number(x: float) -> str:
@@ -168,19 +165,20 @@ def _tags_json(attributes: dict, adjust: bool, cache: dict) -> list[str]:
 # The columns both shapes read. Rows stay plain lists, unpacked by name in each renderer's loop:
 # sqlite3.Row and NamedTuple attribute access cost more than writing a span's fixed fields. The
 # first three columns are the sort key. Columns holding their default come back as None (NULLIF),
-# which spares creating a string per row.
+# which spares creating a string per row. The stored JSON documents come last, already parsed
+# (see read_rows); events, links and dropped counts are None when empty.
 _COLUMNS = (
     "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
-    " attributes, NULLIF(events, '[]'), NULLIF(links, '[]'), NULLIF(dropped_counts, '[0,0,0]'), resource_key,"
-    " service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
+    " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
 )
-_RESOURCE_KEY, _SERVICE_NAME, _SCOPE_NAME, _SCOPE_VERSION = 13, 14, 15, 16
+_DOCUMENTS = ("attributes", "NULLIF(events, '[]')", "NULLIF(links, '[]')", "NULLIF(dropped_counts, '[0,0,0]')")
+_RESOURCE_KEY, _SERVICE_NAME, _SCOPE_NAME, _SCOPE_VERSION = 9, 10, 11, 12
 
 
 def _trace_spans(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, list[list]]:
-    """Rows (``_COLUMNS``) of each trace in start order (then span id), in the order the traces were asked for."""
+    """Rows (``_COLUMNS`` then ``_DOCUMENTS``) of each trace in start order (then span id), in the order the traces were asked for."""
     where = "FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))"
-    rows = read_rows(conn, _COLUMNS, where, (json.dumps(trace_ids),))
+    rows = read_rows(conn, _COLUMNS, where, (json.dumps(trace_ids),), documents=_DOCUMENTS)
     rows.sort()  # by trace, start, span id; sorted here: SQLite's sorter would copy every row
     out: dict[str, list[list]] = {tid: [] for tid in trace_ids}
     for row in rows:
@@ -239,8 +237,7 @@ def _fixed_tags(
     return before, after
 
 
-def _logs_json(events_text: str, adjust: bool, cache: dict) -> str:
-    events = _load(events_text)
+def _logs_json(events: list, adjust: bool, cache: dict) -> str:
     if adjust and len(events) > 1:
         events.sort(key=lambda e: e["name"])
     logs = []
@@ -265,18 +262,18 @@ def _ui_spans_json(rows: list[list], pid_of: dict[str, str], adjust: bool) -> st
     fixed_cache: dict = {}
     texts = []
     for (
-        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, attributes, events,
-        links, _dropped, resource_key, _service, scope_name, scope_version, trace_state, flags,
+        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, resource_key, _service,
+        scope_name, scope_version, trace_state, flags, attributes, events, links, _dropped,
     ) in rows:  # fmt: skip
         if links:
-            refs = _compact(_references(trace_id, parent, _load(links)))
+            refs = _compact(_references(trace_id, parent, links))
         else:
             refs = f'{parent_ref}{parent}"}}]' if parent else "[]"
         fixed_key = (scope_name, scope_version, kind, status_code, status_message, trace_state)
         fixed = fixed_cache.get(fixed_key)
         if fixed is None:
             fixed = fixed_cache[fixed_key] = _fixed_tags(*fixed_key)
-        tags = ",".join(fixed[0] + _tags_json(_load(attributes), adjust, tag_cache) + fixed[1])
+        tags = ",".join(fixed[0] + _tags_json(attributes, adjust, tag_cache) + fixed[1])
         logs = _logs_json(events, adjust, tag_cache) if events else "[]"
         texts.append(
             f'{head}{span_id}",{_SAMPLED if flags & 0x1 else ""}"operationName":{_q(name)},"references":{refs},'
@@ -417,10 +414,10 @@ def _otlp_links_text(links: list, adjust: bool) -> str:
 
 def _otlp_span_text(row: list, adjust: bool, cache: dict) -> str:
     (
-        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, attributes, events,
-        links, dropped_counts, _resource, _service, _scope, _version, trace_state, flags,
+        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, _resource, _service,
+        _scope, _version, trace_state, flags, attributes, events, links, dropped,
     ) = row  # fmt: skip
-    dropped = _load(dropped_counts) if dropped_counts else (0, 0, 0)
+    dropped = dropped or (0, 0, 0)
     out = [f'"traceId":"{trace_id}","spanId":"{span_id}"']
     if trace_state:
         out.append(f'"traceState":{_q(trace_state)}')
@@ -433,16 +430,16 @@ def _otlp_span_text(row: list, adjust: bool, cache: dict) -> str:
     if kind:
         out.append(f'"kind":{kind}')
     out.append(f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"')
-    if attributes != "{}":
-        out.append(f'"attributes":{_attributes_text(_load(attributes), adjust, cache)}')
+    if attributes:
+        out.append(f'"attributes":{_attributes_text(attributes, adjust, cache)}')
     if dropped[0]:
         out.append(f'"droppedAttributesCount":{dropped[0]}')
     if events:
-        out.append(f'"events":{_otlp_events_text(_load(events), adjust, cache)}')
+        out.append(f'"events":{_otlp_events_text(events, adjust, cache)}')
     if dropped[1]:
         out.append(f'"droppedEventsCount":{dropped[1]}')
     if links:
-        out.append(f'"links":{_otlp_links_text(_load(links), adjust)}')
+        out.append(f'"links":{_otlp_links_text(links, adjust)}')
     if dropped[2]:
         out.append(f'"droppedLinksCount":{dropped[2]}')
     status = [f'"message":{_q(status_message)}'] if status_message else []
