@@ -225,6 +225,24 @@ def timed(client: LeanClient | HttpxClient, label: str, make_params, runs: int, 
     print(f"{label:<58} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   {statistics.mean(sizes) / 1024:7.1f} KiB{verdict}")
 
 
+def machine_noise(runs: int) -> None:
+    """Time one fixed piece of pure-Python work as often as a query: what this machine adds to a p99 alone."""
+    def work() -> int:
+        total = 0
+        for i in range(100_000):
+            total += i * i % 7
+        return total
+
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    p50, p99 = statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+    print(f"{'machine noise: fixed CPU work in this process':<58} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   (p99 = {p99 / p50:.2f} x p50)")
+
+
 def bench_queries(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.keep or tmp)
@@ -242,6 +260,7 @@ def bench_queries(args) -> None:
             try:
                 n = args.runs
                 print(f"\n{args.spans:,} spans stored; {n} runs each, over HTTP ({args.client} client)\n")
+                machine_noise(n)
                 timed(client, "trace by id, 1,000 spans: GET /api/v1/traces/{id}", lambda i: (f"/api/v1/traces/{big}", None), n, 20)
                 timed(client, "trace by id, 1,000 spans: GET /api/traces/{id} (Jaeger)", lambda i: (f"/api/traces/{big}", None), n, 20)
                 timed(client, "trace by id, 1,000 spans: GET /api/v3/traces/{id}", lambda i: (f"/api/v3/traces/{big}", None), n, 20)
