@@ -6,10 +6,11 @@
 
 Queries: a trace of 1,000 spans by id (REST, Jaeger v1, api_v3; target p99 <= 20 ms) and trace
 search by service and attribute over every stored span (Jaeger and REST; target p99 <= 100 ms),
-each timed over HTTP against a separate oracle_api process, as a client sees it. The Jaeger trace
-is timed once more while spans arrive over gRPC, so the receiver and writer threads are busy. The data is
-written straight through the store's batching writer (the same code the receiver uses), which
-is much faster than sending a million spans over gRPC. Not a test: numbers depend on the machine.
+each timed over HTTP against a separate oracle_api process, as a client sees it. The Jaeger
+trace is timed once more while spans arrive over gRPC, so the receiver and writer threads are
+busy. The data is written straight through the store's batching writer (the same code the
+receiver uses), which is much faster than sending a million spans over gRPC. Not a test:
+numbers depend on the machine; the first line times fixed CPU work to show how much.
 """
 
 from __future__ import annotations

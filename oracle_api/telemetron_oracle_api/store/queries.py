@@ -33,7 +33,7 @@ def read_rows(
     Python's sqlite3 releases the GIL around every step of a statement. While another thread runs
     Python (the receiver decoding a batch, the Oracle), each step then waits up to the switch
     interval (5 ms) to get it back: reading a 1,000-span trace row by row took 12 s instead of
-    3 ms beside one busy thread. Here SQLite folds the rows into one JSON array: one step, one
+    3 ms beside one thread running Python without pause. Here SQLite folds the rows into one JSON array: one step, one
     wait at most, and orjson parses it back about as fast as sqlite3 builds tuples. Columns
     must be TEXT, INTEGER or NULL (JSON would round a REAL to 15 digits).
 
