@@ -10,9 +10,7 @@ returned by GET /api/v1/traces/{id}. Not a test: numbers depend on the machine.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -124,22 +122,6 @@ def wait_queryable(http_url: str, trace_id: str, spans: int, timeout: float = 60
     raise TimeoutError(f"trace {trace_id} not queryable after {timeout}s")
 
 
-def start_oracle_process(workdir: Path, http_port: int, grpc_port: int) -> subprocess.Popen:
-    env = dict(os.environ, TELEMETRON_HTTP_PORT=str(http_port), TELEMETRON_GRPC_PORT=str(grpc_port),
-               TELEMETRON_DB_PATH=str(workdir / "bench.db"), TELEMETRON_LOG_LEVEL="warning")  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "telemetron_oracle_api"], env=env,
-                            stdout=open(workdir / "oracle.log", "w"), stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("oracle_api did not start; see " + str(workdir / "oracle.log"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=200_000)
@@ -149,15 +131,13 @@ def main() -> None:
     parser.add_argument("--via-collector", action="store_true", help="start Kafka + Collector and send to it")
     args = parser.parse_args()
 
-    from oracle_fixtures import free_port
+    import stack
 
     requests, last_trace = build_requests(args.spans, args.per_request, args.spans_per_trace)
     total = len(requests) * args.per_request
     with tempfile.TemporaryDirectory(prefix="telemetron-bench-") as tmp:
         workdir = Path(tmp)
         if args.via_collector:
-            import stack
-
             config = stack.StackConfig.on_free_ports(workdir, with_mock_provider=False)
             with stack.Stack(config) as running:
                 endpoint = running.collector.config.otlp_grpc_endpoint.removeprefix("http://")
@@ -167,16 +147,16 @@ def main() -> None:
                 wait_queryable(http_url, last_trace, args.spans_per_trace)
                 lag = time.perf_counter() - start_wait
         else:
-            http_port, grpc_port = free_port(), free_port()
-            proc = start_oracle_process(workdir, http_port, grpc_port)
+            oracle = stack.OracleApi(stack.OracleApiConfig.on_free_ports(workdir / "bench.db", log_level="warning"),
+                                     log_path=workdir / "oracle.log")  # fmt: skip
+            oracle.start()
             try:
-                elapsed = send_all(f"127.0.0.1:{grpc_port}", requests, args.concurrency)
+                elapsed = send_all(oracle.config.grpc_endpoint, requests, args.concurrency)
                 start_wait = time.perf_counter()
-                wait_queryable(f"http://127.0.0.1:{http_port}", last_trace, args.spans_per_trace)
+                wait_queryable(oracle.config.base_url, last_trace, args.spans_per_trace)
                 lag = time.perf_counter() - start_wait
             finally:
-                proc.terminate()
-                proc.wait(30)
+                oracle.stop()
     path = "agents → Collector → oracle_api (+ Kafka)" if args.via_collector else "straight into oracle_api"
     print(f"path:                     {path}")
     print(f"spans sent:               {total} in {len(requests)} requests of {args.per_request}")

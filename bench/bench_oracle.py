@@ -21,9 +21,7 @@ Prints the numbers; targets are p99 <= 20 ms and freshness p95 <= 500 ms. Not a 
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,6 +42,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
 
 from otlp_builders import METRICS_EXPORT, TRACE_EXPORT, kv  # noqa: E402 (needs the path above)
 
@@ -301,24 +300,6 @@ def measure_freshness(url: str, load: LiveLoad, probes: int) -> list[float]:
     return out
 
 
-def start_oracle_process(workdir: Path, db: Path, http_port: int, grpc_port: int) -> subprocess.Popen:
-    env = dict(os.environ, TELEMETRON_HTTP_PORT=str(http_port), TELEMETRON_GRPC_PORT=str(grpc_port),
-               TELEMETRON_DB_PATH=str(db), TELEMETRON_LOG_LEVEL="warning")  # fmt: skip
-    log = open(workdir / "oracle.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "telemetron_oracle_api"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"oracle_api exited; see {workdir / 'oracle.log'}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("oracle_api did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=1_000_000, help="spans stored before the live phase")
@@ -331,11 +312,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep the database and logs here")
     args = parser.parse_args()
 
-    from oracle_fixtures import free_port
+    import stack
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-oracle-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    proc = None
+    oracle = None
     if args.otlp_endpoint:
         if not args.url:
             parser.error("--otlp-endpoint needs --url (the oracle_api behind that Collector)")
@@ -345,10 +326,11 @@ def main() -> None:
         db = workdir / "bench.db"
         if args.spans:
             bulk_load(db, args.spans)
-        http_port, grpc_port = free_port(), free_port()
         started = time.perf_counter()
-        proc = start_oracle_process(workdir, db, http_port, grpc_port)
-        url, endpoint = f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}"
+        oracle = stack.OracleApi(stack.OracleApiConfig.on_free_ports(db, log_level="warning", start_timeout=600),
+                                 log_path=workdir / "oracle.log")  # fmt: skip
+        oracle.start()
+        url, endpoint = oracle.config.base_url, oracle.config.grpc_endpoint
         rebuild = httpx.get(f"{url}/api/v1/oracle/health").json()["rebuild"]
         print(f"startup: oracle_api answered after {time.perf_counter() - started:.1f}s; rebuild {rebuild}")
     load = LiveLoad(endpoint, args.rate)
@@ -373,9 +355,8 @@ def main() -> None:
               f"{health['duplicates']} duplicates, {health['snapshots']} snapshots")  # fmt: skip
     finally:
         load.end()
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=60)
+        if oracle is not None:
+            oracle.stop()
     print(f"workdir: {workdir}")
 
 

@@ -21,7 +21,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +32,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+
+import stack  # noqa: E402 - deploy/local/stack.py: starts, health-checks and stops oracle_api
 
 SERVICES = [f"agents-{i}" for i in range(10)]
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
@@ -139,24 +141,12 @@ def load(db: Path, total: int, spans_per_trace: int) -> str:
     return trace_id
 
 
-def start_server(db: Path, workdir: Path) -> tuple[subprocess.Popen, str, str]:
-    from oracle_fixtures import free_port
-
-    http_port, grpc_port = free_port(), free_port()
-    env = dict(os.environ, TELEMETRON_HTTP_PORT=str(http_port), TELEMETRON_GRPC_PORT=str(grpc_port),
-               TELEMETRON_DB_PATH=str(db), TELEMETRON_LOG_LEVEL="warning")  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "telemetron_oracle_api"], env=env,
-                            stdout=open(workdir / "oracle.log", "w"), stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{http_port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url, f"127.0.0.1:{grpc_port}"
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("oracle_api did not start; see " + str(workdir / "oracle.log"))
+def start_server(db: Path, workdir: Path) -> stack.OracleApi:
+    """oracle_api on free ports over ``db``, logging warnings only (access lines would cost the server time)."""
+    oracle = stack.OracleApi(stack.OracleApiConfig.on_free_ports(db, log_level="warning", start_timeout=300),
+                             log_path=workdir / "oracle.log")  # fmt: skip
+    oracle.start()
+    return oracle
 
 
 def wait_idle(pid: int, timeout: float = 300.0) -> None:
@@ -253,8 +243,9 @@ def bench_queries(args) -> None:
             big = load(db, args.spans, args.spans_per_trace)
         else:
             big = "b16b16b16b16b16b16b16b16b16b16b1"
-        proc, url, grpc_endpoint = start_server(db, workdir)
-        wait_idle(proc.pid)
+        oracle = start_server(db, workdir)
+        url, grpc_endpoint = oracle.config.base_url, oracle.config.grpc_endpoint
+        wait_idle(oracle.process.pid)
         try:
             rng = random.Random(1)
             client = LeanClient(url) if args.client == "lean" else HttpxClient(url)
@@ -294,11 +285,7 @@ def bench_queries(args) -> None:
             finally:
                 client.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-
-
-_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+            oracle.stop()
 
 
 def otlp_requests(offset: int, count: int, per_request: int) -> list[bytes]:
@@ -328,9 +315,10 @@ def exporter(grpc_endpoint: str):
     """(channel, a callable sending one serialized export request)."""
     import grpc
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+    from otlp_builders import TRACE_EXPORT
 
     channel = grpc.insecure_channel(grpc_endpoint)
-    return channel, channel.unary_unary(_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+    return channel, channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
 
 
 class BackgroundIngest:
@@ -367,7 +355,8 @@ def bench_stream(args) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        proc, url, grpc_endpoint = start_server(workdir / "stream.db", workdir)
+        oracle = start_server(workdir / "stream.db", workdir)
+        url, grpc_endpoint = oracle.config.base_url, oracle.config.grpc_endpoint
         try:
             channel, export = exporter(grpc_endpoint)
 
@@ -416,8 +405,7 @@ def bench_stream(args) -> None:
                 stalled.close()
             channel.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            oracle.stop()
 
 
 def main() -> None:

@@ -16,9 +16,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 from playwright.sync_api import expect, sync_playwright
+
+from otlp_builders import TRACE_EXPORT, kv
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,12 +30,6 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TRACE = 0xD1A5
 MS = 1_000_000
 T0 = time.time_ns() - 5_000 * MS
-
-
-def kv(key, v) -> KeyValue:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return KeyValue(key=key, value=AnyValue(int_value=v))
-    return KeyValue(key=key, value=AnyValue(string_value=str(v)))
 
 
 def sp(n: int, parent: int | None, name: str, start_ms: int, end_ms: int, error: bool = False, **attrs) -> Span:
@@ -81,10 +76,7 @@ LATER = request(sp(6, 1, "execute_tool publish_report", 2100, 2900, **{"gen_ai.o
 @pytest.fixture
 def export(oracle_server):
     channel = grpc.insecure_channel(oracle_server.grpc_endpoint)
-    call = channel.unary_unary(
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        response_deserializer=ExportTraceServiceResponse.FromString,
-    )
+    call = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
     yield lambda raw: call(raw, timeout=30)
     channel.close()
 

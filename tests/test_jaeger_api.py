@@ -16,24 +16,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+from otlp_builders import TRACE_EXPORT, kv
+
 NOW = time.time_ns()
 T0 = NOW - 600 * 10**9  # ten minutes ago
 OLD = NOW - 5 * 24 * 3600 * 10**9  # five days ago: outside Jaeger's default two-day lookback
 MS = 1_000_000
-
-
-def kv(key, v) -> KeyValue:
-    if isinstance(v, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=v))
-    if isinstance(v, int):
-        return KeyValue(key=key, value=AnyValue(int_value=v))
-    if isinstance(v, float):
-        return KeyValue(key=key, value=AnyValue(double_value=v))
-    return KeyValue(key=key, value=AnyValue(string_value=v))
 
 
 def tid(n: int) -> str:

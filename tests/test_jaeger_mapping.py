@@ -21,38 +21,19 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+from otlp_builders import TRACE_EXPORT, kv
+
 TRACE_ID = "0102030405060708090a0b0c0d0e0f10"
 SHORT_TRACE = "0000000000000000" + "0000000000000abc"
 T0 = (time.time_ns() // 1_000_000_000 - 600) * 1_000_000_000  # whole seconds, ten minutes ago
 US = T0 // 1000
 
 
-def value(v) -> AnyValue:
-    if isinstance(v, bool):
-        return AnyValue(bool_value=v)
-    if isinstance(v, int):
-        return AnyValue(int_value=v)
-    if isinstance(v, float):
-        return AnyValue(double_value=v)
-    if isinstance(v, bytes):
-        return AnyValue(bytes_value=v)
-    if isinstance(v, list):
-        out = AnyValue()
-        out.array_value.values.extend(value(x) for x in v)
-        return out
-    if isinstance(v, dict):
-        out = AnyValue()
-        out.kvlist_value.values.extend(KeyValue(key=k, value=value(x)) for k, x in v.items())
-        return out
-    return AnyValue(string_value=v)
-
-
 def kvs(pairs: dict) -> list[KeyValue]:
-    return [KeyValue(key=k, value=value(v)) for k, v in pairs.items()]
+    return [kv(k, v) for k, v in pairs.items()]
 
 
 def mk_span(trace_hex, span_hex, parent_hex, name, start_ns, end_ns, kind, **extra) -> Span:

@@ -17,27 +17,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+from otlp_builders import TRACE_EXPORT, kv
+
 MS = 1_000_000
 T0 = time.time_ns() - 120 * 10**9  # two minutes ago: inside a 15 minute metrics window
 RUN = "00000000000000000000000000000a01"
-
-
-def kv(key, v) -> KeyValue:
-    if isinstance(v, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=v))
-    if isinstance(v, int):
-        return KeyValue(key=key, value=AnyValue(int_value=v))
-    if isinstance(v, float):
-        return KeyValue(key=key, value=AnyValue(double_value=v))
-    if isinstance(v, list):
-        value = AnyValue()
-        value.array_value.values.extend(AnyValue(string_value=x) for x in v)
-        return KeyValue(key=key, value=value)
-    return KeyValue(key=key, value=AnyValue(string_value=v))
 
 
 def sp(trace: str, n: int, parent: int | None, name: str, start_ms: float, end_ms: float, *, kind=Span.SPAN_KIND_INTERNAL,

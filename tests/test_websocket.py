@@ -19,19 +19,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+from otlp_builders import TRACE_EXPORT, kv
+
 MS = 1_000_000
-
-
-def kv(key, v) -> KeyValue:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return KeyValue(key=key, value=AnyValue(int_value=v))
-    return KeyValue(key=key, value=AnyValue(string_value=str(v)))
 
 
 def sp(trace: int, n: int, parent: int | None, name: str, error: bool = False, **attrs) -> Span:

@@ -505,8 +505,15 @@ class OracleApiConfig:
     grpc_host: str = LOOPBACK
     grpc_port: int = 4319
     kafka_bootstrap: str = "127.0.0.1:9092"
+    log_level: str | None = None  # None: whatever TELEMETRON_LOG_LEVEL says, else oracle_api's default
     python: str = sys.executable
     start_timeout: float = 60.0
+
+    @classmethod
+    def on_free_ports(cls, db_path: Path, **overrides: object) -> OracleApiConfig:
+        """A config on two ports that are free now (benchmarks, a second oracle_api beside a stack)."""
+        http_port, grpc_port = free_ports(2)
+        return cls(db_path=db_path, http_port=http_port, grpc_port=grpc_port, **overrides)  # type: ignore[arg-type]
 
     @property
     def base_url(self) -> str:
@@ -517,7 +524,7 @@ class OracleApiConfig:
         return f"{self.grpc_host}:{self.grpc_port}"
 
     def env(self) -> dict[str, str]:
-        return {
+        env = {
             "TELEMETRON_HTTP_HOST": self.http_host,
             "TELEMETRON_HTTP_PORT": str(self.http_port),
             "TELEMETRON_GRPC_HOST": self.grpc_host,
@@ -525,6 +532,9 @@ class OracleApiConfig:
             "TELEMETRON_DB_PATH": str(self.db_path),
             "TELEMETRON_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
         }
+        if self.log_level:
+            env["TELEMETRON_LOG_LEVEL"] = self.log_level
+        return env
 
 
 class OracleApi:
