@@ -18,11 +18,10 @@ import json
 import sqlite3
 from decimal import Decimal
 
-from ..store.queries import get_resources, read_rows, span_kind_name
+from ..store.queries import get_resources, read_rows
 
 _JS_MAX_SAFE = (1 << 53) - 1
 _KIND_TAG = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
-_loads = json.loads
 
 
 # --- ids ------------------------------------------------------------------------------------------
@@ -312,12 +311,6 @@ def ui_traces_json(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bo
     return out
 
 
-def ui_trace(conn: sqlite3.Connection, trace_id: str, *, adjust: bool = True) -> dict | None:
-    """One trace in Jaeger's UI model: ``{traceID, spans, processes, warnings}``; None when unknown."""
-    found = ui_traces_json(conn, [trace_id], adjust=adjust)
-    return _loads(found[0][1]) if found else None
-
-
 # --- OTLP JSON (api_v3) ---------------------------------------------------------------------------
 
 
@@ -475,11 +468,6 @@ def otlp_resource_spans_json(conn: sqlite3.Connection, trace_ids: list[str], *, 
     return out
 
 
-def otlp_resource_spans(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True) -> list[dict]:
-    """The traces' spans as OTLP/JSON ``ResourceSpans``."""
-    return [_loads(text) for text in otlp_resource_spans_json(conn, trace_ids, adjust=adjust)]
-
-
 def operation_json(name: str, kind: int, *, v3: bool = False) -> dict:
     """Jaeger's Operation: the span kind in lower case ("" when unspecified; v3 says "internal")."""
     kind_name = _KIND_TAG.get(kind, "")
@@ -492,11 +480,8 @@ __all__ = [
     "any_value_json",
     "jaeger_trace_id",
     "operation_json",
-    "otlp_resource_spans",
     "otlp_resource_spans_json",
     "process_of",
-    "span_kind_name",
     "tag",
-    "ui_trace",
     "ui_traces_json",
 ]
