@@ -77,12 +77,23 @@ def test_plain_spans_get_no_pending_record():
     assert capture.pending_records() == []
 
 
-def test_spans_that_end_before_the_export_tick_need_no_pending_record():
-    capture = fresh_capture()
-    with invoke_agent("quick") as span:
-        pass
-    time.sleep(0.1)
-    assert pending_for(capture, span.get_span_context().span_id) == []
+def test_spans_younger_than_the_export_delay_get_no_start_record_even_when_a_tick_falls_inside_them():
+    exporter = InMemorySpanExporter()
+    processor = PendingSpanProcessor(exporter, heartbeat_seconds=30, export_delay_ms=300)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("tests")
+    quick = tracer.start_span("chat quick", attributes={semconv.GEN_AI_OPERATION_NAME: "chat"})
+    slow = tracer.start_span("chat slow", attributes={semconv.GEN_AI_OPERATION_NAME: "chat"})
+    processor.force_flush()  # a tick while both are younger than 300 ms
+    quick.end()
+    assert exporter.get_finished_spans() == ()
+    time.sleep(0.35)
+    processor.force_flush()  # the slow one is now old enough (the background tick may have been first)
+    [record] = exporter.get_finished_spans()
+    assert record.parent.span_id == slow.get_span_context().span_id
+    slow.end()
+    provider.shutdown()
 
 
 def test_pending_spans_are_exported_within_two_seconds_through_their_own_batch_exporter():

@@ -368,11 +368,11 @@ def test_v3_accepts_base64_trace_ids(jaeger_server):
 
 
 def test_values_equal_in_python_keep_their_own_types_within_one_trace(jaeger_server):
-    """1, 1.0 and True compare equal in Python; each span still shows its own type (per-trace text cache)."""
+    """1, 1.0 and True compare equal in Python; each span and event still shows its own type (per-trace text caches)."""
     trace = "0f" * 16
     values = [1, 1.0, True, [1], [True], "1"]
     spans = [mk_span(trace, f"{n + 1:016x}", None, "v", T0 + n, T0 + n + 1000, Span.SPAN_KIND_INTERNAL,
-                     attributes={"v": v}) for n, v in enumerate(values)]  # fmt: skip
+                     attributes={"v": v}, events=[(T0 + n, "e", {"v": v})]) for n, v in enumerate(values)]  # fmt: skip
     request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])])
     request.resource_spans[0].resource.attributes.extend(kvs({"service.name": "types"}))
     channel = grpc.insecure_channel(jaeger_server.grpc_endpoint)
@@ -383,7 +383,7 @@ def test_values_equal_in_python_keep_their_own_types_within_one_trace(jaeger_ser
     client = jaeger_server.client()
     jaeger_server.wait_for(lambda: client.get(f"/api/traces/{trace}").status_code == 200)
     (ui,) = client.get(f"/api/traces/{trace}").json()["data"]
-    assert [sp["tags"][0] for sp in sorted(ui["spans"], key=lambda sp: sp["spanID"])] == [
+    expected_tags = [
         {"key": "v", "type": "int64", "value": 1},
         {"key": "v", "type": "float64", "value": 1.0},
         {"key": "v", "type": "bool", "value": True},
@@ -391,7 +391,12 @@ def test_values_equal_in_python_keep_their_own_types_within_one_trace(jaeger_ser
         s("v", "[true]"),
         s("v", "1"),
     ]
+    ui_spans = sorted(ui["spans"], key=lambda sp: sp["spanID"])
+    assert [sp["tags"][0] for sp in ui_spans] == expected_tags
+    assert [sp["logs"][0]["fields"] for sp in ui_spans] == [[s("event", "e"), t] for t in expected_tags]
     (rs,) = client.get(f"/api/v3/traces/{trace}").json()["result"]["resourceSpans"]
-    got = [sp["attributes"][0]["value"] for sp in sorted(rs["scopeSpans"][0]["spans"], key=lambda sp: sp["spanId"])]
-    assert got == [iv(1), {"doubleValue": 1.0}, {"boolValue": True}, {"arrayValue": {"values": [iv(1)]}},
-                   {"arrayValue": {"values": [{"boolValue": True}]}}, sv("1")]  # fmt: skip
+    expected_values = [iv(1), {"doubleValue": 1.0}, {"boolValue": True}, {"arrayValue": {"values": [iv(1)]}},
+                       {"arrayValue": {"values": [{"boolValue": True}]}}, sv("1")]  # fmt: skip
+    v3_spans = sorted(rs["scopeSpans"][0]["spans"], key=lambda sp: sp["spanId"])
+    assert [sp["attributes"][0]["value"] for sp in v3_spans] == expected_values
+    assert [sp["events"][0]["attributes"][0]["value"] for sp in v3_spans] == expected_values

@@ -1,9 +1,9 @@
 """Work in progress: "pending spans" that make a task visible while it runs.
 
 Spans are exported only when they end, so an agent working for minutes is invisible until it
-finishes. When an agent, tool, workflow, LLM or queue-process span starts, this processor emits a
-zero-length copy of it within ~200 ms (through its own exporter), and again every few seconds
-while the span stays open (a heartbeat). A pending span:
+finishes. When an agent, tool, workflow, LLM or queue-process span has been open for 200 ms, this
+processor emits a zero-length copy of it within another 200 ms (through its own exporter), and
+again every few seconds while the span stays open (a heartbeat). A pending span:
 
 - has the real span's trace id, a new span id, and the real span as its parent;
 - has the real span's name and attributes plus ``telemetron.span_type = "pending_span"`` and
@@ -74,10 +74,11 @@ class PendingSpanProcessor(SpanProcessor):
     """Exports pending spans for tracked spans that stay open, through their own ``exporter``.
 
     One background thread wakes every ``export_delay_ms``: it builds a start record for each
-    tracked span opened since the last tick and a heartbeat for each span open for another
-    ``heartbeat_seconds``, and exports them in one batch. A span that ended before its first tick
-    (most fast LLM calls) needs no start record: its real span says all there is, so none is built
-    and the hot path costs one dictionary insert.
+    tracked span that has been open for at least ``export_delay_ms`` and has none yet, and a
+    heartbeat for each span open for another ``heartbeat_seconds``, and exports them in one batch.
+    A span that ends within the delay (most LLM calls) needs no start record: its real span says
+    all there is, so none is built, even if a tick falls inside it, and the hot path costs one
+    dictionary insert and one delete.
     """
 
     def __init__(
@@ -103,7 +104,7 @@ class PendingSpanProcessor(SpanProcessor):
         if self._stop.is_set() or not span.context.trace_flags.sampled or not is_tracked(span):
             return
         with self._lock:
-            self._open[span.context.span_id] = [span, 0.0]  # due at the next tick
+            self._open[span.context.span_id] = [span, 0.0]  # a start record is due once it is old enough
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="telemetron-pending", daemon=True)
                 self._thread.start()
@@ -141,11 +142,14 @@ class PendingSpanProcessor(SpanProcessor):
         """Build the start records and heartbeats that are due, and export them."""
         with self._export_lock:
             now = time.monotonic()
+            started_before = time.time_ns() - int(self.export_delay_s * 1e9)  # old enough for a start record
+            due = []
             with self._lock:
-                due = [entry[0] for entry in self._open.values() if entry[1] <= now]
                 for entry in self._open.values():
-                    if entry[1] <= now:
+                    span, next_due = entry
+                    if next_due <= now and (next_due or (span.start_time or 0) <= started_before):
                         entry[1] = now + self.heartbeat_seconds
+                        due.append(span)
             records = [self._pending(span) for span in due if span.end_time is None]
             if records:
                 self._exporter.export(records)

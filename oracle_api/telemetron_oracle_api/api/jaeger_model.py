@@ -18,6 +18,8 @@ import json
 import sqlite3
 from decimal import Decimal
 
+import orjson
+
 from ..store.queries import get_resources, read_rows
 
 _JS_MAX_SAFE = (1 << 53) - 1
@@ -236,17 +238,23 @@ def _fixed_tags(
     return before, after
 
 
-def _logs_json(events: list, adjust: bool, cache: dict) -> str:
+def _logs_json(events: list, adjust: bool, cache: dict, fields_cache: dict) -> str:
+    """Events as the UI model's logs. Their fields repeat across a trace (the same event name and
+    attributes on many spans) and are cached by name and attributes, serialized (so that 1, 1.0
+    and true stay apart)."""
     if adjust and len(events) > 1:
         events.sort(key=lambda e: e["name"])
     logs = []
     for event in events:
         attributes = event["attributes"]
         name = event["name"]
-        fields = [f'{{"key":"event","type":"string","value":{_q(name)}}}'] if name and "event" not in attributes else []
-        fields += _tags_json(attributes, adjust, cache)
-        logs.append(f'{{"timestamp":{event["time_ns"] // 1000},"fields":[{",".join(fields)}]}}')
-    return "[" + ",".join(logs) + "]"
+        key = (name, orjson.dumps(attributes))
+        fields = fields_cache.get(key)
+        if fields is None:
+            parts = [f'{{"key":"event","type":"string","value":{_q(name)}}}'] if name and "event" not in attributes else []
+            fields = fields_cache[key] = ",".join(parts + _tags_json(attributes, adjust, cache))
+        logs.append(f'{{"timestamp":{event["time_ns"] // 1000},"fields":[{fields}]}}')
+    return f'[{",".join(logs)}]'
 
 
 _SAMPLED = '"flags":1,'  # the W3C sampled bit, Jaeger's SampledFlag
@@ -258,6 +266,7 @@ def _ui_spans_json(rows: list[list], pid_of: dict[str, str], adjust: bool) -> st
     head = f'{{"traceID":"{jaeger_tid}","spanID":"'
     parent_ref = f'[{{"refType":"CHILD_OF","traceID":"{jaeger_tid}","spanID":"'
     tag_cache: dict = {}
+    fields_cache: dict = {}
     fixed_cache: dict = {}
     texts = []
     for (
@@ -273,7 +282,7 @@ def _ui_spans_json(rows: list[list], pid_of: dict[str, str], adjust: bool) -> st
         if fixed is None:
             fixed = fixed_cache[fixed_key] = _fixed_tags(*fixed_key)
         tags = ",".join(fixed[0] + _tags_json(attributes, adjust, tag_cache) + fixed[1])
-        logs = _logs_json(events, adjust, tag_cache) if events else "[]"
+        logs = _logs_json(events, adjust, tag_cache, fields_cache) if events else "[]"
         texts.append(
             f'{head}{span_id}",{_SAMPLED if flags & 0x1 else ""}"operationName":{_q(name)},"references":{refs},'
             f'"startTime":{start_ns // 1000},"duration":{(end_ns - start_ns) // 1000},"tags":[{tags}],"logs":{logs},'
@@ -373,22 +382,28 @@ def _attributes_text(attributes: dict, adjust: bool, cache: dict | None = None) 
     return f'[{",".join(out)}]'
 
 
-def _otlp_events_text(events: list, adjust: bool, cache: dict) -> str:
+def _otlp_events_text(events: list, adjust: bool, cache: dict, fields_cache: dict) -> str:
+    """Events as OTLP/JSON; everything but the time is cached as in ``_logs_json``."""
     if adjust and len(events) > 1:
         events.sort(key=lambda e: e["name"])
     texts = []
     for e in events:
-        event = []
-        if e["time_ns"]:
-            event.append(f'"timeUnixNano":"{e["time_ns"]}"')
-        if e["name"]:
-            event.append(f'"name":{_q(e["name"])}')
-        if e["attributes"]:
-            event.append(f'"attributes":{_attributes_text(e["attributes"], adjust, cache)}')
-        if e.get("dropped_attributes_count"):
-            event.append(f'"droppedAttributesCount":{e["dropped_attributes_count"]}')
-        texts.append("{" + ",".join(event) + "}")
-    return "[" + ",".join(texts) + "]"
+        name, attributes, dropped = e["name"], e["attributes"], e.get("dropped_attributes_count")
+        key = (name, orjson.dumps(attributes), dropped)
+        rest = fields_cache.get(key)
+        if rest is None:
+            parts = [f'"name":{_q(name)}'] if name else []
+            if attributes:
+                parts.append(f'"attributes":{_attributes_text(attributes, adjust, cache)}')
+            if dropped:
+                parts.append(f'"droppedAttributesCount":{dropped}')
+            rest = fields_cache[key] = ",".join(parts)
+        time_ns = e["time_ns"]
+        if time_ns:
+            texts.append(f'{{"timeUnixNano":"{time_ns}"{"," if rest else ""}{rest}}}')
+        else:
+            texts.append(f"{{{rest}}}")
+    return f'[{",".join(texts)}]'
 
 
 def _otlp_links_text(links: list, adjust: bool) -> str:
@@ -405,7 +420,7 @@ def _otlp_links_text(links: list, adjust: bool) -> str:
     return "[" + ",".join(texts) + "]"
 
 
-def _otlp_span_text(row: list, adjust: bool, cache: dict) -> str:
+def _otlp_span_text(row: list, adjust: bool, cache: dict, fields_cache: dict) -> str:
     (
         trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, _resource, _service,
         _scope, _version, trace_state, flags, attributes, events, links, dropped,
@@ -428,7 +443,7 @@ def _otlp_span_text(row: list, adjust: bool, cache: dict) -> str:
     if dropped[0]:
         out.append(f'"droppedAttributesCount":{dropped[0]}')
     if events:
-        out.append(f'"events":{_otlp_events_text(events, adjust, cache)}')
+        out.append(f'"events":{_otlp_events_text(events, adjust, cache, fields_cache)}')
     if dropped[1]:
         out.append(f'"droppedEventsCount":{dropped[1]}')
     if links:
@@ -450,9 +465,11 @@ def otlp_resource_spans_json(conn: sqlite3.Connection, trace_ids: list[str], *, 
     for rows in by_trace.values():
         by_resource: dict[str, dict[tuple[str, str], list[str]]] = {}
         cache: dict = {}
+        fields_cache: dict = {}
         for row in rows:
             scopes = by_resource.setdefault(row[_RESOURCE_KEY], {})
-            scopes.setdefault((row[_SCOPE_NAME], row[_SCOPE_VERSION]), []).append(_otlp_span_text(row, adjust, cache))
+            text = _otlp_span_text(row, adjust, cache, fields_cache)
+            scopes.setdefault((row[_SCOPE_NAME], row[_SCOPE_VERSION]), []).append(text)
         for key, scopes in by_resource.items():
             resource = resources.get(key)
             resource_text = f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}' if resource and resource["attributes"] else "{}"
