@@ -3,7 +3,11 @@
 Each configuration runs in its own long-lived worker process (OpenTelemetry's global providers are
 set once per process): no instrumentation, an empty LiteLLM callback, LiteLLM's built-in ``otel``
 callback, OpenLLMetry's LiteLLM instrumentor, and Telemetron's callback (``configure()``, pending
-spans and metrics included, httpx spans off as in the others). All export OTLP/gRPC to ``--otlp``
+spans and metrics included, httpx spans off as in the others). A reference configuration shows the
+floor any SDK-based callback stands on: an empty callback that starts one OpenTelemetry SDK span
+with 6 fixed attributes before the call and sets 11 more and ends it after (the attributes
+Telemetron writes for these calls, with fixed values; no LiteLLM data read, no metrics), exported
+by the same OTLP/gRPC exporter as Telemetron's. All export OTLP/gRPC to ``--otlp``
 (default 127.0.0.1:4317, e.g. a running Collector); if nothing listens there, a local sink is
 started on that address in the parent process.
 
@@ -47,6 +51,7 @@ sys.path[:0] = [str(ROOT / "examples"), str(ROOT / "instrumentation")]
 CONFIGS = {
     "none": "no instrumentation",
     "noop_callback": "an empty LiteLLM CustomLogger (LiteLLM's own cost)",
+    "sdk_span": "reference: one bare SDK span, 17 fixed attributes",
     "litellm_otel": "LiteLLM built-in otel callback",
     "openllmetry": "OpenLLMetry LiteLLMInstrumentor",
     "telemetron": "Telemetron callback (spans, pending, metrics)",
@@ -76,6 +81,8 @@ def _setup(config: str, endpoint: str, slowdown: float = 1.0) -> tuple[object, o
 
         litellm.callbacks = [CustomLogger()]
         return (lambda: None), None
+    if config == "sdk_span":
+        return _bare_sdk_span(endpoint), None
     if config == "litellm_otel":
         import litellm
 
@@ -111,6 +118,40 @@ def _setup(config: str, endpoint: str, slowdown: float = 1.0) -> tuple[object, o
                 provider.force_flush()
 
     return flush, None
+
+
+def _bare_sdk_span(endpoint: str):
+    """Register the reference callback (see the module docstring); returns its flush function."""
+    import litellm
+    from litellm.integrations.custom_logger import CustomLogger
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from telemetron_instrumentation._grpc_span_exporter import OTLPSpanExporter
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    tracer = provider.get_tracer("bench.reference")
+    at_start = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "mock-gpt-4o-mini", "server.address": "127.0.0.1", "server.port": 8089,
+                "gen_ai.request.stream": False}  # fmt: skip
+    at_end = {"gen_ai.response.id": "chatcmpl-0123456789abcdef0123456789abc", "gen_ai.response.model": "mock-gpt-4o-mini",
+              "gen_ai.response.finish_reasons": ("stop",), "gen_ai.usage.input_tokens": 8, "gen_ai.usage.output_tokens": 36,
+              "telemetron.llm.ratelimit.requests.limit": 10000, "telemetron.llm.ratelimit.requests.remaining": 9999,
+              "telemetron.llm.ratelimit.requests.reset": 25.0, "telemetron.llm.ratelimit.tokens.limit": 2000000,
+              "telemetron.llm.ratelimit.tokens.remaining": 1999928, "telemetron.llm.ratelimit.tokens.reset": 25.0}  # fmt: skip
+    spans: dict = {}
+
+    class BareSpan(CustomLogger):
+        def log_pre_api_call(self, model, messages, kwargs):
+            spans[kwargs["litellm_call_id"]] = tracer.start_span("chat mock-gpt-4o-mini", attributes=at_start)
+
+        def log_success_event(self, kwargs, response_obj, start_time, end_time):
+            span = spans.pop(kwargs["litellm_call_id"])
+            span.set_attributes(at_end)
+            span.end()
+
+    litellm.callbacks = [BareSpan()]
+    return provider.force_flush
 
 
 class _Callgrind:
