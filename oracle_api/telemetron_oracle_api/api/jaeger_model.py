@@ -217,8 +217,9 @@ def process_of(resource: dict | None, service_name: str, adjust: bool) -> dict:
 def _fixed_tags(
     scope_name: str, scope_version: str, kind: int, status_code: int, status_message: str | None,
     trace_state: str | None,
-) -> tuple[list[str], list[str]]:
-    """The tags before and after the attributes, which many spans of a trace share."""
+) -> tuple[str, str, str]:
+    """The tags before and after the attributes, which many spans of a trace share: the text to
+    write before the attributes' tags, the text after them, and the text when there are none."""
     before, after = [], []
     if scope_name:
         before.append(f'{{"key":"otel.scope.name","type":"string","value":{_q(scope_name)}}}')
@@ -235,7 +236,7 @@ def _fixed_tags(
         after.append(f'{{"key":"otel.status_description","type":"string","value":{_q(status_message)}}}')
     if trace_state:
         after.append(f'{{"key":"w3c.tracestate","type":"string","value":{_q(trace_state)}}}')
-    return before, after
+    return "".join(f"{t}," for t in before), "".join(f",{t}" for t in after), ",".join(before + after)
 
 
 def _logs_json(events: list, adjust: bool, cache: dict, fields_cache: dict) -> str:
@@ -281,7 +282,7 @@ def _ui_spans_json(rows: list[list], pid_of: dict[str, str], adjust: bool) -> st
         fixed = fixed_cache.get(fixed_key)
         if fixed is None:
             fixed = fixed_cache[fixed_key] = _fixed_tags(*fixed_key)
-        tags = ",".join(fixed[0] + _tags_json(attributes, adjust, tag_cache) + fixed[1])
+        tags = f"{fixed[0]}{','.join(_tags_json(attributes, adjust, tag_cache))}{fixed[1]}" if attributes else fixed[2]
         logs = _logs_json(events, adjust, tag_cache, fields_cache) if events else "[]"
         texts.append(
             f'{head}{span_id}",{_SAMPLED if flags & 0x1 else ""}"operationName":{_q(name)},"references":{refs},'
@@ -425,36 +426,28 @@ def _otlp_span_text(row: list, adjust: bool, cache: dict, fields_cache: dict) ->
         trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, _resource, _service,
         _scope, _version, trace_state, flags, attributes, events, links, dropped,
     ) = row  # fmt: skip
-    dropped = dropped or (0, 0, 0)
-    out = [f'"traceId":"{trace_id}","spanId":"{span_id}"']
-    if trace_state:
-        out.append(f'"traceState":{_q(trace_state)}')
-    if parent:
-        out.append(f'"parentSpanId":"{parent}"')
-    if flags:
-        out.append(f'"flags":{flags}')
-    if name:
-        out.append(f'"name":{_q(name)}')
-    if kind:
-        out.append(f'"kind":{kind}')
-    out.append(f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"')
-    if attributes:
-        out.append(f'"attributes":{_attributes_text(attributes, adjust, cache)}')
-    if dropped[0]:
-        out.append(f'"droppedAttributesCount":{dropped[0]}')
-    if events:
-        out.append(f'"events":{_otlp_events_text(events, adjust, cache, fields_cache)}')
-    if dropped[1]:
-        out.append(f'"droppedEventsCount":{dropped[1]}')
-    if links:
-        out.append(f'"links":{_otlp_links_text(links, adjust)}')
-    if dropped[2]:
-        out.append(f'"droppedLinksCount":{dropped[2]}')
-    status = [f'"message":{_q(status_message)}'] if status_message else []
-    if status_code:
-        status.append(f'"code":{status_code}')
-    out.append('"status":{' + ",".join(status) + "}")
-    return "{" + ",".join(out) + "}"
+    # Optional fields are empty strings when absent (OTLP/JSON leaves out default values); one
+    # f-string then writes the span.
+    state = f',"traceState":{_q(trace_state)}' if trace_state else ""
+    parent = f',"parentSpanId":"{parent}"' if parent else ""
+    flags = f',"flags":{flags}' if flags else ""
+    name = f',"name":{_q(name)}' if name else ""
+    kind = f',"kind":{kind}' if kind else ""
+    attributes = f',"attributes":{_attributes_text(attributes, adjust, cache)}' if attributes else ""
+    events = f',"events":{_otlp_events_text(events, adjust, cache, fields_cache)}' if events else ""
+    links = f',"links":{_otlp_links_text(links, adjust)}' if links else ""
+    if dropped:
+        attributes += f',"droppedAttributesCount":{dropped[0]}' if dropped[0] else ""
+        events += f',"droppedEventsCount":{dropped[1]}' if dropped[1] else ""
+        links += f',"droppedLinksCount":{dropped[2]}' if dropped[2] else ""
+    if status_message:
+        status = f'"message":{_q(status_message)}' + (f',"code":{status_code}' if status_code else "")
+    else:
+        status = f'"code":{status_code}' if status_code else ""
+    return (
+        f'{{"traceId":"{trace_id}","spanId":"{span_id}"{state}{parent}{flags}{name}{kind},'
+        f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"{attributes}{events}{links},"status":{{{status}}}}}'
+    )
 
 
 def otlp_resource_spans_json(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True) -> list[str]:
