@@ -45,3 +45,21 @@ def test_documents_come_parsed_at_the_end_of_their_own_row(tmp_path):
         [1, {"a": "x,y", "b": [1, {"c": None}]}, None],
     ]
     assert read_rows(conn, "n", "FROM t WHERE n > 9", documents=("doc",)) == []
+
+
+def test_texts_come_unparsed_after_the_documents_of_their_own_row(tmp_path):
+    conn = sqlite3.connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t (n INTEGER, doc TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [
+        (1, '{"a": "x,y\\u001e"}'),  # an escaped U+001E inside JSON text does not split it
+        (2, None),
+        (3, "[1, 2]"),
+    ])  # fmt: skip
+    rows = read_rows(conn, "n", "FROM (SELECT * FROM t ORDER BY n)", documents=("doc",),
+                     texts=("doc", "json_object('n', n)"))  # fmt: skip
+    assert rows == [
+        [1, {"a": "x,y\x1e"}, '{"a": "x,y\\u001e"}', '{"n":1}'],
+        [2, None, "", '{"n":2}'],
+        [3, [1, 2], "[1, 2]", '{"n":3}'],
+    ]
+    assert read_rows(conn, "n", "FROM t WHERE n > 9", texts=("doc",)) == []

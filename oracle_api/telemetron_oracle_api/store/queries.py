@@ -26,7 +26,13 @@ _loads = json.loads
 
 
 def read_rows(
-    conn: sqlite3.Connection, columns: str, rest: str, params: tuple | list = (), *, documents: Sequence[str] = ()
+    conn: sqlite3.Connection,
+    columns: str,
+    rest: str,
+    params: tuple | list = (),
+    *,
+    documents: Sequence[str] = (),
+    texts: Sequence[str] = (),
 ) -> list[list]:
     """The rows of ``SELECT {columns} {rest}`` as lists, read from SQLite in one step.
 
@@ -40,15 +46,24 @@ def read_rows(
     Each of ``documents`` is an expression giving stored JSON text (or NULL), appended to every
     row already parsed. SQLite concatenates those texts into one array instead of quoting each
     one as a string, and orjson parses the array in one call.
+
+    Each of ``texts`` is an expression giving JSON text (or NULL, read as ""), appended after the
+    documents as an unparsed string: for JSON that SQLite writes and the caller splices into a
+    response. The texts are joined by U+001E, which JSON text never holds unescaped, and split
+    back in one call; quoting them inside the array would double their size and parsing time.
     """
     parts = [f"json_group_array(json_array({columns}))"]
     parts += [f"'[' || group_concat(coalesce({d}, 'null'), ',') || ']'" for d in documents]
-    texts = conn.execute(f"SELECT {', '.join(parts)} {rest}", params).fetchone()
-    rows = orjson.loads(texts[0])
+    parts += [f"group_concat(coalesce({t}, ''), char(30))" for t in texts]
+    values = conn.execute(f"SELECT {', '.join(parts)} {rest}", params).fetchone()
+    rows = orjson.loads(values[0])
     if rows:
-        for text in texts[1:]:
+        for text in values[1 : 1 + len(documents)]:
             for row, document in zip(rows, orjson.loads(text), strict=True):
                 row.append(document)
+        for text in values[1 + len(documents) :]:
+            for row, piece in zip(rows, text.split("\x1e"), strict=True):
+                row.append(piece)
     return rows
 
 
@@ -358,8 +373,8 @@ def _micros_sql(column: str) -> str:
 # the stored attributes, events and links are already JSON and are spliced in unparsed, so a
 # trace of thousands of spans costs a few milliseconds instead of tens. Ids are hex and kind and
 # status names are fixed words, so only free text goes through json_quote.
-_SPAN_JSON_COLUMNS = (
-    "s.span_id, s.parent_span_id, s.resource_key, printf("
+_SPAN_JSON = (
+    "printf("
     "'{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":%s,\"name\":%s,\"kind\":\"%s\",\"service_name\":%s,"
     "\"start_time\":\"%sT%s%sZ\",\"end_time\":\"%sT%s%sZ\",\"start_ns\":%lld,\"end_ns\":%lld,\"duration_ms\":%!.15g,"
     "\"status\":{\"code\":\"%s\",\"message\":%s},"
@@ -376,25 +391,25 @@ _SPAN_JSON_COLUMNS = (
     f" json_quote(s.response_model), {_n('s.input_tokens')}, {_n('s.output_tokens')},"
     " json_quote(s.conversation_id), json_quote(s.error_type),"
     " s.attributes, s.events, s.links, json_quote(s.scope_name), json_quote(s.scope_version), s.resource_key)"
-    ", s.start_ns"
 )
 
 
 def get_trace_json(conn: sqlite3.Connection, trace_id: str) -> str | None:
     """``get_trace`` as JSON text, assembled from the per-span JSON SQLite writes; None when unknown."""
     trace_id = trace_id.lower()
-    rows = read_rows(conn, _SPAN_JSON_COLUMNS, "FROM spans s WHERE s.trace_id = ?", (trace_id,))
+    columns = "s.start_ns, s.span_id, s.parent_span_id, s.resource_key"
+    rows = read_rows(conn, columns, "FROM spans s WHERE s.trace_id = ?", (trace_id,), texts=(_SPAN_JSON,))
     if not rows:
         return None
-    rows.sort(key=lambda r: (r[4], r[0]))  # here: SQLite's sorter would copy every document
-    ids = {r[0] for r in rows}
+    rows.sort()  # by start, then span id; here: SQLite's sorter would copy every document
+    ids = {r[1] for r in rows}
     children: dict[str, list[str]] = {}
-    for span_id, parent, _, _, _ in rows:
+    for _, span_id, parent, _, _ in rows:
         if parent in ids:
             children.setdefault(parent, []).append(span_id)
     dumps = json.dumps
     parts, roots = [], []
-    for span_id, parent, _, doc, _ in rows:
+    for _, span_id, parent, _, doc in rows:
         is_root = parent not in ids
         if is_root:
             roots.append(span_id)
@@ -402,7 +417,7 @@ def get_trace_json(conn: sqlite3.Connection, trace_id: str) -> str | None:
         parts.append(f'{doc[:-1]},"children":{dumps(kids) if kids else "[]"},"is_root":{"true" if is_root else "false"}}}')
     summary = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
     head = {"trace_id": trace_id, "summary": trace_summary_json(summary) if summary else None, "roots": roots}
-    tail = {"active_spans": get_active_spans(conn, trace_id), "resources": get_resources(conn, {r[2] for r in rows})}
+    tail = {"active_spans": get_active_spans(conn, trace_id), "resources": get_resources(conn, {r[3] for r in rows})}
     head_text = dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
     tail_text = dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:]
     return f'{head_text},"spans":[{",".join(parts)}],{tail_text}'
