@@ -426,27 +426,28 @@ def _otlp_span_text(row: list, adjust: bool, cache: dict, fields_cache: dict) ->
         trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, _resource, _service,
         _scope, _version, trace_state, flags, attributes, events, links, dropped,
     ) = row  # fmt: skip
-    # Optional fields are empty strings when absent (OTLP/JSON leaves out default values); one
+    # Each optional field's text is "" when absent (OTLP/JSON leaves out default values); one
     # f-string then writes the span.
-    state = f',"traceState":{_q(trace_state)}' if trace_state else ""
-    parent = f',"parentSpanId":"{parent}"' if parent else ""
-    flags = f',"flags":{flags}' if flags else ""
-    name = f',"name":{_q(name)}' if name else ""
-    kind = f',"kind":{kind}' if kind else ""
-    attributes = f',"attributes":{_attributes_text(attributes, adjust, cache)}' if attributes else ""
-    events = f',"events":{_otlp_events_text(events, adjust, cache, fields_cache)}' if events else ""
-    links = f',"links":{_otlp_links_text(links, adjust)}' if links else ""
+    state_f = f',"traceState":{_q(trace_state)}' if trace_state else ""
+    parent_f = f',"parentSpanId":"{parent}"' if parent else ""
+    flags_f = f',"flags":{flags}' if flags else ""
+    name_f = f',"name":{_q(name)}' if name else ""
+    kind_f = f',"kind":{kind}' if kind else ""
+    attributes_f = f',"attributes":{_attributes_text(attributes, adjust, cache)}' if attributes else ""
+    events_f = f',"events":{_otlp_events_text(events, adjust, cache, fields_cache)}' if events else ""
+    links_f = f',"links":{_otlp_links_text(links, adjust)}' if links else ""
     if dropped:
-        attributes += f',"droppedAttributesCount":{dropped[0]}' if dropped[0] else ""
-        events += f',"droppedEventsCount":{dropped[1]}' if dropped[1] else ""
-        links += f',"droppedLinksCount":{dropped[2]}' if dropped[2] else ""
+        attributes_f += f',"droppedAttributesCount":{dropped[0]}' if dropped[0] else ""
+        events_f += f',"droppedEventsCount":{dropped[1]}' if dropped[1] else ""
+        links_f += f',"droppedLinksCount":{dropped[2]}' if dropped[2] else ""
     if status_message:
         status = f'"message":{_q(status_message)}' + (f',"code":{status_code}' if status_code else "")
     else:
         status = f'"code":{status_code}' if status_code else ""
     return (
-        f'{{"traceId":"{trace_id}","spanId":"{span_id}"{state}{parent}{flags}{name}{kind},'
-        f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"{attributes}{events}{links},"status":{{{status}}}}}'
+        f'{{"traceId":"{trace_id}","spanId":"{span_id}"{state_f}{parent_f}{flags_f}{name_f}{kind_f},'
+        f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"{attributes_f}{events_f}{links_f},'
+        f'"status":{{{status}}}}}'
     )
 
 
