@@ -142,12 +142,16 @@ class PendingSpanProcessor(SpanProcessor):
         """Build the start records and heartbeats that are due, and export them."""
         with self._export_lock:
             now = time.monotonic()
-            started_before = time.time_ns() - int(self.export_delay_s * 1e9)  # old enough for a start record
+            started_before = time.time_ns() - int(self.export_delay_s * 1e9)
             due = []
             with self._lock:
                 for entry in self._open.values():
                     span, next_due = entry
-                    if next_due <= now and (next_due or (span.start_time or 0) <= started_before):
+                    if next_due == 0.0:  # no start record yet: due once the span is old enough
+                        is_due = (span.start_time or 0) <= started_before
+                    else:  # a heartbeat
+                        is_due = next_due <= now
+                    if is_due:
                         entry[1] = now + self.heartbeat_seconds
                         due.append(span)
             records = [self._pending(span) for span in due if span.end_time is None]
