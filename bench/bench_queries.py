@@ -16,6 +16,7 @@ numbers depend on the machine; the first line times fixed CPU work to show how m
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import json
 import os
@@ -217,21 +218,36 @@ def timed(client: LeanClient | HttpxClient, label: str, make_params, runs: int, 
 
 
 def machine_noise(runs: int) -> None:
-    """Time one fixed piece of pure-Python work as often as a query: what this machine adds to a p99 alone."""
-    def work() -> int:
+    """Time two fixed pieces of Python work as often as a query: what this machine adds to a p99 alone.
+
+    Arithmetic in a loop barely touches memory; building and joining thousands of small dicts and
+    strings does, like rendering a trace. Both run with this process's garbage collector off, so
+    that the lines show the machine, not this process's own collections.
+    """
+    def arithmetic() -> int:
         total = 0
         for i in range(100_000):
             total += i * i % 7
         return total
 
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    p50, p99 = statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
-    print(f"{'machine noise: fixed CPU work in this process':<58} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   (p99 = {p99 / p50:.2f} x p50)")
+    def allocation_heavy() -> int:
+        tags = [{"key": f"attribute.{i % 40}", "type": "int64", "value": i} for i in range(8_000)]
+        return len(",".join(f'{{"key":"{t["key"]}","type":"{t["type"]}","value":{t["value"]}}}' for t in tags))
+
+    for label, work in (("arithmetic", arithmetic), ("allocation-heavy", allocation_heavy)):
+        times = []
+        gc.disable()
+        try:
+            for _ in range(runs):
+                t = time.perf_counter()
+                work()
+                times.append((time.perf_counter() - t) * 1000)
+        finally:
+            gc.enable()
+        times.sort()
+        p50, p99 = statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+        print(f"{'machine noise: fixed ' + label + ' Python work':<58} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   "
+              f"(p99 = {p99 / p50:.2f} x p50)")
 
 
 def bench_queries(args) -> None:
