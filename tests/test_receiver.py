@@ -213,3 +213,18 @@ def test_error_status_is_promoted(oracle_server, export):
         (2, "boom", "_OTHER")
     ]
     assert stored(oracle_server, "SELECT error_count FROM traces") == [(1,)]
+
+
+def test_a_failing_live_consumer_is_counted_and_ingestion_goes_on(oracle_server, export):
+    def broken(batch):
+        raise RuntimeError("consumer bug")
+
+    seen_after: list[int] = []
+    oracle_server.oracle.hub.subscribe(broken)
+    oracle_server.oracle.hub.subscribe(lambda batch: seen_after.append(len(batch.spans)))
+    export(request_of(make_span(0)))
+    export(request_of(make_span(1)))
+    assert span_names(oracle_server) == ["span-0", "span-1"]
+    oracle_server.wait_for(lambda: len(seen_after) == 2)  # consumers after the broken one still get every batch
+    assert seen_after == [1, 1]
+    assert oracle_server.client().get("/health").json()["subscriber_errors"] == 2

@@ -23,11 +23,16 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/health", tags=["ops"])
     def health() -> dict:
-        """Liveness plus the receiver's counters, so rejected data is visible."""
+        """Liveness plus the receiver's counters, so rejected data is visible.
+
+        ``subscriber_errors`` counts committed batches a live consumer (the Oracle, the WebSocket
+        stream) failed on: the data is stored, but that consumer's view may lack it.
+        """
         return {
             "status": "ok",
             "committed_spans": services.store.committed_spans,
             "store_write_errors": services.store.write_errors,
+            "subscriber_errors": services.hub.subscriber_errors,
             "receiver": asdict(services.receiver_stats),
         }
 
