@@ -10,7 +10,8 @@ each timed over HTTP against a separate oracle_api process, as a client sees it.
 trace is timed once more while spans arrive over gRPC, so the receiver and writer threads are
 busy. The data is written straight through the store's batching writer (the same code the
 receiver uses), which is much faster than sending a million spans over gRPC. Not a test:
-numbers depend on the machine; the first line times fixed CPU work to show how much.
+numbers depend on the machine; the first two lines time fixed Python work (arithmetic, and
+allocation-heavy work like rendering) to show how much, at that moment.
 """
 
 from __future__ import annotations
