@@ -28,7 +28,7 @@ from telemetron_instrumentation.metrics import (
     GenAIInMemoryMetricReader,
     GenAIMetrics,
     GenAIPeriodicExportingMetricReader,
-    aggregate_here,
+    genai_meter_provider,
 )
 
 CHAT = {semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_PROVIDER_NAME: "openai",
@@ -50,8 +50,7 @@ def _pair(delta: bool = False):
     """(ours, ours' reader), (the SDK's, its reader): two GenAIMetrics to drive alike."""
     histograms = GenAIHistograms()
     ours_reader = GenAIInMemoryMetricReader(histograms, preferred_temporality=_temporality(delta))
-    ours_provider = MeterProvider(metric_readers=[ours_reader])
-    aggregate_here(ours_provider, histograms)
+    ours_provider = genai_meter_provider(histograms, [ours_reader])
     sdk_reader = InMemoryMetricReader(preferred_temporality=_temporality(delta))
     sdk_provider = MeterProvider(metric_readers=[sdk_reader])
     return (GenAIMetrics(ours_provider), ours_reader), (GenAIMetrics(sdk_provider), sdk_reader)
@@ -168,8 +167,7 @@ def test_the_exporting_reader_sends_ours_beside_the_sdks_and_alone():
     histograms = GenAIHistograms()
     exporter = _Collecting()
     reader = GenAIPeriodicExportingMetricReader(exporter, histograms, export_interval_millis=math.inf)
-    provider = MeterProvider(resource=histograms.resource, metric_readers=[reader])
-    aggregate_here(provider, histograms)
+    provider = genai_meter_provider(histograms, [reader])
     metrics = GenAIMetrics(provider)
 
     provider.force_flush()

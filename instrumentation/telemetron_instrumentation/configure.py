@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from . import _content, _exporters
 from .conversation import ConversationSpanProcessor
-from .metrics import GenAIHistograms, GenAIPeriodicExportingMetricReader, aggregate_here
+from .metrics import GenAIHistograms, GenAIPeriodicExportingMetricReader, genai_meter_provider
 from .pending import DEFAULT_EXPORT_DELAY_MS, PendingSpanProcessor, heartbeat_seconds_from_env
 
 _log = logging.getLogger(__name__)
@@ -172,8 +172,7 @@ def _build(
                 GenAIPeriodicExportingMetricReader(e, histograms)
                 for e in _exporters.make_exporters("metrics", settings.endpoint, settings.protocol)
             ]
-            meter_provider = MeterProvider(resource=tracer_provider.resource, metric_readers=readers)
-            aggregate_here(meter_provider, histograms)
+            meter_provider = genai_meter_provider(histograms, readers)
         metrics.set_meter_provider(meter_provider)
 
     telemetry = Telemetry(settings, tracer_provider, meter_provider, pending, owns_providers=owns)

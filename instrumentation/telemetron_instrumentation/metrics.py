@@ -32,12 +32,14 @@ from typing import Any, NamedTuple
 from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.metrics import Histogram as _SDKHistogram
+from opentelemetry.sdk.metrics import MeterProvider as SDKMeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
     HistogramDataPoint,
     InMemoryMetricReader,
     Metric,
+    MetricReader,
     MetricsData,
     PeriodicExportingMetricReader,
     ResourceMetrics,
@@ -77,8 +79,7 @@ class _Series:
     def __init__(self, histogram: _Histogram, attributes: dict, start_ns: int, readers: int) -> None:
         self.histogram = histogram
         self.attributes = attributes
-        buckets = len(histogram.boundaries) + 1
-        self.intervals = [_Interval(start_ns, buckets) for _ in range(readers)]
+        self.intervals = [histogram.interval(start_ns) for _ in range(readers)]
 
     def add(self, value: float) -> None:  # the caller holds GenAIHistograms.lock
         index = bisect_left(self.histogram.boundaries, value)
@@ -109,6 +110,10 @@ class _Histogram:
         self.boundaries = tuple(float(b) for b in spec.boundaries)
         self.series: dict[tuple, _Series] = {}
 
+    def interval(self, start_ns: int) -> _Interval:
+        """An empty interval with one count per bucket (one more bucket than boundaries)."""
+        return _Interval(start_ns, len(self.boundaries) + 1)
+
 
 class GenAIHistograms:
     """Both GenAI histograms of one MeterProvider, aggregated without the SDK's per-record work."""
@@ -126,7 +131,7 @@ class GenAIHistograms:
             self._delta_readers += 1
             for histogram in (self.token_usage, self.duration):
                 for series in histogram.series.values():
-                    series.intervals.append(_Interval(time_ns(), len(histogram.boundaries) + 1))
+                    series.intervals.append(histogram.interval(time_ns()))
             return self._delta_readers
 
     def series(self, histogram: _Histogram, attributes: Mapping[str, Any]) -> _Series:
@@ -152,7 +157,7 @@ class GenAIHistograms:
                 for series in histogram.series.values():
                     acc = series.intervals[interval]
                     if interval:
-                        series.intervals[interval] = _Interval(now_ns, len(acc.counts))
+                        series.intervals[interval] = histogram.interval(now_ns)
                     if not acc.count:  # bound but nothing recorded (yet, or in this interval)
                         continue
                     points.append(HistogramDataPoint(
@@ -225,9 +230,12 @@ class GenAIInMemoryMetricReader(_ReadsGenAIHistograms, InMemoryMetricReader):
 _AGGREGATED: weakref.WeakKeyDictionary[Any, GenAIHistograms] = weakref.WeakKeyDictionary()
 
 
-def aggregate_here(meter_provider: Any, histograms: GenAIHistograms) -> None:
-    """Record the GenAI metrics of ``meter_provider`` into ``histograms`` (whose readers it must have)."""
-    _AGGREGATED[meter_provider] = histograms
+def genai_meter_provider(histograms: GenAIHistograms, readers: list[MetricReader]) -> MeterProvider:
+    """A MeterProvider over ``readers`` (ours, each reading ``histograms``) whose GenAI metrics are
+    recorded into ``histograms``: the provider and the registration are made together, so they match."""
+    provider = SDKMeterProvider(resource=histograms.resource, metric_readers=readers)
+    _AGGREGATED[provider] = histograms
+    return provider
 
 
 class BoundMetrics(NamedTuple):

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from .conversation import ConversationSpanProcessor
-from .metrics import GenAIHistograms, GenAIInMemoryMetricReader, aggregate_here
+from .metrics import GenAIHistograms, GenAIInMemoryMetricReader, genai_meter_provider
 from .pending import PendingSpanProcessor
 
 
@@ -105,8 +105,7 @@ def capture_globally(heartbeat_seconds: float = 0.25, with_litellm: bool = True)
     tracer_provider._telemetron_pending = pending  # type: ignore[attr-defined]
     histograms = GenAIHistograms()
     reader = GenAIInMemoryMetricReader(histograms)
-    meter_provider = MeterProvider(resource=histograms.resource, metric_readers=[reader])
-    aggregate_here(meter_provider, histograms)
+    meter_provider = genai_meter_provider(histograms, [reader])
     if tracer_provider is not existing:
         trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)

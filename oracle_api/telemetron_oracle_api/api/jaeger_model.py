@@ -361,12 +361,11 @@ def any_value_text(value: object) -> str:
 
 
 def _attributes_text(attributes: dict, adjust: bool, cache: dict | None = None) -> str:
-    """OTLP/JSON KeyValues; ``cache`` works as in ``_tags_json``."""
-    keys = sorted(attributes) if adjust else attributes
+    """OTLP/JSON KeyValues; ``cache`` works as in ``_tags_json`` (none: attributes written once, as a resource's)."""
     if cache is None:
-        return "[" + ",".join(f'{{"key":{_q(k)},"value":{any_value_text(attributes[k])}}}' for k in keys) + "]"
+        cache = {}
     out = []
-    for k in keys:
+    for k in sorted(attributes) if adjust else attributes:
         value = attributes[k]
         t = value.__class__
         if t is int:
