@@ -5,4 +5,5 @@ import sys
 from .server import serve
 from .settings import load_settings
 
-serve(load_settings(sys.argv[1:]))
+if __name__ == "__main__":  # not when a render helper (api/render_pool.py) is spawned and imports this
+    serve(load_settings(sys.argv[1:]))

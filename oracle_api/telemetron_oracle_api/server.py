@@ -6,9 +6,11 @@ import logging
 
 import uvicorn
 
+from ._gc import collect_less
 from ._malloc import keep_freed_memory
 from .api.app import create_app
 from .api.deps import Services
+from .api.render_pool import RenderPool
 from .api.stream import LiveStream
 from .hub import Hub
 from .oracle import Oracle
@@ -40,9 +42,11 @@ class OracleApi:
         )
         self.oracle = Oracle(settings, self.store)
         self.hub.subscribe(self.oracle.on_committed)
+        self.render_pool = RenderPool(settings.db_path, settings.render_helper_count)
         self.services = Services(
-            settings=settings, store=self.store, hub=self.hub, receiver_stats=self.receiver.stats
-        )
+            settings=settings, store=self.store, hub=self.hub, receiver_stats=self.receiver.stats,
+            render_pool=self.render_pool,
+        )  # fmt: skip
         self.services.extras["oracle"] = self.oracle
         # Live WebSocket stream: a hub subscriber that only hands batches to the event loop.
         self.services.extras["stream"] = LiveStream(self.hub, extras=self.services.extras)
@@ -51,8 +55,10 @@ class OracleApi:
     def start(self) -> None:
         self.oracle.start()  # rebuilds from the store before new data arrives
         self.receiver.start()
+        self.render_pool.start()
 
     def stop(self) -> None:
+        self.render_pool.stop()
         self.receiver.stop()
         self.oracle.stop()
         self.store.close()
@@ -62,6 +68,7 @@ def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then stop taking OTLP, finish writes and exit."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     keep_freed_memory()
+    collect_less()
     oracle = OracleApi(settings)
     oracle.start()
     log.info(

@@ -31,6 +31,9 @@ class Settings:
     write_batch_spans: int = 20_000
     grpc_max_message_bytes: int = 64 * 1024 * 1024
     grpc_workers: int = 8
+    # Processes that help render large traces (api/render_pool.py); -1: one fewer than the CPUs
+    # this process may use, at most 3; 0: none.
+    render_helpers: int = -1
     # Oracle: how long completed tasks stay in an agent's activity, and snapshot history.
     completed_task_retention_s: float = 600.0
     snapshot_interval_s: float = 10.0
@@ -78,6 +81,12 @@ class Settings:
     # Where POST /api/v1/debug/simulate-trace sends its OTLP (the Collector, like real agents do).
     simulate_otlp_endpoint: str = "127.0.0.1:4317"
     log_level: str = "info"
+
+    @property
+    def render_helper_count(self) -> int:
+        if self.render_helpers >= 0:
+            return self.render_helpers
+        return max(0, min(3, len(os.sched_getaffinity(0)) - 1))
 
     @property
     def requires_token(self) -> bool:

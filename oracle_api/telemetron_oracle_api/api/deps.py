@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -15,6 +16,9 @@ from ..receiver.grpc_server import ReceiverStats
 from ..settings import Settings
 from ..store.sqlite import Store
 
+if TYPE_CHECKING:
+    from .render_pool import RenderPool
+
 
 @dataclass
 class Services:
@@ -24,6 +28,7 @@ class Services:
     store: Store
     hub: Hub
     receiver_stats: ReceiverStats = field(default_factory=ReceiverStats)
+    render_pool: RenderPool | None = None  # without one, traces render in the request's thread only
     # Later stages (the Oracle, live streams) attach themselves here by name.
     extras: dict = field(default_factory=dict)
 

@@ -173,22 +173,41 @@ _COLUMNS = (
     " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
 )
 _DOCUMENTS = ("attributes", "NULLIF(events, '[]')", "NULLIF(links, '[]')", "NULLIF(dropped_counts, '[0,0,0]')")
-_RESOURCE_KEY, _SERVICE_NAME, _SCOPE_NAME, _SCOPE_VERSION = 9, 10, 11, 12
 
 
-def _trace_spans(conn: sqlite3.Connection, trace_ids: list[str]) -> dict[str, list[list]]:
-    """Rows (``_COLUMNS`` then ``_DOCUMENTS``) of each trace in start order (then span id), in the order the traces were asked for."""
+# A rendered span is a tuple: the sort key (trace id, start, span id), what assembling a response
+# groups spans by (resource key, service name, scope name, scope version), and its JSON text.
+_TRACE, _START, _SPAN, _RESOURCE, _SERVICE, _SCOPE, _VERSION, _TEXT = range(8)
+
+UI, OTLP = "ui", "otlp"  # the two shapes a span is rendered in
+
+
+def span_texts(
+    conn: sqlite3.Connection, trace_ids: list[str], shape: str, adjust: bool, part: int = 0, parts: int = 1
+) -> list[tuple]:
+    """The traces' spans rendered in ``shape``, sorted by trace, start and span id.
+
+    With ``parts`` > 1 only the spans whose rowid is ``part`` modulo ``parts``: the parts of a
+    request can then be rendered on several processes at once (``render_pool.py``) and merged by
+    sorting. A UI-model text stops before the span's ``processID``, which depends on every
+    resource of the trace and is added when assembling.
+    """
     where = "FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))"
-    rows = read_rows(conn, _COLUMNS, where, (json.dumps(trace_ids),), documents=_DOCUMENTS)
+    params: tuple = (json.dumps(trace_ids),)
+    if parts > 1:
+        where += " AND rowid % ? = ?"
+        params += (parts, part)
+    rows = read_rows(conn, _COLUMNS, where, params, documents=_DOCUMENTS)
     rows.sort()  # by trace, start, span id; sorted here: SQLite's sorter would copy every row
-    out: dict[str, list[list]] = {tid: [] for tid in trace_ids}
-    for row in rows:
-        out[row[0]].append(row)
+    return _ui_span_texts(rows, adjust) if shape == UI else _otlp_span_texts(rows, adjust)
+
+
+def _by_trace(spans: list[tuple], trace_ids: list[str]) -> dict[str, list[tuple]]:
+    """Rendered spans grouped by trace, in the order the traces were asked for."""
+    out: dict[str, list[tuple]] = {tid: [] for tid in trace_ids}
+    for span in spans:
+        out[span[_TRACE]].append(span)
     return out
-
-
-def _resources_of(conn: sqlite3.Connection, by_trace: dict[str, list[list]]) -> dict[str, dict]:
-    return get_resources(conn, {row[_RESOURCE_KEY] for rows in by_trace.values() for row in rows})
 
 
 # --- UI model (v1) --------------------------------------------------------------------------------
@@ -261,64 +280,81 @@ def _logs_json(events: list, adjust: bool, cache: dict, fields_cache: dict) -> s
 _SAMPLED = '"flags":1,'  # the W3C sampled bit, Jaeger's SampledFlag
 
 
-def _ui_spans_json(rows: list[list], pid_of: dict[str, str], adjust: bool) -> str:
-    """One trace's rows as the UI model's span array. Everything constant across the trace is written once."""
-    jaeger_tid = jaeger_trace_id(rows[0][0])
-    head = f'{{"traceID":"{jaeger_tid}","spanID":"'
-    parent_ref = f'[{{"refType":"CHILD_OF","traceID":"{jaeger_tid}","spanID":"'
+def _ui_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
+    """Rows as rendered spans in the UI model, each text open after ``"logs":[...],`` (see ``span_texts``)."""
     tag_cache: dict = {}
     fields_cache: dict = {}
     fixed_cache: dict = {}
-    texts = []
+    heads: dict[str, tuple[str, str]] = {}  # per trace: the start of a span, and of its parent reference
+    out = []
     for (
-        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, resource_key, _service,
+        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, resource_key, service,
         scope_name, scope_version, trace_state, flags, attributes, events, links, _dropped,
     ) in rows:  # fmt: skip
+        head = heads.get(trace_id)
+        if head is None:
+            jaeger_tid = jaeger_trace_id(trace_id)
+            head = heads[trace_id] = (
+                f'{{"traceID":"{jaeger_tid}","spanID":"',
+                f'[{{"refType":"CHILD_OF","traceID":"{jaeger_tid}","spanID":"',
+            )
         if links:
             refs = _compact(_references(trace_id, parent, links))
         else:
-            refs = f'{parent_ref}{parent}"}}]' if parent else "[]"
+            refs = f'{head[1]}{parent}"}}]' if parent else "[]"
         fixed_key = (scope_name, scope_version, kind, status_code, status_message, trace_state)
         fixed = fixed_cache.get(fixed_key)
         if fixed is None:
             fixed = fixed_cache[fixed_key] = _fixed_tags(*fixed_key)
         tags = f"{fixed[0]}{','.join(_tags_json(attributes, adjust, tag_cache))}{fixed[1]}" if attributes else fixed[2]
         logs = _logs_json(events, adjust, tag_cache, fields_cache) if events else "[]"
-        texts.append(
-            f'{head}{span_id}",{_SAMPLED if flags & 0x1 else ""}"operationName":{_q(name)},"references":{refs},'
-            f'"startTime":{start_ns // 1000},"duration":{(end_ns - start_ns) // 1000},"tags":[{tags}],"logs":{logs},'
-            f'"processID":"{pid_of[resource_key]}","warnings":null}}'
-        )
-    return f'[{",".join(texts)}]'  # not "[" + ... + "]": concatenating a large string copies it slowly
+        out.append((
+            trace_id, start_ns, span_id, resource_key, service, scope_name, scope_version,
+            f'{head[0]}{span_id}",{_SAMPLED if flags & 0x1 else ""}"operationName":{_q(name)},"references":{refs},'
+            f'"startTime":{start_ns // 1000},"duration":{(end_ns - start_ns) // 1000},"tags":[{tags}],"logs":{logs},',
+        ))  # fmt: skip
+    return out
 
 
-def ui_traces_json(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True) -> list[tuple[str, str]]:
-    """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked."""
-    by_trace = _trace_spans(conn, trace_ids)
-    resources = _resources_of(conn, by_trace)
-    out = []
-    for trace_id, rows in by_trace.items():
-        if not rows:
-            continue
-        pid_of: dict[str, str] = {}
-        processes: dict[str, dict] = {}
-        by_content: dict[str, str] = {}
-        for row in rows:
-            key = row[_RESOURCE_KEY]
-            if key in pid_of:
-                continue
-            process = process_of(resources.get(key), row[_SERVICE_NAME], adjust)
+def _ui_trace_json(trace_id: str, spans: list[tuple], resources: dict[str, dict], adjust: bool) -> str:
+    """One trace as ``{traceID, spans, processes, warnings}`` text, from its rendered spans."""
+    # Each resource becomes a process, numbered in order of first use; equal processes share one
+    # id, as in Jaeger's process hashtable. A span's text is completed by its process's.
+    ends: dict[str, str] = {}
+    processes: dict[str, dict] = {}
+    by_content: dict[str, str] = {}
+    pieces = []
+    for span in spans:
+        key = span[_RESOURCE]
+        end = ends.get(key)
+        if end is None:
+            process = process_of(resources.get(key), span[_SERVICE], adjust)
             content = json.dumps(process, sort_keys=True)
             pid = by_content.get(content)
-            if pid is None:  # equal processes share one id, as in Jaeger's process hashtable
+            if pid is None:
                 pid = by_content[content] = f"p{len(processes) + 1}"
                 processes[pid] = process
-            pid_of[key] = pid
-        out.append((trace_id, (
-            f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":{_ui_spans_json(rows, pid_of, adjust)},'
-            f'"processes":{_compact(processes)},"warnings":null}}'
-        )))  # fmt: skip
-    return out
+            end = ends[key] = f'"processID":"{pid}","warnings":null}}'
+        pieces += (",", span[_TEXT], end)
+    del pieces[0]  # the comma before the first span
+    # One join: concatenating the large texts one to another would copy them again and again.
+    return (
+        f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":[{"".join(pieces)}],'
+        f'"processes":{_compact(processes)},"warnings":null}}'
+    )
+
+
+def ui_traces_json(
+    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, render=span_texts
+) -> list[tuple[str, str]]:
+    """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked.
+
+    ``render`` has ``span_texts``'s signature; ``RenderPool.span_texts`` splits a large request over processes.
+    """
+    spans = render(conn, trace_ids, UI, adjust)
+    resources = get_resources(conn, {span[_RESOURCE] for span in spans})
+    by_trace = _by_trace(spans, trace_ids)
+    return [(tid, _ui_trace_json(tid, spans, resources, adjust)) for tid, spans in by_trace.items() if spans]
 
 
 # --- OTLP JSON (api_v3) ---------------------------------------------------------------------------
@@ -420,49 +456,57 @@ def _otlp_links_text(links: list, adjust: bool) -> str:
     return "[" + ",".join(texts) + "]"
 
 
-def _otlp_span_text(row: list, adjust: bool, cache: dict, fields_cache: dict) -> str:
-    (
-        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, _resource, _service,
-        _scope, _version, trace_state, flags, attributes, events, links, dropped,
-    ) = row  # fmt: skip
-    # Each optional field's text is "" when absent (OTLP/JSON leaves out default values); one
-    # f-string then writes the span.
-    state_f = f',"traceState":{_q(trace_state)}' if trace_state else ""
-    parent_f = f',"parentSpanId":"{parent}"' if parent else ""
-    flags_f = f',"flags":{flags}' if flags else ""
-    name_f = f',"name":{_q(name)}' if name else ""
-    kind_f = f',"kind":{kind}' if kind else ""
-    attributes_f = f',"attributes":{_attributes_text(attributes, adjust, cache)}' if attributes else ""
-    events_f = f',"events":{_otlp_events_text(events, adjust, cache, fields_cache)}' if events else ""
-    links_f = f',"links":{_otlp_links_text(links, adjust)}' if links else ""
-    if dropped:
-        attributes_f += f',"droppedAttributesCount":{dropped[0]}' if dropped[0] else ""
-        events_f += f',"droppedEventsCount":{dropped[1]}' if dropped[1] else ""
-        links_f += f',"droppedLinksCount":{dropped[2]}' if dropped[2] else ""
-    if status_message:
-        status = f'"message":{_q(status_message)}' + (f',"code":{status_code}' if status_code else "")
-    else:
-        status = f'"code":{status_code}' if status_code else ""
-    return (
-        f'{{"traceId":"{trace_id}","spanId":"{span_id}"{state_f}{parent_f}{flags_f}{name_f}{kind_f},'
-        f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"{attributes_f}{events_f}{links_f},'
-        f'"status":{{{status}}}}}'
-    )
-
-
-def otlp_resource_spans_json(conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True) -> list[str]:
-    """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts."""
-    by_trace = _trace_spans(conn, trace_ids)
-    resources = _resources_of(conn, by_trace)
+def _otlp_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
+    """Rows as rendered spans in OTLP/JSON (see ``span_texts``)."""
+    cache: dict = {}
+    fields_cache: dict = {}
     out = []
-    for rows in by_trace.values():
+    for (
+        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, resource_key, service,
+        scope_name, scope_version, trace_state, flags, attributes, events, links, dropped,
+    ) in rows:  # fmt: skip
+        # Each optional field's text is "" when absent (OTLP/JSON leaves out default values); one
+        # f-string then writes the span.
+        state_f = f',"traceState":{_q(trace_state)}' if trace_state else ""
+        parent_f = f',"parentSpanId":"{parent}"' if parent else ""
+        flags_f = f',"flags":{flags}' if flags else ""
+        name_f = f',"name":{_q(name)}' if name else ""
+        kind_f = f',"kind":{kind}' if kind else ""
+        attributes_f = f',"attributes":{_attributes_text(attributes, adjust, cache)}' if attributes else ""
+        events_f = f',"events":{_otlp_events_text(events, adjust, cache, fields_cache)}' if events else ""
+        links_f = f',"links":{_otlp_links_text(links, adjust)}' if links else ""
+        if dropped:
+            attributes_f += f',"droppedAttributesCount":{dropped[0]}' if dropped[0] else ""
+            events_f += f',"droppedEventsCount":{dropped[1]}' if dropped[1] else ""
+            links_f += f',"droppedLinksCount":{dropped[2]}' if dropped[2] else ""
+        if status_message:
+            status = f'"message":{_q(status_message)}' + (f',"code":{status_code}' if status_code else "")
+        else:
+            status = f'"code":{status_code}' if status_code else ""
+        out.append((
+            trace_id, start_ns, span_id, resource_key, service, scope_name, scope_version,
+            f'{{"traceId":"{trace_id}","spanId":"{span_id}"{state_f}{parent_f}{flags_f}{name_f}{kind_f},'
+            f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"{attributes_f}{events_f}{links_f},'
+            f'"status":{{{status}}}}}',
+        ))  # fmt: skip
+    return out
+
+
+def otlp_resource_spans_json(
+    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, render=span_texts
+) -> list[str]:
+    """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts.
+
+    ``render`` works as in ``ui_traces_json``.
+    """
+    spans = render(conn, trace_ids, OTLP, adjust)
+    resources = get_resources(conn, {span[_RESOURCE] for span in spans})
+    out = []
+    for trace_spans in _by_trace(spans, trace_ids).values():
         by_resource: dict[str, dict[tuple[str, str], list[str]]] = {}
-        cache: dict = {}
-        fields_cache: dict = {}
-        for row in rows:
-            scopes = by_resource.setdefault(row[_RESOURCE_KEY], {})
-            text = _otlp_span_text(row, adjust, cache, fields_cache)
-            scopes.setdefault((row[_SCOPE_NAME], row[_SCOPE_VERSION]), []).append(text)
+        for span in trace_spans:
+            scopes = by_resource.setdefault(span[_RESOURCE], {})
+            scopes.setdefault((span[_SCOPE], span[_VERSION]), []).append(span[_TEXT])
         for key, scopes in by_resource.items():
             resource = resources.get(key)
             resource_text = f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}' if resource and resource["attributes"] else "{}"
@@ -492,6 +536,7 @@ __all__ = [
     "operation_json",
     "otlp_resource_spans_json",
     "process_of",
+    "span_texts",
     "tag",
     "ui_traces_json",
 ]
