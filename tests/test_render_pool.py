@@ -1,7 +1,7 @@
-"""Large traces rendered in parts on helper processes (api/render_pool.py) read exactly as when one thread renders them.
+"""Large traces read and rendered in parts on helper processes (api/render_pool.py) come out exactly as when one thread does it.
 
 The same OTLP goes through the real receiver of two oracle_api instances, one with render helpers
-and one without; every Jaeger and api_v3 response must be byte for byte the same. Helpers that
+and one without; every REST, Jaeger and api_v3 response must be byte for byte the same. Helpers that
 die or hang must cost a counted failure, never a wrong or failed response.
 """
 
@@ -18,7 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
-from test_jaeger_mapping import T0, kvs, mk_span
+from test_jaeger_mapping import T0, build_request, kvs, mk_span
+from test_jaeger_mapping import TRACE_ID as SMALL_TRACE
 
 from otlp_builders import TRACE_EXPORT
 
@@ -62,6 +63,7 @@ def large_trace_request() -> ExportTraceServiceRequest:
 
 
 PATHS = [
+    f"/api/v1/traces/{TRACE_ID}",
     f"/api/traces/{TRACE_ID}",
     f"/api/traces/{TRACE_ID}?raw=true",
     f"/api/traces/{TRACE_ID[16:]}",
@@ -74,9 +76,10 @@ PATHS = [
 def _feed(running) -> None:
     channel = grpc.insecure_channel(running.grpc_endpoint)
     export = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
-    response = export(large_trace_request().SerializeToString(), timeout=30)
+    for request in (large_trace_request(), build_request()):
+        response = export(request.SerializeToString(), timeout=30)
+        assert not response.partial_success.rejected_spans
     channel.close()
-    assert not response.partial_success.rejected_spans
     with running.client() as client:
         running.wait_for(lambda: client.get(f"/api/v1/traces/{TRACE_ID}").status_code == 200)
 
@@ -106,16 +109,17 @@ def _bodies(running) -> list[bytes]:
 def test_helpers_render_large_traces_byte_for_byte_as_one_thread_does(servers):
     pooled, single = servers
     expected = _bodies(single)
-    assert _bodies(pooled) == expected
     with pooled.client() as client:
+        before = _pool(client)["split_requests"]
+        assert _bodies(pooled) == expected
         stats = _pool(client)
-    assert stats["split_requests"] == len(PATHS)
+    assert stats["split_requests"] == before + len(PATHS)
     assert stats["helper_failures"] == 0
     with single.client() as client:
         assert _pool(client) == {"helpers": 0, "ready": 0, "ready_pids": [], "split_requests": 0,
                                  "helper_failures": 0, "helpers_started": 0}  # fmt: skip
     # Spot checks that the comparison covers what it should: every span, in start order, one process per resource.
-    trace = pooled.client().get(PATHS[0]).json()["data"][0]
+    trace = pooled.client().get(f"/api/traces/{TRACE_ID}").json()["data"][0]
     assert len(trace["spans"]) == SPANS
     starts = [(s["startTime"], s["spanID"]) for s in trace["spans"]]
     assert starts == sorted(starts)
@@ -125,8 +129,12 @@ def test_helpers_render_large_traces_byte_for_byte_as_one_thread_does(servers):
 def test_small_traces_are_rendered_in_one_piece(servers):
     pooled, _ = servers
     with pooled.client() as client:
+        before = _pool(client)["split_requests"]
+        for path in (f"/api/traces/{SMALL_TRACE}", f"/api/v3/traces/{SMALL_TRACE}", f"/api/v1/traces/{SMALL_TRACE}",
+                     "/api/traces?service=checkout"):  # fmt: skip
+            assert client.get(path).status_code == 200
         assert client.get(f"/api/traces/{OTHER_TRACE}").status_code == 404  # no spans stored there
-        assert _pool(client)["split_requests"] == 0
+        assert _pool(client)["split_requests"] == before
 
 
 def test_a_killed_helper_is_replaced_and_responses_stay_exact(servers):

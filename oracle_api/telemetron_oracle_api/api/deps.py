@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..hub import Hub
 from ..receiver.grpc_server import ReceiverStats
 from ..settings import Settings
+from ..store.queries import run_here
 from ..store.sqlite import Store
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ class Services:
     render_pool: RenderPool | None = None  # without one, traces render in the request's thread only
     # Later stages (the Oracle, live streams) attach themselves here by name.
     extras: dict = field(default_factory=dict)
+
+    @property
+    def run_reads(self):
+        """What runs a trace's reads and rendering (``queries.run_here``'s signature): split over the render pool's helpers when there are."""
+        return self.render_pool.run if self.render_pool else run_here
 
 
 def get_services(request: Request) -> Services:

@@ -170,15 +170,12 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
-def _render(services: Services):
-    """What renders a request's spans: the render pool's helpers when there are, else this thread."""
-    return services.render_pool.span_texts if services.render_pool else jm.span_texts
 
 
 def _ui_traces(services: Services, trace_ids: list[str], adjust: bool) -> list[tuple[str, str]]:
     """(trace id, UI-model JSON text) of each trace found, in the order asked."""
     with services.store.reader() as conn:
-        return jm.ui_traces_json(conn, trace_ids, adjust=adjust, render=_render(services))
+        return jm.ui_traces_json(conn, trace_ids, adjust=adjust, run=services.run_reads)
 
 
 def traces_envelope(traces: list[tuple[str, str]], errors: list | None = None) -> Response:
@@ -386,7 +383,7 @@ def _v3_search(q) -> tuple[queries.SpanSearch, bool]:
 
 def _v3_result(services: Services, trace_ids: list[str], adjust: bool):
     with services.store.reader() as conn:
-        resource_spans = jm.otlp_resource_spans_json(conn, trace_ids, adjust=adjust, render=_render(services))
+        resource_spans = jm.otlp_resource_spans_json(conn, trace_ids, adjust=adjust, run=services.run_reads)
     if not resource_spans:
         return v3_error(404, "No traces found")
     return Response(f'{{"result":{{"resourceSpans":[{",".join(resource_spans)}]}}}}', media_type="application/json")

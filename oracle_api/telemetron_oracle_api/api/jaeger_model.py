@@ -20,7 +20,7 @@ from decimal import Decimal
 
 import orjson
 
-from ..store.queries import get_resources, read_rows
+from ..store.queries import get_resources, read_rows, run_here, where_part
 
 _JS_MAX_SAFE = (1 << 53) - 1
 _KIND_TAG = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -187,16 +187,14 @@ def span_texts(
 ) -> list[tuple]:
     """The traces' spans rendered in ``shape``, sorted by trace, start and span id.
 
-    With ``parts`` > 1 only the spans whose rowid is ``part`` modulo ``parts``: the parts of a
-    request can then be rendered on several processes at once (``render_pool.py``) and merged by
-    sorting. A UI-model text stops before the span's ``processID``, which depends on every
-    resource of the trace and is added when assembling.
+    With ``parts`` > 1 only the spans whose rowid is ``part`` modulo ``parts`` (``where_part``): the
+    parts of a request can then be rendered on several processes at once (``render_pool.py``) and
+    merged by sorting. A UI-model text stops before the span's ``processID``, which depends on
+    every resource of the trace and is added when assembling.
     """
-    where = "FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))"
-    params: tuple = (json.dumps(trace_ids),)
-    if parts > 1:
-        where += " AND rowid % ? = ?"
-        params += (parts, part)
+    where, params = where_part(
+        "FROM spans s WHERE s.trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),), part, parts
+    )
     rows = read_rows(conn, _COLUMNS, where, params, documents=_DOCUMENTS)
     rows.sort()  # by trace, start, span id; sorted here: SQLite's sorter would copy every row
     return _ui_span_texts(rows, adjust) if shape == UI else _otlp_span_texts(rows, adjust)
@@ -345,13 +343,13 @@ def _ui_trace_json(trace_id: str, spans: list[tuple], resources: dict[str, dict]
 
 
 def ui_traces_json(
-    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, render=span_texts
+    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, run=run_here
 ) -> list[tuple[str, str]]:
     """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked.
 
-    ``render`` has ``span_texts``'s signature; ``RenderPool.span_texts`` splits a large request over processes.
+    ``run`` runs ``span_texts``: here, or split over processes by ``RenderPool.run`` (see ``queries.run_here``).
     """
-    spans = render(conn, trace_ids, UI, adjust)
+    spans = run(conn, span_texts, trace_ids, UI, adjust)
     resources = get_resources(conn, {span[_RESOURCE] for span in spans})
     by_trace = _by_trace(spans, trace_ids)
     return [(tid, _ui_trace_json(tid, spans, resources, adjust)) for tid, spans in by_trace.items() if spans]
@@ -493,13 +491,13 @@ def _otlp_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
 
 
 def otlp_resource_spans_json(
-    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, render=span_texts
+    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, run=run_here
 ) -> list[str]:
     """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts.
 
-    ``render`` works as in ``ui_traces_json``.
+    ``run`` works as in ``ui_traces_json``.
     """
-    spans = render(conn, trace_ids, OTLP, adjust)
+    spans = run(conn, span_texts, trace_ids, OTLP, adjust)
     resources = get_resources(conn, {span[_RESOURCE] for span in spans})
     out = []
     for trace_spans in _by_trace(spans, trace_ids).values():

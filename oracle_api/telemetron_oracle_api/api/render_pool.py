@@ -2,9 +2,10 @@
 
 Writing a trace's spans as Jaeger or OTLP JSON is Python work, and the GIL keeps one request on one
 core: a trace of 1,000 spans took about 10 ms, two thirds of it rendering. A ``RenderPool`` keeps
-helper processes, each with its own read connection to the store. A request with at least
-``min_spans`` spans is split by rowid (``jaeger_model.span_texts``): the calling thread renders
-one part while each free helper renders another, and the parts are merged by sorting. On two
+helper processes, each with its own read connection to the store. A read of at least ``min_spans``
+spans (``jaeger_model.span_texts``, ``queries.trace_span_documents``) is split by rowid
+(``queries.where_part``): the calling thread reads and renders one part while each free helper
+does another, and the parts are merged by sorting. On two
 cores that took the 1,000-span trace from 10.5 to 6 ms (``bench/bench_queries.py``).
 
 The helpers read while the store may be writing, each in its own snapshot, so a span committed
@@ -25,6 +26,7 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,7 +34,6 @@ from pathlib import Path
 from .._gc import collect_less
 from .._malloc import keep_freed_memory
 from ..store.sqlite import connect
-from . import jaeger_model
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ _RESPAWN_GAP_S = 10.0  # helpers that died or failed are replaced one at a time,
 
 
 def _helper_main(pipe: Connection, db_path: Path) -> None:
-    """A helper process: answer ``span_texts`` requests from the pipe until it closes."""
+    """A helper process: run the parts asked for on the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops us
     keep_freed_memory()  # the same tuning as the server process (see server.serve)
     collect_less()
@@ -54,8 +55,9 @@ def _helper_main(pipe: Connection, db_path: Path) -> None:
             request = pipe.recv()
         except (EOFError, OSError):
             return
+        read, trace_ids, args, part, parts = request  # read: a module-level function, pickled by name
         try:
-            pipe.send((True, jaeger_model.span_texts(conn, *request)))
+            pipe.send((True, read(conn, trace_ids, *args, part, parts)))
         except Exception as exc:  # noqa: BLE001 - reported to the server, which renders the part itself
             pipe.send((False, f"{type(exc).__name__}: {exc}"))
 
@@ -98,7 +100,7 @@ class _Helper:
 
 
 class RenderPool:
-    """Helper processes that render parts of large traces; ``span_texts`` is a drop-in for ``jaeger_model.span_texts``."""
+    """Helper processes that read and render parts of large traces; ``run`` is a drop-in for ``queries.run_here``."""
 
     def __init__(self, db_path: Path, helpers: int, *, min_spans: int = 300, timeout_s: float = 30.0) -> None:
         self.db_path = db_path
@@ -125,28 +127,28 @@ class RenderPool:
         for helper in helpers:
             helper.stop()
 
-    def span_texts(self, conn: sqlite3.Connection, trace_ids: list[str], shape: str, adjust: bool) -> list[tuple]:
-        """``jaeger_model.span_texts`` for the whole request, split over free helpers when it is large."""
+    def run(self, conn: sqlite3.Connection, read: Callable[..., list], trace_ids: list[str], *args) -> list:
+        """``read(conn, trace_ids, *args)``, split over free helpers when the traces are large."""
         helpers = self._checkout() if self._span_count(conn, trace_ids) >= self.min_spans else []
         if not helpers:
-            return jaeger_model.span_texts(conn, trace_ids, shape, adjust)
+            return read(conn, trace_ids, *args)
         parts = len(helpers) + 1
         answered: list[_Helper] = []
         try:
-            sent = [self._send(helper, (trace_ids, shape, adjust, part, parts)) for part, helper in enumerate(helpers, 1)]
-            spans = jaeger_model.span_texts(conn, trace_ids, shape, adjust, 0, parts)
+            sent = [self._send(helper, (read, trace_ids, args, part, parts)) for part, helper in enumerate(helpers, 1)]
+            rows = read(conn, trace_ids, *args, 0, parts)
             for part, (helper, ok) in enumerate(zip(helpers, sent), start=1):
                 got = self._result(helper) if ok else None
                 answered.append(helper)
-                spans += got if got is not None else jaeger_model.span_texts(conn, trace_ids, shape, adjust, part, parts)
+                rows += got if got is not None else read(conn, trace_ids, *args, part, parts)
         finally:
             for helper in helpers:
                 if helper not in answered:  # this request failed first: an answer may still come, unread
                     helper.ready = False
             self._checkin(helpers)
         self._count("split_requests")
-        spans.sort()  # one sorted run per part: a merge
-        return spans
+        rows.sort()  # one sorted run per part: a merge
+        return rows
 
     def _send(self, helper: _Helper, request: tuple) -> bool:
         try:

@@ -73,7 +73,7 @@ def get_trace(trace_id: str, services: Annotated[Services, Depends(get_services)
     if tid is None:
         raise HTTPException(400, f"invalid trace id {trace_id!r}: expected 16 or 32 hex digits")
     with services.store.reader() as conn:
-        text = queries.get_trace_json(conn, tid)
+        text = queries.get_trace_json(conn, tid, run=services.run_reads)
     if text is None:
         raise HTTPException(404, f"trace {trace_id} not found")
     return Response(text, media_type="application/json")

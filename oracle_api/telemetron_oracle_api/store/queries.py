@@ -12,7 +12,7 @@ import base64
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -394,14 +394,42 @@ _SPAN_JSON = (
 )
 
 
-def get_trace_json(conn: sqlite3.Connection, trace_id: str) -> str | None:
+def where_part(where: str, params: tuple, part: int, parts: int) -> tuple[str, tuple]:
+    """``where`` narrowed to the rows whose rowid is ``part`` modulo ``parts`` (all of them when ``parts`` is 1).
+
+    Reads of one large trace are split this way over processes (``api/render_pool.py``). The
+    rowid comes with each index entry, so a part fetches only its own rows.
+    """
+    if parts == 1:
+        return where, params
+    return f"{where} AND s.rowid % ? = ?", (*params, parts, part)
+
+
+def trace_span_documents(conn: sqlite3.Connection, trace_ids: list[str], part: int = 0, parts: int = 1) -> list[list]:
+    """[start, span id, parent span id, resource key, span JSON text] of the trace's spans, by start then span id.
+
+    ``trace_ids`` holds the one trace, a list so that the render pool can split the read by its size.
+    """
+    (trace_id,) = trace_ids
+    where, params = where_part("FROM spans s WHERE s.trace_id = ?", (trace_id,), part, parts)
+    rows = read_rows(conn, "s.start_ns, s.span_id, s.parent_span_id, s.resource_key", where, params, texts=(_SPAN_JSON,))
+    rows.sort()  # by start, then span id; here: SQLite's sorter would copy every document
+    return rows
+
+
+def run_here(conn: sqlite3.Connection, read: Callable[..., list], trace_ids: list[str], *args) -> list:
+    """``read(conn, trace_ids, *args)`` in this thread. ``RenderPool.run`` (api/render_pool.py) has the
+    same signature and splits a large read over processes, in parts whose results ``read`` sorts and
+    which merge by sorting; the functions that take a ``run`` use either."""
+    return read(conn, trace_ids, *args)
+
+
+def get_trace_json(conn: sqlite3.Connection, trace_id: str, *, run=run_here) -> str | None:
     """``get_trace`` as JSON text, assembled from the per-span JSON SQLite writes; None when unknown."""
     trace_id = trace_id.lower()
-    columns = "s.start_ns, s.span_id, s.parent_span_id, s.resource_key"
-    rows = read_rows(conn, columns, "FROM spans s WHERE s.trace_id = ?", (trace_id,), texts=(_SPAN_JSON,))
+    rows = run(conn, trace_span_documents, [trace_id])
     if not rows:
         return None
-    rows.sort()  # by start, then span id; here: SQLite's sorter would copy every document
     ids = {r[1] for r in rows}
     children: dict[str, list[str]] = {}
     for _, span_id, parent, _, _ in rows:
