@@ -1,20 +1,22 @@
-"""Rendering a large trace on several processes at once.
+"""Reading and rendering a large trace on several processes at once.
 
-Writing a trace's spans as Jaeger or OTLP JSON is Python work, and the GIL keeps one request on one
-core: a trace of 1,000 spans took about 10 ms, two thirds of it rendering. A ``RenderPool`` keeps
-helper processes, each with its own read connection to the store. A read of at least ``min_spans``
-spans (``jaeger_model.span_texts``, ``queries.trace_span_documents``) is split by rowid
-(``queries.where_part``): the calling thread reads and renders one part while each free helper
-does another, and the parts are merged by sorting. On two
-cores that took the 1,000-span trace from 10.5 to 6 ms (``bench/bench_queries.py``).
+Writing a trace's spans as Jaeger, OTLP or REST JSON is Python and SQLite work, and the GIL keeps
+one request on one core: a trace of 1,000 spans took about 10 ms in process, two thirds of it
+rendering. A ``RenderPool`` keeps helper processes, each with its own read connection to the
+store. A read of at least ``min_spans`` spans (``jaeger_model.span_texts``,
+``queries.trace_span_documents``) is split by rowid (``queries.where_part``): the calling thread
+does one part while each free helper does another, and the parts are merged by sorting. With one
+helper on two cores the 1,000-span trace took 6.5 ms in process (``bench/bench_queries.py`` has
+the numbers over HTTP).
 
 The helpers read while the store may be writing, each in its own snapshot, so a span committed
 during the request can be in one part and not another. Spans are never changed once stored, so
 the answer is always a set of stored spans, each rendered whole, at least as new as the request.
 
-A helper that is busy, not yet started, dead or failing never fails a request: its part is then
-rendered in the calling thread, the failure is counted (``stats``, shown on ``/health``) and the
-helper is replaced.
+Helpers never fail a request. With no helper free (all busy, starting or dead) a request is done
+whole in its own thread. A helper that fails or hangs during a request has its part done in the
+calling thread instead; the failure is counted (``stats``, shown on ``/health``) and the helper
+is replaced.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def _helper_main(pipe: Connection, db_path: Path) -> None:
 
 @dataclass
 class RenderStats:
+    """The pool's counters since the server started."""
+
     split_requests: int = 0  # requests rendered in parts on helpers
     helper_failures: int = 0  # parts a helper did not deliver (died, failed, timed out), rendered locally
     helpers_started: int = 0
@@ -129,7 +133,7 @@ class RenderPool:
 
     def run(self, conn: sqlite3.Connection, read: Callable[..., list], trace_ids: list[str], *args) -> list:
         """``read(conn, trace_ids, *args)``, split over free helpers when the traces are large."""
-        helpers = self._checkout() if self._span_count(conn, trace_ids) >= self.min_spans else []
+        helpers = self._checkout() if self.size and self._span_count(conn, trace_ids) >= self.min_spans else []
         if not helpers:
             return read(conn, trace_ids, *args)
         parts = len(helpers) + 1
@@ -215,7 +219,8 @@ class RenderPool:
 
     def _retire(self, helper: _Helper) -> None:
         """Drop a dead or failed helper, killing it in the background; ``_checkout`` replaces it. Under the lock."""
-        self._helpers.remove(helper)
+        if helper in self._helpers:  # not after ``stop``, which stopped them all
+            self._helpers.remove(helper)
         threading.Thread(target=helper.stop, kwargs={"grace_s": 0}, name="render-helper-stop", daemon=True).start()
 
     def _spawn(self) -> None:
