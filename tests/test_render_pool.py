@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import grpc
 import pytest
@@ -177,3 +178,36 @@ def _pid_gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_stopping_the_server_ends_its_helpers_cleanly(make_oracle):
+    running = make_oracle(render_helpers=2)
+    with running.client() as client:
+        running.wait_for(lambda: _pool(client)["ready"] == 2, timeout=60)
+    processes = [helper.process for helper in running.oracle.render_pool._helpers]
+    running.oracle.render_pool.stop()
+    assert [p.exitcode for p in processes] == [0, 0]  # returned on their own, not killed after the grace period
+
+
+def test_helpers_exit_when_the_server_is_killed(tmp_path, monkeypatch):
+    """A SIGKILLed oracle_api (a real ``python -m telemetron_oracle_api`` process) leaves no helper behind:
+    each sees its pipe close and exits."""
+    import httpx
+    import stack
+
+    monkeypatch.setenv("TELEMETRON_RENDER_HELPERS", "2")
+    server = stack.OracleApi(stack.OracleApiConfig.on_free_ports(tmp_path / "t.db", log_level="warning"))
+    server.start()
+    try:
+        health = f"{server.config.base_url}/health"
+        deadline = time.monotonic() + 60
+        while len(pids := httpx.get(health).json()["render_pool"]["ready_pids"]) < 2:
+            assert time.monotonic() < deadline, "render helpers did not become ready"
+            time.sleep(0.1)
+        os.kill(server.process.pid, signal.SIGKILL)  # the server alone, not its process group
+        deadline = time.monotonic() + 10
+        while not all(_pid_gone(pid) for pid in pids):
+            assert time.monotonic() < deadline, f"helpers {pids} outlived their server"
+            time.sleep(0.05)
+    finally:
+        server.kill()
