@@ -84,9 +84,11 @@ class Settings:
 
     @property
     def render_helper_count(self) -> int:
+        """``render_helpers``, with -1 resolved against the CPUs this process may run on."""
         if self.render_helpers >= 0:
             return self.render_helpers
-        return max(0, min(3, len(os.sched_getaffinity(0)) - 1))
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(0, min(3, cpus - 1))
 
     @property
     def requires_token(self) -> bool:

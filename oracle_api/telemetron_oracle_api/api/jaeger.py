@@ -170,8 +170,6 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
-
-
 def _ui_traces(services: Services, trace_ids: list[str], adjust: bool) -> list[tuple[str, str]]:
     """(trace id, UI-model JSON text) of each trace found, in the order asked."""
     with services.store.reader() as conn:

@@ -352,7 +352,7 @@ def ui_traces_json(
     spans = run(conn, span_texts, trace_ids, UI, adjust)
     resources = get_resources(conn, {span[_RESOURCE] for span in spans})
     by_trace = _by_trace(spans, trace_ids)
-    return [(tid, _ui_trace_json(tid, spans, resources, adjust)) for tid, spans in by_trace.items() if spans]
+    return [(tid, _ui_trace_json(tid, trace_spans, resources, adjust)) for tid, trace_spans in by_trace.items() if trace_spans]
 
 
 # --- OTLP JSON (api_v3) ---------------------------------------------------------------------------
