@@ -136,7 +136,7 @@ def tag_json(key: str, value: object) -> str:
 
 
 def _tags_json(attributes: dict, adjust: bool, cache: dict) -> list[str]:
-    """Tags as JSON texts, with ``cache`` (one per trace) so that repeated values are written once.
+    """Tags as JSON texts, with ``cache`` (one per ``span_texts`` call) so that repeated values are written once.
 
     Strings, lists and maps tend to repeat across a trace's spans: their texts are cached by
     (key, type, value). The type is part of the key because ``1``, ``1.0`` and ``True`` are equal

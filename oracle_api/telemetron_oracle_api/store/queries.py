@@ -395,7 +395,8 @@ _SPAN_JSON = (
 
 
 def where_part(where: str, params: tuple, part: int, parts: int) -> tuple[str, tuple]:
-    """``where`` narrowed to the rows whose rowid is ``part`` modulo ``parts`` (all of them when ``parts`` is 1).
+    """``where`` (a ``FROM spans s ...`` clause: the table aliased ``s``) narrowed to the rows whose
+    rowid is ``part`` modulo ``parts`` (all of them when ``parts`` is 1).
 
     Reads of one large trace are split this way over processes (``api/render_pool.py``). The
     rowid comes with each index entry, so a part fetches only its own rows.
