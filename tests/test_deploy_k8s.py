@@ -279,6 +279,15 @@ def test_every_long_running_container_has_probes_and_resource_limits(rendered: l
             assert "readinessProbe" in c and "livenessProbe" in c, where
 
 
+def test_every_image_is_pinned_and_matches_the_compose_file(rendered: list[dict]) -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+    compose_images = {s["image"] for s in compose["services"].values()} | {compose["x-telemetron-image"]["image"]}
+    images = {c["image"] for _, c in _containers(rendered)}
+    for image in images:
+        assert ":" in image and not image.endswith(":latest"), f"{image} is not pinned to a tag"
+    assert images == compose_images, "Kubernetes and compose run different images"
+
+
 def test_oracle_api_probes_call_health_with_the_token(rendered: list[dict]) -> None:
     (container,) = _objects(rendered, "Deployment")["oracle-api"]["spec"]["template"]["spec"]["containers"]
     http_port = next(e["value"] for e in container["env"] if e["name"] == "TELEMETRON_HTTP_PORT")
