@@ -403,6 +403,11 @@ def test_gateway_fans_out_to_every_topic_and_to_oracle_api(rendered: list[dict])
     assert oracle["headers"]["authorization"] == "Bearer ${env:TELEMETRON_API_TOKEN}"
 
 
+def test_topics_job_creates_every_topic_the_gateway_writes(rendered: list[dict]) -> None:
+    (container,) = _objects(rendered, "Job")["kafka-topics"]["spec"]["template"]["spec"]["containers"]
+    assert set(re.findall(r"agent-telemetry-[a-z]+", " ".join(container["args"]))) == TOPICS
+
+
 def test_kubernetes_receivers_emit_the_metrics_the_oracle_reads(rendered: list[dict]) -> None:
     workload = (REPO / "oracle_api" / "telemetron_oracle_api" / "oracle" / "workload.py").read_text()
     receivers = {
