@@ -37,8 +37,8 @@ LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
 def ws_handshake(running: RunningOracle | str, path: str = "/ws/debug/probe", **headers: str) -> int:
-    """The HTTP status a WebSocket handshake gets (101 when accepted), sent as raw bytes so that
-    Host and Origin are exactly what a browser on another site would send."""
+    """The HTTP status a WebSocket handshake gets (101 when accepted, 403 when refused for any reason), sent
+    as raw bytes so that Host and Origin are exactly what a browser on another site would send."""
     port = int((running if isinstance(running, str) else running.http_url).rsplit(":", 1)[1])
     fields = {"Host": f"127.0.0.1:{port}", "Upgrade": "websocket", "Connection": "Upgrade",
               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13", **headers}  # fmt: skip
@@ -95,7 +95,7 @@ def test_configured_host_names_are_served(make_oracle):
 
 
 def test_a_websocket_to_a_rebound_host_name_is_refused(open_oracle):
-    assert ws_handshake(open_oracle, Host="attacker.example:80") == 400
+    assert ws_handshake(open_oracle, Host="attacker.example:80") == 403
     assert ws_handshake(open_oracle) == 101
 
 
@@ -187,9 +187,9 @@ def test_the_token_in_a_query_string_is_refused_on_http(guarded):
 
 
 def test_the_websocket_handshake_takes_the_token_in_its_query_string_or_header(guarded):
-    assert ws_handshake(guarded) == 401
-    assert ws_handshake(guarded, path="/ws/debug/p?token=wrong") == 401
-    assert ws_handshake(guarded, path="/ws/debug/p?token=p%C3%A4sswort") == 401
+    assert ws_handshake(guarded) == 403
+    assert ws_handshake(guarded, path="/ws/debug/p?token=wrong") == 403
+    assert ws_handshake(guarded, path="/ws/debug/p?token=p%C3%A4sswort") == 403
     assert ws_handshake(guarded, path=f"/ws/debug/p?token={TOKEN}") == 101
     assert ws_handshake(guarded, Authorization=f"Bearer {TOKEN}") == 101
 

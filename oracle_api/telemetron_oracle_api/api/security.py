@@ -91,7 +91,10 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         setattr(self.refusals, refusal.counter, getattr(self.refusals, refusal.counter) + 1)
-        if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+        if scope["type"] == "websocket":
+            # Closing before accepting makes uvicorn answer 403. A denial response could carry the
+            # status and message, but uvicorn's default WebSocket implementation then logs a spurious
+            # ERROR for each refusal (Kludex/uvicorn pull request 3138).
             await send({"type": "websocket.close", "code": 1008, "reason": refusal.detail[:120]})
             return
         await JSONResponse({"detail": refusal.detail}, status_code=refusal.status)(scope, receive, send)
@@ -140,9 +143,10 @@ class SecurityMiddleware:
 
 
 def _public(scope: Scope) -> bool:
-    """The dashboard page and its static files hold no data; the page sends the token on its API calls."""
+    """The dashboard page and its static files hold no data; the page sends the token on its API calls.
+    A browser asks for /favicon.ico without it (there is none: 404)."""
     path = scope.get("path", "")
-    return scope["type"] == "http" and (path == "/" or path.startswith("/static/"))
+    return scope["type"] == "http" and (path in ("/", "/favicon.ico") or path.startswith("/static/"))
 
 
 def _has_body(headers: Headers) -> bool:
