@@ -28,12 +28,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 import stack
 from oracle_fixtures import RunningOracle, free_port, start_oracle
-from otlp_builders import TRACE_EXPORT
+from otlp_builders import LOGS_EXPORT, TRACE_EXPORT
 from telemetron_oracle_api.server import OracleApi
 from telemetron_oracle_api.settings import Settings
 
 TOKEN = "s3cret-token"
-LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
 def ws_handshake(running: RunningOracle | str, path: str = "/ws/debug/probe", **headers: str) -> int:

@@ -111,9 +111,8 @@ class SecurityMiddleware:
         if self.settings.api_token and not _public(scope):
             query = QueryParams(scope.get("query_string", b"")) if websocket else None
             if not token_matches(self.settings.api_token, presented_token(headers, query)):
-                where = " (or ?token= on a WebSocket URL)" if websocket else ""
                 return _Refusal("bad_token", 401,
-                                f"missing or wrong API token: send 'Authorization: Bearer <TELEMETRON_API_TOKEN>'{where}")  # fmt: skip
+                                "missing or wrong API token: send 'Authorization: Bearer <TELEMETRON_API_TOKEN>'")  # fmt: skip
         method = scope.get("method", "GET")
         origin = headers.get("origin")
         if origin is not None and (websocket or method not in _SAFE_METHODS) and not self._origin_allowed(origin, host):
