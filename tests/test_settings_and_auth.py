@@ -26,10 +26,33 @@ def test_flags_override_environment_which_overrides_defaults():
     assert (settings.http_port, settings.grpc_port, settings.db_path) == (9000, 9002, Path("/tmp/x.db"))
 
 
-def test_listening_beyond_loopback_without_a_token_is_refused():
-    with pytest.raises(ValueError, match="TELEMETRON_API_TOKEN"):
-        load_settings(["--http-host", "0.0.0.0"], env={})
-    assert load_settings(["--http-host", "0.0.0.0"], env={"TELEMETRON_API_TOKEN": "t"}).requires_token
+@pytest.mark.parametrize("flag", ["--http-host", "--grpc-host"])
+def test_listening_beyond_loopback_without_a_token_is_refused(flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_settings([flag, "0.0.0.0"], env={})
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "beyond loopback" in error and "TELEMETRON_API_TOKEN" in error and "on 0.0.0.0" in error
+    assert load_settings([flag, "0.0.0.0"], env={"TELEMETRON_API_TOKEN": "t"}).requires_token
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"])
+def test_loopback_addresses_need_no_token(host):
+    assert not load_settings(["--http-host", host, "--grpc-host", host], env={}).requires_token
+
+
+@pytest.mark.parametrize("token", ["pässwort", "two words", "tab\there"])
+def test_a_token_that_cannot_travel_in_headers_is_refused(token, capsys):
+    with pytest.raises(SystemExit):
+        load_settings([], env={"TELEMETRON_API_TOKEN": token})
+    assert "printable ASCII" in capsys.readouterr().err
+
+
+def test_any_host_is_allowed_only_with_a_token(capsys):
+    with pytest.raises(SystemExit):
+        load_settings([], env={"TELEMETRON_ALLOWED_HOSTS": "*"})
+    assert "TELEMETRON_ALLOWED_HOSTS=*" in capsys.readouterr().err
+    assert load_settings([], env={"TELEMETRON_ALLOWED_HOSTS": "*", "TELEMETRON_API_TOKEN": "t"}).allowed_hosts == "*"
 
 
 @pytest.fixture

@@ -117,9 +117,10 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, token: str = "") -> bool:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        return httpx.get(url, timeout=2.0).status_code == 200
+        return httpx.get(url, headers=headers, timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -419,6 +420,8 @@ class CollectorConfig:
     metrics_port: int = 8888
     kafka_brokers: str = "127.0.0.1:9092"
     oracle_endpoint: str = "127.0.0.1:4319"
+    # oracle_api's TELEMETRON_API_TOKEN, sent on exports to it; None: whatever the environment says.
+    api_token: str | None = None
     log_level: str = "info"
     start_timeout: float = 30.0
 
@@ -436,7 +439,8 @@ class CollectorConfig:
 
     def env(self) -> dict[str, str]:
         """The variables collector-config/otelcol.yaml reads."""
-        return {
+        token = {} if self.api_token is None else {"TELEMETRON_API_TOKEN": self.api_token}
+        return token | {
             "TELEMETRON_COLLECTOR_HOST": self.host,
             "TELEMETRON_OTLP_GRPC_PORT": str(self.grpc_port),
             "TELEMETRON_OTLP_HTTP_PORT": str(self.http_port),
@@ -505,6 +509,7 @@ class OracleApiConfig:
     grpc_host: str = LOOPBACK
     grpc_port: int = 4319
     kafka_bootstrap: str = "127.0.0.1:9092"
+    api_token: str | None = None  # None: whatever TELEMETRON_API_TOKEN says, else none
     log_level: str | None = None  # None: whatever TELEMETRON_LOG_LEVEL says, else oracle_api's default
     python: str = sys.executable
     start_timeout: float = 60.0
@@ -534,6 +539,8 @@ class OracleApiConfig:
         }
         if self.log_level:
             env["TELEMETRON_LOG_LEVEL"] = self.log_level
+        if self.api_token is not None:
+            env["TELEMETRON_API_TOKEN"] = self.api_token
         return env
 
 
@@ -551,10 +558,12 @@ class OracleApi:
             _ensure_free(host, port, what)
         c.db_path.parent.mkdir(parents=True, exist_ok=True)
         argv = [c.python, "-m", "telemetron_oracle_api"]
-        self.process = ManagedProcess("oracle_api", argv, self.log_path, env=_child_env(c.env()))
+        env = _child_env(c.env())
+        self.process = ManagedProcess("oracle_api", argv, self.log_path, env=env)
         self.process.start()
+        token = env.get("TELEMETRON_API_TOKEN", "")  # /health needs it when one is set
         try:
-            self.process.wait_until(lambda: _http_ok(c.base_url + "/health"), c.start_timeout, "healthy")
+            self.process.wait_until(lambda: _http_ok(c.base_url + "/health", token), c.start_timeout, "healthy")
         except BaseException:
             self.process.stop(timeout=5)
             raise

@@ -11,9 +11,11 @@ from ._malloc import keep_freed_memory
 from .api.app import create_app
 from .api.deps import Services
 from .api.render_pool import RenderPool
+from .api.security import redact_tokens_in_logs
 from .api.stream import LiveStream
 from .hub import Hub
 from .oracle import Oracle
+from .receiver.auth import GrpcRefusals, TokenInterceptor
 from .receiver.grpc_server import OtlpReceiver
 from .settings import Settings
 from .store.sqlite import Store
@@ -25,6 +27,7 @@ class OracleApi:
     """Builds every stage from one Settings; ``start``/``stop`` run the receiver and the store."""
 
     def __init__(self, settings: Settings) -> None:
+        settings.validate()  # e.g. no listener beyond loopback without a token, however Settings was made
         self.settings = settings
         self.hub = Hub()
         self.store = Store(
@@ -33,19 +36,21 @@ class OracleApi:
             queue_limit=settings.write_queue_spans,
             batch_limit=settings.write_batch_spans,
         )
+        grpc_refusals = GrpcRefusals()
         self.receiver = OtlpReceiver(
             self.store,
             settings.grpc_host,
             settings.grpc_port,
             workers=settings.grpc_workers,
             max_message_bytes=settings.grpc_max_message_bytes,
+            interceptors=[TokenInterceptor(settings.api_token, grpc_refusals)] if settings.api_token else [],
         )
         self.oracle = Oracle(settings, self.store)
         self.hub.subscribe(self.oracle.on_committed)
         self.render_pool = RenderPool(settings.db_path, settings.render_helper_count)
         self.services = Services(
             settings=settings, store=self.store, hub=self.hub, receiver_stats=self.receiver.stats,
-            render_pool=self.render_pool,
+            render_pool=self.render_pool, grpc_refusals=grpc_refusals,
         )  # fmt: skip
         self.services.extras["oracle"] = self.oracle
         # Live WebSocket stream: a hub subscriber that only hands batches to the event loop.
@@ -68,12 +73,14 @@ def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then stop taking OTLP, finish writes and exit."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     keep_freed_memory()
+    redact_tokens_in_logs()
     collect_less()
     oracle = OracleApi(settings)
     oracle.start()
     log.info(
-        "oracle_api: OTLP gRPC on %s:%d, HTTP on http://%s:%d, store %s",
+        "oracle_api: OTLP gRPC on %s:%d, HTTP on http://%s:%d, store %s, %s",
         settings.grpc_host, oracle.receiver.port, settings.http_host, settings.http_port, settings.db_path,
+        "API token required" if settings.api_token else "no API token (loopback only)",
     )  # fmt: skip
     try:
         uvicorn.run(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 _ENV_PREFIX = "TELEMETRON_"
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,15 @@ class Settings:
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 4319
     db_path: Path = Path("var/telemetron.db")
-    # Required on every HTTP/WebSocket request when listening beyond loopback.
+    # When set, every HTTP request, WebSocket handshake and OTLP gRPC export must carry it
+    # (`Authorization: Bearer ...`); required when either listener is beyond loopback.
     api_token: str = ""
+    # Host names (comma-separated, no port) the HTTP API answers besides loopback ones and
+    # http_host; anything else gets 400, which stops DNS rebinding. "*" allows any (needs api_token).
+    allowed_hosts: str = ""
+    # Browser origins (comma-separated, like https://grafana.example:3000) allowed to make
+    # state-changing requests and open the WebSocket, besides the page's own origin.
+    allowed_origins: str = ""
     kafka_bootstrap: str = "localhost:9092"
     kafka_spans_topic: str = "agent-telemetry-spans"
     # Spans waiting to be committed; past this the receiver answers UNAVAILABLE and the
@@ -91,15 +98,50 @@ class Settings:
         return max(0, min(3, cpus - 1))
 
     @property
+    def exposed_listeners(self) -> list[str]:
+        """The listeners bound beyond loopback, as "HTTP on 0.0.0.0"."""
+        named = (("HTTP", self.http_host), ("OTLP gRPC", self.grpc_host))
+        return [f"{what} on {host}" for what, host in named if not is_loopback(host)]
+
+    @property
     def requires_token(self) -> bool:
-        return self.http_host not in _LOOPBACK
+        return bool(self.exposed_listeners)
 
     def validate(self) -> None:
+        """Raise ValueError, saying what to set, for settings oracle_api must not run with."""
         if self.requires_token and not self.api_token:
             raise ValueError(
-                f"oracle_api listens on {self.http_host}, beyond loopback: set TELEMETRON_API_TOKEN "
-                "(every HTTP and WebSocket request must then carry it)"
+                f"oracle_api would listen beyond loopback ({', '.join(self.exposed_listeners)}) without a "
+                "token: set TELEMETRON_API_TOKEN (every HTTP request, WebSocket handshake and OTLP export "
+                "must then carry it), or listen on 127.0.0.1"
             )
+        if self.api_token and not _printable_ascii(self.api_token):
+            raise ValueError(
+                "TELEMETRON_API_TOKEN must be printable ASCII without spaces: it travels in HTTP headers "
+                "and gRPC metadata"
+            )
+        if "*" in split_list(self.allowed_hosts) and not self.api_token:
+            raise ValueError("TELEMETRON_ALLOWED_HOSTS=* lets any web page reach oracle_api: it needs TELEMETRON_API_TOKEN")
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1); 0.0.0.0 and names are not."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_list(raw: str) -> list[str]:
+    """A comma-separated setting as its non-empty, stripped, lower-cased items."""
+    return [item.strip().lower() for item in raw.split(",") if item.strip()]
+
+
+def _printable_ascii(text: str) -> bool:
+    return all("!" <= ch <= "~" for ch in text)
 
 
 def _convert(raw: str, to: type) -> object:
@@ -127,5 +169,8 @@ def load_settings(argv: list[str] | None = None, env: dict[str, str] | None = No
         if value is not None:
             values[name] = value
     settings = Settings(**values)
-    settings.validate()
+    try:
+        settings.validate()
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")  # the message alone: no traceback, no usage
     return settings

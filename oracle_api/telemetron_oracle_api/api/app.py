@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from .. import __doc__ as _about
 from . import oracle, traces
 from . import dashboard, graph, jaeger, metrics, simulate, stream, timeline  # trace viewing
-from .deps import Services, TokenMiddleware
+from .deps import Services
+from .security import SecurityMiddleware
 
 
 def create_app(services: Services) -> FastAPI:
@@ -18,7 +19,7 @@ def create_app(services: Services) -> FastAPI:
         description=_about,
         version="0.1.0",
     )
-    app.add_middleware(TokenMiddleware, settings=services.settings)
+    app.add_middleware(SecurityMiddleware, settings=services.settings, refusals=services.http_refusals)
     app.state.services = services
 
     @app.get("/health", tags=["ops"])
@@ -28,7 +29,8 @@ def create_app(services: Services) -> FastAPI:
         ``subscriber_errors`` counts committed batches a live consumer (the Oracle, the WebSocket
         stream) failed on: the data is stored, but that consumer's view may lack it.
         ``render_pool.helper_failures`` counts parts of large traces a helper process did not
-        deliver: they were rendered in the request's thread instead.
+        deliver: they were rendered in the request's thread instead. ``auth_refusals`` counts
+        requests and OTLP exports refused by the access rules (api/security.py, receiver/auth.py).
         """
         return {
             "status": "ok",
@@ -37,6 +39,7 @@ def create_app(services: Services) -> FastAPI:
             "subscriber_errors": services.hub.subscriber_errors,
             "receiver": asdict(services.receiver_stats),
             "render_pool": services.render_pool.describe() if services.render_pool else None,
+            "auth_refusals": {"http": asdict(services.http_refusals), "grpc": asdict(services.grpc_refusals)},
         }
 
     app.include_router(traces.router)

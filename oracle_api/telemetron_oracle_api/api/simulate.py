@@ -149,9 +149,11 @@ class _Run:
         self.end(root, Status(StatusCode.ERROR, "writer failed") if fail else None)
         return format(root.get_span_context().trace_id, "032x")
 
-    def export(self, endpoint: str) -> int:
+    def export(self, endpoint: str, token: str = "") -> int:
         spans = self.collected.get_finished_spans()
-        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=5)
+        # The token lets the run reach a receiver that requires it (oracle_api's own, with a token set).
+        headers = {"authorization": f"Bearer {token}"} if token else None
+        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=5, headers=headers)
         try:
             result = exporter.export(spans)
         finally:
@@ -163,11 +165,11 @@ class _Run:
         return len(spans)
 
 
-def simulate(endpoint: str, options: SimulateRequest) -> dict:
+def simulate(endpoint: str, options: SimulateRequest, token: str = "") -> dict:
     t0 = time.time_ns() - 3_000 * _MS
     run = _Run(t0, options.conversation_id or f"conv-{uuid.uuid4().hex[:10]}")
     trace_id = run.build(options.workflow, options.error)
-    count = run.export(endpoint)
+    count = run.export(endpoint, token)
     return {
         "trace_id": trace_id,
         "spans": count,
@@ -184,7 +186,7 @@ def simulate_trace(
     """Generate a multi-agent trace (orchestrator, agents, tools, LLM calls, a handoff) and send it over OTLP."""
     endpoint = services.settings.simulate_otlp_endpoint
     try:
-        return simulate(endpoint, options or SimulateRequest())
+        return simulate(endpoint, options or SimulateRequest(), services.settings.api_token)
     except ConnectionError as exc:
         raise HTTPException(
             502, f"{exc}: is the Collector (or an OTLP receiver) listening there? Set TELEMETRON_SIMULATE_OTLP_ENDPOINT."

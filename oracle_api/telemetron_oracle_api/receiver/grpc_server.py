@@ -77,6 +77,7 @@ class OtlpReceiver:
         *,
         workers: int = 8,
         max_message_bytes: int = 64 * 1024 * 1024,
+        interceptors: list[grpc.ServerInterceptor] | None = None,
     ) -> None:
         self.store = store
         self.stats = ReceiverStats()
@@ -88,6 +89,7 @@ class OtlpReceiver:
                 ("grpc.max_receive_message_length", max_message_bytes),
                 ("grpc.max_send_message_length", 4 * 1024 * 1024),
             ],
+            interceptors=interceptors,  # the token check (receiver/auth.py), when a token is set
         )
         for signal in _SIGNALS:
             handler = grpc.unary_unary_rpc_method_handler(

@@ -6,8 +6,21 @@ import htm from "htm";
 
 const html = htm.bind(h);
 const params = new URLSearchParams(location.search);
-const TOKEN = params.get("token") || "";
+const TOKEN = takeToken();
 const STEP_COLORS = { agent: "var(--agent)", tool: "var(--tool)", llm: "var(--llm)", handoff: "var(--handoff)", queue: "var(--queue)", other: "var(--other)" };
+
+// The API token comes in the page's fragment (http://host:8080/#token=...): browsers never send a
+// fragment to the server, so it stays out of access logs. It is kept for this tab's reloads and
+// removed from the address bar; HTTP calls send it as a header, the WebSocket URL as ?token=
+// (a browser cannot set WebSocket headers).
+function takeToken() {
+  const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromUrl) {
+    sessionStorage.setItem("telemetron.token", fromUrl);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return fromUrl || sessionStorage.getItem("telemetron.token") || "";
+}
 
 async function api(path, options = {}) {
   const headers = { ...(options.headers || {}) };
