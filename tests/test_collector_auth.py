@@ -59,9 +59,10 @@ def run_collector(collector_binary, kafka_broker, tmp_path) -> Iterator[Callable
     """``run_collector(oracle, overlay=False, **env)``: a Collector exporting to that oracle_api, stopped after the test."""
     processes: list[stack.ManagedProcess] = []
 
-    def run(oracle: RunningOracle, overlay: bool = False, **env: str) -> stack.CollectorConfig:
+    def run(oracle: RunningOracle, overlay: bool = False, storage: str = "", **env: str) -> stack.CollectorConfig:
         grpc, http, health, metrics = stack.free_ports(4)
-        config = stack.CollectorConfig(binary=collector_binary, storage_dir=tmp_path / f"storage-{len(processes)}",
+        storage_dir = tmp_path / (storage or f"storage-{len(processes)}")
+        config = stack.CollectorConfig(binary=collector_binary, storage_dir=storage_dir,
                                        grpc_port=grpc, http_port=http, health_port=health, metrics_port=metrics,
                                        kafka_brokers=kafka_broker.bootstrap, oracle_endpoint=oracle.grpc_endpoint)  # fmt: skip
         argv = [str(collector_binary), "--config", str(CONFIG)] + (["--config", str(AUTH_OVERLAY)] if overlay else [])
@@ -72,6 +73,7 @@ def run_collector(collector_binary, kafka_broker, tmp_path) -> Iterator[Callable
         process.wait_until(lambda: _answers(config.health_url), 30, "healthy")
         return config
 
+    run.stop_all = lambda: [process.stop() for process in processes]  # type: ignore[attr-defined]
     yield run
     for process in processes:
         process.stop()
@@ -118,14 +120,18 @@ def test_the_collector_sends_oracle_apis_token_and_spans_arrive(run_collector, t
         oracle.stop()
 
 
-def test_a_collector_with_the_wrong_token_is_refused_and_counted(run_collector, tmp_path):
+def test_a_collector_with_the_wrong_token_is_refused_and_loses_nothing_once_it_is_fixed(run_collector, tmp_path):
     oracle = start_oracle(tmp_path / "guarded.db", api_token=TOKEN)
     try:
-        collector = run_collector(oracle, TELEMETRON_API_TOKEN="not-the-token")
+        collector = run_collector(oracle, storage="queue", TELEMETRON_API_TOKEN="not-the-token")
         result, trace_id = _send_span(collector.otlp_grpc_endpoint, "wrong-token")
         assert result is SpanExportResult.SUCCESS  # the Collector acknowledged it, then oracle_api refused it
-        oracle.wait_for(lambda: oracle.oracle.services.grpc_refusals.unauthenticated >= 1, timeout=30)
+        oracle.wait_for(lambda: oracle.oracle.services.grpc_refusals.unauthenticated >= 2, timeout=30)  # retried
         assert oracle.oracle.store.committed_spans == 0
+        # The refusal is retryable, so the span waits in the Collector's on-disk queue for the right token.
+        run_collector.stop_all()
+        run_collector(oracle, storage="queue", TELEMETRON_API_TOKEN=TOKEN)
+        oracle.wait_for(lambda: _trace_stored(oracle, trace_id, TOKEN), timeout=60)
     finally:
         oracle.stop()
 

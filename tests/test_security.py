@@ -236,11 +236,11 @@ def test_otlp_exports_need_the_token_when_one_is_set(guarded):
     for token in (None, "wrong", ""):
         with pytest.raises(grpc.RpcError) as error:
             _export(guarded.grpc_endpoint, _span_request(0xA1), token)
-        assert error.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        assert error.value.code() is grpc.StatusCode.UNAVAILABLE  # so a Collector retries instead of dropping
         assert "authorization: Bearer" in error.value.details()
     with pytest.raises(grpc.RpcError) as error:  # every OTLP service, not only traces
         _export(guarded.grpc_endpoint, ExportLogsServiceRequest().SerializeToString(), None, LOGS_EXPORT)
-    assert error.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert error.value.code() is grpc.StatusCode.UNAVAILABLE
     assert guarded.oracle.store.committed_spans == 0
     assert refusals(guarded, TOKEN)["grpc"]["unauthenticated"] == 4
 

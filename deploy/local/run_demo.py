@@ -147,11 +147,14 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def _wait_for_trace(stack: Stack, trace_id: str, timeout: float) -> str:
     url = f"{stack.oracle_api.config.base_url}/api/v1/traces/{trace_id}"
+    config_token = stack.oracle_api.config.api_token
+    token = os.environ.get("TELEMETRON_API_TOKEN", "") if config_token is None else config_token
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(url, timeout=5)
+            response = httpx.get(url, headers=headers, timeout=5)
             if response.status_code == 200:
                 return url
             last = f"HTTP {response.status_code}"

@@ -16,7 +16,8 @@ import grpc
 
 _REFUSED = (
     "missing or wrong token: send the metadata 'authorization: Bearer <TELEMETRON_API_TOKEN>' "
-    "(the Collector: headers on its otlp_grpc exporter, see collector-config/otelcol.yaml)"
+    "(the Collector: headers on its otlp_grpc exporter, see collector-config/otelcol.yaml); "
+    "answered UNAVAILABLE so that a sender keeps the data and retries once its token is right"
 )
 
 
@@ -28,7 +29,12 @@ class GrpcRefusals:
 
 
 class TokenInterceptor(grpc.ServerInterceptor):
-    """Answers ``UNAUTHENTICATED`` to every call that does not carry the token, and counts it."""
+    """Refuses every call that does not carry the token, and counts it.
+
+    The status is ``UNAVAILABLE``, not ``UNAUTHENTICATED``: the Collector drops data on the latter
+    (a permanent error) although it already acknowledged it to the agents; on ``UNAVAILABLE`` it
+    keeps the data in its on-disk queue and retries, so fixing a wrong token loses nothing.
+    """
 
     def __init__(self, token: str, refusals: GrpcRefusals) -> None:
         self._expected = token.encode("utf-8")
@@ -56,4 +62,4 @@ class TokenInterceptor(grpc.ServerInterceptor):
 
 
 def _abort_unauthenticated(request: bytes, context: grpc.ServicerContext) -> None:
-    context.abort(grpc.StatusCode.UNAUTHENTICATED, _REFUSED)
+    context.abort(grpc.StatusCode.UNAVAILABLE, _REFUSED)
