@@ -827,3 +827,19 @@ def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> I
         " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ?",
         (since_ns, until_ns),
     )
+
+
+def red_spans(
+    conn: sqlite3.Connection, services: Sequence[str], kinds: Sequence[int], since_ns: int, until_ns: int
+) -> list[tuple[str, str, int, int, int]]:
+    """(service, span name, start, duration, status code) of the services' spans of these kinds that
+    started in (since, until], oldest first: the input of Jaeger's RED metrics (api/jaeger_metrics.py)."""
+    return [
+        (r[0], r[1], r[2], r[3], r[4])
+        for r in conn.execute(
+            "SELECT service_name, name, start_ns, duration_ns, status_code FROM spans"
+            " WHERE service_name IN (SELECT value FROM json_each(?)) AND kind IN (SELECT value FROM json_each(?))"
+            " AND start_ns > ? AND start_ns <= ? ORDER BY start_ns",
+            (json.dumps(list(services)), json.dumps(list(kinds)), since_ns, until_ns),
+        )
+    ]
