@@ -843,3 +843,17 @@ def red_spans(
             (json.dumps(list(services)), json.dumps(list(kinds)), since_ns, until_ns),
         )
     ]
+
+
+def llm_spans(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> list[sqlite3.Row]:
+    """LLM calls (spans with a request model) that started in [since, until], with usage, cost and the
+    rate-limit headroom their provider reported: the input of the dashboard's LLM charts."""
+    ratelimit = "telemetron.llm.ratelimit"
+    return conn.execute(
+        "SELECT request_model, provider, start_ns, duration_ns, status_code, error_type, input_tokens, output_tokens,"
+        " json_extract(attributes, '$.\"telemetron.llm.cost.usd\"') AS cost_usd,"
+        f" json_extract(attributes, '$.\"{ratelimit}.tokens.remaining\"') AS tokens_remaining,"
+        f" json_extract(attributes, '$.\"{ratelimit}.requests.remaining\"') AS requests_remaining"
+        " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ? AND request_model IS NOT NULL",
+        (since_ns, until_ns),
+    ).fetchall()
