@@ -260,3 +260,24 @@ def test_every_view_is_reachable_by_keyboard(page):
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("dependencies-view")).to_be_visible()
+
+
+def test_a_token_in_the_fragment_is_used_and_leaves_the_address_bar(browser, tmp_path):
+    from oracle_fixtures import start_oracle
+
+    running = start_oracle(tmp_path / "token.db", api_token="s3cret-token")
+    try:
+        context = browser.new_context(viewport=WIDE)
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+        page.goto(f"{running.http_url}/#token=s3cret-token")
+        expect(page.get_by_test_id("empty")).to_contain_text("No traces match", timeout=15_000)  # the API answered
+        assert "s3cret" not in page.url
+        page.get_by_test_id("tab-live").click()
+        expect(page.get_by_test_id("live-connected")).to_be_visible(timeout=15_000)
+        context.close()
+        assert problems == []
+    finally:
+        running.stop()

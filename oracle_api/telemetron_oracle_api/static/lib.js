@@ -6,11 +6,14 @@ import uPlot from "uplot";
 
 export const html = htm.bind(h);
 
-// The API token: from the page's fragment (#token=...; never sent to the server, so it stays out
-// of access logs) or, as before, ?token=...; kept for this tab's reloads.
+// The API token: from the page's fragment (#token=..., never sent to the server, so it stays out of
+// access logs; then removed from the address bar) or, as before, ?token=...; kept for this tab's reloads.
 function takeToken() {
-  const fromHash = new URLSearchParams(location.hash.replace(/^#\/?[^?]*\??/, "")).get("token");
+  const hash = location.hash.slice(1);
+  const hashQuery = hash.includes("?") ? hash.slice(hash.indexOf("?") + 1) : hash.startsWith("/") ? "" : hash;
+  const fromHash = new URLSearchParams(hashQuery).get("token");
   const fromQuery = new URLSearchParams(location.search).get("token");
+  if (fromHash) history.replaceState(null, "", location.pathname + location.search + "#/traces");
   const token = fromHash || fromQuery;
   if (token) sessionStorage.setItem("telemetron.token", token);
   return token || sessionStorage.getItem("telemetron.token") || "";
