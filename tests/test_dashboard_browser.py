@@ -197,9 +197,11 @@ def test_llm_view_charts_usage_per_model(page):
 
 def test_queues_view_shows_depth_waits_and_blocked_by_chains(page):
     open_view(page, "queues")
-    expect(page.locator('[data-testid="queue-row"][data-queue="work"]')).to_contain_text("1 task waiting", timeout=15_000)
+    expect(page.locator('[data-testid="queue-row"][data-queue="work"]')).to_contain_text("2 tasks waiting", timeout=15_000)
     task = page.locator('[data-testid="queue-task"][data-task="job-b"]')
     expect(task.get_by_test_id("blocked-by")).to_have_text("job-a")
+    chained = page.locator('[data-testid="queue-task"][data-task="job-c"]')
+    expect(chained.get_by_test_id("blocked-by")).to_have_text("job-b → job-a")  # followed to the end
     shot(page, "queues")
 
 

@@ -38,10 +38,10 @@ export function LiveView() {
         if (m.type === "gap") { s.dropped += m.dropped || 0; return; }
         const table = m.type === "issue" ? s.issues : s.groups;
         const key = keyOf(m);
-        const g = table.get(key) || { key, count: 0, errors: 0, opened: 0, resolved: 0, changed: 0, traces: [], first: Date.now() };
+        const g = table.get(key) || { key, count: 0, errors: 0, statuses: {}, traces: [], first: Date.now() };
         g.count += 1;
         if (m.error) g.errors += 1;
-        if (m.type === "issue") g[m.status] = (g[m.status] || 0) + 1;
+        if (m.type === "issue") g.statuses = { ...g.statuses, [m.status]: (g.statuses[m.status] || 0) + 1 };
         if (m.trace_id && !g.traces.includes(m.trace_id)) g.traces = [m.trace_id, ...g.traces].slice(0, 3);
         g.last = m;
         g.at = Date.now();
@@ -93,7 +93,8 @@ export function LiveView() {
           : html`<p class="pad muted">Waiting for spans…</p>`}</div>
       <div class="panel"><h2>Issue changes</h2>
         ${view.issues.length ? html`<ul class="plain" data-testid="live-issues">${view.issues.map((g) => html`<li data-testid="live-issue">
-          <b>${g.last.kind}</b> · ${g.last.entity_name} <span class="muted">opened ×${g.opened}, resolved ×${g.resolved}${g.changed ? `, severity changed ×${g.changed}` : ""}; now ${g.last.status}</span></li>`)}</ul>`
+          <b>${g.last.kind}</b> · ${g.last.entity_name} <span class=${`sev ${g.last.severity}`}>${g.last.severity}</span>
+          <span class="muted">${Object.entries(g.statuses).map(([s, n]) => `${s} ×${n}`).join(", ")}; now ${g.last.status}</span></li>`)}</ul>`
           : html`<p class="pad muted">No issue opened or closed since this page opened.</p>`}</div>
     </div>
   </section>`;

@@ -110,9 +110,9 @@ export function TracesView({ query }) {
       ${input("min_ms", "Min duration (ms)", { type: "number", min: "0", step: "any" })}
       ${input("max_ms", "Max duration (ms)", { type: "number", min: "0", step: "any" })}
       ${input("conversation_id", "Conversation id")}
-      <label class="wide">Attributes <span class="muted">(key=value per line, or JSON)</span>
-        <textarea name="attributes" rows="1" value=${form.attributes} onInput=${set("attributes")} placeholder="gen_ai.request.model=gpt-4o"></textarea></label>
-      ${select("sort", "Sort", [["newest", "newest first"], ["oldest", "oldest first"], ["slowest", "slowest first"], ["errors", "most errors"], ["spans", "most spans"]])}
+      <label class="wide" title="key=value per line, or a JSON object">Attributes
+        <textarea name="attributes" rows="1" value=${form.attributes} onInput=${set("attributes")} placeholder="key=value per line, e.g. gen_ai.request.model=gpt-4o"></textarea></label>
+      ${select("sort", "Sort (this page)", [["newest", "newest first"], ["oldest", "oldest first"], ["slowest", "slowest first"], ["errors", "most errors"], ["spans", "most spans"]])}
       ${select("limit", "Per page", [["20", "20"], ["50", "50"], ["100", "100"]])}
       <div class="actions"><button class="primary" type="submit" data-testid="search">Search</button>
         <button type="button" onClick=${() => { setForm(EMPTY); setSubmitted(EMPTY); setPages([null]); history.replaceState(null, "", "#/traces"); }}>Reset</button></div>
