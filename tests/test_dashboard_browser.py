@@ -283,3 +283,16 @@ def test_a_token_in_the_fragment_is_used_and_leaves_the_address_bar(browser, tmp
         assert problems == []
     finally:
         running.stop()
+
+
+def test_an_open_trace_shows_its_running_span_and_new_spans_as_they_arrive(page, stack):
+    _, data = stack
+    running_span = data["running"]
+    trace_id = format(running_span.get_span_context().trace_id, "032x")
+    open_view(page, f"trace/{trace_id}")
+    rows = page.get_by_test_id("waterfall-row")
+    expect(rows).to_have_count(1, timeout=15_000)
+    expect(rows.first).to_contain_text("running")
+    data["agents"].tool("fetch_reviews", parent=running_span)  # through the receiver, while the page is open
+    expect(rows).to_have_count(2, timeout=15_000)
+    expect(rows.nth(1)).to_contain_text("execute_tool fetch_reviews")

@@ -11,10 +11,15 @@ function useTrace(traceId) {
   useEffect(() => { setState({ trace: null, timeline: null, graph: null, error: null }); }, [traceId]);
   useEffect(() => {
     let stop = false;
-    Promise.all([
-      api(`/api/v1/traces/${traceId}`), api(`/api/v1/traces/${traceId}/timeline`),
-      api(`/api/v1/traces/${traceId}/graph`).catch(() => ({ nodes: [], edges: [] })),
-    ]).then(([trace, timeline, graph]) => { if (!stop) setState({ trace, timeline, graph, error: null }); },
+    // The timeline also holds spans still running; the stored spans and the graph exist once one has ended.
+    (async () => {
+      const timeline = await api(`/api/v1/traces/${traceId}/timeline`);
+      const ended = timeline.steps.some((s) => s.type === "span" && !s.in_progress);
+      const [trace, graph] = ended
+        ? await Promise.all([api(`/api/v1/traces/${traceId}`), api(`/api/v1/traces/${traceId}/graph`).catch(() => ({ nodes: [], edges: [] }))])
+        : [{ spans: [], summary: null, resources: {} }, { nodes: [], edges: [] }];
+      return { trace, timeline, graph };
+    })().then((loaded) => { if (!stop) setState({ ...loaded, error: null }); },
       (error) => { if (!stop) setState((s) => ({ ...s, error: error.status === 404 ? new Error("This trace has not arrived (yet).") : error })); });
     return () => { stop = true; };
   }, [traceId, tick]);
@@ -103,19 +108,20 @@ export function TraceView({ traceId }) {
   const [selected, setSelected] = useState(null);
   const detailRef = useRef(null);
   useEffect(() => setSelected(null), [traceId]);
-  if (!trace) return html`<section class="view"><${Status} error=${error} loading=${!error} /></section>`;
+  if (!trace || !timeline) return html`<section class="view"><${Status} error=${error} loading=${!error} /></section>`;
   const spans = trace.spans;
   const errors = spans.filter((s) => s.status.code === "ERROR").length;
+  const ended = timeline.steps.filter((s) => s.type === "span" && !s.in_progress).length;
   const span = spans.find((s) => s.span_id === selected);
-  const step = timeline && timeline.steps.find((s) => s.type === "span" && s.span_id === selected);
-  const summary = trace.summary || {};
-  const running = timeline ? timeline.steps.filter((s) => s.type === "span" && s.in_progress).length : 0;
+  const step = timeline.steps.find((s) => s.type === "span" && s.span_id === selected);
+  const summary = trace.summary || { start_time: timeline.start_time };
+  const running = timeline.steps.filter((s) => s.type === "span" && s.in_progress).length;
   const select = (id) => { setSelected(id); if (detailRef.current && innerWidth < 1200) detailRef.current.scrollIntoView({ block: "nearest" }); };
   return html`<section class="view trace-view" data-testid="trace-view">
     <div class="trace-head">
       <h2>${summary.root_name || "Trace"}</h2>
       <span class="mono">${traceId}</span> <${Copy} text=${traceId} label="copy id" />
-      <span><b data-testid="span-count">${plural(spans.length, "span")}</b>${running ? `, ${running} running` : ""}</span>
+      <span><b data-testid="span-count">${plural(ended, "span")}</b>${running ? ` and ${running} running` : ""}</span>
       <span class=${errors ? "err" : "muted"} data-testid="error-count">${errors ? plural(errors, "error") : "no errors"}</span>
       <span>${fmtMs(summary.duration_ms)}</span>
       <span class="muted">${(summary.services || []).join(", ")} · ${fmtDateTime(summary.start_time)}</span>
@@ -123,7 +129,7 @@ export function TraceView({ traceId }) {
       <span class="legend">${Object.entries(STEP_COLORS).map(([k, c]) => html`<span><i class="step-dot" style=${`background:${c}`}></i>${k}</span>`)}</span>
     </div>
     <div class="trace-body">
-      <div class="panel"><${Waterfall} steps=${timeline ? timeline.steps : []} selected=${selected} onSelect=${select} /></div>
+      <div class="panel"><${Waterfall} steps=${timeline.steps} selected=${selected} onSelect=${select} /></div>
       <div class="panel" ref=${detailRef}><${SpanDetail} span=${span} step=${step} traceId=${traceId} resource=${span && trace.resources[span.resource_key]} /></div>
     </div>
     <div class="panel"><h3 class="pad-h">Agent graph</h3><${AgentGraph} graph=${graph} /></div>
