@@ -296,3 +296,13 @@ def test_an_open_trace_shows_its_running_span_and_new_spans_as_they_arrive(page,
     data["agents"].tool("fetch_reviews", parent=running_span)  # through the receiver, while the page is open
     expect(rows).to_have_count(2, timeout=15_000)
     expect(rows.nth(1)).to_contain_text("execute_tool fetch_reviews")
+
+
+@pytest.mark.parametrize("view", ["traces", "agents", "llm", "queues", "issues", "dependencies", "live"])
+def test_every_view_fits_800_px_without_a_page_wide_scrollbar(page, view):
+    page.set_viewport_size(NARROW)
+    open_view(page, view)
+    expect(page.get_by_test_id(f"{view}-view")).to_be_visible(timeout=15_000)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= NARROW["width"]
+    shot(page, f"{view}-800")
