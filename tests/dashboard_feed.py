@@ -41,5 +41,8 @@ def feed(running) -> dict:
     agents.send("work", "job-b", priority="normal", blocked_by="job-a", submitted_by="planner")
     agents.send("work", "job-c", priority="low", blocked_by="job-b", submitted_by="writer")
     agents.process("work", "job-a", blocker)
+    for i in range(8):  # short runs: enough traces for more than one page of search results
+        with agents.agent("indexer", f"index-{i}"):
+            pass
     long_running = agents.start_agent("reviewer", "task-9", max_parallel=1)  # started, not ended: running
     return {"simulated": simulated, "failed_trace": failed_trace, "agents": agents, "running": long_running}

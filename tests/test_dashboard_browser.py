@@ -100,6 +100,19 @@ def test_trace_search_filters_sorts_and_opens_a_trace(page, stack):
     expect(page.get_by_test_id("span-count")).to_have_text("7 spans")
 
 
+def test_search_results_come_in_pages(page):
+    open_view(page, "traces?limit=10")
+    rows = page.get_by_test_id("trace-row")
+    expect(rows).to_have_count(10, timeout=15_000)
+    first_page = [rows.nth(i).get_attribute("data-trace-id") for i in range(10)]
+    page.get_by_test_id("next-page").click()
+    expect(rows.first).not_to_have_attribute("data-trace-id", first_page[0])
+    second_page = [rows.nth(i).get_attribute("data-trace-id") for i in range(rows.count())]
+    assert second_page and not set(second_page) & set(first_page)
+    page.get_by_test_id("prev-page").click()
+    expect(rows.first).to_have_attribute("data-trace-id", first_page[0])
+
+
 def test_span_name_search_goes_through_jaeger_api_v3(page):
     open_view(page, "traces")
     field(page, "service").select_option("research-agents")

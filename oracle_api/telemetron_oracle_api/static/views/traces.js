@@ -113,7 +113,7 @@ export function TracesView({ query }) {
       <label class="wide" title="key=value per line, or a JSON object">Attributes
         <textarea name="attributes" rows="1" value=${form.attributes} onInput=${set("attributes")} placeholder="key=value per line, e.g. gen_ai.request.model=gpt-4o"></textarea></label>
       ${select("sort", "Sort (this page)", [["newest", "newest first"], ["oldest", "oldest first"], ["slowest", "slowest first"], ["errors", "most errors"], ["spans", "most spans"]])}
-      ${select("limit", "Per page", [["20", "20"], ["50", "50"], ["100", "100"]])}
+      ${select("limit", "Per page", [["10", "10"], ["20", "20"], ["50", "50"], ["100", "100"]])}
       <div class="actions"><button class="primary" type="submit" data-testid="search">Search</button>
         <button type="button" onClick=${() => { setForm(EMPTY); setSubmitted(EMPTY); setPages([null]); history.replaceState(null, "", "#/traces"); }}>Reset</button></div>
     </form>
