@@ -319,3 +319,11 @@ def test_every_view_fits_800_px_without_a_page_wide_scrollbar(page, view):
     page.wait_for_load_state("networkidle")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= NARROW["width"]
     shot(page, f"{view}-800")
+
+
+def test_simulate_sends_a_trace_and_opens_it(page):
+    open_view(page, "traces")
+    expect(page.get_by_test_id("trace-row").first).to_be_visible(timeout=15_000)
+    page.get_by_test_id("simulate").click()
+    expect(page.get_by_test_id("trace-view")).to_be_visible(timeout=15_000)
+    expect(page.get_by_test_id("waterfall-row").filter(has_text="invoke_workflow research_report")).to_be_visible(timeout=15_000)

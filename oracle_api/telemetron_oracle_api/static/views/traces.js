@@ -83,6 +83,20 @@ export function TracesView({ query }) {
     return () => { stop = true; };
   }, [submitted, cursor]);
 
+  // The simulator sends a multi-agent trace through the OTLP path (the Collector by default).
+  async function simulate(error) {
+    try {
+      const r = await api("/api/v1/debug/simulate-trace", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ error }) });
+      // Open it once stored (a search answers 200 either way, where the trace itself would 404 until then).
+      for (let i = 0; i < 40; i++) {
+        const found = await api(`/api/v1/traces?limit=20&start=${new Date(Date.now() - 120000).toISOString()}`);
+        if (found.traces.some((t) => t.trace_id === r.trace_id)) break;
+        await new Promise((done) => setTimeout(done, 250));
+      }
+      location.hash = `#/trace/${r.trace_id}`;
+    } catch (e) { setResult((old) => ({ ...old, error: new Error(`simulate: ${e.message}`) })); }
+  }
+
   function submit(e) {
     e.preventDefault();
     setSubmitted({ ...form });
@@ -115,10 +129,12 @@ export function TracesView({ query }) {
       ${select("sort", "Sort (this page)", [["newest", "newest first"], ["oldest", "oldest first"], ["slowest", "slowest first"], ["errors", "most errors"], ["spans", "most spans"]])}
       ${select("limit", "Per page", [["10", "10"], ["20", "20"], ["50", "50"], ["100", "100"]])}
       <div class="actions"><button class="primary" type="submit" data-testid="search">Search</button>
-        <button type="button" onClick=${() => { setForm(EMPTY); setSubmitted(EMPTY); setPages([null]); history.replaceState(null, "", "#/traces"); }}>Reset</button></div>
+        <button type="button" onClick=${() => { setForm(EMPTY); setSubmitted(EMPTY); setPages([null]); history.replaceState(null, "", "#/traces"); }}>Reset</button>
+        <button type="button" title="send a realistic multi-agent trace through the OTLP path" onClick=${() => simulate(false)} data-testid="simulate">Simulate</button>
+        <button type="button" onClick=${() => simulate(true)}>Simulate error</button></div>
     </form>
     <div class="results">
-      <${Status} error=${result.error} loading=${!sorted && !result.error} empty=${sorted && !sorted.length && "No traces match. Widen the time range or remove a filter."}>
+      <${Status} error=${result.error} loading=${!sorted && !result.error} empty=${sorted && !sorted.length && "No traces match. Widen the time range or remove a filter; send OTLP to the Collector, or press Simulate."}>
         <table class="grid traces" data-testid="trace-table">
           <thead><tr><th>Trace</th><th>Services</th><th>Started</th><th class="num">Duration</th><th class="num">Spans</th><th class="num">Errors</th></tr></thead>
           <tbody>${(sorted || []).map((t) => html`<tr data-testid="trace-row" data-trace-id=${t.trace_id} class=${t.error_count ? "has-error" : ""}>
