@@ -176,9 +176,9 @@ def test_unknown_api_paths_answer_jaegers_envelope(server):
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == 404
     assert response.json()["data"] is None
-    wrong_method = server.client().post("/api/metrics/calls")
-    assert wrong_method.status_code == 405
-    assert wrong_method.json()["errors"][0]["code"] == 405
+    assert server.client().get("/not-api").json() == {"detail": "Not Found"}  # outside /api/, FastAPI's as before
+    assert server.client().post("/api/metrics/calls").status_code == 405  # a known path keeps its 405
+    assert server.client().get("/api/v1/traces/" + "ab" * 16).json() == {"detail": f"trace {'ab' * 16} not found"}
 
 
 def test_pretty_print_indents_by_four_spaces(server):

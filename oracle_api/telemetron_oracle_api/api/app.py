@@ -49,5 +49,5 @@ def create_app(services: Services) -> FastAPI:
     dashboard.mount(app)  # the page at / and its files at /static
     app.include_router(dashboard_data.router)
     app.include_router(oracle.router)
-    jaeger_metrics.register(app)  # last: its envelope for unknown /api/ paths matches any of them
+    jaeger_metrics.register(app)  # Jaeger's metrics API, prettyPrint, its envelope for unknown /api/ paths
     return app

@@ -5,7 +5,7 @@ them; here they come from the spans themselves, with the same semantics: at each
 ``endTs - lookback`` to ``endTs``, the spans that started in ``(t - ratePer, t]`` give the call
 rate (calls per second), the error rate (errors / calls) and a latency quantile (milliseconds).
 Responses are the ``MetricFamily`` JSON of Jaeger's api_v2 metrics proto; errors use Jaeger's
-envelope. Any other path under ``/api/`` answers that envelope too, not FastAPI's body.
+envelope. A path under ``/api/`` that no route serves answers that envelope too, not FastAPI's body.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store import queries
@@ -28,7 +27,6 @@ from ._respond import json_response
 from .deps import Services, get_services
 
 router = APIRouter(tags=["jaeger"])
-fallback = APIRouter(include_in_schema=False)
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 # Jaeger's defaults (cmd/query/app/default_params.go), in milliseconds.
@@ -205,14 +203,16 @@ def minstep() -> Response:
     return json_response({"data": _MIN_STEP_MS, "total": 0, "limit": 0, "offset": 0, "errors": None})
 
 
-@fallback.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-def unknown_api_path(request: Request) -> Response:
-    """Jaeger's envelope for a path no route serves (404), or a method the path does not take (405)."""
-    scope = dict(request.scope)
-    for route in request.app.router.routes:
-        if route is not request.scope.get("route") and route.matches(scope)[0] == Match.PARTIAL:
-            return _error(405, f"method {request.method} not allowed for {request.url.path}")
-    return _error(404, f"404 page not found: {request.url.path}")
+def _not_found_in_jaegers_envelope(default: ASGIApp) -> ASGIApp:
+    """The router's answer when no route matches: Jaeger's envelope under ``/api/``, ``default`` elsewhere."""
+
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await _error(404, f"404 page not found: {scope['path']}")(scope, receive, send)
+        else:
+            await default(scope, receive, send)
+
+    return not_found
 
 
 class _PrettyPrint:
@@ -258,8 +258,8 @@ class _PrettyPrint:
 
 
 def register(app: FastAPI) -> None:
-    """Add the metrics routes, ``prettyPrint`` and the envelope for unknown ``/api/`` paths; call it after
-    every other route is added, as the envelope's route matches any path under ``/api/``."""
+    """Add the metrics routes, ``prettyPrint``, and Jaeger's envelope for paths under ``/api/`` that no
+    route serves (as the router's fallback, so the order routes are added in does not matter)."""
     app.include_router(router)
-    app.include_router(fallback)
+    app.router.default = _not_found_in_jaegers_envelope(app.router.default)
     app.add_middleware(_PrettyPrint)
