@@ -12,10 +12,13 @@ mkdir -p "$out"
 cp node_modules/preact/dist/preact.mjs "$out/preact.mjs"
 cp node_modules/preact/hooks/dist/hooks.mjs "$out/preact-hooks.mjs"
 cp node_modules/htm/dist/htm.mjs "$out/htm.mjs"
+cp node_modules/uplot/dist/uPlot.esm.js "$out/uplot.mjs"
+cp node_modules/uplot/dist/uPlot.min.css "$out/uplot.css"
 cp node_modules/preact/LICENSE "$out/LICENSE.preact"
 cp node_modules/htm/LICENSE "$out/LICENSE.htm"
+cp node_modules/uplot/LICENSE "$out/LICENSE.uplot"
 {
   echo "Vendored by frontend/vendor.sh from npm; do not edit."
-  for p in preact htm; do node -e "const p=require('./node_modules/$p/package.json');console.log(p.name+'@'+p.version)"; done
+  for p in preact htm uplot; do node -e "const p=require('./node_modules/$p/package.json');console.log(p.name+'@'+p.version)"; done
 } > "$out/VERSIONS"
 echo "vendored into $out:" >&2; cat "$out/VERSIONS" >&2

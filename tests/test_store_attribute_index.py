@@ -49,6 +49,7 @@ SPANS = [
     span(3, 0, links=[link(**{"customer.id": "c-3"})], **{"count": "5"}),
     span(4, 0, **{"long": LONG, "gen_ai.input.messages": "[]", "ratio": 1.5}),
     span(5, 0, resource=TOOLS, **{"customer.id": "c-1", "team": "blue"}),
+    span(6, 0, events=[event(blob={"$bytes": "AAAwOQ=="})], **{"blob": {"$bytes": "Ymlu"}, "list": ["a", 1]}),
 ]
 
 
@@ -74,9 +75,15 @@ def test_short_strings_of_spans_events_and_links_are_indexed_once_per_trace(stor
     assert len([r for r in rows if r[:2] == ("customer.id", "c-1")]) == 2
 
 
+def test_bytes_are_indexed_as_the_base64_text_jaeger_shows(store):
+    rows = indexed(store.path)
+    assert ("blob", "Ymlu", f"{6:032x}") in rows
+    assert ("blob", "AAAwOQ==", f"{6:032x}") in rows  # an event's
+
+
 def test_numbers_bools_long_strings_and_message_contents_are_not_indexed(store):
     values = {(key, value) for key, value, _ in indexed(store.path)}
-    assert {key for key, _ in values} == {"customer.id", "gen_ai.request.model", "count", "team"}
+    assert {key for key, _ in values} == {"customer.id", "gen_ai.request.model", "count", "team", "blob"}
     assert ("count", 5) not in values and ("count", "5") in values  # the string "5" only
 
 
@@ -113,6 +120,9 @@ def both_ways(monkeypatch, search, *args):
         {"flag": "true"},
         {"long": LONG},
         {"customer.id": "c-1", "gen_ai.request.model": "gpt-4o"},  # both on one span
+        {"blob": "Ymlu"},  # bytes, by their base64 text
+        {"blob": "AAAwOQ=="},  # bytes on an event
+        {"list": '["a",1]'},  # an array, as Jaeger writes it: the table is not used
     ],
 )
 @pytest.mark.parametrize("service", [None, "agents", "tools"])

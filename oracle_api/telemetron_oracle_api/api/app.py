@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from .. import __doc__ as _about
 from . import oracle, traces
-from . import dashboard, graph, jaeger, metrics, simulate, stream, timeline  # trace viewing
+from . import dashboard, dashboard_data, graph, jaeger, jaeger_metrics, metrics, simulate, stream, timeline  # trace viewing
 from .deps import Services
 from .security import SecurityMiddleware
 
@@ -50,5 +50,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(jaeger.router)
     app.include_router(stream.router)
     dashboard.mount(app)  # the page at / and its files at /static
+    app.include_router(dashboard_data.router)
     app.include_router(oracle.router)
+    jaeger_metrics.register(app)  # Jaeger's metrics API, prettyPrint, its envelope for unknown /api/ paths
     return app

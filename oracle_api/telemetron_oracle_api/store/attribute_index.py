@@ -2,7 +2,8 @@
 reads a few traces instead of every span of a service.
 
 It holds the short strings (at most 128 characters) found in the attributes of spans, their
-events and their links, one row per distinct (key, value) in a trace. Numbers are left out:
+events and their links, one row per distinct (key, value) in a trace; bytes values are held as
+their base64 text, the text Jaeger shows and searches them by. Numbers are left out:
 token counts, costs and latencies are unique per span, and each unique value costs the writer a
 random B-tree insert (indexing them too halved ingest throughput; strings alone cost ~10%).
 A search the table cannot answer (a number, a bool, a long string, a message content key, a
@@ -39,25 +40,35 @@ def rows(spans: Iterable[SpanRecord]) -> set[tuple[str, str, str]]:
             groups.extend(link["attributes"] for link in s.links)
         for attributes in groups:
             for key, value in attributes.items():
-                if value.__class__ is str and len(value) <= MAX_CHARS and key not in UNINDEXED_KEYS:
-                    add((key, value, trace_id))
+                if value.__class__ is str:
+                    if len(value) <= MAX_CHARS and key not in UNINDEXED_KEYS:
+                        add((key, value, trace_id))
+                elif value.__class__ is dict and len(value) == 1 and "$bytes" in value:
+                    if len(value["$bytes"]) <= MAX_CHARS:
+                        add((key, value["$bytes"], trace_id))
     return out
 
 
 def _eligible(j: str) -> str:
     unindexed = ", ".join(f"'{k}'" for k in sorted(UNINDEXED_KEYS))
-    return f"{j}.type = 'text' AND length({j}.value) <= {MAX_CHARS} AND {j}.key NOT IN ({unindexed})"
+    text = f"{j}.type = 'text' AND length({j}.value) <= {MAX_CHARS} AND {j}.key NOT IN ({unindexed})"
+    as_bytes = f"{j}.type = 'object' AND json_type({j}.value, '$.\"$bytes\"') = 'text'"
+    return f"(({text}) OR ({as_bytes} AND length(json_extract({j}.value, '$.\"$bytes\"')) <= {MAX_CHARS}))"
+
+
+def _value(j: str) -> str:
+    return f"CASE WHEN {j}.type = 'object' THEN json_extract({j}.value, '$.\"$bytes\"') ELSE {j}.value END"
 
 
 # The same rows as ``rows``, for spans stored before the table existed.
 BACKFILL = f"""
 INSERT OR IGNORE INTO trace_attributes (key, value, trace_id)
-SELECT j.key, j.value, s.trace_id FROM spans s, json_each(s.attributes) j WHERE {_eligible('j')}
+SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.attributes) j WHERE {_eligible('j')}
 UNION ALL
-SELECT j.key, j.value, s.trace_id FROM spans s, json_each(s.events) e, json_each(e.value, '$.attributes') j
+SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.events) e, json_each(e.value, '$.attributes') j
 WHERE s.events <> '[]' AND {_eligible('j')}
 UNION ALL
-SELECT j.key, j.value, s.trace_id FROM spans s, json_each(s.links) l, json_each(l.value, '$.attributes') j
+SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.links) l, json_each(l.value, '$.attributes') j
 WHERE s.links <> '[]' AND {_eligible('j')}
 """
 

@@ -182,13 +182,38 @@ def attribute_needles(key: str, value: str) -> list[str]:
     return [_stored(key) + ":" + _stored(c) for c in _candidates(value)]
 
 
-def attribute_match(json_column: str, key: str, value: str, *, raw: bool = True) -> tuple[str, list]:
+def _structured_value(value: str) -> object | None:
+    """The array or map a query string spells as JSON, else None; such values show as JSON text in Jaeger."""
+    if value[:1] not in ("[", "{"):
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, (list, dict)) else None
+
+
+_BASE64 = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+
+
+def _go_json_function(conn: sqlite3.Connection) -> str:
+    """Register, on this connection, the SQL function that writes a stored array or map as Jaeger shows it."""
+    from ..api.jaeger_model import go_json_text  # the API layer owns Jaeger's rendering; imported late (cycle)
+
+    conn.create_function("telemetron_go_json", 1, go_json_text, deterministic=True)
+    return "telemetron_go_json"
+
+
+def attribute_match(
+    json_column: str, key: str, value: str, *, raw: bool = True, conn: sqlite3.Connection | None = None
+) -> tuple[str, list]:
     """SQL that is true when the JSON object in ``json_column`` has ``key`` whose value, as text, is ``value``.
 
     Stored attributes keep their OTLP types, so "5" matches the int 5, "true" the bool true and
-    "1.5" the double 1.5, the way Jaeger compares a tag's string form. When the column is the
-    stored JSON text (``raw``), a substring test on ``"key":value`` runs first: scanning text is
-    several times cheaper than parsing JSON, and it rules out almost every row.
+    "1.5" the double 1.5, the way Jaeger compares a tag's string form. Bytes match their base64
+    text and, given ``conn``, arrays and maps the JSON text Jaeger shows for them. When the column
+    is the stored JSON text (``raw``), a substring test on ``"key":value`` runs first: scanning
+    text is several times cheaper than parsing JSON, and it rules out almost every row.
     """
     path = json_path(key)
     candidates = _candidates(value)
@@ -197,11 +222,28 @@ def attribute_match(json_column: str, key: str, value: str, *, raw: bool = True)
     else:
         marks = ",".join("?" * len(candidates))
         sql, params = f"json_extract({json_column}, ?) IN ({marks})", [path, *candidates]
+    needles = attribute_needles(key, value) if raw else []
+    if _BASE64.match(value) and value:
+        sql += f" OR json_extract({json_column}, ?) = ?"
+        params += [f'{path}."$bytes"', value]
+        needles.append(f'{_stored(key)}:{{"$bytes":{_stored(value)}}}')
+    if conn is not None and _structured_value(value) is not None:
+        function = _go_json_function(conn)
+        sql += f" OR (json_type({json_column}, ?) IN ('array', 'object') AND {function}(json_extract({json_column}, ?)) = ?)"
+        params += [path, path, _go_json_text_of(value)]
+        needles.append(f"{_stored(key)}:{value[0]}")
+    sql = f"({sql})"
     if raw:
-        needles = attribute_needles(key, value)
         prefilter = " OR ".join(f"instr({json_column}, ?) > 0" for _ in needles)
         return f"({prefilter}) AND {sql}", [*needles, *params]
     return sql, params
+
+
+def _go_json_text_of(value: str) -> str:
+    """A structured query value rewritten as Jaeger writes it (keys sorted, compact), so spacing does not matter."""
+    from ..api.jaeger_model import go_json_text
+
+    return go_json_text(json.dumps(_structured_value(value)))
 
 
 # --- REST trace search ----------------------------------------------------------------------------
@@ -490,8 +532,9 @@ class SpanSearch:
     """Jaeger's trace query: a trace matches when one of its spans meets every condition.
 
     Tags are looked up, as Jaeger's own storage does, on the span's attributes, its resource's
-    attributes and its events' and links' attributes; the keys ``error``, ``span.kind``,
-    ``span.status``, ``scope.name``, ``scope.version`` and ``resource.<key>`` are special.
+    attributes and its events' and links' attributes, and every tag the Jaeger API shows for a span
+    from its own fields (``otel.scope.name``, ``span.kind``, ``otel.status_code``, ``error``, ...)
+    under the name it shows; ``resource.<key>`` looks at resource attributes only.
     """
 
     service: str | None = None
@@ -506,8 +549,63 @@ class SpanSearch:
 
 
 def _resource_keys_matching(conn: sqlite3.Connection, key: str, value: str) -> list[str]:
-    condition, params = attribute_match("attributes", key, value)
+    condition, params = attribute_match("attributes", key, value, conn=conn)
     return [r[0] for r in conn.execute(f"SELECT resource_key FROM resources WHERE {condition}", params)]
+
+
+# The tags Jaeger's UI model writes from a span's own fields (jaeger_model._fixed_tags), searchable under
+# the names it shows them by; ``span.status``, ``scope.name`` and ``scope.version`` are older names of ours.
+_SHOWN_FIXED_TAGS = frozenset(
+    {"error", "span.kind", "otel.status_code", "otel.status_description", "otel.scope.name", "otel.scope.version",
+     "w3c.tracestate"}
+)  # fmt: skip
+_STATUS_BY_TAG = {"OK": 1, "ERROR": 2}
+
+
+def _fixed_tag_condition(key: str, value: str) -> tuple[str, list] | None:
+    """The condition on a span's own columns for a tag Jaeger writes from them; None for any other key."""
+    if key == "error":
+        return ("s.status_code = 2" if value.lower() == "true" else "s.status_code <> 2"), []
+    if key == "span.status":
+        return "s.status_code = ?", [_STATUS_BY_NAME.get(value.lower(), -1)]
+    if key == "otel.status_code":
+        return "s.status_code = ?", [_STATUS_BY_TAG.get(value.upper(), -1)]
+    if key == "span.kind":
+        return "s.kind = ?", [_KIND_BY_NAME.get(value.lower(), -1)]
+    column = _FIXED_TAG_COLUMNS.get(key)
+    return None if column is None else (f"s.{column} = ?", [value])
+
+
+_FIXED_TAG_COLUMNS = {
+    "otel.scope.name": "scope_name",
+    "scope.name": "scope_name",
+    "otel.scope.version": "scope_version",
+    "scope.version": "scope_version",
+    "otel.status_description": "status_message",
+    "w3c.tracestate": "trace_state",
+}
+
+
+def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tuple[str, list]:
+    """A tag on the span's attributes, its resource's (``resource.<key>`` only there) or its events' and links'."""
+    if key.startswith("resource."):
+        keys = _resource_keys_matching(conn, key[len("resource.") :], value)
+        return "s.resource_key IN (SELECT value FROM json_each(?))", [json.dumps(keys)]
+    on_span, span_params = attribute_match("s.attributes", key, value, conn=conn)
+    on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value, raw=False, conn=conn)
+    on_link, link_params = attribute_match("json_extract(l.value, '$.attributes')", key, value, raw=False, conn=conn)
+    needles = attribute_needles(key, value)
+    in_events = " OR ".join("instr(s.events, ?) > 0" for _ in needles)
+    in_links = " OR ".join("instr(s.links, ?) > 0" for _ in needles)
+    sql = (
+        f"(({on_span})"
+        " OR s.resource_key IN (SELECT value FROM json_each(?))"
+        f" OR (({in_events}) AND EXISTS (SELECT 1 FROM json_each(s.events) e WHERE {on_event}))"
+        f" OR (({in_links}) AND EXISTS (SELECT 1 FROM json_each(s.links) l WHERE {on_link})))"
+    )
+    params = [*span_params, json.dumps(_resource_keys_matching(conn, key, value))]
+    params += [*needles, *event_params, *needles, *link_params]
+    return sql, params
 
 
 def _span_conditions(conn: sqlite3.Connection, q: SpanSearch) -> tuple[list[str], list]:
@@ -532,44 +630,22 @@ def _span_conditions(conn: sqlite3.Connection, q: SpanSearch) -> tuple[list[str]
         where.append("s.duration_ns <= ?")
         params.append(q.duration_max_ns)
     for key, value in q.tags.items():
-        if key == "error":
-            where.append("s.status_code = 2" if value.lower() == "true" else "s.status_code <> 2")
-        elif key == "span.status":
-            where.append("s.status_code = ?")
-            params.append(_STATUS_BY_NAME.get(value.lower(), -1))
-        elif key == "span.kind":
-            where.append("s.kind = ?")
-            params.append(_KIND_BY_NAME.get(value.lower(), -1))
-        elif key == "scope.name":
-            where.append("s.scope_name = ?")
-            params.append(value)
-        elif key == "scope.version":
-            where.append("s.scope_version = ?")
-            params.append(value)
-        elif key.startswith("resource."):
-            keys = _resource_keys_matching(conn, key[len("resource.") :], value)
-            where.append("s.resource_key IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(keys))
+        fixed = _fixed_tag_condition(key, value)
+        attribute, attribute_params = _attribute_condition(conn, key, value)
+        if fixed is None:
+            where.append(attribute)
+            params.extend(attribute_params)
+        elif key in _SHOWN_FIXED_TAGS:
+            # A span attribute of the same name is shown too (Jaeger lists both): either matches.
+            where.append(f"({fixed[0]} OR {attribute})")
+            params.extend([*fixed[1], *attribute_params])
         else:
-            on_span, span_params = attribute_match("s.attributes", key, value)
-            on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value, raw=False)
-            on_link, link_params = attribute_match("json_extract(l.value, '$.attributes')", key, value, raw=False)
-            needles = attribute_needles(key, value)
-            in_events = " OR ".join("instr(s.events, ?) > 0" for _ in needles)
-            in_links = " OR ".join("instr(s.links, ?) > 0" for _ in needles)
-            where.append(
-                f"(({on_span})"
-                " OR s.resource_key IN (SELECT value FROM json_each(?))"
-                f" OR (({in_events}) AND EXISTS (SELECT 1 FROM json_each(s.events) e WHERE {on_event}))"
-                f" OR (({in_links}) AND EXISTS (SELECT 1 FROM json_each(s.links) l WHERE {on_link})))"
-            )
-            params.extend(span_params)
-            params.append(json.dumps(_resource_keys_matching(conn, key, value)))
-            params.extend([*needles, *event_params, *needles, *link_params])
+            where.append(fixed[0])
+            params.extend(fixed[1])
     return where, params
 
 
-_SPECIAL_TAGS = frozenset({"error", "span.status", "span.kind", "scope.name", "scope.version"})
+_SPECIAL_TAGS = frozenset({"span.status", "scope.name", "scope.version", *_SHOWN_FIXED_TAGS})
 
 # Past this many traces a value is common: walking spans newest first finds a page sooner.
 _INDEXED_TRACES_LIMIT = 1000
@@ -583,7 +659,12 @@ def _indexed_trace_ids(conn: sqlite3.Connection, tags: dict[str, str], *, resour
     """
     best = None
     for key, value in tags.items():
-        if key in _SPECIAL_TAGS or key.startswith("resource.") or not attribute_index.can_answer(key, _candidates(value)):
+        if (
+            key in _SPECIAL_TAGS
+            or key.startswith("resource.")
+            or _structured_value(value) is not None
+            or not attribute_index.can_answer(key, _candidates(value))
+        ):
             continue
         if resources and _resource_keys_matching(conn, key, value):
             continue
@@ -746,3 +827,33 @@ def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> I
         " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ?",
         (since_ns, until_ns),
     )
+
+
+def red_spans(
+    conn: sqlite3.Connection, services: Sequence[str], kinds: Sequence[int], since_ns: int, until_ns: int
+) -> list[tuple[str, str, int, int, int]]:
+    """(service, span name, start, duration, status code) of the services' spans of these kinds that
+    started in (since, until], oldest first: the input of Jaeger's RED metrics (api/jaeger_metrics.py)."""
+    return [
+        (r[0], r[1], r[2], r[3], r[4])
+        for r in conn.execute(
+            "SELECT service_name, name, start_ns, duration_ns, status_code FROM spans"
+            " WHERE service_name IN (SELECT value FROM json_each(?)) AND kind IN (SELECT value FROM json_each(?))"
+            " AND start_ns > ? AND start_ns <= ? ORDER BY start_ns",
+            (json.dumps(list(services)), json.dumps(list(kinds)), since_ns, until_ns),
+        )
+    ]
+
+
+def llm_spans(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> list[sqlite3.Row]:
+    """LLM calls (spans with a request model) that started in [since, until], with usage, cost and the
+    rate-limit headroom their provider reported: the input of the dashboard's LLM charts."""
+    ratelimit = "telemetron.llm.ratelimit"
+    return conn.execute(
+        "SELECT request_model, provider, start_ns, duration_ns, status_code, error_type, input_tokens, output_tokens,"
+        " json_extract(attributes, '$.\"telemetron.llm.cost.usd\"') AS cost_usd,"
+        f" json_extract(attributes, '$.\"{ratelimit}.tokens.remaining\"') AS tokens_remaining,"
+        f" json_extract(attributes, '$.\"{ratelimit}.requests.remaining\"') AS requests_remaining"
+        " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ? AND request_model IS NOT NULL",
+        (since_ns, until_ns),
+    ).fetchall()
