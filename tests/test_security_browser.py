@@ -115,13 +115,12 @@ def test_the_dashboard_takes_its_token_from_the_fragment_and_never_puts_it_in_a_
         sockets: list[str] = []
         page.on("websocket", lambda ws: sockets.append(ws.url))
         page.goto(f"{running.http_url}/#token={TOKEN}")
-        expect(page.get_by_test_id("live-connected")).to_be_visible(timeout=15_000)
         page.get_by_test_id("simulate").click()  # a POST with the token, through the receiver (token too)
-        expect(page.get_by_test_id("trace-row").first).to_be_visible(timeout=15_000)
-        expect(page.get_by_test_id("oracle-unavailable")).to_have_count(0)
+        expect(page.get_by_test_id("waterfall-row").first).to_be_visible(timeout=15_000)  # opens the stored trace
         assert TOKEN not in page.url  # gone from the address bar
         page.reload()  # kept for the tab
-        expect(page.get_by_test_id("trace-row").first).to_be_visible(timeout=15_000)
+        expect(page.get_by_test_id("waterfall-row").first).to_be_visible(timeout=15_000)
+        page.get_by_test_id("tab-live").click()  # the WebSocket
         expect(page.get_by_test_id("live-connected")).to_be_visible(timeout=15_000)
         http_urls = [u for u in urls if "#" not in u]
         assert http_urls and not [u for u in http_urls if TOKEN in u], urls
