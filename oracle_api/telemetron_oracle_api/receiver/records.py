@@ -95,10 +95,28 @@ class LogRecord:
 
 @dataclass(slots=True)
 class Rejection:
-    """Why part of a request was refused; reported back through OTLP partial success."""
+    """Why part of a request was refused; reported back through OTLP partial success.
 
+    ``what`` names the unit refused: a record ("span", "data point", "log record") is not stored
+    at all; a part ("attribute", "event", "link") is left out of a record that is stored.
+    """
+
+    what: str
+    reason: str
     count: int
-    message: str
+    example: dict  # the first one refused: ids, span name, service, key
+
+    @property
+    def is_record(self) -> bool:
+        return self.what in RECORD_UNITS
+
+    @property
+    def message(self) -> str:
+        verb = "rejected" if self.is_record else "dropped"
+        return f"{self.count} {self.what}(s) {verb}: {self.reason}"
+
+
+RECORD_UNITS = frozenset(("span", "data point", "log record"))
 
 
 @dataclass(slots=True)
@@ -112,10 +130,15 @@ class Decoded:
 
     @property
     def rejected(self) -> int:
-        return sum(r.count for r in self.rejections)
+        """Records refused (the partial-success count); dropped parts of kept records are not counted here."""
+        return sum(r.count for r in self.rejections if r.is_record)
 
-    def reject(self, count: int, message: str) -> None:
-        self.rejections.append(Rejection(count, message))
+    def reject(self, what: str, reason: str, example: dict, count: int = 1) -> None:
+        for r in self.rejections:
+            if r.what == what and r.reason == reason:
+                r.count += count
+                return
+        self.rejections.append(Rejection(what, reason, count, example))
 
     def error_message(self) -> str:
         # Several distinct reasons are joined; the first few are enough to act on.
