@@ -134,14 +134,24 @@ class Decoded:
         return sum(r.count for r in self.rejections if r.is_record)
 
     def reject(self, what: str, reason: str, example: dict, count: int = 1) -> None:
+        """Count a refusal; one Rejection per unit, reason and sending service, so each keeps its own example."""
+        service = example.get("service")
         for r in self.rejections:
-            if r.what == what and r.reason == reason:
+            if r.what == what and r.reason == reason and r.example.get("service") == service:
                 r.count += count
                 return
         self.rejections.append(Rejection(what, reason, count, example))
 
     def error_message(self) -> str:
         # Several distinct reasons are joined; the first few are enough to act on.
-        head = "; ".join(r.message for r in self.rejections[:5])
-        more = len(self.rejections) - 5
+        merged: dict[tuple[str, str], Rejection] = {}
+        for r in self.rejections:
+            same = merged.get((r.what, r.reason))
+            if same is None:
+                merged[(r.what, r.reason)] = Rejection(r.what, r.reason, r.count, r.example)
+            else:
+                same.count += r.count
+        reasons = list(merged.values())
+        head = "; ".join(r.message for r in reasons[:5])
+        more = len(reasons) - 5
         return head + (f"; and {more} more" if more > 0 else "")
