@@ -97,6 +97,7 @@ CASES = [
     Case("end before start",           "traces",  _set(end_time_unix_nano=T0 - 1),                    "rejected", "end_time_unix_nano is before"),
     Case("event time 2^64-1",          "traces",  _event_at(U64),                                     "dropped",  f"time_unix_nano {OUT}"),
     Case("event time 0",               "traces",  _event_at(0),                                       "kept"),
+    Case("link with empty ids",        "traces",  lambda s: s.links.add(),                           "dropped",  "invalid trace_id or span_id"),
     Case("empty trace_id",             "traces",  _set(trace_id=b""),                                 "rejected", "invalid trace_id"),
     Case("zero span_id",               "traces",  _set(span_id=bytes(8)),                             "rejected", "invalid span_id"),
     Case("15-byte trace_id",           "traces",  _set(trace_id=bytes(range(1, 16))),                 "rejected", "invalid trace_id", collector_refuses="length"),

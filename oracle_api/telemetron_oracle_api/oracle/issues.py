@@ -551,7 +551,7 @@ def _rejected(o: Oracle, now_ns: int) -> list[Issue]:
                 "telemetry_rejected", "warning", "service", service,
                 f"oracle_api refused telemetry from {service}: {summary}"
                 + (f"; and {len(recent) - 3} more reasons" if len(recent) > 3 else ""),
-                trace_ids=[r.example.get("trace_id", "") for r in recent],
+                trace_ids=[t for r in recent if (t := r.example.get("trace_id", "")).strip("0")],  # not empty/zero ids
                 numbers={"rejected_records": records, "dropped_parts": sum(r.count for r in recent) - records},
                 details={"reasons": [
                     {"what": r.what, "reason": r.reason, "count": r.count, "example": r.example,
