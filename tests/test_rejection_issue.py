@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from oracle_fixtures import start_oracle
 from otlp_builders import TRACE_EXPORT
 from test_cli import run
 from test_receiver import T0, make_span, request_of
@@ -53,3 +54,21 @@ def test_the_cli_shows_the_rejections_in_issues_and_diagnose(oracle_server):
     diagnose = run("--url", oracle_server.http_url, "diagnose")
     assert "telemetry_rejected  service=checkout-agent" in diagnose.stdout
     assert "invalid trace_id (must be 16 bytes, not all zero)" in diagnose.stdout
+
+
+def test_the_rejection_issue_survives_a_restart(tmp_path):
+    first = start_oracle(tmp_path / "t.db")
+    try:
+        send_bad_spans(first)
+    finally:
+        first.stop()  # the final snapshot holds the open issues
+    second = start_oracle(tmp_path / "t.db")
+    try:
+        [issue] = second.client().get("/api/v1/oracle/issues", params={"kind": "telemetry_rejected"}).json()["issues"]
+        assert issue["entity"]["name"] == "checkout-agent"
+        assert issue["evidence"]["numbers"]["rejected_records"] == 3
+        send_bad_spans(second)
+        [issue] = second.client().get("/api/v1/oracle/issues", params={"kind": "telemetry_rejected"}).json()["issues"]
+        assert issue["evidence"]["numbers"]["rejected_records"] == 6
+    finally:
+        second.stop()

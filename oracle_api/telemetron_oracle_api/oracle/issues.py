@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..receiver.records import RECORD_UNITS
+from ..receiver.rejections import Refused, RejectionLog
 from ..store.queries import iso
 from .tasks import FAILED
 from .window import NS, percentile
@@ -562,6 +563,20 @@ def _rejected(o: Oracle, now_ns: int) -> list[Issue]:
             )
         )  # fmt: skip
     return out
+
+
+def restore_rejections(log: RejectionLog, issues: list[dict], parse_ns) -> None:
+    """Refill the rejection log from a snapshot's telemetry_rejected issues, so a restart keeps them visible."""
+    for issue in issues:
+        if issue.get("kind") != "telemetry_rejected":
+            continue
+        for r in issue.get("evidence", {}).get("reasons", []):
+            try:
+                refused = Refused(r["what"], r["reason"], int(r["count"]), dict(r["example"]),
+                                  parse_ns(r["first_seen"]), parse_ns(r["last_seen"]))  # fmt: skip
+            except (KeyError, TypeError, ValueError):
+                continue
+            log.restore(issue["entity"]["name"], refused)
 
 
 _DETECTORS = (

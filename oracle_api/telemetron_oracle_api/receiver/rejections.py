@@ -53,6 +53,12 @@ class RejectionLog:
                     entry.count += r.count
                     entry.last_seen_ns = now_ns
 
+    def restore(self, service: str, refused: Refused) -> None:
+        """Put back what an earlier run recorded (from the last Oracle snapshot), unless seen again already."""
+        with self._lock:
+            reasons = self._by_service.setdefault(service, {})
+            reasons.setdefault((refused.what, refused.reason), refused)
+
     def by_service(self) -> dict[str, list[Refused]]:
         """A copy: each service's reasons, most frequent first."""
         with self._lock:
