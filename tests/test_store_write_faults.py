@@ -28,6 +28,14 @@ def span_names(db_path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT name FROM spans ORDER BY name")]
 
 
+def spans_without_resource(db_path) -> int:
+    """Spans whose resource row is missing (a rolled-back batch must not leave the resource marked written)."""
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM spans WHERE resource_key NOT IN (SELECT resource_key FROM resources)"
+        ).fetchone()[0]
+
+
 def test_a_record_the_database_cannot_bind_is_rejected_and_the_rest_of_the_request_stored(tmp_path):
     store = Store(tmp_path / "t.db")
     try:
@@ -35,6 +43,7 @@ def test_a_record_the_database_cannot_bind_is_rejected_and_the_rest_of_the_reque
         decoded.spans[3].end_ns = 2**64 - 1  # what decode refuses, slipped past it: OverflowError at bind
         store.write(decoded)
         assert span_names(tmp_path / "t.db") == ["span-0", "span-1", "span-2", "span-4"]
+        assert spans_without_resource(tmp_path / "t.db") == 0
         assert [s.name for s in decoded.spans] == ["span-0", "span-1", "span-2", "span-4"]
         [rejection] = decoded.rejections
         assert (rejection.what, rejection.count, rejection.example["name"]) == ("span", 1, "span-3")
@@ -65,6 +74,7 @@ def test_a_refused_span_in_a_batch_of_requests_costs_only_that_span(tmp_path):
         assert [r.partial_success.rejected_spans for r in responses] == [0, 1, 0]
         assert "poison span refused" in responses[1].partial_success.error_message
         assert span_names(tmp_path / "t.db") == ["span-0", "span-1", "span-2", "span-4", "span-5"]
+        assert spans_without_resource(tmp_path / "t.db") == 0
         health = running.client().get("/health").json()
         assert health["receiver"]["traces"]["accepted"] == 5
         assert any("poison span refused" in reason for reason in health["receiver"]["traces"]["by_reason"])

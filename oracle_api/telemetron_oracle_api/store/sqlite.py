@@ -302,7 +302,7 @@ class Store:
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
-            self._write_resources(conn, c)
+            new_resources = self._write_resources(conn, c)
             if c.spans:
                 conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans])
                 conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
@@ -340,6 +340,7 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self._known_resources.update(new_resources)  # only once committed: a rolled-back batch is written again
         for s in c.spans:
             self._active.discard((s.trace_id, s.span_id))
         for p in c.pending:
@@ -361,7 +362,7 @@ class Store:
             raise
         log.info("attribute values indexed in %.1f s", time.perf_counter() - started)
 
-    def _write_resources(self, conn: sqlite3.Connection, c: Committed) -> None:
+    def _write_resources(self, conn: sqlite3.Connection, c: Committed) -> list[str]:
         new: dict[str, Resource] = {}
         for group in (c.spans, c.pending, c.metric_points, c.logs):
             for item in group:
@@ -373,7 +374,7 @@ class Store:
                 "INSERT OR IGNORE INTO resources VALUES (?,?,?)",
                 [(r.key, r.service_name, _dumps(r.attributes)) for r in new.values()],
             )
-            self._known_resources.update(new)
+        return list(new)
 
     def _write_pending(self, conn: sqlite3.Connection, pending: list[SpanRecord]) -> None:
         rows = []
