@@ -1,7 +1,10 @@
-"""The OTLP gRPC receiver: Export calls for traces, metrics and logs, acknowledged after commit.
+"""The OTLP gRPC receiver: Export calls for traces, metrics and logs, acknowledged after a durable commit.
 
 Requests are taken as raw bytes (no generated deserializer) so that a request the strict parser
-refuses can still be split and its good spans kept; see ``decode.py``.
+refuses can still be split and its good spans kept; see ``decode.py``. What is refused (by decode
+or by the store) is answered as OTLP partial success, counted per reason in ``stats`` and recorded
+in the store's rejection log for the Oracle's telemetry_rejected issue. Only a failure of the
+database itself answers UNAVAILABLE, so the Collector never retries data that can never be stored.
 """
 
 from __future__ import annotations
