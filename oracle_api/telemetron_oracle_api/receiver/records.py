@@ -127,6 +127,7 @@ class Decoded:
     metric_points: list[MetricPoint] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    _by_key: dict[tuple, Rejection] = field(default_factory=dict, repr=False)
 
     @property
     def rejected(self) -> int:
@@ -135,12 +136,13 @@ class Decoded:
 
     def reject(self, what: str, reason: str, example: dict, count: int = 1) -> None:
         """Count a refusal; one Rejection per unit, reason and sending service, so each keeps its own example."""
-        service = example.get("service")
-        for r in self.rejections:
-            if r.what == what and r.reason == reason and r.example.get("service") == service:
-                r.count += count
-                return
-        self.rejections.append(Rejection(what, reason, count, example))
+        key = (what, reason, example.get("service"))
+        same = self._by_key.get(key)
+        if same is not None:
+            same.count += count
+            return
+        self._by_key[key] = rejection = Rejection(what, reason, count, example)
+        self.rejections.append(rejection)
 
     def error_message(self) -> str:
         # Several distinct reasons are joined; the first few are enough to act on.

@@ -13,6 +13,7 @@ from .records import Rejection
 
 _MAX_SERVICES = 1000
 _MAX_REASONS = 50  # per service; store errors carry their message, so reasons are not a closed set
+_MAX_EXAMPLE_CHARS = 200  # a hostile span name or attribute key can be megabytes long
 UNKNOWN_SENDER = "unknown_service"
 
 
@@ -38,7 +39,7 @@ class RejectionLog:
     def record(self, rejections: list[Rejection], now_ns: int) -> None:
         with self._lock:
             for r in rejections:
-                service = str(r.example.get("service") or UNKNOWN_SENDER)
+                service = str(r.example.get("service") or UNKNOWN_SENDER)[:_MAX_EXAMPLE_CHARS]
                 reasons = self._by_service.get(service)
                 if reasons is None:
                     if len(self._by_service) >= _MAX_SERVICES:
@@ -48,7 +49,7 @@ class RejectionLog:
                 if entry is None:
                     if len(reasons) >= _MAX_REASONS:
                         continue
-                    reasons[(r.what, r.reason)] = Refused(r.what, r.reason, r.count, r.example, now_ns, now_ns)
+                    reasons[(r.what, r.reason)] = Refused(r.what, r.reason, r.count, _short(r.example), now_ns, now_ns)
                 else:
                     entry.count += r.count
                     entry.last_seen_ns = now_ns
@@ -70,3 +71,7 @@ class RejectionLog:
                 )  # fmt: skip
                 for service, reasons in self._by_service.items()
             }
+
+
+def _short(example: dict) -> dict:
+    return {k: v[:_MAX_EXAMPLE_CHARS] if isinstance(v, str) else v for k, v in example.items()}
