@@ -25,7 +25,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 import stack
 from conftest import OraclePorts
@@ -102,6 +102,7 @@ CASES = [
     Case("zero span_id",               "traces",  _set(span_id=bytes(8)),                             "rejected", "invalid span_id"),
     Case("15-byte trace_id",           "traces",  _set(trace_id=bytes(range(1, 16))),                 "rejected", "invalid trace_id", collector_refuses="length"),
     Case("invalid UTF-8 span attr",    "traces",  _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8"),
+    Case("invalid UTF-8 span name",    "traces",  _set(name="BAD!"),                                  "rejected", "not valid UTF-8 (name, status message or trace_state)"),
     Case("invalid UTF-8 resource attr", "traces", _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8", on_resource=True),
     Case("value nested 33 deep",       "traces",  _nested(33),                                        "dropped",  "nested deeper than 32 levels"),
     Case("value nested 60 deep",       "traces",  _nested(60),                                        "dropped",  "nested deeper than 32 levels"),
@@ -112,10 +113,12 @@ CASES = [
     Case("point time 2^63",            "metrics", _set(time_unix_nano=I64 + 1),                       "rejected", f"time_unix_nano {OUT}"),
     Case("point start 2^64-1",         "metrics", _set(start_time_unix_nano=U64),                     "rejected", f"start_time_unix_nano {OUT}"),
     Case("point value NaN",            "metrics", _set(as_double=float("nan")),                       "kept"),
+    Case("invalid UTF-8 point attr",   "metrics", _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8"),
     Case("histogram count 2^64-1",     "metrics", _histogram_count,                                   "rejected", f"count {OUT}", histogram=True),
     Case("log time 2^64-1",            "logs",    _set(time_unix_nano=U64),                           "rejected", f"time_unix_nano {OUT}"),
     Case("log observed time 2^63",     "logs",    _set(observed_time_unix_nano=I64 + 1),              "rejected", f"observed_time_unix_nano {OUT}"),
     Case("log time 0",                 "logs",    _set(time_unix_nano=0),                             "kept"),
+    Case("invalid UTF-8 log body",     "logs",    lambda log: log.body.CopyFrom(AnyValue(string_value="BAD!")), "rejected", "not valid UTF-8 (body"),
     Case("invalid UTF-8 log attr",     "logs",    _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8"),
 ]  # fmt: skip
 

@@ -27,7 +27,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric as PbMetric
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
@@ -155,7 +155,7 @@ _SHAPES = {
     ExportMetricsServiceRequest: ("resource_metrics", "scope_metrics", "metrics"),
     ExportLogsServiceRequest: ("resource_logs", "scope_logs", "log_records"),
 }
-_ITEM_TYPE = {ExportTraceServiceRequest: PbSpan, ExportMetricsServiceRequest: PbMetric,
+_ITEM_TYPE = {ExportTraceServiceRequest: PbSpan, ExportMetricsServiceRequest: metrics_pb2.Metric,
               ExportLogsServiceRequest: PbLogRecord}  # fmt: skip
 
 # One group: the resource, the scope and its items, each item with the parts the lenient parser
@@ -216,14 +216,32 @@ def _groups_lenient(raw: bytes, request_type, resources: ResourceCache, out: Dec
 # protobuf has no public API to parse "all of this message that is valid"; this walks the wire
 # format (tag, varint, length-delimited) just deep enough to parse each part on its own.
 
-# Per message type: its repeated fields that may be left out one element at a time, and their type.
+_ATTRIBUTE = (KeyValue, "attribute")
+_EXEMPLAR = (metrics_pb2.Exemplar, "exemplar")
+# Per message type: its message fields that are parsed on their own (so one that cannot be read is
+# left out alone, named by the unit), and their type. Metric data (gauge, sum, ...) are singular.
 _PARTS = {
-    PbSpan: {9: (KeyValue, "attribute"), 11: (PbSpan.Event, "event"), 13: (PbSpan.Link, "link")},
-    PbSpan.Event: {3: (KeyValue, "attribute")},
-    PbSpan.Link: {4: (KeyValue, "attribute")},
-    PbResource: {1: (KeyValue, "attribute")},
-    InstrumentationScope: {3: (KeyValue, "attribute")},
-    PbLogRecord: {6: (KeyValue, "attribute")},
+    PbSpan: {9: _ATTRIBUTE, 11: (PbSpan.Event, "event"), 13: (PbSpan.Link, "link")},
+    PbSpan.Event: {3: _ATTRIBUTE},
+    PbSpan.Link: {4: _ATTRIBUTE},
+    PbResource: {1: _ATTRIBUTE},
+    InstrumentationScope: {3: _ATTRIBUTE},
+    PbLogRecord: {6: _ATTRIBUTE},
+    metrics_pb2.Metric: {
+        5: (metrics_pb2.Gauge, "data point"), 7: (metrics_pb2.Sum, "data point"),
+        9: (metrics_pb2.Histogram, "data point"), 10: (metrics_pb2.ExponentialHistogram, "data point"),
+        11: (metrics_pb2.Summary, "data point"), 12: _ATTRIBUTE,
+    },
+    metrics_pb2.Gauge: {1: (metrics_pb2.NumberDataPoint, "data point")},
+    metrics_pb2.Sum: {1: (metrics_pb2.NumberDataPoint, "data point")},
+    metrics_pb2.Histogram: {1: (metrics_pb2.HistogramDataPoint, "data point")},
+    metrics_pb2.ExponentialHistogram: {1: (metrics_pb2.ExponentialHistogramDataPoint, "data point")},
+    metrics_pb2.Summary: {1: (metrics_pb2.SummaryDataPoint, "data point")},
+    metrics_pb2.NumberDataPoint: {7: _ATTRIBUTE, 5: _EXEMPLAR},
+    metrics_pb2.HistogramDataPoint: {9: _ATTRIBUTE, 8: _EXEMPLAR},
+    metrics_pb2.ExponentialHistogramDataPoint: {1: _ATTRIBUTE, 11: _EXEMPLAR},
+    metrics_pb2.SummaryDataPoint: {7: _ATTRIBUTE},
+    metrics_pb2.Exemplar: {7: _ATTRIBUTE},
 }
 
 
@@ -244,19 +262,23 @@ def _parse_lenient(message_type, payload: bytes):
     parts: list[Part] = []
     for number, value, _ in elements:
         element_type, what = splittable[number]
-        target = getattr(message, message_type.DESCRIPTOR.fields_by_number[number].name)
+        field = message_type.DESCRIPTOR.fields_by_number[number]
         if element_type is KeyValue:
             try:
-                target.append(KeyValue.FromString(value))
+                element, element_parts = KeyValue.FromString(value), []
             except DecodeError:
                 parts.append((what, TOO_DEEP if _nesting(value) > MAX_NESTING else NOT_UTF8, _key_of(value)))
-            continue
-        element, element_parts = _parse_lenient(element_type, value)
-        if element is None:
-            parts.append((what, NOT_UTF8, ""))
+                continue
         else:
-            target.append(element)
-            parts.extend(element_parts)
+            element, element_parts = _parse_lenient(element_type, value)
+            if element is None:
+                parts.append((what, NOT_UTF8, ""))
+                continue
+        if field.is_repeated:
+            getattr(message, field.name).append(element)
+        else:
+            getattr(message, field.name).CopyFrom(element)
+        parts.extend(element_parts)
     return message, parts
 
 
@@ -473,11 +495,13 @@ def _number(point) -> float:
 def decode_metrics(raw: bytes, resources: ResourceCache) -> Decoded:
     out = Decoded()
     for resource, scope, metrics in _groups(raw, ExportMetricsServiceRequest, resources, out):
-        for metric, _ in metrics:
+        for metric, parts in metrics:
             if isinstance(metric, bytes):
-                out.reject("data point", f"metric not readable: {NOT_UTF8}", {"service": resource.service_name})
-            else:
-                _add_metric(out, metric, resource, scope.name)
+                out.reject("data point", f"metric not readable: {NOT_UTF8} (name, description or unit)",
+                           {"service": resource.service_name})  # fmt: skip
+                continue
+            _report_parts(out, parts, {"metric": metric.name, "service": resource.service_name})
+            _add_metric(out, metric, resource, scope.name)
     return out
 
 
