@@ -199,6 +199,9 @@ def render_issues(payload: dict) -> str:
         lines.append(f"         cause: {i['probable_cause']}")
         if numbers:
             lines.append(f"         numbers: {numbers}")
+        for r in i["evidence"].get("reasons", []):  # telemetry_rejected: each reason with an example
+            example = " ".join(f"{k}={v}" for k, v in r["example"].items() if v)
+            lines.append(f"         - {r['count']} {r['what']}(s): {r['reason']}  e.g. {example}")
         traces = i["evidence"].get("trace_ids", [])
         if traces:
             lines.append(f"         traces: {', '.join(traces[:3])}" + (f" (+{len(traces) - 3})" if len(traces) > 3 else ""))

@@ -24,7 +24,7 @@ from ..settings import Settings
 from . import _attrs
 from .agents import AgentTracker
 from .handoffs import HandoffTracker
-from .issues import IssueRegistry, detect
+from .issues import IssueRegistry, detect, restore_rejections
 from .llm import LlmTracker, is_llm_span, parse_configured_limits
 from .queues import QueueTracker
 from .snapshots import SnapshotStore
@@ -251,6 +251,7 @@ class Oracle:
                 latest = None
             if latest is not None:
                 self.registry.restore(latest["issues"], parse_iso_ns)
+                restore_rejections(self.store.rejections, latest["issues"], parse_iso_ns)
                 self._last_snapshot = (latest["taken_ns"], "", None)
             log.info("oracle rebuilt from the store: %s", report)
             # What the rebuild made lives long; keep the cyclic collector from rescanning it on

@@ -23,6 +23,8 @@ trouble keeps its id and its first_seen while it lasts. Thresholds come from Set
 | pod_oom_killed           | critical | deployment  | OOMKilled reason, or a restart with memory near its limit      |
 | error_rate_spike         | error    | agent       | failed share of tasks in spike_window_s above the threshold    |
 | cost_spike               | warning  | model       | cost in spike_window_s above cost_spike_usd_per_min (or k x)   |
+| telemetry_rejected       | warning  | service     | oracle_api refused spans, points, logs or parts of them sent by |
+|                          |          |             | the service within the last hour (reasons, counts, examples)   |
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..receiver.records import RECORD_UNITS
+from ..receiver.rejections import Refused, RejectionLog
 from ..store.queries import iso
 from .tasks import FAILED
 from .window import NS, percentile
@@ -526,4 +530,55 @@ def _workload(o: Oracle, now_ns: int) -> list[Issue]:
     return out
 
 
-_DETECTORS = (_agent_capacity, _tasks, _error_rate, _tools, _handoff_loops, _llm, _cost, _queues, _workload)
+# --- ingest ---------------------------------------------------------------------------------------
+
+_REJECTION_WINDOW_S = 3600  # a reason not seen for this long no longer keeps the issue open
+
+
+def _rejected(o: Oracle, now_ns: int) -> list[Issue]:
+    """What the receiver refused: acknowledged to the Collector as partial success, so the sender never sees it."""
+    if o.store is None:
+        return []
+    out = []
+    since = now_ns - _REJECTION_WINDOW_S * NS
+    for service, refused in o.store.rejections.by_service().items():
+        recent = [r for r in refused if r.last_seen_ns >= since]
+        if not recent:
+            continue
+        records = sum(r.count for r in recent if r.what in RECORD_UNITS)
+        summary = "; ".join(f"{r.count} {r.what}(s): {r.reason}" for r in recent[:3])
+        out.append(
+            Issue(
+                "telemetry_rejected", "warning", "service", service,
+                f"oracle_api refused telemetry from {service}: {summary}"
+                + (f"; and {len(recent) - 3} more reasons" if len(recent) > 3 else ""),
+                trace_ids=[t for r in recent if (t := r.example.get("trace_id", "")).strip("0")],  # not empty/zero ids
+                numbers={"rejected_records": records, "dropped_parts": sum(r.count for r in recent) - records},
+                details={"reasons": [
+                    {"what": r.what, "reason": r.reason, "count": r.count, "example": r.example,
+                     "first_seen": iso(r.first_seen_ns), "last_seen": iso(r.last_seen_ns)}
+                    for r in recent[:_MAX_LISTED]
+                ]},
+                hint="fix the instrumentation that sends it; counters per reason: GET /health (receiver.*.by_reason)",
+            )
+        )  # fmt: skip
+    return out
+
+
+def restore_rejections(log: RejectionLog, issues: list[dict], parse_ns) -> None:
+    """Refill the rejection log from a snapshot's telemetry_rejected issues, so a restart keeps them visible."""
+    for issue in issues:
+        if issue.get("kind") != "telemetry_rejected":
+            continue
+        for r in issue.get("evidence", {}).get("reasons", []):
+            try:
+                refused = Refused(r["what"], r["reason"], int(r["count"]), dict(r["example"]),
+                                  parse_ns(r["first_seen"]), parse_ns(r["last_seen"]))  # fmt: skip
+            except (KeyError, TypeError, ValueError):
+                continue
+            log.restore(issue["entity"]["name"], refused)
+
+
+_DETECTORS = (
+    _agent_capacity, _tasks, _error_rate, _tools, _handoff_loops, _llm, _cost, _queues, _workload, _rejected
+)  # fmt: skip

@@ -1,8 +1,17 @@
 """OTLP protobuf requests to records: the hot path, so plain loops and no per-span allocations beyond the record.
 
-Each span is validated on its own: a bad one is counted and reported, the good ones beside it are
-kept. A request that fails to parse because one string field holds invalid UTF-8 is split on the
-wire (see ``_split_lenient``) so that only the spans that cannot be parsed are rejected.
+Each record is validated on its own: a bad one is counted and reported, the good ones beside it
+are kept. Every value stored in a SQLite INTEGER column must fit signed 64 bits, so times and
+counts of 2^63 or more are refused here, before the write. A request that fails to parse (a
+string that is not valid UTF-8, a value nested past protobuf's recursion limit) is split on the
+wire (see ``wire.py``) so that only the unreadable attribute, or the unreadable record,
+is refused.
+
+What "refused" means, per unit: a span, data point or log record with a bad id or time is not
+stored (counted as rejected in the OTLP partial success). An attribute, event or link that cannot
+be kept is left out of a record that is otherwise stored (reported in the partial success message
+and counted, but the record counts as accepted): an event whose time is out of range is dropped
+from its span and the span's ``dropped_events_count`` grows by one.
 """
 
 from __future__ import annotations
@@ -10,31 +19,40 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+from collections.abc import Iterator
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from .normalize import promote
+from .wire import MAX_NESTING, NOT_UTF8, TOO_DEEP, MalformedRequest, Part, fields, parse_lenient
 from .records import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 _UNKNOWN_SERVICE = "unknown_service"
+INT64_MAX = 2**63 - 1
 
 
-class MalformedRequest(ValueError):
-    """The request bytes are not an OTLP export request at all."""
+def out_of_range(field_name: str) -> str:
+    return f"{field_name} out of range (2^63 or more; stored as signed 64-bit)"
+
+
+class _TooDeep(ValueError):
+    """An AnyValue nests arrays or kvlists deeper than MAX_NESTING."""
 
 
 # --- values ---------------------------------------------------------------------------------------
 
 
-def any_value(value) -> object:
+def any_value(value, depth: int = 0) -> object:
     """An OTLP AnyValue as JSON-ready Python; bytes and non-finite doubles get a tagged form."""
     which = value.WhichOneof("value")
     if which == "string_value":
@@ -42,23 +60,30 @@ def any_value(value) -> object:
     if which == "int_value":
         return value.int_value
     if which == "double_value":
-        d = value.double_value
-        return d if math.isfinite(d) else {"$double": repr(d)}
+        return finite(value.double_value)
     if which == "bool_value":
         return value.bool_value
-    if which == "array_value":
-        return [any_value(v) for v in value.array_value.values]
-    if which == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    if which in ("array_value", "kvlist_value"):
+        if depth >= MAX_NESTING:
+            raise _TooDeep
+        if which == "array_value":
+            return [any_value(v, depth + 1) for v in value.array_value.values]
+        return {kv.key: any_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
     if which == "bytes_value":
         return {"$bytes": base64.b64encode(value.bytes_value).decode("ascii")}
     return None
 
 
+def finite(d: float) -> object:
+    """JSON has no NaN or Infinity: those are kept as {"$double": "nan"}."""
+    return d if math.isfinite(d) else {"$double": repr(d)}
+
+
 _PLAIN = frozenset(("string_value", "int_value", "bool_value"))
 
 
-def attributes(kvs) -> dict:
+def attributes(kvs, parts: list[Part]) -> dict:
+    """Attributes as a dict; a value nested too deep is left out and noted in ``parts``."""
     out = {}
     for kv in kvs:
         value = kv.value
@@ -69,7 +94,10 @@ def attributes(kvs) -> dict:
         elif which == "double_value" and math.isfinite(d := value.double_value):
             out[kv.key] = d
         else:
-            out[kv.key] = any_value(value)
+            try:
+                out[kv.key] = any_value(value)
+            except _TooDeep:
+                parts.append(("attribute", TOO_DEEP, kv.key))
     return out
 
 
@@ -77,15 +105,18 @@ class ResourceCache:
     """Resources repeat in every request from the same process; decode each distinct one once."""
 
     def __init__(self, max_entries: int = 4096) -> None:
-        self._by_bytes: dict[bytes, Resource] = {}
+        self._by_bytes: dict[bytes, tuple[Resource, tuple[Part, ...]]] = {}
         self._max = max_entries
 
-    def get(self, resource: PbResource) -> Resource:
+    def get(self, resource: PbResource, parts: list[Part]) -> Resource:
+        """The decoded resource; what had to be left out of it is appended to ``parts`` on every call."""
         raw = resource.SerializeToString(deterministic=True)
         cached = self._by_bytes.get(raw)
         if cached is not None:
-            return cached
-        attrs = attributes(resource.attributes)
+            parts.extend(cached[1])
+            return cached[0]
+        own: list[Part] = []
+        attrs = attributes(resource.attributes, own)
         service = attrs.get("service.name")
         record = Resource(
             key=hashlib.blake2b(raw, digest_size=12).hexdigest(),
@@ -94,8 +125,80 @@ class ResourceCache:
         )
         if len(self._by_bytes) >= self._max:
             self._by_bytes.clear()
-        self._by_bytes[raw] = record
+        self._by_bytes[raw] = (record, tuple(own))
+        parts.extend(own)
         return record
+
+
+def _report_parts(out: Decoded, parts: list[Part], example: dict) -> None:
+    for what, reason, name in parts:
+        out.reject(what, reason, {**example, "key": name} if name else example)
+
+
+# --- the request's groups, strict or lenient -----------------------------------------------------
+
+# Every export request has the same shape: request.resource_X = 1; ResourceX.resource = 1,
+# .scope_X = 2; ScopeX.scope = 1, .items = 2. These name the repeated fields per signal.
+_SHAPES = {
+    ExportTraceServiceRequest: ("resource_spans", "scope_spans", "spans"),
+    ExportMetricsServiceRequest: ("resource_metrics", "scope_metrics", "metrics"),
+    ExportLogsServiceRequest: ("resource_logs", "scope_logs", "log_records"),
+}
+_ITEM_TYPE = {ExportTraceServiceRequest: PbSpan, ExportMetricsServiceRequest: metrics_pb2.Metric,
+              ExportLogsServiceRequest: PbLogRecord}  # fmt: skip
+
+# One group: the resource, the scope and its items, each item with the parts the lenient parser
+# had to leave out of it; an item the lenient parser could not read at all is a bytes payload.
+Group = tuple[Resource, InstrumentationScope, list]
+
+
+def _groups(raw: bytes, request_type, resources: ResourceCache, out: Decoded) -> Iterator[Group]:
+    try:
+        request = request_type.FromString(raw)
+    except DecodeError:
+        yield from _groups_lenient(raw, request_type, resources, out)
+        return
+    resource_field, scope_field, item_field = _SHAPES[request_type]
+    for resource_group in getattr(request, resource_field):
+        parts: list[Part] = []
+        resource = resources.get(resource_group.resource, parts)
+        _report_parts(out, parts, {"service": resource.service_name, "in": "resource"})
+        for scope_group in getattr(resource_group, scope_field):
+            yield resource, scope_group.scope, [(item, ()) for item in getattr(scope_group, item_field)]
+
+
+def _groups_lenient(raw: bytes, request_type, resources: ResourceCache, out: Decoded) -> Iterator[Group]:
+    item_type, found = _ITEM_TYPE[request_type], False
+    for number, resource_group in fields(raw):
+        if number != 1:
+            continue
+        resource_payload, scope_payloads = b"", []
+        for rg_number, payload in fields(resource_group):
+            if rg_number == 1:
+                resource_payload = payload
+            elif rg_number == 2:
+                scope_payloads.append(payload)
+        pb_resource, parts = parse_lenient(PbResource, resource_payload)
+        if pb_resource is None:
+            pb_resource, parts = PbResource(), [("resource", NOT_UTF8 + " (resource left empty)", "")]
+        resource = resources.get(pb_resource, parts)
+        _report_parts(out, parts, {"service": resource.service_name, "in": "resource"})
+        for scope_group in scope_payloads:
+            scope, items = InstrumentationScope(), []
+            for sg_number, payload in fields(scope_group):
+                if sg_number == 1:
+                    parsed, scope_parts = parse_lenient(InstrumentationScope, payload)
+                    if parsed is None:
+                        parsed, scope_parts = scope, [("scope", NOT_UTF8 + " (scope left empty)", "")]
+                    scope = parsed
+                    _report_parts(out, scope_parts, {"service": resource.service_name, "in": "scope"})
+                elif sg_number == 2:
+                    item, item_parts = parse_lenient(item_type, payload)
+                    items.append((payload if item is None else item, item_parts))
+                    found = True
+            yield resource, scope, items
+    if not found and not out.rejections:
+        raise MalformedRequest("no records could be read")
 
 
 # --- traces ---------------------------------------------------------------------------------------
@@ -111,13 +214,58 @@ def _span_problem(span) -> str | None:
         return "invalid parent_span_id (must be empty or 8 bytes)"
     if span.start_time_unix_nano == 0:
         return "missing start_time_unix_nano"
+    if span.start_time_unix_nano > INT64_MAX:
+        return out_of_range("start_time_unix_nano")
+    if span.end_time_unix_nano > INT64_MAX:
+        return out_of_range("end_time_unix_nano")
     if span.end_time_unix_nano < span.start_time_unix_nano:
         return "end_time_unix_nano is before start_time_unix_nano"
     return None
 
 
-def _span_record(span, resource: Resource, scope) -> SpanRecord:
+def _events(span, parts: list[Part]) -> list[dict]:
+    events = []
+    for e in span.events:
+        if e.time_unix_nano > INT64_MAX:
+            parts.append(("event", out_of_range("time_unix_nano"), e.name))
+            continue
+        events.append({
+            "time_ns": e.time_unix_nano,
+            "name": e.name,
+            "attributes": attributes(e.attributes, parts),
+            "dropped_attributes_count": e.dropped_attributes_count,
+        })  # fmt: skip
+    return events
+
+
+def _links(span, parts: list[Part]) -> list[dict]:
+    links = []
+    for link in span.links:
+        if len(link.trace_id) != 16 or len(link.span_id) != 8:
+            parts.append(("link", "invalid trace_id or span_id (must be 16 and 8 bytes)", ""))
+            continue
+        links.append({
+            "trace_id": link.trace_id.hex(),
+            "span_id": link.span_id.hex(),
+            "trace_state": link.trace_state,
+            "attributes": attributes(link.attributes, parts),
+            "dropped_attributes_count": link.dropped_attributes_count,
+        })  # fmt: skip
+    return links
+
+
+def _span_record(span, resource: Resource, scope, parts: list[Part]) -> SpanRecord:
     parent = span.parent_span_id
+    attrs = attributes(span.attributes, parts)
+    events = _events(span, parts) if span.events else []
+    links = _links(span, parts) if span.links else []
+    dropped = (span.dropped_attributes_count, span.dropped_events_count, span.dropped_links_count)
+    if parts:
+        dropped = (
+            dropped[0] + sum(1 for p in parts if p[0] == "attribute"),
+            dropped[1] + sum(1 for p in parts if p[0] == "event"),
+            dropped[2] + sum(1 for p in parts if p[0] == "link"),
+        )
     record = SpanRecord(
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),
@@ -128,149 +276,55 @@ def _span_record(span, resource: Resource, scope) -> SpanRecord:
         end_ns=span.end_time_unix_nano,
         status_code=span.status.code,
         status_message=span.status.message,
-        attributes=attributes(span.attributes),
-        events=[
-            {
-                "time_ns": e.time_unix_nano,
-                "name": e.name,
-                "attributes": attributes(e.attributes),
-                "dropped_attributes_count": e.dropped_attributes_count,
-            }
-            for e in span.events
-        ],
-        links=[
-            {
-                "trace_id": link.trace_id.hex(),
-                "span_id": link.span_id.hex(),
-                "trace_state": link.trace_state,
-                "attributes": attributes(link.attributes),
-                "dropped_attributes_count": link.dropped_attributes_count,
-            }
-            for link in span.links
-        ],
+        attributes=attrs,
+        events=events,
+        links=links,
         resource=resource,
         scope_name=scope.name,
         scope_version=scope.version,
         trace_state=span.trace_state,
         flags=span.flags,
-        dropped=(
-            span.dropped_attributes_count,
-            span.dropped_events_count,
-            span.dropped_links_count,
-        ),
+        dropped=dropped,
     )
     promote(record)
     return record
 
 
-def _add_spans(out: Decoded, spans, resource: Resource, scope) -> None:
-    problems: dict[str, int] = {}
-    for span in spans:
+def span_example(trace_id: bytes, span_id: bytes, name: str, resource: Resource) -> dict:
+    return {"trace_id": trace_id.hex(), "span_id": span_id.hex(), "name": name, "service": resource.service_name}
+
+
+def _add_spans(out: Decoded, spans: list, resource: Resource, scope) -> None:
+    for span, lenient_parts in spans:
+        if isinstance(span, bytes):
+            out.reject("span", NOT_UTF8 + " (name, status message or trace_state)", _unreadable_span(span, resource))
+            continue
         problem = _span_problem(span)
-        if problem is None:
-            out.spans.append(_span_record(span, resource, scope))
-        else:
-            problems[problem] = problems.get(problem, 0) + 1
-    for problem, count in problems.items():
-        out.reject(count, f"{count} span(s) rejected: {problem}")
+        if problem is not None:
+            out.reject("span", problem, span_example(span.trace_id, span.span_id, span.name, resource))
+            continue
+        parts = list(lenient_parts)
+        out.spans.append(_span_record(span, resource, scope, parts))
+        if parts:
+            _report_parts(out, parts, span_example(span.trace_id, span.span_id, span.name, resource))
+
+
+def _unreadable_span(payload: bytes, resource: Resource) -> dict:
+    """What can be read of a span the parser refused: its ids and name, for the rejection's example."""
+    found = {1: b"", 2: b"", 5: b""}
+    try:
+        for number, value in fields(payload):
+            if number in found and isinstance(value, bytes):
+                found[number] = value
+    except MalformedRequest:
+        pass
+    return span_example(found[1], found[2], found[5].decode("utf-8", "replace"), resource)
 
 
 def decode_traces(raw: bytes, resources: ResourceCache) -> Decoded:
     out = Decoded()
-    try:
-        request = ExportTraceServiceRequest.FromString(raw)
-    except DecodeError:
-        return _decode_traces_lenient(raw, resources)
-    for resource_spans in request.resource_spans:
-        resource = resources.get(resource_spans.resource)
-        for scope_spans in resource_spans.scope_spans:
-            _add_spans(out, scope_spans.spans, resource, scope_spans.scope)
-    return out
-
-
-# --- lenient split for requests the strict parser refuses ----------------------------------------
-# protobuf has no public API to parse "all the spans that are valid"; this walks the wire format
-# (tag, varint, length-delimited) just deep enough to parse each span on its own.
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise MalformedRequest("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(buf: bytes):
-    """Yield (field number, payload bytes or int) for each top-level field of a message."""
-    pos = 0
-    while pos < len(buf):
-        tag, pos = _varint(buf, pos)
-        number, wire = tag >> 3, tag & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            yield number, value
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            if pos + length > len(buf):
-                raise MalformedRequest("length-delimited field runs past the end")
-            yield number, buf[pos : pos + length]
-            pos += length
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        else:
-            raise MalformedRequest(f"unsupported wire type {wire}")
-    if pos != len(buf):
-        raise MalformedRequest("fixed-width field runs past the end")
-
-
-def _parse_or_empty(message_type, payload: bytes):
-    try:
-        return message_type.FromString(payload)
-    except DecodeError:
-        return message_type()
-
-
-def _decode_traces_lenient(raw: bytes, resources: ResourceCache) -> Decoded:
-    out = Decoded()
-    # ExportTraceServiceRequest.resource_spans = 1; ResourceSpans.resource = 1, .scope_spans = 2;
-    # ScopeSpans.scope = 1, .spans = 2.
-    for number, resource_spans in _fields(raw):
-        if number != 1:
-            continue
-        resource_payload, scope_payloads = b"", []
-        for rs_number, payload in _fields(resource_spans):
-            if rs_number == 1:
-                resource_payload = payload
-            elif rs_number == 2:
-                scope_payloads.append(payload)
-        resource = resources.get(_parse_or_empty(PbResource, resource_payload))
-        for scope_spans in scope_payloads:
-            scope, good, unreadable = InstrumentationScope(), [], 0
-            for ss_number, payload in _fields(scope_spans):
-                if ss_number == 1:
-                    scope = _parse_or_empty(InstrumentationScope, payload)
-                elif ss_number == 2:
-                    try:
-                        good.append(PbSpan.FromString(payload))
-                    except DecodeError:
-                        unreadable += 1
-            _add_spans(out, good, resource, scope)
-            if unreadable:
-                out.reject(
-                    unreadable,
-                    f"{unreadable} span(s) rejected: not a valid Span message "
-                    "(a string field is not valid UTF-8?)",
-                )
-    if not out.spans and not out.rejections:
-        raise MalformedRequest("no resource_spans could be read")
+    for resource, scope, spans in _groups(raw, ExportTraceServiceRequest, resources, out):
+        _add_spans(out, spans, resource, scope)
     return out
 
 
@@ -281,32 +335,45 @@ def _number(point) -> float:
     return point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
 
 
-def _parse_strict(message_type, raw: bytes):
-    try:
-        return message_type.FromString(raw)
-    except DecodeError as exc:
-        raise MalformedRequest(f"not an {message_type.__name__}: {exc}") from exc
-
-
 def decode_metrics(raw: bytes, resources: ResourceCache) -> Decoded:
     out = Decoded()
-    request = _parse_strict(ExportMetricsServiceRequest, raw)
-    for resource_metrics in request.resource_metrics:
-        resource = resources.get(resource_metrics.resource)
-        for scope_metrics in resource_metrics.scope_metrics:
-            scope = scope_metrics.scope.name
-            for metric in scope_metrics.metrics:
-                _add_metric(out, metric, resource, scope)
+    for resource, scope, metrics in _groups(raw, ExportMetricsServiceRequest, resources, out):
+        for metric, parts in metrics:
+            if isinstance(metric, bytes):
+                out.reject("data point", f"metric not readable: {NOT_UTF8} (name, description or unit)",
+                           {"service": resource.service_name})  # fmt: skip
+                continue
+            _report_parts(out, parts, {"metric": metric.name, "service": resource.service_name})
+            _add_metric(out, metric, resource, scope.name)
     return out
+
+
+def _point_problem(point, kind: str) -> str | None:
+    if point.time_unix_nano > INT64_MAX:
+        return out_of_range("time_unix_nano")
+    if point.start_time_unix_nano > INT64_MAX:
+        return out_of_range("start_time_unix_nano")
+    if kind in ("histogram", "exponential_histogram", "summary") and point.count > INT64_MAX:
+        return out_of_range("count")
+    if kind == "histogram" and any(c > INT64_MAX for c in point.bucket_counts):
+        return out_of_range("bucket_counts")
+    if kind == "exponential_histogram" and point.zero_count > INT64_MAX:
+        return out_of_range("zero_count")
+    return None
 
 
 def _add_metric(out: Decoded, metric, resource: Resource, scope: str) -> None:
     kind = metric.WhichOneof("data")
+    example = {"metric": metric.name, "service": resource.service_name}
     if kind is None:
-        out.reject(1, f"metric {metric.name!r} rejected: no data")
+        out.reject("data point", "metric has no data", example)
         return
     body = getattr(metric, kind)
     for point in body.data_points:
+        problem = _point_problem(point, kind)
+        if problem is not None:
+            out.reject("data point", problem, example)
+            continue
         value, data = None, {}
         if kind in ("gauge", "sum"):
             value = _number(point)
@@ -317,7 +384,7 @@ def _add_metric(out: Decoded, metric, resource: Resource, scope: str) -> None:
             data = {
                 "count": point.count,
                 "bucket_counts": list(point.bucket_counts),
-                "explicit_bounds": list(point.explicit_bounds),
+                "explicit_bounds": [finite(b) for b in point.explicit_bounds],
                 "temporality": body.aggregation_temporality,
             }
         elif kind == "exponential_histogram":
@@ -327,8 +394,11 @@ def _add_metric(out: Decoded, metric, resource: Resource, scope: str) -> None:
             value = point.sum
             data = {
                 "count": point.count,
-                "quantiles": {str(q.quantile): q.value for q in point.quantile_values},
+                "quantiles": {str(q.quantile): finite(q.value) for q in point.quantile_values},
             }
+        if value is not None and not math.isfinite(value):
+            data["value"], value = finite(value), None  # the REAL column would turn NaN into NULL anyway
+        parts: list[Part] = []
         out.metric_points.append(
             MetricPoint(
                 resource=resource,
@@ -338,37 +408,58 @@ def _add_metric(out: Decoded, metric, resource: Resource, scope: str) -> None:
                 kind=kind,
                 time_ns=point.time_unix_nano,
                 start_ns=point.start_time_unix_nano,
-                attributes=attributes(point.attributes),
+                attributes=attributes(point.attributes, parts),
                 value=value,
                 data=data,
             )
         )
+        _report_parts(out, parts, example)
 
 
 # --- logs -----------------------------------------------------------------------------------------
 
 
+def _log_problem(log) -> str | None:
+    if log.time_unix_nano > INT64_MAX:
+        return out_of_range("time_unix_nano")
+    if log.observed_time_unix_nano > INT64_MAX:
+        return out_of_range("observed_time_unix_nano")
+    return None
+
+
 def decode_logs(raw: bytes, resources: ResourceCache) -> Decoded:
     out = Decoded()
-    request = _parse_strict(ExportLogsServiceRequest, raw)
-    for resource_logs in request.resource_logs:
-        resource = resources.get(resource_logs.resource)
-        for scope_logs in resource_logs.scope_logs:
-            scope = scope_logs.scope.name
-            for log in scope_logs.log_records:
-                out.logs.append(
-                    LogRecord(
-                        resource=resource,
-                        scope_name=scope,
-                        time_ns=log.time_unix_nano,
-                        observed_ns=log.observed_time_unix_nano,
-                        severity_number=log.severity_number,
-                        severity_text=log.severity_text,
-                        body=any_value(log.body),
-                        attributes=attributes(log.attributes),
-                        trace_id=log.trace_id.hex() if len(log.trace_id) == 16 else None,
-                        span_id=log.span_id.hex() if len(log.span_id) == 8 else None,
-                        event_name=log.event_name,
-                    )
+    for resource, scope, logs in _groups(raw, ExportLogsServiceRequest, resources, out):
+        for log, lenient_parts in logs:
+            example = {"service": resource.service_name}
+            if isinstance(log, bytes):
+                out.reject("log record", NOT_UTF8 + " (body, severity_text or event_name)", example)
+                continue
+            example.update(trace_id=log.trace_id.hex(), span_id=log.span_id.hex(), event_name=log.event_name)
+            problem = _log_problem(log)
+            if problem is not None:
+                out.reject("log record", problem, example)
+                continue
+            parts = list(lenient_parts)
+            try:
+                body = any_value(log.body)
+            except _TooDeep:
+                body = None
+                parts.append(("log body", TOO_DEEP, ""))
+            out.logs.append(
+                LogRecord(
+                    resource=resource,
+                    scope_name=scope.name,
+                    time_ns=log.time_unix_nano,
+                    observed_ns=log.observed_time_unix_nano,
+                    severity_number=log.severity_number,
+                    severity_text=log.severity_text,
+                    body=body,
+                    attributes=attributes(log.attributes, parts),
+                    trace_id=log.trace_id.hex() if len(log.trace_id) == 16 else None,
+                    span_id=log.span_id.hex() if len(log.span_id) == 8 else None,
+                    event_name=log.event_name,
                 )
+            )
+            _report_parts(out, parts, example)
     return out

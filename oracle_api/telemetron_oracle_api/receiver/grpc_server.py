@@ -1,13 +1,17 @@
-"""The OTLP gRPC receiver: Export calls for traces, metrics and logs, acknowledged after commit.
+"""The OTLP gRPC receiver: Export calls for traces, metrics and logs, acknowledged after a durable commit.
 
 Requests are taken as raw bytes (no generated deserializer) so that a request the strict parser
-refuses can still be split and its good spans kept; see ``decode.py``.
+refuses can still be split and its good spans kept; see ``decode.py``. What is refused (by decode
+or by the store) is answered as OTLP partial success, counted per reason in ``stats`` and recorded
+in the store's rejection log for the Oracle's telemetry_rejected issue. Only a failure of the
+database itself answers UNAVAILABLE, so the Collector never retries data that can never be stored.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ from .records import Decoded
 log = logging.getLogger(__name__)
 
 _COMMIT_TIMEOUT_S = 120.0
+_MAX_REASON_COUNTERS = 200  # per signal; store errors carry their message
 
 
 @dataclass
@@ -34,6 +39,8 @@ class SignalStats:
     malformed_requests: int = 0
     unavailable: int = 0
     last_error: str = ""
+    # "span: invalid trace_id ..." -> records (or dropped parts) refused for that reason
+    by_reason: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,6 +90,7 @@ class OtlpReceiver:
         self.stats = ReceiverStats()
         self._resources = ResourceCache()
         self._lock = threading.Lock()  # the resource cache is shared by the handler threads
+        self._stats_lock = threading.Lock()
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp"),
             options=[
@@ -110,6 +118,18 @@ class OtlpReceiver:
     def stop(self, grace: float = 5.0) -> None:
         self._server.stop(grace).wait()
 
+    def _count_rejections(self, stats: SignalStats, decoded: Decoded) -> None:
+        stats.rejected += decoded.rejected
+        stats.last_error = decoded.error_message()
+        with self._stats_lock:  # copy on write: /health reads by_reason without the lock
+            by_reason = dict(stats.by_reason)
+            for r in decoded.rejections:
+                key = f"{r.what}: {r.reason}"
+                if key in by_reason or len(by_reason) < _MAX_REASON_COUNTERS:
+                    by_reason[key] = by_reason.get(key, 0) + r.count
+            stats.by_reason = by_reason
+        self.store.rejections.record(decoded.rejections, time.time_ns())
+
     def _export_handler(self, signal: _Signal):
         stats: SignalStats = getattr(self.stats, signal.stats_name)
 
@@ -122,25 +142,23 @@ class OtlpReceiver:
                 stats.malformed_requests += 1
                 stats.last_error = f"malformed request: {exc}"
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed OTLP request: {exc}")
-            response = signal.response()
-            if decoded.rejections:
-                stats.rejected += decoded.rejected
-                stats.last_error = decoded.error_message()
-                setattr(response.partial_success, signal.partial_field, decoded.rejected)
-                response.partial_success.error_message = stats.last_error
-                log.warning("%s: %s", signal.stats_name, stats.last_error)
-            accepted = signal.count(decoded)
-            if accepted:
+            if signal.count(decoded):
                 try:
                     self.store.submit(decoded).result(_COMMIT_TIMEOUT_S)
                 except (StoreFull, StoreClosed) as exc:
                     stats.unavailable += 1
                     context.abort(grpc.StatusCode.UNAVAILABLE, f"oracle_api is busy, retry: {exc}")
-                except Exception as exc:  # the write failed: nothing was acknowledged, so retry
+                except Exception as exc:  # the database failed (not the data): nothing acknowledged, so retry
                     stats.unavailable += 1
                     stats.last_error = f"store write failed: {exc!r}"
                     context.abort(grpc.StatusCode.UNAVAILABLE, stats.last_error)
-                stats.accepted += accepted
+            stats.accepted += signal.count(decoded)  # the store may have refused records at fault
+            response = signal.response()
+            if decoded.rejections:
+                self._count_rejections(stats, decoded)
+                setattr(response.partial_success, signal.partial_field, decoded.rejected)
+                response.partial_success.error_message = stats.last_error
+                log.warning("%s: %s", signal.stats_name, stats.last_error)
             return response
 
         return export

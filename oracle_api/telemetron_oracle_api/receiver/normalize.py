@@ -71,12 +71,14 @@ def _first(attrs: dict, keys: tuple[str, ...]) -> object:
 
 
 def _as_int(value: object) -> int | None:
+    """A token count as an int that fits the store's signed 64-bit column, else None."""
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        number = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):  # "x", NaN, Infinity
         return None
+    return number if -(2**63) <= number < 2**63 else None
 
 
 def _operation(attrs: dict) -> str | None:

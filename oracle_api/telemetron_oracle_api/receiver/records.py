@@ -95,10 +95,28 @@ class LogRecord:
 
 @dataclass(slots=True)
 class Rejection:
-    """Why part of a request was refused; reported back through OTLP partial success."""
+    """Why part of a request was refused; reported back through OTLP partial success.
 
+    ``what`` names the unit refused: a record ("span", "data point", "log record") is not stored
+    at all; a part ("attribute", "event", "link") is left out of a record that is stored.
+    """
+
+    what: str
+    reason: str
     count: int
-    message: str
+    example: dict  # the first one refused: ids, span name, service, key
+
+    @property
+    def is_record(self) -> bool:
+        return self.what in RECORD_UNITS
+
+    @property
+    def message(self) -> str:
+        verb = "rejected" if self.is_record else "dropped"
+        return f"{self.count} {self.what}(s) {verb}: {self.reason}"
+
+
+RECORD_UNITS = frozenset(("span", "data point", "log record"))
 
 
 @dataclass(slots=True)
@@ -109,16 +127,33 @@ class Decoded:
     metric_points: list[MetricPoint] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    _by_key: dict[tuple, Rejection] = field(default_factory=dict, repr=False)
 
     @property
     def rejected(self) -> int:
-        return sum(r.count for r in self.rejections)
+        """Records refused (the partial-success count); dropped parts of kept records are not counted here."""
+        return sum(r.count for r in self.rejections if r.is_record)
 
-    def reject(self, count: int, message: str) -> None:
-        self.rejections.append(Rejection(count, message))
+    def reject(self, what: str, reason: str, example: dict, count: int = 1) -> None:
+        """Count a refusal; one Rejection per unit, reason and sending service, so each keeps its own example."""
+        key = (what, reason, example.get("service"))
+        same = self._by_key.get(key)
+        if same is not None:
+            same.count += count
+            return
+        self._by_key[key] = rejection = Rejection(what, reason, count, example)
+        self.rejections.append(rejection)
 
     def error_message(self) -> str:
         # Several distinct reasons are joined; the first few are enough to act on.
-        head = "; ".join(r.message for r in self.rejections[:5])
-        more = len(self.rejections) - 5
+        merged: dict[tuple[str, str], Rejection] = {}
+        for r in self.rejections:
+            same = merged.get((r.what, r.reason))
+            if same is None:
+                merged[(r.what, r.reason)] = Rejection(r.what, r.reason, r.count, r.example)
+            else:
+                same.count += r.count
+        reasons = list(merged.values())
+        head = "; ".join(r.message for r in reasons[:5])
+        more = len(reasons) - 5
         return head + (f"; and {more} more" if more > 0 else "")

@@ -1,8 +1,15 @@
 """The SQLite store: one writer thread commits decoded requests in batches; readers use their own connections.
 
-A request is acknowledged only after the transaction holding it commits, so an acknowledged span
-is on disk. The queue in front of the writer is bounded: when it is full ``submit`` raises
-``StoreFull`` and the receiver answers UNAVAILABLE, which makes the Collector retry later.
+A request is acknowledged only after the transaction holding it commits with ``synchronous =
+FULL``: the WAL is fsynced at every commit (once per batch of requests), so an acknowledged span
+survives a process kill, an OS crash or a power loss. The queue in front of the writer is bounded:
+when it is full ``submit`` raises ``StoreFull`` and the receiver answers UNAVAILABLE, which makes
+the Collector retry later.
+
+A batch the database refuses because of its data (a value SQLite cannot bind, a constraint) is
+written again request by request, and a request that is still refused record by record (by
+halves), so only the records at fault are rejected. Errors of the database itself (disk full,
+I/O, read-only, locked) fail the whole batch: the sender retries it.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from pathlib import Path
 from telemetron_instrumentation import semconv
 
 from ..hub import Committed, Hub
-from ..receiver.records import Decoded, Resource, SpanRecord
+from ..receiver.records import Decoded, MetricPoint, Resource, SpanRecord
+from ..receiver.rejections import RejectionLog
 from . import attribute_index
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,11 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=F
 
 # The attributes that mark a record as pending; the running span itself does not carry them.
 _PENDING_MARKERS = frozenset((semconv.SPAN_TYPE, semconv.LOGFIRE_SPAN_TYPE))
+
+
+# WAL + FULL: every commit fsyncs the WAL before the request is acknowledged. With NORMAL a
+# commit is only in the OS page cache until the next checkpoint: an OS crash could lose it.
+SYNCHRONOUS = "FULL"
 
 
 class StoreFull(Exception):
@@ -106,6 +119,35 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
     )  # fmt: skip
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether a write failed because of the database (retry later) rather than the data (reject it)."""
+    if isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+        return False
+    return isinstance(exc, (sqlite3.DatabaseError, OSError, MemoryError))  # disk full, I/O, read-only, locked
+
+
+def _records(decoded: Decoded) -> list:
+    return [*decoded.spans, *decoded.metric_points, *decoded.logs]
+
+
+def _reject_refused(decoded: Decoded, refused: list[tuple[object, Exception]]) -> None:
+    """Take the refused records out of ``decoded`` and count them there, with the database's reason."""
+    gone = {id(record) for record, _ in refused}
+    decoded.spans = [r for r in decoded.spans if id(r) not in gone]
+    decoded.metric_points = [r for r in decoded.metric_points if id(r) not in gone]
+    decoded.logs = [r for r in decoded.logs if id(r) not in gone]
+    for record, exc in refused:
+        reason = f"the store refused it: {type(exc).__name__}: {exc}"
+        if isinstance(record, SpanRecord):
+            example = {"trace_id": record.trace_id, "span_id": record.span_id, "name": record.name,
+                       "service": record.service_name}  # fmt: skip
+            decoded.reject("span", reason, example)
+        elif isinstance(record, MetricPoint):
+            decoded.reject("data point", reason, {"metric": record.name, "service": record.resource.service_name})
+        else:
+            decoded.reject("log record", reason, {"service": record.resource.service_name})
+
+
 class _Job:
     __slots__ = ("decoded", "future", "size")
 
@@ -142,7 +184,7 @@ class Store:
         self._writer.executescript(schema)
         if "spans" in tables and "trace_attributes" not in tables:
             self._backfill_attribute_index()
-        self._writer.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at commit on OS crash-free paths
+        self._writer.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
         self._known_resources: set[str] = {
             r[0] for r in self._writer.execute("SELECT resource_key FROM resources")
         }
@@ -151,6 +193,7 @@ class Store:
         }
         self.committed_spans = 0
         self.write_errors = 0
+        self.rejections = RejectionLog()  # what the receiver refused, for the Oracle's issues
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -200,23 +243,58 @@ class Store:
                 self._queued -= size
 
     def _commit(self, jobs: list[_Job]) -> None:
-        committed = Committed()
-        for job in jobs:
-            committed.metric_points.extend(job.decoded.metric_points)
-            committed.logs.extend(job.decoded.logs)
-            for span in job.decoded.spans:
-                (committed.pending if span.pending else committed.spans).append(span)
         try:
-            self._write(committed)
+            self._write_and_publish([record for job in jobs for record in _records(job.decoded)])
         except Exception as exc:
             self.write_errors += 1
-            log.exception("store write failed")
+            if is_transient(exc):
+                log.warning("store write failed, the senders will retry: %r", exc)
+                for job in jobs:
+                    job.future.set_exception(exc)
+                return
+            log.warning("store refused a batch of %d request(s) (%r): writing each on its own", len(jobs), exc)
             for job in jobs:
-                job.future.set_exception(exc)
+                self._commit_isolated(job)
             return
-        self.committed_spans += len(committed.spans)
         for job in jobs:
             job.future.set_result(None)
+
+    def _commit_isolated(self, job: _Job) -> None:
+        """Write one request, leaving out (and rejecting on its Decoded) the records the database refuses."""
+        try:
+            refused = self._write_halves(_records(job.decoded))
+        except Exception as exc:  # only a transient error gets here
+            job.future.set_exception(exc)
+            return
+        if refused:
+            _reject_refused(job.decoded, refused)
+        job.future.set_result(None)
+
+    def _write_halves(self, records: list) -> list[tuple[object, Exception]]:
+        """Write ``records``; on a data error split them in halves until the records at fault are found."""
+        try:
+            self._write_and_publish(records)
+            return []
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(records) == 1:
+                log.warning("store refused a record: %r", exc)
+                return [(records[0], exc)]
+            middle = len(records) // 2
+            return self._write_halves(records[:middle]) + self._write_halves(records[middle:])
+
+    def _write_and_publish(self, records: list) -> None:
+        committed = Committed()
+        for record in records:
+            if isinstance(record, SpanRecord):
+                (committed.pending if record.pending else committed.spans).append(record)
+            elif isinstance(record, MetricPoint):
+                committed.metric_points.append(record)
+            else:
+                committed.logs.append(record)
+        self._write(committed)
+        self.committed_spans += len(committed.spans)
         self.hub.publish(committed)
 
     def _write(self, c: Committed) -> None:
@@ -224,7 +302,7 @@ class Store:
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
-            self._write_resources(conn, c)
+            new_resources = self._write_resources(conn, c)
             if c.spans:
                 conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans])
                 conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
@@ -262,6 +340,7 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self._known_resources.update(new_resources)  # only once committed: a rolled-back batch is written again
         for s in c.spans:
             self._active.discard((s.trace_id, s.span_id))
         for p in c.pending:
@@ -283,7 +362,7 @@ class Store:
             raise
         log.info("attribute values indexed in %.1f s", time.perf_counter() - started)
 
-    def _write_resources(self, conn: sqlite3.Connection, c: Committed) -> None:
+    def _write_resources(self, conn: sqlite3.Connection, c: Committed) -> list[str]:
         new: dict[str, Resource] = {}
         for group in (c.spans, c.pending, c.metric_points, c.logs):
             for item in group:
@@ -295,7 +374,7 @@ class Store:
                 "INSERT OR IGNORE INTO resources VALUES (?,?,?)",
                 [(r.key, r.service_name, _dumps(r.attributes)) for r in new.values()],
             )
-            self._known_resources.update(new)
+        return list(new)
 
     def _write_pending(self, conn: sqlite3.Connection, pending: list[SpanRecord]) -> None:
         rows = []
