@@ -5,7 +5,9 @@ Collector-contrib jaeger translator: the scope as ``otel.scope.name``/``version`
 span attributes, then ``span.kind``, ``otel.status_code``, ``error=true`` on error,
 ``otel.status_description`` and ``w3c.tracestate``; events become logs whose first field is
 ``event`` (the event name); the parent becomes a ``CHILD_OF`` reference and links ``FOLLOWS_FROM``
-ones; each resource becomes a process. Like Jaeger's query service (its standard adjusters),
+ones; each resource becomes a process. Scope attributes are not tags there (the translator leaves
+them out) but are searched as tags, as Jaeger's storage does; OTLP JSON carries them in
+``scopeSpans[].scope.attributes``. Like Jaeger's query service (its standard adjusters),
 attributes are sorted by key and events by name unless ``raw`` is asked for.
 
 Hand-written because no maintained Python package produces Jaeger's JSON; stored values keep
@@ -177,12 +179,16 @@ _COLUMNS = (
     "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
     " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
 )
-_DOCUMENTS = ("attributes", "NULLIF(events, '[]')", "NULLIF(links, '[]')", "NULLIF(dropped_counts, '[0,0,0]')")
+_DOCUMENTS = (
+    "attributes", "NULLIF(events, '[]')", "NULLIF(links, '[]')", "NULLIF(dropped_counts, '[0,0,0]')",
+    "NULLIF(scope_attributes, '{}')",
+)  # fmt: skip
 
 
 # A rendered span is a tuple: the sort key (trace id, start, span id), what assembling a response
-# groups spans by (resource key, service name, scope name, scope version), and its JSON text.
-_TRACE, _START, _SPAN, _RESOURCE, _SERVICE, _SCOPE, _VERSION, _TEXT = range(8)
+# groups spans by (resource key, service name, scope name, scope version, scope attributes as
+# OTLP JSON text, "" in the UI model), and its JSON text.
+_TRACE, _START, _SPAN, _RESOURCE, _SERVICE, _SCOPE, _VERSION, _SCOPE_ATTRIBUTES, _TEXT = range(9)
 
 UI, OTLP = "ui", "otlp"  # the two shapes a span is rendered in
 
@@ -292,7 +298,7 @@ def _ui_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
     out = []
     for (
         trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, resource_key, service,
-        scope_name, scope_version, trace_state, flags, attributes, events, links, _dropped,
+        scope_name, scope_version, trace_state, flags, attributes, events, links, _dropped, _scope_attributes,
     ) in rows:  # fmt: skip
         head = heads.get(trace_id)
         if head is None:
@@ -312,7 +318,7 @@ def _ui_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
         tags = f"{fixed[0]}{','.join(_tags_json(attributes, adjust, tag_cache))}{fixed[1]}" if attributes else fixed[2]
         logs = _logs_json(events, adjust, tag_cache, fields_cache) if events else "[]"
         out.append((
-            trace_id, start_ns, span_id, resource_key, service, scope_name, scope_version,
+            trace_id, start_ns, span_id, resource_key, service, scope_name, scope_version, "",
             f'{head[0]}{span_id}",{_SAMPLED if flags & 0x1 else ""}"operationName":{_q(name)},"references":{refs},'
             f'"startTime":{start_ns // 1000},"duration":{(end_ns - start_ns) // 1000},"tags":[{tags}],"logs":{logs},',
         ))  # fmt: skip
@@ -466,7 +472,7 @@ def _otlp_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
     out = []
     for (
         trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, resource_key, service,
-        scope_name, scope_version, trace_state, flags, attributes, events, links, dropped,
+        scope_name, scope_version, trace_state, flags, attributes, events, links, dropped, scope_attributes,
     ) in rows:  # fmt: skip
         # Each optional field's text is "" when absent (OTLP/JSON leaves out default values); one
         # f-string then writes the span.
@@ -486,8 +492,9 @@ def _otlp_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
             status = f'"message":{_q(status_message)}' + (f',"code":{status_code}' if status_code else "")
         else:
             status = f'"code":{status_code}' if status_code else ""
+        scope_f = _attributes_text(scope_attributes, adjust, cache) if scope_attributes else ""
         out.append((
-            trace_id, start_ns, span_id, resource_key, service, scope_name, scope_version,
+            trace_id, start_ns, span_id, resource_key, service, scope_name, scope_version, scope_f,
             f'{{"traceId":"{trace_id}","spanId":"{span_id}"{state_f}{parent_f}{flags_f}{name_f}{kind_f},'
             f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"{attributes_f}{events_f}{links_f},'
             f'"status":{{{status}}}}}',
@@ -506,20 +513,22 @@ def otlp_resource_spans_json(
     resources = get_resources(conn, {span[_RESOURCE] for span in spans})
     out = []
     for trace_spans in _by_trace(spans, trace_ids).values():
-        by_resource: dict[str, dict[tuple[str, str], list[str]]] = {}
+        by_resource: dict[str, dict[tuple[str, str, str], list[str]]] = {}
         for span in trace_spans:
             scopes = by_resource.setdefault(span[_RESOURCE], {})
-            scopes.setdefault((span[_SCOPE], span[_VERSION]), []).append(span[_TEXT])
+            scopes.setdefault((span[_SCOPE], span[_VERSION], span[_SCOPE_ATTRIBUTES]), []).append(span[_TEXT])
         for key, scopes in by_resource.items():
             resource = resources.get(key)
             resource_text = f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}' if resource and resource["attributes"] else "{}"
             scope_texts = []
-            for (name, version), texts in scopes.items():
+            for (name, version, scope_attributes), texts in scopes.items():
                 scope = []
                 if name:
                     scope.append(f'"name":{_q(name)}')
                 if version:
                     scope.append(f'"version":{_q(version)}')
+                if scope_attributes:
+                    scope.append(f'"attributes":{scope_attributes}')
                 scope_texts.append(f'{{"scope":{{{",".join(scope)}}},"spans":[{",".join(texts)}]}}')
             out.append(f'{{"resource":{resource_text},"scopeSpans":[{",".join(scope_texts)}]}}')
     return out

@@ -254,7 +254,7 @@ def _links(span, parts: list[Part]) -> list[dict]:
     return links
 
 
-def _span_record(span, resource: Resource, scope, parts: list[Part]) -> SpanRecord:
+def _span_record(span, resource: Resource, scope, scope_attributes: dict, parts: list[Part]) -> SpanRecord:
     parent = span.parent_span_id
     attrs = attributes(span.attributes, parts)
     events = _events(span, parts) if span.events else []
@@ -285,6 +285,7 @@ def _span_record(span, resource: Resource, scope, parts: list[Part]) -> SpanReco
         trace_state=span.trace_state,
         flags=span.flags,
         dropped=dropped,
+        scope_attributes=scope_attributes,
     )
     promote(record)
     return record
@@ -294,7 +295,18 @@ def span_example(trace_id: bytes, span_id: bytes, name: str, resource: Resource)
     return {"trace_id": trace_id.hex(), "span_id": span_id.hex(), "name": name, "service": resource.service_name}
 
 
+def _scope_attributes(out: Decoded, scope, resource: Resource) -> dict:
+    """The scope's attributes, decoded once for all its spans; one nested too deep is left out and reported."""
+    if not scope.attributes:
+        return {}
+    parts: list[Part] = []
+    decoded = attributes(scope.attributes, parts)
+    _report_parts(out, parts, {"service": resource.service_name, "in": "scope"})
+    return decoded
+
+
 def _add_spans(out: Decoded, spans: list, resource: Resource, scope) -> None:
+    scope_attributes = _scope_attributes(out, scope, resource)
     for span, lenient_parts in spans:
         if isinstance(span, bytes):
             out.reject("span", NOT_UTF8 + " (name, status message or trace_state)", _unreadable_span(span, resource))
@@ -304,7 +316,7 @@ def _add_spans(out: Decoded, spans: list, resource: Resource, scope) -> None:
             out.reject("span", problem, span_example(span.trace_id, span.span_id, span.name, resource))
             continue
         parts = list(lenient_parts)
-        out.spans.append(_span_record(span, resource, scope, parts))
+        out.spans.append(_span_record(span, resource, scope, scope_attributes, parts))
         if parts:
             _report_parts(out, parts, span_example(span.trace_id, span.span_id, span.name, resource))
 

@@ -18,8 +18,10 @@ class Resource:
 class SpanRecord:
     """One span with the fields the product queries promoted out of its attributes.
 
-    ``attributes``, ``events`` and ``links`` keep everything else losslessly. ``pending`` marks a
-    work-in-progress record: the real span ``parent_span_id`` has started and not yet ended.
+    ``attributes``, ``events`` and ``links`` keep everything else losslessly. ``scope_attributes``
+    are the instrumentation scope's, one dict shared by the spans of a scope (never mutated).
+    ``pending`` marks a work-in-progress record: the real span ``parent_span_id`` has started and
+    not yet ended.
     """
 
     trace_id: str
@@ -52,6 +54,7 @@ class SpanRecord:
     pending: bool = False
     # For a pending record: the real span's own parent, if the emitter said.
     pending_parent_id: str | None = None
+    scope_attributes: dict = field(default_factory=dict)
 
     @property
     def service_name(self) -> str:

@@ -2,8 +2,8 @@
 reads a few traces instead of every span of a service.
 
 It holds the short strings (at most 128 characters) found in the attributes of spans, their
-events and their links, one row per distinct (key, value) in a trace; bytes values are held as
-their base64 text, the text Jaeger shows and searches them by. Numbers are left out:
+instrumentation scopes, their events and their links, one row per distinct (key, value) in a
+trace; bytes values are held as their base64 text, the text Jaeger shows and searches them by. Numbers are left out:
 token counts, costs and latencies are unique per span, and each unique value costs the writer a
 random B-tree insert (indexing them too halved ingest throughput; strings alone cost ~10%).
 A search the table cannot answer (a number, a bool, a long string, a message content key, a
@@ -34,6 +34,8 @@ def rows(spans: Iterable[SpanRecord]) -> set[tuple[str, str, str]]:
     for s in spans:
         trace_id = s.trace_id
         groups = [s.attributes]
+        if s.scope_attributes:
+            groups.append(s.scope_attributes)
         if s.events:
             groups.extend(e["attributes"] for e in s.events)
         if s.links:
@@ -64,6 +66,9 @@ def _value(j: str) -> str:
 BACKFILL = f"""
 INSERT OR IGNORE INTO trace_attributes (key, value, trace_id)
 SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.attributes) j WHERE {_eligible('j')}
+UNION ALL
+SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.scope_attributes) j
+WHERE s.scope_attributes <> '{{}}' AND {_eligible('j')}
 UNION ALL
 SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.events) e, json_each(e.value, '$.attributes') j
 WHERE s.events <> '[]' AND {_eligible('j')}

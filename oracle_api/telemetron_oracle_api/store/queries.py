@@ -126,7 +126,11 @@ def span_json(row: Mapping) -> dict:
         "attributes": _loads(row["attributes"]),
         "events": _loads(row["events"]),
         "links": _loads(row["links"]),
-        "scope": {"name": row["scope_name"], "version": row["scope_version"]},
+        "scope": {
+            "name": row["scope_name"],
+            "version": row["scope_version"],
+            "attributes": _loads(row["scope_attributes"]),
+        },
         "resource_key": row["resource_key"],
     }
 
@@ -262,7 +266,7 @@ class TraceFilter:
     min_duration_ns: int | None = None
     max_duration_ns: int | None = None
     conversation_id: str | None = None
-    attributes: dict[str, str] | None = None  # attribute equality, on any span of the trace
+    attributes: dict[str, str] | None = None  # attribute equality, on any span of the trace or its scope
     operation: str | None = None
 
 
@@ -320,9 +324,13 @@ def list_traces(
             where.append(f"EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND s.{column} = ?)")
             params.append(value)
     for key, value in (f.attributes or {}).items():
-        condition, values = attribute_match("s.attributes", key, value)
-        where.append(f"EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND {condition})")
-        params.extend(values)
+        on_span, span_values = attribute_match("s.attributes", key, value)
+        on_scope, scope_values = attribute_match("s.scope_attributes", key, value)
+        where.append(
+            "EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id"
+            f" AND (({on_span}) OR (s.scope_attributes <> '{{}}' AND {on_scope})))"
+        )
+        params.extend([*span_values, *scope_values])
     if cursor:
         start_ns, trace_id = decode_cursor(cursor)
         where.append("(t.start_ns < ? OR (t.start_ns = ? AND t.trace_id < ?))")
@@ -422,7 +430,8 @@ _SPAN_JSON = (
     "\"status\":{\"code\":\"%s\",\"message\":%s},"
     "\"gen_ai\":{\"operation\":%s,\"agent_name\":%s,\"provider\":%s,\"request_model\":%s,\"response_model\":%s,"
     "\"input_tokens\":%s,\"output_tokens\":%s,\"conversation_id\":%s,\"error_type\":%s},"
-    "\"attributes\":%s,\"events\":%s,\"links\":%s,\"scope\":{\"name\":%s,\"version\":%s},\"resource_key\":\"%s\"}',"
+    "\"attributes\":%s,\"events\":%s,\"links\":%s,\"scope\":{\"name\":%s,\"version\":%s,\"attributes\":%s},"
+    "\"resource_key\":\"%s\"}',"
     " s.trace_id, s.span_id, json_quote(s.parent_span_id), json_quote(s.name),"
     f" {_name_case('s.kind', SPAN_KINDS)}, json_quote(s.service_name),"
     f" date(s.start_ns / 1000000000, 'unixepoch'), time(s.start_ns / 1000000000, 'unixepoch'), {_micros_sql('s.start_ns')},"
@@ -432,7 +441,8 @@ _SPAN_JSON = (
     " json_quote(s.operation), json_quote(s.agent_name), json_quote(s.provider), json_quote(s.request_model),"
     f" json_quote(s.response_model), {_n('s.input_tokens')}, {_n('s.output_tokens')},"
     " json_quote(s.conversation_id), json_quote(s.error_type),"
-    " s.attributes, s.events, s.links, json_quote(s.scope_name), json_quote(s.scope_version), s.resource_key)"
+    " s.attributes, s.events, s.links, json_quote(s.scope_name), json_quote(s.scope_version), s.scope_attributes,"
+    " s.resource_key)"
 )
 
 
@@ -531,10 +541,11 @@ _KIND_BY_NAME = {name.lower(): i for i, name in enumerate(SPAN_KINDS)}
 class SpanSearch:
     """Jaeger's trace query: a trace matches when one of its spans meets every condition.
 
-    Tags are looked up, as Jaeger's own storage does, on the span's attributes, its resource's
-    attributes and its events' and links' attributes, and every tag the Jaeger API shows for a span
-    from its own fields (``otel.scope.name``, ``span.kind``, ``otel.status_code``, ``error``, ...)
-    under the name it shows; ``resource.<key>`` looks at resource attributes only.
+    Tags are looked up, as Jaeger's own storage does, on the span's attributes, its resource's and
+    its instrumentation scope's attributes and its events' and links' attributes, and every tag
+    the Jaeger API shows for a span from its own fields (``otel.scope.name``, ``span.kind``,
+    ``otel.status_code``, ``error``, ...) under the name it shows; ``resource.<key>`` looks at
+    resource attributes only.
     """
 
     service: str | None = None
@@ -587,11 +598,13 @@ _FIXED_TAG_COLUMNS = {
 
 
 def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tuple[str, list]:
-    """A tag on the span's attributes, its resource's (``resource.<key>`` only there) or its events' and links'."""
+    """A tag on the span's attributes, its resource's (``resource.<key>`` only there), its scope's or its
+    events' and links'."""
     if key.startswith("resource."):
         keys = _resource_keys_matching(conn, key[len("resource.") :], value)
         return "s.resource_key IN (SELECT value FROM json_each(?))", [json.dumps(keys)]
     on_span, span_params = attribute_match("s.attributes", key, value, conn=conn)
+    on_scope, scope_params = attribute_match("s.scope_attributes", key, value, conn=conn)
     on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value, raw=False, conn=conn)
     on_link, link_params = attribute_match("json_extract(l.value, '$.attributes')", key, value, raw=False, conn=conn)
     needles = attribute_needles(key, value)
@@ -600,10 +613,11 @@ def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tupl
     sql = (
         f"(({on_span})"
         " OR s.resource_key IN (SELECT value FROM json_each(?))"
+        f" OR (s.scope_attributes <> '{{}}' AND {on_scope})"
         f" OR (({in_events}) AND EXISTS (SELECT 1 FROM json_each(s.events) e WHERE {on_event}))"
         f" OR (({in_links}) AND EXISTS (SELECT 1 FROM json_each(s.links) l WHERE {on_link})))"
     )
-    params = [*span_params, json.dumps(_resource_keys_matching(conn, key, value))]
+    params = [*span_params, json.dumps(_resource_keys_matching(conn, key, value)), *scope_params]
     params += [*needles, *event_params, *needles, *link_params]
     return sql, params
 

@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS spans (
     flags           INTEGER NOT NULL,
     dropped_counts  TEXT NOT NULL,         -- [attributes, events, links]
     received_ns     INTEGER NOT NULL,
+    -- The instrumentation scope's attributes (JSON, like attributes). Last, because a store made
+    -- before it existed gets it by ALTER TABLE ... ADD COLUMN (store/sqlite.py), which appends.
+    scope_attributes TEXT NOT NULL DEFAULT '{}',
     UNIQUE (trace_id, span_id)             -- a span delivered twice is stored once
 );
 CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
@@ -54,8 +57,8 @@ CREATE INDEX IF NOT EXISTS spans_conversation ON spans (conversation_id) WHERE c
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
 CREATE INDEX IF NOT EXISTS spans_service_operation ON spans (service_name, name, kind);
 
--- Search by attribute: which traces carry a short string attribute value on a span, an event or
--- a link, one row per distinct (key, value) in a trace (store/attribute_index.py says which
+-- Search by attribute: which traces carry a short string attribute value on a span, its scope,
+-- an event or a link, one row per distinct (key, value) in a trace (store/attribute_index.py says which
 -- values and why numbers are left out). Other searches scan spans (store/queries.py).
 CREATE TABLE IF NOT EXISTS trace_attributes (
     key      TEXT NOT NULL,

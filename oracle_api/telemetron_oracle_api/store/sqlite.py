@@ -70,8 +70,8 @@ INSERT OR IGNORE INTO spans (
     trace_id, span_id, parent_span_id, name, kind, service_name, start_ns, end_ns, duration_ns,
     status_code, status_message, operation, agent_name, provider, request_model, response_model,
     input_tokens, output_tokens, conversation_id, error_type, attributes, events, links,
-    resource_key, scope_name, scope_version, trace_state, flags, dropped_counts, received_ns
-) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+    resource_key, scope_name, scope_version, trace_state, flags, dropped_counts, received_ns, scope_attributes
+) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 """
 
 _UPSERT_ACTIVE = """
@@ -115,7 +115,7 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
         _dumps(s.attributes), _dumps(s.events) if s.events else "[]",
         _dumps(s.links) if s.links else "[]", s.resource.key, s.scope_name, s.scope_version,
         s.trace_state, s.flags, _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
-        received_ns,
+        received_ns, _dumps(s.scope_attributes) if s.scope_attributes else "{}",
     )  # fmt: skip
 
 
@@ -146,6 +146,23 @@ def _reject_refused(decoded: Decoded, refused: list[tuple[object, Exception]]) -
             decoded.reject("data point", reason, {"metric": record.name, "service": record.resource.service_name})
         else:
             decoded.reject("log record", reason, {"service": record.resource.service_name})
+
+
+# Columns added to a table after its first release: CREATE TABLE IF NOT EXISTS leaves a store made
+# before them as it was, so they are added on open (SQLite appends a column without rewriting rows).
+_ADDED_COLUMNS = (("spans", "scope_attributes", "TEXT NOT NULL DEFAULT '{}'"),)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, definition in _ADDED_COLUMNS:
+        if column in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+            continue
+        log.info("adding column %s.%s to a store made before it existed", table, column)
+        try:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process opening the same file added it first
+                raise
 
 
 class _Job:
@@ -182,6 +199,7 @@ class Store:
         tables = {r[0] for r in self._writer.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         schema = package_files.files(__package__).joinpath("schema.sql").read_text()
         self._writer.executescript(schema)
+        _add_missing_columns(self._writer)
         if "spans" in tables and "trace_attributes" not in tables:
             self._backfill_attribute_index()
         self._writer.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
