@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from oracle_fixtures import start_oracle
@@ -146,6 +146,32 @@ def test_every_attribute_value_type_round_trips(oracle_server, export):
         "s": "text", "b": True, "i": -7, "d": 1.5, "raw": {"$bytes": "AAE="},
         "arr": [1, "two"], "map": {"inner": 2.0},
     }  # fmt: skip
+
+
+def scoped_request(*spans: Span, scope_attributes: dict) -> ExportTraceServiceRequest:
+    request = request_of(*spans)
+    scope = InstrumentationScope(name="lib", version="2.0", attributes=[kv(k, v) for k, v in scope_attributes.items()])
+    request.resource_spans[0].scope_spans[0].scope.CopyFrom(scope)
+    return request
+
+
+def test_scope_attributes_are_stored_with_every_span_of_the_scope(oracle_server, export):
+    values = {"team": "search", "shard": 3, "ratio": 0.5, "on": True, "raw": b"\x00\x01", "tags": ["a", 1]}
+    response = export(scoped_request(make_span(0), make_span(1), scope_attributes=values))
+    assert not response.HasField("partial_success")
+    trace = oracle_server.client().get(f"/api/v1/traces/{(1).to_bytes(16, 'big').hex()}").json()
+    expected = {"team": "search", "shard": 3, "ratio": 0.5, "on": True, "raw": {"$bytes": "AAE="}, "tags": ["a", 1]}
+    assert [s["scope"] for s in trace["spans"]] == [{"name": "lib", "version": "2.0", "attributes": expected}] * 2
+
+
+def test_non_utf8_scope_attribute_drops_only_that_attribute(oracle_server, export):
+    raw = scoped_request(make_span(0), make_span(1), scope_attributes={"good": "yes", "bad": "BAD!"}).SerializeToString()
+    raw = raw.replace(b"BAD!", b"\xff\xfe\xfd\xfc")
+    response = export(raw)
+    assert response.partial_success.rejected_spans == 0
+    assert "attribute(s) dropped: a string is not valid UTF-8" in response.partial_success.error_message
+    assert span_names(oracle_server) == ["span-0", "span-1"]
+    assert stored(oracle_server, "SELECT DISTINCT scope_name, scope_attributes FROM spans") == [("lib", '{"good":"yes"}')]
 
 
 def test_duplicate_delivery_stores_each_span_once(oracle_server, export):
