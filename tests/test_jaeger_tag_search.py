@@ -1,10 +1,11 @@
 """Every tag the Jaeger API shows for a span finds that span's trace when searched under the name shown.
 
 A varied trace (every OTLP value type, every span kind, error and OK status with a description,
-a trace state, instrumentation scopes, resource attributes, events and links) goes in as OTLP
-through the real receiver beside decoy traces; then each tag ``/api/traces/{id}`` returns, and
-each log field, is searched the way the Jaeger UI searches it (``tags={"k":"v"}``), and through
-api_v3's ``query.attributes``.
+a trace state, instrumentation scopes with attributes, resource attributes, events and links)
+goes in as OTLP through the real receiver beside decoy traces; then each tag ``/api/traces/{id}``
+returns, each log field, and each scope attribute api_v3 returns (the UI model does not show
+them), is searched the way the Jaeger UI searches it (``tags={"k":"v"}``), and through api_v3's
+``query.attributes``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ def varied_trace(trace: str, flavour: str) -> list[ResourceSpans]:
     front = ResourceSpans(
         scope_spans=[
             ScopeSpans(
-                scope=InstrumentationScope(name=f"shop.http{flavour}", version=f"1.2.{flavour}"),
+                scope=InstrumentationScope(name=f"shop.http{flavour}", version=f"1.2.{flavour}", attributes=[
+                    kv("scope.team", f"cart{flavour}"), kv("scope.shard", 7 + len(flavour)),
+                    kv("scope.weight", 0.75 + len(flavour)), kv("scope.beta", not flavour),
+                    kv("scope.key", f"k{flavour}".encode()), kv("scope.regions", ["eu", flavour]),
+                ]),
                 spans=[
                     make_span(trace, 0, None, "GET /cart", Span.SPAN_KIND_SERVER, {
                         "http.route": f"/cart/{flavour}", "http.status_code": 200 + len(flavour),
@@ -133,6 +138,27 @@ def shown(server) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def scope_shown(server) -> list[tuple[str, str, str, str]]:
+    """(service, "scope", key, value as the UI types it) of every scope attribute api_v3 returns."""
+    body = server.client().get(f"/api/v3/traces/{TRACE}").json()
+    out = []
+    for rs in body["result"]["resourceSpans"]:
+        service = next(a["value"]["stringValue"] for a in rs["resource"]["attributes"] if a["key"] == "service.name")
+        for ss in rs["scopeSpans"]:
+            out += [(service, "scope", a["key"], otlp_text(a["value"])) for a in ss["scope"].get("attributes", [])]
+    return out
+
+
+def otlp_text(value: dict) -> object:
+    """An OTLP/JSON AnyValue as the text Jaeger compares a tag with (pcommon's AsString)."""
+    (kind, inner), = value.items()
+    if kind == "arrayValue":
+        return json.dumps([otlp_text(v) for v in inner.get("values", [])], separators=(",", ":"))
+    if kind == "boolValue":
+        return "true" if inner else "false"
+    return inner if isinstance(inner, str) else json.dumps(inner)
+
+
 def ui_text(tag: dict) -> str:
     """A tag's value as the Jaeger UI displays it, which is what a user copies into the Tags box."""
     value = tag["value"]
@@ -169,13 +195,22 @@ def test_the_varied_trace_shows_every_kind_of_tag(server):
             "exception.stacktrace"} <= keys  # fmt: skip
 
 
+def test_api_v3_shows_the_scope_attributes(server):
+    assert {(key, value) for _, _, key, value in scope_shown(server)} == {
+        ("scope.team", "cart"), ("scope.shard", "7"), ("scope.weight", "0.75"), ("scope.beta", "true"),
+        ("scope.key", "aw=="), ("scope.regions", '["eu",""]'),
+    }  # fmt: skip
+
+
 def test_every_shown_tag_finds_its_trace(server):
-    missed = [item for item in shown(server) if TRACE not in v1_search(server, item[0], item[2], item[3])]
+    every = shown(server) + scope_shown(server)
+    missed = [item for item in every if TRACE not in v1_search(server, item[0], item[2], item[3])]
     assert missed == []
 
 
 def test_every_shown_tag_finds_its_trace_through_api_v3(server):
-    missed = [item for item in shown(server) if TRACE not in v3_search(server, item[0], item[2], item[3])]
+    every = shown(server) + scope_shown(server)
+    missed = [item for item in every if TRACE not in v3_search(server, item[0], item[2], item[3])]
     assert missed == []
 
 
@@ -189,6 +224,10 @@ def test_every_shown_tag_finds_its_trace_through_api_v3(server):
         ("shop-front", "tags.map", '{"alpha":[1.5,true],"zeta":""}'),
         ("shop-front", "tags.list", '["a","",3]'),
         ("shop-back", "otel.status_description", "card declined"),
+        ("shop-front", "scope.team", "cart"),
+        ("shop-front", "scope.shard", "7"),
+        ("shop-front", "scope.key", "aw=="),
+        ("shop-front", "scope.regions", '["eu",""]'),
     ],
 )
 def test_a_shown_value_finds_only_the_trace_that_has_it(server, service, key, value):
