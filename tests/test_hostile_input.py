@@ -82,6 +82,7 @@ class Case:
     outcome: str  # kept | dropped (stored without the bad part) | rejected (not stored)
     reason: str = ""  # a part of the reason counted on /health and shown in the issue
     on_resource: bool = False  # edit the resource instead of the bad item
+    on_scope: bool = False  # edit the spans' instrumentation scope instead of the bad item
     histogram: bool = False
     collector_refuses: str = ""  # the Collector answers the sender with an error saying this; nothing arrives
 
@@ -104,7 +105,9 @@ CASES = [
     Case("invalid UTF-8 span attr",    "traces",  _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8"),
     Case("invalid UTF-8 span name",    "traces",  _set(name="BAD!"),                                  "rejected", "not valid UTF-8 (name, status message or trace_state)"),
     Case("invalid UTF-8 resource attr", "traces", _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8", on_resource=True),
+    Case("invalid UTF-8 scope attr",   "traces",  _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8", on_scope=True),
     Case("value nested 33 deep",       "traces",  _nested(33),                                        "dropped",  "nested deeper than 32 levels"),
+    Case("scope value nested 33 deep", "traces",  _nested(33),                                        "dropped",  "nested deeper than 32 levels", on_scope=True),
     Case("value nested 60 deep",       "traces",  _nested(60),                                        "dropped",  "nested deeper than 32 levels"),
     Case("NaN and Inf attributes",     "traces",  lambda s: s.attributes.extend([kv("nan", float("nan")), kv("gen_ai.usage.input_tokens", float("inf"))]), "kept"),
     Case("1 MB value",                 "traces",  _add_attr("gen_ai.output.messages", "x" * 1024 * 1024), "kept"),
@@ -163,7 +166,12 @@ def build(case: Case, service: str):
         for name in ("good", "bad"):
             items.add(time_unix_nano=T0, severity_text="INFO").attributes.append(kv("item", name))
     group.resource.attributes.append(kv("service.name", service))
-    case.edit(group.resource if case.on_resource else items[1])
+    if case.on_resource:
+        case.edit(group.resource)
+    elif case.on_scope:
+        case.edit(group.scope_spans[0].scope)
+    else:
+        case.edit(items[1])
     return request
 
 
