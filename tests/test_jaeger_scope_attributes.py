@@ -31,7 +31,10 @@ T0 = NOW - 120 * 10**9
 SERVICE = "scoped-service"
 TRACE = "5c0e" * 8
 DECOY = "d3c0" * 8
-SCOPE_TAGS = {"scopeattr.text": "samevalue", "scopeattr.count": "321", "scopeattr.ratio": "17.25", "scopeattr.on": "true"}
+# The four typed scope attributes of Jaeger's query, as the UI sends them: strings.
+SCOPE_TAGS = {
+    "scopeattr.text": "samevalue", "scopeattr.count": "321", "scopeattr.ratio": "17.25", "scopeattr.on": "true",
+}  # fmt: skip
 
 
 def scoped_trace(trace: str, count: int, blob: bytes) -> ResourceSpans:

@@ -165,13 +165,14 @@ def test_scope_attributes_are_stored_with_every_span_of_the_scope(oracle_server,
 
 
 def test_non_utf8_scope_attribute_drops_only_that_attribute(oracle_server, export):
-    raw = scoped_request(make_span(0), make_span(1), scope_attributes={"good": "yes", "bad": "BAD!"}).SerializeToString()
-    raw = raw.replace(b"BAD!", b"\xff\xfe\xfd\xfc")
+    request = scoped_request(make_span(0), make_span(1), scope_attributes={"good": "yes", "bad": "BAD!"})
+    raw = request.SerializeToString().replace(b"BAD!", b"\xff\xfe\xfd\xfc")
     response = export(raw)
     assert response.partial_success.rejected_spans == 0
     assert "attribute(s) dropped: a string is not valid UTF-8" in response.partial_success.error_message
     assert span_names(oracle_server) == ["span-0", "span-1"]
-    assert stored(oracle_server, "SELECT DISTINCT scope_name, scope_attributes FROM spans") == [("lib", '{"good":"yes"}')]
+    scopes = stored(oracle_server, "SELECT DISTINCT scope_name, scope_attributes FROM spans")
+    assert scopes == [("lib", '{"good":"yes"}')]
 
 
 def test_duplicate_delivery_stores_each_span_once(oracle_server, export):
