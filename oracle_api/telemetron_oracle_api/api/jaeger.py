@@ -24,7 +24,7 @@ from . import jaeger_model as jm
 from ._respond import json_response
 from .deps import Services, get_services
 from .errors import BadRequest
-from .params import MAX_DURATION_MS, count, go_duration_ns, rfc3339_ns, unix_ns
+from .params import DATE_TIME, DIGITS, GO_DURATION, MAX_DURATION_MS, count, go_duration_ns, rfc3339_ns, unix_ns
 
 router = APIRouter(tags=["jaeger"])
 
@@ -181,12 +181,12 @@ def jaeger_search(  # noqa: N803 - Jaeger's parameter names
     operation: str = "",
     tag: Annotated[list[str] | None, Query(description="key:value, repeatable")] = None,
     tags: Annotated[list[str] | None, Query(description='a JSON object ({"key":"value"}) or logfmt key=value pairs')] = None,
-    start: Annotated[str, Query(description=f"the earliest span start, {_MICROS}; default end - lookback")] = "",
-    end: Annotated[str, Query(description=f"the latest span start, {_MICROS}; default now")] = "",
+    start: Annotated[str, Query(description=f"the earliest span start, {_MICROS}; default end - lookback", json_schema_extra=DIGITS)] = "",
+    end: Annotated[str, Query(description=f"the latest span start, {_MICROS}; default now", json_schema_extra=DIGITS)] = "",
     lookback: Annotated[str, Query(description="without start: how far back from end (1h, 2d, 1w); default 2d")] = "",
-    limit: Annotated[str, Query(description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}; 0 or none: {_DEFAULT_SEARCH_LIMIT}")] = "",
-    minDuration: Annotated[str, Query(description=_GO_DURATION)] = "",
-    maxDuration: Annotated[str, Query(description=_GO_DURATION)] = "",
+    limit: Annotated[str, Query(description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}; 0 or none: {_DEFAULT_SEARCH_LIMIT}", json_schema_extra=DIGITS)] = "",
+    minDuration: Annotated[str, Query(description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
+    maxDuration: Annotated[str, Query(description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
     traceID: Annotated[list[str] | None, Query(description="fetch these traces instead of searching")] = None,
     raw: Annotated[str, Query(description="true: no clock-skew adjustment")] = "",
 ):
@@ -238,8 +238,8 @@ def jaeger_trace(trace_id: str, services: ServicesDep, raw: str = ""):
 @router.get("/api/dependencies", responses=errors.documented("v1", 400))
 def jaeger_dependencies(  # noqa: N803 - Jaeger's parameter names
     services: ServicesDep,
-    endTs: Annotated[str, Query(description="the end of the window, Unix milliseconds; default now")] = "",
-    lookback: Annotated[str, Query(description="the window's length in milliseconds; default one day")] = "",
+    endTs: Annotated[str, Query(description="the end of the window, Unix milliseconds; default now", json_schema_extra=DIGITS)] = "",
+    lookback: Annotated[str, Query(description="the window's length in milliseconds; default one day", json_schema_extra=DIGITS)] = "",
     service: str = "",
 ):
     """Service-to-service calls (parent span in one service, child in another) in [endTs - lookback, endTs] ms."""
@@ -292,16 +292,16 @@ def _v3_search(  # noqa: PLR0913 - one argument per query parameter, canonical a
     operation_name: Annotated[str, Query(alias="query.operationName")] = "",
     operation_name_: Annotated[str, Query(alias="query.operation_name", deprecated=True)] = "",
     attributes: Annotated[str, Query(alias="query.attributes", description='JSON object, e.g. {"http.status_code":"500"}')] = "",
-    start_time_min: Annotated[str, Query(alias="query.startTimeMin", description=f"required; {_RFC3339}")] = "",
+    start_time_min: Annotated[str, Query(alias="query.startTimeMin", description=f"required; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
     start_time_min_: Annotated[str, Query(alias="query.start_time_min", deprecated=True)] = "",
-    start_time_max: Annotated[str, Query(alias="query.startTimeMax", description=f"required; {_RFC3339}")] = "",
+    start_time_max: Annotated[str, Query(alias="query.startTimeMax", description=f"required; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
     start_time_max_: Annotated[str, Query(alias="query.start_time_max", deprecated=True)] = "",
-    search_depth: Annotated[str, Query(alias="query.searchDepth", description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}")] = "",
+    search_depth: Annotated[str, Query(alias="query.searchDepth", description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}", json_schema_extra=DIGITS)] = "",
     search_depth_: Annotated[str, Query(alias="query.search_depth", deprecated=True)] = "",
     num_traces: Annotated[str, Query(alias="query.num_traces", deprecated=True)] = "",
-    duration_min: Annotated[str, Query(alias="query.durationMin", description=_GO_DURATION)] = "",
+    duration_min: Annotated[str, Query(alias="query.durationMin", description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
     duration_min_: Annotated[str, Query(alias="query.duration_min", deprecated=True)] = "",
-    duration_max: Annotated[str, Query(alias="query.durationMax", description=_GO_DURATION)] = "",
+    duration_max: Annotated[str, Query(alias="query.durationMax", description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
     duration_max_: Annotated[str, Query(alias="query.duration_max", deprecated=True)] = "",
     raw_traces: Annotated[str, Query(alias="query.rawTraces", description="true: no clock-skew adjustment")] = "",
     raw_traces_: Annotated[str, Query(alias="query.raw_traces", deprecated=True)] = "",
@@ -366,9 +366,9 @@ def v3_find_traces(query: V3Search, services: ServicesDep):
 def v3_get_trace(  # noqa: N803 - Jaeger's parameter names
     trace_id: str,
     services: ServicesDep,
-    startTime: Annotated[str, Query(description=f"validated, not applied: the trace is returned whole; {_RFC3339}")] = "",
+    startTime: Annotated[str, Query(description=f"validated, not applied: the trace is returned whole; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
     start_time: Annotated[str, Query(deprecated=True)] = "",
-    endTime: Annotated[str, Query(description=f"validated, not applied; {_RFC3339}")] = "",
+    endTime: Annotated[str, Query(description=f"validated, not applied; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
     end_time: Annotated[str, Query(deprecated=True)] = "",
     rawTraces: Annotated[str, Query(description="true: no clock-skew adjustment")] = "",
     raw_traces: Annotated[str, Query(deprecated=True)] = "",

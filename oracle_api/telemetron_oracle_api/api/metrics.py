@@ -15,7 +15,7 @@ from ..store import queries
 from . import errors, steps
 from ._respond import json_response
 from .deps import Services, get_services
-from .params import amount_ns
+from .params import AMOUNT, amount_ns
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 
@@ -128,7 +128,7 @@ def compute_metrics(rows, since_ns: int, until_ns: int) -> dict:
 @router.get("/metrics", responses=errors.documented("rest", 400))
 def metrics(
     services: Annotated[Services, Depends(get_services)],
-    window: Annotated[str, Query(description="how far back from now, e.g. 30s, 15m, 1h, 7d")] = "15m",
+    window: Annotated[str, Query(description="how far back from now, e.g. 30s, 15m, 1h, 7d", json_schema_extra=AMOUNT)] = "15m",
 ):
     """Per agent, model and tool over the window: calls, errors, latency p50/p95/p99, tokens in/out, cost (USD)."""
     span_ns = amount_ns(window, "window")

@@ -141,7 +141,14 @@ def count(text: str, param: str, lo: int, hi: int) -> int:
     return int(stripped)
 
 
-# --- FastAPI declarations (the OpenAPI document shows the ranges) ---------------------------------
+# --- FastAPI declarations (the OpenAPI document shows the forms and ranges) -----------------------
+
+# Forms for the OpenAPI document only: the parsers above check them, so a value outside one gets
+# their message (parameter, value, accepted range) rather than a bare "should match pattern".
+DATE_TIME = {"format": "date-time"}
+DIGITS = {"pattern": "^[0-9]*$"}
+GO_DURATION = {"pattern": "^(0|([0-9]+(\\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+)?$"}
+AMOUNT = {"pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}
 
 
 def Limit(maximum: int, description: str = "how many to return"):  # noqa: N802 - reads as a type
@@ -159,7 +166,7 @@ RowId = Annotated[int | None, Query(ge=0, le=INT64_MAX, description="a snapshot 
 def time_query(name: str, description: str):
     """``Annotated[int | None, ...]``: an optional RFC 3339 query parameter ``name``, in Unix nanoseconds."""
 
-    def parse(value: Annotated[str | None, Query(alias=name, description=f"{description}; RFC 3339, e.g. 2026-02-06T10:00:00Z (no offset: UTC), {TIME_RANGE}")] = None) -> int | None:  # fmt: skip
+    def parse(value: Annotated[str | None, Query(alias=name, description=f"{description}; RFC 3339, e.g. 2026-02-06T10:00:00Z (no offset: UTC), {TIME_RANGE}", json_schema_extra=DATE_TIME)] = None) -> int | None:  # fmt: skip
         return None if value is None else rfc3339_ns(value, name, offset_required=False)
 
     return Annotated[int | None, Depends(parse)]
