@@ -24,7 +24,7 @@ from . import jaeger_model as jm
 from ._respond import json_response
 from .deps import Services, get_services
 from .errors import BadRequest
-from .params import DATE_TIME, DIGITS, GO_DURATION, MAX_DURATION_MS, count, go_duration_ns, rfc3339_ns, unix_ns
+from .params import DATE_TIME, DIGITS, GO_DURATION, MAX_DURATION_MS, count, go_duration_ns, rfc3339_ns, unicode_pairs, unix_ns
 
 router = APIRouter(tags=["jaeger"])
 
@@ -64,7 +64,10 @@ def _logfmt(text: str) -> dict[str, str]:
     for m in re.finditer(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)', text):
         value = m.group(2)
         if value.startswith('"'):
-            value = json.loads(value)
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise BadRequest(f"malformed 'tags' parameter: the quoted value of {m.group(1)!r} is not a JSON string: {exc}") from exc
         out[m.group(1)] = value
     if not out and text.strip():
         raise BadRequest("malformed 'tags' parameter: expected a JSON object or logfmt key=value pairs")
@@ -95,7 +98,7 @@ def parse_tags(tag_params: list[str], tags_params: list[str]) -> dict[str, str]:
         if not isinstance(parsed, dict):
             raise BadRequest("malformed 'tags' parameter, cannot unmarshal JSON: expected an object")
         out.update({str(k): _tag_string(v) for k, v in parsed.items()})
-    return out
+    return unicode_pairs(out, "tags")
 
 
 # --- responses ------------------------------------------------------------------------------------
@@ -315,7 +318,7 @@ def _v3_search(  # noqa: PLR0913 - one argument per query parameter, canonical a
             raise BadRequest(f"malformed parameter query.attributes: {exc}") from exc
         if not isinstance(parsed, dict):
             raise BadRequest("malformed parameter query.attributes: expected a JSON object of strings")
-        tags = {str(k): _tag_string(v) for k, v in parsed.items()}
+        tags = unicode_pairs({str(k): _tag_string(v) for k, v in parsed.items()}, "query.attributes")
     tmin, tmin_name = _either((start_time_min, "query.startTimeMin"), (start_time_min_, "query.start_time_min"))
     tmax, tmax_name = _either((start_time_max, "query.startTimeMax"), (start_time_max_, "query.start_time_max"))
     if not tmin or not tmax:

@@ -141,6 +141,19 @@ def count(text: str, param: str, lo: int, hi: int) -> int:
     return int(stripped)
 
 
+# --- text -----------------------------------------------------------------------------------------
+
+
+def unicode_pairs(pairs: dict[str, str], param: str) -> dict[str, str]:
+    """Attribute filters as text SQLite can bind: a JSON escape can spell a lone surrogate, which has no UTF-8."""
+    for text in (t for pair in pairs.items() for t in pair):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadParameter(param, text, f"expected Unicode text, not the lone surrogate {text[exc.start]!r}") from exc
+    return pairs
+
+
 # --- FastAPI declarations (the OpenAPI document shows the forms and ranges) -----------------------
 
 # Forms for the OpenAPI document only: the parsers above check them, so a value outside one gets

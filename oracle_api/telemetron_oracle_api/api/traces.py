@@ -11,7 +11,7 @@ from ..store import queries
 from . import errors
 from ._respond import json_response
 from .deps import Services, get_services
-from .params import INT64_MAX, BadParameter, DurationMs, Limit, duration_ms_ns, time_query
+from .params import INT64_MAX, BadParameter, DurationMs, Limit, duration_ms_ns, time_query, unicode_pairs
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 
@@ -25,7 +25,7 @@ def _parse_tags(tags: str | None) -> dict[str, str] | None:
         raise HTTPException(400, f"attributes must be a JSON object of strings: {exc}") from exc
     if not isinstance(value, dict):
         raise HTTPException(400, "attributes must be a JSON object, e.g. {\"gen_ai.request.model\":\"gpt-4o\"}")
-    return {str(k): (json.dumps(v) if not isinstance(v, str) else v) for k, v in value.items()}
+    return unicode_pairs({str(k): (json.dumps(v) if not isinstance(v, str) else v) for k, v in value.items()}, "attributes")
 
 
 def _check_cursor(cursor: str) -> None:
