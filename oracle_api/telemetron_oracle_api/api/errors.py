@@ -9,6 +9,7 @@ one mistake, and the OpenAPI document lists it on every operation that can retur
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -101,7 +102,10 @@ def bad_parameter(fam: Family, exc: BadParameter):
 
 def documented(fam: Family, *statuses: int) -> dict:
     """``responses=`` for a route: each status with its description and the family's error schema."""
-    return {status: {"model": _MODELS["rest" if status == 401 else fam], "description": _DESCRIPTIONS[status]} for status in statuses}
+    return {
+        status: {"model": _MODELS["rest" if status == 401 else fam], "description": _DESCRIPTIONS[status]}
+        for status in statuses
+    }
 
 
 async def _on_bad_parameter(request: Request, exc: BadParameter):
@@ -162,10 +166,10 @@ def _complete(schema: dict, settings: Settings) -> None:
             if settings.api_token:
                 responses["401"] = {"description": _DESCRIPTIONS[401], "content": _component(schema, Detail)}
     components = schema.get("components", {}).get("schemas", {})
-    text = str(schema.get("paths"))
-    for unused in ("HTTPValidationError", "ValidationError"):
-        if unused in components and f"/{unused}'" not in text:
-            del components[unused]
+    paths = json.dumps(schema.get("paths"))
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 body, answered by nothing now
+        if f'"#/components/schemas/{name}"' not in paths:
+            components.pop(name, None)
     if settings.api_token:
         schema["components"].setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
         schema["security"] = [{"bearer": []}]

@@ -53,15 +53,23 @@ def _moment(value: str, name: str) -> int:
         raise BadParameter(name, value, f"expected {_MOMENT}, or a snapshot id") from exc
 
 
-def _snapshot_at(oracle: Oracle, value: str, name: str) -> dict:
+def _when(value: str, name: str) -> tuple[int | None, int | None]:
+    """(snapshot id, None) or (None, Unix ns) for an ``at``, ``since`` or ``until`` value; 400 when it is neither."""
+    if value.strip().isdigit():
+        return count(value, name, 1, INT64_MAX), None
+    return None, _moment(value, name)
+
+
+def _snapshot_at(oracle: Oracle, when: tuple[int | None, int | None], value: str) -> dict:
     if oracle.snapshots is None:
         raise HTTPException(404, "this Oracle keeps no snapshots")
-    if value.isdigit():
-        snapshot = oracle.snapshots.by_id(count(value, name, 1, INT64_MAX))
+    snapshot_id, t_ns = when
+    if snapshot_id is not None:
+        snapshot = oracle.snapshots.by_id(snapshot_id)
         if snapshot is None:
-            raise HTTPException(404, f"no snapshot with id {value} (see /api/v1/oracle/snapshots)")
+            raise HTTPException(404, f"no snapshot with id {snapshot_id} (see /api/v1/oracle/snapshots)")
         return snapshot
-    snapshot = oracle.snapshots.at(_moment(value, name))
+    snapshot = oracle.snapshots.at(t_ns)
     if snapshot is None:
         raise HTTPException(404, f"no snapshot at or before {value}; snapshots are listed at /api/v1/oracle/snapshots")
     return snapshot
@@ -71,7 +79,7 @@ def _state_response(oracle: Oracle, fmt: str, agent: str | None, deployment: str
     if at is None and fmt == "json":
         return _json(oracle.state_json(agent=agent, deployment=deployment))
     if at is not None:
-        snapshot = _snapshot_at(oracle, at, "at")
+        snapshot = _snapshot_at(oracle, _when(at, "at"), at)
         state = dict(snapshot["state"], snapshot={"id": snapshot["id"], "taken_at": iso(snapshot["taken_ns"])})
         issues = snapshot["issues"]
     else:
@@ -160,9 +168,10 @@ def oracle_diff(
     limit: Limit(10_000, "patch operations to list") = 1000,
 ) -> Response:
     """RFC 6902 JSON Patch that turns the state at ``since`` into the state now (generated_at ignored)."""
-    before = _snapshot_at(oracle, since, "since")
+    since_when, until_when = _when(since, "since"), _when(until, "until") if until is not None else None
+    before = _snapshot_at(oracle, since_when, since)
     if until is not None:
-        after_snapshot = _snapshot_at(oracle, until, "until")
+        after_snapshot = _snapshot_at(oracle, until_when, until)
         after, after_meta = after_snapshot["state"], {"id": after_snapshot["id"], "taken_at": iso(after_snapshot["taken_ns"])}
     else:
         after = oracle.state()

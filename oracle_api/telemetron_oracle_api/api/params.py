@@ -43,7 +43,7 @@ class BadParameter(ValueError):
 # --- times ----------------------------------------------------------------------------------------
 
 _DATE_TIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})?$", re.ASCII
 )
 
 
@@ -77,14 +77,14 @@ def unix_ns(text: str, param: str, unit: str) -> int:
     """An integer Unix time in ``unit`` ("microseconds" or "milliseconds"), as Jaeger's v1 API takes it, in ns."""
     scale = {"microseconds": 1_000, "milliseconds": 1_000_000}[unit]
     form = f"an integer number of Unix {unit}"
-    if not re.fullmatch(r"\d{1,25}", text.strip()):
+    if not re.fullmatch(r"[0-9]{1,25}", text.strip()):
         raise BadParameter(param, text, f"expected {form} (no sign, no fraction)")
-    return _check_time(int(text) * scale, param, text, f"{form} ({0} to {MAX_TIME_NS // scale})")
+    return _check_time(int(text) * scale, param, text, f"{form} (0 to {MAX_TIME_NS // scale})")
 
 
 # --- durations ------------------------------------------------------------------------------------
 
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
             "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}  # fmt: skip
 
@@ -113,7 +113,7 @@ def go_duration_ns(text: str, param: str) -> int:
     return _check_duration(int(total), param, text, form)
 
 
-_AMOUNT = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
+_AMOUNT = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)$")
 
 
 def amount_ns(text: str, param: str, units: str = "ms, s, m, h, d") -> int:
@@ -136,7 +136,7 @@ def duration_ms_ns(value: float, param: str) -> int:
 def count(text: str, param: str, lo: int, hi: int) -> int:
     """A decimal integer from ``lo`` to ``hi``."""
     stripped = text.strip()
-    if not re.fullmatch(r"[+-]?\d{1,25}", stripped) or not lo <= int(stripped) <= hi:
+    if not re.fullmatch(r"[+-]?[0-9]{1,25}", stripped) or not lo <= int(stripped) <= hi:
         raise BadParameter(param, text, f"expected an integer from {lo} to {hi}")
     return int(stripped)
 
@@ -165,6 +165,7 @@ AMOUNT = {"pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}
 
 
 def Limit(maximum: int, description: str = "how many to return"):  # noqa: N802 - reads as a type
+    """``Annotated[int, ...]``: a limit from 1 to ``maximum``; a value outside answers 400 (see errors.py)."""
     return Annotated[int, Query(ge=1, le=maximum, description=f"{description} (1 to {maximum})")]
 
 
@@ -179,7 +180,11 @@ RowId = Annotated[int | None, Query(ge=0, le=INT64_MAX, description="a snapshot 
 def time_query(name: str, description: str):
     """``Annotated[int | None, ...]``: an optional RFC 3339 query parameter ``name``, in Unix nanoseconds."""
 
-    def parse(value: Annotated[str | None, Query(alias=name, description=f"{description}; RFC 3339, e.g. 2026-02-06T10:00:00Z (no offset: UTC), {TIME_RANGE}", json_schema_extra=DATE_TIME)] = None) -> int | None:  # fmt: skip
+    described = f"{description}; RFC 3339, e.g. 2026-02-06T10:00:00Z (no offset: UTC), {TIME_RANGE}"
+
+    def parse(
+        value: Annotated[str | None, Query(alias=name, description=described, json_schema_extra=DATE_TIME)] = None,
+    ) -> int | None:
         return None if value is None else rfc3339_ns(value, name, offset_required=False)
 
     return Annotated[int | None, Depends(parse)]
