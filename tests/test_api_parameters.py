@@ -73,6 +73,8 @@ BAD = [
     (f"/api/v3/traces?query.start_time_min=2026-01-01T00:00:00Z&{V3_WINDOW}&query.num_traces=99999999999999999999", 400, "malformed parameter query.num_traces: '99999999999999999999': expected an integer from 0 to 10000"),
     ("/api/v3/traces?query.service_name=x", 400, "query.startTimeMin and query.startTimeMax are required"),
     ("/api/v3/traces/abc?startTime=9999-99-99T00:00:00Z", 400, "malformed parameter startTime"),
+    ("/api/v3/traces?query.startTimeMin=2026-01-01&query.startTimeMax=2030-01-01T00:00:00Z", 400, "malformed parameter query.startTimeMin: '2026-01-01': expected an RFC 3339 time"),
+    ("/api/v1/oracle/state?at=2001-01-01", 404, "no snapshot at or before 2001-01-01"),  # a date alone is its midnight UTC
     # attribute filters: values past int64 are matched as text; JSON escapes must spell Unicode text
     ('/api/v1/traces?attributes={"a":99999999999999999999}', 200, None),
     ('/api/v1/traces?attributes={"a":-99999999999999999999}', 200, None),
@@ -118,6 +120,7 @@ GOOD = [
     "/api/v1/traces?start=2020-01-01T00:00:00Z&end=2262-04-11T23:47:16.854775807Z&min_duration_ms=0&max_duration_ms=9223372036854",
     "/api/v1/traces?start=2020-01-01T02:00:00.123456789%2B02:00",
     "/api/v1/traces?start=2020-01-01T00:00:00",  # no offset: UTC
+    "/api/v1/traces?start=2020-01-01&end=2262-04-11T23:47",  # ISO 8601's shorter forms on the REST routes
     "/api/v1/traces?start=1970-01-01T00:00:00Z",
     "/api/v1/metrics?window=1.5h",
     "/api/traces?service=params-svc&start=0&end=9223372036854775&minDuration=0&maxDuration=2562047h47m16.854775807s&limit=0",

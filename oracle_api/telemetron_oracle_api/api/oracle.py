@@ -37,7 +37,7 @@ def _json(payload: object, status_code: int = 200) -> Response:
     return Response(content=body, status_code=status_code, media_type="application/json")
 
 
-_MOMENT = "an ISO 8601 / RFC 3339 time such as 2026-02-06T10:00:00Z (no offset: UTC), a duration ago such as 90s, 10m, 2h or 1d"
+_MOMENT = "an ISO 8601 / RFC 3339 time such as 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), a duration ago such as 90s, 10m, 2h or 1d"
 
 
 def _moment(value: str, name: str) -> int:
@@ -46,7 +46,7 @@ def _moment(value: str, name: str) -> int:
     try:
         if text[:1].isdigit() and text[-1:] in ("s", "m", "h", "d"):
             return time.time_ns() - amount_ns(text, name, units="s, m, h, d")
-        return rfc3339_ns(text, name, offset_required=False)
+        return rfc3339_ns(text, name, strict=False)
     except BadParameter as exc:
         if exc.expected.startswith("out of range"):
             raise

@@ -7,7 +7,8 @@ routes), never an ``OverflowError`` and a 500.
 
 Accepted forms:
 - times: RFC 3339 (``2026-02-06T10:00:00Z``, ``2026-02-06T12:00:00.5+02:00``, up to 9 fraction
-  digits); the REST and Oracle routes also read a time without an offset as UTC. Jaeger v1 takes
+  digits); the REST and Oracle routes also read ISO 8601's shorter forms (no offset: UTC;
+  ``2026-02-06T10:00``; ``2026-02-06``, its midnight UTC). Jaeger v1 takes
   integer Unix microseconds (``/api/traces``) or milliseconds (``/api/dependencies``), as the Jaeger
   UI sends them. Every time lies from 1970-01-01T00:00:00Z to 2262-04-11T23:47:16.854775807Z.
   A bare number such as ``0.5`` is never read as an RFC 3339 time.
@@ -43,7 +44,7 @@ class BadParameter(ValueError):
 # --- times ----------------------------------------------------------------------------------------
 
 _DATE_TIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})?$", re.ASCII
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|z|[+-]\d{2}:\d{2})?)?$", re.ASCII
 )
 
 
@@ -53,11 +54,15 @@ def _check_time(ns: int, param: str, value: object, form: str) -> int:
     return ns
 
 
-def rfc3339_ns(text: str, param: str, *, offset_required: bool = True) -> int:
-    """An RFC 3339 time in Unix nanoseconds; without ``offset_required`` a missing offset means UTC."""
+def rfc3339_ns(text: str, param: str, *, strict: bool = True) -> int:
+    """An RFC 3339 time in Unix nanoseconds.
+
+    Not ``strict`` (the REST and Oracle routes), ISO 8601's shorter forms are read too: no offset
+    means UTC, no seconds means :00, a date alone means its midnight UTC.
+    """
     form = "an RFC 3339 time such as 2026-02-06T10:00:00Z"
     m = _DATE_TIME.match(text.strip())
-    if not m or (offset_required and m.group(8) is None):
+    if not m or (strict and (m.group(6) is None or m.group(8) is None)):
         raise BadParameter(param, text, f"expected {form}")
     year, month, day, hour, minute, second, fraction, zone = m.groups()
     try:
@@ -65,7 +70,8 @@ def rfc3339_ns(text: str, param: str, *, offset_required: bool = True) -> int:
         if zone and zone not in ("Z", "z"):
             offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
             tz = timezone(-offset if zone[0] == "-" else offset)
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=tz)
+        clock = (int(hour or 0), int(minute or 0), int(second or 0))
+        moment = datetime(int(year), int(month), int(day), *clock, tzinfo=tz)
     except ValueError as exc:
         raise BadParameter(param, text, f"expected {form}: {exc}") from exc
     delta = moment - _EPOCH
@@ -180,11 +186,11 @@ RowId = Annotated[int | None, Query(ge=0, le=INT64_MAX, description="a snapshot 
 def time_query(name: str, description: str):
     """``Annotated[int | None, ...]``: an optional RFC 3339 query parameter ``name``, in Unix nanoseconds."""
 
-    described = f"{description}; RFC 3339, e.g. 2026-02-06T10:00:00Z (no offset: UTC), {TIME_RANGE}"
+    described = f"{description}; RFC 3339, e.g. 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), {TIME_RANGE}"
 
     def parse(
         value: Annotated[str | None, Query(alias=name, description=described, json_schema_extra=DATE_TIME)] = None,
     ) -> int | None:
-        return None if value is None else rfc3339_ns(value, name, offset_required=False)
+        return None if value is None else rfc3339_ns(value, name, strict=False)
 
     return Annotated[int | None, Depends(parse)]
