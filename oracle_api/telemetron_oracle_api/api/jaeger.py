@@ -14,13 +14,15 @@ import binascii
 import json
 import re
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from ..store import queries
 from . import errors
 from . import jaeger_model as jm
+from .schemas import (JaegerDependency, JaegerEnvelope, JaegerOperation, V3Operations, V3Services, V3TraceSummaries,
+                      V3Traces, ok)  # fmt: skip
 from ._respond import json_response
 from .deps import Services, get_services
 from .errors import BadRequest
@@ -143,7 +145,7 @@ def _bool_param(value: str | None, name: str) -> bool:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-@router.get("/api/services")
+@router.get("/api/services", responses=ok(JaegerEnvelope[list[str]]))
 def jaeger_services(services: ServicesDep):
     """Services that sent spans."""
     with services.store.reader() as conn:
@@ -151,7 +153,7 @@ def jaeger_services(services: ServicesDep):
     return envelope(names, len(names))
 
 
-@router.get("/api/services/{service}/operations")
+@router.get("/api/services/{service}/operations", responses=ok(JaegerEnvelope[list[str]]))
 def jaeger_service_operations(service: str, services: ServicesDep):
     """Operation (span) names of a service, every span kind (the UI's legacy call)."""
     with services.store.reader() as conn:
@@ -159,7 +161,7 @@ def jaeger_service_operations(service: str, services: ServicesDep):
     return envelope(names, len(names))
 
 
-@router.get("/api/operations", responses=errors.documented("v1", 400))
+@router.get("/api/operations", responses={**ok(JaegerEnvelope[list[JaegerOperation]]), **errors.documented("v1", 400)})
 def jaeger_operations(services: ServicesDep, service: str = "", spanKind: str = ""):  # noqa: N803 - Jaeger's names
     """Operations of a service with their span kind; ``spanKind`` filters."""
     if not service:
@@ -177,7 +179,7 @@ _MICROS = "Unix microseconds, as the Jaeger UI sends them"
 _GO_DURATION = "a duration such as 1.5s, 100ms or 1h30m (units ns, us, ms, s, m, h)"
 
 
-@router.get("/api/traces", responses=errors.documented("v1", 400))
+@router.get("/api/traces", responses={**ok(JaegerEnvelope[list[dict[str, Any]]]), **errors.documented("v1", 400)})
 def jaeger_search(  # noqa: N803 - Jaeger's parameter names
     services: ServicesDep,
     service: str = "",
@@ -228,7 +230,9 @@ def jaeger_search(  # noqa: N803 - Jaeger's parameter names
     return traces_envelope(_ui_traces(services, ids, adjust))
 
 
-@router.get("/api/traces/{trace_id}", responses=errors.documented("v1", 400, 404))
+@router.get(
+    "/api/traces/{trace_id}", responses={**ok(JaegerEnvelope[list[dict[str, Any]]]), **errors.documented("v1", 400, 404)}
+)
 def jaeger_trace(trace_id: str, services: ServicesDep, raw: str = ""):
     """One trace in Jaeger's UI model; 404 when unknown."""
     tid = parse_trace_id(trace_id)
@@ -238,7 +242,7 @@ def jaeger_trace(trace_id: str, services: ServicesDep, raw: str = ""):
     return traces_envelope(traces)
 
 
-@router.get("/api/dependencies", responses=errors.documented("v1", 400))
+@router.get("/api/dependencies", responses={**ok(JaegerEnvelope[list[JaegerDependency]]), **errors.documented("v1", 400)})
 def jaeger_dependencies(  # noqa: N803 - Jaeger's parameter names
     services: ServicesDep,
     endTs: Annotated[str, Query(description="the end of the window, Unix milliseconds; default now", json_schema_extra=DIGITS)] = "",
@@ -264,13 +268,13 @@ def _either(canonical: tuple[str, str], deprecated: tuple[str, str]) -> tuple[st
     return canonical if canonical[0] else deprecated
 
 
-@router.get("/api/v3/services")
+@router.get("/api/v3/services", responses=ok(V3Services))
 def v3_services(services: ServicesDep):
     with services.store.reader() as conn:
         return json_response({"services": queries.services(conn)})
 
 
-@router.get("/api/v3/operations")
+@router.get("/api/v3/operations", responses=ok(V3Operations))
 def v3_operations(
     services: ServicesDep,
     service: str = "",
@@ -356,7 +360,7 @@ def _v3_result(services: Services, trace_ids: list[str], adjust: bool):
     return Response(f'{{"result":{{"resourceSpans":[{",".join(resource_spans)}]}}}}', media_type="application/json")
 
 
-@router.get("/api/v3/traces", responses=errors.documented("v3", 400, 404))
+@router.get("/api/v3/traces", responses={**ok(V3Traces), **errors.documented("v3", 400, 404)})
 def v3_find_traces(query: V3Search, services: ServicesDep):
     """Traces matching the query, as one OTLP ``TracesData``; 404 "No traces found" when none match."""
     search, raw = query
@@ -365,7 +369,7 @@ def v3_find_traces(query: V3Search, services: ServicesDep):
     return _v3_result(services, ids, not raw)
 
 
-@router.get("/api/v3/traces/{trace_id}", responses=errors.documented("v3", 400, 404))
+@router.get("/api/v3/traces/{trace_id}", responses={**ok(V3Traces), **errors.documented("v3", 400, 404)})
 def v3_get_trace(  # noqa: N803 - Jaeger's parameter names
     trace_id: str,
     services: ServicesDep,
@@ -387,7 +391,7 @@ def v3_get_trace(  # noqa: N803 - Jaeger's parameter names
     return _v3_result(services, [tid], adjust)
 
 
-@router.get("/api/v3/trace-summaries", responses=errors.documented("v3", 400))
+@router.get("/api/v3/trace-summaries", responses={**ok(V3TraceSummaries), **errors.documented("v3", 400)})
 def v3_trace_summaries(query: V3Search, services: ServicesDep):
     """Lightweight summaries of matching traces (Jaeger's FindTraceSummaries)."""
     search, _ = query

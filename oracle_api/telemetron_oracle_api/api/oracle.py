@@ -17,9 +17,11 @@ from ..store.queries import iso
 from . import errors
 from .deps import Services
 from .params import INT64_MAX, BadParameter, Limit, RowId, amount_ns, count, rfc3339_ns
+from .schemas import state_document
 
 router = APIRouter(tags=["oracle"])
 
+_STATE_DOCUMENT = 'the state (oracle-state.schema.json), or {"log": "..."} with format=log'
 _FORMAT = Query(pattern="^(json|log)$", description="json (the contract) or log (compact lines for humans)")
 
 
@@ -97,7 +99,10 @@ async def _state(oracle: Oracle, fmt: str, agent: str | None, deployment: str | 
     return await run_in_threadpool(_state_response, oracle, fmt, agent, deployment, at)
 
 
-@router.get("/api/v1/oracle/state", responses=errors.documented("rest", 400, 404))
+@router.get(
+    "/api/v1/oracle/state",
+    responses={**state_document(_STATE_DOCUMENT), **errors.documented("rest", 400, 404)},
+)
 async def oracle_state(
     oracle: OracleDep,
     format: Annotated[str, _FORMAT] = "json",
@@ -109,7 +114,10 @@ async def oracle_state(
     return await _state(oracle, format, agent, deployment, at)
 
 
-@router.get("/system/state", responses=errors.documented("rest", 400, 404))
+@router.get(
+    "/system/state",
+    responses={**state_document(_STATE_DOCUMENT), **errors.documented("rest", 400, 404)},
+)
 async def system_state(
     oracle: OracleDep,
     format: Annotated[str, _FORMAT] = "json",

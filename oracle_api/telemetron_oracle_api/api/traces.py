@@ -12,6 +12,7 @@ from . import errors
 from ._respond import json_response
 from .deps import Services, get_services
 from .params import INT64_MAX, BadParameter, DurationMs, Limit, duration_ms_ns, time_query, unicode_pairs
+from .schemas import TraceList, ok
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 
@@ -38,7 +39,7 @@ def _check_cursor(cursor: str) -> None:
         raise BadParameter("cursor", cursor, "expected the next_cursor of a previous page")
 
 
-@router.get("/traces", responses=errors.documented("rest", 400))
+@router.get("/traces", responses={**ok(TraceList), **errors.documented("rest", 400)})
 def list_traces(
     services: Annotated[Services, Depends(get_services)],
     service: str | None = None,
