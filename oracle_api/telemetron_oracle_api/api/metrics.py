@@ -16,6 +16,7 @@ from . import errors, steps
 from ._respond import json_response
 from .deps import Services, get_services
 from .params import AMOUNT, amount_ns
+from .schemas import Metrics, ok
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 
@@ -125,7 +126,7 @@ def compute_metrics(rows, since_ns: int, until_ns: int) -> dict:
     }
 
 
-@router.get("/metrics", responses=errors.documented("rest", 400))
+@router.get("/metrics", responses={**ok(Metrics), **errors.documented("rest", 400)})
 def metrics(
     services: Annotated[Services, Depends(get_services)],
     window: Annotated[str, Query(description="how far back from now, e.g. 30s, 15m, 1h, 7d", json_schema_extra=AMOUNT)] = "15m",

@@ -17,7 +17,7 @@ from ..store.queries import iso
 from . import errors
 from .deps import Services
 from .params import INT64_MAX, BadParameter, Limit, RowId, amount_ns, count, rfc3339_ns
-from .schemas import state_document
+from .schemas import Diff, Issues, Snapshots, Validation, ok, state_document
 
 router = APIRouter(tags=["oracle"])
 
@@ -129,14 +129,14 @@ async def system_state(
     return await _state(oracle, format, agent, deployment, at)
 
 
-@router.get("/api/v1/oracle/validate")
+@router.get("/api/v1/oracle/validate", responses=ok(Validation))
 def oracle_validate(oracle: OracleDep) -> Response:
     """Validate the current state against the JSON schema; lists every violation."""
     errors = validation_errors(oracle.state())
     return _json({"valid": not errors, "errors": errors, "schema": "oracle-state.schema.json"})
 
 
-@router.get("/api/v1/oracle/issues", responses=errors.documented("rest", 400))
+@router.get("/api/v1/oracle/issues", responses={**ok(Issues), **errors.documented("rest", 400)})
 def oracle_issues(
     oracle: OracleDep,
     severity: Annotated[str | None, Query(description="minimum severity: " + "|".join(SEVERITIES))] = None,
@@ -168,7 +168,7 @@ def oracle_issues(
     )
 
 
-@router.get("/api/v1/oracle/diff", responses=errors.documented("rest", 400, 404))
+@router.get("/api/v1/oracle/diff", responses={**ok(Diff), **errors.documented("rest", 400, 404)})
 def oracle_diff(
     oracle: OracleDep,
     since: Annotated[str, Query(description="ISO time, duration ago (10m) or snapshot id; its snapshot is compared with now")],
@@ -196,7 +196,7 @@ def oracle_diff(
     )
 
 
-@router.get("/api/v1/oracle/snapshots", responses=errors.documented("rest", 400))
+@router.get("/api/v1/oracle/snapshots", responses={**ok(Snapshots), **errors.documented("rest", 400)})
 def oracle_snapshots(
     oracle: OracleDep,
     limit: Limit(1000, "snapshots to list") = 50,

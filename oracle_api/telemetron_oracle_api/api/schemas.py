@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..oracle.schema import schema as oracle_state_schema
 from .errors import JaegerError
@@ -39,6 +39,86 @@ class TraceList(BaseModel):
     traces: list[TraceSummary]
     count: int
     next_cursor: str | None
+
+
+class Trace(BaseModel):
+    """Every span of a trace with its parent and children, plus spans still running."""
+
+    trace_id: str
+    summary: dict[str, Any]
+    roots: list[Any]
+    spans: list[dict[str, Any]]
+    active_spans: list[dict[str, Any]]
+    resources: dict[str, Any]
+
+
+class Timeline(BaseModel):
+    trace_id: str
+    start_time: str | None
+    steps: list[dict[str, Any]]
+    count: int
+
+
+class Graph(BaseModel):
+    trace_id: str
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+
+
+class Window(BaseModel):
+    start_time: str
+    end_time: str
+
+
+class Metrics(BaseModel):
+    """Per agent, model and tool over the window."""
+
+    window: Window
+    agents: list[dict[str, Any]]
+    models: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    spans: int
+
+
+class Issues(BaseModel):
+    generated_at: str
+    count: int
+    by_severity: dict[str, int]
+    issues: list[dict[str, Any]]
+    truncated: bool
+
+
+class SnapshotRef(BaseModel):
+    id: int
+    taken_at: str
+
+
+class Diff(BaseModel):
+    """An RFC 6902 JSON Patch between two states."""
+
+    since: SnapshotRef
+    until: dict[str, Any]
+    operations: int
+    patch: list[dict[str, Any]]
+    truncated: bool
+
+
+class Snapshot(BaseModel):
+    id: int
+    taken_at: str
+    reason: str
+    stored_bytes: int
+
+
+class Snapshots(BaseModel):
+    snapshots: list[Snapshot]
+    count: int
+
+
+class Validation(BaseModel):
+    valid: bool
+    errors: list[dict[str, Any]]
+    schema_: str = Field(alias="schema")
 
 
 class JaegerEnvelope(BaseModel, Generic[T]):

@@ -12,7 +12,7 @@ from . import errors
 from ._respond import json_response
 from .deps import Services, get_services
 from .params import INT64_MAX, BadParameter, DurationMs, Limit, duration_ms_ns, time_query, unicode_pairs
-from .schemas import TraceList, ok
+from .schemas import Trace, TraceList, ok
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 
@@ -80,7 +80,7 @@ def list_traces(
     return json_response({"traces": traces, "count": len(traces), "next_cursor": next_cursor})
 
 
-@router.get("/traces/{trace_id}", responses=errors.documented("rest", 400, 404))
+@router.get("/traces/{trace_id}", responses={**ok(Trace), **errors.documented("rest", 400, 404)})
 def get_trace(trace_id: str, services: Annotated[Services, Depends(get_services)]):
     """Every span of the trace, each with its parent and children, plus spans still running."""
     tid = queries.normalize_trace_id(trace_id)
