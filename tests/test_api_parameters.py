@@ -59,7 +59,9 @@ BAD = [
     ("/api/traces?service=x&maxDuration=NaNs", 400, "unable to parse param 'maxDuration'"),
     ("/api/traces?service=x&limit=10001", 400, "unable to parse param 'limit': '10001': expected an integer from 0 to 10000"),
     ("/api/traces?service=x&limit=99999999999999999999", 400, "unable to parse param 'limit'"),
-    ("/api/traces?service=x&lookback=99999999999999999999w", 200, None),  # a lookback past 1970 starts at 1970
+    ("/api/traces?service=x&lookback=5000w", 200, None),  # a lookback past 1970 starts at 1970
+    ("/api/traces?service=x&lookback=custom", 200, None),  # the UI's word for "start and end are given"
+    ("/api/traces?service=x&lookback=99999999999999999999w", 400, "unable to parse param 'lookback': '99999999999999999999w': out of range"),
     ("/api/dependencies?endTs=99999999999999999999&lookback=1", 400, "unable to parse param 'endTs': '99999999999999999999': out of range: expected an integer number of Unix milliseconds"),
     ("/api/dependencies?endTs=1&lookback=99999999999999999999", 400, "unable to parse param 'lookback'"),
     ("/api/dependencies?endTs=1.5", 400, "unable to parse param 'endTs': '1.5'"),

@@ -26,7 +26,7 @@ from .schemas import (JaegerDependency, JaegerEnvelope, JaegerOperation, V3Opera
 from ._respond import json_response
 from .deps import Services, get_services
 from .errors import BadRequest
-from .params import DATE_TIME, DIGITS, GO_DURATION, MAX_DURATION_MS, count, go_duration_ns, rfc3339_ns, unicode_pairs, unix_ns
+from .params import DATE_TIME, DIGITS, GO_DURATION, MAX_DURATION_MS, amount_ns, count, go_duration_ns, rfc3339_ns, unicode_pairs, unix_ns
 
 router = APIRouter(tags=["jaeger"])
 
@@ -38,8 +38,7 @@ _KINDS = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer":
 
 # --- parsing (times, durations and counts: params.py) --------------------------------------------
 
-_LOOKBACK = re.compile(r"^(\d+)([mhdw])$")
-_LOOKBACK_NS = {"m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
+_LOOKBACK = re.compile(r"^[0-9]+[mhdw]$")
 MAX_SEARCH_LIMIT = 10_000  # traces one search renders; 0 asks for the default
 
 
@@ -207,8 +206,9 @@ def jaeger_search(  # noqa: N803 - Jaeger's parameter names
     if start:
         start_ns = unix_ns(start, "start", "microseconds")
     else:
-        match = _LOOKBACK.match(lookback)
-        span = int(match.group(1)) * _LOOKBACK_NS[match.group(2)] if match else _DEFAULT_LOOKBACK_NS
+        span = _DEFAULT_LOOKBACK_NS
+        if _LOOKBACK.match(lookback):  # the UI's 1h, 2d, 1w; anything else ("custom") is ignored, as Jaeger does
+            span = amount_ns(lookback, "lookback", units="m, h, d, w")
         start_ns = max(0, end_ns - span)  # a lookback past 1970 means from 1970
     max_d = go_duration_ns(maxDuration, "maxDuration") if maxDuration else 0
     min_d = go_duration_ns(minDuration, "minDuration") if minDuration else 0
