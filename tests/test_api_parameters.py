@@ -31,6 +31,8 @@ BAD = [
     ("/api/v1/traces?max_duration_ms=-1", 400, "invalid parameter max_duration_ms: '-1': expected a value greater than or equal to 0"),
     ("/api/v1/traces?limit=0", 400, "invalid parameter limit: '0': expected a value greater than or equal to 1"),
     ("/api/v1/traces?limit=99999999999999999999", 400, "invalid parameter limit"),
+    ("/api/v1/traces?limit=abc", 400, "invalid parameter limit: 'abc': expected a valid integer"),
+    ("/api/v1/traces?status=x", 400, "invalid parameter status: 'x': expected a value matching '^(ok|error)$'"),
     ("/api/v1/traces?cursor=OTk5OTk5OTk5OTk5OTk5OTk5OTk5Ojk5", 400, "invalid parameter cursor"),  # "999…9:99"
     ("/api/v1/traces?cursor=garbage", 400, "invalid parameter cursor: 'garbage'"),
     ("/api/v1/traces/xyz", 400, "invalid trace id"),

@@ -121,12 +121,16 @@ async def _on_validation_error(request: Request, exc: RequestValidationError):
     fam = family(request.url.path)
     problems = []
     for error in exc.errors():
-        param = ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0])
+        where = error["loc"] if error["loc"][0] == "body" else error["loc"][1:]  # body.error; limit, not query.limit
+        param = ".".join(str(part) for part in where) or str(error["loc"][0])
         if error["type"] == "missing":
             problems.append(f"parameter {param} is required")
+        elif error["type"] == "json_invalid":
+            problems.append(f"the request body is not valid JSON: {error.get('ctx', {}).get('error', '')}")
         else:
             comparison = error["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
             expected = error["msg"].replace("Input should be ", "expected a value " if comparison else "expected ", 1)
+            expected = expected.replace("String should match pattern", "expected a value matching", 1)
             shown = BadParameter(param, error.get("input"), expected)
             problems.append(parameter_message(fam, param, str(shown)))
     return error_response(fam, 400, "; ".join(problems))
