@@ -132,8 +132,8 @@ async def system_state(
 @router.get("/api/v1/oracle/validate", responses=ok(Validation))
 def oracle_validate(oracle: OracleDep) -> Response:
     """Validate the current state against the JSON schema; lists every violation."""
-    errors = validation_errors(oracle.state())
-    return _json({"valid": not errors, "errors": errors, "schema": "oracle-state.schema.json"})
+    problems = validation_errors(oracle.state())
+    return _json({"valid": not problems, "errors": problems, "schema": "oracle-state.schema.json"})
 
 
 @router.get("/api/v1/oracle/issues", responses={**ok(Issues), **errors.documented("rest", 400)})
