@@ -166,6 +166,41 @@ def test_openapi_lists_400_wherever_a_parameter_can_be_refused(server):
     assert "401" not in spec["paths"]["/health"]["get"]["responses"]  # no token configured
 
 
+DOCUMENTED = {  # every status each operation answers (without a token); the 400s answer malformed parameters
+    "GET /health": {"200"},
+    "GET /api/v1/traces": {"200", "400"},
+    "GET /api/v1/traces/{trace_id}": {"200", "400", "404"},
+    "GET /api/v1/traces/{trace_id}/timeline": {"200", "400", "404"},
+    "GET /api/v1/traces/{trace_id}/graph": {"200", "400", "404"},
+    "GET /api/v1/metrics": {"200", "400"},
+    "POST /api/v1/debug/simulate-trace": {"200", "400", "502"},
+    "GET /api/services": {"200"},
+    "GET /api/services/{service}/operations": {"200", "400"},
+    "GET /api/operations": {"200", "400"},
+    "GET /api/traces": {"200", "400"},
+    "GET /api/traces/{trace_id}": {"200", "400", "404"},
+    "GET /api/dependencies": {"200", "400"},
+    "GET /api/v3/services": {"200"},
+    "GET /api/v3/operations": {"200", "400"},
+    "GET /api/v3/traces": {"200", "400", "404"},
+    "GET /api/v3/traces/{trace_id}": {"200", "400", "404"},
+    "GET /api/v3/trace-summaries": {"200", "400"},
+    "GET /api/v1/stream/stats": {"200"},
+    "GET /api/v1/oracle/state": {"200", "400", "404"},
+    "GET /system/state": {"200", "400", "404"},
+    "GET /api/v1/oracle/validate": {"200"},
+    "GET /api/v1/oracle/issues": {"200", "400"},
+    "GET /api/v1/oracle/diff": {"200", "400", "404"},
+    "GET /api/v1/oracle/snapshots": {"200", "400"},
+    "GET /api/v1/oracle/health": {"200"},
+}
+
+
+def test_openapi_lists_the_statuses_each_operation_answers(server):
+    spec = server.client().get("/openapi.json").json()
+    assert {name: set(operation["responses"]) for name, operation in _operations(spec)} == DOCUMENTED
+
+
 def test_openapi_lists_401_on_every_operation_when_a_token_is_set(make_oracle):
     running = make_oracle(api_token="s3cret")
     spec = running.client(headers={"Authorization": "Bearer s3cret"}).get("/openapi.json").json()
