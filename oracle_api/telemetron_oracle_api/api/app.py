@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from .. import __doc__ as _about
 from . import oracle, traces
 from . import dashboard, dashboard_data, graph, jaeger, jaeger_metrics, metrics, simulate, stream, timeline  # trace viewing
+from . import errors
 from .deps import Services
 from .security import SecurityMiddleware
 
@@ -21,6 +22,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.add_middleware(SecurityMiddleware, settings=services.settings, refusals=services.http_refusals)
     app.state.services = services
+    errors.install(app, services.settings)  # 400 for bad parameters, in each API's own error shape
 
     @app.get("/health", tags=["ops"])
     def health() -> dict:
@@ -46,7 +48,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(timeline.router)
     app.include_router(graph.router)
     app.include_router(metrics.router)
-    app.include_router(simulate.router)
+    app.include_router(simulate.router, responses=errors.documented("rest", 502))
     app.include_router(jaeger.router)
     app.include_router(stream.router)
     dashboard.mount(app)  # the page at / and its files at /static

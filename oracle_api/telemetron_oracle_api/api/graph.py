@@ -14,9 +14,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 
 from ..store import queries
-from . import steps
+from . import errors, steps
 from ._respond import json_response
 from .deps import Services, get_services
+from .schemas import Graph, ok
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 
@@ -107,7 +108,7 @@ def build_graph(rows: list[dict]) -> dict:
     }
 
 
-@router.get("/traces/{trace_id}/graph")
+@router.get("/traces/{trace_id}/graph", responses={**ok(Graph), **errors.documented("rest", 400, 404)})
 def trace_graph(trace_id: str, services: Annotated[Services, Depends(get_services)]):
     """Agents, tools and models as nodes; delegation, handoff and call edges with counts and durations."""
     tid = queries.normalize_trace_id(trace_id)

@@ -14,15 +14,19 @@ import binascii
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from ..store import queries
+from . import errors
 from . import jaeger_model as jm
+from .schemas import (JaegerDependency, JaegerEnvelope, JaegerOperation, V3Operations, V3Services, V3TraceSummaries,
+                      V3Traces, ok)  # fmt: skip
 from ._respond import json_response
 from .deps import Services, get_services
+from .errors import BadRequest
+from .params import DATE_TIME, DIGITS, GO_DURATION, MAX_DURATION_MS, amount_ns, count, go_duration_ns, rfc3339_ns, unicode_pairs, unix_ns
 
 router = APIRouter(tags=["jaeger"])
 
@@ -32,64 +36,10 @@ _DEFAULT_DEPENDENCY_LOOKBACK_MS = 24 * 3600 * 1000
 _KINDS = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 
 
-class BadRequest(ValueError):
-    pass
+# --- parsing (times, durations and counts: params.py) --------------------------------------------
 
-
-# --- parsing --------------------------------------------------------------------------------------
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-
-
-def parse_duration_ns(text: str, param: str) -> int:
-    """A Go duration string ("1.2s", "100ms", "1h30m", "0") in nanoseconds."""
-    s = text.strip()
-    sign = -1 if s.startswith("-") else 1
-    s = s.lstrip("+-")
-    if s == "0":
-        return 0
-    pos, total = 0, 0.0
-    while pos < len(s):
-        m = _DURATION_PART.match(s, pos)
-        if not m:
-            raise BadRequest(f"unable to parse param '{param}': time: invalid duration {text!r}")
-        total += float(m.group(1)) * _UNIT_NS[m.group(2)]
-        pos = m.end()
-    if not s:
-        raise BadRequest(f"unable to parse param '{param}': time: invalid duration {text!r}")
-    return sign * int(total)
-
-
-_LOOKBACK = re.compile(r"^(\d+)([mhdw])$")
-_LOOKBACK_NS = {"m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
-
-
-def _parse_int(value: str, param: str) -> int:
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise BadRequest(f"unable to parse param '{param}': strconv.ParseInt: parsing {value!r}: invalid syntax") from exc
-
-
-_RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$"
-)
-
-
-def parse_rfc3339_ns(text: str, param: str) -> int:
-    m = _RFC3339.match(text.strip())
-    if not m:
-        raise BadRequest(f"malformed parameter {param}: parsing time {text!r} as RFC 3339")
-    year, month, day, hour, minute, second, fraction, zone = m.groups()
-    tz = timezone.utc
-    if zone not in ("Z", "z"):
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        offset = timedelta(hours=hours, minutes=minutes)
-        tz = timezone(offset if zone[0] == "+" else -offset)
-    moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=tz)
-    nanos = int((fraction or "").ljust(9, "0")) if fraction else 0
-    return int(moment.timestamp()) * 10**9 + nanos
+_LOOKBACK = re.compile(r"^[0-9]+[mhdw]$")
+MAX_SEARCH_LIMIT = 10_000  # traces one search renders; 0 asks for the default
 
 
 def parse_trace_id(text: str) -> str:
@@ -115,7 +65,10 @@ def _logfmt(text: str) -> dict[str, str]:
     for m in re.finditer(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)', text):
         value = m.group(2)
         if value.startswith('"'):
-            value = json.loads(value)
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise BadRequest(f"malformed 'tags' parameter: the quoted value of {m.group(1)!r} is not a JSON string: {exc}") from exc
         out[m.group(1)] = value
     if not out and text.strip():
         raise BadRequest("malformed 'tags' parameter: expected a JSON object or logfmt key=value pairs")
@@ -146,7 +99,7 @@ def parse_tags(tag_params: list[str], tags_params: list[str]) -> dict[str, str]:
         if not isinstance(parsed, dict):
             raise BadRequest("malformed 'tags' parameter, cannot unmarshal JSON: expected an object")
         out.update({str(k): _tag_string(v) for k, v in parsed.items()})
-    return out
+    return unicode_pairs(out, "tags")
 
 
 # --- responses ------------------------------------------------------------------------------------
@@ -154,16 +107,6 @@ def parse_tags(tag_params: list[str], tags_params: list[str]) -> dict[str, str]:
 
 def envelope(data: object, total: int = 0, errors: list | None = None):
     return json_response({"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors})
-
-
-def v1_error(status: int, message: str):
-    return json_response(
-        {"data": None, "total": 0, "limit": 0, "offset": 0, "errors": [{"code": status, "msg": message}]}, status
-    )
-
-
-def v3_error(status: int, message: str):
-    return json_response({"error": {"httpCode": status, "message": message}}, status)
 
 
 def _now_ns() -> int:
@@ -201,7 +144,7 @@ def _bool_param(value: str | None, name: str) -> bool:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-@router.get("/api/services")
+@router.get("/api/services", responses=ok(JaegerEnvelope[list[str]]))
 def jaeger_services(services: ServicesDep):
     """Services that sent spans."""
     with services.store.reader() as conn:
@@ -209,7 +152,7 @@ def jaeger_services(services: ServicesDep):
     return envelope(names, len(names))
 
 
-@router.get("/api/services/{service}/operations")
+@router.get("/api/services/{service}/operations", responses=ok(JaegerEnvelope[list[str]]))
 def jaeger_service_operations(service: str, services: ServicesDep):
     """Operation (span) names of a service, every span kind (the UI's legacy call)."""
     with services.store.reader() as conn:
@@ -217,11 +160,11 @@ def jaeger_service_operations(service: str, services: ServicesDep):
     return envelope(names, len(names))
 
 
-@router.get("/api/operations")
+@router.get("/api/operations", responses={**ok(JaegerEnvelope[list[JaegerOperation]]), **errors.documented("v1", 400)})
 def jaeger_operations(services: ServicesDep, service: str = "", spanKind: str = ""):  # noqa: N803 - Jaeger's names
     """Operations of a service with their span kind; ``spanKind`` filters."""
     if not service:
-        return v1_error(400, "parameter 'service' is required")
+        raise BadRequest("parameter 'service' is required")
     kind = _KINDS.get(spanKind.lower()) if spanKind else None
     if spanKind and kind is None:
         return envelope([], 0)
@@ -231,78 +174,86 @@ def jaeger_operations(services: ServicesDep, service: str = "", spanKind: str = 
     return envelope(data, len(data))
 
 
-@router.get("/api/traces")
-def jaeger_search(request: Request, services: ServicesDep):
+_MICROS = "Unix microseconds, as the Jaeger UI sends them"
+_GO_DURATION = "a duration such as 1.5s, 100ms or 1h30m (units ns, us, ms, s, m, h)"
+
+
+@router.get("/api/traces", responses={**ok(JaegerEnvelope[list[dict[str, Any]]]), **errors.documented("v1", 400)})
+def jaeger_search(  # noqa: N803 - Jaeger's parameter names
+    services: ServicesDep,
+    service: str = "",
+    operation: str = "",
+    tag: Annotated[list[str] | None, Query(description="key:value, repeatable")] = None,
+    tags: Annotated[list[str] | None, Query(description='a JSON object ({"key":"value"}) or logfmt key=value pairs')] = None,
+    start: Annotated[str, Query(description=f"the earliest span start, {_MICROS}; default end - lookback", json_schema_extra=DIGITS)] = "",
+    end: Annotated[str, Query(description=f"the latest span start, {_MICROS}; default now", json_schema_extra=DIGITS)] = "",
+    lookback: Annotated[str, Query(description="without start: how far back from end (1h, 2d, 1w); default 2d")] = "",
+    limit: Annotated[str, Query(description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}; 0 or none: {_DEFAULT_SEARCH_LIMIT}", json_schema_extra=DIGITS)] = "",
+    minDuration: Annotated[str, Query(description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
+    maxDuration: Annotated[str, Query(description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
+    traceID: Annotated[list[str] | None, Query(description="fetch these traces instead of searching")] = None,
+    raw: Annotated[str, Query(description="true: no clock-skew adjustment")] = "",
+):
     """Trace search (service, operation, tags, start/end in µs, min/maxDuration, limit) or ``traceID`` list."""
-    q = request.query_params
-    try:
-        adjust = not _bool_param(q.get("raw"), "raw")
-        trace_ids = [parse_trace_id(t) for t in q.getlist("traceID")]
-        if trace_ids:
-            found = _ui_traces(services, trace_ids, adjust)
-            got = {tid for tid, _ in found}
-            errors = [
-                {"msg": "trace not found", "traceID": jm.jaeger_trace_id(t)} for t in trace_ids if t not in got
-            ]
-            return traces_envelope(found, errors or None)
-        search = _v1_search(q)
-    except BadRequest as exc:
-        return v1_error(400, str(exc))
+    adjust = not _bool_param(raw, "raw")
+    trace_ids = [parse_trace_id(t) for t in traceID or []]
+    if trace_ids:
+        found = _ui_traces(services, trace_ids, adjust)
+        got = {tid for tid, _ in found}
+        missing = [{"msg": "trace not found", "traceID": jm.jaeger_trace_id(t)} for t in trace_ids if t not in got]
+        return traces_envelope(found, missing or None)
+    end_ns = unix_ns(end, "end", "microseconds") if end else _now_ns()
+    if start:
+        start_ns = unix_ns(start, "start", "microseconds")
+    else:
+        span = _DEFAULT_LOOKBACK_NS
+        if _LOOKBACK.match(lookback):  # the UI's 1h, 2d, 1w; anything else ("custom") is ignored, as Jaeger does
+            span = amount_ns(lookback, "lookback", units="m, h, d, w")
+        start_ns = max(0, end_ns - span)  # a lookback past 1970 means from 1970
+    max_d = go_duration_ns(maxDuration, "maxDuration") if maxDuration else 0
+    min_d = go_duration_ns(minDuration, "minDuration") if minDuration else 0
+    if min_d and max_d and max_d < min_d:
+        raise BadRequest("'maxDuration' should be greater than 'minDuration'")
+    wanted = count(limit, "limit", 0, MAX_SEARCH_LIMIT) if limit else 0
+    search = queries.SpanSearch(
+        service=service or None,
+        operation=operation or None,
+        start_min_ns=start_ns,
+        start_max_ns=end_ns,
+        duration_min_ns=min_d or None,
+        duration_max_ns=max_d or None,
+        tags=parse_tags(tag or [], tags or []),
+        limit=wanted or _DEFAULT_SEARCH_LIMIT,
+    )
     with services.store.reader() as conn:
         ids = queries.find_trace_ids(conn, search)
     return traces_envelope(_ui_traces(services, ids, adjust))
 
 
-def _v1_search(q) -> queries.SpanSearch:
-    now = _now_ns()
-    end_ns = _parse_int(q["end"], "end") * 1000 if q.get("end") else now
-    if q.get("start"):
-        start_ns = _parse_int(q["start"], "start") * 1000
-    else:
-        lookback = _LOOKBACK.match(q.get("lookback", ""))
-        span = int(lookback.group(1)) * _LOOKBACK_NS[lookback.group(2)] if lookback else _DEFAULT_LOOKBACK_NS
-        start_ns = end_ns - span
-    limit = _parse_int(q["limit"], "limit") if q.get("limit") else _DEFAULT_SEARCH_LIMIT
-    min_d = parse_duration_ns(q["minDuration"], "minDuration") if q.get("minDuration") else 0
-    max_d = parse_duration_ns(q["maxDuration"], "maxDuration") if q.get("maxDuration") else 0
-    if min_d and max_d and max_d < min_d:
-        raise BadRequest("'maxDuration' should be greater than 'minDuration'")
-    return queries.SpanSearch(
-        service=q.get("service") or None,
-        operation=q.get("operation") or None,
-        start_min_ns=start_ns,
-        start_max_ns=end_ns,
-        duration_min_ns=min_d or None,
-        duration_max_ns=max_d or None,
-        tags=parse_tags(q.getlist("tag"), q.getlist("tags")),
-        limit=max(1, limit) if limit > 0 else _DEFAULT_SEARCH_LIMIT,
-    )
-
-
-@router.get("/api/traces/{trace_id}")
-def jaeger_trace(trace_id: str, services: ServicesDep, raw: str | None = None):
+@router.get(
+    "/api/traces/{trace_id}", responses={**ok(JaegerEnvelope[list[dict[str, Any]]]), **errors.documented("v1", 400, 404)}
+)
+def jaeger_trace(trace_id: str, services: ServicesDep, raw: str = ""):
     """One trace in Jaeger's UI model; 404 when unknown."""
-    try:
-        tid = parse_trace_id(trace_id)
-        adjust = not _bool_param(raw, "raw")
-    except BadRequest as exc:
-        return v1_error(400, str(exc))
-    traces = _ui_traces(services, [tid], adjust)
+    tid = parse_trace_id(trace_id)
+    traces = _ui_traces(services, [tid], not _bool_param(raw, "raw"))
     if not traces:
-        return v1_error(404, "trace not found")
+        return errors.error_response("v1", 404, "trace not found")
     return traces_envelope(traces)
 
 
-@router.get("/api/dependencies")
-def jaeger_dependencies(services: ServicesDep, endTs: str = "", lookback: str = "", service: str = ""):  # noqa: N803
+@router.get("/api/dependencies", responses={**ok(JaegerEnvelope[list[JaegerDependency]]), **errors.documented("v1", 400)})
+def jaeger_dependencies(  # noqa: N803 - Jaeger's parameter names
+    services: ServicesDep,
+    endTs: Annotated[str, Query(description="the end of the window, Unix milliseconds; default now", json_schema_extra=DIGITS)] = "",
+    lookback: Annotated[str, Query(description="the window's length in milliseconds; default one day", json_schema_extra=DIGITS)] = "",
+    service: str = "",
+):
     """Service-to-service calls (parent span in one service, child in another) in [endTs - lookback, endTs] ms."""
-    try:
-        end_ms = _parse_int(endTs, "endTs") if endTs else _now_ns() // 10**6
-        lookback_ms = _parse_int(lookback, "lookback") if lookback else _DEFAULT_DEPENDENCY_LOOKBACK_MS
-    except BadRequest as exc:
-        return v1_error(400, str(exc))
+    end_ns = unix_ns(endTs, "endTs", "milliseconds") if endTs else _now_ns()
+    lookback_ns = count(lookback, "lookback", 0, MAX_DURATION_MS) * 10**6 if lookback else _DEFAULT_DEPENDENCY_LOOKBACK_MS * 10**6
     with services.store.reader() as conn:
-        links = queries.dependencies(conn, (end_ms - lookback_ms) * 10**6, end_ms * 10**6)
+        links = queries.dependencies(conn, max(0, end_ns - lookback_ns), end_ns)
     data = [
         {"parent": p, "child": c, "callCount": n} for p, c, n in links if not service or service in (p, c)
     ]
@@ -312,117 +263,138 @@ def jaeger_dependencies(services: ServicesDep, endTs: str = "", lookback: str = 
 # --- /api/v3 (api_v3 HTTP gateway) ----------------------------------------------------------------
 
 
-def _param(q, canonical: str, deprecated: str) -> tuple[str, str]:
-    value = q.get(canonical)
-    if value:
-        return value, canonical
-    return q.get(deprecated, ""), deprecated
+def _either(canonical: tuple[str, str], deprecated: tuple[str, str]) -> tuple[str, str]:
+    """(value, name) of a parameter given by its canonical name or by its deprecated snake_case one."""
+    return canonical if canonical[0] else deprecated
 
 
-@router.get("/api/v3/services")
+@router.get("/api/v3/services", responses=ok(V3Services))
 def v3_services(services: ServicesDep):
     with services.store.reader() as conn:
         return json_response({"services": queries.services(conn)})
 
 
-@router.get("/api/v3/operations")
-def v3_operations(request: Request, services: ServicesDep):
-    q = request.query_params
-    span_kind, _ = _param(q, "spanKind", "span_kind")
-    kind = _KINDS.get(span_kind.lower()) if span_kind else None
-    if span_kind and kind is None:
+@router.get("/api/v3/operations", responses=ok(V3Operations))
+def v3_operations(
+    services: ServicesDep,
+    service: str = "",
+    spanKind: str = "",  # noqa: N803 - Jaeger's name
+    span_kind: Annotated[str, Query(deprecated=True)] = "",
+):
+    kind_name = spanKind or span_kind
+    kind = _KINDS.get(kind_name.lower()) if kind_name else None
+    if kind_name and kind is None:
         return json_response({"operations": []})
     with services.store.reader() as conn:
-        ops = queries.operations(conn, q.get("service") or None, kind)
+        ops = queries.operations(conn, service or None, kind)
     return json_response({"operations": [jm.operation_json(name, k, v3=True) for name, k in ops]})
 
 
-def _v3_search(q) -> tuple[queries.SpanSearch, bool]:
-    service, _ = _param(q, "query.serviceName", "query.service_name")
-    operation, _ = _param(q, "query.operationName", "query.operation_name")
+_RFC3339 = "RFC 3339 with an offset, e.g. 2026-02-06T10:00:00Z"
+
+
+def _v3_search(  # noqa: PLR0913 - one argument per query parameter, canonical and deprecated spellings
+    service_name: Annotated[str, Query(alias="query.serviceName")] = "",
+    service_name_: Annotated[str, Query(alias="query.service_name", deprecated=True)] = "",
+    operation_name: Annotated[str, Query(alias="query.operationName")] = "",
+    operation_name_: Annotated[str, Query(alias="query.operation_name", deprecated=True)] = "",
+    attributes: Annotated[str, Query(alias="query.attributes", description='JSON object, e.g. {"http.status_code":"500"}')] = "",
+    start_time_min: Annotated[str, Query(alias="query.startTimeMin", description=f"required; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
+    start_time_min_: Annotated[str, Query(alias="query.start_time_min", deprecated=True)] = "",
+    start_time_max: Annotated[str, Query(alias="query.startTimeMax", description=f"required; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
+    start_time_max_: Annotated[str, Query(alias="query.start_time_max", deprecated=True)] = "",
+    search_depth: Annotated[str, Query(alias="query.searchDepth", description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}", json_schema_extra=DIGITS)] = "",
+    search_depth_: Annotated[str, Query(alias="query.search_depth", deprecated=True)] = "",
+    num_traces: Annotated[str, Query(alias="query.num_traces", deprecated=True)] = "",
+    duration_min: Annotated[str, Query(alias="query.durationMin", description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
+    duration_min_: Annotated[str, Query(alias="query.duration_min", deprecated=True)] = "",
+    duration_max: Annotated[str, Query(alias="query.durationMax", description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
+    duration_max_: Annotated[str, Query(alias="query.duration_max", deprecated=True)] = "",
+    raw_traces: Annotated[str, Query(alias="query.rawTraces", description="true: no clock-skew adjustment")] = "",
+    raw_traces_: Annotated[str, Query(alias="query.raw_traces", deprecated=True)] = "",
+) -> tuple[queries.SpanSearch, bool]:
+    """api_v3's search parameters, each under its canonical name or its deprecated snake_case one."""
     tags: dict[str, str] = {}
-    if q.get("query.attributes"):
+    if attributes:
         try:
-            parsed = json.loads(q["query.attributes"])
+            parsed = json.loads(attributes)
         except json.JSONDecodeError as exc:
             raise BadRequest(f"malformed parameter query.attributes: {exc}") from exc
         if not isinstance(parsed, dict):
             raise BadRequest("malformed parameter query.attributes: expected a JSON object of strings")
-        tags = {str(k): _tag_string(v) for k, v in parsed.items()}
-    tmin, tmin_name = _param(q, "query.startTimeMin", "query.start_time_min")
-    tmax, tmax_name = _param(q, "query.startTimeMax", "query.start_time_max")
+        tags = unicode_pairs({str(k): _tag_string(v) for k, v in parsed.items()}, "query.attributes")
+    tmin, tmin_name = _either((start_time_min, "query.startTimeMin"), (start_time_min_, "query.start_time_min"))
+    tmax, tmax_name = _either((start_time_max, "query.startTimeMax"), (start_time_max_, "query.start_time_max"))
     if not tmin or not tmax:
         raise BadRequest("query.startTimeMin and query.startTimeMax are required")
-    start_min, start_max = parse_rfc3339_ns(tmin, tmin_name), parse_rfc3339_ns(tmax, tmax_name)
+    start_min, start_max = rfc3339_ns(tmin, tmin_name), rfc3339_ns(tmax, tmax_name)
     if not start_min < start_max:
         raise BadRequest("query.startTimeMin must be before query.startTimeMax")
-    depth, depth_name = _param(q, "query.searchDepth", "query.search_depth")
-    if not depth:
-        depth, depth_name = q.get("query.num_traces", ""), "query.num_traces"
-    try:
-        limit = int(depth) if depth else _DEFAULT_SEARCH_LIMIT
-    except ValueError as exc:
-        raise BadRequest(f"malformed parameter {depth_name}: invalid syntax") from exc
-    dmin, dmin_name = _param(q, "query.durationMin", "query.duration_min")
-    dmax, dmax_name = _param(q, "query.durationMax", "query.duration_max")
-    raw, raw_name = _param(q, "query.rawTraces", "query.raw_traces")
+    depth, depth_name = _either((search_depth, "query.searchDepth"), (search_depth_, "query.search_depth"))
+    depth, depth_name = _either((depth, depth_name), (num_traces, "query.num_traces"))
+    limit = count(depth, depth_name, 0, MAX_SEARCH_LIMIT) if depth else 0
+    dmin, dmin_name = _either((duration_min, "query.durationMin"), (duration_min_, "query.duration_min"))
+    dmax, dmax_name = _either((duration_max, "query.durationMax"), (duration_max_, "query.duration_max"))
+    raw, raw_name = _either((raw_traces, "query.rawTraces"), (raw_traces_, "query.raw_traces"))
     search = queries.SpanSearch(
-        service=service or None,
-        operation=operation or None,
+        service=service_name or service_name_ or None,
+        operation=operation_name or operation_name_ or None,
         start_min_ns=start_min,
         start_max_ns=start_max,
-        duration_min_ns=parse_duration_ns(dmin, dmin_name) if dmin else None,
-        duration_max_ns=parse_duration_ns(dmax, dmax_name) if dmax else None,
+        duration_min_ns=go_duration_ns(dmin, dmin_name) if dmin else None,
+        duration_max_ns=go_duration_ns(dmax, dmax_name) if dmax else None,
         tags=tags,
-        limit=limit if limit > 0 else _DEFAULT_SEARCH_LIMIT,
+        limit=limit or _DEFAULT_SEARCH_LIMIT,
     )
     return search, _bool_param(raw, raw_name)
+
+
+V3Search = Annotated[tuple[queries.SpanSearch, bool], Depends(_v3_search)]
 
 
 def _v3_result(services: Services, trace_ids: list[str], adjust: bool):
     with services.store.reader() as conn:
         resource_spans = jm.otlp_resource_spans_json(conn, trace_ids, adjust=adjust, run=services.run_reads)
     if not resource_spans:
-        return v3_error(404, "No traces found")
+        return errors.error_response("v3", 404, "No traces found")
     return Response(f'{{"result":{{"resourceSpans":[{",".join(resource_spans)}]}}}}', media_type="application/json")
 
 
-@router.get("/api/v3/traces")
-def v3_find_traces(request: Request, services: ServicesDep):
+@router.get("/api/v3/traces", responses={**ok(V3Traces), **errors.documented("v3", 400, 404)})
+def v3_find_traces(query: V3Search, services: ServicesDep):
     """Traces matching the query, as one OTLP ``TracesData``; 404 "No traces found" when none match."""
-    try:
-        search, raw = _v3_search(request.query_params)
-    except BadRequest as exc:
-        return v3_error(400, str(exc))
+    search, raw = query
     with services.store.reader() as conn:
         ids = queries.find_trace_ids(conn, search)
     return _v3_result(services, ids, not raw)
 
 
-@router.get("/api/v3/traces/{trace_id}")
-def v3_get_trace(trace_id: str, request: Request, services: ServicesDep):
+@router.get("/api/v3/traces/{trace_id}", responses={**ok(V3Traces), **errors.documented("v3", 400, 404)})
+def v3_get_trace(  # noqa: N803 - Jaeger's parameter names
+    trace_id: str,
+    services: ServicesDep,
+    startTime: Annotated[str, Query(description=f"validated, not applied: the trace is returned whole; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
+    start_time: Annotated[str, Query(deprecated=True)] = "",
+    endTime: Annotated[str, Query(description=f"validated, not applied; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
+    end_time: Annotated[str, Query(deprecated=True)] = "",
+    rawTraces: Annotated[str, Query(description="true: no clock-skew adjustment")] = "",
+    raw_traces: Annotated[str, Query(deprecated=True)] = "",
+):
     """One trace as OTLP ``TracesData`` wrapped in ``{"result": ...}``."""
-    q = request.query_params
-    try:
-        tid = parse_trace_id(trace_id)
-        raw, raw_name = _param(q, "rawTraces", "raw_traces")
-        adjust = not _bool_param(raw, raw_name)
-        for canonical, deprecated in (("startTime", "start_time"), ("endTime", "end_time")):
-            value, name = _param(q, canonical, deprecated)
-            if value:
-                parse_rfc3339_ns(value, name)  # validated as Jaeger does; a trace is returned whole
-    except BadRequest as exc:
-        return v3_error(400, str(exc))
+    tid = parse_trace_id(trace_id)
+    raw, raw_name = _either((rawTraces, "rawTraces"), (raw_traces, "raw_traces"))
+    adjust = not _bool_param(raw, raw_name)
+    for value, name in (_either((startTime, "startTime"), (start_time, "start_time")),
+                        _either((endTime, "endTime"), (end_time, "end_time"))):  # fmt: skip
+        if value:
+            rfc3339_ns(value, name)  # validated as Jaeger does
     return _v3_result(services, [tid], adjust)
 
 
-@router.get("/api/v3/trace-summaries")
-def v3_trace_summaries(request: Request, services: ServicesDep):
+@router.get("/api/v3/trace-summaries", responses={**ok(V3TraceSummaries), **errors.documented("v3", 400)})
+def v3_trace_summaries(query: V3Search, services: ServicesDep):
     """Lightweight summaries of matching traces (Jaeger's FindTraceSummaries)."""
-    try:
-        search, _ = _v3_search(request.query_params)
-    except BadRequest as exc:
-        return v3_error(400, str(exc))
+    search, _ = query
     summaries = []
     with services.store.reader() as conn:
         ids = queries.find_trace_ids(conn, search)

@@ -6,29 +6,19 @@ An LLM call's tokens and cost count for its model and for the agent it ran in.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 
 from ..store import queries
-from . import steps
+from . import errors, steps
 from ._respond import json_response
 from .deps import Services, get_services
+from .params import AMOUNT, amount_ns
+from .schemas import Metrics, ok
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
-
-_WINDOW = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
-_UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
-
-
-def parse_window(text: str) -> int:
-    m = _WINDOW.match(text.strip())
-    if not m:
-        raise ValueError(f"invalid window {text!r}: use a number and a unit, e.g. 30s, 15m, 1h, 7d")
-    return int(float(m.group(1)) * _UNIT_NS[m.group(2)])
-
 
 def percentile(sorted_values: list[float], p: float) -> float | None:
     """Nearest-rank percentile of an ascending list."""
@@ -136,16 +126,13 @@ def compute_metrics(rows, since_ns: int, until_ns: int) -> dict:
     }
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses={**ok(Metrics), **errors.documented("rest", 400)})
 def metrics(
     services: Annotated[Services, Depends(get_services)],
-    window: Annotated[str, Query(description="how far back from now, e.g. 30s, 15m, 1h, 7d")] = "15m",
+    window: Annotated[str, Query(description="how far back from now, e.g. 30s, 15m, 1h, 7d", json_schema_extra=AMOUNT)] = "15m",
 ):
     """Per agent, model and tool over the window: calls, errors, latency p50/p95/p99, tokens in/out, cost (USD)."""
-    try:
-        span_ns = parse_window(window)
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from exc
+    span_ns = amount_ns(window, "window")
     until = time.time_ns()
     since = until - span_ns
     with services.store.reader() as conn:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Annotated
 
@@ -12,13 +11,17 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from ..oracle import SEVERITIES, Oracle, comparable, filter_state, parse_iso_ns, render_log, validation_errors
+from ..oracle import SEVERITIES, Oracle, comparable, filter_state, render_log, validation_errors
 from ..oracle.issues import SEVERITY_RANK
 from ..store.queries import iso
+from . import errors
 from .deps import Services
+from .params import INT64_MAX, BadParameter, Limit, RowId, amount_ns, count, rfc3339_ns
+from .schemas import Diff, Issues, Snapshots, Validation, ok, state_document
 
 router = APIRouter(tags=["oracle"])
 
+_STATE_DOCUMENT = 'the state (oracle-state.schema.json), or {"log": "..."} with format=log'
 _FORMAT = Query(pattern="^(json|log)$", description="json (the contract) or log (compact lines for humans)")
 
 
@@ -36,32 +39,39 @@ def _json(payload: object, status_code: int = 200) -> Response:
     return Response(content=body, status_code=status_code, media_type="application/json")
 
 
-_AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MOMENT = "an ISO 8601 / RFC 3339 time such as 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), a duration ago such as 90s, 10m, 2h or 1d"
 
 
 def _moment(value: str, name: str) -> int:
-    """An ISO 8601 time, or a duration ago such as 90s, 10m, 2h, 1d."""
-    ago = _AGO.match(value.strip())
-    if ago:
-        return time.time_ns() - int(float(ago.group(1)) * _UNIT_S[ago.group(2)] * 1e9)
+    """An ISO 8601 time, or a duration ago such as 90s, 10m, 2h, 1d, in Unix nanoseconds."""
+    text = value.strip()
     try:
-        return parse_iso_ns(value)
-    except ValueError as exc:
-        raise HTTPException(
-            400, f"{name} must be an ISO 8601 time such as 2026-02-06T10:00:00Z, or a duration ago such as 10m: {exc}"
-        ) from exc
+        if text[:1].isdigit() and text[-1:] in ("s", "m", "h", "d"):
+            return time.time_ns() - amount_ns(text, name, units="s, m, h, d")
+        return rfc3339_ns(text, name, strict=False)
+    except BadParameter as exc:
+        if exc.expected.startswith("out of range"):
+            raise
+        raise BadParameter(name, value, f"expected {_MOMENT}, or a snapshot id") from exc
 
 
-def _snapshot_at(oracle: Oracle, value: str, name: str) -> dict:
+def _when(value: str, name: str) -> tuple[int | None, int | None]:
+    """(snapshot id, None) or (None, Unix ns) for an ``at``, ``since`` or ``until`` value; 400 when it is neither."""
+    if value.strip().isdigit():
+        return count(value, name, 1, INT64_MAX), None
+    return None, _moment(value, name)
+
+
+def _snapshot_at(oracle: Oracle, when: tuple[int | None, int | None], value: str) -> dict:
     if oracle.snapshots is None:
         raise HTTPException(404, "this Oracle keeps no snapshots")
-    if value.isdigit():
-        snapshot = oracle.snapshots.by_id(int(value))
+    snapshot_id, t_ns = when
+    if snapshot_id is not None:
+        snapshot = oracle.snapshots.by_id(snapshot_id)
         if snapshot is None:
-            raise HTTPException(404, f"no snapshot with id {value} (see /api/v1/oracle/snapshots)")
+            raise HTTPException(404, f"no snapshot with id {snapshot_id} (see /api/v1/oracle/snapshots)")
         return snapshot
-    snapshot = oracle.snapshots.at(_moment(value, name))
+    snapshot = oracle.snapshots.at(t_ns)
     if snapshot is None:
         raise HTTPException(404, f"no snapshot at or before {value}; snapshots are listed at /api/v1/oracle/snapshots")
     return snapshot
@@ -71,7 +81,7 @@ def _state_response(oracle: Oracle, fmt: str, agent: str | None, deployment: str
     if at is None and fmt == "json":
         return _json(oracle.state_json(agent=agent, deployment=deployment))
     if at is not None:
-        snapshot = _snapshot_at(oracle, at, "at")
+        snapshot = _snapshot_at(oracle, _when(at, "at"), at)
         state = dict(snapshot["state"], snapshot={"id": snapshot["id"], "taken_at": iso(snapshot["taken_ns"])})
         issues = snapshot["issues"]
     else:
@@ -89,7 +99,10 @@ async def _state(oracle: Oracle, fmt: str, agent: str | None, deployment: str | 
     return await run_in_threadpool(_state_response, oracle, fmt, agent, deployment, at)
 
 
-@router.get("/api/v1/oracle/state")
+@router.get(
+    "/api/v1/oracle/state",
+    responses={**state_document(_STATE_DOCUMENT), **errors.documented("rest", 400, 404)},
+)
 async def oracle_state(
     oracle: OracleDep,
     format: Annotated[str, _FORMAT] = "json",
@@ -101,7 +114,10 @@ async def oracle_state(
     return await _state(oracle, format, agent, deployment, at)
 
 
-@router.get("/system/state")
+@router.get(
+    "/system/state",
+    responses={**state_document(_STATE_DOCUMENT), **errors.documented("rest", 400, 404)},
+)
 async def system_state(
     oracle: OracleDep,
     format: Annotated[str, _FORMAT] = "json",
@@ -113,20 +129,20 @@ async def system_state(
     return await _state(oracle, format, agent, deployment, at)
 
 
-@router.get("/api/v1/oracle/validate")
+@router.get("/api/v1/oracle/validate", responses=ok(Validation))
 def oracle_validate(oracle: OracleDep) -> Response:
     """Validate the current state against the JSON schema; lists every violation."""
-    errors = validation_errors(oracle.state())
-    return _json({"valid": not errors, "errors": errors, "schema": "oracle-state.schema.json"})
+    problems = validation_errors(oracle.state())
+    return _json({"valid": not problems, "errors": problems, "schema": "oracle-state.schema.json"})
 
 
-@router.get("/api/v1/oracle/issues")
+@router.get("/api/v1/oracle/issues", responses={**ok(Issues), **errors.documented("rest", 400)})
 def oracle_issues(
     oracle: OracleDep,
     severity: Annotated[str | None, Query(description="minimum severity: " + "|".join(SEVERITIES))] = None,
     kind: str | None = None,
     entity: Annotated[str | None, Query(description="entity name, or type:name")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit(1000, "issues to list") = 100,
 ) -> Response:
     """Open issues, most severe first, each with evidence (trace ids, numbers) and a probable cause."""
     if severity is not None and severity not in SEVERITY_RANK:
@@ -152,17 +168,18 @@ def oracle_issues(
     )
 
 
-@router.get("/api/v1/oracle/diff")
+@router.get("/api/v1/oracle/diff", responses={**ok(Diff), **errors.documented("rest", 400, 404)})
 def oracle_diff(
     oracle: OracleDep,
     since: Annotated[str, Query(description="ISO time, duration ago (10m) or snapshot id; its snapshot is compared with now")],
     until: Annotated[str | None, Query(description="ISO time, duration ago or snapshot id instead of now")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    limit: Limit(10_000, "patch operations to list") = 1000,
 ) -> Response:
     """RFC 6902 JSON Patch that turns the state at ``since`` into the state now (generated_at ignored)."""
-    before = _snapshot_at(oracle, since, "since")
+    since_when, until_when = _when(since, "since"), _when(until, "until") if until is not None else None
+    before = _snapshot_at(oracle, since_when, since)
     if until is not None:
-        after_snapshot = _snapshot_at(oracle, until, "until")
+        after_snapshot = _snapshot_at(oracle, until_when, until)
         after, after_meta = after_snapshot["state"], {"id": after_snapshot["id"], "taken_at": iso(after_snapshot["taken_ns"])}
     else:
         after = oracle.state()
@@ -179,11 +196,11 @@ def oracle_diff(
     )
 
 
-@router.get("/api/v1/oracle/snapshots")
+@router.get("/api/v1/oracle/snapshots", responses={**ok(Snapshots), **errors.documented("rest", 400)})
 def oracle_snapshots(
     oracle: OracleDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    before_id: int | None = None,
+    limit: Limit(1000, "snapshots to list") = 50,
+    before_id: RowId = None,
 ) -> Response:
     """Stored snapshots, newest first (ids for ``diff?since=`` and ``state?at=``)."""
     rows = oracle.snapshots.listing(limit, before_id) if oracle.snapshots else []

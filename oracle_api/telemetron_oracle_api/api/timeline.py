@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException
 from telemetron_instrumentation import semconv as sc
 
 from ..store import queries
-from . import steps
+from . import errors, steps
 from ._respond import json_response
 from .deps import Services, get_services
+from .schemas import Timeline, ok
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 
@@ -160,7 +161,7 @@ def build_timeline(rows: list[dict], active: list[dict]) -> dict:
             "start_time": queries.iso(t0), "steps": entries, "count": len(entries)}  # fmt: skip
 
 
-@router.get("/traces/{trace_id}/timeline")
+@router.get("/traces/{trace_id}/timeline", responses={**ok(Timeline), **errors.documented("rest", 400, 404)})
 def trace_timeline(trace_id: str, services: Annotated[Services, Depends(get_services)]):
     """Spans and span events in time order, each labelled agent / tool / llm / handoff / queue / other."""
     tid = queries.normalize_trace_id(trace_id)

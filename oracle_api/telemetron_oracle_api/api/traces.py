@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from ..store import queries
+from . import errors
 from ._respond import json_response
 from .deps import Services, get_services
+from .params import INT64_MAX, BadParameter, DurationMs, Limit, duration_ms_ns, time_query, unicode_pairs
+from .schemas import Trace, TraceList, ok
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 
@@ -24,36 +26,48 @@ def _parse_tags(tags: str | None) -> dict[str, str] | None:
         raise HTTPException(400, f"attributes must be a JSON object of strings: {exc}") from exc
     if not isinstance(value, dict):
         raise HTTPException(400, "attributes must be a JSON object, e.g. {\"gen_ai.request.model\":\"gpt-4o\"}")
-    return {str(k): (json.dumps(v) if not isinstance(v, str) else v) for k, v in value.items()}
+    return unicode_pairs({str(k): (json.dumps(v) if not isinstance(v, str) else v) for k, v in value.items()}, "attributes")
 
 
-@router.get("/traces")
+def _check_cursor(cursor: str) -> None:
+    """A cursor this API issued holds a stored start time; anything else, however it decodes, is refused."""
+    try:
+        start_ns, _ = queries.decode_cursor(cursor)
+    except ValueError as exc:
+        raise BadParameter("cursor", cursor, "expected the next_cursor of a previous page") from exc
+    if not 0 <= start_ns <= INT64_MAX:
+        raise BadParameter("cursor", cursor, "expected the next_cursor of a previous page")
+
+
+@router.get("/traces", responses={**ok(TraceList), **errors.documented("rest", 400)})
 def list_traces(
     services: Annotated[Services, Depends(get_services)],
     service: str | None = None,
     agent: str | None = None,
     model: str | None = None,
     status: Annotated[str | None, Query(pattern="^(ok|error)$")] = None,
-    start: Annotated[datetime | None, Query(description="traces ending after this time")] = None,
-    end: Annotated[datetime | None, Query(description="traces starting before this time")] = None,
-    min_duration_ms: float | None = None,
-    max_duration_ms: float | None = None,
+    start: time_query("start", "traces ending after this time") = None,
+    end: time_query("end", "traces starting before this time") = None,
+    min_duration_ms: DurationMs = None,
+    max_duration_ms: DurationMs = None,
     conversation_id: str | None = None,
     operation: str | None = None,
     attributes: Annotated[str | None, Query(description='JSON object, e.g. {"gen_ai.request.model":"gpt-4o"}')] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    limit: Limit(1000, "traces per page") = 20,
     cursor: str | None = None,
 ) -> dict:
     """Trace summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    if cursor:
+        _check_cursor(cursor)
     f = queries.TraceFilter(
         service=service,
         agent=agent,
         model=model,
         status=status,
-        start_ns=queries.to_ns(start) if start else None,
-        end_ns=queries.to_ns(end) if end else None,
-        min_duration_ns=int(min_duration_ms * 1e6) if min_duration_ms is not None else None,
-        max_duration_ns=int(max_duration_ms * 1e6) if max_duration_ms is not None else None,
+        start_ns=start,
+        end_ns=end,
+        min_duration_ns=duration_ms_ns(min_duration_ms, "min_duration_ms") if min_duration_ms is not None else None,
+        max_duration_ns=duration_ms_ns(max_duration_ms, "max_duration_ms") if max_duration_ms is not None else None,
         conversation_id=conversation_id,
         operation=operation,
         attributes=_parse_tags(attributes),
@@ -66,7 +80,7 @@ def list_traces(
     return json_response({"traces": traces, "count": len(traces), "next_cursor": next_cursor})
 
 
-@router.get("/traces/{trace_id}")
+@router.get("/traces/{trace_id}", responses={**ok(Trace), **errors.documented("rest", 400, 404)})
 def get_trace(trace_id: str, services: Annotated[Services, Depends(get_services)]):
     """Every span of the trace, each with its parent and children, plus spans still running."""
     tid = queries.normalize_trace_id(trace_id)

@@ -170,7 +170,8 @@ def _candidates(value: str) -> list:
         return [value == "true"]
     out: list = [value]
     if _INT.match(value):
-        out.append(int(value))
+        if -(2**63) <= int(value) < 2**63:  # a stored int is int64; a longer one can only match as text
+            out.append(int(value))
     else:
         try:
             number = float(value)
