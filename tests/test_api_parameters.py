@@ -67,6 +67,10 @@ BAD = [
     ("/api/dependencies?endTs=99999999999999999999&lookback=1", 400, "unable to parse param 'endTs': '99999999999999999999': out of range: expected an integer number of Unix milliseconds"),
     ("/api/dependencies?endTs=1&lookback=99999999999999999999", 400, "unable to parse param 'lookback'"),
     ("/api/dependencies?endTs=1.5", 400, "unable to parse param 'endTs': '1.5'"),
+    ("/api/metrics/calls?service=x&endTs=99999999999999999999", 400, "unable to parse param 'endTs': 99999999999999999999 is out of range"),
+    ("/api/metrics/errors?service=x&lookback=99999999999999999999", 400, "unable to parse param 'lookback'"),
+    ("/api/metrics/latencies?service=x&quantile=nan", 400, "unable to parse param 'quantile'"),
+    ("/api/v1/dashboard/llm-series?window=99999999999d", 400, "invalid parameter window"),
     ("/api/dependencies?endTs=9223372036854&lookback=9223372036854", 200, None),
     ("/api/operations", 400, "parameter 'service' is required"),
     # Jaeger api_v3: RFC 3339 with an offset, its gateway's error shape
@@ -173,7 +177,7 @@ DOCUMENTED = {  # every status each operation answers (without a token); the 400
     "GET /api/v1/traces/{trace_id}/timeline": {"200", "400", "404"},
     "GET /api/v1/traces/{trace_id}/graph": {"200", "400", "404"},
     "GET /api/v1/metrics": {"200", "400"},
-    "POST /api/v1/debug/simulate-trace": {"200", "400", "502"},
+    "POST /api/v1/debug/simulate-trace": {"200", "400", "403", "415", "502"},
     "GET /api/services": {"200"},
     "GET /api/services/{service}/operations": {"200", "400"},
     "GET /api/operations": {"200", "400"},
@@ -193,6 +197,11 @@ DOCUMENTED = {  # every status each operation answers (without a token); the 400
     "GET /api/v1/oracle/diff": {"200", "400", "404"},
     "GET /api/v1/oracle/snapshots": {"200", "400"},
     "GET /api/v1/oracle/health": {"200"},
+    "GET /api/metrics/latencies": {"200", "400"},
+    "GET /api/metrics/calls": {"200", "400"},
+    "GET /api/metrics/errors": {"200", "400"},
+    "GET /api/metrics/minstep": {"200"},
+    "GET /api/v1/dashboard/llm-series": {"200", "400"},
 }
 
 

@@ -48,7 +48,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(timeline.router)
     app.include_router(graph.router)
     app.include_router(metrics.router)
-    app.include_router(simulate.router, responses=errors.documented("rest", 502))
+    app.include_router(simulate.router, responses=errors.documented("rest", 403, 415, 502))
     app.include_router(jaeger.router)
     app.include_router(stream.router)
     dashboard.mount(app)  # the page at / and its files at /static

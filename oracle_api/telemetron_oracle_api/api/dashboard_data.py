@@ -16,7 +16,8 @@ from ..oracle.llm import error_class
 from ..store import queries
 from ._respond import json_response
 from .deps import Services, get_services
-from .metrics import parse_window, percentile
+from .metrics import percentile
+from .params import AMOUNT, amount_ns
 
 router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"])
 
@@ -43,14 +44,11 @@ class _Series:
 @router.get("/llm-series")
 def llm_series(
     services: Annotated[Services, Depends(get_services)],
-    window: Annotated[str, Query(description="how far back from now, e.g. 15m, 1h, 1d")] = "1h",
-    step: Annotated[str, Query(description="the width of one point, e.g. 10s, 1m")] = "1m",
+    window: Annotated[str, Query(description="how far back from now, e.g. 15m, 1h, 1d", json_schema_extra=AMOUNT)] = "1h",
+    step: Annotated[str, Query(description="the width of one point, e.g. 10s, 1m", json_schema_extra=AMOUNT)] = "1m",
 ):
     """Per model and step: calls, errors, rate-limited calls, tokens, cost (USD), latency p50/p95 (ms), headroom."""
-    try:
-        span_ns, step_ns = parse_window(window), parse_window(step)
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from exc
+    span_ns, step_ns = amount_ns(window, "window"), amount_ns(step, "step")
     if step_ns <= 0 or span_ns // step_ns > _MAX_POINTS:
         raise HTTPException(400, f"window / step must be between 1 and {_MAX_POINTS} points")
     points = max(1, -(-span_ns // step_ns))

@@ -65,6 +65,8 @@ _DESCRIPTIONS = {
     400: "a parameter is malformed or out of range (the message names it, the value and what is accepted)",
     401: "missing or wrong API token (only when TELEMETRON_API_TOKEN is set)",
     404: "not found",
+    403: "the request's Origin may not send this method here (api/security.py)",
+    415: "the body is not application/json (api/security.py)",
     502: "the OTLP export failed",
 }
 
@@ -103,7 +105,7 @@ def bad_parameter(fam: Family, exc: BadParameter):
 def documented(fam: Family, *statuses: int) -> dict:
     """``responses=`` for a route: each status with its description and the family's error schema."""
     return {
-        status: {"model": _MODELS["rest" if status == 401 else fam], "description": _DESCRIPTIONS[status]}
+        status: {"model": _MODELS["rest" if status in (401, 403, 415) else fam], "description": _DESCRIPTIONS[status]}
         for status in statuses
     }
 

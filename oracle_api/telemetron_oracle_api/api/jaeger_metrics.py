@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..store import queries
 from ._respond import json_response
 from .deps import Services, get_services
+from .errors import documented
 
 router = APIRouter(tags=["jaeger"])
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -50,14 +51,20 @@ def _error(status: int, message: str) -> Response:
 # --- parameters -----------------------------------------------------------------------------------
 
 
+_MAX_MS = (2**63 - 1) // 1_000_000  # times are int64 nanoseconds in the store
+
+
 def _int_param(request: Request, name: str, default: int) -> int:
     text = request.query_params.get(name, "")
     if text == "":
         return default
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise _BadParam(f"unable to parse param '{name}': strconv.ParseInt: parsing {text!r}: invalid syntax") from None
+    if not 0 <= value <= _MAX_MS:
+        raise _BadParam(f"unable to parse param '{name}': {text} is out of range: expected 0 to {_MAX_MS} milliseconds")
+    return value
 
 
 class _Query:
@@ -132,7 +139,7 @@ def _latency(quantile: float) -> Reducer:
 
 
 def _family(services: Services, q: _Query, name: str, help_text: str, reduce: Reducer) -> dict:
-    since_ns = (q.end_ms - q.lookback_ms - q.rate_per_ms) * 1_000_000
+    since_ns = max(0, q.end_ms - q.lookback_ms - q.rate_per_ms) * 1_000_000
     with services.store.reader() as conn:
         rows = queries.red_spans(conn, q.services, q.kinds, since_ns, q.end_ms * 1_000_000)
     series: dict[tuple[str, ...], tuple[list[int], list[int], list[int]]] = {}
@@ -171,8 +178,23 @@ def _answer(request: Request, services: Services, name: str, help_text: str, red
 
 # --- routes ---------------------------------------------------------------------------------------
 
+def _documented(*extra: tuple[str, dict]) -> dict:
+    """``openapi_extra`` and ``responses`` for a route whose parameters ``_Query`` reads itself."""
+    params = [
+        ("service", {"type": "array", "items": {"type": "string"}}, True),
+        ("spanKind", {"type": "array", "items": {"type": "string", "enum": list(_KINDS)}}, False),
+        ("groupByOperation", {"type": "boolean"}, False),
+        ("endTs", {"type": "integer", "minimum": 0, "maximum": _MAX_MS}, False),
+        ("lookback", {"type": "integer", "minimum": 1, "maximum": _MAX_MS}, False),
+        ("step", {"type": "integer", "minimum": 1, "maximum": _MAX_MS}, False),
+        ("ratePer", {"type": "integer", "minimum": 1, "maximum": _MAX_MS}, False),
+    ] + [(name, schema, True) for name, schema in extra]
+    parameters = [{"name": n, "in": "query", "required": r, "schema": sch, "explode": True} for n, sch, r in params]
+    return {"openapi_extra": {"parameters": parameters}, "responses": documented("v1", 400)}
 
-@router.get("/api/metrics/latencies")
+
+
+@router.get("/api/metrics/latencies", **_documented(("quantile", {"type": "number", "minimum": 0, "maximum": 1})))
 def latencies(request: Request, services: ServicesDep) -> Response:
     """A latency quantile (``quantile``, e.g. 0.95) in milliseconds, per service or per operation."""
     text = request.query_params.get("quantile", "")
@@ -185,13 +207,13 @@ def latencies(request: Request, services: ServicesDep) -> Response:
     return _answer(request, services, "latencies", f"{quantile:.2f}th quantile latency", _latency(quantile))
 
 
-@router.get("/api/metrics/calls")
+@router.get("/api/metrics/calls", **_documented())
 def calls(request: Request, services: ServicesDep) -> Response:
     """Calls per second, per service or per operation."""
     return _answer(request, services, "call_rate", "calls/sec", _calls)
 
 
-@router.get("/api/metrics/errors")
+@router.get("/api/metrics/errors", **_documented())
 def errors(request: Request, services: ServicesDep) -> Response:
     """The fraction of calls that ended in error, per service or per operation."""
     return _answer(request, services, "error_rate", "error rate, computed as a fraction of errors/sec over calls/sec", _errors)
