@@ -111,3 +111,30 @@ def test_exporter_sends_the_same_request_over_grpc_and_reads_otel_env(monkeypatc
         assert exporter.export(spans) == SpanExportResult.SUCCESS
         exporter.shutdown()
         assert sink.trace_requests == [sdk_encode_spans(spans)]
+
+
+def test_an_sdk_the_encoder_was_not_verified_against_gets_the_sdks_own_exporter(monkeypatch):
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as SDKExporter
+
+    from telemetron_instrumentation import _grpc_span_exporter
+
+    assert _grpc_span_exporter.fast_encoder_supported()  # the installed SDK is one of the verified ones
+    monkeypatch.setattr(_grpc_span_exporter, "sdk_version", "1.99.0")
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    (exporter,) = _exporters.make_exporters("traces", "http://127.0.0.1:4317", "grpc")
+    assert type(exporter) is SDKExporter
+    exporter.shutdown()
+
+
+def test_a_first_request_that_differs_from_the_sdks_switches_to_the_sdks_encoder(monkeypatch):
+    from telemetron_instrumentation import _grpc_span_exporter
+
+    monkeypatch.setattr(_grpc_span_exporter, "encode_spans", lambda spans: encode_spans(spans[:-1]))  # a broken encoder
+    with OtlpSink() as sink:
+        exporter = OTLPSpanExporter(endpoint=sink.endpoint, insecure=True)
+        spans = _spans()
+        assert exporter.export(spans) == SpanExportResult.SUCCESS
+        assert exporter.export(spans[:2]) == SpanExportResult.SUCCESS
+        exporter.shutdown()
+        assert not exporter.fast
+        assert sink.trace_requests == [sdk_encode_spans(spans), sdk_encode_spans(spans[:2])]

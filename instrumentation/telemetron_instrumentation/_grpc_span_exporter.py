@@ -32,9 +32,9 @@ _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 VERIFIED_SDK_SERIES = ("1.42.", "1.43.", "1.44.", "1.45.")
 
 
-def fast_encoder_supported(version: str = sdk_version) -> bool:
+def fast_encoder_supported(version: str | None = None) -> bool:
     """Whether this SDK is one the fast encoder was verified against and still has the hooks it overrides."""
-    return version.startswith(VERIFIED_SDK_SERIES) and all(
+    return (version or sdk_version).startswith(VERIFIED_SDK_SERIES) and all(
         hasattr(_SDKOTLPSpanExporter, name) for name in ("_initialize_channel_and_stub", "_translate_data")
     )
 

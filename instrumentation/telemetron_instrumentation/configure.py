@@ -169,7 +169,9 @@ def _build(
 ) -> Telemetry:
     existing = trace.get_tracer_provider()
     owns = not isinstance(existing, TracerProvider)
-    tracer_provider = TracerProvider(resource=_resource(settings)) if owns else existing
+    # Providers we own are shut down by our own exit hook, bounded by shutdown_timeout_seconds: the
+    # SDK's exit hook would wait for the export retries (30 s per provider) with a dead Collector.
+    tracer_provider = TracerProvider(resource=_resource(settings), shutdown_on_exit=False) if owns else existing
 
     if pending_exporter is None and not getattr(tracer_provider, "_telemetron_installed", False):
         found = _exporters.make_exporters("traces", settings.endpoint, settings.protocol)
@@ -189,14 +191,16 @@ def _build(
     meter_provider = metrics.get_meter_provider()
     if owns or not isinstance(meter_provider, MeterProvider):
         if metric_reader is not None:
-            meter_provider = MeterProvider(resource=tracer_provider.resource, metric_readers=[metric_reader])
+            meter_provider = MeterProvider(
+                resource=tracer_provider.resource, metric_readers=[metric_reader], shutdown_on_exit=False
+            )
         else:  # every reader is ours: the GenAI metrics are recorded without the SDK's per-record overhead
             histograms = GenAIHistograms(tracer_provider.resource)
             readers = [
                 GenAIPeriodicExportingMetricReader(e, histograms)
                 for e in _exporters.make_exporters("metrics", settings.endpoint, settings.protocol)
             ]
-            meter_provider = genai_meter_provider(histograms, readers)
+            meter_provider = genai_meter_provider(histograms, readers, shutdown_on_exit=False)
         metrics.set_meter_provider(meter_provider)
 
     telemetry = Telemetry(settings, tracer_provider, meter_provider, pending, owns_providers=owns)

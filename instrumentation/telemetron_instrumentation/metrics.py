@@ -235,10 +235,12 @@ class GenAIInMemoryMetricReader(_ReadsGenAIHistograms, InMemoryMetricReader):
 _AGGREGATED: weakref.WeakKeyDictionary[Any, GenAIHistograms] = weakref.WeakKeyDictionary()
 
 
-def genai_meter_provider(histograms: GenAIHistograms, readers: list[MetricReader]) -> MeterProvider:
+def genai_meter_provider(
+    histograms: GenAIHistograms, readers: list[MetricReader], shutdown_on_exit: bool = True
+) -> MeterProvider:
     """A MeterProvider over ``readers`` (ours, each reading ``histograms``) whose GenAI metrics are
     recorded into ``histograms``: the provider and the registration are made together, so they match."""
-    provider = SDKMeterProvider(resource=histograms.resource, metric_readers=readers)
+    provider = SDKMeterProvider(resource=histograms.resource, metric_readers=readers, shutdown_on_exit=shutdown_on_exit)
     _AGGREGATED[provider] = histograms
     return provider
 
