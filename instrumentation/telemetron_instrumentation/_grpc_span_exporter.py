@@ -27,9 +27,9 @@ from ._otlp_encoder import encode_spans
 
 _log = logging.getLogger(__name__)
 _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-# SDK releases the encoder was checked against (tests/test_instrumentation_otlp_encoder.py, at both
-# ends of the supported range by deploy/local/test_agent_versions.sh).
-VERIFIED_SDK_SERIES = ("1.42.", "1.43.", "1.44.", "1.45.")
+# SDK releases the encoder was checked against (tests/test_instrumentation_otlp_encoder.py; 1.42 encodes
+# None-valued attributes differently, so older SDKs get their own encoder).
+VERIFIED_SDK_SERIES = ("1.45.",)
 
 
 def fast_encoder_supported(version: str | None = None) -> bool:

@@ -26,7 +26,9 @@ def drain_logging_queue(timeout: float) -> None:
     try:
         from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
 
-        asyncio.run(asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), timeout))
+        # clear_queue runs what a closed loop left queued; before LiteLLM 1.106 flush() would wait
+        # for those forever on a new loop.
+        asyncio.run(asyncio.wait_for(GLOBAL_LOGGING_WORKER.clear_queue(), timeout))
     except Exception:
         _log.debug("telemetron: could not drain LiteLLM's logging queue", exc_info=True)
 
