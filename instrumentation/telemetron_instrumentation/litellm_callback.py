@@ -11,13 +11,13 @@ provider's rate-limit state (``_ratelimit``). Message content is recorded only w
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
-import logging
 
 from litellm.integrations.custom_logger import CustomLogger
 from opentelemetry import trace
