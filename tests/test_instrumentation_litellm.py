@@ -271,3 +271,17 @@ def test_slow_llm_call_has_a_pending_record_at_start_and_heartbeats(cap, provide
     assert len([p for p in cap.pending_records() if p.parent.span_id == span.context.span_id]) == len(records)
     assert records[0].attributes[semconv.SPAN_TYPE] == semconv.SPAN_TYPE_PENDING
     assert records[0].attributes[semconv.GEN_AI_REQUEST_MODEL] == "mock-slow-800"
+
+
+async def test_every_context_the_call_attached_is_detached_in_the_callers_context(cap, provider, caplog):
+    from opentelemetry import context as otel_context
+
+    before = otel_context.get_current()
+    litellm.completion(**args(provider))
+    with pytest.raises(litellm.RateLimitError):
+        litellm.completion(**args(provider, model="mock-429"))
+    await litellm.acompletion(**args(provider))
+    with pytest.raises(litellm.InternalServerError):
+        await litellm.acompletion(**args(provider, model="mock-500"))
+    assert otel_context.get_current() is before
+    assert "Failed to detach context" not in caplog.text
