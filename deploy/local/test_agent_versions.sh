@@ -3,7 +3,7 @@
 # pyproject.toml): for "lowest" (uv's --resolution lowest-direct) and "highest" it builds a
 # virtualenv outside the clone, installs the agent side alone (no server extra) plus the tests'
 # own needs, and runs the agent-side tests in it. Venvs are cached, keyed by the dependency
-# ranges, the test requirements and this script; a fresh resolve takes a minute or two.
+# ranges and the test requirements; a fresh resolve takes a minute or two.
 #
 #   deploy/local/test_agent_versions.sh            # both ends
 #   deploy/local/test_agent_versions.sh lowest     # one end
@@ -21,6 +21,7 @@ ends=("${@:-lowest}")
 tests=(
     tests/test_instrumentation_litellm.py
     tests/test_instrumentation_agents.py
+    tests/test_instrumentation_configure.py
     tests/test_instrumentation_metrics.py
     tests/test_instrumentation_otlp_encoder.py
     tests/test_instrumentation_pending.py
@@ -43,7 +44,10 @@ mkdir -p "$cache"
 import sys, tomllib
 print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))
 PY
-key="$(cat "$requirements" "$repo/deploy/local/agent-versions/test-requirements.txt" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)"
+# Bump the recipe when the install steps below change; the test list does not need new venvs.
+recipe="uv-0.13.8 compile-then-install 1"
+key="$( (cat "$requirements" "$repo/deploy/local/agent-versions/test-requirements.txt"; echo "$recipe") |
+    sha256sum | cut -c1-16)"
 
 status=0
 for end in "${ends[@]}"; do
