@@ -20,7 +20,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map dow
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import sys
 import uuid
@@ -65,9 +64,6 @@ RUN_PYTHON_TOOL = {
         },
     },
 }
-# LiteLLM 1.106 imports its MCP gateway (and the optional `mcp` package) for any call with tools;
-# this documented-in-code switch skips that gateway when `mcp` is not installed.
-_TOOL_CALL_KWARGS = {} if importlib.util.find_spec("mcp") else {"_skip_mcp_handler": True}
 
 
 @dataclass(frozen=True)
@@ -142,7 +138,7 @@ def researcher(settings: DemoSettings, topic: str, task_id: str) -> str:
             {"role": "system", "content": "You are a research agent."},
             {"role": "user", "content": f"Use search_web to research: {topic}"},
         ]
-        response = litellm.completion(**settings.llm_args(messages=messages, tools=[SEARCH_TOOL], **_TOOL_CALL_KWARGS))
+        response = litellm.completion(**settings.llm_args(messages=messages, tools=[SEARCH_TOOL]))
         calls = _tool_calls(response)
         if calls:
             messages.append(response.choices[0].message.model_dump(exclude_none=True))
@@ -150,7 +146,7 @@ def researcher(settings: DemoSettings, topic: str, task_id: str) -> str:
                 with execute_tool("search_web", call_id=call.id, description="Search the web"):
                     result = search_web(json.loads(call.function.arguments or "{}").get("query", topic))
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-            response = litellm.completion(**settings.llm_args(messages=messages, tools=[SEARCH_TOOL], **_TOOL_CALL_KWARGS))
+            response = litellm.completion(**settings.llm_args(messages=messages, tools=[SEARCH_TOOL]))
         notes = response.choices[0].message.content or ""
         litellm.embedding(**{**settings.llm_args(input=[notes or topic]), "model": settings.embedding_model})
         return notes
@@ -179,7 +175,6 @@ def coder(settings: DemoSettings, report: str, task_id: str) -> str:
             **settings.llm_args(
                 messages=[{"role": "user", "content": f"Use run_python to count the words. Report: {report[:300]}"}],
                 tools=[RUN_PYTHON_TOOL],
-                **_TOOL_CALL_KWARGS,
             )
         )
         for call in _tool_calls(response):

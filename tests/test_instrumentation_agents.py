@@ -53,6 +53,7 @@ def test_invoke_agent_span_carries_the_agent_declaration(cap):
     assert agent.kind is SpanKind.INTERNAL
     assert dict(agent.attributes) == {
         semconv.GEN_AI_OPERATION_NAME: "invoke_agent",
+        semconv.GEN_AI_PROVIDER_NAME: "_OTHER",  # required by the conventions; the models carry no provider prefix
         semconv.GEN_AI_AGENT_NAME: "researcher",
         semconv.GEN_AI_AGENT_ID: "agent-1",
         semconv.GEN_AI_AGENT_DESCRIPTION: "Finds sources",
@@ -61,6 +62,16 @@ def test_invoke_agent_span_carries_the_agent_declaration(cap):
         semconv.AGENT_DEPLOYMENT: "researcher-deploy",
         semconv.TASK_ID: "t-1",
     }
+
+
+def test_invoke_agent_provider_comes_from_the_argument_or_the_models_litellm_prefix(cap):
+    with invoke_agent("writer", models=["anthropic/claude-sonnet", "openai/gpt-4o"]):
+        pass
+    with invoke_agent("editor", provider="aws.bedrock", models=["openai/gpt-4o"]):
+        pass
+    spans = cap.finished()
+    assert only(spans, "invoke_agent writer").attributes[semconv.GEN_AI_PROVIDER_NAME] == "anthropic"
+    assert only(spans, "invoke_agent editor").attributes[semconv.GEN_AI_PROVIDER_NAME] == "aws.bedrock"
 
 
 def test_decorators_open_one_span_per_call_sync_and_async(cap):
@@ -122,7 +133,7 @@ def test_tool_call_inside_an_agent(cap, provider):
     tool = {"type": "function", "function": {"name": "search_web", "description": "Search the web", "parameters": {
         "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}
     common = {"model": "openai/mock-gpt-4o-mini", "api_base": provider.api_base, "api_key": "sk-local",
-              "tools": [tool], "_skip_mcp_handler": True}
+              "tools": [tool]}
     messages = [{"role": "user", "content": "Use search_web to find otel docs"}]
     with invoke_agent("researcher") as agent:
         first = litellm.completion(**common, messages=messages)

@@ -80,7 +80,7 @@ def test_sync_chat_span_is_a_client_child_of_the_callers_span_with_request_and_r
     assert (a[semconv.GEN_AI_REQUEST_MAX_TOKENS], a[semconv.GEN_AI_REQUEST_TEMPERATURE]) == (64, 0.3)
     assert (a[semconv.GEN_AI_REQUEST_TOP_P], a[semconv.GEN_AI_REQUEST_SEED]) == (0.9, 7)
     assert a[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] == ("END",)
-    assert a[semconv.GEN_AI_REQUEST_STREAM] is False
+    assert semconv.GEN_AI_REQUEST_STREAM not in a  # set only when streaming
     assert a[semconv.GEN_AI_RESPONSE_ID] == response.id
     assert a[semconv.GEN_AI_RESPONSE_MODEL] == MODEL
     assert a[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
@@ -211,7 +211,7 @@ def test_content_is_captured_in_the_conventions_shape_when_opted_in(cap, provide
     tool = {"type": "function", "function": {"name": "search_web", "description": "Search",
                                              "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "search_web for llamas"}]
-    response = litellm.completion(**{**args(provider), "messages": messages}, tools=[tool], _skip_mcp_handler=True)
+    response = litellm.completion(**{**args(provider), "messages": messages}, tools=[tool])
     a = llm_span(cap).attributes
     inputs = json.loads(a[semconv.GEN_AI_INPUT_MESSAGES])
     assert inputs == [{"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
@@ -271,3 +271,17 @@ def test_slow_llm_call_has_a_pending_record_at_start_and_heartbeats(cap, provide
     assert len([p for p in cap.pending_records() if p.parent.span_id == span.context.span_id]) == len(records)
     assert records[0].attributes[semconv.SPAN_TYPE] == semconv.SPAN_TYPE_PENDING
     assert records[0].attributes[semconv.GEN_AI_REQUEST_MODEL] == "mock-slow-800"
+
+
+async def test_every_context_the_call_attached_is_detached_in_the_callers_context(cap, provider, caplog):
+    from opentelemetry import context as otel_context
+
+    before = otel_context.get_current()
+    litellm.completion(**args(provider))
+    with pytest.raises(litellm.RateLimitError):
+        litellm.completion(**args(provider, model="mock-429"))
+    await litellm.acompletion(**args(provider))
+    with pytest.raises(litellm.InternalServerError):
+        await litellm.acompletion(**args(provider, model="mock-500"))
+    assert otel_context.get_current() is before
+    assert "Failed to detach context" not in caplog.text

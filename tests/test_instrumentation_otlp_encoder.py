@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -12,7 +14,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from telemetron_instrumentation import _exporters
-from telemetron_instrumentation._grpc_span_exporter import OTLPSpanExporter
+from telemetron_instrumentation._grpc_span_exporter import OTLPSpanExporter, fast_encoder_supported
 from telemetron_instrumentation._otlp_encoder import encode_spans
 from telemetron_instrumentation.testing import OtlpSink
 
@@ -24,6 +26,9 @@ EVERY_VALUE_TYPE = {
     "str.array": ["stop", "length"], "bool.array": [True, False], "int.array": [1, -2, 3],
     "float.array": [0.5, 1.5], "array.empty": [],
 }
+
+# The byte-for-byte comparisons hold for the SDKs the encoder is used with; other SDKs get their own.
+verified_sdk = pytest.mark.skipif(not fast_encoder_supported(), reason="the fast encoder is not used with this SDK")
 
 ROOT = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0x00F067AA0BA902B7, is_remote=False,
                    trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "a=1"), ("other", "b")]))
@@ -73,6 +78,7 @@ def _spans() -> list[ReadableSpan]:
     return spans
 
 
+@verified_sdk
 def test_encoded_request_parses_to_exactly_the_sdk_encoders_message():
     spans = _spans()
     assert any(s.dropped_attributes for s in spans) and any(s.dropped_events for s in spans)
@@ -83,6 +89,7 @@ def test_encoded_request_parses_to_exactly_the_sdk_encoders_message():
     assert len(ours.resource_spans) == 2 and len(ours.resource_spans[0].scope_spans) == 2
 
 
+@verified_sdk
 def test_mappings_and_values_the_sdk_cannot_encode_match_too():
     span = ReadableSpan(name="odd values", context=ROOT, resource=Resource({}), start_time=1, end_time=2,
                         attributes={"map": {"a": 1, "b": [True, "x"], 3: {"deep": 0.5}}, "bytes": b"\x00\xff",
@@ -90,6 +97,7 @@ def test_mappings_and_values_the_sdk_cannot_encode_match_too():
     assert ExportTraceServiceRequest.FromString(encode_spans([span])) == sdk_encode_spans([span])
 
 
+@verified_sdk
 def test_repeated_attributes_come_from_the_cache_unchanged():
     spans = _spans()
     first, second = encode_spans(spans), encode_spans(spans)
@@ -105,9 +113,35 @@ def test_exporter_sends_the_same_request_over_grpc_and_reads_otel_env(monkeypatc
         monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL", raising=False)
         monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", raising=False)
         (exporter,) = _exporters.make_exporters("traces")
-        assert isinstance(exporter, OTLPSpanExporter)
+        assert isinstance(exporter, OTLPSpanExporter) == fast_encoder_supported()  # else the SDK's own
         assert ("x-tenant", "acme") in tuple(exporter._headers)
         spans = _spans()
         assert exporter.export(spans) == SpanExportResult.SUCCESS
         exporter.shutdown()
         assert sink.trace_requests == [sdk_encode_spans(spans)]
+
+
+def test_an_sdk_the_encoder_was_not_verified_against_gets_the_sdks_own_exporter(monkeypatch):
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as SDKExporter
+
+    from telemetron_instrumentation import _grpc_span_exporter
+
+    monkeypatch.setattr(_grpc_span_exporter, "sdk_version", "1.99.0")
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    (exporter,) = _exporters.make_exporters("traces", "http://127.0.0.1:4317", "grpc")
+    assert type(exporter) is SDKExporter
+    exporter.shutdown()
+
+
+def test_a_first_request_that_differs_from_the_sdks_switches_to_the_sdks_encoder(monkeypatch):
+    from telemetron_instrumentation import _grpc_span_exporter
+
+    monkeypatch.setattr(_grpc_span_exporter, "encode_spans", lambda spans: encode_spans(spans[:-1]))  # a broken encoder
+    with OtlpSink() as sink:
+        exporter = OTLPSpanExporter(endpoint=sink.endpoint, insecure=True)
+        spans = _spans()
+        assert exporter.export(spans) == SpanExportResult.SUCCESS
+        assert exporter.export(spans[:2]) == SpanExportResult.SUCCESS
+        exporter.shutdown()
+        assert not exporter.fast
+        assert sink.trace_requests == [sdk_encode_spans(spans), sdk_encode_spans(spans[:2])]

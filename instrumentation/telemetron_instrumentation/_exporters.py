@@ -44,8 +44,13 @@ def _otlp(signal: Signal, endpoint: str | None, protocol: str | None):
         if endpoint:
             kwargs["endpoint"] = endpoint.rstrip("/") + _HTTP_PATHS[signal]
     elif protocol == "grpc":
-        if signal == "traces":  # the SDK's gRPC exporter with a faster request encoder
-            from ._grpc_span_exporter import OTLPSpanExporter as cls
+        if signal == "traces":  # the SDK's gRPC exporter, with a faster request encoder where verified
+            from ._grpc_span_exporter import fast_encoder_supported
+
+            if fast_encoder_supported():
+                from ._grpc_span_exporter import OTLPSpanExporter as cls
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as cls
         else:
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as cls
         if endpoint:

@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import semconv
+from ._providers import PROVIDER_NAMES
 from ._scope import SpanScope
+
+
+def _provider_of(models: Sequence[str] | None) -> str:
+    prefix, slash, _ = (models[0] if models else "").partition("/")
+    return PROVIDER_NAMES.get(prefix, prefix) if slash and prefix else "_OTHER"
 
 
 def invoke_agent(
@@ -28,12 +34,18 @@ def invoke_agent(
     *,
     version: str | None = None,
     task_id: str | None = None,
+    provider: str | None = None,
 ) -> SpanScope:
-    """An ``invoke_agent {name}`` span; ``task_id`` names the task the agent works on."""
+    """An ``invoke_agent {name}`` span; ``task_id`` names the task the agent works on.
+
+    ``provider`` (``gen_ai.provider.name``, required by the conventions) defaults to the LiteLLM
+    prefix of the first model (``"openai/gpt-4o"`` gives ``openai``), else ``_OTHER``.
+    """
     return SpanScope(
         f"{semconv.OP_INVOKE_AGENT} {name}",
         attributes={
             semconv.GEN_AI_OPERATION_NAME: semconv.OP_INVOKE_AGENT,
+            semconv.GEN_AI_PROVIDER_NAME: provider or _provider_of(models),
             semconv.GEN_AI_AGENT_NAME: name,
             semconv.GEN_AI_AGENT_ID: id,
             semconv.GEN_AI_AGENT_DESCRIPTION: description,

@@ -3,9 +3,11 @@
     from telemetron_instrumentation import configure, shutdown
     configure(service_name="my-agents")      # OTLP to OTEL_EXPORTER_OTLP_ENDPOINT (default :4317)
     ...
-    shutdown()                               # flush everything before exit
+    shutdown()                               # flush everything before exit (bounded)
 
-Idempotent. If an SDK TracerProvider is already installed (e.g. by ``opentelemetry-instrument``)
+Idempotent. ``shutdown()`` (also run at exit) waits at most ``TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS``
+(default 5) for the last export, so a dead Collector cannot hold the app's exit for the SDK's
+retries. If an SDK TracerProvider is already installed (e.g. by ``opentelemetry-instrument``)
 it is reused and only our processors are added to it.
 """
 
@@ -29,9 +31,20 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from . import _content, _exporters
 from .conversation import ConversationSpanProcessor
 from .metrics import GenAIHistograms, GenAIPeriodicExportingMetricReader, genai_meter_provider
+from ._http_clients import instrument_http_clients
 from .pending import DEFAULT_EXPORT_DELAY_MS, PendingSpanProcessor, heartbeat_seconds_from_env
 
 _log = logging.getLogger(__name__)
+SHUTDOWN_TIMEOUT_ENV = "TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS"
+DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 5.0
+
+
+def _shutdown_timeout_from_env() -> float:
+    try:
+        value = float(os.environ.get(SHUTDOWN_TIMEOUT_ENV, DEFAULT_SHUTDOWN_TIMEOUT_SECONDS))
+    except ValueError:
+        return DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
+    return value if value > 0 else DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,7 @@ class Settings:
     capture_content: bool = False
     heartbeat_seconds: float = 5.0
     pending_export_delay_ms: int = DEFAULT_EXPORT_DELAY_MS
+    shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
     resource_attributes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -52,6 +66,7 @@ class Settings:
             "service_name": os.environ.get("OTEL_SERVICE_NAME"),
             "capture_content": _content.capture_enabled_from_env(),
             "heartbeat_seconds": heartbeat_seconds_from_env(),
+            "shutdown_timeout_seconds": _shutdown_timeout_from_env(),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -76,8 +91,17 @@ class Telemetry:
             self.meter_provider.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
+        """Flush and stop, giving up after ``shutdown_timeout_seconds`` (the exporters may be retrying)."""
+        worker = threading.Thread(target=self._shutdown, name="telemetron-shutdown", daemon=True)
+        worker.start()
+        worker.join(self.settings.shutdown_timeout_seconds)
+        if worker.is_alive():
+            _log.warning("telemetron: telemetry not flushed within %ss (%s); exiting without it",
+                         self.settings.shutdown_timeout_seconds, SHUTDOWN_TIMEOUT_ENV)  # fmt: skip
+
+    def _shutdown(self) -> None:
         try:
-            self.force_flush()
+            self.force_flush(int(self.settings.shutdown_timeout_seconds * 1000))
         finally:
             if self.owns_providers:
                 self.tracer_provider.shutdown()
@@ -145,7 +169,9 @@ def _build(
 ) -> Telemetry:
     existing = trace.get_tracer_provider()
     owns = not isinstance(existing, TracerProvider)
-    tracer_provider = TracerProvider(resource=_resource(settings)) if owns else existing
+    # Providers we own are shut down by our own exit hook, bounded by shutdown_timeout_seconds: the
+    # SDK's exit hook would wait for the export retries (30 s per provider) with a dead Collector.
+    tracer_provider = TracerProvider(resource=_resource(settings), shutdown_on_exit=False) if owns else existing
 
     if pending_exporter is None and not getattr(tracer_provider, "_telemetron_installed", False):
         found = _exporters.make_exporters("traces", settings.endpoint, settings.protocol)
@@ -165,21 +191,23 @@ def _build(
     meter_provider = metrics.get_meter_provider()
     if owns or not isinstance(meter_provider, MeterProvider):
         if metric_reader is not None:
-            meter_provider = MeterProvider(resource=tracer_provider.resource, metric_readers=[metric_reader])
+            meter_provider = MeterProvider(
+                resource=tracer_provider.resource, metric_readers=[metric_reader], shutdown_on_exit=False
+            )
         else:  # every reader is ours: the GenAI metrics are recorded without the SDK's per-record overhead
             histograms = GenAIHistograms(tracer_provider.resource)
             readers = [
                 GenAIPeriodicExportingMetricReader(e, histograms)
                 for e in _exporters.make_exporters("metrics", settings.endpoint, settings.protocol)
             ]
-            meter_provider = genai_meter_provider(histograms, readers)
+            meter_provider = genai_meter_provider(histograms, readers, shutdown_on_exit=False)
         metrics.set_meter_provider(meter_provider)
 
     telemetry = Telemetry(settings, tracer_provider, meter_provider, pending, owns_providers=owns)
     if instrument_litellm:
         telemetry.callback = register_litellm_callback(tracer_provider, meter_provider, settings.capture_content)
     if instrument_httpx:
-        _instrument_httpx(tracer_provider, meter_provider)
+        instrument_http_clients(tracer_provider, meter_provider)
     return telemetry
 
 
@@ -207,7 +235,8 @@ def register_litellm_callback(tracer_provider: Any, meter_provider: Any, capture
     """Add our callback to ``litellm.callbacks`` unless one is there already; returns the one in use."""
     import litellm
 
-    from .litellm_callback import TelemetronLiteLLMCallback, install_context_guards
+    from ._context_guards import install_context_guards
+    from .litellm_callback import TelemetronLiteLLMCallback
 
     install_context_guards()
     for callback in litellm.callbacks:
@@ -222,7 +251,7 @@ def unregister_litellm_callback(callback: Any) -> None:
     """Remove ``callback`` from every list LiteLLM copies registered callbacks into."""
     import litellm
 
-    from .litellm_callback import uninstall_context_guards
+    from ._context_guards import uninstall_context_guards
 
     uninstall_context_guards()
     for name in ("callbacks", "input_callback", "success_callback", "failure_callback",
@@ -230,16 +259,6 @@ def unregister_litellm_callback(callback: Any) -> None:
         registered = getattr(litellm, name, None)
         while isinstance(registered, list) and callback in registered:
             registered.remove(callback)
-
-
-def _instrument_httpx(tracer_provider: Any, meter_provider: Any) -> None:
-    try:
-        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    except ImportError:
-        return
-    instrumentor = HTTPXClientInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
 
 def current() -> Telemetry | None:

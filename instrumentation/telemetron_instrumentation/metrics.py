@@ -1,4 +1,4 @@
-"""The GenAI client metrics: token usage and operation duration, with the convention's buckets.
+"""The GenAI client metrics: token usage, operation duration and (streams) time to first chunk, with the convention's buckets.
 
 Two ways to record, the same data model and the same OTLP output:
 
@@ -102,6 +102,9 @@ class _Spec(NamedTuple):
 
 TOKEN_USAGE = _Spec(semconv.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used.", TOKEN_BUCKETS)
 OPERATION_DURATION = _Spec(semconv.METRIC_OPERATION_DURATION, "s", "GenAI operation duration.", DURATION_BUCKETS)
+TIME_TO_FIRST_CHUNK = _Spec(
+    semconv.METRIC_TIME_TO_FIRST_CHUNK, "s", "Time to receive the first chunk of a streamed response.", DURATION_BUCKETS
+)
 
 
 class _Histogram:
@@ -116,7 +119,7 @@ class _Histogram:
 
 
 class GenAIHistograms:
-    """Both GenAI histograms of one MeterProvider, aggregated without the SDK's per-record work."""
+    """The GenAI histograms of one MeterProvider, aggregated without the SDK's per-record work."""
 
     def __init__(self, resource: Resource | None = None) -> None:
         self.resource = resource or Resource.create()
@@ -124,12 +127,14 @@ class GenAIHistograms:
         self.lock = threading.Lock()
         self.token_usage = _Histogram(TOKEN_USAGE)
         self.duration = _Histogram(OPERATION_DURATION)
+        self.first_chunk = _Histogram(TIME_TO_FIRST_CHUNK)
+        self.histograms = (self.token_usage, self.duration, self.first_chunk)
         self._delta_readers = 0  # interval 0 is the cumulative one; delta reader n owns interval n
 
     def add_delta_reader(self) -> int:
         with self.lock:
             self._delta_readers += 1
-            for histogram in (self.token_usage, self.duration):
+            for histogram in self.histograms:
                 for series in histogram.series.values():
                     series.intervals.append(histogram.interval(time_ns()))
             return self._delta_readers
@@ -148,11 +153,11 @@ class GenAIHistograms:
             return found
 
     def collect(self, interval: int, now_ns: int) -> list[Metric]:
-        """Points of both histograms: cumulative for interval 0, else that delta reader's, which restarts."""
+        """Points of every histogram: cumulative for interval 0, else that delta reader's, which restarts."""
         temporality = AggregationTemporality.DELTA if interval else AggregationTemporality.CUMULATIVE
         out = []
         with self.lock:
-            for histogram in (self.token_usage, self.duration):
+            for histogram in self.histograms:
                 points = []
                 for series in histogram.series.values():
                     acc = series.intervals[interval]
@@ -230,25 +235,28 @@ class GenAIInMemoryMetricReader(_ReadsGenAIHistograms, InMemoryMetricReader):
 _AGGREGATED: weakref.WeakKeyDictionary[Any, GenAIHistograms] = weakref.WeakKeyDictionary()
 
 
-def genai_meter_provider(histograms: GenAIHistograms, readers: list[MetricReader]) -> MeterProvider:
+def genai_meter_provider(
+    histograms: GenAIHistograms, readers: list[MetricReader], shutdown_on_exit: bool = True
+) -> MeterProvider:
     """A MeterProvider over ``readers`` (ours, each reading ``histograms``) whose GenAI metrics are
     recorded into ``histograms``: the provider and the registration are made together, so they match."""
-    provider = SDKMeterProvider(resource=histograms.resource, metric_readers=readers)
+    provider = SDKMeterProvider(resource=histograms.resource, metric_readers=readers, shutdown_on_exit=shutdown_on_exit)
     _AGGREGATED[provider] = histograms
     return provider
 
 
 class BoundMetrics(NamedTuple):
-    """One attribute set's three record targets: a series each, or the attributes for the SDK's record."""
+    """One attribute set's record targets: a series each, or the attributes for the SDK's record."""
 
     attributes: Mapping[str, Any]
     duration: Any
     input_tokens: Any
     output_tokens: Any
+    first_chunk: Any
 
 
 class GenAIMetrics:
-    """Records ``gen_ai.client.token.usage`` and ``gen_ai.client.operation.duration``."""
+    """Records ``gen_ai.client.token.usage``, ``gen_ai.client.operation.duration`` and ``...time_to_first_chunk``."""
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         provider = meter_provider or metrics.get_meter_provider()
@@ -259,10 +267,10 @@ class GenAIMetrics:
         if self._histograms is not None:
             return
         meter = metrics.get_meter(SCOPE_NAME, __version__, provider)
-        self._tokens, self._duration = (
+        self._tokens, self._duration, self._first_chunk = (
             meter.create_histogram(spec.name, unit=spec.unit, description=spec.description,
                                    explicit_bucket_boundaries_advisory=spec.boundaries)
-            for spec in (TOKEN_USAGE, OPERATION_DURATION)
+            for spec in (TOKEN_USAGE, OPERATION_DURATION, TIME_TO_FIRST_CHUNK)
         )  # fmt: skip
 
     def bind(self, attributes: Mapping[str, Any]) -> BoundMetrics:
@@ -271,18 +279,31 @@ class GenAIMetrics:
         outputs = {**attributes, semconv.GEN_AI_TOKEN_TYPE: "output"}
         h = self._histograms
         if h is None:
-            return BoundMetrics(attributes, dict(attributes), inputs, outputs)
+            return BoundMetrics(attributes, dict(attributes), inputs, outputs, dict(attributes))
         return BoundMetrics(
-            attributes, h.series(h.duration, attributes), h.series(h.token_usage, inputs), h.series(h.token_usage, outputs)
+            attributes,
+            h.series(h.duration, attributes),
+            h.series(h.token_usage, inputs),
+            h.series(h.token_usage, outputs),
+            h.series(h.first_chunk, attributes),
         )
 
     def with_error(self, bound: BoundMetrics, error_type: str) -> BoundMetrics:
         return self.bind({**bound.attributes, semconv.ERROR_TYPE: error_type})
 
-    def record(self, bound: BoundMetrics, duration_s: float, input_tokens: int | None, output_tokens: int | None) -> None:
+    def record(
+        self,
+        bound: BoundMetrics,
+        duration_s: float,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        first_chunk_s: float | None = None,
+    ) -> None:
         h = self._histograms
         if h is None:
             self._duration.record(duration_s, bound.duration)
+            if first_chunk_s is not None:
+                self._first_chunk.record(first_chunk_s, bound.first_chunk)
             if input_tokens is not None:
                 self._tokens.record(input_tokens, bound.input_tokens)
             if output_tokens is not None:
@@ -296,3 +317,5 @@ class GenAIMetrics:
                 bound.input_tokens.add(input_tokens)
             if output_tokens is not None and output_tokens >= 0:
                 bound.output_tokens.add(output_tokens)
+            if first_chunk_s is not None and 0 <= first_chunk_s < float("inf"):
+                bound.first_chunk.add(first_chunk_s)

@@ -7,7 +7,9 @@ again every few seconds while the span stays open (a heartbeat). A pending span:
 
 - has the real span's trace id, a new span id, and the real span as its parent;
 - has the real span's name and attributes plus ``telemetron.span_type = "pending_span"`` and
-  ``telemetron.pending_parent_id`` (the real span's own parent, 16 hex digits, "" for a root);
+  ``telemetron.pending_parent_id`` (the real span's own parent, 16 hex digits, "" for a root),
+  except that ``gen_ai.operation.name`` becomes ``telemetron.pending.operation.name``: a record is
+  not an operation, and GenAI-aware backends count every span carrying that attribute as a call;
 - starts at the real span's start and ends at the moment it was emitted (the last heartbeat).
 
 It is an ordinary span, so it passes through any Collector, Kafka topic or OTLP backend unchanged;
@@ -162,6 +164,9 @@ class PendingSpanProcessor(SpanProcessor):
         real = span.context
         parent = span.parent
         attributes = _snapshot(span)
+        operation = attributes.pop(semconv.GEN_AI_OPERATION_NAME, None)
+        if operation is not None:
+            attributes[semconv.PENDING_OPERATION_NAME] = operation
         attributes[semconv.SPAN_TYPE] = semconv.SPAN_TYPE_PENDING
         attributes[semconv.PENDING_PARENT_ID] = format(parent.span_id, "016x") if parent else ""
         return ReadableSpan(

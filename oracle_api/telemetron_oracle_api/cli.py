@@ -244,7 +244,9 @@ def render_trace(trace: dict, limit: int) -> str:
             if g.get("agent_name"):
                 notes.append(f"agent={g['agent_name']}")
             if g.get("request_model"):
-                notes.append(f"model={g['request_model']} tokens={g.get('input_tokens')}/{g.get('output_tokens')}")
+                notes.append(f"model={g['request_model']}")
+                if g.get("input_tokens") is not None or g.get("output_tokens") is not None:  # unknown is not 0
+                    notes.append(f"tokens={_count(g.get('input_tokens'))}/{_count(g.get('output_tokens'))}")
             if s["status"]["code"] == "ERROR":
                 notes.append(f"ERROR {g.get('error_type') or ''} {s['status']['message']}".strip())
             lines.append(f"{'  ' * depth}- {s['name']}  [{', '.join(notes)}]  span={s['span_id']}")
@@ -288,8 +290,14 @@ def render_diagnose(client: Client, state: dict, issues: dict) -> str:
 # --- commands ---------------------------------------------------------------------------------------
 
 
+def _count(value) -> str:
+    return "?" if value is None else str(value)
+
+
 def _emit(args, payload, text: str) -> None:
-    if args.format == "json":
+    if args.format == "json" and getattr(args, "json_lines", False):  # watch: one document per line
+        print(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+    elif args.format == "json":
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         print(text)
@@ -388,7 +396,9 @@ _VIEWS = {"state": cmd_state, "agents": cmd_agents, "workload": cmd_workload, "q
 
 def cmd_watch(client: Client, args) -> int:
     view = _VIEWS[args.view]
-    view_args = argparse.Namespace(**{**vars(args), "name": None, "severity": None, "kind": None, "entity": None})
+    view_args = argparse.Namespace(
+        **{**vars(args), "name": None, "severity": None, "kind": None, "entity": None, "json_lines": True}
+    )
     clear = sys.stdout.isatty() and args.format != "json"
     count = 0
     try:
@@ -426,7 +436,9 @@ def cmd_debug(client: Client, args) -> int:
         if words[0] in ("quit", "exit", "q"):
             return 0
         if words[0] in ("help", "?"):
-            parser.print_help()
+            commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+            print(commands.choices["debug"].format_help())
+            print(f"Commands: {', '.join(sorted(_COMMANDS))}; '<command> --help' for one; quit to leave")
             continue
         if words[0] in ("debug", "serve", "watch"):
             print(f"'{words[0]}' is not available inside a debug session")

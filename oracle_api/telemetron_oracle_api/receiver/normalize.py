@@ -128,5 +128,8 @@ def promote(span: SpanRecord) -> None:
     span_type = attrs.get(sc.SPAN_TYPE) or attrs.get(sc.LOGFIRE_SPAN_TYPE)
     if span_type == sc.SPAN_TYPE_PENDING:
         span.pending = True
+        if span.operation is None:  # ours since the record stopped posing as a GenAI operation
+            operation = attrs.get(sc.PENDING_OPERATION_NAME)
+            span.operation = None if operation is None else str(operation)
         parent = attrs.get(sc.PENDING_PARENT_ID) or attrs.get(sc.LOGFIRE_PENDING_PARENT_ID)
         span.pending_parent_id = str(parent) if parent else None

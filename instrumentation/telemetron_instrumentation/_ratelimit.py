@@ -1,0 +1,95 @@
+"""Provider rate-limit state from the response headers LiteLLM passes on.
+
+Limits and remaining counts are ints; resets are seconds until the provider's window resets (a
+double), parsed from ``"6m0s"``, ``"20ms"``, ``"1s"``, a number, or an RFC 3339 time.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from . import semconv
+
+# (attribute, keys in LiteLLM's additional_headers: parsed OpenAI-style first, then raw headers)
+_RATE_LIMIT_HEADERS = (
+    (semconv.LLM_RATELIMIT_REQUESTS_LIMIT, True,
+     ("x_ratelimit_limit_requests", "llm_provider-x-ratelimit-limit-requests",
+      "llm_provider-anthropic-ratelimit-requests-limit")),
+    (semconv.LLM_RATELIMIT_REQUESTS_REMAINING, True,
+     ("x_ratelimit_remaining_requests", "llm_provider-x-ratelimit-remaining-requests",
+      "llm_provider-anthropic-ratelimit-requests-remaining")),
+    (semconv.LLM_RATELIMIT_REQUESTS_RESET, False,
+     ("x_ratelimit_reset_requests", "llm_provider-x-ratelimit-reset-requests",
+      "llm_provider-anthropic-ratelimit-requests-reset")),
+    (semconv.LLM_RATELIMIT_TOKENS_LIMIT, True,
+     ("x_ratelimit_limit_tokens", "llm_provider-x-ratelimit-limit-tokens",
+      "llm_provider-anthropic-ratelimit-tokens-limit")),
+    (semconv.LLM_RATELIMIT_TOKENS_REMAINING, True,
+     ("x_ratelimit_remaining_tokens", "llm_provider-x-ratelimit-remaining-tokens",
+      "llm_provider-anthropic-ratelimit-tokens-remaining")),
+    (semconv.LLM_RATELIMIT_TOKENS_RESET, False,
+     ("x_ratelimit_reset_tokens", "llm_provider-x-ratelimit-reset-tokens",
+      "llm_provider-anthropic-ratelimit-tokens-reset")),
+)
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
+    for attribute, is_count, keys in _RATE_LIMIT_HEADERS:
+        for key in keys:
+            value = headers.get(key)
+            if value is None or value == "":
+                continue
+            parsed = int_or_none(value) if is_count else _reset_seconds_cached(value)
+            if parsed is not None:
+                attributes[attribute] = parsed
+                break
+
+
+_RESET_CACHE: dict[str, float | None] = {}
+
+
+def _reset_seconds_cached(value: Any) -> float | None:
+    # Providers send a handful of distinct strings ("4s", "59s"...): parse each once.
+    if not isinstance(value, str) or value[-1:] == "Z" or "T" in value:
+        return parse_reset_seconds(value)
+    parsed = _RESET_CACHE.get(value)
+    if parsed is None:
+        parsed = parse_reset_seconds(value)
+        if len(_RESET_CACHE) > 512:
+            _RESET_CACHE.clear()
+        _RESET_CACHE[value] = parsed
+    return parsed
+
+
+def parse_reset_seconds(value: Any) -> float | None:
+    """Seconds until a rate-limit window resets: ``"6m0s"``, ``"20ms"``, ``"1.5"`` or an RFC 3339 time."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if text.replace(".", "", 1).isdigit():
+        return float(text)
+    parts = _DURATION_PART.findall(text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    try:
+        when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    return max(0.0, (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
+
+
