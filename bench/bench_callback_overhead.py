@@ -99,8 +99,9 @@ def _setup(config: str, endpoint: str, slowdown: float = 1.0) -> tuple[object, o
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         trace.set_tracer_provider(provider)
-        metrics.set_meter_provider(MeterProvider(metric_readers=[
-            PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint))]))
+        metrics.set_meter_provider(
+            MeterProvider(metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint))])
+        )
         LiteLLMInstrumentor().instrument()
     elif config == "telemetron":
         from telemetron_instrumentation import configure
@@ -131,14 +132,27 @@ def _bare_sdk_span(endpoint: str):
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     tracer = provider.get_tracer("bench.reference")
-    at_start = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-                "gen_ai.request.model": "mock-gpt-4o-mini", "server.address": "127.0.0.1", "server.port": 8089,
-                "gen_ai.request.stream": False}  # fmt: skip
-    at_end = {"gen_ai.response.id": "chatcmpl-0123456789abcdef0123456789abc", "gen_ai.response.model": "mock-gpt-4o-mini",
-              "gen_ai.response.finish_reasons": ("stop",), "gen_ai.usage.input_tokens": 8, "gen_ai.usage.output_tokens": 36,
-              "telemetron.llm.ratelimit.requests.limit": 10000, "telemetron.llm.ratelimit.requests.remaining": 9999,
-              "telemetron.llm.ratelimit.requests.reset": 25.0, "telemetron.llm.ratelimit.tokens.limit": 2000000,
-              "telemetron.llm.ratelimit.tokens.remaining": 1999928, "telemetron.llm.ratelimit.tokens.reset": 25.0}  # fmt: skip
+    at_start = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "mock-gpt-4o-mini",
+        "server.address": "127.0.0.1",
+        "server.port": 8089,
+        "gen_ai.request.stream": False,
+    }
+    at_end = {
+        "gen_ai.response.id": "chatcmpl-0123456789abcdef0123456789abc",
+        "gen_ai.response.model": "mock-gpt-4o-mini",
+        "gen_ai.response.finish_reasons": ("stop",),
+        "gen_ai.usage.input_tokens": 8,
+        "gen_ai.usage.output_tokens": 36,
+        "telemetron.llm.ratelimit.requests.limit": 10000,
+        "telemetron.llm.ratelimit.requests.remaining": 9999,
+        "telemetron.llm.ratelimit.requests.reset": 25.0,
+        "telemetron.llm.ratelimit.tokens.limit": 2000000,
+        "telemetron.llm.ratelimit.tokens.remaining": 1999928,
+        "telemetron.llm.ratelimit.tokens.reset": 25.0,
+    }
     spans: dict = {}
 
     class BareSpan(CustomLogger):
@@ -168,8 +182,9 @@ class _Callgrind:
     def build(cls, directory: Path) -> Path:
         source, library = directory / "bench_callgrind.c", directory / "bench_callgrind.so"
         source.write_text(cls.SOURCE)
-        subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(library), str(source)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["cc", "-shared", "-fPIC", "-O1", "-o", str(library), str(source)], check=True, capture_output=True
+        )
         return library
 
     def __init__(self, library: str) -> None:
@@ -227,8 +242,13 @@ def worker(args: argparse.Namespace) -> int:
 
     litellm.suppress_debug_info = True
     flush, callback = _setup(config, endpoint, CALLGRIND_SLOWDOWN if args.instr_library else 1.0)
-    call_args = {"model": "openai/mock-gpt-4o-mini", "api_base": args.api_base, "api_key": "sk-bench",
-                 "messages": [{"role": "user", "content": "Say something about benchmarks."}], "max_retries": 0}
+    call_args = {
+        "model": "openai/mock-gpt-4o-mini",
+        "api_base": args.api_base,
+        "api_key": "sk-bench",
+        "messages": [{"role": "user", "content": "Say something about benchmarks."}],
+        "max_retries": 0,
+    }
     for _ in range(args.warmup):
         litellm.completion(**call_args)
     flush()
@@ -286,8 +306,14 @@ class _Worker:
     def __init__(self, config: str, argv: list[str]) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         self.config = config
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", config, *argv], env=env, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", config, *argv],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
 
     def read(self) -> dict:
         while True:
@@ -332,8 +358,19 @@ def _count_instructions(configs: list[str], argv: list[str], library: Path, work
     for config in configs:
         out = workdir / config
         out.mkdir()
-        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/callgrind.out",
-               sys.executable, __file__, "--worker", config, *argv, "--instr-library", str(library)]
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}/callgrind.out",
+            sys.executable,
+            __file__,
+            "--worker",
+            config,
+            *argv,
+            "--instr-library",
+            str(library),
+        ]
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}, "PYTHONHASHSEED": "0"}
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
         if done.returncode != 0:
@@ -357,8 +394,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--replay-calls", type=int, default=1000, help="replayed hook calls per round")
-    parser.add_argument("--instr-calls", type=int, default=100,
-                        help="calls counted under callgrind per configuration (0: skip instruction counts)")
+    parser.add_argument(
+        "--instr-calls",
+        type=int,
+        default=100,
+        help="calls counted under callgrind per configuration (0: skip instruction counts)",
+    )
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--api-base", help=argparse.SUPPRESS)
@@ -385,8 +426,18 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench_callback_"))
     try:
         with MockProviderProcess() as provider:
-            argv = ["--api-base", provider.api_base, "--endpoint", endpoint, "--calls", str(args.calls),
-                    "--warmup", str(args.warmup), "--replay-calls", str(args.replay_calls)]
+            argv = [
+                "--api-base",
+                provider.api_base,
+                "--endpoint",
+                endpoint,
+                "--calls",
+                str(args.calls),
+                "--warmup",
+                str(args.warmup),
+                "--replay-calls",
+                str(args.replay_calls),
+            ]
             workers = {c: _Worker(c, argv) for c in configs}
             try:
                 for w in workers.values():
@@ -404,16 +455,25 @@ def main() -> int:
                         cpu[slot].append(value)
                         if slot in added and "none" in results:
                             added[slot].append(value - results["none"])
-                    print(f"round {round_no + 1}/{args.rounds}: " + " ".join(f"{s}={v:.0f}" for s, v in results.items()),
-                          file=sys.stderr)
+                    print(
+                        f"round {round_no + 1}/{args.rounds}: " + " ".join(f"{s}={v:.0f}" for s, v in results.items()),
+                        file=sys.stderr,
+                    )
             finally:
                 for w in workers.values():
                     w.close()
             if args.instr_calls > 0:
                 if shutil.which("valgrind") and shutil.which("cc"):
                     library = _Callgrind.build(workdir)
-                    instr_argv = [*argv[:4], "--calls", str(args.instr_calls), "--warmup", "5",
-                                  "--replay-calls", str(min(args.replay_calls, 200))]
+                    instr_argv = [
+                        *argv[:4],
+                        "--calls",
+                        str(args.instr_calls),
+                        "--warmup",
+                        "5",
+                        "--replay-calls",
+                        str(min(args.replay_calls, 200)),
+                    ]
                     instructions = _count_instructions(configs, instr_argv, library, workdir)
                 else:
                     print("valgrind or cc not found: no instruction counts", file=sys.stderr)
@@ -429,10 +489,14 @@ def main() -> int:
 
     instr = {c: per_call(c, "calls", args.instr_calls) for c in configs}
     base_instr = instr.get("none")
-    print(f"{args.calls} calls x {args.rounds} rounds per configuration (interleaved); CPU µs per call, "
-          f"median [25th-75th percentile]; instructions per call from callgrind over {args.instr_calls} calls")
-    print(f"{'configuration':<52} {'CPU µs':>6} {'spread':>13} {'added µs':>9} {'spread':>13} "
-          f"{'instr/call':>11} {'added instr':>12}")
+    print(
+        f"{args.calls} calls x {args.rounds} rounds per configuration (interleaved); CPU µs per call, "
+        f"median [25th-75th percentile]; instructions per call from callgrind over {args.instr_calls} calls"
+    )
+    print(
+        f"{'configuration':<52} {'CPU µs':>6} {'spread':>13} {'added µs':>9} {'spread':>13} "
+        f"{'instr/call':>11} {'added instr':>12}"
+    )
     for config in configs:
         q1, med, q3 = _quantiles(cpu[config])
         row = f"{CONFIGS.get(config, config):<52} {med:>6.0f} {f'[{q1:.0f}-{q3:.0f}]':>13} "

@@ -13,7 +13,6 @@ import argparse
 import random
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,20 +47,29 @@ def genai_span(trace_id: bytes, span_id: int, parent: int, start_ns: int, rng: r
         start_time_unix_nano=start_ns,
         end_time_unix_nano=start_ns + rng.randrange(50_000_000, 3_000_000_000),
     )
-    span.attributes.extend([
-        kv("gen_ai.operation.name", "chat"), kv("gen_ai.provider.name", "openai"),
-        kv("gen_ai.request.model", model), kv("gen_ai.response.model", model + "-2024-08-06"),
-        kv("gen_ai.request.temperature", 0.2), kv("gen_ai.request.max_tokens", 512),
-        kv("gen_ai.response.id", f"chatcmpl-{span_id:x}"), kv("gen_ai.response.finish_reasons", ["stop"]),
-        kv("gen_ai.usage.input_tokens", rng.randrange(50, 4000)),
-        kv("gen_ai.usage.output_tokens", rng.randrange(10, 800)),
-        kv("gen_ai.agent.name", rng.choice(AGENTS)), kv("gen_ai.conversation.id", f"conv-{trace_id[:4].hex()}"),
-        kv("server.address", "api.openai.com"), kv("server.port", 443),
-        kv("telemetron.llm.cost.usd", 0.0012), kv("telemetron.llm.ratelimit.requests.limit", 10_000),
-        kv("telemetron.llm.ratelimit.requests.remaining", 9_000),
-        kv("telemetron.llm.ratelimit.tokens.limit", 2_000_000),
-        kv("telemetron.llm.ratelimit.tokens.remaining", 1_900_000),
-    ])  # fmt: skip
+    span.attributes.extend(
+        [
+            kv("gen_ai.operation.name", "chat"),
+            kv("gen_ai.provider.name", "openai"),
+            kv("gen_ai.request.model", model),
+            kv("gen_ai.response.model", model + "-2024-08-06"),
+            kv("gen_ai.request.temperature", 0.2),
+            kv("gen_ai.request.max_tokens", 512),
+            kv("gen_ai.response.id", f"chatcmpl-{span_id:x}"),
+            kv("gen_ai.response.finish_reasons", ["stop"]),
+            kv("gen_ai.usage.input_tokens", rng.randrange(50, 4000)),
+            kv("gen_ai.usage.output_tokens", rng.randrange(10, 800)),
+            kv("gen_ai.agent.name", rng.choice(AGENTS)),
+            kv("gen_ai.conversation.id", f"conv-{trace_id[:4].hex()}"),
+            kv("server.address", "api.openai.com"),
+            kv("server.port", 443),
+            kv("telemetron.llm.cost.usd", 0.0012),
+            kv("telemetron.llm.ratelimit.requests.limit", 10_000),
+            kv("telemetron.llm.ratelimit.requests.remaining", 9_000),
+            kv("telemetron.llm.ratelimit.tokens.limit", 2_000_000),
+            kv("telemetron.llm.ratelimit.tokens.remaining", 1_900_000),
+        ]
+    )
     return span
 
 
@@ -147,8 +155,10 @@ def main() -> None:
                 wait_queryable(http_url, last_trace, args.spans_per_trace)
                 lag = time.perf_counter() - start_wait
         else:
-            oracle = stack.OracleApi(stack.OracleApiConfig.on_free_ports(workdir / "bench.db", log_level="warning"),
-                                     log_path=workdir / "oracle.log")  # fmt: skip
+            oracle = stack.OracleApi(
+                stack.OracleApiConfig.on_free_ports(workdir / "bench.db", log_level="warning"),
+                log_path=workdir / "oracle.log",
+            )
             oracle.start()
             try:
                 elapsed = send_all(oracle.config.grpc_endpoint, requests, args.concurrency)
@@ -161,7 +171,9 @@ def main() -> None:
     print(f"path:                     {path}")
     print(f"spans sent:               {total} in {len(requests)} requests of {args.per_request}")
     print(f"acknowledged throughput:  {total / elapsed:,.0f} spans/s ({elapsed:.2f} s)")
-    print(f"last span queryable:      {elapsed + lag:.2f} s after the first send ({lag * 1000:.0f} ms after the last ack)")
+    print(
+        f"last span queryable:      {elapsed + lag:.2f} s after the first send ({lag * 1000:.0f} ms after the last ack)"
+    )
 
 
 if __name__ == "__main__":

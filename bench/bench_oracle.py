@@ -58,8 +58,10 @@ def pick(values: list[float], q: float) -> float:
 
 
 def percentiles(values: list[float]) -> str:
-    return (f"p50 {pick(values, 50):.1f}  p95 {pick(values, 95):.1f}  p99 {pick(values, 99):.1f}  "
-            f"max {max(values):.1f}  (n={len(values)})")  # fmt: skip
+    return (
+        f"p50 {pick(values, 50):.1f}  p95 {pick(values, 95):.1f}  p99 {pick(values, 99):.1f}  "
+        f"max {max(values):.1f}  (n={len(values)})"
+    )
 
 
 # --- 1. bulk ----------------------------------------------------------------------------------------
@@ -67,12 +69,14 @@ def percentiles(values: list[float]) -> str:
 
 def bulk_load(db: Path, total: int) -> None:
     """Agent traces (invoke_agent, 3 chat calls, 1 tool call) written through the store in big batches."""
-    from telemetron_oracle_api.receiver.records import Decoded, Resource, SpanRecord
+    from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
     from telemetron_oracle_api.store.sqlite import Store
 
     store = Store(db, queue_limit=10**9, batch_limit=50_000)
-    resources = [Resource(f"bulk{n}", f"svc-{d}", {"service.name": f"svc-{d}", "k8s.deployment.name": d})
-                 for n, d in enumerate(DEPLOYMENTS)]  # fmt: skip
+    resources = [
+        Resource(f"bulk{n}", f"svc-{d}", {"service.name": f"svc-{d}", "k8s.deployment.name": d})
+        for n, d in enumerate(DEPLOYMENTS)
+    ]
     rng = random.Random(7)
     start_ns = time.time_ns() - 3600 * 10**9
     started = time.perf_counter()
@@ -88,27 +92,70 @@ def bulk_load(db: Path, total: int) -> None:
             t0 = start_ns + trace_no * 10_000_000
             root = f"{trace_no * 8:016x}"
             spans = [
-                _record(SpanRecord, trace_id, root, None, f"invoke_agent {AGENTS[agent_index]}", 1, t0, t0 + 4_000_000_000,
-                        {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": AGENTS[agent_index],
-                         "telemetron.task.id": f"bulk-{trace_no}"}, resource, operation="invoke_agent",
-                        agent_name=AGENTS[agent_index], status=2 if trace_no % 50 == 0 else 0)
-            ]  # fmt: skip
+                _record(
+                    SpanRecord,
+                    trace_id,
+                    root,
+                    None,
+                    f"invoke_agent {AGENTS[agent_index]}",
+                    1,
+                    t0,
+                    t0 + 4_000_000_000,
+                    {
+                        "gen_ai.operation.name": "invoke_agent",
+                        "gen_ai.agent.name": AGENTS[agent_index],
+                        "telemetron.task.id": f"bulk-{trace_no}",
+                    },
+                    resource,
+                    operation="invoke_agent",
+                    agent_name=AGENTS[agent_index],
+                    status=2 if trace_no % 50 == 0 else 0,
+                )
+            ]
             for k in range(3):
                 model = MODELS[rng.randrange(len(MODELS))]
                 spans.append(
-                    _record(SpanRecord, trace_id, f"{trace_no * 8 + k + 1:016x}", root, f"chat {model}", 3,
-                            t0 + k * 1_000_000_000, t0 + k * 1_000_000_000 + 800_000_000,
-                            {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model,
-                             "gen_ai.usage.input_tokens": 500, "gen_ai.usage.output_tokens": 100,
-                             "telemetron.llm.cost.usd": 0.001}, resource, operation="chat", provider="openai",
-                            request_model=model, response_model=model, input_tokens=500, output_tokens=100)
-                )  # fmt: skip
+                    _record(
+                        SpanRecord,
+                        trace_id,
+                        f"{trace_no * 8 + k + 1:016x}",
+                        root,
+                        f"chat {model}",
+                        3,
+                        t0 + k * 1_000_000_000,
+                        t0 + k * 1_000_000_000 + 800_000_000,
+                        {
+                            "gen_ai.operation.name": "chat",
+                            "gen_ai.provider.name": "openai",
+                            "gen_ai.request.model": model,
+                            "gen_ai.usage.input_tokens": 500,
+                            "gen_ai.usage.output_tokens": 100,
+                            "telemetron.llm.cost.usd": 0.001,
+                        },
+                        resource,
+                        operation="chat",
+                        provider="openai",
+                        request_model=model,
+                        response_model=model,
+                        input_tokens=500,
+                        output_tokens=100,
+                    )
+                )
             spans.append(
-                _record(SpanRecord, trace_id, f"{trace_no * 8 + 5:016x}", root, "execute_tool search_web", 1,
-                        t0 + 3_100_000_000, t0 + 3_500_000_000,
-                        {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_web"}, resource,
-                        operation="execute_tool")
-            )  # fmt: skip
+                _record(
+                    SpanRecord,
+                    trace_id,
+                    f"{trace_no * 8 + 5:016x}",
+                    root,
+                    "execute_tool search_web",
+                    1,
+                    t0 + 3_100_000_000,
+                    t0 + 3_500_000_000,
+                    {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_web"},
+                    resource,
+                    operation="execute_tool",
+                )
+            )
             batch.spans.extend(spans)
         written += len(batch.spans)
         pending.append(store.submit(batch))
@@ -123,11 +170,27 @@ def bulk_load(db: Path, total: int) -> None:
 
 def _record(cls, trace_id, span_id, parent, name, kind, start, end, attrs, resource, status=0, **promoted):
     return cls(
-        trace_id=trace_id, span_id=span_id, parent_span_id=parent, name=name, kind=kind, start_ns=start,
-        end_ns=end, status_code=status, status_message="", attributes=attrs, events=[], links=[],
-        resource=resource, scope_name="bench", scope_version="", trace_state="", flags=0, dropped=(0, 0, 0),
-        error_type="ToolError" if status == 2 else None, **promoted,
-    )  # fmt: skip
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent,
+        name=name,
+        kind=kind,
+        start_ns=start,
+        end_ns=end,
+        status_code=status,
+        status_message="",
+        attributes=attrs,
+        events=[],
+        links=[],
+        resource=resource,
+        scope_name="bench",
+        scope_version="",
+        trace_state="",
+        flags=0,
+        dropped=(0, 0, 0),
+        error_type="ToolError" if status == 2 else None,
+        **promoted,
+    )
 
 
 # --- 2. live load -----------------------------------------------------------------------------------
@@ -138,8 +201,12 @@ class LiveLoad:
 
     def __init__(self, endpoint: str, rate: float) -> None:
         self.channel = grpc.insecure_channel(endpoint, options=[("grpc.max_send_message_length", 64 << 20)])
-        self.traces = self.channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
-        self.metrics = self.channel.unary_unary(METRICS_EXPORT, response_deserializer=ExportMetricsServiceResponse.FromString)
+        self.traces = self.channel.unary_unary(
+            TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString
+        )
+        self.metrics = self.channel.unary_unary(
+            METRICS_EXPORT, response_deserializer=ExportMetricsServiceResponse.FromString
+        )
         self.rate = rate
         self.rng = random.Random()  # fresh ids each run: a rerun on the same database must not repeat span ids
         self.running: dict[str, tuple[bytes, bytes, int, str]] = {}  # agent -> (trace, span, start, task)
@@ -169,19 +236,38 @@ class LiveLoad:
         return self.rng.getrandbits(128).to_bytes(16, "big"), self.rng.getrandbits(64).to_bytes(8, "big")
 
     def agent_span(self, agent: str, trace: bytes, span: bytes, start: int, end: int, task: str, failed=False) -> Span:
-        s = Span(trace_id=trace, span_id=span, name=f"invoke_agent {agent}", kind=Span.SPAN_KIND_INTERNAL,
-                 start_time_unix_nano=start, end_time_unix_nano=end)  # fmt: skip
-        s.attributes.extend([kv("gen_ai.operation.name", "invoke_agent"), kv("gen_ai.agent.name", agent),
-                             kv("telemetron.task.id", task), kv("telemetron.agent.max_parallel_invocations", 4),
-                             kv("gen_ai.agent.description", f"{agent} does one job")])  # fmt: skip
+        s = Span(
+            trace_id=trace,
+            span_id=span,
+            name=f"invoke_agent {agent}",
+            kind=Span.SPAN_KIND_INTERNAL,
+            start_time_unix_nano=start,
+            end_time_unix_nano=end,
+        )
+        s.attributes.extend(
+            [
+                kv("gen_ai.operation.name", "invoke_agent"),
+                kv("gen_ai.agent.name", agent),
+                kv("telemetron.task.id", task),
+                kv("telemetron.agent.max_parallel_invocations", 4),
+                kv("gen_ai.agent.description", f"{agent} does one job"),
+            ]
+        )
         if failed:
             s.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="tool failed"))
             s.attributes.append(kv("error.type", "ToolError"))
         return s
 
     def pending(self, real: Span, now: int) -> Span:
-        record = Span(trace_id=real.trace_id, span_id=self._ids()[1], parent_span_id=real.span_id, name=real.name,
-                      kind=Span.SPAN_KIND_INTERNAL, start_time_unix_nano=real.start_time_unix_nano, end_time_unix_nano=now)  # fmt: skip
+        record = Span(
+            trace_id=real.trace_id,
+            span_id=self._ids()[1],
+            parent_span_id=real.span_id,
+            name=real.name,
+            kind=Span.SPAN_KIND_INTERNAL,
+            start_time_unix_nano=real.start_time_unix_nano,
+            end_time_unix_nano=now,
+        )
         record.attributes.extend(real.attributes)
         record.attributes.extend([kv("telemetron.span_type", "pending_span"), kv("telemetron.pending_parent_id", "")])
         return record
@@ -198,14 +284,29 @@ class LiveLoad:
         out = []
         for k in range(2):
             model = MODELS[self.rng.randrange(len(MODELS))]
-            chat = Span(trace_id=trace, span_id=self._ids()[1], parent_span_id=span, name=f"chat {model}",
-                        kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=max(start, now - 800_000_000), end_time_unix_nano=now)  # fmt: skip
-            chat.attributes.extend([
-                kv("gen_ai.operation.name", "chat"), kv("gen_ai.provider.name", "openai"), kv("gen_ai.request.model", model),
-                kv("gen_ai.usage.input_tokens", 400), kv("gen_ai.usage.output_tokens", 80), kv("telemetron.llm.cost.usd", 0.0008),
-                kv("telemetron.llm.ratelimit.tokens.limit", 2_000_000), kv("telemetron.llm.ratelimit.tokens.remaining", 1_500_000),
-                kv("telemetron.llm.ratelimit.requests.limit", 10_000), kv("telemetron.llm.ratelimit.requests.remaining", 9_000),
-            ])  # fmt: skip
+            chat = Span(
+                trace_id=trace,
+                span_id=self._ids()[1],
+                parent_span_id=span,
+                name=f"chat {model}",
+                kind=Span.SPAN_KIND_CLIENT,
+                start_time_unix_nano=max(start, now - 800_000_000),
+                end_time_unix_nano=now,
+            )
+            chat.attributes.extend(
+                [
+                    kv("gen_ai.operation.name", "chat"),
+                    kv("gen_ai.provider.name", "openai"),
+                    kv("gen_ai.request.model", model),
+                    kv("gen_ai.usage.input_tokens", 400),
+                    kv("gen_ai.usage.output_tokens", 80),
+                    kv("telemetron.llm.cost.usd", 0.0008),
+                    kv("telemetron.llm.ratelimit.tokens.limit", 2_000_000),
+                    kv("telemetron.llm.ratelimit.tokens.remaining", 1_500_000),
+                    kv("telemetron.llm.ratelimit.requests.limit", 10_000),
+                    kv("telemetron.llm.ratelimit.requests.remaining", 9_000),
+                ]
+            )
             out.append(chat)
         out.append(self.agent_span(agent, trace, span, start, now, task, failed=self.rng.random() < 0.02))
         return out
@@ -220,12 +321,21 @@ class LiveLoad:
                 rm.scope_metrics.add().metrics.add(name=name).gauge.data_points.add(time_unix_nano=now, as_int=value)
             for p in range(3):
                 rm = request.resource_metrics.add()
-                rm.resource.attributes.extend([kv("k8s.deployment.name", deployment), kv("k8s.pod.name", f"{deployment}-5d8f7c9b6d-{p:05d}"),
-                                               kv("k8s.namespace.name", "agents")])  # fmt: skip
+                rm.resource.attributes.extend(
+                    [
+                        kv("k8s.deployment.name", deployment),
+                        kv("k8s.pod.name", f"{deployment}-5d8f7c9b6d-{p:05d}"),
+                        kv("k8s.namespace.name", "agents"),
+                    ]
+                )
                 scope = rm.scope_metrics.add()
                 scope.metrics.add(name="k8s.pod.phase").gauge.data_points.add(time_unix_nano=now, as_int=2)
-                scope.metrics.add(name="k8s.pod.cpu.usage").gauge.data_points.add(time_unix_nano=now, as_double=0.1 + d / 100)
-                scope.metrics.add(name="k8s.pod.memory.working_set").gauge.data_points.add(time_unix_nano=now, as_int=300 << 20)
+                scope.metrics.add(name="k8s.pod.cpu.usage").gauge.data_points.add(
+                    time_unix_nano=now, as_double=0.1 + d / 100
+                )
+                scope.metrics.add(name="k8s.pod.memory.working_set").gauge.data_points.add(
+                    time_unix_nano=now, as_int=300 << 20
+                )
         self.metrics(request.SerializeToString(), timeout=30)
 
     def begin(self) -> None:
@@ -248,8 +358,12 @@ class LiveLoad:
             self.export(spans, DEPLOYMENTS[self.rng.randrange(len(DEPLOYMENTS))])
             if time.monotonic() - last_heartbeat >= 5:
                 last_heartbeat = time.monotonic()
-                self.export([self.pending(self.agent_span(a, t, s, st, st, task), now)
-                             for a, (t, s, st, task) in self.running.items()])  # fmt: skip
+                self.export(
+                    [
+                        self.pending(self.agent_span(a, t, s, st, st, task), now)
+                        for a, (t, s, st, task) in self.running.items()
+                    ]
+                )
             if time.monotonic() - last_metrics >= 10:
                 last_metrics = time.monotonic()
                 self.send_metrics()
@@ -327,8 +441,10 @@ def main() -> None:
         if args.spans:
             bulk_load(db, args.spans)
         started = time.perf_counter()
-        oracle = stack.OracleApi(stack.OracleApiConfig.on_free_ports(db, log_level="warning", start_timeout=600),
-                                 log_path=workdir / "oracle.log")  # fmt: skip
+        oracle = stack.OracleApi(
+            stack.OracleApiConfig.on_free_ports(db, log_level="warning", start_timeout=600),
+            log_path=workdir / "oracle.log",
+        )
         oracle.start()
         url, endpoint = oracle.config.base_url, oracle.config.grpc_endpoint
         rebuild = httpx.get(f"{url}/api/v1/oracle/health").json()["rebuild"]
@@ -338,8 +454,10 @@ def main() -> None:
         load.begin()
         time.sleep(args.warmup)
         state = httpx.get(f"{url}/api/v1/oracle/state").json()
-        print(f"live: {len(state['agents'])} agents, {state['counts']['tasks_running']} running tasks, "
-              f"{state['counts']['pods']} pods, {len(state['litellm'])} models; {load.rate:g} spans/s offered")  # fmt: skip
+        print(
+            f"live: {len(state['agents'])} agents, {state['counts']['tasks_running']} running tasks, "
+            f"{state['counts']['pods']} pods, {len(state['litellm'])} models; {load.rate:g} spans/s offered"
+        )
         sent_before, t_before = load.sent, time.perf_counter()
         latencies, size = measure_reads(url, args.requests)
         print(f"GET /api/v1/oracle/state ms: {percentiles(latencies)}; {size / 1024:.0f} KiB per response")
@@ -348,11 +466,15 @@ def main() -> None:
         achieved = (load.sent - sent_before) / (time.perf_counter() - t_before)
         print(f"live spans actually sent during measurement: {achieved:,.0f}/s")
         p99, p95f = pick(latencies, 99), pick(freshness, 95)
-        print(f"targets: read p99 {p99:.1f} ms (<= 20: {'met' if p99 <= 20 else 'MISSED'}), "
-              f"freshness p95 {p95f:.0f} ms (<= 500: {'met' if p95f <= 500 else 'MISSED'})")
+        print(
+            f"targets: read p99 {p99:.1f} ms (<= 20: {'met' if p99 <= 20 else 'MISSED'}), "
+            f"freshness p95 {p95f:.0f} ms (<= 500: {'met' if p95f <= 500 else 'MISSED'})"
+        )
         health = httpx.get(f"{url}/api/v1/oracle/health").json()
-        print(f"oracle: {health['spans']:,} spans and {health['pending']:,} pending records folded in, "
-              f"{health['duplicates']} duplicates, {health['snapshots']} snapshots")  # fmt: skip
+        print(
+            f"oracle: {health['spans']:,} spans and {health['pending']:,} pending records folded in, "
+            f"{health['duplicates']} duplicates, {health['snapshots']} snapshots"
+        )
     finally:
         load.end()
         if oracle is not None:

@@ -47,12 +47,14 @@ INGEST_RATE = 5000  # about half of what oracle_api ingests directly on this mac
 
 def _records(total: int, spans_per_trace: int, seed: int = 7):
     """Yield batches of SpanRecords: GenAI-shaped traces spread over the last 24 hours."""
+    from telemetron_oracle_api.model import Resource, SpanRecord
     from telemetron_oracle_api.receiver.normalize import promote
-    from telemetron_oracle_api.receiver.records import Resource, SpanRecord
 
     rng = random.Random(seed)
-    resources = [Resource(key=f"bench{i:04d}", service_name=s, attributes={"service.name": s, "host.name": f"h{i}"})
-                 for i, s in enumerate(SERVICES)]  # fmt: skip
+    resources = [
+        Resource(key=f"bench{i:04d}", service_name=s, attributes={"service.name": s, "host.name": f"h{i}"})
+        for i, s in enumerate(SERVICES)
+    ]
     now = time.time_ns()
     batch: list = []
     traces = total // spans_per_trace
@@ -71,10 +73,17 @@ def _records(total: int, spans_per_trace: int, seed: int = 7):
             elif kind == 1:
                 model = rng.choice(MODELS)
                 name = f"chat {model}"
-                attrs.update({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-                              "gen_ai.request.model": model, "gen_ai.response.model": model,
-                              "gen_ai.usage.input_tokens": rng.randrange(2000), "gen_ai.usage.output_tokens": rng.randrange(500),
-                              "telemetron.llm.cost.usd": rng.random() / 100})  # fmt: skip
+                attrs.update(
+                    {
+                        "gen_ai.operation.name": "chat",
+                        "gen_ai.provider.name": "openai",
+                        "gen_ai.request.model": model,
+                        "gen_ai.response.model": model,
+                        "gen_ai.usage.input_tokens": rng.randrange(2000),
+                        "gen_ai.usage.output_tokens": rng.randrange(500),
+                        "telemetron.llm.cost.usd": rng.random() / 100,
+                    }
+                )
             elif kind == 2:
                 name = "execute_tool search_web"
                 attrs.update({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_web"})
@@ -83,13 +92,25 @@ def _records(total: int, spans_per_trace: int, seed: int = 7):
                 attrs.update({"http.route": "/v1/items", "http.response.status_code": 200})
             s = start + n * 1_000_000
             record = SpanRecord(
-                trace_id=trace_id, span_id=f"{t * spans_per_trace + n + 1:016x}",
+                trace_id=trace_id,
+                span_id=f"{t * spans_per_trace + n + 1:016x}",
                 parent_span_id=None if n == 0 else f"{t * spans_per_trace + 1:016x}",
-                name=name, kind=1, start_ns=s, end_ns=s + rng.randrange(1, 5000) * 1_000_000,
-                status_code=2 if rng.random() < 0.02 else 0, status_message="", attributes=attrs,
-                events=[], links=[], resource=resource, scope_name="bench", scope_version="1",
-                trace_state="", flags=0, dropped=(0, 0, 0),
-            )  # fmt: skip
+                name=name,
+                kind=1,
+                start_ns=s,
+                end_ns=s + rng.randrange(1, 5000) * 1_000_000,
+                status_code=2 if rng.random() < 0.02 else 0,
+                status_message="",
+                attributes=attrs,
+                events=[],
+                links=[],
+                resource=resource,
+                scope_name="bench",
+                scope_version="1",
+                trace_state="",
+                flags=0,
+                dropped=(0, 0, 0),
+            )
             promote(record)
             batch.append(record)
             if len(batch) >= 20_000:
@@ -100,32 +121,58 @@ def _records(total: int, spans_per_trace: int, seed: int = 7):
 
 
 def _big_trace(spans: int):
+    from telemetron_oracle_api.model import Resource, SpanRecord
     from telemetron_oracle_api.receiver.normalize import promote
-    from telemetron_oracle_api.receiver.records import Resource, SpanRecord
 
     resource = Resource(key="benchbig", service_name="big-trace", attributes={"service.name": "big-trace"})
     trace_id = "b16b16b16b16b16b16b16b16b16b16b1"
     now = time.time_ns() - 60 * 10**9
     out = []
     for n in range(spans):
-        attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 100 + n,
-                 "gen_ai.usage.output_tokens": 20, "telemetron.llm.cost.usd": 0.001, "step": n,
-                 "gen_ai.response.finish_reasons": ["stop"], "http.route": "/chat"}  # fmt: skip
+        attrs = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 100 + n,
+            "gen_ai.usage.output_tokens": 20,
+            "telemetron.llm.cost.usd": 0.001,
+            "step": n,
+            "gen_ai.response.finish_reasons": ["stop"],
+            "http.route": "/chat",
+        }
         record = SpanRecord(
-            trace_id=trace_id, span_id=f"{n + 1:016x}", parent_span_id=None if n == 0 else f"{(n - 1) // 10 + 1:016x}",
-            name=f"chat gpt-4o #{n}", kind=3, start_ns=now + n * 1000, end_ns=now + n * 1000 + 500_000,
-            status_code=0, status_message="", attributes=attrs,
-            events=[{"time_ns": now + n * 1000 + 10, "name": "gen_ai.response.first_chunk", "attributes": {"ms": 12},
-                     "dropped_attributes_count": 0}],
-            links=[], resource=resource, scope_name="bench", scope_version="1", trace_state="", flags=1, dropped=(0, 0, 0),
-        )  # fmt: skip
+            trace_id=trace_id,
+            span_id=f"{n + 1:016x}",
+            parent_span_id=None if n == 0 else f"{(n - 1) // 10 + 1:016x}",
+            name=f"chat gpt-4o #{n}",
+            kind=3,
+            start_ns=now + n * 1000,
+            end_ns=now + n * 1000 + 500_000,
+            status_code=0,
+            status_message="",
+            attributes=attrs,
+            events=[
+                {
+                    "time_ns": now + n * 1000 + 10,
+                    "name": "gen_ai.response.first_chunk",
+                    "attributes": {"ms": 12},
+                    "dropped_attributes_count": 0,
+                }
+            ],
+            links=[],
+            resource=resource,
+            scope_name="bench",
+            scope_version="1",
+            trace_state="",
+            flags=1,
+            dropped=(0, 0, 0),
+        )
         promote(record)
         out.append(record)
     return trace_id, out
 
 
 def load(db: Path, total: int, spans_per_trace: int) -> str:
-    from telemetron_oracle_api.receiver.records import Decoded
+    from telemetron_oracle_api.model import Decoded
     from telemetron_oracle_api.store.sqlite import Store
 
     store = Store(db, queue_limit=10_000_000, batch_limit=20_000)
@@ -145,14 +192,16 @@ def load(db: Path, total: int, spans_per_trace: int) -> str:
 
 def start_server(db: Path, workdir: Path) -> stack.OracleApi:
     """oracle_api on free ports over ``db``, logging warnings only (access lines would cost the server time)."""
-    oracle = stack.OracleApi(stack.OracleApiConfig.on_free_ports(db, log_level="warning", start_timeout=300),
-                             log_path=workdir / "oracle.log")  # fmt: skip
+    oracle = stack.OracleApi(
+        stack.OracleApiConfig.on_free_ports(db, log_level="warning", start_timeout=300), log_path=workdir / "oracle.log"
+    )
     oracle.start()
     return oracle
 
 
 def wait_idle(pid: int, timeout: float = 300.0) -> None:
     """Wait until the server's startup work (e.g. the Oracle rebuilding its state) is over."""
+
     def cpu() -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -225,6 +274,7 @@ def machine_noise(runs: int) -> None:
     strings does, like rendering a trace. Both run with this process's garbage collector off, so
     that the lines show the machine, not this process's own collections.
     """
+
     def arithmetic() -> int:
         total = 0
         for i in range(100_000):
@@ -247,8 +297,10 @@ def machine_noise(runs: int) -> None:
             gc.enable()
         times.sort()
         p50, p99 = statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
-        print(f"{'machine noise: fixed ' + label + ' Python work':<58} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   "
-              f"(p99 = {p99 / p50:.2f} x p50)")
+        print(
+            f"{'machine noise: fixed ' + label + ' Python work':<58} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   "
+            f"(p99 = {p99 / p50:.2f} x p50)"
+        )
 
 
 def bench_queries(args) -> None:
@@ -270,35 +322,96 @@ def bench_queries(args) -> None:
                 n = args.runs
                 print(f"\n{args.spans:,} spans stored; {n} runs each, over HTTP ({args.client} client)\n")
                 machine_noise(n)
-                timed(client, "trace by id, 1,000 spans: GET /api/v1/traces/{id}", lambda i: (f"/api/v1/traces/{big}", None), n, 20)
-                timed(client, "trace by id, 1,000 spans: GET /api/traces/{id} (Jaeger)", lambda i: (f"/api/traces/{big}", None), n, 20)
-                timed(client, "trace by id, 1,000 spans: GET /api/v3/traces/{id}", lambda i: (f"/api/v3/traces/{big}", None), n, 20)
+                timed(
+                    client,
+                    "trace by id, 1,000 spans: GET /api/v1/traces/{id}",
+                    lambda i: (f"/api/v1/traces/{big}", None),
+                    n,
+                    20,
+                )
+                timed(
+                    client,
+                    "trace by id, 1,000 spans: GET /api/traces/{id} (Jaeger)",
+                    lambda i: (f"/api/traces/{big}", None),
+                    n,
+                    20,
+                )
+                timed(
+                    client,
+                    "trace by id, 1,000 spans: GET /api/v3/traces/{id}",
+                    lambda i: (f"/api/v3/traces/{big}", None),
+                    n,
+                    20,
+                )
                 with BackgroundIngest(grpc_endpoint, INGEST_RATE):  # the receiver and writer busy beside the query
-                    timed(client, f"  Jaeger, while ingesting {INGEST_RATE:,} spans/s", lambda i: (f"/api/traces/{big}", None), n, None)
-                timed(client, "trace timeline, 1,000 spans", lambda i: (f"/api/v1/traces/{big}/timeline", None), n, None)
+                    timed(
+                        client,
+                        f"  Jaeger, while ingesting {INGEST_RATE:,} spans/s",
+                        lambda i: (f"/api/traces/{big}", None),
+                        n,
+                        None,
+                    )
+                timed(
+                    client, "trace timeline, 1,000 spans", lambda i: (f"/api/v1/traces/{big}/timeline", None), n, None
+                )
                 timed(client, "trace graph, 1,000 spans", lambda i: (f"/api/v1/traces/{big}/graph", None), n, None)
                 end_us = time.time_ns() // 1000
                 week_us = 7 * 24 * 3600 * 10**6
 
                 def jaeger(tags, lookback_us=week_us):
-                    return lambda i: ("/api/traces", {"service": rng.choice(SERVICES), "tags": json.dumps(tags(i)),
-                                                      "limit": 20, "start": end_us - lookback_us, "end": end_us})  # fmt: skip
+                    return lambda i: (
+                        "/api/traces",
+                        {
+                            "service": rng.choice(SERVICES),
+                            "tags": json.dumps(tags(i)),
+                            "limit": 20,
+                            "start": end_us - lookback_us,
+                            "end": end_us,
+                        },
+                    )
 
                 def rest(attrs):
-                    return lambda i: ("/api/v1/traces", {"service": rng.choice(SERVICES), "attributes": json.dumps(attrs(i)), "limit": 20})
+                    return lambda i: (
+                        "/api/v1/traces",
+                        {"service": rng.choice(SERVICES), "attributes": json.dumps(attrs(i)), "limit": 20},
+                    )
 
                 common = lambda i: {"gen_ai.request.model": rng.choice(MODELS)}  # noqa: E731 - 1 span in 16
                 rare = lambda i: {"customer.id": f"cust-{rng.randrange(CUSTOMERS)}"}  # noqa: E731 - 1 trace in 1,000
                 timed(client, "search service + attribute (1 span in 16): Jaeger", jaeger(common), n, 100)
                 timed(client, "search service + attribute (1 trace in 1,000): Jaeger", jaeger(rare), n, 100)
-                timed(client, "  the same over the last hour (the UI's default lookback)", jaeger(rare, 3600 * 10**6), n, 100)
+                timed(
+                    client,
+                    "  the same over the last hour (the UI's default lookback)",
+                    jaeger(rare, 3600 * 10**6),
+                    n,
+                    100,
+                )
                 timed(client, "search service + attribute (1 span in 16): REST", rest(common), n, 100)
                 timed(client, "search service + attribute (1 trace in 1,000): REST", rest(rare), n, 100)
-                timed(client, "search by service only: Jaeger", lambda i: ("/api/traces", {"service": rng.choice(SERVICES), "limit": 20}), n, None)
+                timed(
+                    client,
+                    "search by service only: Jaeger",
+                    lambda i: ("/api/traces", {"service": rng.choice(SERVICES), "limit": 20}),
+                    n,
+                    None,
+                )
                 timed(client, "list newest traces: REST", lambda i: ("/api/v1/traces", {"limit": 50}), n, None)
-                timed(client, "operations of a service: Jaeger", lambda i: (f"/api/services/{rng.choice(SERVICES)}/operations", None), n, None)
+                timed(
+                    client,
+                    "operations of a service: Jaeger",
+                    lambda i: (f"/api/services/{rng.choice(SERVICES)}/operations", None),
+                    n,
+                    None,
+                )
                 timed(client, "services: Jaeger", lambda i: ("/api/services", None), n, None)
-                timed(client, "metrics, 15 minute window", lambda i: ("/api/v1/metrics", {"window": "15m"}), max(10, n // 10), None)
+                timed(
+                    client,
+                    "metrics, 15 minute window",
+                    lambda i: ("/api/v1/metrics", {"window": "15m"}),
+                    max(10, n // 10),
+                    None,
+                )
             finally:
                 client.close()
         finally:
@@ -317,11 +430,21 @@ def otlp_requests(offset: int, count: int, per_request: int) -> list[bytes]:
         spans = []
         for i in range(per_request):
             n = offset + r * per_request + i
-            spans.append(Span(trace_id=(0x5EA << 100 | n // 20).to_bytes(16, "big"), span_id=(n + 1).to_bytes(8, "big"),
-                              name="chat gpt-4o", kind=3, start_time_unix_nano=now, end_time_unix_nano=now + 10**6,
-                              attributes=[KeyValue(key="gen_ai.request.model", value=AnyValue(string_value="gpt-4o")),
-                                          KeyValue(key="gen_ai.operation.name", value=AnyValue(string_value="chat")),
-                                          KeyValue(key="payload", value=AnyValue(string_value="x" * 300))]))  # fmt: skip
+            spans.append(
+                Span(
+                    trace_id=(0x5EA << 100 | n // 20).to_bytes(16, "big"),
+                    span_id=(n + 1).to_bytes(8, "big"),
+                    name="chat gpt-4o",
+                    kind=3,
+                    start_time_unix_nano=now,
+                    end_time_unix_nano=now + 10**6,
+                    attributes=[
+                        KeyValue(key="gen_ai.request.model", value=AnyValue(string_value="gpt-4o")),
+                        KeyValue(key="gen_ai.operation.name", value=AnyValue(string_value="chat")),
+                        KeyValue(key="payload", value=AnyValue(string_value="x" * 300)),
+                    ],
+                )
+            )
         rs = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
         rs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="stream-bench")))
         out.append(ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString())
@@ -395,8 +518,10 @@ def bench_stream(args) -> None:
             stalled = StalledClient(SimpleNamespace(http_url=url), "stalled")
             try:
                 busy = ingest(otlp_requests(total, total, per))
-                print(f"ingest, one stalled client:                   {total / busy:10,.0f} spans/s "
-                      f"({busy / quiet:.2f}x the time)")  # fmt: skip
+                print(
+                    f"ingest, one stalled client:                   {total / busy:10,.0f} spans/s "
+                    f"({busy / quiet:.2f}x the time)"
+                )
                 with connect(ws + "/ws/debug/reader") as reader:
                     reader.recv(timeout=10)
                     got = [0]
@@ -412,12 +537,16 @@ def bench_stream(args) -> None:
                     thread = threading.Thread(target=read, daemon=True)
                     thread.start()
                     both = ingest(otlp_requests(2 * total, total, per))
-                    print(f"ingest, stalled + one reading every message:  {total / both:10,.0f} spans/s "
-                          f"({both / quiet:.2f}x the time; the reader costs CPU on 2 cores, not waiting)")  # fmt: skip
+                    print(
+                        f"ingest, stalled + one reading every message:  {total / both:10,.0f} spans/s "
+                        f"({both / quiet:.2f}x the time; the reader costs CPU on 2 cores, not waiting)"
+                    )
                     stats = httpx.get(url + "/api/v1/stream/stats").json()
                     dropped = {c["client_id"]: c["dropped"] for c in stats["clients"]}
-                    print(f"  stalled client dropped {dropped.get('stalled', 0):,} messages (told by a gap message); "
-                          f"reading client received {got[0]:,} of {total:,} by the end of ingest")  # fmt: skip
+                    print(
+                        f"  stalled client dropped {dropped.get('stalled', 0):,} messages (told by a gap message); "
+                        f"reading client received {got[0]:,} of {total:,} by the end of ingest"
+                    )
             finally:
                 stalled.close()
             channel.close()
@@ -430,8 +559,9 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--spans-per-trace", type=int, default=20)
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--client", choices=("lean", "httpx"), default="lean",
-                        help="HTTP client timing the queries (see LeanClient)")
+    parser.add_argument(
+        "--client", choices=("lean", "httpx"), default="lean", help="HTTP client timing the queries (see LeanClient)"
+    )
     parser.add_argument("--keep", help="directory to keep (and reuse) the generated database in")
     parser.add_argument("--stream", action="store_true", help="measure ingest with a stalled WebSocket client instead")
     parser.add_argument("--stream-spans", type=int, default=100_000)

@@ -281,7 +281,11 @@ def create_app(config: ProviderConfig | None = None) -> FastAPI:
             return pre
         last = messages[-1] if messages else {"role": "user", "content": ""}
         prompt = _text_of(last.get("content"))
-        tool = None if last.get("role") == "tool" else _wants_tool(prompt, body.get("tools") or [], body.get("tool_choice"))
+        tool = (
+            None
+            if last.get("role") == "tool"
+            else _wants_tool(prompt, body.get("tools") or [], body.get("tool_choice"))
+        )
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
         if tool is not None:
             call = {
@@ -312,9 +316,13 @@ def create_app(config: ProviderConfig | None = None) -> FastAPI:
         }
         if not body.get("stream"):
             return JSONResponse(
-                {**base, "object": "chat.completion", "service_tier": "default",
-                 "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-                 "usage": usage},
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "service_tier": "default",
+                    "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                    "usage": usage,
+                },
                 headers=pre,
             )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -341,10 +349,18 @@ def create_app(config: ProviderConfig | None = None) -> FastAPI:
             completion_tokens += count_tokens(text)
             choices.append({"index": i, "text": " " + text, "logprobs": None, "finish_reason": finish})
         return JSONResponse(
-            {"id": _new_id("cmpl-"), "object": "text_completion", "created": int(time.time()), "model": model,
-             "choices": choices,
-             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                       "total_tokens": prompt_tokens + completion_tokens}},
+            {
+                "id": _new_id("cmpl-"),
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": choices,
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            },
             headers=pre,
         )
 
@@ -368,7 +384,12 @@ def create_app(config: ProviderConfig | None = None) -> FastAPI:
             value: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
             data.append({"object": "embedding", "index": i, "embedding": value})
         return JSONResponse(
-            {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
             headers=pre,
         )
 

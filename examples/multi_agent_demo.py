@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import litellm
-
 from telemetron_instrumentation import (
     configure,
     conversation,
@@ -113,6 +112,7 @@ def _register_mock_prices(settings: DemoSettings) -> None:
 
 # --- tools ----------------------------------------------------------------------------------------
 
+
 def search_web(query: str) -> str:
     return json.dumps([{"title": f"Result {i} for {query}", "url": f"https://example.org/{i}"} for i in range(3)])
 
@@ -126,14 +126,21 @@ def run_python(expression: str) -> str:
 
 # --- agents ---------------------------------------------------------------------------------------
 
+
 def _tool_calls(response: Any) -> list[Any]:
     return list(getattr(response.choices[0].message, "tool_calls", None) or [])
 
 
 def researcher(settings: DemoSettings, topic: str, task_id: str) -> str:
-    with invoke_agent("researcher", id="agent-researcher", description="Finds sources on a topic",
-                      models=[settings.model], max_parallel_invocations=2, deployment="researcher-agent",
-                      task_id=task_id):
+    with invoke_agent(
+        "researcher",
+        id="agent-researcher",
+        description="Finds sources on a topic",
+        models=[settings.model],
+        max_parallel_invocations=2,
+        deployment="researcher-agent",
+        task_id=task_id,
+    ):
         messages = [
             {"role": "system", "content": "You are a research agent."},
             {"role": "user", "content": f"Use search_web to research: {topic}"},
@@ -153,9 +160,15 @@ def researcher(settings: DemoSettings, topic: str, task_id: str) -> str:
 
 
 async def writer(settings: DemoSettings, notes: str, task_id: str) -> str:
-    async with invoke_agent("writer", id="agent-writer", description="Drafts the report",
-                            models=[settings.model], max_parallel_invocations=4, deployment="writer-agent",
-                            task_id=task_id):
+    async with invoke_agent(
+        "writer",
+        id="agent-writer",
+        description="Drafts the report",
+        models=[settings.model],
+        max_parallel_invocations=4,
+        deployment="writer-agent",
+        task_id=task_id,
+    ):
         stream = await litellm.acompletion(
             **settings.llm_args(
                 messages=[{"role": "user", "content": f"Write a short report from these notes: {notes[:500]}"}],
@@ -168,9 +181,15 @@ async def writer(settings: DemoSettings, notes: str, task_id: str) -> str:
 
 
 def coder(settings: DemoSettings, report: str, task_id: str) -> str:
-    with invoke_agent("coder", id="agent-coder", description="Writes and runs code",
-                      models=[settings.model], max_parallel_invocations=1, deployment="coder-agent",
-                      task_id=task_id):
+    with invoke_agent(
+        "coder",
+        id="agent-coder",
+        description="Writes and runs code",
+        models=[settings.model],
+        max_parallel_invocations=1,
+        deployment="coder-agent",
+        task_id=task_id,
+    ):
         response = litellm.completion(
             **settings.llm_args(
                 messages=[{"role": "user", "content": f"Use run_python to count the words. Report: {report[:300]}"}],
@@ -188,20 +207,40 @@ async def orchestrate(settings: DemoSettings, run: int, topic: str) -> dict[str,
     with conversation(conversation_id):
         async with invoke_workflow("research-report") as workflow:
             trace_id = format(workflow.get_span_context().trace_id, "032x")
-            async with invoke_agent("orchestrator", id="agent-orchestrator", description="Plans and delegates",
-                                    models=[settings.model], max_parallel_invocations=1,
-                                    deployment="orchestrator-agent"):
+            async with invoke_agent(
+                "orchestrator",
+                id="agent-orchestrator",
+                description="Plans and delegates",
+                models=[settings.model],
+                max_parallel_invocations=1,
+                deployment="orchestrator-agent",
+            ):
                 plan = await litellm.acompletion(
-                    **settings.llm_args(messages=[{"role": "user", "content": f"Plan a report on {topic}."}],
-                                        max_tokens=120, temperature=0.2)
+                    **settings.llm_args(
+                        messages=[{"role": "user", "content": f"Plan a report on {topic}."}],
+                        max_tokens=120,
+                        temperature=0.2,
+                    )
                 )
                 _say(f"run {run}: plan: {(plan.choices[0].message.content or '')[:60]}")
-                research = enqueue("research", f"r{run}-research", priority="high", submitted_by="orchestrator",
-                                   prompt=f"Research {topic}")
-                write = enqueue("writing", f"r{run}-write", priority="normal", submitted_by="orchestrator",
-                                blocked_by=research.task_id, prompt="Write the report")
-                code = enqueue("coding", f"r{run}-code", priority="low", submitted_by="orchestrator",
-                               prompt="Count the words")
+                research = enqueue(
+                    "research",
+                    f"r{run}-research",
+                    priority="high",
+                    submitted_by="orchestrator",
+                    prompt=f"Research {topic}",
+                )
+                write = enqueue(
+                    "writing",
+                    f"r{run}-write",
+                    priority="normal",
+                    submitted_by="orchestrator",
+                    blocked_by=research.task_id,
+                    prompt="Write the report",
+                )
+                code = enqueue(
+                    "coding", f"r{run}-code", priority="low", submitted_by="orchestrator", prompt="Count the words"
+                )
 
                 async with handoff("orchestrator", "researcher", task_id=research.task_id, reason="needs sources"):
                     async with process_task(research, agent="researcher"):

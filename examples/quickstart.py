@@ -1,7 +1,7 @@
 """The README's instrumentation example, runnable: one orchestrator hands a queued task to a researcher.
 
-    python examples/mock_llm_provider.py --port 8089 &      # or any OpenAI-compatible provider
-    OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 python examples/quickstart.py
+python examples/mock_llm_provider.py --port 8089 &      # or any OpenAI-compatible provider
+OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 python examples/quickstart.py
 """
 
 import os
@@ -9,7 +9,6 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map download at import
 
 import litellm
-
 from telemetron_instrumentation import (
     configure,
     conversation,

@@ -17,17 +17,30 @@ def feed(running) -> dict:
     services = running.oracle.services
     services.settings = dataclasses.replace(services.settings, simulate_otlp_endpoint=running.grpc_endpoint)
     client = running.client()
-    simulated = [client.post("/api/v1/debug/simulate-trace", json={"error": e}).json()["trace_id"] for e in (False, True)]
+    simulated = [
+        client.post("/api/v1/debug/simulate-trace", json={"error": e}).json()["trace_id"] for e in (False, True)
+    ]
     agents = Agents(running, service="research-agents")
     ratelimit = {"requests.limit": 100, "requests.remaining": 7, "tokens.limit": 10000, "tokens.remaining": 900}
     with agents.agent("planner", "task-1", max_parallel=2, models=["gpt-4o"]) as planner:
-        agents.llm("gpt-4o", parent=planner, input_tokens=1200, output_tokens=300, cost=0.012, ratelimit=ratelimit,
-                   duration_s=0.8)  # fmt: skip
+        agents.llm(
+            "gpt-4o",
+            parent=planner,
+            input_tokens=1200,
+            output_tokens=300,
+            cost=0.012,
+            ratelimit=ratelimit,
+            duration_s=0.8,
+        )
         agents.llm("gpt-4o-mini", parent=planner, input_tokens=400, output_tokens=90, cost=0.0004, duration_s=0.2)
         agents.llm("gpt-4o", parent=planner, error="RateLimitError", input_tokens=0, output_tokens=0, duration_s=0.1)
         agents.tool("search_web", parent=planner, error="TimeoutError")
-        parse = agents.start("execute_tool parse_pdf", {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "parse_pdf"},
-                             parent=planner, pending=False)  # fmt: skip
+        parse = agents.start(
+            "execute_tool parse_pdf",
+            {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "parse_pdf"},
+            parent=planner,
+            pending=False,
+        )
         try:
             int("page eleven")
         except ValueError as exc:

@@ -23,9 +23,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
-
 from otlp_builders import METRICS_EXPORT, kv
 from telemetron_instrumentation import semconv as sc
+
 
 class _Retargetable(SpanExporter):
     """OTLP gRPC export to an endpoint that can change (the same agents outliving an oracle_api restart)."""
@@ -173,8 +173,17 @@ class Agents:
 
     # --- queues -----------------------------------------------------------------------------------
 
-    def send(self, queue: str, task_id: str, *, parent=None, priority: str = "normal", blocked_by: str | None = None,
-             submitted_by: str | None = None, prompt: str | None = None):  # fmt: skip
+    def send(
+        self,
+        queue: str,
+        task_id: str,
+        *,
+        parent=None,
+        priority: str = "normal",
+        blocked_by: str | None = None,
+        submitted_by: str | None = None,
+        prompt: str | None = None,
+    ):
         attrs = {
             sc.MESSAGING_OPERATION_TYPE: "send",
             sc.MESSAGING_DESTINATION_NAME: queue,
@@ -242,8 +251,13 @@ def send_metrics(endpoint: str, resource: dict, metrics: list[tuple], time_ns: i
 
 
 def pod_resource(deployment: str, pod: str, container: str | None = None, **extra) -> dict:
-    resource = {"k8s.namespace.name": "agents", "k8s.deployment.name": deployment, "k8s.pod.name": pod,
-                "k8s.pod.uid": f"uid-{pod}", "k8s.node.name": "node-1"}  # fmt: skip
+    resource = {
+        "k8s.namespace.name": "agents",
+        "k8s.deployment.name": deployment,
+        "k8s.pod.name": pod,
+        "k8s.pod.uid": f"uid-{pod}",
+        "k8s.node.name": "node-1",
+    }
     if container:
         resource["k8s.container.name"] = container
     resource.update(extra)
@@ -256,7 +270,6 @@ def pod_resource(deployment: str, pod: str, container: str | None = None, **extr
 def assert_valid(state: dict) -> dict:
     """The document obeys oracle-state.schema.json (structure by jsonschema, and date-time formats)."""
     import jsonschema
-
     from telemetron_oracle_api.oracle import validation_errors
     from telemetron_oracle_api.oracle.schema import schema
 

@@ -19,7 +19,6 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
 from telemetron_oracle_api.server import OracleApi
 from telemetron_oracle_api.settings import Settings
 
@@ -46,9 +45,7 @@ class RunningOracle:
     def tracer_provider(self, service_name: str = "test-agents", **resource) -> TracerProvider:
         """An SDK TracerProvider exporting synchronously over OTLP gRPC to this receiver."""
         provider = TracerProvider(resource=Resource.create({"service.name": service_name, **resource}))
-        provider.add_span_processor(
-            SimpleSpanProcessor(OTLPSpanExporter(endpoint=self.grpc_endpoint, insecure=True))
-        )
+        provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=self.grpc_endpoint, insecure=True)))
         return provider
 
     def wait_for(self, predicate: Callable[[], object], timeout: float = 10.0) -> object:
@@ -70,9 +67,7 @@ class RunningOracle:
 
 def start_oracle(db_path: Path, **overrides) -> RunningOracle:
     """Start oracle_api on free loopback ports; raise if it does not come up."""
-    settings = Settings(
-        http_port=free_port(), grpc_port=free_port(), db_path=db_path, **overrides
-    )
+    settings = Settings(http_port=free_port(), grpc_port=free_port(), db_path=db_path, **overrides)
     oracle = OracleApi(settings)
     oracle.start()
     config = uvicorn.Config(oracle.app, host="127.0.0.1", port=settings.http_port, log_level="warning")

@@ -9,7 +9,6 @@ accepted.
 from __future__ import annotations
 
 import pytest
-
 from oracle_fixtures import start_oracle
 
 TIME_RANGE = "1970-01-01T00:00:00Z to 2262-04-11T23:47:16.854775807Z"
@@ -18,17 +17,33 @@ V3_WINDOW = "query.start_time_max=2030-01-01T00:00:00Z"
 # (url, expected status, a fragment the error message must hold)
 BAD = [
     # REST trace search: RFC 3339 times (no offset: UTC), bounded durations and limits
-    ("/api/v1/traces?start=1197-11-02T17:45:34Z", 400, f"invalid parameter start: '1197-11-02T17:45:34Z': out of range: expected an RFC 3339 time such as 2026-02-06T10:00:00Z from {TIME_RANGE}"),
+    (
+        "/api/v1/traces?start=1197-11-02T17:45:34Z",
+        400,
+        f"invalid parameter start: '1197-11-02T17:45:34Z': out of range: expected an RFC 3339 time such as 2026-02-06T10:00:00Z from {TIME_RANGE}",
+    ),
     ("/api/v1/traces?end=9999-12-31T00:00:00Z", 400, "invalid parameter end: '9999-12-31T00:00:00Z': out of range"),
     ("/api/v1/traces?start=2262-04-11T23:47:16.854775808Z", 400, "out of range"),
     ("/api/v1/traces?start=0.5", 400, "invalid parameter start: '0.5': expected an RFC 3339 time"),
     ("/api/v1/traces?start=1700000000", 400, "invalid parameter start: '1700000000': expected an RFC 3339 time"),
-    ("/api/v1/traces?start=2026-13-01T00:00:00Z", 400, "invalid parameter start: '2026-13-01T00:00:00Z': expected an RFC 3339 time"),
+    (
+        "/api/v1/traces?start=2026-13-01T00:00:00Z",
+        400,
+        "invalid parameter start: '2026-13-01T00:00:00Z': expected an RFC 3339 time",
+    ),
     ("/api/v1/traces?start=2026-01-01T00:00:00+24:00", 400, "invalid parameter start"),
-    ("/api/v1/traces?min_duration_ms=1e30", 400, "invalid parameter min_duration_ms: '1e30': expected a value less than or equal to 9223372036854"),
+    (
+        "/api/v1/traces?min_duration_ms=1e30",
+        400,
+        "invalid parameter min_duration_ms: '1e30': expected a value less than or equal to 9223372036854",
+    ),
     ("/api/v1/traces?min_duration_ms=nan", 400, "invalid parameter min_duration_ms: 'nan': expected a finite number"),
     ("/api/v1/traces?max_duration_ms=inf", 400, "invalid parameter max_duration_ms: 'inf'"),
-    ("/api/v1/traces?max_duration_ms=-1", 400, "invalid parameter max_duration_ms: '-1': expected a value greater than or equal to 0"),
+    (
+        "/api/v1/traces?max_duration_ms=-1",
+        400,
+        "invalid parameter max_duration_ms: '-1': expected a value greater than or equal to 0",
+    ),
     ("/api/v1/traces?limit=0", 400, "invalid parameter limit: '0': expected a value greater than or equal to 1"),
     ("/api/v1/traces?limit=99999999999999999999", 400, "invalid parameter limit"),
     ("/api/v1/traces?limit=abc", 400, "invalid parameter limit: 'abc': expected a valid integer"),
@@ -36,63 +51,167 @@ BAD = [
     ("/api/v1/traces?cursor=OTk5OTk5OTk5OTk5OTk5OTk5OTk5Ojk5", 400, "invalid parameter cursor"),  # "999…9:99"
     ("/api/v1/traces?cursor=garbage", 400, "invalid parameter cursor: 'garbage'"),
     ("/api/v1/traces/xyz", 400, "invalid trace id"),
-    ("/api/v1/metrics?window=99999999999d", 400, "invalid parameter window: '99999999999d': out of range: expected a number and a unit"),
-    ("/api/v1/metrics?window=-5m", 400, "invalid parameter window: '-5m': expected a number and a unit (ms, s, m, h, d)"),
+    (
+        "/api/v1/metrics?window=99999999999d",
+        400,
+        "invalid parameter window: '99999999999d': out of range: expected a number and a unit",
+    ),
+    (
+        "/api/v1/metrics?window=-5m",
+        400,
+        "invalid parameter window: '-5m': expected a number and a unit (ms, s, m, h, d)",
+    ),
     ("/api/v1/metrics?window=soon", 400, "invalid parameter window: 'soon'"),
     # Oracle: an ISO time, a duration ago, or a snapshot id
     ("/api/v1/oracle/state?at=9999-01-01T00:00:00Z", 400, "invalid parameter at: '9999-01-01T00:00:00Z': out of range"),
-    ("/api/v1/oracle/state?at=99999999999999999999", 400, "invalid parameter at: '99999999999999999999': expected an integer from 1 to 9223372036854775807"),
-    ("/api/v1/oracle/state?at=99999999999999999999d", 400, "invalid parameter at: '99999999999999999999d': out of range"),
+    (
+        "/api/v1/oracle/state?at=99999999999999999999",
+        400,
+        "invalid parameter at: '99999999999999999999': expected an integer from 1 to 9223372036854775807",
+    ),
+    (
+        "/api/v1/oracle/state?at=99999999999999999999d",
+        400,
+        "invalid parameter at: '99999999999999999999d': out of range",
+    ),
     ("/api/v1/oracle/state?at=", 400, "invalid parameter at: '': expected an ISO 8601 / RFC 3339 time"),
     ("/system/state?at=0.5", 400, "invalid parameter at: '0.5'"),
-    ("/api/v1/oracle/diff?since=0001-01-01T00:00:00Z", 400, "invalid parameter since: '0001-01-01T00:00:00Z': out of range"),
+    (
+        "/api/v1/oracle/diff?since=0001-01-01T00:00:00Z",
+        400,
+        "invalid parameter since: '0001-01-01T00:00:00Z': out of range",
+    ),
     ("/api/v1/oracle/diff?since=last%20tuesday", 400, "ISO 8601"),
     ("/api/v1/oracle/diff", 400, "parameter since is required"),
-    ("/api/v1/oracle/diff?since=999999&until=1e400", 400, "invalid parameter until: '1e400'"),  # checked before since is looked up
+    (
+        "/api/v1/oracle/diff?since=999999&until=1e400",
+        400,
+        "invalid parameter until: '1e400'",
+    ),  # checked before since is looked up
     ("/api/v1/oracle/snapshots?before_id=99999999999999999999", 400, "invalid parameter before_id"),
-    ("/api/v1/oracle/issues?limit=1001", 400, "invalid parameter limit: '1001': expected a value less than or equal to 1000"),
+    (
+        "/api/v1/oracle/issues?limit=1001",
+        400,
+        "invalid parameter limit: '1001': expected a value less than or equal to 1000",
+    ),
     # Jaeger v1: integer Unix µs (ms for dependencies), Go durations, the v1 error envelope
-    ("/api/traces?service=x&start=1000000000000000000000", 400, "unable to parse param 'start': '1000000000000000000000': out of range: expected an integer number of Unix microseconds (0 to 9223372036854775)"),
+    (
+        "/api/traces?service=x&start=1000000000000000000000",
+        400,
+        "unable to parse param 'start': '1000000000000000000000': out of range: expected an integer number of Unix microseconds (0 to 9223372036854775)",
+    ),
     ("/api/traces?service=x&end=9223372036854776", 400, "unable to parse param 'end'"),
-    ("/api/traces?service=x&start=0.5", 400, "unable to parse param 'start': '0.5': expected an integer number of Unix microseconds (no sign, no fraction)"),
+    (
+        "/api/traces?service=x&start=0.5",
+        400,
+        "unable to parse param 'start': '0.5': expected an integer number of Unix microseconds (no sign, no fraction)",
+    ),
     ("/api/traces?service=x&start=-1", 400, "unable to parse param 'start': '-1'"),
-    ("/api/traces?service=x&minDuration=999999999999h", 400, "unable to parse param 'minDuration': '999999999999h': out of range"),
+    (
+        "/api/traces?service=x&minDuration=999999999999h",
+        400,
+        "unable to parse param 'minDuration': '999999999999h': out of range",
+    ),
     ("/api/traces?service=x&maxDuration=-1s", 400, "unable to parse param 'maxDuration': '-1s': expected a duration"),
     ("/api/traces?service=x&maxDuration=NaNs", 400, "unable to parse param 'maxDuration'"),
-    ("/api/traces?service=x&limit=10001", 400, "unable to parse param 'limit': '10001': expected an integer from 0 to 10000"),
+    (
+        "/api/traces?service=x&limit=10001",
+        400,
+        "unable to parse param 'limit': '10001': expected an integer from 0 to 10000",
+    ),
     ("/api/traces?service=x&limit=99999999999999999999", 400, "unable to parse param 'limit'"),
     ("/api/traces?service=x&lookback=5000w", 200, None),  # a lookback past 1970 starts at 1970
     ("/api/traces?service=x&lookback=custom", 200, None),  # the UI's word for "start and end are given"
-    ("/api/traces?service=x&lookback=99999999999999999999w", 400, "unable to parse param 'lookback': '99999999999999999999w': out of range"),
-    ("/api/dependencies?endTs=99999999999999999999&lookback=1", 400, "unable to parse param 'endTs': '99999999999999999999': out of range: expected an integer number of Unix milliseconds"),
+    (
+        "/api/traces?service=x&lookback=99999999999999999999w",
+        400,
+        "unable to parse param 'lookback': '99999999999999999999w': out of range",
+    ),
+    (
+        "/api/dependencies?endTs=99999999999999999999&lookback=1",
+        400,
+        "unable to parse param 'endTs': '99999999999999999999': out of range: expected an integer number of Unix milliseconds",
+    ),
     ("/api/dependencies?endTs=1&lookback=99999999999999999999", 400, "unable to parse param 'lookback'"),
     ("/api/dependencies?endTs=1.5", 400, "unable to parse param 'endTs': '1.5'"),
-    ("/api/metrics/calls?service=x&endTs=99999999999999999999", 400, "unable to parse param 'endTs': 99999999999999999999 is out of range"),
+    (
+        "/api/metrics/calls?service=x&endTs=99999999999999999999",
+        400,
+        "unable to parse param 'endTs': 99999999999999999999 is out of range",
+    ),
     ("/api/metrics/errors?service=x&lookback=99999999999999999999", 400, "unable to parse param 'lookback'"),
     ("/api/metrics/latencies?service=x&quantile=nan", 400, "unable to parse param 'quantile'"),
     ("/api/v1/dashboard/llm-series?window=99999999999d", 400, "invalid parameter window"),
     ("/api/dependencies?endTs=9223372036854&lookback=9223372036854", 200, None),
     ("/api/operations", 400, "parameter 'service' is required"),
     # Jaeger api_v3: RFC 3339 with an offset, its gateway's error shape
-    (f"/api/v3/traces?query.start_time_min=0001-01-01T00:00:00Z&{V3_WINDOW}", 400, "malformed parameter query.start_time_min: '0001-01-01T00:00:00Z': out of range"),
-    (f"/api/v3/trace-summaries?query.start_time_min=0001-01-01T00:00:00Z&{V3_WINDOW}", 400, "malformed parameter query.start_time_min"),
-    ("/api/v3/traces?query.startTimeMin=2026-01-01T00:00:00&query.startTimeMax=2030-01-01T00:00:00Z", 400, "malformed parameter query.startTimeMin: '2026-01-01T00:00:00': expected an RFC 3339 time"),
-    (f"/api/v3/traces?query.start_time_min=2026-01-01T00:00:00Z&{V3_WINDOW}&query.duration_min=1e400s", 400, "malformed parameter query.duration_min"),
-    (f"/api/v3/traces?query.start_time_min=2026-01-01T00:00:00Z&{V3_WINDOW}&query.num_traces=99999999999999999999", 400, "malformed parameter query.num_traces: '99999999999999999999': expected an integer from 0 to 10000"),
+    (
+        f"/api/v3/traces?query.start_time_min=0001-01-01T00:00:00Z&{V3_WINDOW}",
+        400,
+        "malformed parameter query.start_time_min: '0001-01-01T00:00:00Z': out of range",
+    ),
+    (
+        f"/api/v3/trace-summaries?query.start_time_min=0001-01-01T00:00:00Z&{V3_WINDOW}",
+        400,
+        "malformed parameter query.start_time_min",
+    ),
+    (
+        "/api/v3/traces?query.startTimeMin=2026-01-01T00:00:00&query.startTimeMax=2030-01-01T00:00:00Z",
+        400,
+        "malformed parameter query.startTimeMin: '2026-01-01T00:00:00': expected an RFC 3339 time",
+    ),
+    (
+        f"/api/v3/traces?query.start_time_min=2026-01-01T00:00:00Z&{V3_WINDOW}&query.duration_min=1e400s",
+        400,
+        "malformed parameter query.duration_min",
+    ),
+    (
+        f"/api/v3/traces?query.start_time_min=2026-01-01T00:00:00Z&{V3_WINDOW}&query.num_traces=99999999999999999999",
+        400,
+        "malformed parameter query.num_traces: '99999999999999999999': expected an integer from 0 to 10000",
+    ),
     ("/api/v3/traces?query.service_name=x", 400, "query.startTimeMin and query.startTimeMax are required"),
     ("/api/v3/traces/abc?startTime=9999-99-99T00:00:00Z", 400, "malformed parameter startTime"),
-    ("/api/v3/traces?query.startTimeMin=2026-01-01&query.startTimeMax=2030-01-01T00:00:00Z", 400, "malformed parameter query.startTimeMin: '2026-01-01': expected an RFC 3339 time"),
-    ("/api/v1/oracle/state?at=2001-01-01", 404, "no snapshot at or before 2001-01-01"),  # a date alone is its midnight UTC
+    (
+        "/api/v3/traces?query.startTimeMin=2026-01-01&query.startTimeMax=2030-01-01T00:00:00Z",
+        400,
+        "malformed parameter query.startTimeMin: '2026-01-01': expected an RFC 3339 time",
+    ),
+    (
+        "/api/v1/oracle/state?at=2001-01-01",
+        404,
+        "no snapshot at or before 2001-01-01",
+    ),  # a date alone is its midnight UTC
     # attribute filters: values past int64 are matched as text; JSON escapes must spell Unicode text
     ('/api/v1/traces?attributes={"a":99999999999999999999}', 200, None),
     ('/api/v1/traces?attributes={"a":-99999999999999999999}', 200, None),
     ("/api/traces?service=x&tag=a:99999999999999999999", 200, None),
     ('/api/traces?service=x&tags={"a":"99999999999999999999"}', 200, None),
-    (f'/api/v3/traces?query.start_time_min=2026-01-01T00:00:00Z&{V3_WINDOW}&query.attributes={{"a":"99999999999999999999"}}', 404, "No traces found"),  # noqa: E501
-    ('/api/v1/traces?attributes={"a":"\\ud800"}', 400, "invalid parameter attributes: '\\ud800': expected Unicode text, not the lone surrogate"),
-    ('/api/traces?service=x&tags={"\\udfff":"x"}', 400, "unable to parse param 'tags': '\\udfff': expected Unicode text"),
-    (f'/api/v3/traces?query.start_time_min=2026-01-01T00:00:00Z&{V3_WINDOW}&query.attributes={{"a":"\\ud800"}}', 400, "malformed parameter query.attributes"),  # noqa: E501
-    ('/api/traces?service=x&tags=a="\\x"', 400, "malformed 'tags' parameter: the quoted value of 'a' is not a JSON string"),
+    (
+        f'/api/v3/traces?query.start_time_min=2026-01-01T00:00:00Z&{V3_WINDOW}&query.attributes={{"a":"99999999999999999999"}}',
+        404,
+        "No traces found",
+    ),  # noqa: E501
+    (
+        '/api/v1/traces?attributes={"a":"\\ud800"}',
+        400,
+        "invalid parameter attributes: '\\ud800': expected Unicode text, not the lone surrogate",
+    ),
+    (
+        '/api/traces?service=x&tags={"\\udfff":"x"}',
+        400,
+        "unable to parse param 'tags': '\\udfff': expected Unicode text",
+    ),
+    (
+        f'/api/v3/traces?query.start_time_min=2026-01-01T00:00:00Z&{V3_WINDOW}&query.attributes={{"a":"\\ud800"}}',
+        400,
+        "malformed parameter query.attributes",
+    ),  # noqa: E501
+    (
+        '/api/traces?service=x&tags=a="\\x"',
+        400,
+        "malformed 'tags' parameter: the quoted value of 'a' is not a JSON string",
+    ),
 ]
 
 

@@ -20,7 +20,7 @@ import pytest
 from stack import OracleApi, OracleApiConfig
 
 MAX_EXAMPLES = 25  # per operation and phase: about 1,500 requests, some 20 s here
-CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance"  # fmt: skip
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance"
 
 
 @pytest.fixture
@@ -51,12 +51,30 @@ def test_every_operation_answers_within_its_openapi_document(live_oracle: Oracle
     report = tmp_path / "schemathesis.txt"
     with report.open("w") as out:
         result = subprocess.run(
-            [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{base}/openapi.json",
-             "--checks", CHECKS, "--max-examples", str(MAX_EXAMPLES),
-             "--workers", "1",  # two threads parsing ASTs at once trip CPython 3.11 ("AST constructor recursion depth mismatch")
-             "--request-timeout", "30", "--no-color"],
-            stdout=out, stderr=subprocess.STDOUT, timeout=600, check=False, cwd=tmp_path,  # its cache goes there
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "--config-file",
+                str(config),
+                "run",
+                f"{base}/openapi.json",
+                "--checks",
+                CHECKS,
+                "--max-examples",
+                str(MAX_EXAMPLES),
+                "--workers",
+                "1",  # two threads parsing ASTs at once trip CPython 3.11 ("AST constructor recursion depth mismatch")
+                "--request-timeout",
+                "30",
+                "--no-color",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+            check=False,
+            cwd=tmp_path,  # its cache goes there
+        )
     text = report.read_text()
     assert result.returncode == 0, text[-20_000:]
     operations = len([op for item in httpx.get(f"{base}/openapi.json").json()["paths"].values() for op in item])

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from oracle_feed import Agents, assert_valid, get_state, pod_resource, send_metrics
 from oracle_fixtures import start_oracle
 
@@ -31,10 +30,20 @@ def busy(oracle_server):
         agents.llm("gpt-4o", parent=failed, cost=0.05, ratelimit={"tokens.limit": 30000, "tokens.remaining": 20000})
         agents.tool("search_web", parent=failed, error="TimeoutError")
     agents.send("review", "rev-1", priority="high", submitted_by="writer", prompt="check the draft")
-    send_metrics(oracle_server.grpc_endpoint, pod_resource("agents", "agents-7d9c8b6f5d-aaaaa"),
-                 [("k8s.pod.phase", 2), ("k8s.pod.cpu.usage", 0.1), ("k8s.pod.memory.working_set", 64 * 1024 * 1024)])  # fmt: skip
-    oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and s["queues"] and s["workload"] and s["litellm"]
-                           and s["counts"]["tasks_failed"] == 1)  # fmt: skip
+    send_metrics(
+        oracle_server.grpc_endpoint,
+        pod_resource("agents", "agents-7d9c8b6f5d-aaaaa"),
+        [("k8s.pod.phase", 2), ("k8s.pod.cpu.usage", 0.1), ("k8s.pod.memory.working_set", 64 * 1024 * 1024)],
+    )
+    oracle_server.wait_for(
+        lambda: (
+            (s := get_state(oracle_server))
+            and s["queues"]
+            and s["workload"]
+            and s["litellm"]
+            and s["counts"]["tasks_failed"] == 1
+        )
+    )
     yield {"url": oracle_server.http_url, "failed_trace": format(failed.get_span_context().trace_id, "032x")}
     running.end()
 
@@ -112,9 +121,13 @@ def test_diff_lists_what_changed_since_a_snapshot(tmp_path):
     try:
         agents = Agents(oracle)
         span = agents.start_agent("writer", "t-1")
-        oracle.wait_for(lambda: oracle.client().get("/api/v1/oracle/snapshots").json()["count"] and get_state(oracle)["agents"])
+        oracle.wait_for(
+            lambda: oracle.client().get("/api/v1/oracle/snapshots").json()["count"] and get_state(oracle)["agents"]
+        )
         at = {"at": "2100-01-01T00:00:00Z"}
-        snapshot = oracle.wait_for(lambda: (s := oracle.client().get("/api/v1/oracle/state", params=at).json()).get("agents") and s)["snapshot"]
+        snapshot = oracle.wait_for(
+            lambda: (s := oracle.client().get("/api/v1/oracle/state", params=at).json()).get("agents") and s
+        )["snapshot"]
         span.end()
         oracle.wait_for(lambda: get_state(oracle)["counts"]["tasks_completed"] == 1)
         result = run("--url", oracle.http_url, "diff", "--since", str(snapshot["id"]))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+import stack
 import yaml
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -19,8 +20,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
-
-import stack
 from oracle_fixtures import RunningOracle, start_oracle
 
 CONFIG = stack.REPO / "collector-config" / "otelcol.yaml"
@@ -29,7 +28,9 @@ TOKEN = "collector-to-oracle-s3cret"
 HTPASSWD = "telemetron:agents-s3cret"
 # What README tells senders to put in OTEL_EXPORTER_OTLP_HEADERS.
 BASIC = "Basic " + base64.b64encode(b"telemetron:agents-s3cret").decode()
-OTEL_EXPORTER_OTLP_HEADERS = "authorization=Basic%20" + base64.b64encode(b"telemetron:agents-s3cret").decode().replace("=", "%3D")
+OTEL_EXPORTER_OTLP_HEADERS = "authorization=Basic%20" + base64.b64encode(b"telemetron:agents-s3cret").decode().replace(
+    "=", "%3D"
+)
 
 
 def test_the_overlay_keeps_every_extension_of_the_main_config():
@@ -43,14 +44,22 @@ def test_the_collector_with_the_overlay_and_no_credentials_refuses_to_start(coll
     env = {"PATH": "/usr/bin:/bin", "TELEMETRON_COLLECTOR_STORAGE_DIR": str(tmp_path)}
     argv = [str(collector_binary), "--config", str(CONFIG), "--config", str(AUTH_OVERLAY)]
     grpc, http, health, metrics = stack.free_ports(4)
-    env |= {"TELEMETRON_OTLP_GRPC_PORT": str(grpc), "TELEMETRON_OTLP_HTTP_PORT": str(http),
-            "TELEMETRON_COLLECTOR_HEALTH_PORT": str(health), "TELEMETRON_COLLECTOR_METRICS_PORT": str(metrics)}  # fmt: skip
+    env |= {
+        "TELEMETRON_OTLP_GRPC_PORT": str(grpc),
+        "TELEMETRON_OTLP_HTTP_PORT": str(http),
+        "TELEMETRON_COLLECTOR_HEALTH_PORT": str(health),
+        "TELEMETRON_COLLECTOR_METRICS_PORT": str(metrics),
+    }
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert 'failed to create extension "basicauth/otlp_in": no credential source provided' in result.stderr
-    validated = subprocess.run([str(collector_binary), "validate", "--config", str(CONFIG), "--config", str(AUTH_OVERLAY)],
-                               env=env | {"TELEMETRON_COLLECTOR_HTPASSWD": HTPASSWD}, capture_output=True, text=True,
-                               timeout=60)  # fmt: skip
+    validated = subprocess.run(
+        [str(collector_binary), "validate", "--config", str(CONFIG), "--config", str(AUTH_OVERLAY)],
+        env=env | {"TELEMETRON_COLLECTOR_HTPASSWD": HTPASSWD},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert validated.returncode == 0, validated.stderr
 
 
@@ -62,9 +71,16 @@ def run_collector(collector_binary, kafka_broker, tmp_path) -> Iterator[Callable
     def run(oracle: RunningOracle, overlay: bool = False, storage: str = "", **env: str) -> stack.CollectorConfig:
         grpc, http, health, metrics = stack.free_ports(4)
         storage_dir = tmp_path / (storage or f"storage-{len(processes)}")
-        config = stack.CollectorConfig(binary=collector_binary, storage_dir=storage_dir,
-                                       grpc_port=grpc, http_port=http, health_port=health, metrics_port=metrics,
-                                       kafka_brokers=kafka_broker.bootstrap, oracle_endpoint=oracle.grpc_endpoint)  # fmt: skip
+        config = stack.CollectorConfig(
+            binary=collector_binary,
+            storage_dir=storage_dir,
+            grpc_port=grpc,
+            http_port=http,
+            health_port=health,
+            metrics_port=metrics,
+            kafka_brokers=kafka_broker.bootstrap,
+            oracle_endpoint=oracle.grpc_endpoint,
+        )
         argv = [str(collector_binary), "--config", str(CONFIG)] + (["--config", str(AUTH_OVERLAY)] if overlay else [])
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRON_")} | config.env() | env
         process = stack.ManagedProcess("collector", argv, tmp_path / f"collector-{len(processes)}.log", env=child_env)
@@ -96,7 +112,9 @@ def _send_span(endpoint: str, name: str, headers: dict[str, str] | None = None) 
             return results[-1]
 
     provider = TracerProvider(resource=Resource.create({"service.name": "auth-probe"}))
-    provider.add_span_processor(SimpleSpanProcessor(Recording(endpoint=endpoint, insecure=True, headers=headers, timeout=10)))
+    provider.add_span_processor(
+        SimpleSpanProcessor(Recording(endpoint=endpoint, insecure=True, headers=headers, timeout=10))
+    )
     with provider.get_tracer("probe").start_as_current_span(name) as span:
         trace_id = format(span.get_span_context().trace_id, "032x")
     provider.shutdown()
@@ -148,9 +166,13 @@ def test_receivers_with_auth_refuse_exports_without_credentials_and_take_them_wi
 
     refused, _ = _send_span(collector.otlp_grpc_endpoint, "no-credentials")
     assert refused is SpanExportResult.FAILURE
-    wrong, _ = _send_span(collector.otlp_grpc_endpoint, "wrong", {"authorization": "Basic " + base64.b64encode(b"telemetron:x").decode()})
+    wrong, _ = _send_span(
+        collector.otlp_grpc_endpoint, "wrong", {"authorization": "Basic " + base64.b64encode(b"telemetron:x").decode()}
+    )
     assert wrong is SpanExportResult.FAILURE
-    accepted, trace_id = _send_span(collector.otlp_grpc_endpoint, "with-credentials", parse_env_headers(OTEL_EXPORTER_OTLP_HEADERS, liberal=True))
+    accepted, trace_id = _send_span(
+        collector.otlp_grpc_endpoint, "with-credentials", parse_env_headers(OTEL_EXPORTER_OTLP_HEADERS, liberal=True)
+    )
     assert accepted is SpanExportResult.SUCCESS
     oracle_server.wait_for(lambda: _trace_stored(oracle_server, trace_id), timeout=30)
 
@@ -158,7 +180,9 @@ def test_receivers_with_auth_refuse_exports_without_credentials_and_take_them_wi
     url = collector.otlp_http_endpoint + "/v1/traces"
     protobuf = {"Content-Type": "application/x-protobuf"}
     assert httpx.post(url, content=body, headers=protobuf).status_code == 401
-    assert httpx.post(url, content=body, headers=protobuf | {"Authorization": "Bearer agents-s3cret"}).status_code == 401
+    assert (
+        httpx.post(url, content=body, headers=protobuf | {"Authorization": "Bearer agents-s3cret"}).status_code == 401
+    )
     assert httpx.post(url, content=body, headers=protobuf | {"Authorization": BASIC}).status_code == 200
     oracle_server.wait_for(lambda: _trace_stored(oracle_server, f"{0xC0FFEE:032x}"), timeout=30)
     assert oracle_server.oracle.store.committed_spans == 2  # only the two sent with credentials
@@ -166,9 +190,16 @@ def test_receivers_with_auth_refuse_exports_without_credentials_and_take_them_wi
 
 def _raw_request(trace: int) -> bytes:
     now = time.time_ns()
-    span = Span(trace_id=trace.to_bytes(16, "big"), span_id=(7).to_bytes(8, "big"), name="over-http",
-                start_time_unix_nano=now - 1_000_000, end_time_unix_nano=now)  # fmt: skip
-    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])]).SerializeToString()
+    span = Span(
+        trace_id=trace.to_bytes(16, "big"),
+        span_id=(7).to_bytes(8, "big"),
+        name="over-http",
+        start_time_unix_nano=now - 1_000_000,
+        end_time_unix_nano=now,
+    )
+    return ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])]
+    ).SerializeToString()
 
 
 def test_the_readme_header_line_is_what_the_sdk_sends():

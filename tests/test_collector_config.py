@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from stack import REPO
 
 CONFIG_DIR = REPO / "collector-config"

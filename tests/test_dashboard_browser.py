@@ -16,9 +16,14 @@ from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 WIDE, NARROW = {"width": 1400, "height": 1000}, {"width": 800, "height": 1000}
 
@@ -164,7 +169,9 @@ def test_trace_page_is_legible_at_800_px(page, stack):
     expect(rows).to_have_count(7, timeout=15_000)
     box = rows.first.bounding_box()
     assert box["width"] > 700  # the waterfall keeps the page's width, it does not shrink to a strip
-    sizes = page.evaluate("""() => [...document.querySelectorAll('.wf-label, .wf-dur')].map(e => parseFloat(getComputedStyle(e).fontSize))""")
+    sizes = page.evaluate(
+        """() => [...document.querySelectorAll('.wf-label, .wf-dur')].map(e => parseFloat(getComputedStyle(e).fontSize))"""
+    )
     assert min(sizes) >= 12
     # Duration labels do not overlap each other within a row, nor leave the track.
     overlaps = page.evaluate("""() => [...document.querySelectorAll('[data-testid=waterfall-row]')].filter(row => {
@@ -210,7 +217,9 @@ def test_llm_view_charts_usage_per_model(page):
 
 def test_queues_view_shows_depth_waits_and_blocked_by_chains(page):
     open_view(page, "queues")
-    expect(page.locator('[data-testid="queue-row"][data-queue="work"]')).to_contain_text("2 tasks waiting", timeout=15_000)
+    expect(page.locator('[data-testid="queue-row"][data-queue="work"]')).to_contain_text(
+        "2 tasks waiting", timeout=15_000
+    )
     task = page.locator('[data-testid="queue-task"][data-task="job-b"]')
     expect(task.get_by_test_id("blocked-by")).to_have_text("job-a")
     chained = page.locator('[data-testid="queue-task"][data-task="job-c"]')
@@ -326,4 +335,6 @@ def test_simulate_sends_a_trace_and_opens_it(page):
     expect(page.get_by_test_id("trace-row").first).to_be_visible(timeout=15_000)
     page.get_by_test_id("simulate").click()
     expect(page.get_by_test_id("trace-view")).to_be_visible(timeout=15_000)
-    expect(page.get_by_test_id("waterfall-row").filter(has_text="invoke_workflow research_report")).to_be_visible(timeout=15_000)
+    expect(page.get_by_test_id("waterfall-row").filter(has_text="invoke_workflow research_report")).to_be_visible(
+        timeout=15_000
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from oracle_feed import Agents
 
 
@@ -17,8 +16,12 @@ def fed(oracle_server):
     agents.llm("claude-sonnet-4", provider="anthropic", input_tokens=10, output_tokens=1, error="APIConnectionError")
     agents.close()
     client = oracle_server.client()
-    oracle_server.wait_for(lambda: len(client.get("/api/v1/dashboard/llm-series").json()["models"]) == 2
-                           and sum(client.get("/api/v1/dashboard/llm-series").json()["models"][1]["calls"]) == 3)  # fmt: skip
+    oracle_server.wait_for(
+        lambda: (
+            len(client.get("/api/v1/dashboard/llm-series").json()["models"]) == 2
+            and sum(client.get("/api/v1/dashboard/llm-series").json()["models"][1]["calls"]) == 3
+        )
+    )
     return client
 
 

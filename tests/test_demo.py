@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from mock_llm_provider import MockProviderProcess
 from telemetron_instrumentation import semconv
 from telemetron_instrumentation.testing import OtlpSink, span_attributes
@@ -20,11 +19,16 @@ DEMO = Path(__file__).resolve().parents[1] / "examples" / "multi_agent_demo.py"
 @pytest.fixture(scope="module")
 def demo():
     with MockProviderProcess() as provider, OtlpSink() as sink:
-        env = {**os.environ, "TELEMETRON_DEMO_API_BASE": provider.api_base,
-               "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+        env = {
+            **os.environ,
+            "TELEMETRON_DEMO_API_BASE": provider.api_base,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        }
         env.pop("OTEL_TRACES_EXPORTER", None)
-        result = subprocess.run([sys.executable, str(DEMO), "--runs", "2"], env=env, capture_output=True, text=True,
-                                timeout=240)
+        result = subprocess.run(
+            [sys.executable, str(DEMO), "--runs", "2"], env=env, capture_output=True, text=True, timeout=240
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         runs = [json.loads(line) for line in result.stdout.splitlines()]
         spans = collections.defaultdict(list)
@@ -45,11 +49,24 @@ def test_each_run_is_one_trace_with_agents_handoffs_queues_and_llm_calls(demo):
     for run in runs:
         trace = [s for s in spans[run["trace_id"]] if span_attributes(s).get(semconv.SPAN_TYPE) is None]
         names = collections.Counter(s.name for s in trace)
-        for name in ("invoke_workflow research-report", "invoke_agent orchestrator", "invoke_agent researcher",
-                     "invoke_agent writer", "invoke_agent coder", "execute_tool transfer_to_researcher",
-                     "execute_tool transfer_to_writer", "execute_tool transfer_to_coder", "execute_tool search_web",
-                     "embeddings mock-embed-small", "send research", "process research", "send writing",
-                     "process writing", "send coding", "process coding"):
+        for name in (
+            "invoke_workflow research-report",
+            "invoke_agent orchestrator",
+            "invoke_agent researcher",
+            "invoke_agent writer",
+            "invoke_agent coder",
+            "execute_tool transfer_to_researcher",
+            "execute_tool transfer_to_writer",
+            "execute_tool transfer_to_coder",
+            "execute_tool search_web",
+            "embeddings mock-embed-small",
+            "send research",
+            "process research",
+            "send writing",
+            "process writing",
+            "send coding",
+            "process coding",
+        ):
             assert names[name] == 1, (name, names)
         assert names["chat mock-gpt-4o-mini"] >= 5
         streaming = [s for s in trace if span_attributes(s).get(semconv.GEN_AI_REQUEST_STREAM) is True]
@@ -67,9 +84,13 @@ def test_work_that_ran_longer_than_the_export_tick_has_pending_records_and_metri
     runs, spans, sink = demo
     trace = spans[runs[0]["trace_id"]]
     pending_parents = {s.parent_span_id for s in trace if span_attributes(s).get(semconv.SPAN_TYPE) == "pending_span"}
-    long_running = [s for s in trace if span_attributes(s).get(semconv.SPAN_TYPE) is None
-                    and s.name.startswith(("invoke_", "process ", "execute_tool", "chat ", "embeddings "))
-                    and (s.end_time_unix_nano - s.start_time_unix_nano) > 400_000_000]
+    long_running = [
+        s
+        for s in trace
+        if span_attributes(s).get(semconv.SPAN_TYPE) is None
+        and s.name.startswith(("invoke_", "process ", "execute_tool", "chat ", "embeddings "))
+        and (s.end_time_unix_nano - s.start_time_unix_nano) > 400_000_000
+    ]
     assert any(s.name == "invoke_workflow research-report" for s in long_running)
     assert all(s.span_id in pending_parents for s in long_running), [s.name for s in long_running]
     assert {semconv.METRIC_TOKEN_USAGE, semconv.METRIC_OPERATION_DURATION} <= sink.metric_names()

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 import yaml
 from e2b_dockerfile_utils import PatternMatcher, parse_dockerfile_ast
-
 from stack import REPO
 
 DOCKERFILES = sorted(p for p in (REPO / "deploy").rglob("Dockerfile*") if not p.name.endswith(".dockerignore"))
@@ -273,7 +272,8 @@ def test_compose_file_names_only_files_that_exist() -> None:
 def test_compose_comments_name_files_of_the_repository() -> None:
     tracked = set(_git("ls-files"))
     names = tracked | {Path(t).name for t in tracked}
-    mentioned = re.findall(r"([\w./-]+\.(?:md|ya?ml|sh|py|xml))\b", "\n".join(
-        line for line in COMPOSE.read_text().splitlines() if line.lstrip().startswith("#") or " # " in line
-    ))
+    mentioned = re.findall(
+        r"([\w./-]+\.(?:md|ya?ml|sh|py|xml))\b",
+        "\n".join(line for line in COMPOSE.read_text().splitlines() if line.lstrip().startswith("#") or " # " in line),
+    )
     assert mentioned and not set(mentioned) - names, f"the compose file mentions {sorted(set(mentioned) - names)}"

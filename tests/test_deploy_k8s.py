@@ -18,7 +18,6 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-
 from stack import REPO
 
 K8S = REPO / "deploy" / "k8s"
@@ -236,7 +235,13 @@ def test_every_address_a_pod_or_collector_uses_is_a_service_port(rendered: list[
     ]
     texts += [yaml.safe_dump(config["exporters"]) for config in _collector_configs(rendered).values()]
     used = set().union(*map(_addresses, texts)) - {("localhost", 9093)}  # the broker's own controller
-    expected = {("kafka", 9092), ("oracle-api", 4319), ("otel-gateway", 4317), ("otel-agent", 4317), ("mock-provider", 8089)}
+    expected = {
+        ("kafka", 9092),
+        ("oracle-api", 4319),
+        ("otel-gateway", 4317),
+        ("otel-agent", 4317),
+        ("mock-provider", 8089),
+    }
     assert expected <= used
     for host, port in used:
         assert port in services.get(host, set()), f"{host}:{port} is no Service port"

@@ -14,9 +14,8 @@ import sys
 import textwrap
 
 import pytest
-from opentelemetry.trace import SpanKind
-
 from mock_llm_provider import MockProviderProcess
+from opentelemetry.trace import SpanKind
 
 MODEL = "mock-gpt-4o-mini"
 
@@ -44,16 +43,20 @@ _SETUP = {
 
 
 def run_instrumented_call(kind: str, endpoint: str, api_base: str) -> None:
-    script = textwrap.dedent(f"""
+    script = (
+        textwrap.dedent(f"""
         import os
         os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
         SERVICE, ENDPOINT = {kind!r}, {endpoint!r}
-    """) + textwrap.dedent(_SETUP[kind]) + textwrap.dedent(f"""
+    """)
+        + textwrap.dedent(_SETUP[kind])
+        + textwrap.dedent(f"""
         litellm.completion(model="openai/{MODEL}", api_base={api_base!r}, api_key="sk-test",
                            messages=[{{"role": "user", "content": "hello"}}])
         import time; time.sleep(1.0)  # LiteLLM logs success on a worker thread
         flush()
     """)
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     # LiteLLM appends /v1/traces to its endpoint even for gRPC; with a scheme the gRPC exporter ignores the path.
     env.update({"OTEL_EXPORTER": "otlp_grpc", "OTEL_ENDPOINT": "http://" + endpoint, "OTEL_SERVICE_NAME": kind})
@@ -80,23 +83,40 @@ def test_llm_spans_of_other_instrumentations_are_normalized(oracle_server, kind)
     assert model.endswith(MODEL)
     assert input_tokens > 0 and output_tokens > 0
     models = oracle_server.wait_for(
-        lambda: [m for m in oracle_server.client().get("/api/v1/oracle/state").json()["litellm"]
-                 if m["model"].endswith(MODEL) and m["provider"] == "openai"]
-    )  # fmt: skip
+        lambda: [
+            m
+            for m in oracle_server.client().get("/api/v1/oracle/state").json()["litellm"]
+            if m["model"].endswith(MODEL) and m["provider"] == "openai"
+        ]
+    )
     assert models[0]["rpm"] >= 1
 
 
 def test_openinference_and_deprecated_gen_ai_system_spans_are_normalized(oracle_server):
     tracer = oracle_server.tracer_provider("foreign").get_tracer("foreign")
-    with tracer.start_as_current_span("ChatCompletion", kind=SpanKind.INTERNAL, attributes={
-        "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o", "llm.provider": "openai",
-        "llm.token_count.prompt": 12, "llm.token_count.completion": 3,
-    }):  # fmt: skip
+    with tracer.start_as_current_span(
+        "ChatCompletion",
+        kind=SpanKind.INTERNAL,
+        attributes={
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o",
+            "llm.provider": "openai",
+            "llm.token_count.prompt": 12,
+            "llm.token_count.completion": 3,
+        },
+    ):
         pass
-    with tracer.start_as_current_span("chat claude", kind=SpanKind.CLIENT, attributes={
-        "gen_ai.system": "Anthropic", "gen_ai.request.model": "claude-sonnet-4",
-        "gen_ai.usage.prompt_tokens": 7, "gen_ai.usage.completion_tokens": 2, "llm.request.type": "chat",
-    }):  # fmt: skip
+    with tracer.start_as_current_span(
+        "chat claude",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.system": "Anthropic",
+            "gen_ai.request.model": "claude-sonnet-4",
+            "gen_ai.usage.prompt_tokens": 7,
+            "gen_ai.usage.completion_tokens": 2,
+            "llm.request.type": "chat",
+        },
+    ):
         pass
     rows = oracle_server.wait_for(lambda: len(r := promoted(oracle_server, "foreign")) == 2 and r)
     assert sorted(rows) == [("chat", "anthropic", "claude-sonnet-4", 7, 2), ("chat", "openai", "gpt-4o", 12, 3)]

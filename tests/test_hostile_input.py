@@ -21,14 +21,13 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+import stack
+from conftest import OraclePorts
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
-import stack
-from conftest import OraclePorts
 from otlp_builders import LOGS_EXPORT, METRICS_EXPORT, TRACE_EXPORT, kv
 
 T0 = 1_700_000_000_000_000_000
@@ -37,7 +36,11 @@ U64 = 2**64 - 1
 BAD_UTF8 = (b"BAD!", b"\xff\xfe\xfd\xfc")  # same length, so the protobuf framing stays valid
 TRANSPORTS = ("direct", "collector-grpc", "collector-http-protobuf", "collector-http-json")
 _EXPORT_PATH = {"traces": TRACE_EXPORT, "metrics": METRICS_EXPORT, "logs": LOGS_EXPORT}
-_REQUEST = {"traces": ExportTraceServiceRequest, "metrics": ExportMetricsServiceRequest, "logs": ExportLogsServiceRequest}
+_REQUEST = {
+    "traces": ExportTraceServiceRequest,
+    "metrics": ExportMetricsServiceRequest,
+    "logs": ExportLogsServiceRequest,
+}
 
 
 def _set(**fields) -> Callable:
@@ -90,40 +93,83 @@ class Case:
 OUT = "out of range (2^63 or more"
 CASES = [
     # name                             signal     edit on the bad item                        outcome     reason
-    Case("span start and end 2^63-1",  "traces",  _set(start_time_unix_nano=I64, end_time_unix_nano=I64), "kept"),
-    Case("span start 2^63",            "traces",  _set(start_time_unix_nano=I64 + 1, end_time_unix_nano=U64), "rejected", f"start_time_unix_nano {OUT}"),
-    Case("span end 2^63",              "traces",  _set(end_time_unix_nano=I64 + 1),                   "rejected", f"end_time_unix_nano {OUT}"),
-    Case("span end 2^64-1",            "traces",  _set(end_time_unix_nano=U64),                       "rejected", f"end_time_unix_nano {OUT}"),
-    Case("span start 0",               "traces",  _set(start_time_unix_nano=0),                       "rejected", "missing start_time_unix_nano"),
-    Case("end before start",           "traces",  _set(end_time_unix_nano=T0 - 1),                    "rejected", "end_time_unix_nano is before"),
-    Case("event time 2^64-1",          "traces",  _event_at(U64),                                     "dropped",  f"time_unix_nano {OUT}"),
-    Case("event time 0",               "traces",  _event_at(0),                                       "kept"),
-    Case("link with empty ids",        "traces",  lambda s: s.links.add(),                           "dropped",  "invalid trace_id or span_id"),
-    Case("empty trace_id",             "traces",  _set(trace_id=b""),                                 "rejected", "invalid trace_id"),
-    Case("zero span_id",               "traces",  _set(span_id=bytes(8)),                             "rejected", "invalid span_id"),
-    Case("15-byte trace_id",           "traces",  _set(trace_id=bytes(range(1, 16))),                 "rejected", "invalid trace_id", collector_refuses="length"),
-    Case("invalid UTF-8 span attr",    "traces",  _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8"),
-    Case("invalid UTF-8 span name",    "traces",  _set(name="BAD!"),                                  "rejected", "not valid UTF-8 (name, status message or trace_state)"),
-    Case("invalid UTF-8 resource attr", "traces", _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8", on_resource=True),
-    Case("invalid UTF-8 scope attr",   "traces",  _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8", on_scope=True),
-    Case("value nested 33 deep",       "traces",  _nested(33),                                        "dropped",  "nested deeper than 32 levels"),
-    Case("scope value nested 33 deep", "traces",  _nested(33),                                        "dropped",  "nested deeper than 32 levels", on_scope=True),
-    Case("value nested 60 deep",       "traces",  _nested(60),                                        "dropped",  "nested deeper than 32 levels"),
-    Case("NaN and Inf attributes",     "traces",  lambda s: s.attributes.extend([kv("nan", float("nan")), kv("gen_ai.usage.input_tokens", float("inf"))]), "kept"),
-    Case("1 MB value",                 "traces",  _add_attr("gen_ai.output.messages", "x" * 1024 * 1024), "kept"),
-    Case("10,000 attributes",          "traces",  _many_attributes,                                   "kept"),
-    Case("point time 2^63-1",          "metrics", _set(time_unix_nano=I64),                           "kept"),
-    Case("point time 2^63",            "metrics", _set(time_unix_nano=I64 + 1),                       "rejected", f"time_unix_nano {OUT}"),
-    Case("point start 2^64-1",         "metrics", _set(start_time_unix_nano=U64),                     "rejected", f"start_time_unix_nano {OUT}"),
-    Case("point value NaN",            "metrics", _set(as_double=float("nan")),                       "kept"),
-    Case("invalid UTF-8 point attr",   "metrics", _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8"),
-    Case("histogram count 2^64-1",     "metrics", _histogram_count,                                   "rejected", f"count {OUT}", histogram=True),
-    Case("log time 2^64-1",            "logs",    _set(time_unix_nano=U64),                           "rejected", f"time_unix_nano {OUT}"),
-    Case("log observed time 2^63",     "logs",    _set(observed_time_unix_nano=I64 + 1),              "rejected", f"observed_time_unix_nano {OUT}"),
-    Case("log time 0",                 "logs",    _set(time_unix_nano=0),                             "kept"),
-    Case("invalid UTF-8 log body",     "logs",    lambda log: log.body.CopyFrom(AnyValue(string_value="BAD!")), "rejected", "not valid UTF-8 (body"),
-    Case("invalid UTF-8 log attr",     "logs",    _add_attr("bad", "BAD!"),                           "dropped",  "not valid UTF-8"),
-]  # fmt: skip
+    Case("span start and end 2^63-1", "traces", _set(start_time_unix_nano=I64, end_time_unix_nano=I64), "kept"),
+    Case(
+        "span start 2^63",
+        "traces",
+        _set(start_time_unix_nano=I64 + 1, end_time_unix_nano=U64),
+        "rejected",
+        f"start_time_unix_nano {OUT}",
+    ),
+    Case("span end 2^63", "traces", _set(end_time_unix_nano=I64 + 1), "rejected", f"end_time_unix_nano {OUT}"),
+    Case("span end 2^64-1", "traces", _set(end_time_unix_nano=U64), "rejected", f"end_time_unix_nano {OUT}"),
+    Case("span start 0", "traces", _set(start_time_unix_nano=0), "rejected", "missing start_time_unix_nano"),
+    Case("end before start", "traces", _set(end_time_unix_nano=T0 - 1), "rejected", "end_time_unix_nano is before"),
+    Case("event time 2^64-1", "traces", _event_at(U64), "dropped", f"time_unix_nano {OUT}"),
+    Case("event time 0", "traces", _event_at(0), "kept"),
+    Case("link with empty ids", "traces", lambda s: s.links.add(), "dropped", "invalid trace_id or span_id"),
+    Case("empty trace_id", "traces", _set(trace_id=b""), "rejected", "invalid trace_id"),
+    Case("zero span_id", "traces", _set(span_id=bytes(8)), "rejected", "invalid span_id"),
+    Case(
+        "15-byte trace_id",
+        "traces",
+        _set(trace_id=bytes(range(1, 16))),
+        "rejected",
+        "invalid trace_id",
+        collector_refuses="length",
+    ),
+    Case("invalid UTF-8 span attr", "traces", _add_attr("bad", "BAD!"), "dropped", "not valid UTF-8"),
+    Case(
+        "invalid UTF-8 span name",
+        "traces",
+        _set(name="BAD!"),
+        "rejected",
+        "not valid UTF-8 (name, status message or trace_state)",
+    ),
+    Case(
+        "invalid UTF-8 resource attr",
+        "traces",
+        _add_attr("bad", "BAD!"),
+        "dropped",
+        "not valid UTF-8",
+        on_resource=True,
+    ),
+    Case("invalid UTF-8 scope attr", "traces", _add_attr("bad", "BAD!"), "dropped", "not valid UTF-8", on_scope=True),
+    Case("value nested 33 deep", "traces", _nested(33), "dropped", "nested deeper than 32 levels"),
+    Case("scope value nested 33 deep", "traces", _nested(33), "dropped", "nested deeper than 32 levels", on_scope=True),
+    Case("value nested 60 deep", "traces", _nested(60), "dropped", "nested deeper than 32 levels"),
+    Case(
+        "NaN and Inf attributes",
+        "traces",
+        lambda s: s.attributes.extend([kv("nan", float("nan")), kv("gen_ai.usage.input_tokens", float("inf"))]),
+        "kept",
+    ),
+    Case("1 MB value", "traces", _add_attr("gen_ai.output.messages", "x" * 1024 * 1024), "kept"),
+    Case("10,000 attributes", "traces", _many_attributes, "kept"),
+    Case("point time 2^63-1", "metrics", _set(time_unix_nano=I64), "kept"),
+    Case("point time 2^63", "metrics", _set(time_unix_nano=I64 + 1), "rejected", f"time_unix_nano {OUT}"),
+    Case("point start 2^64-1", "metrics", _set(start_time_unix_nano=U64), "rejected", f"start_time_unix_nano {OUT}"),
+    Case("point value NaN", "metrics", _set(as_double=float("nan")), "kept"),
+    Case("invalid UTF-8 point attr", "metrics", _add_attr("bad", "BAD!"), "dropped", "not valid UTF-8"),
+    Case("histogram count 2^64-1", "metrics", _histogram_count, "rejected", f"count {OUT}", histogram=True),
+    Case("log time 2^64-1", "logs", _set(time_unix_nano=U64), "rejected", f"time_unix_nano {OUT}"),
+    Case(
+        "log observed time 2^63",
+        "logs",
+        _set(observed_time_unix_nano=I64 + 1),
+        "rejected",
+        f"observed_time_unix_nano {OUT}",
+    ),
+    Case("log time 0", "logs", _set(time_unix_nano=0), "kept"),
+    Case(
+        "invalid UTF-8 log body",
+        "logs",
+        lambda log: log.body.CopyFrom(AnyValue(string_value="BAD!")),
+        "rejected",
+        "not valid UTF-8 (body",
+    ),
+    Case("invalid UTF-8 log attr", "logs", _add_attr("bad", "BAD!"), "dropped", "not valid UTF-8"),
+]
 
 
 # --- building one case's request ----------------------------------------------------------------
@@ -144,8 +190,14 @@ def build(case: Case, service: str):
         group = request.resource_spans.add()
         items = group.scope_spans.add().spans
         for n, name in enumerate(("good", "bad")):
-            items.add(trace_id=_trace_id(service), span_id=(n + 1).to_bytes(8, "big"), name=name, kind=1,
-                      start_time_unix_nano=T0, end_time_unix_nano=T0 + 1_000_000)  # fmt: skip
+            items.add(
+                trace_id=_trace_id(service),
+                span_id=(n + 1).to_bytes(8, "big"),
+                name=name,
+                kind=1,
+                start_time_unix_nano=T0,
+                end_time_unix_nano=T0 + 1_000_000,
+            )
     elif case.signal == "metrics":
         group = request.resource_metrics.add()
         metric = group.scope_metrics.add().metrics.add(name="hostile.metric")
@@ -234,7 +286,9 @@ def stored_items(env: HostileEnv, case: Case, service: str) -> dict[str, str]:
 def problems(env: HostileEnv, case: Case, service: str, sent: Sent, issues: dict, health: dict) -> list[str]:
     """What is not yet as the case expects (empty when it is)."""
     if case.collector_refuses and service.startswith("hostile-collector"):
-        return [] if not sent.ok and case.collector_refuses in sent.detail else [f"the Collector answered {sent.detail}"]
+        return (
+            [] if not sent.ok and case.collector_refuses in sent.detail else [f"the Collector answered {sent.detail}"]
+        )
     if not sent.ok:
         return [f"the export failed: {sent.detail}"]
     items = stored_items(env, case, service)
@@ -275,17 +329,27 @@ def hostile_env(collector: stack.Collector, oracle_ports: OraclePorts, tmp_path_
     """oracle_api (its own process) on the port the session's Collector exports to."""
     db_path = tmp_path_factory.mktemp("hostile") / "telemetron.db"
     oracle = stack.OracleApi(
-        stack.OracleApiConfig(db_path=db_path, http_port=oracle_ports.http, grpc_port=oracle_ports.grpc,
-                              kafka_bootstrap="127.0.0.1:1", log_level="warning"),
-    )  # fmt: skip
+        stack.OracleApiConfig(
+            db_path=db_path,
+            http_port=oracle_ports.http,
+            grpc_port=oracle_ports.grpc,
+            kafka_bootstrap="127.0.0.1:1",
+            log_level="warning",
+        ),
+    )
     oracle.start()
     collector.restart()  # reconnects to the receiver now listening, without its grown backoff
     env = HostileEnv(
-        oracle, collector, db_path, httpx.Client(base_url=oracle.config.base_url, timeout=10),
+        oracle,
+        collector,
+        db_path,
+        httpx.Client(base_url=oracle.config.base_url, timeout=10),
         grpc.insecure_channel(oracle.config.grpc_endpoint, options=[("grpc.max_send_message_length", 64 << 20)]),
-        grpc.insecure_channel(collector.config.otlp_grpc_endpoint.removeprefix("http://"),
-                              options=[("grpc.max_send_message_length", 64 << 20)]),
-    )  # fmt: skip
+        grpc.insecure_channel(
+            collector.config.otlp_grpc_endpoint.removeprefix("http://"),
+            options=[("grpc.max_send_message_length", 64 << 20)],
+        ),
+    )
     yield env
     env.direct.close()
     env.collector_channel.close()
@@ -301,8 +365,9 @@ def test_bad_items_are_refused_precisely_and_the_good_beside_them_is_stored(host
     while True:
         issues = {
             i["entity"]["name"]: i
-            for i in env.http.get("/api/v1/oracle/issues", params={"kind": "telemetry_rejected", "limit": 1000})
-            .json()["issues"]
+            for i in env.http.get("/api/v1/oracle/issues", params={"kind": "telemetry_rejected", "limit": 1000}).json()[
+                "issues"
+            ]
         }
         health = env.http.get("/health").json()
         remaining = {

@@ -7,10 +7,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
 import pytest
+from mock_llm_provider import MockProviderProcess
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
-
-from mock_llm_provider import MockProviderProcess
 from telemetron_instrumentation import (
     TaskHandle,
     conversation,
@@ -46,8 +45,15 @@ def only(spans, name):
 
 
 def test_invoke_agent_span_carries_the_agent_declaration(cap):
-    with invoke_agent("researcher", id="agent-1", description="Finds sources", models=["gpt-4o", "gpt-4o-mini"],
-                      max_parallel_invocations=3, deployment="researcher-deploy", task_id="t-1") as span:
+    with invoke_agent(
+        "researcher",
+        id="agent-1",
+        description="Finds sources",
+        models=["gpt-4o", "gpt-4o-mini"],
+        max_parallel_invocations=3,
+        deployment="researcher-deploy",
+        task_id="t-1",
+    ) as span:
         assert trace.get_current_span() is span
     agent = only(cap.finished(), "invoke_agent researcher")
     assert agent.kind is SpanKind.INTERNAL
@@ -100,7 +106,9 @@ async def test_async_context_managers_nest(cap):
             async with execute_tool("search", call_id="call_9"):
                 pass
     spans = cap.finished()
-    tool, planner, flow = (only(spans, n) for n in ("execute_tool search", "invoke_agent planner", "invoke_workflow report"))
+    tool, planner, flow = (
+        only(spans, n) for n in ("execute_tool search", "invoke_agent planner", "invoke_workflow report")
+    )
     assert tool.parent.span_id == agent.get_span_context().span_id
     assert planner.parent.span_id == workflow.get_span_context().span_id
     assert flow.attributes[semconv.GEN_AI_WORKFLOW_NAME] == "report"
@@ -130,18 +138,25 @@ def test_exception_sets_error_status_type_and_event_and_is_reraised(cap, kind):
 
 
 def test_tool_call_inside_an_agent(cap, provider):
-    tool = {"type": "function", "function": {"name": "search_web", "description": "Search the web", "parameters": {
-        "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}
-    common = {"model": "openai/mock-gpt-4o-mini", "api_base": provider.api_base, "api_key": "sk-local",
-              "tools": [tool]}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "search_web",
+            "description": "Search the web",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+        },
+    }
+    common = {"model": "openai/mock-gpt-4o-mini", "api_base": provider.api_base, "api_key": "sk-local", "tools": [tool]}
     messages = [{"role": "user", "content": "Use search_web to find otel docs"}]
     with invoke_agent("researcher") as agent:
         first = litellm.completion(**common, messages=messages)
         call = first.choices[0].message.tool_calls[0]
         with execute_tool(call.function.name, call_id=call.id, description="Search the web"):
             result = json.dumps({"hits": 3})
-        messages += [first.choices[0].message.model_dump(exclude_none=True),
-                     {"role": "tool", "tool_call_id": call.id, "content": result}]
+        messages += [
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": result},
+        ]
         final = litellm.completion(**common, messages=messages)
     assert final.choices[0].finish_reason == "stop"
     spans = cap.wait_for(lambda s: sum(x.name == "chat mock-gpt-4o-mini" for x in s) == 2)
@@ -177,8 +192,9 @@ def test_handoff_is_a_transfer_tool_span_with_source_and_target(cap):
 
 
 def test_queued_task_send_and_process_spans_are_linked(cap):
-    handle = enqueue("research", "task-42", priority="high", blocked_by="task-41", submitted_by="orchestrator",
-                     prompt="Find sources")
+    handle = enqueue(
+        "research", "task-42", priority="high", blocked_by="task-41", submitted_by="orchestrator", prompt="Find sources"
+    )
     with invoke_agent("researcher"):
         with process_task(handle, agent="researcher"):
             pass

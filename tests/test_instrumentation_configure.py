@@ -39,18 +39,25 @@ SCRIPT = textwrap.dedent(
 
 
 def test_configure_is_idempotent_and_the_instrumentor_installs_and_uninstalls_cleanly():
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OTEL_TRACES_EXPORTER": "console",
-           "OTEL_METRICS_EXPORTER": "none", "TELEMETRON_HEARTBEAT_SECONDS": "2.5",
-           "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "none",
+        "TELEMETRON_HEARTBEAT_SECONDS": "2.5",
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
+    }
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
 
 
 def test_package_imports_without_server_side_dependencies():
-    code = ("import sys, telemetron_instrumentation, telemetron_instrumentation.configure, "
-            "telemetron_instrumentation.pending, telemetron_instrumentation.instrumentor; "
-            "print(sorted(m for m in ('fastapi', 'uvicorn', 'confluent_kafka', 'grpc') if m in sys.modules))")
+    code = (
+        "import sys, telemetron_instrumentation, telemetron_instrumentation.configure, "
+        "telemetron_instrumentation.pending, telemetron_instrumentation.instrumentor; "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'confluent_kafka', 'grpc') if m in sys.modules))"
+    )
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -8,10 +8,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
 import pytest
+from mock_llm_provider import MockProviderProcess
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
-
-from mock_llm_provider import MockProviderProcess
 from telemetron_instrumentation import conversation, semconv
 from telemetron_instrumentation.litellm_callback import parse_reset_seconds
 from telemetron_instrumentation.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
@@ -26,8 +25,16 @@ PRICE_IN, PRICE_OUT = 1e-06, 2e-06
 @pytest.fixture(scope="module")
 def provider():
     litellm.suppress_debug_info = True
-    litellm.register_model({MODEL: {"input_cost_per_token": PRICE_IN, "output_cost_per_token": PRICE_OUT,
-                                    "litellm_provider": "openai", "mode": "chat"}})
+    litellm.register_model(
+        {
+            MODEL: {
+                "input_cost_per_token": PRICE_IN,
+                "output_cost_per_token": PRICE_OUT,
+                "litellm_provider": "openai",
+                "mode": "chat",
+            }
+        }
+    )
     with MockProviderProcess() as p:
         yield p
 
@@ -42,8 +49,14 @@ def cap(provider):
 
 
 def args(provider, model=MODEL, prompt=PROMPT, **extra):
-    return {"model": f"openai/{model}", "api_base": provider.api_base, "api_key": SECRET,
-            "messages": [{"role": "user", "content": prompt}], "max_retries": 0, **extra}
+    return {
+        "model": f"openai/{model}",
+        "api_base": provider.api_base,
+        "api_key": SECRET,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_retries": 0,
+        **extra,
+    }
 
 
 def only(spans, name):
@@ -66,8 +79,7 @@ tracer = trace.get_tracer("tests")
 def test_sync_chat_span_is_a_client_child_of_the_callers_span_with_request_and_response_attributes(cap, provider):
     before = time.time_ns()
     with tracer.start_as_current_span("caller") as caller:
-        response = litellm.completion(**args(provider, max_tokens=64, temperature=0.3, top_p=0.9,
-                                             stop=["END"], seed=7))
+        response = litellm.completion(**args(provider, max_tokens=64, temperature=0.3, top_p=0.9, stop=["END"], seed=7))
     after = time.time_ns()
     span = llm_span(cap)
     a = span.attributes
@@ -139,8 +151,13 @@ async def test_async_streaming_call(cap, provider):
 
 def test_embedding_span(cap, provider):
     with tracer.start_as_current_span("caller") as caller:
-        litellm.embedding(model="openai/mock-embed-small", api_base=provider.api_base, api_key=SECRET,
-                          input=["alpha", "beta"], encoding_format="float")
+        litellm.embedding(
+            model="openai/mock-embed-small",
+            api_base=provider.api_base,
+            api_key=SECRET,
+            input=["alpha", "beta"],
+            encoding_format="float",
+        )
     span = llm_span(cap, "embeddings mock-embed-small")
     a = span.attributes
     assert span.kind is SpanKind.CLIENT and span.parent.span_id == caller.get_span_context().span_id
@@ -208,18 +225,38 @@ def test_content_is_not_captured_by_default(cap, provider):
 
 def test_content_is_captured_in_the_conventions_shape_when_opted_in(cap, provider):
     cap.callback.capture_content = True
-    tool = {"type": "function", "function": {"name": "search_web", "description": "Search",
-                                             "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "search_web",
+            "description": "Search",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "search_web for llamas"}]
     response = litellm.completion(**{**args(provider), "messages": messages}, tools=[tool])
     a = llm_span(cap).attributes
     inputs = json.loads(a[semconv.GEN_AI_INPUT_MESSAGES])
-    assert inputs == [{"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
-                      {"role": "user", "parts": [{"type": "text", "content": "search_web for llamas"}]}]
+    assert inputs == [
+        {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "search_web for llamas"}]},
+    ]
     outputs = json.loads(a[semconv.GEN_AI_OUTPUT_MESSAGES])
     call = response.choices[0].message.tool_calls[0]
-    assert outputs == [{"role": "assistant", "finish_reason": "tool_call", "parts": [
-        {"type": "tool_call", "id": call.id, "name": "search_web", "arguments": json.loads(call.function.arguments)}]}]
+    assert outputs == [
+        {
+            "role": "assistant",
+            "finish_reason": "tool_call",
+            "parts": [
+                {
+                    "type": "tool_call",
+                    "id": call.id,
+                    "name": "search_web",
+                    "arguments": json.loads(call.function.arguments),
+                }
+            ],
+        }
+    ]
     assert json.loads(a[semconv.GEN_AI_TOOL_DEFINITIONS])[0]["name"] == "search_web"
 
 

@@ -16,9 +16,7 @@ from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
     MetricExporter,
     MetricExportResult,
-    PeriodicExportingMetricReader,
 )
-
 from telemetron_instrumentation import semconv
 from telemetron_instrumentation.metrics import (
     CARDINALITY_LIMIT,
@@ -31,14 +29,25 @@ from telemetron_instrumentation.metrics import (
     genai_meter_provider,
 )
 
-CHAT = {semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_PROVIDER_NAME: "openai",
-        semconv.GEN_AI_REQUEST_MODEL: "gpt-4o", semconv.SERVER_ADDRESS: "api.openai.com", semconv.SERVER_PORT: 443}  # fmt: skip
+CHAT = {
+    semconv.GEN_AI_OPERATION_NAME: "chat",
+    semconv.GEN_AI_PROVIDER_NAME: "openai",
+    semconv.GEN_AI_REQUEST_MODEL: "gpt-4o",
+    semconv.SERVER_ADDRESS: "api.openai.com",
+    semconv.SERVER_PORT: 443,
+}
 EMBED = {**CHAT, semconv.GEN_AI_OPERATION_NAME: "embeddings", semconv.GEN_AI_REQUEST_MODEL: "text-embedding-3"}
 
 # (attributes, duration s, input tokens, output tokens): values on, between and beyond bucket bounds
 CALLS = [
-    (CHAT, 0.01, 16, 4), (CHAT, 0.015, 17, 0), (CHAT, 81.92, 67108864, 1), (CHAT, 120.0, 67108865, 3),
-    (CHAT, 0.0, 0, None), (EMBED, 0.32, 1024, None), (EMBED, 0.5, 5, None), (CHAT, 1.28, 256, 64),
+    (CHAT, 0.01, 16, 4),
+    (CHAT, 0.015, 17, 0),
+    (CHAT, 81.92, 67108864, 1),
+    (CHAT, 120.0, 67108865, 3),
+    (CHAT, 0.0, 0, None),
+    (EMBED, 0.32, 1024, None),
+    (EMBED, 0.5, 5, None),
+    (CHAT, 1.28, 256, 64),
 ]
 
 
@@ -65,9 +74,21 @@ def _points(reader) -> dict:
             assert sm.scope.name == "telemetron_instrumentation"
             for metric in sm.metrics:
                 for p in metric.data.data_points:
-                    key = (metric.name, metric.unit, metric.data.aggregation_temporality, frozenset(p.attributes.items()))
+                    key = (
+                        metric.name,
+                        metric.unit,
+                        metric.data.aggregation_temporality,
+                        frozenset(p.attributes.items()),
+                    )
                     # the SDK sums each interval, then the intervals: float sums may differ in the last bit
-                    out[key] = (p.count, round(p.sum, 9), tuple(p.bucket_counts), tuple(p.explicit_bounds), p.min, p.max)
+                    out[key] = (
+                        p.count,
+                        round(p.sum, 9),
+                        tuple(p.bucket_counts),
+                        tuple(p.explicit_bounds),
+                        p.min,
+                        p.max,
+                    )
     return out
 
 
@@ -89,8 +110,14 @@ def test_points_equal_the_sdks_for_the_same_records():
     # what that comparison covers: both instruments, the token types, an error set, the bounds
     names = {(k[0], k[1]) for k in expected}
     assert names == {(semconv.METRIC_OPERATION_DURATION, "s"), (semconv.METRIC_TOKEN_USAGE, "{token}")}
-    chat_input = expected[(semconv.METRIC_TOKEN_USAGE, "{token}", AggregationTemporality.CUMULATIVE,
-                           frozenset({**CHAT, semconv.GEN_AI_TOKEN_TYPE: "input"}.items()))]  # fmt: skip
+    chat_input = expected[
+        (
+            semconv.METRIC_TOKEN_USAGE,
+            "{token}",
+            AggregationTemporality.CUMULATIVE,
+            frozenset({**CHAT, semconv.GEN_AI_TOKEN_TYPE: "input"}.items()),
+        )
+    ]
     count, total, buckets, bounds, low, high = chat_input
     assert (count, total, low, high) == (6, 16 + 17 + 67108864 + 67108865 + 0 + 256, 0, 67108865)
     assert bounds == TOKEN_BUCKETS and buckets[2] == 1 and buckets[-2] == 1 and buckets[-1] == 1  # 16 is in (4, 16]
@@ -135,6 +162,7 @@ def test_negative_and_non_finite_values_are_ignored_as_the_sdk_ignores_them():
     tokens = sorted(v[:2] for k, v in points.items() if k[0] == semconv.METRIC_TOKEN_USAGE)
     assert tokens == [(2, 3), (2, 4)]  # input 2 + 1 (not -5), output 3 + 1
 
+
 def test_attribute_sets_beyond_the_cardinality_limit_share_the_overflow_series():
     (ours, ours_reader), (sdk, sdk_reader) = _pair()
     models = [{**CHAT, semconv.GEN_AI_REQUEST_MODEL: f"model-{i}"} for i in range(CARDINALITY_LIMIT + 50)]
@@ -178,15 +206,19 @@ def test_the_exporting_reader_sends_ours_beside_the_sdks_and_alone():
     provider.force_flush()  # the SDK has no metric of its own: ours alone
     [alone] = exporter.exports
     assert [m.name for sm in alone.resource_metrics[0].scope_metrics for m in sm.metrics] == [
-        semconv.METRIC_TOKEN_USAGE, semconv.METRIC_OPERATION_DURATION]  # fmt: skip
+        semconv.METRIC_TOKEN_USAGE,
+        semconv.METRIC_OPERATION_DURATION,
+    ]
 
     provider.get_meter("app").create_counter("app.requests").add(3)
     provider.force_flush()
     both = exporter.exports[-1]
     assert len(both.resource_metrics) == 1 and both.resource_metrics[0].resource == histograms.resource
     scopes = {sm.scope.name: [m.name for m in sm.metrics] for sm in both.resource_metrics[0].scope_metrics}
-    assert scopes == {"app": ["app.requests"],
-                      "telemetron_instrumentation": [semconv.METRIC_TOKEN_USAGE, semconv.METRIC_OPERATION_DURATION]}  # fmt: skip
+    assert scopes == {
+        "app": ["app.requests"],
+        "telemetron_instrumentation": [semconv.METRIC_TOKEN_USAGE, semconv.METRIC_OPERATION_DURATION],
+    }
     provider.shutdown()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -12,46 +11,72 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
-
 from telemetron_instrumentation import _exporters
 from telemetron_instrumentation._grpc_span_exporter import OTLPSpanExporter, fast_encoder_supported
 from telemetron_instrumentation._otlp_encoder import encode_spans
 from telemetron_instrumentation.testing import OtlpSink
 
 EVERY_VALUE_TYPE = {
-    "str": "chat gpt-4o", "str.empty": "", "str.unicode": "naïve ☃ 日本", "str.long": "x" * 300,
-    "bool.true": True, "bool.false": False,
-    "int.zero": 0, "int": 42, "int.negative": -7, "int.max": 2**63 - 1, "int.min": -(2**63),
-    "float": 0.25, "float.zero": 0.0, "float.negative_zero": -0.0, "float.negative": -1e300,
-    "str.array": ["stop", "length"], "bool.array": [True, False], "int.array": [1, -2, 3],
-    "float.array": [0.5, 1.5], "array.empty": [],
+    "str": "chat gpt-4o",
+    "str.empty": "",
+    "str.unicode": "naïve ☃ 日本",
+    "str.long": "x" * 300,
+    "bool.true": True,
+    "bool.false": False,
+    "int.zero": 0,
+    "int": 42,
+    "int.negative": -7,
+    "int.max": 2**63 - 1,
+    "int.min": -(2**63),
+    "float": 0.25,
+    "float.zero": 0.0,
+    "float.negative_zero": -0.0,
+    "float.negative": -1e300,
+    "str.array": ["stop", "length"],
+    "bool.array": [True, False],
+    "int.array": [1, -2, 3],
+    "float.array": [0.5, 1.5],
+    "array.empty": [],
 }
 
 # The byte-for-byte comparisons hold for the SDKs the encoder is used with; other SDKs get their own.
 verified_sdk = pytest.mark.skipif(not fast_encoder_supported(), reason="the fast encoder is not used with this SDK")
 
-ROOT = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0x00F067AA0BA902B7, is_remote=False,
-                   trace_flags=TraceFlags(1), trace_state=TraceState([("vendor", "a=1"), ("other", "b")]))
+ROOT = SpanContext(
+    0x0AF7651916CD43DD8448EB211C80319C,
+    0x00F067AA0BA902B7,
+    is_remote=False,
+    trace_flags=TraceFlags(1),
+    trace_state=TraceState([("vendor", "a=1"), ("other", "b")]),
+)
 REMOTE_PARENT = SpanContext(ROOT.trace_id, 0x1111111111111111, is_remote=True, trace_flags=TraceFlags(1))
 
 
 def _spans() -> list[ReadableSpan]:
     """Spans from a real SDK TracerProvider, plus hand-built ones for what a tracer cannot make."""
     exporter = InMemorySpanExporter()
-    resource = Resource.create({"service.name": "encoder-test", "k8s.pod.name": "pod-1", "replicas": 3}, "https://schema/1")
-    provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_attributes=40, max_events=2, max_links=2,
-                                                                          max_event_attributes=2))
+    resource = Resource.create(
+        {"service.name": "encoder-test", "k8s.pod.name": "pod-1", "replicas": 3}, "https://schema/1"
+    )
+    provider = TracerProvider(
+        resource=resource, span_limits=SpanLimits(max_attributes=40, max_events=2, max_links=2, max_event_attributes=2)
+    )
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("telemetron.test", "1.2.3", schema_url="https://schema/scope",
-                                 attributes={"scope.attr": "x", "scope.n": 1})
+    tracer = provider.get_tracer(
+        "telemetron.test", "1.2.3", schema_url="https://schema/scope", attributes={"scope.attr": "x", "scope.n": 1}
+    )
     other = provider.get_tracer("other.scope")
     link = Link(REMOTE_PARENT, {"link.attr": "v", "link.n": 2})
     from opentelemetry import trace
 
-    with tracer.start_as_current_span("invoke_agent planner", kind=SpanKind.INTERNAL, attributes=EVERY_VALUE_TYPE,
-                                      links=[link, Link(ROOT)]) as parent:
-        parent.add_event("gen_ai.choice", {"index": 0, "finish_reason": "stop", "dropped.by.limit": 1},
-                         timestamp=1_700_000_000_000_000_001)
+    with tracer.start_as_current_span(
+        "invoke_agent planner", kind=SpanKind.INTERNAL, attributes=EVERY_VALUE_TYPE, links=[link, Link(ROOT)]
+    ) as parent:
+        parent.add_event(
+            "gen_ai.choice",
+            {"index": 0, "finish_reason": "stop", "dropped.by.limit": 1},
+            timestamp=1_700_000_000_000_000_001,
+        )
         parent.add_event("no attributes")
         parent.add_event("third")  # over max_events: counted as dropped
         for extra in range(3):
@@ -66,15 +91,34 @@ def _spans() -> list[ReadableSpan]:
         tracer.start_span(f"queue {kind.name}", context=remote_ctx, kind=kind).end()
     spans = list(exporter.get_finished_spans())
     other_resource = Resource({"service.name": "second"})
-    spans.append(ReadableSpan(
-        name="", context=ROOT, parent=None, resource=other_resource, attributes={"only": "one"},
-        events=(Event("e", {"nested.none": None}, timestamp=5),), kind=SpanKind.INTERNAL,
-        status=Status(StatusCode.UNSET), start_time=1, end_time=2, instrumentation_scope=None,
-    ))
+    spans.append(
+        ReadableSpan(
+            name="",
+            context=ROOT,
+            parent=None,
+            resource=other_resource,
+            attributes={"only": "one"},
+            events=(Event("e", {"nested.none": None}, timestamp=5),),
+            kind=SpanKind.INTERNAL,
+            status=Status(StatusCode.UNSET),
+            start_time=1,
+            end_time=2,
+            instrumentation_scope=None,
+        )
+    )
     # An equal but distinct Resource object groups with the first, as the SDK's dict does.
-    spans.append(ReadableSpan(name="same resource, other object", context=ROOT, resource=Resource(dict(resource.attributes),
-                              resource.schema_url), instrumentation_scope=InstrumentationScope("telemetron.test", "1.2.3",
-                              "https://schema/scope", {"scope.attr": "x", "scope.n": 1}), start_time=3, end_time=4))
+    spans.append(
+        ReadableSpan(
+            name="same resource, other object",
+            context=ROOT,
+            resource=Resource(dict(resource.attributes), resource.schema_url),
+            instrumentation_scope=InstrumentationScope(
+                "telemetron.test", "1.2.3", "https://schema/scope", {"scope.attr": "x", "scope.n": 1}
+            ),
+            start_time=3,
+            end_time=4,
+        )
+    )
     return spans
 
 
@@ -91,9 +135,20 @@ def test_encoded_request_parses_to_exactly_the_sdk_encoders_message():
 
 @verified_sdk
 def test_mappings_and_values_the_sdk_cannot_encode_match_too():
-    span = ReadableSpan(name="odd values", context=ROOT, resource=Resource({}), start_time=1, end_time=2,
-                        attributes={"map": {"a": 1, "b": [True, "x"], 3: {"deep": 0.5}}, "bytes": b"\x00\xff",
-                                    "too.big": 2**64, "after.too.big": "kept", "none": None})
+    span = ReadableSpan(
+        name="odd values",
+        context=ROOT,
+        resource=Resource({}),
+        start_time=1,
+        end_time=2,
+        attributes={
+            "map": {"a": 1, "b": [True, "x"], 3: {"deep": 0.5}},
+            "bytes": b"\x00\xff",
+            "too.big": 2**64,
+            "after.too.big": "kept",
+            "none": None,
+        },
+    )
     assert ExportTraceServiceRequest.FromString(encode_spans([span])) == sdk_encode_spans([span])
 
 
@@ -123,7 +178,6 @@ def test_exporter_sends_the_same_request_over_grpc_and_reads_otel_env(monkeypatc
 
 def test_an_sdk_the_encoder_was_not_verified_against_gets_the_sdks_own_exporter(monkeypatch):
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as SDKExporter
-
     from telemetron_instrumentation import _grpc_span_exporter
 
     monkeypatch.setattr(_grpc_span_exporter, "sdk_version", "1.99.0")

@@ -9,7 +9,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # capture_globall
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-
 from telemetron_instrumentation import execute_tool, invoke_agent, semconv
 from telemetron_instrumentation.pending import PendingSpanProcessor
 from telemetron_instrumentation.testing import capture_globally
@@ -120,8 +119,10 @@ def test_one_heartbeat_thread_for_all_open_spans_stopped_by_shutdown():
     processor = PendingSpanProcessor(InMemorySpanExporter(), heartbeat_seconds=0.1)
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("tests")
-    spans = [tracer.start_span(f"invoke_agent a{i}", attributes={semconv.GEN_AI_OPERATION_NAME: "invoke_agent"})
-             for i in range(5)]
+    spans = [
+        tracer.start_span(f"invoke_agent a{i}", attributes={semconv.GEN_AI_OPERATION_NAME: "invoke_agent"})
+        for i in range(5)
+    ]
     heartbeat_threads = [t for t in threading.enumerate() if t.name == "telemetron-pending"]
     assert processor.open_spans == 5 and processor._thread in heartbeat_threads
     for span in spans:

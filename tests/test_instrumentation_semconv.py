@@ -9,9 +9,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
 import pytest
-from opentelemetry.semconv import _incubating, attributes as stable_attributes, metrics as stable_metrics
-
 from mock_llm_provider import MockProviderProcess
+from opentelemetry.semconv import _incubating
+from opentelemetry.semconv import attributes as stable_attributes
+from opentelemetry.semconv import metrics as stable_metrics
 from telemetron_instrumentation import execute_tool, handoff, invoke_agent, invoke_workflow, semconv
 from telemetron_instrumentation.testing import capture_globally
 
@@ -35,8 +36,14 @@ def cap(provider):
 
 
 def args(provider, model=MODEL, **extra):
-    return {"model": f"openai/{model}", "api_base": provider.api_base, "api_key": "sk-semconv-test",
-            "messages": [{"role": "user", "content": "search_web for llamas"}], "max_retries": 0, **extra}
+    return {
+        "model": f"openai/{model}",
+        "api_base": provider.api_base,
+        "api_key": "sk-semconv-test",
+        "messages": [{"role": "user", "content": "search_web for llamas"}],
+        "max_retries": 0,
+        **extra,
+    }
 
 
 def llm_spans(cap, count):
@@ -67,16 +74,26 @@ def metric_points(cap, name):
 
 def test_every_gen_ai_name_we_emit_is_defined_by_the_installed_conventions_or_a_listed_proposal(cap, provider):
     cap.callback.capture_content = True
-    tool = {"type": "function", "function": {"name": "search_web", "description": "Search",
-                                             "parameters": {"type": "object", "properties": {}}}}
+    tool = {
+        "type": "function",
+        "function": {"name": "search_web", "description": "Search", "parameters": {"type": "object", "properties": {}}},
+    }
     with invoke_workflow("research"), invoke_agent("researcher", models=["openai/mock-gpt-4o-mini"], version="1"):
-        litellm.completion(**args(provider, tools=[tool], max_tokens=32, temperature=0.1, seed=3,
-                                  response_format={"type": "json_object"}))
+        litellm.completion(
+            **args(
+                provider, tools=[tool], max_tokens=32, temperature=0.1, seed=3, response_format={"type": "json_object"}
+            )
+        )
         stream = litellm.completion(**args(provider, stream=True, stream_options={"include_usage": True}))
         for _ in stream:
             pass
-        litellm.embedding(model="openai/mock-embed-small", api_base=provider.api_base, api_key="sk-x",
-                          input=["alpha"], encoding_format="float")
+        litellm.embedding(
+            model="openai/mock-embed-small",
+            api_base=provider.api_base,
+            api_key="sk-x",
+            input=["alpha"],
+            encoding_format="float",
+        )
         with pytest.raises(litellm.RateLimitError):
             litellm.completion(**args(provider, model="mock-429"))
         with execute_tool("search_web", call_id="call_1", description="Search"), handoff("researcher", "writer"):
@@ -84,8 +101,12 @@ def test_every_gen_ai_name_we_emit_is_defined_by_the_installed_conventions_or_a_
     llm_spans(cap, 4)
     spans = cap.finished() + cap.pending_records()
     emitted = {k for s in spans for k in s.attributes if k.startswith("gen_ai.")}
-    emitted |= {m.name for rm in cap.metric_reader.get_metrics_data().resource_metrics
-                for sm in rm.scope_metrics for m in sm.metrics}  # fmt: skip
+    emitted |= {
+        m.name
+        for rm in cap.metric_reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
     assert {semconv.GEN_AI_OUTPUT_TYPE, semconv.METRIC_TIME_TO_FIRST_CHUNK, semconv.GEN_AI_HANDOFF_SOURCE} <= emitted
     assert emitted - defined_names() <= semconv.PROPOSED_NAMES, sorted(emitted - defined_names())
 
@@ -105,8 +126,9 @@ def test_a_genai_consumer_counts_each_call_once_despite_pending_records_and_hear
     assert len(pending) >= 4  # start records and heartbeats of both the agent and the LLM call
     # What a GenAI-aware backend does: every span with gen_ai.operation.name is one operation.
     exported = cap.finished() + pending
-    operations = [s.attributes[semconv.GEN_AI_OPERATION_NAME] for s in exported
-                  if semconv.GEN_AI_OPERATION_NAME in s.attributes]  # fmt: skip
+    operations = [
+        s.attributes[semconv.GEN_AI_OPERATION_NAME] for s in exported if semconv.GEN_AI_OPERATION_NAME in s.attributes
+    ]
     assert sorted(operations) == ["chat", "invoke_agent"]
     assert {p.attributes[semconv.PENDING_OPERATION_NAME] for p in pending} == {"chat", "invoke_agent"}
 
@@ -130,15 +152,25 @@ def test_both_metrics_carry_the_response_model_and_streams_record_time_to_first_
     for name in (semconv.METRIC_OPERATION_DURATION, semconv.METRIC_TOKEN_USAGE):
         points = [p for p in metric_points(cap, name) if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL]
         assert points and all(p.attributes.get(semconv.GEN_AI_RESPONSE_MODEL) == MODEL for p in points)
-    first_chunk = [p for p in metric_points(cap, semconv.METRIC_TIME_TO_FIRST_CHUNK)
-                   if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL]  # fmt: skip
+    first_chunk = [
+        p
+        for p in metric_points(cap, semconv.METRIC_TIME_TO_FIRST_CHUNK)
+        if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL
+    ]
     assert first_chunk and all(p.attributes[semconv.GEN_AI_RESPONSE_MODEL] == MODEL for p in first_chunk), [
-        p.attributes for p in first_chunk]
+        p.attributes for p in first_chunk
+    ]
     streamed_before = sum(p.count for p in first_chunk)  # the metrics are cumulative over this module's calls
     litellm.completion(**args(provider))
     llm_spans(cap, 3)
-    assert sum(p.count for p in metric_points(cap, semconv.METRIC_TIME_TO_FIRST_CHUNK)
-               if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL) == streamed_before  # fmt: skip
+    assert (
+        sum(
+            p.count
+            for p in metric_points(cap, semconv.METRIC_TIME_TO_FIRST_CHUNK)
+            if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL
+        )
+        == streamed_before
+    )
     assert {p.attributes[semconv.GEN_AI_OPERATION_NAME] for p in first_chunk} == {"chat"}
 
 

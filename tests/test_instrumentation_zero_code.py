@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from mock_llm_provider import MockProviderProcess
 from telemetron_instrumentation import semconv
 from telemetron_instrumentation.testing import OtlpSink, span_attributes
@@ -45,16 +44,20 @@ def run():
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "litellm",
         }
         instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-        result = subprocess.run([str(instrument), sys.executable, str(app)], env=env, capture_output=True,
-                                text=True, timeout=180)
+        result = subprocess.run(
+            [str(instrument), sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=180
+        )
         app.unlink()
         assert result.returncode == 0, result.stderr[-3000:]
         yield sink
 
 
 def test_llm_spans_arrive_with_genai_attributes(run):
-    chats = [(r, s) for r, s in run.spans() if s.name == "chat mock-gpt-4o-mini"
-             and span_attributes(s).get(semconv.SPAN_TYPE) is None]
+    chats = [
+        (r, s)
+        for r, s in run.spans()
+        if s.name == "chat mock-gpt-4o-mini" and span_attributes(s).get(semconv.SPAN_TYPE) is None
+    ]
     assert len(chats) == 2
     resource, span = chats[0]
     attributes = span_attributes(span)
@@ -65,9 +68,19 @@ def test_llm_spans_arrive_with_genai_attributes(run):
 
 def test_sync_and_async_llm_calls_each_have_an_http_child_span_with_the_stable_http_conventions(run):
     spans = [s for _, s in run.spans()]
-    chats = [s for s in spans if s.name == "chat mock-gpt-4o-mini" and span_attributes(s).get(semconv.SPAN_TYPE) is None]
-    children = {c.span_id: [s for s in spans if s.parent_span_id == c.span_id and s.trace_id == c.trace_id
-                            and span_attributes(s).get(semconv.SPAN_TYPE) is None] for c in chats}  # fmt: skip
+    chats = [
+        s for s in spans if s.name == "chat mock-gpt-4o-mini" and span_attributes(s).get(semconv.SPAN_TYPE) is None
+    ]
+    children = {
+        c.span_id: [
+            s
+            for s in spans
+            if s.parent_span_id == c.span_id
+            and s.trace_id == c.trace_id
+            and span_attributes(s).get(semconv.SPAN_TYPE) is None
+        ]
+        for c in chats
+    }
     # The sync call goes through httpx, the async one through aiohttp: one HTTP client span under each.
     assert len(chats) == 2 and all(len(found) == 1 for found in children.values()), [s.name for s in spans]
     for [http] in children.values():
@@ -96,4 +109,6 @@ def test_genai_metrics_arrive(run):
 
 
 def test_api_key_is_not_exported(run):
-    assert b"sk-zero-code-secret" not in b"".join(r.SerializeToString() for r in run.trace_requests + run.metric_requests)
+    assert b"sk-zero-code-secret" not in b"".join(
+        r.SerializeToString() for r in run.trace_requests + run.metric_requests
+    )

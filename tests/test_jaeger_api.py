@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -17,7 +17,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
-
 from otlp_builders import TRACE_EXPORT, kv
 
 NOW = time.time_ns()
@@ -30,8 +29,17 @@ def tid(n: int) -> str:
     return f"{n:032x}"
 
 
-def span(trace: int, n: int, parent: int | None, name: str, start: int, ms: float, kind=Span.SPAN_KIND_SERVER,
-         error: bool = False, **attrs) -> Span:  # fmt: skip
+def span(
+    trace: int,
+    n: int,
+    parent: int | None,
+    name: str,
+    start: int,
+    ms: float,
+    kind=Span.SPAN_KIND_SERVER,
+    error: bool = False,
+    **attrs,
+) -> Span:
     out = Span(
         trace_id=bytes.fromhex(tid(trace)),
         span_id=(trace * 1000 + n).to_bytes(8, "big"),
@@ -57,19 +65,28 @@ def scenario() -> ExportTraceServiceRequest:
     """Traces 1-3 recent, trace 4 five days old; frontend calls backend in traces 1 and 2."""
     return ExportTraceServiceRequest(
         resource_spans=[
-            resource("frontend", [
-                span(1, 0, None, "GET /checkout", T0, 120, http_route="/checkout", customer_tier="gold"),
-                span(2, 0, None, "GET /checkout", T0 + 10 * MS, 2500, error=True, customer_tier="silver"),
-                span(3, 0, None, "GET /health", T0 + 20 * MS, 1),
-                span(4, 0, None, "GET /checkout", OLD, 100, customer_tier="gold"),
-            ], region="eu-west"),
-            resource("backend", [
-                span(1, 1, 0, "SELECT orders", T0 + 5 * MS, 40, kind=Span.SPAN_KIND_CLIENT, db_rows=3),
-                span(2, 1, 0, "SELECT orders", T0 + 15 * MS, 2000, kind=Span.SPAN_KIND_CLIENT, db_rows=0, retry=True),
-                span(2, 2, 0, "charge", T0 + 16 * MS, 10, kind=Span.SPAN_KIND_INTERNAL, amount=9.5),
-            ]),
+            resource(
+                "frontend",
+                [
+                    span(1, 0, None, "GET /checkout", T0, 120, http_route="/checkout", customer_tier="gold"),
+                    span(2, 0, None, "GET /checkout", T0 + 10 * MS, 2500, error=True, customer_tier="silver"),
+                    span(3, 0, None, "GET /health", T0 + 20 * MS, 1),
+                    span(4, 0, None, "GET /checkout", OLD, 100, customer_tier="gold"),
+                ],
+                region="eu-west",
+            ),
+            resource(
+                "backend",
+                [
+                    span(1, 1, 0, "SELECT orders", T0 + 5 * MS, 40, kind=Span.SPAN_KIND_CLIENT, db_rows=3),
+                    span(
+                        2, 1, 0, "SELECT orders", T0 + 15 * MS, 2000, kind=Span.SPAN_KIND_CLIENT, db_rows=0, retry=True
+                    ),
+                    span(2, 2, 0, "charge", T0 + 16 * MS, 10, kind=Span.SPAN_KIND_INTERNAL, amount=9.5),
+                ],
+            ),
         ]
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +114,12 @@ def search(server, **params) -> list[str]:
 
 def test_services_lists_each_service_once(server):
     assert server.client().get("/api/services").json() == {
-        "data": ["backend", "frontend"], "total": 2, "limit": 0, "offset": 0, "errors": None
-    }  # fmt: skip
+        "data": ["backend", "frontend"],
+        "total": 2,
+        "limit": 0,
+        "offset": 0,
+        "errors": None,
+    }
 
 
 def test_legacy_operations_of_a_service(server):
@@ -168,7 +189,7 @@ def test_dependencies_between_services(server):
 
 
 def rfc3339(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 WINDOW = {"query.start_time_min": rfc3339(T0 - 60 * 10**9), "query.start_time_max": rfc3339(NOW + 60 * 10**9)}
@@ -184,13 +205,25 @@ def test_v3_services_and_operations(server):
 
 def test_v3_find_traces_with_attributes_and_durations(server):
     client = server.client()
-    body = client.get("/api/v3/traces", params={**WINDOW, "query.service_name": "frontend",
-                                                "query.attributes": json.dumps({"customer.tier": "silver"})}).json()  # fmt: skip
-    trace_ids = {sp["traceId"] for rs in body["result"]["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]}
+    body = client.get(
+        "/api/v3/traces",
+        params={
+            **WINDOW,
+            "query.service_name": "frontend",
+            "query.attributes": json.dumps({"customer.tier": "silver"}),
+        },
+    ).json()
+    trace_ids = {
+        sp["traceId"] for rs in body["result"]["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]
+    }
     assert trace_ids == {tid(2)}
-    body = client.get("/api/v3/traces", params={**WINDOW, "query.serviceName": "backend",
-                                                "query.durationMin": "1s", "query.searchDepth": "5"}).json()  # fmt: skip
-    assert {sp["traceId"] for rs in body["result"]["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]} == {tid(2)}
+    body = client.get(
+        "/api/v3/traces",
+        params={**WINDOW, "query.serviceName": "backend", "query.durationMin": "1s", "query.searchDepth": "5"},
+    ).json()
+    assert {
+        sp["traceId"] for rs in body["result"]["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]
+    } == {tid(2)}
 
 
 def test_v3_find_traces_needs_a_time_range_and_reports_no_match_as_404(server):

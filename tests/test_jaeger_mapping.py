@@ -23,7 +23,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
-
 from otlp_builders import TRACE_EXPORT, kv
 
 TRACE_ID = "0102030405060708090a0b0c0d0e0f10"
@@ -64,7 +63,13 @@ def build_request() -> ExportTraceServiceRequest:
     lib = ScopeSpans(scope=InstrumentationScope(name="my.lib", version="1.2.3"))
     lib.spans.append(
         mk_span(
-            TRACE_ID, "1111111111111111", None, "POST /pay", T0, T0 + 5_000_000, Span.SPAN_KIND_SERVER,
+            TRACE_ID,
+            "1111111111111111",
+            None,
+            "POST /pay",
+            T0,
+            T0 + 5_000_000,
+            Span.SPAN_KIND_SERVER,
             trace_state="vendor=abc",
             flags=0x301,  # sampled, with the context-is-remote bits set
             attributes={
@@ -89,24 +94,42 @@ def build_request() -> ExportTraceServiceRequest:
                 ("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "3333333333333333", {"opentracing.ref_type": "child_of"}),
             ],
         )
-    )  # fmt: skip
+    )
     lib.spans.append(
-        mk_span(TRACE_ID, "4444444444444444", "1111111111111111", "charge card", T0 + 1_000_000, T0 + 3_500_000,
-                Span.SPAN_KIND_CLIENT, status=Status(code=Status.STATUS_CODE_OK))  # fmt: skip
+        mk_span(
+            TRACE_ID,
+            "4444444444444444",
+            "1111111111111111",
+            "charge card",
+            T0 + 1_000_000,
+            T0 + 3_500_000,
+            Span.SPAN_KIND_CLIENT,
+            status=Status(code=Status.STATUS_CODE_OK),
+        )
     )
     checkout.scope_spans.append(lib)
     payments = ResourceSpans()
     payments.resource.attributes.extend(kvs({"service.name": "payments", "deployment.environment": "test"}))
     anonymous = ScopeSpans()
     anonymous.spans.append(
-        mk_span(TRACE_ID, "5555555555555555", "4444444444444444", "ledger.write", T0 + 1_500_000, T0 + 2_500_123,
-                Span.SPAN_KIND_UNSPECIFIED, attributes={"zeta": 1.0, "alpha": -7})  # fmt: skip
+        mk_span(
+            TRACE_ID,
+            "5555555555555555",
+            "4444444444444444",
+            "ledger.write",
+            T0 + 1_500_000,
+            T0 + 2_500_123,
+            Span.SPAN_KIND_UNSPECIFIED,
+            attributes={"zeta": 1.0, "alpha": -7},
+        )
     )
     payments.scope_spans.append(anonymous)
     short = ResourceSpans()
     short.resource.attributes.extend(kvs({"service.name": "legacy"}))
     short.scope_spans.append(
-        ScopeSpans(spans=[mk_span(SHORT_TRACE, "6666666666666666", None, "old", T0, T0 + 1_000, Span.SPAN_KIND_INTERNAL)])
+        ScopeSpans(
+            spans=[mk_span(SHORT_TRACE, "6666666666666666", None, "old", T0, T0 + 1_000, Span.SPAN_KIND_INTERNAL)]
+        )
     )
     return ExportTraceServiceRequest(resource_spans=[checkout, payments, short])
 
@@ -122,8 +145,12 @@ def jaeger_server(tmp_path_factory):
     assert not response.partial_success.rejected_spans
     channel.close()
     client = running.client()
-    running.wait_for(lambda: client.get(f"/api/v1/traces/{TRACE_ID}").status_code == 200
-                     and len(client.get(f"/api/v1/traces/{TRACE_ID}").json()["spans"]) == 3)  # fmt: skip
+    running.wait_for(
+        lambda: (
+            client.get(f"/api/v1/traces/{TRACE_ID}").status_code == 200
+            and len(client.get(f"/api/v1/traces/{TRACE_ID}").json()["spans"]) == 3
+        )
+    )
     yield running
     running.stop()
 
@@ -163,11 +190,22 @@ EXPECTED_SPANS = {
             s("w3c.tracestate", "vendor=abc"),
         ],
         "logs": [
-            {"timestamp": US + 3000, "fields": [{"key": "event", "type": "string", "value": "custom"},
-                                                 {"key": "n", "type": "int64", "value": 1}]},
+            {
+                "timestamp": US + 3000,
+                "fields": [
+                    {"key": "event", "type": "string", "value": "custom"},
+                    {"key": "n", "type": "int64", "value": 1},
+                ],
+            },
             {"timestamp": US + 2000, "fields": [s("event", "cache.miss"), s("key", "user:1")]},
-            {"timestamp": US + 1000, "fields": [s("event", "exception"), s("exception.message", "declined"),
-                                                s("exception.type", "CardError")]},
+            {
+                "timestamp": US + 1000,
+                "fields": [
+                    s("event", "exception"),
+                    s("exception.message", "declined"),
+                    s("exception.type", "CardError"),
+                ],
+            },
         ],
         "warnings": None,
     },
@@ -178,8 +216,12 @@ EXPECTED_SPANS = {
         "references": [{"refType": "CHILD_OF", "traceID": TRACE_ID, "spanID": "1111111111111111"}],
         "startTime": US + 1000,
         "duration": 2500,
-        "tags": [s("otel.scope.name", "my.lib"), s("otel.scope.version", "1.2.3"), s("span.kind", "client"),
-                 s("otel.status_code", "OK")],
+        "tags": [
+            s("otel.scope.name", "my.lib"),
+            s("otel.scope.version", "1.2.3"),
+            s("span.kind", "client"),
+            s("otel.status_code", "OK"),
+        ],
         "logs": [],
         "warnings": None,
     },
@@ -194,7 +236,7 @@ EXPECTED_SPANS = {
         "logs": [],
         "warnings": None,
     },
-}  # fmt: skip
+}
 
 EXPECTED_PROCESSES = {
     "1111111111111111": {
@@ -251,8 +293,12 @@ def test_unknown_trace_is_404_with_jaeger_error_envelope(jaeger_server):
     response = jaeger_server.client().get("/api/traces/ffffffffffffffffffffffffffffffff")
     assert response.status_code == 404
     assert response.json() == {
-        "data": None, "total": 0, "limit": 0, "offset": 0, "errors": [{"code": 404, "msg": "trace not found"}]
-    }  # fmt: skip
+        "data": None,
+        "total": 0,
+        "limit": 0,
+        "offset": 0,
+        "errors": [{"code": 404, "msg": "trace not found"}],
+    }
     bad = jaeger_server.client().get("/api/traces/not-a-trace-id!")
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["code"] == 400
@@ -268,69 +314,125 @@ def sv(v):
 
 EXPECTED_V3 = {
     "checkout": {
-        "resource": {"attributes": [{"key": "host.name", "value": sv("h1")}, {"key": "process.pid", "value": iv(4242)},
-                                    {"key": "service.name", "value": sv("checkout")}]},
-        "scopeSpans": [{
-            "scope": {"name": "my.lib", "version": "1.2.3"},
-            "spans": [
-                {
-                    "traceId": TRACE_ID, "spanId": "1111111111111111", "traceState": "vendor=abc", "flags": 0x301,
-                    "name": "POST /pay", "kind": 2,
-                    "startTimeUnixNano": str(T0), "endTimeUnixNano": str(T0 + 5_000_000),
-                    "attributes": [
-                        {"key": "arr", "value": {"arrayValue": {"values": [iv(1), sv("two"), {"boolValue": True}]}}},
-                        {"key": "b", "value": {"boolValue": True}},
-                        {"key": "big", "value": iv(2**60)},
-                        {"key": "d", "value": {"doubleValue": 2.5}},
-                        {"key": "i", "value": iv(42)},
-                        # Jaeger sorts the top-level keys only; a map value keeps its own order.
-                        {"key": "map", "value": {"kvlistValue": {"values": [{"key": "z", "value": iv(1)},
-                                                                            {"key": "a", "value": sv("x")}]}}},
-                        {"key": "raw", "value": {"bytesValue": "AAH/"}},
-                        {"key": "s", "value": sv("text")},
-                        {"key": "zz.last", "value": sv("z")},
-                    ],
-                    "events": [
-                        {"timeUnixNano": str(T0 + 3_000_000), "name": "audit",
-                         "attributes": [{"key": "event", "value": sv("custom")}, {"key": "n", "value": iv(1)}]},
-                        {"timeUnixNano": str(T0 + 2_000_000), "name": "cache.miss",
-                         "attributes": [{"key": "key", "value": sv("user:1")}]},
-                        {"timeUnixNano": str(T0 + 1_000_000), "name": "exception",
-                         "attributes": [{"key": "exception.message", "value": sv("declined")},
-                                        {"key": "exception.type", "value": sv("CardError")}]},
-                    ],
-                    "links": [
-                        {"traceId": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "spanId": "2222222222222222",
-                         "attributes": [{"key": "link.kind", "value": sv("batch")}]},
-                        {"traceId": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "spanId": "3333333333333333",
-                         "attributes": [{"key": "opentracing.ref_type", "value": sv("child_of")}]},
-                    ],
-                    "status": {"message": "card declined", "code": 2},
-                },
-                {
-                    "traceId": TRACE_ID, "spanId": "4444444444444444", "parentSpanId": "1111111111111111",
-                    "name": "charge card", "kind": 3,
-                    "startTimeUnixNano": str(T0 + 1_000_000), "endTimeUnixNano": str(T0 + 3_500_000),
-                    "status": {"code": 1},
-                },
-            ],
-        }],
+        "resource": {
+            "attributes": [
+                {"key": "host.name", "value": sv("h1")},
+                {"key": "process.pid", "value": iv(4242)},
+                {"key": "service.name", "value": sv("checkout")},
+            ]
+        },
+        "scopeSpans": [
+            {
+                "scope": {"name": "my.lib", "version": "1.2.3"},
+                "spans": [
+                    {
+                        "traceId": TRACE_ID,
+                        "spanId": "1111111111111111",
+                        "traceState": "vendor=abc",
+                        "flags": 0x301,
+                        "name": "POST /pay",
+                        "kind": 2,
+                        "startTimeUnixNano": str(T0),
+                        "endTimeUnixNano": str(T0 + 5_000_000),
+                        "attributes": [
+                            {
+                                "key": "arr",
+                                "value": {"arrayValue": {"values": [iv(1), sv("two"), {"boolValue": True}]}},
+                            },
+                            {"key": "b", "value": {"boolValue": True}},
+                            {"key": "big", "value": iv(2**60)},
+                            {"key": "d", "value": {"doubleValue": 2.5}},
+                            {"key": "i", "value": iv(42)},
+                            # Jaeger sorts the top-level keys only; a map value keeps its own order.
+                            {
+                                "key": "map",
+                                "value": {
+                                    "kvlistValue": {
+                                        "values": [{"key": "z", "value": iv(1)}, {"key": "a", "value": sv("x")}]
+                                    }
+                                },
+                            },
+                            {"key": "raw", "value": {"bytesValue": "AAH/"}},
+                            {"key": "s", "value": sv("text")},
+                            {"key": "zz.last", "value": sv("z")},
+                        ],
+                        "events": [
+                            {
+                                "timeUnixNano": str(T0 + 3_000_000),
+                                "name": "audit",
+                                "attributes": [{"key": "event", "value": sv("custom")}, {"key": "n", "value": iv(1)}],
+                            },
+                            {
+                                "timeUnixNano": str(T0 + 2_000_000),
+                                "name": "cache.miss",
+                                "attributes": [{"key": "key", "value": sv("user:1")}],
+                            },
+                            {
+                                "timeUnixNano": str(T0 + 1_000_000),
+                                "name": "exception",
+                                "attributes": [
+                                    {"key": "exception.message", "value": sv("declined")},
+                                    {"key": "exception.type", "value": sv("CardError")},
+                                ],
+                            },
+                        ],
+                        "links": [
+                            {
+                                "traceId": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                                "spanId": "2222222222222222",
+                                "attributes": [{"key": "link.kind", "value": sv("batch")}],
+                            },
+                            {
+                                "traceId": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                                "spanId": "3333333333333333",
+                                "attributes": [{"key": "opentracing.ref_type", "value": sv("child_of")}],
+                            },
+                        ],
+                        "status": {"message": "card declined", "code": 2},
+                    },
+                    {
+                        "traceId": TRACE_ID,
+                        "spanId": "4444444444444444",
+                        "parentSpanId": "1111111111111111",
+                        "name": "charge card",
+                        "kind": 3,
+                        "startTimeUnixNano": str(T0 + 1_000_000),
+                        "endTimeUnixNano": str(T0 + 3_500_000),
+                        "status": {"code": 1},
+                    },
+                ],
+            }
+        ],
     },
     "payments": {
-        "resource": {"attributes": [{"key": "deployment.environment", "value": sv("test")},
-                                    {"key": "service.name", "value": sv("payments")}]},
-        "scopeSpans": [{
-            "scope": {},
-            "spans": [{
-                "traceId": TRACE_ID, "spanId": "5555555555555555", "parentSpanId": "4444444444444444",
-                "name": "ledger.write",
-                "startTimeUnixNano": str(T0 + 1_500_000), "endTimeUnixNano": str(T0 + 2_500_123),
-                "attributes": [{"key": "alpha", "value": iv(-7)}, {"key": "zeta", "value": {"doubleValue": 1.0}}],
-                "status": {},
-            }],
-        }],
+        "resource": {
+            "attributes": [
+                {"key": "deployment.environment", "value": sv("test")},
+                {"key": "service.name", "value": sv("payments")},
+            ]
+        },
+        "scopeSpans": [
+            {
+                "scope": {},
+                "spans": [
+                    {
+                        "traceId": TRACE_ID,
+                        "spanId": "5555555555555555",
+                        "parentSpanId": "4444444444444444",
+                        "name": "ledger.write",
+                        "startTimeUnixNano": str(T0 + 1_500_000),
+                        "endTimeUnixNano": str(T0 + 2_500_123),
+                        "attributes": [
+                            {"key": "alpha", "value": iv(-7)},
+                            {"key": "zeta", "value": {"doubleValue": 1.0}},
+                        ],
+                        "status": {},
+                    }
+                ],
+            }
+        ],
     },
-}  # fmt: skip
+}
 
 
 def _by_service(resource_spans: list[dict]) -> dict[str, dict]:
@@ -371,8 +473,20 @@ def test_values_equal_in_python_keep_their_own_types_within_one_trace(jaeger_ser
     """1, 1.0 and True compare equal in Python; each span and event still shows its own type (per-trace text caches)."""
     trace = "0f" * 16
     values = [1, 1.0, True, [1], [True], "1"]
-    spans = [mk_span(trace, f"{n + 1:016x}", None, "v", T0 + n, T0 + n + 1000, Span.SPAN_KIND_INTERNAL,
-                     attributes={"v": v}, events=[(T0 + n, "e", {"v": v})]) for n, v in enumerate(values)]  # fmt: skip
+    spans = [
+        mk_span(
+            trace,
+            f"{n + 1:016x}",
+            None,
+            "v",
+            T0 + n,
+            T0 + n + 1000,
+            Span.SPAN_KIND_INTERNAL,
+            attributes={"v": v},
+            events=[(T0 + n, "e", {"v": v})],
+        )
+        for n, v in enumerate(values)
+    ]
     request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])])
     request.resource_spans[0].resource.attributes.extend(kvs({"service.name": "types"}))
     channel = grpc.insecure_channel(jaeger_server.grpc_endpoint)
@@ -395,8 +509,14 @@ def test_values_equal_in_python_keep_their_own_types_within_one_trace(jaeger_ser
     assert [sp["tags"][0] for sp in ui_spans] == expected_tags
     assert [sp["logs"][0]["fields"] for sp in ui_spans] == [[s("event", "e"), t] for t in expected_tags]
     (rs,) = client.get(f"/api/v3/traces/{trace}").json()["result"]["resourceSpans"]
-    expected_values = [iv(1), {"doubleValue": 1.0}, {"boolValue": True}, {"arrayValue": {"values": [iv(1)]}},
-                       {"arrayValue": {"values": [{"boolValue": True}]}}, sv("1")]  # fmt: skip
+    expected_values = [
+        iv(1),
+        {"doubleValue": 1.0},
+        {"boolValue": True},
+        {"arrayValue": {"values": [iv(1)]}},
+        {"arrayValue": {"values": [{"boolValue": True}]}},
+        sv("1"),
+    ]
     v3_spans = sorted(rs["scopeSpans"][0]["spans"], key=lambda sp: sp["spanId"])
     assert [sp["attributes"][0]["value"] for sp in v3_spans] == expected_values
     assert [sp["events"][0]["attributes"][0]["value"] for sp in v3_spans] == expected_values

@@ -19,7 +19,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
-
 from otlp_builders import TRACE_EXPORT, kv
 
 END_MS = (time.time_ns() // 1_000_000 // 1000 - 120) * 1000  # two minutes ago, on a whole second
@@ -29,9 +28,13 @@ WINDOW = {"endTs": END_MS, "lookback": 60_000, "step": 30_000, "ratePer": 60_000
 
 def span(n: int, name: str, at_ms: int, duration_ms: int, kind=Span.SPAN_KIND_SERVER, error: bool = False) -> Span:
     out = Span(
-        trace_id=n.to_bytes(16, "big"), span_id=n.to_bytes(8, "big"), name=name, kind=kind,
-        start_time_unix_nano=at_ms * MS, end_time_unix_nano=(at_ms + duration_ms) * MS,
-    )  # fmt: skip
+        trace_id=n.to_bytes(16, "big"),
+        span_id=n.to_bytes(8, "big"),
+        name=name,
+        kind=kind,
+        start_time_unix_nano=at_ms * MS,
+        end_time_unix_nano=(at_ms + duration_ms) * MS,
+    )
     if error:
         out.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="boom"))
     return out
@@ -48,17 +51,22 @@ def server(tmp_path_factory):
     from oracle_fixtures import start_oracle
 
     running = start_oracle(tmp_path_factory.mktemp("jaeger-metrics") / "t.db")
-    request = ExportTraceServiceRequest(resource_spans=[
-        resource("api", [
-            span(1, "GET /a", END_MS - 50_000, 10),
-            span(2, "GET /a", END_MS - 50_000, 20, error=True),
-            span(3, "GET /b", END_MS - 50_000, 30),
-            span(4, "GET /a", END_MS - 10_000, 40),
-            span(5, "call db", END_MS - 10_000, 5, kind=Span.SPAN_KIND_CLIENT),
-            span(6, "GET /a", END_MS + 10_000, 99),  # after endTs: never counted
-        ]),
-        resource("worker", [span(7, "job", END_MS - 5_000, 7)]),
-    ])  # fmt: skip
+    request = ExportTraceServiceRequest(
+        resource_spans=[
+            resource(
+                "api",
+                [
+                    span(1, "GET /a", END_MS - 50_000, 10),
+                    span(2, "GET /a", END_MS - 50_000, 20, error=True),
+                    span(3, "GET /b", END_MS - 50_000, 30),
+                    span(4, "GET /a", END_MS - 10_000, 40),
+                    span(5, "call db", END_MS - 10_000, 5, kind=Span.SPAN_KIND_CLIENT),
+                    span(6, "GET /a", END_MS + 10_000, 99),  # after endTs: never counted
+                ],
+            ),
+            resource("worker", [span(7, "job", END_MS - 5_000, 7)]),
+        ]
+    )
     channel = grpc.insecure_channel(running.grpc_endpoint)
     export = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
     export(request.SerializeToString(), timeout=30)
@@ -77,8 +85,10 @@ def get(server, path: str, **params) -> dict:
 
 def points(metric: dict) -> list[tuple[int, float]]:
     """(ms since epoch, value) the way the UI reads them: ``new Date(timestamp)``, ``doubleValue``."""
-    return [(round(datetime.fromisoformat(p["timestamp"]).timestamp() * 1000), p["gaugeValue"]["doubleValue"])
-            for p in metric["metricPoints"]]  # fmt: skip
+    return [
+        (round(datetime.fromisoformat(p["timestamp"]).timestamp() * 1000), p["gaugeValue"]["doubleValue"])
+        for p in metric["metricPoints"]
+    ]
 
 
 def test_call_rate_per_service_is_calls_per_second_over_the_rate_window(server):
@@ -96,13 +106,22 @@ def test_span_kinds_repeat_and_default_to_server(server):
 
     assert total() == 4
     assert total(spanKind="client") == 1
-    assert server.client().get("/api/metrics/calls", params=[("service", "api"), ("spanKind", "server"),
-                                                             ("spanKind", "client"), *WINDOW.items()]).json()[
-        "metrics"][0]["metricPoints"][-1]["gaugeValue"]["doubleValue"] * 60 == 5  # fmt: skip
+    assert (
+        server.client()
+        .get(
+            "/api/metrics/calls",
+            params=[("service", "api"), ("spanKind", "server"), ("spanKind", "client"), *WINDOW.items()],
+        )
+        .json()["metrics"][0]["metricPoints"][-1]["gaugeValue"]["doubleValue"]
+        * 60
+        == 5
+    )
 
 
 def test_services_repeat_one_series_each(server):
-    response = server.client().get("/api/metrics/calls", params=[("service", "api"), ("service", "worker"), *WINDOW.items()])
+    response = server.client().get(
+        "/api/metrics/calls", params=[("service", "api"), ("service", "worker"), *WINDOW.items()]
+    )
     labels = [m["labels"][0]["value"] for m in response.json()["metrics"]]
     assert labels == ["api", "worker"]
 

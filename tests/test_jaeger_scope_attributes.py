@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources as package_files
 
 import grpc
@@ -22,7 +22,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
-
 from oracle_fixtures import start_oracle
 from otlp_builders import TRACE_EXPORT, kv
 
@@ -33,16 +32,26 @@ TRACE = "5c0e" * 8
 DECOY = "d3c0" * 8
 # The four typed scope attributes of Jaeger's query, as the UI sends them: strings.
 SCOPE_TAGS = {
-    "scopeattr.text": "samevalue", "scopeattr.count": "321", "scopeattr.ratio": "17.25", "scopeattr.on": "true",
-}  # fmt: skip
+    "scopeattr.text": "samevalue",
+    "scopeattr.count": "321",
+    "scopeattr.ratio": "17.25",
+    "scopeattr.on": "true",
+}
 
 
 def scoped_trace(trace: str, count: int, blob: bytes) -> ResourceSpans:
     """One span under a scope with typed attributes; the span has an attribute of its own too."""
-    scope = InstrumentationScope(name="scoped-lib", version="0.3.1", attributes=[
-        kv("scopeattr.text", "samevalue"), kv("scopeattr.count", count), kv("scopeattr.on", True),
-        kv("scopeattr.ratio", 17.25), kv("scopeattr.blob", blob),
-    ])  # fmt: skip
+    scope = InstrumentationScope(
+        name="scoped-lib",
+        version="0.3.1",
+        attributes=[
+            kv("scopeattr.text", "samevalue"),
+            kv("scopeattr.count", count),
+            kv("scopeattr.on", True),
+            kv("scopeattr.ratio", 17.25),
+            kv("scopeattr.blob", blob),
+        ],
+    )
     span = Span(
         trace_id=bytes.fromhex(trace),
         span_id=bytes.fromhex(trace[:16]),
@@ -83,14 +92,19 @@ def v1_search(server, tags: dict[str, str], service: str | None = SERVICE) -> se
 
 
 def rfc3339(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def v3_search(server, tags: dict[str, str]) -> set[str]:
-    response = server.client().get("/api/v3/traces", params={
-        "query.service_name": SERVICE, "query.attributes": json.dumps(tags),
-        "query.start_time_min": rfc3339(T0 - 10**9), "query.start_time_max": rfc3339(NOW + 10**9),
-    })  # fmt: skip
+    response = server.client().get(
+        "/api/v3/traces",
+        params={
+            "query.service_name": SERVICE,
+            "query.attributes": json.dumps(tags),
+            "query.start_time_min": rfc3339(T0 - 10**9),
+            "query.start_time_max": rfc3339(NOW + 10**9),
+        },
+    )
     if response.status_code == 404:
         return set()
     assert response.status_code == 200, response.text
@@ -160,9 +174,12 @@ def test_the_rest_api_shows_and_searches_scope_attributes(server):
     client = server.client()
     span = client.get(f"/api/v1/traces/{TRACE}").json()["spans"][0]
     assert span["scope"]["attributes"] == {
-        "scopeattr.text": "samevalue", "scopeattr.count": 321, "scopeattr.on": True, "scopeattr.ratio": 17.25,
+        "scopeattr.text": "samevalue",
+        "scopeattr.count": 321,
+        "scopeattr.on": True,
+        "scopeattr.ratio": 17.25,
         "scopeattr.blob": {"$bytes": "AAAwOQ=="},
-    }  # fmt: skip
+    }
     found = client.get("/api/v1/traces", params={"attributes": json.dumps({"scopeattr.count": 322})}).json()
     assert [t["trace_id"] for t in found["traces"]] == [DECOY]
 
@@ -189,8 +206,10 @@ def test_a_store_made_by_the_previous_schema_opens_and_gets_the_column(tmp_path)
             (TRACE, T0, T0 + 1000, T0),
         )
         conn.execute("INSERT INTO trace_attributes VALUES ('k', 'v', ?)", (TRACE,))
-        conn.execute("INSERT INTO traces VALUES (?, ?, ?, 1, 0, 'old span', 'old-service', '[\"old-service\"]')",
-                     (TRACE, T0, T0 + 1000))  # fmt: skip
+        conn.execute(
+            "INSERT INTO traces VALUES (?, ?, ?, 1, 0, 'old span', 'old-service', '[\"old-service\"]')",
+            (TRACE, T0, T0 + 1000),
+        )
         assert "scope_attributes" not in {r[1] for r in conn.execute("PRAGMA table_info(spans)")}
     conn.close()
     running = start_oracle(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -22,7 +22,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
-
 from otlp_builders import TRACE_EXPORT, kv
 
 NOW = time.time_ns()
@@ -32,9 +31,19 @@ TRACE = "7a6b" * 8
 DECOY = "1c2d" * 8
 
 
-def make_span(trace: str, n: int, parent: int | None, name: str, kind: int, attributes: dict, *,
-              status: Status | None = None, trace_state: str = "", events: list | None = None,
-              links: list | None = None) -> Span:  # fmt: skip
+def make_span(
+    trace: str,
+    n: int,
+    parent: int | None,
+    name: str,
+    kind: int,
+    attributes: dict,
+    *,
+    status: Status | None = None,
+    trace_state: str = "",
+    events: list | None = None,
+    links: list | None = None,
+) -> Span:
     span = Span(
         trace_id=bytes.fromhex(trace),
         span_id=(0x100 + n).to_bytes(8, "big"),
@@ -59,26 +68,56 @@ def make_span(trace: str, n: int, parent: int | None, name: str, kind: int, attr
 
 def varied_trace(trace: str, flavour: str) -> list[ResourceSpans]:
     """Two services and three scopes; ``flavour`` changes every value so decoys match nothing specific."""
-    exception = {"exception.type": f"TimeoutError{flavour}", "exception.message": f"no answer {flavour}",
-                 "exception.stacktrace": f"Traceback (most recent call last):\n  File \"a.py\", line 1\n{flavour}"}  # fmt: skip
+    exception = {
+        "exception.type": f"TimeoutError{flavour}",
+        "exception.message": f"no answer {flavour}",
+        "exception.stacktrace": f'Traceback (most recent call last):\n  File "a.py", line 1\n{flavour}',
+    }
     front = ResourceSpans(
         scope_spans=[
             ScopeSpans(
-                scope=InstrumentationScope(name=f"shop.http{flavour}", version=f"1.2.{flavour}", attributes=[
-                    kv("scope.team", f"cart{flavour}"), kv("scope.shard", 7 + len(flavour)),
-                    kv("scope.weight", 0.75 + len(flavour)), kv("scope.beta", not flavour),
-                    kv("scope.key", f"k{flavour}".encode()), kv("scope.regions", ["eu", flavour]),
-                ]),
+                scope=InstrumentationScope(
+                    name=f"shop.http{flavour}",
+                    version=f"1.2.{flavour}",
+                    attributes=[
+                        kv("scope.team", f"cart{flavour}"),
+                        kv("scope.shard", 7 + len(flavour)),
+                        kv("scope.weight", 0.75 + len(flavour)),
+                        kv("scope.beta", not flavour),
+                        kv("scope.key", f"k{flavour}".encode()),
+                        kv("scope.regions", ["eu", flavour]),
+                    ],
+                ),
                 spans=[
-                    make_span(trace, 0, None, "GET /cart", Span.SPAN_KIND_SERVER, {
-                        "http.route": f"/cart/{flavour}", "http.status_code": 200 + len(flavour),
-                        "ratio": 0.25 + len(flavour), "cached": not flavour, "big.number": 2**60 + len(flavour),
-                        "tiny": 1e-7 * (1 + len(flavour)), "payload": f"bin{flavour}".encode(),
-                        "tags.list": ["a", flavour, 3], "tags.map": {"zeta": flavour, "alpha": [1.5, True]},
-                    }, status=Status(code=Status.STATUS_CODE_OK), trace_state=f"vendor=v{flavour or 'x'}"),
-                    make_span(trace, 1, 0, "publish order", Span.SPAN_KIND_PRODUCER,
-                              {"messaging.destination.name": f"orders{flavour}"},
-                              links=[{"link.reason": f"batch{flavour}"}]),
+                    make_span(
+                        trace,
+                        0,
+                        None,
+                        "GET /cart",
+                        Span.SPAN_KIND_SERVER,
+                        {
+                            "http.route": f"/cart/{flavour}",
+                            "http.status_code": 200 + len(flavour),
+                            "ratio": 0.25 + len(flavour),
+                            "cached": not flavour,
+                            "big.number": 2**60 + len(flavour),
+                            "tiny": 1e-7 * (1 + len(flavour)),
+                            "payload": f"bin{flavour}".encode(),
+                            "tags.list": ["a", flavour, 3],
+                            "tags.map": {"zeta": flavour, "alpha": [1.5, True]},
+                        },
+                        status=Status(code=Status.STATUS_CODE_OK),
+                        trace_state=f"vendor=v{flavour or 'x'}",
+                    ),
+                    make_span(
+                        trace,
+                        1,
+                        0,
+                        "publish order",
+                        Span.SPAN_KIND_PRODUCER,
+                        {"messaging.destination.name": f"orders{flavour}"},
+                        links=[{"link.reason": f"batch{flavour}"}],
+                    ),
                 ],
             ),
             ScopeSpans(  # a scope without a version
@@ -87,17 +126,28 @@ def varied_trace(trace: str, flavour: str) -> list[ResourceSpans]:
             ),
         ]
     )
-    front.resource.attributes.extend([
-        kv("service.name", "shop-front"), kv("host.name", f"web-{flavour or 'a'}"), kv("host.cores", 8 + len(flavour)),
-    ])  # fmt: skip
+    front.resource.attributes.extend(
+        [
+            kv("service.name", "shop-front"),
+            kv("host.name", f"web-{flavour or 'a'}"),
+            kv("host.cores", 8 + len(flavour)),
+        ]
+    )
     back = ResourceSpans(
         scope_spans=[
             ScopeSpans(  # no scope at all
                 spans=[
                     make_span(trace, 3, 1, "consume order", Span.SPAN_KIND_CONSUMER, {"queue.depth": 4 + len(flavour)}),
-                    make_span(trace, 4, 3, "charge card", Span.SPAN_KIND_INTERNAL, {"amount": 9.5 + len(flavour)},
-                              status=Status(code=Status.STATUS_CODE_ERROR, message=f"card declined{flavour}"),
-                              events=[("exception", exception), ("retry", {"attempt": 2 + len(flavour)})]),
+                    make_span(
+                        trace,
+                        4,
+                        3,
+                        "charge card",
+                        Span.SPAN_KIND_INTERNAL,
+                        {"amount": 9.5 + len(flavour)},
+                        status=Status(code=Status.STATUS_CODE_ERROR, message=f"card declined{flavour}"),
+                        events=[("exception", exception), ("retry", {"attempt": 2 + len(flavour)})],
+                    ),
                     make_span(trace, 5, 3, "unspecified kind", Span.SPAN_KIND_UNSPECIFIED, {"plain": f"p{flavour}"}),
                 ],
             )
@@ -134,7 +184,9 @@ def shown(server) -> list[tuple[str, str, str, str]]:
         service = process["serviceName"]
         out += [(service, "tag", t["key"], ui_text(t)) for t in span["tags"]]
         out += [(service, "process", t["key"], ui_text(t)) for t in process["tags"]]
-        out += [(service, "log", f["key"], ui_text(f)) for log in span["logs"] for f in log["fields"] if f["key"] != "event"]
+        out += [
+            (service, "log", f["key"], ui_text(f)) for log in span["logs"] for f in log["fields"] if f["key"] != "event"
+        ]
     return out
 
 
@@ -151,7 +203,7 @@ def scope_shown(server) -> list[tuple[str, str, str, str]]:
 
 def otlp_text(value: dict) -> object:
     """An OTLP/JSON AnyValue as the text Jaeger compares a tag with (pcommon's AsString)."""
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind == "arrayValue":
         return json.dumps([otlp_text(v) for v in inner.get("values", [])], separators=(",", ":"))
     if kind == "boolValue":
@@ -175,12 +227,17 @@ def v1_search(server, service: str, key: str, value: str) -> set[str]:
 
 def v3_search(server, service: str, key: str, value: str) -> set[str]:
     def rfc3339(ns: int) -> str:
-        return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+        return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
 
-    response = server.client().get("/api/v3/traces", params={
-        "query.service_name": service, "query.attributes": json.dumps({key: value}),
-        "query.start_time_min": rfc3339(T0 - 60 * 10**9), "query.start_time_max": rfc3339(NOW + 60 * 10**9),
-    })  # fmt: skip
+    response = server.client().get(
+        "/api/v3/traces",
+        params={
+            "query.service_name": service,
+            "query.attributes": json.dumps({key: value}),
+            "query.start_time_min": rfc3339(T0 - 60 * 10**9),
+            "query.start_time_max": rfc3339(NOW + 60 * 10**9),
+        },
+    )
     if response.status_code == 404:
         return set()
     assert response.status_code == 200, response.text
@@ -190,16 +247,30 @@ def v3_search(server, service: str, key: str, value: str) -> set[str]:
 
 def test_the_varied_trace_shows_every_kind_of_tag(server):
     keys = {key for _, _, key, _ in shown(server)}
-    assert {"otel.scope.name", "otel.scope.version", "span.kind", "otel.status_code", "error",
-            "otel.status_description", "w3c.tracestate", "payload", "tags.map", "host.cores",
-            "exception.stacktrace"} <= keys  # fmt: skip
+    assert {
+        "otel.scope.name",
+        "otel.scope.version",
+        "span.kind",
+        "otel.status_code",
+        "error",
+        "otel.status_description",
+        "w3c.tracestate",
+        "payload",
+        "tags.map",
+        "host.cores",
+        "exception.stacktrace",
+    } <= keys
 
 
 def test_api_v3_shows_the_scope_attributes(server):
     assert {(key, value) for _, _, key, value in scope_shown(server)} == {
-        ("scope.team", "cart"), ("scope.shard", "7"), ("scope.weight", "0.75"), ("scope.beta", "true"),
-        ("scope.key", "aw=="), ("scope.regions", '["eu",""]'),
-    }  # fmt: skip
+        ("scope.team", "cart"),
+        ("scope.shard", "7"),
+        ("scope.weight", "0.75"),
+        ("scope.beta", "true"),
+        ("scope.key", "aw=="),
+        ("scope.regions", '["eu",""]'),
+    }
 
 
 def test_every_shown_tag_finds_its_trace(server):

@@ -5,7 +5,6 @@ import time
 
 import httpx
 import pytest
-
 from mock_llm_provider import MockProviderProcess, deterministic_reply
 
 AUTH = {"authorization": "Bearer sk-test"}
@@ -25,7 +24,9 @@ def client(provider):
 
 
 def chat(client, model="mock-gpt-4o-mini", **body):
-    return client.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hello"}], **body})
+    return client.post(
+        "/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hello"}], **body}
+    )
 
 
 def test_health_and_models(client):
@@ -57,10 +58,16 @@ def test_exhausted_window_answers_429(client):
 
 
 def test_streaming_ends_with_usage_chunk_when_asked(client):
-    with client.stream("POST", "/v1/chat/completions", json={
-        "model": "mock-gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": "hello"}],
-    }) as response:
+    with client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "model": "mock-gpt-4o-mini",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "hello"}],
+        },
+    ) as response:
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
     chunks = [json.loads(line[6:]) for line in lines[:-1]]
@@ -80,11 +87,21 @@ def test_embeddings_float_and_base64(client):
 
 
 def test_tool_call_when_tools_given_and_prompt_asks(client):
-    tool = {"type": "function", "function": {"name": "search_web", "parameters": {
-        "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}
-    response = client.post("/v1/chat/completions", json={
-        "model": "mock-gpt-4o-mini", "tools": [tool],
-        "messages": [{"role": "user", "content": "please search_web for otel"}]}).json()
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "search_web",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+        },
+    }
+    response = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "mock-gpt-4o-mini",
+            "tools": [tool],
+            "messages": [{"role": "user", "content": "please search_web for otel"}],
+        },
+    ).json()
     choice = response["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     call = choice["message"]["tool_calls"][0]

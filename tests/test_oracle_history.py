@@ -7,7 +7,6 @@ import uuid
 
 import jsonpatch
 import pytest
-
 from oracle_feed import Agents, agent_of, get_state, issues_of, pod_resource, send_metrics
 from oracle_fixtures import start_oracle
 from telemetron_oracle_api.oracle import comparable
@@ -38,7 +37,9 @@ def test_snapshot_is_served_at_a_past_time(oracle):
     at = oracle.wait_for(lambda: (s := state_at(oracle, now_iso())) and s["agents"] and s)
     assert at["snapshot"]["id"] >= 1 and agent_of(at, "writer")["activity"]["active_task_ids"][0]["status"] == "running"
     span.end()
-    oracle.wait_for(lambda: agent_of(get_state(oracle), "writer")["activity"]["active_task_ids"][0]["status"] == "completed")
+    oracle.wait_for(
+        lambda: agent_of(get_state(oracle), "writer")["activity"]["active_task_ids"][0]["status"] == "completed"
+    )
     past = get_state(oracle, at=at["snapshot"]["taken_at"])
     assert past["snapshot"]["id"] == at["snapshot"]["id"]
     assert agent_of(past, "writer")["activity"]["active_task_ids"][0]["status"] == "running"
@@ -54,9 +55,14 @@ def test_diff_of_one_task_completing_is_exactly_that_change(oracle):
         pass
     span = agents.start_agent("writer", "t-1")
     before = oracle.wait_for(
-        lambda: (s := state_at(oracle, now_iso())) and agent_of(s, "writer") and agent_of(s, "planner")
-        and agent_of(s, "planner")["activity"]["counts"]["completed"] == 1 and s
-    )  # fmt: skip
+        lambda: (
+            (s := state_at(oracle, now_iso()))
+            and agent_of(s, "writer")
+            and agent_of(s, "planner")
+            and agent_of(s, "planner")["activity"]["counts"]["completed"] == 1
+            and s
+        )
+    )
     span.end()
     after = oracle.wait_for(lambda: (s := get_state(oracle)) and s["counts"]["tasks_completed"] == 2 and s)
     diff = oracle.client().get("/api/v1/oracle/diff", params={"since": before["snapshot"]["id"]}).json()
@@ -104,10 +110,21 @@ def test_state_is_rebuilt_from_the_store_after_a_restart(tmp_path):
             agents.tool("search_web", parent=done, error="TimeoutError")
             agents.tool("search_web", parent=done, error="TimeoutError")
         agents.send("review", "rev-1", parent=running, priority="high")
-        send_metrics(first.grpc_endpoint, pod_resource("agents", "agents-7d9c8b6f5d-aaaaa"),
-                     [("k8s.pod.phase", 2), ("k8s.pod.memory.working_set", 200 * MIB)])  # fmt: skip
-        before = first.wait_for(lambda: (s := get_state(first)) and s["queues"] and s["workload"] and s["litellm"]
-                                and agent_of(s, "writer")["activity"]["counts"]["completed"] and s)  # fmt: skip
+        send_metrics(
+            first.grpc_endpoint,
+            pod_resource("agents", "agents-7d9c8b6f5d-aaaaa"),
+            [("k8s.pod.phase", 2), ("k8s.pod.memory.working_set", 200 * MIB)],
+        )
+        before = first.wait_for(
+            lambda: (
+                (s := get_state(first))
+                and s["queues"]
+                and s["workload"]
+                and s["litellm"]
+                and agent_of(s, "writer")["activity"]["counts"]["completed"]
+                and s
+            )
+        )
         issue_before = first.wait_for(lambda: issues_of(first, "tool_failing"))[0]
     finally:
         first.stop()
@@ -144,18 +161,31 @@ def test_state_is_rebuilt_from_kafka_when_the_store_is_lost(tmp_path, kafka_brok
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("test")
-    with tracer.start_as_current_span(f"invoke_agent {name}", attributes={"gen_ai.operation.name": "invoke_agent",
-                                                                           "gen_ai.agent.name": name, "telemetron.task.id": "k-1"}):
-        with tracer.start_as_current_span("chat gpt-4o", attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
-                                                                     "gen_ai.provider.name": "openai"}):  # fmt: skip
+    with tracer.start_as_current_span(
+        f"invoke_agent {name}",
+        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name, "telemetron.task.id": "k-1"},
+    ):
+        with tracer.start_as_current_span(
+            "chat gpt-4o",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.provider.name": "openai",
+            },
+        ):
             pass
     producer = Producer({"bootstrap.servers": kafka_broker.bootstrap})
     for span in memory.get_finished_spans():  # one trace per message, as partition_traces_by_id does
         message = TracesData(resource_spans=encode_spans([span]).resource_spans)
-        producer.produce("agent-telemetry-spans", key=bytes.fromhex(format(span.context.trace_id, "032x")),
-                         value=message.SerializeToString())  # fmt: skip
+        producer.produce(
+            "agent-telemetry-spans",
+            key=bytes.fromhex(format(span.context.trace_id, "032x")),
+            value=message.SerializeToString(),
+        )
     assert producer.flush(30) == 0
-    oracle = start_oracle(tmp_path / "new.db", kafka_bootstrap=kafka_broker.bootstrap, oracle_kafka_rebuild="if_store_missing")
+    oracle = start_oracle(
+        tmp_path / "new.db", kafka_bootstrap=kafka_broker.bootstrap, oracle_kafka_rebuild="if_store_missing"
+    )
     try:
         state = oracle.wait_for(lambda: (s := get_state(oracle)) and agent_of(s, name) and s, timeout=60)
         replayed = agent_of(state, name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from oracle_feed import Agents, get_state, issues_of, pod_resource, send_metrics
 
 MIB = 1024 * 1024
@@ -81,7 +80,10 @@ def test_task_running_far_longer_than_the_agents_usual(make_oracle):
     slow = agents.start_agent("summarizer", "slow-1")
     issue = wait_issue(oracle, "task_slow")
     assert_shape(issue)
-    assert (issue["severity"], issue["entity"]) == ("warning", {"type": "task", "name": "slow-1", "agent": "summarizer"})
+    assert (issue["severity"], issue["entity"]) == (
+        "warning",
+        {"type": "task", "name": "slow-1", "agent": "summarizer"},
+    )
     assert issue["evidence"]["trace_ids"] == [trace_of(slow)] and issue["evidence"]["numbers"]["samples"] == 3
     slow.end()
 
@@ -104,8 +106,10 @@ def test_tool_failing_repeatedly(make_oracle):
 
 def test_llm_rate_limit_nearly_exhausted(make_oracle):
     oracle = make_oracle(ratelimit_remaining_ratio=0.1)
-    Agents(oracle).llm("gpt-4o", ratelimit={"tokens.limit": 30_000, "tokens.remaining": 1_200,
-                                            "requests.limit": 500, "requests.remaining": 400})  # fmt: skip
+    Agents(oracle).llm(
+        "gpt-4o",
+        ratelimit={"tokens.limit": 30_000, "tokens.remaining": 1_200, "requests.limit": 500, "requests.remaining": 400},
+    )
     issue = wait_issue(oracle, "llm_rate_limit_near")
     assert_shape(issue)
     assert (issue["severity"], issue["entity"]) == ("warning", {"type": "model", "name": "openai/gpt-4o"})
@@ -179,7 +183,9 @@ def test_queued_task_blocked_on_a_failed_task(make_oracle):
     issue = wait_issue(oracle, "task_blocked_on_failed")
     assert_shape(issue)
     assert (issue["severity"], issue["entity"]) == ("error", {"type": "task", "name": "review-1", "queue": "review"})
-    assert issue["evidence"]["blocked_by"] == "draft-1" and issue["evidence"]["blocking_error"] == "ContextWindowExceeded"
+    assert (
+        issue["evidence"]["blocked_by"] == "draft-1" and issue["evidence"]["blocking_error"] == "ContextWindowExceeded"
+    )
     assert trace_of(failed) in issue["evidence"]["trace_ids"]
 
 
@@ -200,7 +206,11 @@ def test_pod_not_ready_for_an_agents_deployment(make_oracle):
 
 def test_deployment_with_fewer_available_pods_than_desired(make_oracle):
     oracle = make_oracle(pod_not_ready_after_s=0.0)
-    send_metrics(oracle.grpc_endpoint, {"k8s.deployment.name": "coder"}, [("k8s.deployment.desired", 3), ("k8s.deployment.available", 1)])
+    send_metrics(
+        oracle.grpc_endpoint,
+        {"k8s.deployment.name": "coder"},
+        [("k8s.deployment.desired", 3), ("k8s.deployment.available", 1)],
+    )
     issue = wait_issue(oracle, "deployment_degraded")
     assert_shape(issue)
     assert issue["entity"] == {"type": "deployment", "name": "coder"}
@@ -223,8 +233,11 @@ def test_oom_killed_pod_by_last_terminated_reason(make_oracle):
     oracle = make_oracle()
     resource = pod_resource("embedder", "embedder-5f6d7c8b9a-ddddd", "app")
     send_metrics(oracle.grpc_endpoint, resource, [("k8s.container.restarts", 0)])
-    send_metrics(oracle.grpc_endpoint, {**resource, "k8s.container.status.last_terminated_reason": "OOMKilled"},
-                 [("k8s.container.restarts", 1)])  # fmt: skip
+    send_metrics(
+        oracle.grpc_endpoint,
+        {**resource, "k8s.container.status.last_terminated_reason": "OOMKilled"},
+        [("k8s.container.restarts", 1)],
+    )
     issue = wait_issue(oracle, "pod_oom_killed")
     assert_shape(issue)
     assert (issue["severity"], issue["entity"]) == ("critical", {"type": "deployment", "name": "embedder"})
@@ -235,7 +248,9 @@ def test_oom_killed_pod_by_restart_with_memory_near_its_limit(make_oracle):
     oracle = make_oracle(memory_near_limit_ratio=0.9)
     pod = pod_resource("embedder", "embedder-5f6d7c8b9a-eeeee")
     container = {**pod, "k8s.container.name": "app"}
-    send_metrics(oracle.grpc_endpoint, container, [("k8s.container.memory_limit", 512 * MIB), ("k8s.container.restarts", 2)])
+    send_metrics(
+        oracle.grpc_endpoint, container, [("k8s.container.memory_limit", 512 * MIB), ("k8s.container.restarts", 2)]
+    )
     send_metrics(oracle.grpc_endpoint, pod, [("k8s.pod.memory.working_set", 500 * MIB)])
     send_metrics(oracle.grpc_endpoint, container, [("k8s.container.restarts", 3)])
     issue = wait_issue(oracle, "pod_oom_killed")
@@ -273,8 +288,17 @@ def test_healthy_system_reports_no_issues(oracle_server):
     agents = Agents(oracle_server, "agents", **{"k8s.deployment.name": "agents"})
     for n in range(5):
         with agents.agent("planner", f"plan-{n}", max_parallel=2, models=["gpt-4o"]) as planner:
-            agents.llm("gpt-4o", parent=planner, cost=0.001,
-                       ratelimit={"tokens.limit": 30_000, "tokens.remaining": 29_000, "requests.limit": 500, "requests.remaining": 490})  # fmt: skip
+            agents.llm(
+                "gpt-4o",
+                parent=planner,
+                cost=0.001,
+                ratelimit={
+                    "tokens.limit": 30_000,
+                    "tokens.remaining": 29_000,
+                    "requests.limit": 500,
+                    "requests.remaining": 490,
+                },
+            )
             agents.tool("search_web", parent=planner)
             agents.handoff("planner", "writer", f"plan-{n}", parent=planner)
             with agents.agent("writer", f"plan-{n}", parent=planner):
@@ -282,10 +306,21 @@ def test_healthy_system_reports_no_issues(oracle_server):
             send = agents.send("review", f"rev-{n}", parent=planner)
             agents.process("review", f"rev-{n}", send)
     pod = "agents-7d9c8b6f5d-aaaaa"
-    send_metrics(oracle_server.grpc_endpoint, {"k8s.deployment.name": "agents"}, [("k8s.deployment.desired", 1), ("k8s.deployment.available", 1)])
-    send_metrics(oracle_server.grpc_endpoint, pod_resource("agents", pod), [("k8s.pod.phase", 2), ("k8s.pod.memory.working_set", 100 * MIB)])
-    send_metrics(oracle_server.grpc_endpoint, pod_resource("agents", pod, "app"),
-                 [("k8s.container.ready", 1), ("k8s.container.restarts", 0), ("k8s.container.memory_limit", 1024 * MIB)])  # fmt: skip
+    send_metrics(
+        oracle_server.grpc_endpoint,
+        {"k8s.deployment.name": "agents"},
+        [("k8s.deployment.desired", 1), ("k8s.deployment.available", 1)],
+    )
+    send_metrics(
+        oracle_server.grpc_endpoint,
+        pod_resource("agents", pod),
+        [("k8s.pod.phase", 2), ("k8s.pod.memory.working_set", 100 * MIB)],
+    )
+    send_metrics(
+        oracle_server.grpc_endpoint,
+        pod_resource("agents", pod, "app"),
+        [("k8s.container.ready", 1), ("k8s.container.restarts", 0), ("k8s.container.memory_limit", 1024 * MIB)],
+    )
     state = oracle_server.wait_for(
         lambda: (s := get_state(oracle_server)) and s["counts"]["tasks_completed"] == 10 and s["workload"] and s
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from oracle_feed import Agents, agent_of, assert_valid, get_state, pod_resource, send_metrics
 
 MIB = 1024 * 1024
@@ -30,7 +29,9 @@ def test_llm_span_is_attributed_to_its_nearest_agent_ancestor_even_when_it_arriv
     agents = Agents(oracle_server)
     outer = agents.start_agent("planner", pending=False)
     inner = agents.start_agent("researcher", parent=outer, pending=False)
-    step = agents.tracer.start_span("retrieve", context=__import__("opentelemetry.trace").trace.set_span_in_context(inner))
+    step = agents.tracer.start_span(
+        "retrieve", context=__import__("opentelemetry.trace").trace.set_span_in_context(inner)
+    )
     agents.llm("claude-sonnet-4", parent=step, provider="anthropic")  # ends before any ancestor is known
     step.end()
     inner.end()
@@ -68,7 +69,9 @@ def test_finished_tasks_stay_with_status_and_trace_id_for_the_retention(make_ora
         pass
     with agents.agent("coder", "bad-1", error="ValueError"):
         pass
-    state = oracle.wait_for(lambda: (s := get_state(oracle)) and agent_of(s, "coder")["activity"]["counts"]["failed"] and s)
+    state = oracle.wait_for(
+        lambda: (s := get_state(oracle)) and agent_of(s, "coder")["activity"]["counts"]["failed"] and s
+    )
     tasks = {t["id"]: t for t in agent_of(state, "coder")["activity"]["active_task_ids"]}
     assert tasks["ok-1"]["status"] == "completed"
     assert tasks["ok-1"]["trace_id"] == format(ok.get_span_context().trace_id, "032x")
@@ -104,10 +107,16 @@ def test_llm_usage_window_limits_cost_errors_and_latency(oracle_server):
     agents = Agents(oracle_server)
     limits = {"tokens.limit": 10_000, "tokens.remaining": 8_000, "requests.limit": 100, "requests.remaining": 90}
     with agents.agent("writer") as span:
-        agents.llm("gpt-4o", parent=span, input_tokens=300, output_tokens=100, cost=0.02, ratelimit=limits, duration_s=0.2)
-        agents.llm("gpt-4o", parent=span, input_tokens=100, output_tokens=100, cost=0.01, ratelimit=limits, duration_s=0.4)
+        agents.llm(
+            "gpt-4o", parent=span, input_tokens=300, output_tokens=100, cost=0.02, ratelimit=limits, duration_s=0.2
+        )
+        agents.llm(
+            "gpt-4o", parent=span, input_tokens=100, output_tokens=100, cost=0.01, ratelimit=limits, duration_s=0.4
+        )
         agents.llm("gpt-4o", parent=span, error="InternalServerError", input_tokens=0, output_tokens=0)
-    state = oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and s["litellm"] and s["litellm"][0]["rpm"] == 3 and s)
+    state = oracle_server.wait_for(
+        lambda: (s := get_state(oracle_server)) and s["litellm"] and s["litellm"][0]["rpm"] == 3 and s
+    )
     [model] = state["litellm"]
     assert (model["model"], model["provider"]) == ("gpt-4o", "openai")
     assert (model["tpm"], model["rpm"], model["tpm_max"], model["rpm_max"]) == (600, 3, 10_000, 100)
@@ -128,21 +137,44 @@ def test_configured_limits_apply_when_responses_carry_no_rate_limit_headers(make
 
 def test_kubernetes_workload_from_k8s_cluster_and_kubeletstats_metrics(oracle_server):
     endpoint = oracle_server.grpc_endpoint
-    send_metrics(endpoint, {"k8s.deployment.name": "writer", "k8s.namespace.name": "agents", "k8s.cluster.name": "kind"},
-                 [("k8s.deployment.desired", 3), ("k8s.deployment.available", 2)])  # fmt: skip
-    for pod, phase, cpu, mem in (("writer-7d9c8b6f5d-aaaaa", 2, 0.25, 300 * MIB), ("writer-7d9c8b6f5d-bbbbb", 1, 0.0, 0)):
-        send_metrics(endpoint, pod_resource("writer", pod), [("k8s.pod.phase", phase), ("k8s.pod.cpu.usage", cpu),
-                                                             ("k8s.pod.memory.working_set", mem)])  # fmt: skip
-        send_metrics(endpoint, pod_resource("writer", pod, "app", **{"container.image.name": "agents", "container.image.tag": "1.2"}),
-                     [("k8s.container.cpu_limit", 0.5), ("k8s.container.memory_limit", 2 * 1024 * MIB),
-                      ("k8s.container.restarts", 1), ("k8s.container.ready", 1)])  # fmt: skip
-    state = oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and s["workload"] and len(s["workload"][0]["pods"]) == 2 and s)
+    send_metrics(
+        endpoint,
+        {"k8s.deployment.name": "writer", "k8s.namespace.name": "agents", "k8s.cluster.name": "kind"},
+        [("k8s.deployment.desired", 3), ("k8s.deployment.available", 2)],
+    )
+    for pod, phase, cpu, mem in (
+        ("writer-7d9c8b6f5d-aaaaa", 2, 0.25, 300 * MIB),
+        ("writer-7d9c8b6f5d-bbbbb", 1, 0.0, 0),
+    ):
+        send_metrics(
+            endpoint,
+            pod_resource("writer", pod),
+            [("k8s.pod.phase", phase), ("k8s.pod.cpu.usage", cpu), ("k8s.pod.memory.working_set", mem)],
+        )
+        send_metrics(
+            endpoint,
+            pod_resource("writer", pod, "app", **{"container.image.name": "agents", "container.image.tag": "1.2"}),
+            [
+                ("k8s.container.cpu_limit", 0.5),
+                ("k8s.container.memory_limit", 2 * 1024 * MIB),
+                ("k8s.container.restarts", 1),
+                ("k8s.container.ready", 1),
+            ],
+        )
+    state = oracle_server.wait_for(
+        lambda: (s := get_state(oracle_server)) and s["workload"] and len(s["workload"][0]["pods"]) == 2 and s
+    )
     [writer] = state["workload"]
     assert (writer["deployment_name"], writer["max_pods"], writer["live"]["active_pods"]) == ("writer", 3, 2)
     assert (writer["pod_max_cpu"], writer["pod_max_ram"]) == ("500m", "2Gi")
     assert writer["live"]["image"] == "agents:1.2"
     running, pending = writer["pods"]
-    assert (running["pod_id"], running["status"], running["cpu"], running["memory"]) == ("writer-7d9c8b6f5d-aaaaa", "Running", 250.0, 300.0)
+    assert (running["pod_id"], running["status"], running["cpu"], running["memory"]) == (
+        "writer-7d9c8b6f5d-aaaaa",
+        "Running",
+        250.0,
+        300.0,
+    )
     assert running["restarts"] == 1 and running["ready"] is True
     assert pending["status"] == "Pending"
     assert (state["cluster_name"], state["namespace"]) == ("kind", "agents")
@@ -150,22 +182,50 @@ def test_kubernetes_workload_from_k8s_cluster_and_kubeletstats_metrics(oracle_se
 
 def test_semantic_convention_spellings_are_accepted(oracle_server):
     endpoint = oracle_server.grpc_endpoint
-    send_metrics(endpoint, {"k8s.deployment.name": "coder"}, [("k8s.deployment.desired_pods", 2), ("k8s.deployment.available_pods", 1)])
+    send_metrics(
+        endpoint,
+        {"k8s.deployment.name": "coder"},
+        [("k8s.deployment.desired_pods", 2), ("k8s.deployment.available_pods", 1)],
+    )
     pod = pod_resource("coder", "coder-5f6d7c8b9a-ccccc")
-    send_metrics(endpoint, pod, [("k8s.pod.status.phase", 0, {"k8s.pod.status.phase": "pending"}),
-                                 ("k8s.pod.status.phase", 1, {"k8s.pod.status.phase": "running"}),
-                                 ("k8s.pod.memory.usage", 64 * MIB)])  # fmt: skip
-    send_metrics(endpoint, {**pod, "k8s.container.name": "app"}, [("k8s.container.restart.count", 4), ("k8s.container.memory.limit", 512 * MIB)])
-    state = oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and s["workload"] and s["workload"][0]["pods"]
-                                   and s["workload"][0]["pods"][0].get("restarts") and s)  # fmt: skip
+    send_metrics(
+        endpoint,
+        pod,
+        [
+            ("k8s.pod.status.phase", 0, {"k8s.pod.status.phase": "pending"}),
+            ("k8s.pod.status.phase", 1, {"k8s.pod.status.phase": "running"}),
+            ("k8s.pod.memory.usage", 64 * MIB),
+        ],
+    )
+    send_metrics(
+        endpoint,
+        {**pod, "k8s.container.name": "app"},
+        [("k8s.container.restart.count", 4), ("k8s.container.memory.limit", 512 * MIB)],
+    )
+    state = oracle_server.wait_for(
+        lambda: (
+            (s := get_state(oracle_server))
+            and s["workload"]
+            and s["workload"][0]["pods"]
+            and s["workload"][0]["pods"][0].get("restarts")
+            and s
+        )
+    )
     [coder] = state["workload"]
     assert (coder["max_pods"], coder["live"]["active_pods"], coder["pod_max_ram"]) == (2, 1, "512Mi")
-    assert coder["pods"][0]["status"] == "Running" and coder["pods"][0]["memory"] == 64.0 and coder["pods"][0]["restarts"] == 4
+    assert (
+        coder["pods"][0]["status"] == "Running"
+        and coder["pods"][0]["memory"] == 64.0
+        and coder["pods"][0]["restarts"] == 4
+    )
 
 
 def test_pods_without_a_deployment_attribute_map_through_their_replicaset_name(oracle_server):
-    send_metrics(oracle_server.grpc_endpoint, {"k8s.pod.name": "planner-6b7c8d9f4e-xyz12", "k8s.namespace.name": "agents"},
-                 [("k8s.pod.phase", 2)])  # fmt: skip
+    send_metrics(
+        oracle_server.grpc_endpoint,
+        {"k8s.pod.name": "planner-6b7c8d9f4e-xyz12", "k8s.namespace.name": "agents"},
+        [("k8s.pod.phase", 2)],
+    )
     state = oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and s["workload"] and s)
     assert state["workload"][0]["deployment_name"] == "planner"
 
@@ -173,11 +233,21 @@ def test_pods_without_a_deployment_attribute_map_through_their_replicaset_name(o
 def test_process_metrics_outside_kubernetes_are_keyed_by_service_name(oracle_server):
     resource = {"service.name": "local-agents", "service.instance.id": "worker-1"}
     t0 = time.time_ns() - 10**9
-    send_metrics(oracle_server.grpc_endpoint, resource, [("process.cpu.time", 10.0, {"cpu.mode": "user"}, "sum"),
-                                                         ("process.memory.usage", 128 * MIB)], time_ns=t0)  # fmt: skip
-    send_metrics(oracle_server.grpc_endpoint, resource, [("process.cpu.time", 10.25, {"cpu.mode": "user"}, "sum")],
-                 time_ns=t0 + 5 * 10**8)  # fmt: skip
-    state = oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and s["workload"] and s["workload"][0]["pods"][0]["cpu"] and s)
+    send_metrics(
+        oracle_server.grpc_endpoint,
+        resource,
+        [("process.cpu.time", 10.0, {"cpu.mode": "user"}, "sum"), ("process.memory.usage", 128 * MIB)],
+        time_ns=t0,
+    )
+    send_metrics(
+        oracle_server.grpc_endpoint,
+        resource,
+        [("process.cpu.time", 10.25, {"cpu.mode": "user"}, "sum")],
+        time_ns=t0 + 5 * 10**8,
+    )
+    state = oracle_server.wait_for(
+        lambda: (s := get_state(oracle_server)) and s["workload"] and s["workload"][0]["pods"][0]["cpu"] and s
+    )
     [local] = state["workload"]
     assert local["deployment_name"] == "local-agents" and local["max_pods"] == 1 and local["live"]["active_pods"] == 1
     [pod] = local["pods"]
@@ -190,10 +260,17 @@ def test_queue_send_without_process_is_pending_and_process_takes_it_out(oracle_s
     with agents.agent("planner", "plan-1") as planner:
         first = agents.send("research", "r-1", parent=planner, priority="high", prompt="find sources")
         agents.send("research", "r-2", parent=planner, blocked_by="r-1", submitted_by="operator")
-    state = oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and s["queues"] and len(s["queues"][0]["tasks"]) == 2 and s)
+    state = oracle_server.wait_for(
+        lambda: (s := get_state(oracle_server)) and s["queues"] and len(s["queues"][0]["tasks"]) == 2 and s
+    )
     [queue] = state["queues"]
     high, normal = queue["tasks"]
-    assert (high["id"], high["priority"]["level"], high["invoked_by"], high["prompt"]) == ("r-1", "high", "planner", "find sources")
+    assert (high["id"], high["priority"]["level"], high["invoked_by"], high["prompt"]) == (
+        "r-1",
+        "high",
+        "planner",
+        "find sources",
+    )
     assert high["priority"]["waiting_since_mins"] >= 0
     assert (normal["id"], normal["priority"]["blocked_task"], normal["invoked_by"]) == ("r-2", "r-1", "operator")
     agents.process("research", "r-1", first)
@@ -210,13 +287,22 @@ def test_agent_and_deployment_filters(oracle_server):
         b.llm("gpt-4o-mini", parent=span)
     for dep in ("dep-a", "dep-b"):
         send_metrics(oracle_server.grpc_endpoint, pod_resource(dep, f"{dep}-6b7c8d9f4e-abcde"), [("k8s.pod.phase", 2)])
-    oracle_server.wait_for(lambda: (s := get_state(oracle_server)) and len(s["agents"]) == 2 and len(s["workload"]) == 2 and len(s["litellm"]) == 2)
+    oracle_server.wait_for(
+        lambda: (
+            (s := get_state(oracle_server))
+            and len(s["agents"]) == 2
+            and len(s["workload"]) == 2
+            and len(s["litellm"]) == 2
+        )
+    )
     only_alpha = get_state(oracle_server, agent="alpha")
     assert [a["name"] for a in only_alpha["agents"]] == ["alpha"]
     assert [w["deployment_name"] for w in only_alpha["workload"]] == ["dep-a"]
     assert [m["model"] for m in only_alpha["litellm"]] == ["gpt-4o"]
     only_b = get_state(oracle_server, deployment="dep-b")
-    assert [a["name"] for a in only_b["agents"]] == ["beta"] and [w["deployment_name"] for w in only_b["workload"]] == ["dep-b"]
+    assert [a["name"] for a in only_b["agents"]] == ["beta"] and [w["deployment_name"] for w in only_b["workload"]] == [
+        "dep-b"
+    ]
 
 
 def test_log_format_system_state_alias_and_validate_endpoint(oracle_server):
@@ -228,15 +314,24 @@ def test_log_format_system_state_alias_and_validate_endpoint(oracle_server):
     assert "AGENT writer" in log and "running=1/2" in log and "TASK t-1 running" in log
     system = assert_valid(client.get("/system/state").json())
     assert [a["name"] for a in system["agents"]] == ["writer"]
-    assert client.get("/api/v1/oracle/validate").json() == {"valid": True, "errors": [], "schema": "oracle-state.schema.json"}
+    assert client.get("/api/v1/oracle/validate").json() == {
+        "valid": True,
+        "errors": [],
+        "schema": "oracle-state.schema.json",
+    }
     running.end()
 
 
 def test_validation_lists_what_breaks_the_contract():
     from telemetron_oracle_api.oracle import validation_errors
 
-    broken = {"id": "x", "agents": [{"name": "a", "models": "gpt-4o", "activity": {"active_task_ids": [], "updated_at": "yesterday"}}],
-              "workload": [], "queues": [], "litellm": []}  # fmt: skip
+    broken = {
+        "id": "x",
+        "agents": [{"name": "a", "models": "gpt-4o", "activity": {"active_task_ids": [], "updated_at": "yesterday"}}],
+        "workload": [],
+        "queues": [],
+        "litellm": [],
+    }
     problems = {(e["path"], e["message"].split(" ")[-1]) for e in validation_errors(broken)}
     assert ("/agents/0", "property") in problems  # deployment_name is required
     assert any(path == "/agents/0/models" for path, _ in problems)
@@ -247,7 +342,9 @@ def test_outputs_are_bounded_with_counts(make_oracle):
     oracle = make_oracle(state_max_tasks_per_agent=3)
     agents = Agents(oracle)
     spans = [agents.start_agent("busy", f"t-{n}") for n in range(5)]
-    state = oracle.wait_for(lambda: (s := get_state(oracle)) and s["agents"] and s["agents"][0]["activity"]["counts"]["running"] == 5 and s)
+    state = oracle.wait_for(
+        lambda: (s := get_state(oracle)) and s["agents"] and s["agents"][0]["activity"]["counts"]["running"] == 5 and s
+    )
     activity = state["agents"][0]["activity"]
     assert [t["id"] for t in activity["active_task_ids"]] == ["t-0", "t-1", "t-2"]
     assert activity["counts"]["shown"] == 3 and state["counts"]["tasks_running"] == 5
@@ -273,8 +370,12 @@ def test_agent_instrumented_with_telemetron_instrumentation_is_seen_running_then
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-c", AGENT_PROCESS, f"http://{oracle_server.grpc_endpoint}"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", AGENT_PROCESS, f"http://{oracle_server.grpc_endpoint}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "started"
         librarian = lambda: agent_of(get_state(oracle_server), "librarian")  # noqa: E731
@@ -283,11 +384,15 @@ def test_agent_instrumented_with_telemetron_instrumentation_is_seen_running_then
         assert librarian()["description"] == "Finds books" and librarian()["deployment_name"] == "librarian-svc"
         oracle_server.wait_for(lambda: librarian()["activity"]["active_task_ids"][0]["last_seen"] > first["last_seen"])
         queue = oracle_server.wait_for(lambda: get_state(oracle_server)["queues"])[0]
-        assert [(t["id"], t["priority"]["level"], t["invoked_by"]) for t in queue["tasks"]] == [("shelve-1", "low", "librarian")]
+        assert [(t["id"], t["priority"]["level"], t["invoked_by"]) for t in queue["tasks"]] == [
+            ("shelve-1", "low", "librarian")
+        ]
         proc.stdin.write("\n")
         proc.stdin.flush()
         assert proc.wait(timeout=30) == 0
-        done = oracle_server.wait_for(lambda: librarian()["activity"]["active_task_ids"][0]["status"] == "completed" and librarian())
+        done = oracle_server.wait_for(
+            lambda: librarian()["activity"]["active_task_ids"][0]["status"] == "completed" and librarian()
+        )
         assert done["activity"]["counts"] == {"running": 0, "waiting": 0, "completed": 1, "failed": 0, "shown": 1}
     finally:
         proc.kill()

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
-
 import stack
+from confluent_kafka import Consumer, TopicPartition
 from mock_llm_provider import MockProviderProcess
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from telemetron_instrumentation import semconv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,16 +60,27 @@ def pipeline(collector_binary: Path, kafka_broker: stack.KafkaBroker, tmp_path_f
     run_dir = tmp_path_factory.mktemp("pipeline")
     grpc, http, health, metrics, oracle_http, oracle_grpc = stack.free_ports(6)
     oracle = stack.OracleApi(
-        stack.OracleApiConfig(db_path=run_dir / "telemetron.db", http_port=oracle_http, grpc_port=oracle_grpc,
-                              kafka_bootstrap=kafka_broker.bootstrap),
+        stack.OracleApiConfig(
+            db_path=run_dir / "telemetron.db",
+            http_port=oracle_http,
+            grpc_port=oracle_grpc,
+            kafka_bootstrap=kafka_broker.bootstrap,
+        ),
         log_path=run_dir / "oracle_api.log",
-    )  # fmt: skip
+    )
     collector = stack.Collector(
-        stack.CollectorConfig(binary=collector_binary, storage_dir=run_dir / "collector-storage", grpc_port=grpc,
-                              http_port=http, health_port=health, metrics_port=metrics,
-                              kafka_brokers=kafka_broker.bootstrap, oracle_endpoint=oracle.config.grpc_endpoint),
+        stack.CollectorConfig(
+            binary=collector_binary,
+            storage_dir=run_dir / "collector-storage",
+            grpc_port=grpc,
+            http_port=http,
+            health_port=health,
+            metrics_port=metrics,
+            kafka_brokers=kafka_broker.bootstrap,
+            oracle_endpoint=oracle.config.grpc_endpoint,
+        ),
         log_path=run_dir / "collector.log",
-    )  # fmt: skip
+    )
     oracle.start()
     collector.start()
     provider = MockProviderProcess().start()
@@ -89,8 +99,9 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> list[str]:
 
 def kafka_spans(bootstrap: str, topic: str, trace_ids: set[str], settle: float = 3.0, timeout: float = 60.0):
     """Every (key, span) on ``topic`` belonging to ``trace_ids``, from offset 0 until each trace has spans and the topic is quiet."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4().hex}", "enable.auto.commit": False}
+    )
     found, seen, deadline, last_new = [], set(), time.monotonic() + timeout, time.monotonic()
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -113,8 +124,9 @@ def kafka_spans(bootstrap: str, topic: str, trace_ids: set[str], settle: float =
 
 
 def is_pending(span) -> bool:
-    return any(kv.key == semconv.SPAN_TYPE and kv.value.string_value == semconv.SPAN_TYPE_PENDING
-               for kv in span.attributes)  # fmt: skip
+    return any(
+        kv.key == semconv.SPAN_TYPE and kv.value.string_value == semconv.SPAN_TYPE_PENDING for kv in span.attributes
+    )
 
 
 def wait_until(predicate, timeout: float, what: str):
@@ -130,8 +142,11 @@ def wait_until(predicate, timeout: float, what: str):
 def test_demo_traces_are_served_with_structure_and_genai_attributes_and_are_on_kafka(pipeline: Pipeline):
     trace_ids = finish(pipeline.demo(runs=2))
     assert len(trace_ids) == 2
-    on_kafka = [(key, span) for key, span in kafka_spans(pipeline.kafka.bootstrap, stack.SPANS_TOPIC, set(trace_ids))
-                if not is_pending(span)]  # fmt: skip
+    on_kafka = [
+        (key, span)
+        for key, span in kafka_spans(pipeline.kafka.bootstrap, stack.SPANS_TOPIC, set(trace_ids))
+        if not is_pending(span)
+    ]
     for trace_id in trace_ids:
         kafka_ids = {span.span_id.hex() for key, span in on_kafka if span.trace_id.hex() == trace_id}
         assert kafka_ids, f"no spans of {trace_id} on {stack.SPANS_TOPIC}"
@@ -175,29 +190,39 @@ def test_sigkill_of_oracle_api_while_the_demo_sends_loses_and_duplicates_nothing
     demo = pipeline.demo(runs=6)
     with sqlite3.connect(pipeline.oracle.config.db_path) as conn:
         before = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
-        wait_until(lambda: conn.execute("SELECT count(*) FROM spans").fetchone()[0] > before, 120,
-                   "the demo's first spans to be stored")  # fmt: skip
+        wait_until(
+            lambda: conn.execute("SELECT count(*) FROM spans").fetchone()[0] > before,
+            120,
+            "the demo's first spans to be stored",
+        )
     pipeline.oracle.kill()
     time.sleep(1.0)
     pipeline.oracle.start()
     trace_ids = finish(demo)
     assert len(trace_ids) == 6
 
-    produced = {(span.trace_id.hex(), span.span_id.hex())
-                for _, span in kafka_spans(pipeline.kafka.bootstrap, stack.SPANS_TOPIC, set(trace_ids))
-                if not is_pending(span)}  # fmt: skip
+    produced = {
+        (span.trace_id.hex(), span.span_id.hex())
+        for _, span in kafka_spans(pipeline.kafka.bootstrap, stack.SPANS_TOPIC, set(trace_ids))
+        if not is_pending(span)
+    }
     assert len(produced) > 6 * 10
     stored = wait_until(
         lambda: (rows := pipeline.stored_span_ids(trace_ids)) and set(rows) >= produced and rows,
-        120, "every produced span to be stored after the restart",
-    )  # fmt: skip
+        120,
+        "every produced span to be stored after the restart",
+    )
     assert len(stored) == len(set(stored)) == len(produced)
 
 
 def test_readme_main_job_brings_up_the_stack_runs_the_demo_and_serves_its_trace():
     # --free-ports so the test can run beside a developer's own demo on the default ports.
-    result = subprocess.run(["bash", str(REPO / "deploy/local/demo.sh"), "--once", "--free-ports"],
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        ["bash", str(REPO / "deploy/local/demo.sh"), "--once", "--free-ports"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "the demo trace reached oracle_api" in result.stdout
     [trace_line] = [line for line in result.stdout.splitlines() if line.strip().startswith("trace (REST)")]

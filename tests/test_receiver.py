@@ -18,7 +18,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
-
 from oracle_fixtures import start_oracle
 from otlp_builders import LOGS_EXPORT, METRICS_EXPORT, TRACE_EXPORT, kv
 
@@ -143,9 +142,14 @@ def test_every_attribute_value_type_round_trips(oracle_server, export):
     export(request_of(span))
     trace = oracle_server.client().get(f"/api/v1/traces/{(1).to_bytes(16, 'big').hex()}").json()
     assert trace["spans"][0]["attributes"] == {
-        "s": "text", "b": True, "i": -7, "d": 1.5, "raw": {"$bytes": "AAE="},
-        "arr": [1, "two"], "map": {"inner": 2.0},
-    }  # fmt: skip
+        "s": "text",
+        "b": True,
+        "i": -7,
+        "d": 1.5,
+        "raw": {"$bytes": "AAE="},
+        "arr": [1, "two"],
+        "map": {"inner": 2.0},
+    }
 
 
 def scoped_request(*spans: Span, scope_attributes: dict) -> ExportTraceServiceRequest:
@@ -195,12 +199,8 @@ def test_metrics_and_logs_are_stored(oracle_server):
     rl = logs.resource_logs.add()
     rl.resource.attributes.append(kv("service.name", "agents"))
     rl.scope_logs.add().log_records.add(time_unix_nano=T0, severity_text="WARN", body=AnyValue(string_value="slow"))
-    channel.unary_unary(METRICS_EXPORT)(
-        metrics.SerializeToString(), timeout=10
-    )
-    channel.unary_unary(LOGS_EXPORT)(
-        logs.SerializeToString(), timeout=10
-    )
+    channel.unary_unary(METRICS_EXPORT)(metrics.SerializeToString(), timeout=10)
+    channel.unary_unary(LOGS_EXPORT)(logs.SerializeToString(), timeout=10)
     channel.close()
     assert stored(oracle_server, "SELECT service_name, name, kind, value FROM metric_points") == [
         ("agents", "k8s.pod.phase", "gauge", 2.0)
@@ -236,9 +236,7 @@ def test_full_write_queue_answers_unavailable_and_recovers(tmp_path):
 
 def test_error_status_is_promoted(oracle_server, export):
     export(request_of(make_span(0, status=Status(code=Status.STATUS_CODE_ERROR, message="boom"))))
-    assert stored(oracle_server, "SELECT status_code, status_message, error_type FROM spans") == [
-        (2, "boom", "_OTHER")
-    ]
+    assert stored(oracle_server, "SELECT status_code, status_message, error_type FROM spans") == [(2, "boom", "_OTHER")]
     assert stored(oracle_server, "SELECT error_count FROM traces") == [(1,)]
 
 

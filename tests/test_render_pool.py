@@ -19,10 +19,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status
+from otlp_builders import TRACE_EXPORT
 from test_jaeger_mapping import T0, build_request, kvs, mk_span
 from test_jaeger_mapping import TRACE_ID as SMALL_TRACE
-
-from otlp_builders import TRACE_EXPORT
 
 TRACE_ID = "00000000000000000000000000c0ffee"  # printed by Jaeger with 16 hex digits
 OTHER_TRACE = "0000000000000000000000000000beef"
@@ -48,11 +47,15 @@ def large_trace_request() -> ExportTraceServiceRequest:
             attributes |= {"raw": bytes([i % 256, 0]), "tags": ["a", i, True], "map": {"n": i, "z": "x"}}
         extra: dict = {"attributes": attributes, "flags": 0x101 if i % 3 else 0}
         if i % 4 == 0:
-            extra["events"] = [(T0 + i * 1000 + 5, "tool.call", {"tool": "search", "n": i % 3}),
-                               (T0 + i * 1000 + 9, "retry", {})]  # fmt: skip
+            extra["events"] = [
+                (T0 + i * 1000 + 5, "tool.call", {"tool": "search", "n": i % 3}),
+                (T0 + i * 1000 + 9, "retry", {}),
+            ]
         if i % 9 == 0 and parent:
-            extra["links"] = [(TRACE_ID, parent, {"opentracing.ref_type": "child_of"}),
-                              (OTHER_TRACE, f"{i:016x}", {"why": "batch"})]  # fmt: skip
+            extra["links"] = [
+                (TRACE_ID, parent, {"opentracing.ref_type": "child_of"}),
+                (OTHER_TRACE, f"{i:016x}", {"why": "batch"}),
+            ]
         if i % 11 == 0:
             extra["status"] = Status(code=Status.STATUS_CODE_ERROR, message=f"failed {i}")
         if i % 13 == 0:
@@ -117,8 +120,14 @@ def test_helpers_render_large_traces_byte_for_byte_as_one_thread_does(servers):
     assert stats["split_requests"] == before + len(PATHS)
     assert stats["helper_failures"] == 0
     with single.client() as client:
-        assert _pool(client) == {"helpers": 0, "ready": 0, "ready_pids": [], "split_requests": 0,
-                                 "helper_failures": 0, "helpers_started": 0}  # fmt: skip
+        assert _pool(client) == {
+            "helpers": 0,
+            "ready": 0,
+            "ready_pids": [],
+            "split_requests": 0,
+            "helper_failures": 0,
+            "helpers_started": 0,
+        }
     # Spot checks that the comparison covers what it should: every span, in start order, one process per resource.
     trace = pooled.client().get(f"/api/traces/{TRACE_ID}").json()["data"][0]
     assert len(trace["spans"]) == SPANS
@@ -131,8 +140,12 @@ def test_small_traces_are_rendered_in_one_piece(servers):
     pooled, _ = servers
     with pooled.client() as client:
         before = _pool(client)["split_requests"]
-        for path in (f"/api/traces/{SMALL_TRACE}", f"/api/v3/traces/{SMALL_TRACE}", f"/api/v1/traces/{SMALL_TRACE}",
-                     "/api/traces?service=checkout"):  # fmt: skip
+        for path in (
+            f"/api/traces/{SMALL_TRACE}",
+            f"/api/v3/traces/{SMALL_TRACE}",
+            f"/api/v1/traces/{SMALL_TRACE}",
+            "/api/traces?service=checkout",
+        ):
             assert client.get(path).status_code == 200
         assert client.get(f"/api/traces/{OTHER_TRACE}").status_code == 404  # no spans stored there
         assert _pool(client)["split_requests"] == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from datetime import UTC
 
 import grpc
 import pytest
@@ -18,7 +19,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
-
 from otlp_builders import TRACE_EXPORT, kv
 
 MS = 1_000_000
@@ -26,8 +26,19 @@ T0 = time.time_ns() - 120 * 10**9  # two minutes ago: inside a 15 minute metrics
 RUN = "00000000000000000000000000000a01"
 
 
-def sp(trace: str, n: int, parent: int | None, name: str, start_ms: float, end_ms: float, *, kind=Span.SPAN_KIND_INTERNAL,
-       error: str | None = None, events=(), **attrs) -> Span:  # fmt: skip
+def sp(
+    trace: str,
+    n: int,
+    parent: int | None,
+    name: str,
+    start_ms: float,
+    end_ms: float,
+    *,
+    kind=Span.SPAN_KIND_INTERNAL,
+    error: str | None = None,
+    events=(),
+    **attrs,
+) -> Span:
     span = Span(
         trace_id=bytes.fromhex(trace),
         span_id=n.to_bytes(8, "big"),
@@ -41,25 +52,58 @@ def sp(trace: str, n: int, parent: int | None, name: str, start_ms: float, end_m
     if error:
         span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=error))
     for at_ms, event_name, event_attrs in events:
-        span.events.add(time_unix_nano=T0 + int(at_ms * MS), name=event_name, attributes=[kv(k, v) for k, v in event_attrs.items()])
+        span.events.add(
+            time_unix_nano=T0 + int(at_ms * MS), name=event_name, attributes=[kv(k, v) for k, v in event_attrs.items()]
+        )
     return span
 
 
 def agent(trace, n, parent, name, start, end, **kw):
-    return sp(trace, n, parent, f"invoke_agent {name}", start, end,
-              **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name}, **kw)  # fmt: skip
+    return sp(
+        trace,
+        n,
+        parent,
+        f"invoke_agent {name}",
+        start,
+        end,
+        **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name},
+        **kw,
+    )
 
 
 def llm(trace, n, parent, model, start, end, tokens_in, tokens_out, cost, **kw):
-    return sp(trace, n, parent, f"chat {model}", start, end, kind=Span.SPAN_KIND_CLIENT,
-              **{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model,
-                 "gen_ai.usage.input_tokens": tokens_in, "gen_ai.usage.output_tokens": tokens_out,
-                 "telemetron.llm.cost.usd": cost, "gen_ai.conversation.id": "conv-42"}, **kw)  # fmt: skip
+    return sp(
+        trace,
+        n,
+        parent,
+        f"chat {model}",
+        start,
+        end,
+        kind=Span.SPAN_KIND_CLIENT,
+        **{
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": model,
+            "gen_ai.usage.input_tokens": tokens_in,
+            "gen_ai.usage.output_tokens": tokens_out,
+            "telemetron.llm.cost.usd": cost,
+            "gen_ai.conversation.id": "conv-42",
+        },
+        **kw,
+    )
 
 
 def tool(trace, n, parent, name, start, end, **kw):
-    return sp(trace, n, parent, f"execute_tool {name}", start, end,
-              **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name}, **kw)  # fmt: skip
+    return sp(
+        trace,
+        n,
+        parent,
+        f"execute_tool {name}",
+        start,
+        end,
+        **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name},
+        **kw,
+    )
 
 
 def resource(service: str, spans: list[Span]) -> ResourceSpans:
@@ -74,29 +118,73 @@ def multi_agent_run() -> ExportTraceServiceRequest:
         sp(r, 1, None, "invoke_workflow report", 0, 1000, **{"gen_ai.operation.name": "invoke_workflow"}),
         agent(r, 2, 1, "orchestrator", 10, 990),
         llm(r, 3, 2, "gpt-4o", 20, 120, 100, 20, 0.01),
-        tool(r, 4, 2, "transfer_to_researcher", 130, 600, **{"gen_ai.agent.handoff.source.name": "orchestrator",
-                                                            "gen_ai.agent.handoff.target.name": "researcher"}),
-        sp(r, 8, 2, "send tasks", 610, 612, kind=Span.SPAN_KIND_PRODUCER,
-           **{"messaging.operation.type": "send", "messaging.destination.name": "tasks"}),
+        tool(
+            r,
+            4,
+            2,
+            "transfer_to_researcher",
+            130,
+            600,
+            **{"gen_ai.agent.handoff.source.name": "orchestrator", "gen_ai.agent.handoff.target.name": "researcher"},
+        ),
+        sp(
+            r,
+            8,
+            2,
+            "send tasks",
+            610,
+            612,
+            kind=Span.SPAN_KIND_PRODUCER,
+            **{"messaging.operation.type": "send", "messaging.destination.name": "tasks"},
+        ),
         agent(r, 9, 2, "writer", 620, 980),
         llm(r, 10, 9, "gpt-4o", 630, 900, 300, 60, 0.03),
-    ]  # fmt: skip
+    ]
     workers = [
         agent(r, 5, 4, "researcher", 140, 590, kind=Span.SPAN_KIND_SERVER),
-        llm(r, 6, 5, "claude-sonnet", 150, 300, 200, 50, 0.02,
-            events=[(200, "gen_ai.response.first_chunk", {"gen_ai.response.time_to_first_chunk": 0.05})]),
-        tool(r, 7, 5, "search_web", 310, 580, error="timeout",
-             events=[(579, "exception", {"exception.type": "TimeoutError"})]),
-    ]  # fmt: skip
+        llm(
+            r,
+            6,
+            5,
+            "claude-sonnet",
+            150,
+            300,
+            200,
+            50,
+            0.02,
+            events=[(200, "gen_ai.response.first_chunk", {"gen_ai.response.time_to_first_chunk": 0.05})],
+        ),
+        tool(
+            r,
+            7,
+            5,
+            "search_web",
+            310,
+            580,
+            error="timeout",
+            events=[(579, "exception", {"exception.type": "TimeoutError"})],
+        ),
+    ]
     other = [
-        sp("00000000000000000000000000000b01", 1, None, "GET /health", 500, 501, kind=Span.SPAN_KIND_SERVER,
-           **{"http.route": "/health", "customer.tier": "gold"}),
+        sp(
+            "00000000000000000000000000000b01",
+            1,
+            None,
+            "GET /health",
+            500,
+            501,
+            kind=Span.SPAN_KIND_SERVER,
+            **{"http.route": "/health", "customer.tier": "gold"},
+        ),
         sp("00000000000000000000000000000b02", 1, None, "nightly batch", 700, 5700, error="disk full"),
-    ]  # fmt: skip
+    ]
     return ExportTraceServiceRequest(
-        resource_spans=[resource("orchestrator-svc", orchestrator), resource("worker-svc", workers),
-                        resource("ops-svc", other)]
-    )  # fmt: skip
+        resource_spans=[
+            resource("orchestrator-svc", orchestrator),
+            resource("worker-svc", workers),
+            resource("ops-svc", other),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +215,10 @@ def trace_ids(server, **params) -> list[str]:
 def test_list_is_newest_first_with_summaries(server):
     body = server.client().get("/api/v1/traces").json()
     assert [t["trace_id"] for t in body["traces"]] == [
-        "00000000000000000000000000000b02", "00000000000000000000000000000b01", RUN
-    ]  # fmt: skip
+        "00000000000000000000000000000b02",
+        "00000000000000000000000000000b01",
+        RUN,
+    ]
     run = body["traces"][2]
     assert run["root_name"] == "invoke_workflow report"
     assert run["root_service"] == "orchestrator-svc"
@@ -160,10 +250,10 @@ def test_filters(server, params, expected):
 
 
 def test_time_range_filter(server):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     def at(ms: float) -> str:
-        return datetime.fromtimestamp((T0 + ms * MS) / 1e9, tz=timezone.utc).isoformat()
+        return datetime.fromtimestamp((T0 + ms * MS) / 1e9, tz=UTC).isoformat()
 
     assert trace_ids(server, start=at(1100), end=at(6000)) == ["00000000000000000000000000000b02"]
     assert trace_ids(server, end=at(100)) == [RUN]
@@ -193,8 +283,12 @@ def test_trace_by_id_with_parentage(server):
     assert trace["roots"] == ["0000000000000001"]
     by_id = {s["span_id"]: s for s in trace["spans"]}
     assert by_id["0000000000000005"]["parent_span_id"] == "0000000000000004"
-    assert sorted(by_id["0000000000000002"]["children"]) == ["0000000000000003", "0000000000000004",
-                                                              "0000000000000008", "0000000000000009"]  # fmt: skip
+    assert sorted(by_id["0000000000000002"]["children"]) == [
+        "0000000000000003",
+        "0000000000000004",
+        "0000000000000008",
+        "0000000000000009",
+    ]
     assert client.get(f"/api/v1/traces/{RUN[16:]}").json()["trace_id"] == RUN  # 16 hex digits work too
     assert client.get("/api/v1/traces/ffffffffffffffffffffffffffffffff").status_code == 404
     assert client.get("/api/v1/traces/xyz").status_code == 400
@@ -234,8 +328,14 @@ def test_timeline_labels_each_step_with_its_agent(server):
 def test_graph_has_delegation_handoff_and_call_edges(server):
     graph = server.client().get(f"/api/v1/traces/{RUN}/graph").json()
     nodes = {n["id"]: n for n in graph["nodes"]}
-    assert set(nodes) == {"agent:orchestrator", "agent:researcher", "agent:writer", "model:gpt-4o",
-                          "model:claude-sonnet", "tool:search_web"}  # fmt: skip
+    assert set(nodes) == {
+        "agent:orchestrator",
+        "agent:researcher",
+        "agent:writer",
+        "model:gpt-4o",
+        "model:claude-sonnet",
+        "tool:search_web",
+    }
     edges = {(e["source"], e["target"], e["type"]): e for e in graph["edges"]}
     assert set(edges) == {
         ("agent:orchestrator", "agent:researcher", "delegation"),
@@ -295,8 +395,12 @@ def test_simulate_trace_travels_through_the_otlp_receiver(tmp_path):
         assert response.status_code == 200, response.text
         trace_id = response.json()["trace_id"]
         assert response.json()["spans"] == 12
-        running.wait_for(lambda: client.get(f"/api/v1/traces/{trace_id}").status_code == 200
-                         and len(client.get(f"/api/v1/traces/{trace_id}").json()["spans"]) == 12)  # fmt: skip
+        running.wait_for(
+            lambda: (
+                client.get(f"/api/v1/traces/{trace_id}").status_code == 200
+                and len(client.get(f"/api/v1/traces/{trace_id}").json()["spans"]) == 12
+            )
+        )
         assert running.oracle.receiver.stats.traces.accepted >= 12  # it came in over gRPC
         steps = {s["step"] for s in client.get(f"/api/v1/traces/{trace_id}/timeline").json()["steps"]}
         assert {"agent", "tool", "llm", "handoff", "queue"} <= steps
@@ -332,13 +436,29 @@ def test_trace_json_written_by_sqlite_matches_the_python_rendering(oracle_server
     weird = 'say "hi"\n\\ ünïcode \x01 </script>'
     trace = "00000000000000000000000000000c01"
     spans = [
-        sp(trace, 1, None, weird, 0, 1.5, error=weird, **{"gen_ai.agent.name": weird, "gen_ai.operation.name": "invoke_agent",
-                                                         "note": weird, "big": 2**62, "f": 0.1}),
+        sp(
+            trace,
+            1,
+            None,
+            weird,
+            0,
+            1.5,
+            error=weird,
+            **{
+                "gen_ai.agent.name": weird,
+                "gen_ai.operation.name": "invoke_agent",
+                "note": weird,
+                "big": 2**62,
+                "f": 0.1,
+            },
+        ),
         sp(trace, 2, 1, "child", 0.000001, 0.000002, events=[(0.0000015, weird, {"k": weird})]),
         sp(trace, 3, 99, "orphan", 1, 2),
-    ]  # fmt: skip
+    ]
     channel = grpc.insecure_channel(oracle_server.grpc_endpoint)
-    channel.unary_unary(TRACE_EXPORT)(ExportTraceServiceRequest(resource_spans=[resource(weird, spans)]).SerializeToString(), timeout=30)
+    channel.unary_unary(TRACE_EXPORT)(
+        ExportTraceServiceRequest(resource_spans=[resource(weird, spans)]).SerializeToString(), timeout=30
+    )
     channel.close()
     client = oracle_server.client()
     oracle_server.wait_for(lambda: client.get(f"/api/v1/traces/{trace}").status_code == 200)

@@ -17,16 +17,14 @@ import time
 from pathlib import Path
 
 import grpc
-import httpx
 import pytest
+import stack
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
-
-import stack
 from oracle_fixtures import RunningOracle, free_port, start_oracle
 from otlp_builders import LOGS_EXPORT, TRACE_EXPORT
 from telemetron_oracle_api.server import OracleApi
@@ -39,8 +37,14 @@ def ws_handshake(running: RunningOracle | str, path: str = "/ws/debug/probe", **
     """The HTTP status a WebSocket handshake gets (101 when accepted, 403 when refused for any reason), sent
     as raw bytes so that Host and Origin are exactly what a browser on another site would send."""
     port = int((running if isinstance(running, str) else running.http_url).rsplit(":", 1)[1])
-    fields = {"Host": f"127.0.0.1:{port}", "Upgrade": "websocket", "Connection": "Upgrade",
-              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13", **headers}  # fmt: skip
+    fields = {
+        "Host": f"127.0.0.1:{port}",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+        **headers,
+    }
     request = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request.encode("latin-1"))
@@ -80,7 +84,9 @@ def test_a_rebound_host_name_is_refused(open_oracle, path):
     assert "attacker.example" in response.json()["detail"] and "TELEMETRON_ALLOWED_HOSTS" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("host", ["localhost", "localhost:8080", "127.0.0.1", "127.0.0.1:1", "[::1]", "[::1]:8080", "LOCALHOST:9"])
+@pytest.mark.parametrize(
+    "host", ["localhost", "localhost:8080", "127.0.0.1", "127.0.0.1:1", "[::1]", "[::1]:8080", "LOCALHOST:9"]
+)
 def test_loopback_host_names_with_any_port_are_served(open_oracle, host):
     assert open_oracle.client().get("/api/v1/oracle/state", headers={"Host": host}).status_code == 200
 
@@ -118,20 +124,30 @@ def test_a_websocket_from_another_origin_is_refused(open_oracle):
 
 
 def test_configured_origins_may_open_the_websocket_and_post(make_oracle):
-    running = make_oracle(allowed_origins="https://grafana.example:3000", simulate_otlp_endpoint=f"127.0.0.1:{free_port()}")
+    running = make_oracle(
+        allowed_origins="https://grafana.example:3000", simulate_otlp_endpoint=f"127.0.0.1:{free_port()}"
+    )
     assert ws_handshake(running, Origin="https://grafana.example:3000") == 101
     assert ws_handshake(running, Origin="https://grafana.example") == 403
-    response = running.client().post("/api/v1/debug/simulate-trace", content=b"{}",
-                                      headers={"Origin": "https://grafana.example:3000", "Content-Type": "application/json"})  # fmt: skip
+    response = running.client().post(
+        "/api/v1/debug/simulate-trace",
+        content=b"{}",
+        headers={"Origin": "https://grafana.example:3000", "Content-Type": "application/json"},
+    )
     assert response.status_code == 502  # past the rules: the route ran, and found no receiver there
 
 
 def test_a_cross_site_post_is_refused_and_injects_nothing(open_oracle):
     client = open_oracle.client()
-    response = client.post("/api/v1/debug/simulate-trace", content=b'{"error": true}',
-                           headers={"Origin": "http://evil.example", "Content-Type": "application/json"})  # fmt: skip
+    response = client.post(
+        "/api/v1/debug/simulate-trace",
+        content=b'{"error": true}',
+        headers={"Origin": "http://evil.example", "Content-Type": "application/json"},
+    )
     assert response.status_code == 403
-    assert "http://evil.example" in response.json()["detail"] and "TELEMETRON_ALLOWED_ORIGINS" in response.json()["detail"]
+    assert (
+        "http://evil.example" in response.json()["detail"] and "TELEMETRON_ALLOWED_ORIGINS" in response.json()["detail"]
+    )
     assert open_oracle.oracle.receiver.stats.traces.requests == 0
 
 
@@ -151,7 +167,9 @@ def test_a_cross_site_get_is_not_an_origin_matter(open_oracle):
 # --- JSON bodies -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None]
+)
 def test_a_post_body_that_is_not_json_gets_415(open_oracle, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
     response = open_oracle.client().post("/api/v1/debug/simulate-trace", content=b'{"error": true}', headers=headers)
@@ -163,8 +181,12 @@ def test_a_post_body_that_is_not_json_gets_415(open_oracle, content_type):
 
 def test_json_and_empty_post_bodies_are_accepted(open_oracle):
     client = open_oracle.client()
-    assert client.post("/api/v1/debug/simulate-trace", content=b"{}",
-                       headers={"Content-Type": "application/json; charset=utf-8"}).status_code == 200  # fmt: skip
+    assert (
+        client.post(
+            "/api/v1/debug/simulate-trace", content=b"{}", headers={"Content-Type": "application/json; charset=utf-8"}
+        ).status_code
+        == 200
+    )
     assert client.post("/api/v1/debug/simulate-trace").status_code == 200
 
 
@@ -220,9 +242,16 @@ def test_a_token_in_a_websocket_url_stays_out_of_the_log(tmp_path):
 
 
 def _span_request(trace: int) -> bytes:
-    span = Span(trace_id=trace.to_bytes(16, "big"), span_id=(1).to_bytes(8, "big"), name="probe",
-                start_time_unix_nano=time.time_ns() - 1_000_000, end_time_unix_nano=time.time_ns())  # fmt: skip
-    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])]).SerializeToString()
+    span = Span(
+        trace_id=trace.to_bytes(16, "big"),
+        span_id=(1).to_bytes(8, "big"),
+        name="probe",
+        start_time_unix_nano=time.time_ns() - 1_000_000,
+        end_time_unix_nano=time.time_ns(),
+    )
+    return ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])]
+    ).SerializeToString()
 
 
 def _export(endpoint: str, raw: bytes, token: str | None, method: str = TRACE_EXPORT) -> None:
@@ -245,7 +274,10 @@ def test_otlp_exports_need_the_token_when_one_is_set(guarded):
     assert refusals(guarded, TOKEN)["grpc"]["unauthenticated"] == 4
 
     _export(guarded.grpc_endpoint, _span_request(0xA2), TOKEN)
-    assert guarded.client(headers={"Authorization": f"Bearer {TOKEN}"}).get(f"/api/v1/traces/{0xA2:032x}").status_code == 200
+    assert (
+        guarded.client(headers={"Authorization": f"Bearer {TOKEN}"}).get(f"/api/v1/traces/{0xA2:032x}").status_code
+        == 200
+    )
 
 
 def test_otlp_exports_need_no_token_when_none_is_set(open_oracle):
@@ -260,11 +292,17 @@ def test_otlp_exports_need_no_token_when_none_is_set(open_oracle):
 def test_the_receiver_beyond_loopback_without_a_token_does_not_start(tmp_path):
     with pytest.raises(ValueError, match="OTLP gRPC on 0.0.0.0.*TELEMETRON_API_TOKEN"):
         OracleApi(Settings(grpc_host="0.0.0.0", grpc_port=free_port(), db_path=tmp_path / "x.db"))
-    env = {**os.environ, "TELEMETRON_GRPC_HOST": "0.0.0.0", "TELEMETRON_DB_PATH": str(tmp_path / "y.db"),
-           "TELEMETRON_GRPC_PORT": str(free_port()), "TELEMETRON_HTTP_PORT": str(free_port())}  # fmt: skip
+    env = {
+        **os.environ,
+        "TELEMETRON_GRPC_HOST": "0.0.0.0",
+        "TELEMETRON_DB_PATH": str(tmp_path / "y.db"),
+        "TELEMETRON_GRPC_PORT": str(free_port()),
+        "TELEMETRON_HTTP_PORT": str(free_port()),
+    }
     env.pop("TELEMETRON_API_TOKEN", None)
-    result = subprocess.run([sys.executable, "-m", "telemetron_oracle_api"], env=env, capture_output=True,
-                            text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "telemetron_oracle_api"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "telemetron serve: error: oracle_api would listen beyond loopback (OTLP gRPC on 0.0.0.0) without a "

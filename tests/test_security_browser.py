@@ -15,9 +15,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
-
 from oracle_fixtures import RunningOracle, start_oracle
+from playwright.sync_api import Browser, expect, sync_playwright
 from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 
 TOKEN = "browser-s3cret"
@@ -82,7 +81,9 @@ def test_a_page_from_another_site_can_neither_write_nor_stream(oracle, attacker_
     assert outcome == {"post_text": 0, "post_json": "blocked", "read_state": "blocked", "websocket": "error"}
     assert oracle.oracle.receiver.stats.traces.requests == 0  # no trace was injected
     refused = oracle.oracle.services.http_refusals
-    assert refused.bad_origin == 2  # the text/plain POST (the JSON one never left: its preflight failed) and the WebSocket
+    assert (
+        refused.bad_origin == 2
+    )  # the text/plain POST (the JSON one never left: its preflight failed) and the WebSocket
 
 
 def test_a_dns_rebinding_page_gets_nothing(oracle, browser):

@@ -40,4 +40,3 @@ def test_a_large_block_comes_from_the_heap_and_stays_there_once_freed():
     in_mmap, free_in_heap = probe("tuned")
     assert in_mmap < 8 << 20
     assert free_in_heap >= 8 << 20  # kept for the next response
-

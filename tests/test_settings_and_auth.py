@@ -8,10 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets.sync.client
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-
 from oracle_fixtures import start_oracle
 from telemetron_oracle_api.settings import load_settings
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 
 def test_defaults_follow_the_port_contract():

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from telemetron_oracle_api.receiver.records import Decoded, Resource, SpanRecord
+from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store import attribute_index, queries
 from telemetron_oracle_api.store.sqlite import Store, connect
 
@@ -22,15 +21,30 @@ TOOLS = Resource(key="r-tools", service_name="tools", attributes={"service.name"
 LONG = "x" * (attribute_index.MAX_CHARS + 1)
 
 
-def span(trace: int, n: int, resource: Resource = AGENTS, events: list | None = None, links: list | None = None,
-         **attributes) -> SpanRecord:  # fmt: skip
+def span(
+    trace: int, n: int, resource: Resource = AGENTS, events: list | None = None, links: list | None = None, **attributes
+) -> SpanRecord:
     start = NOW - 3600 * 10**9 + trace * 10**9 + n * 10**6
     return SpanRecord(
-        trace_id=f"{trace:032x}", span_id=f"{trace * 100 + n:016x}", parent_span_id=None if n == 0 else f"{trace * 100:016x}",
-        name="op", kind=1, start_ns=start, end_ns=start + 10**6, status_code=0, status_message="", attributes=attributes,
-        events=events or [], links=links or [], resource=resource, scope_name="", scope_version="", trace_state="",
-        flags=0, dropped=(0, 0, 0),
-    )  # fmt: skip
+        trace_id=f"{trace:032x}",
+        span_id=f"{trace * 100 + n:016x}",
+        parent_span_id=None if n == 0 else f"{trace * 100:016x}",
+        name="op",
+        kind=1,
+        start_ns=start,
+        end_ns=start + 10**6,
+        status_code=0,
+        status_message="",
+        attributes=attributes,
+        events=events or [],
+        links=links or [],
+        resource=resource,
+        scope_name="",
+        scope_version="",
+        trace_state="",
+        flags=0,
+        dropped=(0, 0, 0),
+    )
 
 
 def event(**attributes) -> dict:
@@ -38,8 +52,13 @@ def event(**attributes) -> dict:
 
 
 def link(**attributes) -> dict:
-    return {"trace_id": "ab" * 16, "span_id": "cd" * 8, "trace_state": "", "attributes": attributes,
-            "dropped_attributes_count": 0}  # fmt: skip
+    return {
+        "trace_id": "ab" * 16,
+        "span_id": "cd" * 8,
+        "trace_state": "",
+        "attributes": attributes,
+        "dropped_attributes_count": 0,
+    }
 
 
 SPANS = [

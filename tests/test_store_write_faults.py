@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-
 from oracle_fixtures import start_oracle
 from otlp_builders import TRACE_EXPORT
 from telemetron_oracle_api.receiver.decode import ResourceCache, decode_traces

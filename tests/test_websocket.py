@@ -20,10 +20,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from otlp_builders import TRACE_EXPORT, kv
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-from otlp_builders import TRACE_EXPORT, kv
 
 MS = 1_000_000
 
@@ -54,14 +53,42 @@ def request(*spans: Span, service: str = "agents") -> bytes:
 def run(trace: int) -> bytes:
     """An orchestrator that calls a model and hands off to a researcher, whose tool fails."""
     return request(
-        sp(trace, 1, None, "invoke_agent orchestrator", **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "orchestrator"}),
+        sp(
+            trace,
+            1,
+            None,
+            "invoke_agent orchestrator",
+            **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "orchestrator"},
+        ),
         sp(trace, 2, 1, "chat gpt-4o", **{"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}),
-        sp(trace, 3, 1, "execute_tool transfer_to_researcher", **{"gen_ai.operation.name": "execute_tool",
-           "gen_ai.tool.name": "transfer_to_researcher", "gen_ai.agent.handoff.target.name": "researcher"}),
-        sp(trace, 4, 3, "invoke_agent researcher", **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "researcher"}),
+        sp(
+            trace,
+            3,
+            1,
+            "execute_tool transfer_to_researcher",
+            **{
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "transfer_to_researcher",
+                "gen_ai.agent.handoff.target.name": "researcher",
+            },
+        ),
+        sp(
+            trace,
+            4,
+            3,
+            "invoke_agent researcher",
+            **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "researcher"},
+        ),
         sp(trace, 5, 4, "chat claude", **{"gen_ai.operation.name": "chat", "gen_ai.request.model": "claude"}),
-        sp(trace, 6, 4, "execute_tool search", error=True, **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}),
-    )  # fmt: skip
+        sp(
+            trace,
+            6,
+            4,
+            "execute_tool search",
+            error=True,
+            **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
+        ),
+    )
 
 
 @pytest.fixture
@@ -133,13 +160,25 @@ def test_each_client_gets_only_what_its_filters_select(oracle_server, export):
 def test_work_in_progress_arrives_as_pending(oracle_server, export):
     with connect(ws_url(oracle_server, "wip", "types=pending")) as ws:
         subscribed(ws)
-        pending = sp(9, 11, 10, "invoke_agent planner", **{
-            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner",
-            "telemetron.span_type": "pending_span"})  # fmt: skip
+        pending = sp(
+            9,
+            11,
+            10,
+            "invoke_agent planner",
+            **{
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "planner",
+                "telemetron.span_type": "pending_span",
+            },
+        )
         export(request(pending, sp(9, 12, None, "unrelated")))
         (message,) = receive(ws, 1)
         assert message["type"] == "pending"
-        assert (message["span_id"], message["name"], message["agent"]) == (f"{10:016x}", "invoke_agent planner", "planner")
+        assert (message["span_id"], message["name"], message["agent"]) == (
+            f"{10:016x}",
+            "invoke_agent planner",
+            "planner",
+        )
 
 
 def test_bad_filters_are_refused_with_a_message(oracle_server):
@@ -243,10 +282,14 @@ class _Issues:
 
 
 def _issue(severity: str) -> dict:
-    return {"id": "tool_failures:tool:search", "kind": "tool_failures", "severity": severity,
-            "entity": {"type": "tool", "name": "search"},
-            "evidence": {"trace_ids": [f"{7:032x}"], "numbers": {"failures": 3}},
-            "probable_cause": "search keeps timing out"}  # fmt: skip
+    return {
+        "id": "tool_failures:tool:search",
+        "kind": "tool_failures",
+        "severity": severity,
+        "entity": {"type": "tool", "name": "search"},
+        "evidence": {"trace_ids": [f"{7:032x}"], "numbers": {"failures": 3}},
+        "probable_cause": "search keeps timing out",
+    }
 
 
 def test_oracle_issues_are_streamed_as_they_open_and_resolve(oracle_server):

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from stack import REPO, TOPICS, Stack, StackConfig, StackError
 
 VAR = REPO / "var"
@@ -44,16 +43,29 @@ _PORTS = [
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--once", action="store_true", help="stop everything and exit after printing the summary")
-    p.add_argument("--free-ports", action="store_true",
-                   help="use free ports and a throwaway run dir (to run beside another stack)")
-    p.add_argument("--run-dir", type=Path, default=os.environ.get("TELEMETRON_RUN_DIR"),
-                   help="logs, Kafka data and Collector queues (default <repo>/var/run)")
-    p.add_argument("--db-path", type=Path, default=os.environ.get("TELEMETRON_DB_PATH"),
-                   help="oracle_api's SQLite file (default <repo>/var/telemetron.db)")
-    p.add_argument("--service-name", default=os.environ.get("OTEL_SERVICE_NAME", "multi-agent-demo"),
-                   help="OTEL_SERVICE_NAME of the demo agents")
-    p.add_argument("--trace-timeout", type=float, default=90.0,
-                   help="seconds to wait for the demo's trace to reach oracle_api")
+    p.add_argument(
+        "--free-ports", action="store_true", help="use free ports and a throwaway run dir (to run beside another stack)"
+    )
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=os.environ.get("TELEMETRON_RUN_DIR"),
+        help="logs, Kafka data and Collector queues (default <repo>/var/run)",
+    )
+    p.add_argument(
+        "--db-path",
+        type=Path,
+        default=os.environ.get("TELEMETRON_DB_PATH"),
+        help="oracle_api's SQLite file (default <repo>/var/telemetron.db)",
+    )
+    p.add_argument(
+        "--service-name",
+        default=os.environ.get("OTEL_SERVICE_NAME", "multi-agent-demo"),
+        help="OTEL_SERVICE_NAME of the demo agents",
+    )
+    p.add_argument(
+        "--trace-timeout", type=float, default=90.0, help="seconds to wait for the demo's trace to reach oracle_api"
+    )
     for flag, env, _, default in _PORTS:
         p.add_argument(flag, type=int, default=int(os.environ.get(env, default)), help=f"${env}, default {default}")
     return p.parse_args(argv)
@@ -80,17 +92,24 @@ class _DemoRun:
     def __init__(self, stack: Stack, service_name: str) -> None:
         self.log_path = stack.config.logs_dir / "multi_agent_demo.log"
         env = dict(os.environ)
-        env.update({
-            "OTEL_EXPORTER_OTLP_ENDPOINT": stack.collector.config.otlp_grpc_endpoint,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-            "OTEL_SERVICE_NAME": service_name,
-            "TELEMETRON_DEMO_API_BASE": stack.mock_provider.config.api_base,
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": stack.collector.config.otlp_grpc_endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_SERVICE_NAME": service_name,
+                "TELEMETRON_DEMO_API_BASE": stack.mock_provider.config.api_base,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self._log = open(self.log_path, "a", buffering=1)
         self.proc = subprocess.Popen(
             [stack.config.python, str(REPO / "examples" / "multi_agent_demo.py"), "--service-name", service_name],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, text=True,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
             start_new_session=True,
         )
         self.trace_ids: list[str] = []

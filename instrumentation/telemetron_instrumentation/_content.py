@@ -78,8 +78,13 @@ def input_messages(messages: Any) -> list[dict]:
     for message in messages or []:
         role = _get(message, "role") or "user"
         if role == "tool":
-            parts = [{"type": "tool_call_response", "id": _get(message, "tool_call_id"),
-                      "response": _get(message, "content")}]
+            parts = [
+                {
+                    "type": "tool_call_response",
+                    "id": _get(message, "tool_call_id"),
+                    "response": _get(message, "content"),
+                }
+            ]
         else:
             parts = _content_parts(_get(message, "content")) + _tool_call_parts(message)
         out.append({"role": role, "parts": parts})
@@ -88,7 +93,9 @@ def input_messages(messages: Any) -> list[dict]:
 
 def embedding_inputs(inputs: Any) -> list[dict]:
     items = inputs if isinstance(inputs, list) else [inputs]
-    return [{"role": "user", "parts": [{"type": "text", "content": x if isinstance(x, str) else str(x)}]} for x in items]
+    return [
+        {"role": "user", "parts": [{"type": "text", "content": x if isinstance(x, str) else str(x)}]} for x in items
+    ]
 
 
 def output_messages(response: Any) -> list[dict]:

@@ -21,9 +21,15 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 _GUARDED_FUNCTIONS = (
-    "completion", "acompletion", "text_completion", "atext_completion",
-    "embedding", "aembedding", "responses", "aresponses",
-)  # fmt: skip
+    "completion",
+    "acompletion",
+    "text_completion",
+    "atext_completion",
+    "embedding",
+    "aembedding",
+    "responses",
+    "aresponses",
+)
 
 
 class _Slot:

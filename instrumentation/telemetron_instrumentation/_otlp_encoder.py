@@ -177,11 +177,14 @@ def _links(links: Sequence[Any]) -> bytes:
     for link in links:
         context = link.context
         body = (
-            b"\x0a\x10" + context.trace_id.to_bytes(16, "big")
-            + b"\x12\x08" + context.span_id.to_bytes(8, "big")
+            b"\x0a\x10"
+            + context.trace_id.to_bytes(16, "big")
+            + b"\x12\x08"
+            + context.span_id.to_bytes(8, "big")
             + _attributes(0x22, link.attributes)
             + (b"\x28" + _varint(link.dropped_attributes) if link.dropped_attributes else b"")
-            + b"\x35" + _span_flags(context)[2:]  # Link.flags is field 6, not 16
+            + b"\x35"
+            + _span_flags(context)[2:]  # Link.flags is field 6, not 16
         )
         out.append(_field(0x6A, body))
     return b"".join(out)
@@ -199,8 +202,10 @@ def encode_span(span: ReadableSpan) -> bytes:
     context = span.context
     parent = span.parent
     parts = [
-        b"\x0a\x10", context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08", context.span_id.to_bytes(8, "big"),
+        b"\x0a\x10",
+        context.trace_id.to_bytes(16, "big"),
+        b"\x12\x08",
+        context.span_id.to_bytes(8, "big"),
     ]
     if context.trace_state:
         parts.append(_trace_state(context.trace_state))

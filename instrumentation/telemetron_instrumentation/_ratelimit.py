@@ -15,24 +15,60 @@ from . import semconv
 
 # (attribute, keys in LiteLLM's additional_headers: parsed OpenAI-style first, then raw headers)
 _RATE_LIMIT_HEADERS = (
-    (semconv.LLM_RATELIMIT_REQUESTS_LIMIT, True,
-     ("x_ratelimit_limit_requests", "llm_provider-x-ratelimit-limit-requests",
-      "llm_provider-anthropic-ratelimit-requests-limit")),
-    (semconv.LLM_RATELIMIT_REQUESTS_REMAINING, True,
-     ("x_ratelimit_remaining_requests", "llm_provider-x-ratelimit-remaining-requests",
-      "llm_provider-anthropic-ratelimit-requests-remaining")),
-    (semconv.LLM_RATELIMIT_REQUESTS_RESET, False,
-     ("x_ratelimit_reset_requests", "llm_provider-x-ratelimit-reset-requests",
-      "llm_provider-anthropic-ratelimit-requests-reset")),
-    (semconv.LLM_RATELIMIT_TOKENS_LIMIT, True,
-     ("x_ratelimit_limit_tokens", "llm_provider-x-ratelimit-limit-tokens",
-      "llm_provider-anthropic-ratelimit-tokens-limit")),
-    (semconv.LLM_RATELIMIT_TOKENS_REMAINING, True,
-     ("x_ratelimit_remaining_tokens", "llm_provider-x-ratelimit-remaining-tokens",
-      "llm_provider-anthropic-ratelimit-tokens-remaining")),
-    (semconv.LLM_RATELIMIT_TOKENS_RESET, False,
-     ("x_ratelimit_reset_tokens", "llm_provider-x-ratelimit-reset-tokens",
-      "llm_provider-anthropic-ratelimit-tokens-reset")),
+    (
+        semconv.LLM_RATELIMIT_REQUESTS_LIMIT,
+        True,
+        (
+            "x_ratelimit_limit_requests",
+            "llm_provider-x-ratelimit-limit-requests",
+            "llm_provider-anthropic-ratelimit-requests-limit",
+        ),
+    ),
+    (
+        semconv.LLM_RATELIMIT_REQUESTS_REMAINING,
+        True,
+        (
+            "x_ratelimit_remaining_requests",
+            "llm_provider-x-ratelimit-remaining-requests",
+            "llm_provider-anthropic-ratelimit-requests-remaining",
+        ),
+    ),
+    (
+        semconv.LLM_RATELIMIT_REQUESTS_RESET,
+        False,
+        (
+            "x_ratelimit_reset_requests",
+            "llm_provider-x-ratelimit-reset-requests",
+            "llm_provider-anthropic-ratelimit-requests-reset",
+        ),
+    ),
+    (
+        semconv.LLM_RATELIMIT_TOKENS_LIMIT,
+        True,
+        (
+            "x_ratelimit_limit_tokens",
+            "llm_provider-x-ratelimit-limit-tokens",
+            "llm_provider-anthropic-ratelimit-tokens-limit",
+        ),
+    ),
+    (
+        semconv.LLM_RATELIMIT_TOKENS_REMAINING,
+        True,
+        (
+            "x_ratelimit_remaining_tokens",
+            "llm_provider-x-ratelimit-remaining-tokens",
+            "llm_provider-anthropic-ratelimit-tokens-remaining",
+        ),
+    ),
+    (
+        semconv.LLM_RATELIMIT_TOKENS_RESET,
+        False,
+        (
+            "x_ratelimit_reset_tokens",
+            "llm_provider-x-ratelimit-reset-tokens",
+            "llm_provider-anthropic-ratelimit-tokens-reset",
+        ),
+    ),
 )
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -89,7 +125,5 @@ def parse_reset_seconds(value: Any) -> float | None:
     except ValueError:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=_dt.timezone.utc)
-    return max(0.0, (when - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
-
-
+        when = when.replace(tzinfo=_dt.UTC)
+    return max(0.0, (when - _dt.datetime.now(_dt.UTC)).total_seconds())

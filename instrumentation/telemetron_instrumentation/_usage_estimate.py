@@ -42,8 +42,10 @@ def estimate_stream_usage(kwargs: Mapping, response: Any, attributes: dict) -> t
             output_tokens = litellm.token_counter(model=model, text=text, count_response_tokens=True)
     except Exception:
         _log.debug("telemetron: could not estimate a stream's tokens", exc_info=True)
-    for attribute, value in ((semconv.GEN_AI_USAGE_INPUT_TOKENS, input_tokens),
-                             (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens)):  # fmt: skip
+    for attribute, value in (
+        (semconv.GEN_AI_USAGE_INPUT_TOKENS, input_tokens),
+        (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens),
+    ):
         if value:
             attributes[attribute] = value
         else:

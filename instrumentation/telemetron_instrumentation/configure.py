@@ -29,9 +29,9 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from . import _content, _exporters
+from ._http_clients import instrument_http_clients
 from .conversation import ConversationSpanProcessor
 from .metrics import GenAIHistograms, GenAIPeriodicExportingMetricReader, genai_meter_provider
-from ._http_clients import instrument_http_clients
 from .pending import DEFAULT_EXPORT_DELAY_MS, PendingSpanProcessor, heartbeat_seconds_from_env
 
 _log = logging.getLogger(__name__)
@@ -96,8 +96,11 @@ class Telemetry:
         worker.start()
         worker.join(self.settings.shutdown_timeout_seconds)
         if worker.is_alive():
-            _log.warning("telemetron: telemetry not flushed within %ss (%s); exiting without it",
-                         self.settings.shutdown_timeout_seconds, SHUTDOWN_TIMEOUT_ENV)  # fmt: skip
+            _log.warning(
+                "telemetron: telemetry not flushed within %ss (%s); exiting without it",
+                self.settings.shutdown_timeout_seconds,
+                SHUTDOWN_TIMEOUT_ENV,
+            )
 
     def _shutdown(self) -> None:
         try:
@@ -145,7 +148,9 @@ def configure(
             heartbeat_seconds=heartbeat_seconds,
             resource_attributes=resource_attributes,
         )
-        _current = _build(settings, span_exporter, pending_exporter, metric_reader, instrument_litellm, instrument_httpx)
+        _current = _build(
+            settings, span_exporter, pending_exporter, metric_reader, instrument_litellm, instrument_httpx
+        )
         atexit.register(shutdown)
         return _current
 
@@ -154,7 +159,9 @@ def _resource(settings: Settings) -> Resource:
     attributes = dict(settings.resource_attributes)
     if settings.service_name:
         attributes[SERVICE_NAME] = settings.service_name
-    elif not os.environ.get("OTEL_SERVICE_NAME") and "service.name=" not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+    elif not os.environ.get("OTEL_SERVICE_NAME") and "service.name=" not in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    ):
         attributes[SERVICE_NAME] = os.path.splitext(os.path.basename(sys.argv[0] or "python"))[0] or "python"
     return Resource.create(attributes)
 
@@ -179,8 +186,10 @@ def _build(
     pending = install_processors(tracer_provider, pending_exporter, settings)
     processors: list[SpanProcessor] = []
     if owns:
-        exporters = [span_exporter] if span_exporter is not None else _exporters.make_exporters(
-            "traces", settings.endpoint, settings.protocol
+        exporters = (
+            [span_exporter]
+            if span_exporter is not None
+            else _exporters.make_exporters("traces", settings.endpoint, settings.protocol)
         )
         processors.extend(BatchSpanProcessor(e) for e in exporters)
     for processor in processors:
@@ -254,8 +263,15 @@ def unregister_litellm_callback(callback: Any) -> None:
     from ._context_guards import uninstall_context_guards
 
     uninstall_context_guards()
-    for name in ("callbacks", "input_callback", "success_callback", "failure_callback",
-                 "_async_input_callback", "_async_success_callback", "_async_failure_callback"):
+    for name in (
+        "callbacks",
+        "input_callback",
+        "success_callback",
+        "failure_callback",
+        "_async_input_callback",
+        "_async_success_callback",
+        "_async_failure_callback",
+    ):
         registered = getattr(litellm, name, None)
         while isinstance(registered, list) and callback in registered:
             registered.remove(callback)

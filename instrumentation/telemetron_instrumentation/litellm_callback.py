@@ -169,7 +169,9 @@ class TelemetronLiteLLMCallback(CustomLogger):
                         pass
         stop = optional.get("stop")
         if stop:
-            attributes[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
+            attributes[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = (
+                [stop] if isinstance(stop, str) else [str(s) for s in stop]
+            )
         if operation == semconv.OP_EMBEDDINGS:
             if optional.get("encoding_format"):
                 attributes[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = [str(optional["encoding_format"])]
@@ -188,7 +190,9 @@ class TelemetronLiteLLMCallback(CustomLogger):
             self._content_attributes(operation, messages, kwargs, optional, attributes)
 
         start_ns = to_ns(start_time or kwargs.get("start_time"))
-        span = self._tracer.start_span(shape.span_name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns)
+        span = self._tracer.start_span(
+            shape.span_name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns
+        )
         call = _Call(span, start_ns or time.time_ns(), shape, kwargs.get("api_key"), streaming)
         with self._lock:
             self._calls[call_id] = call
@@ -215,7 +219,9 @@ class TelemetronLiteLLMCallback(CustomLogger):
             attributes[semconv.SERVER_PORT] = port
         return _Shape(operation, f"{operation} {request_model}", attributes, self._metrics.bind(attributes), {})
 
-    def _content_attributes(self, operation: str, messages: Any, kwargs: dict, optional: dict, attributes: dict) -> None:
+    def _content_attributes(
+        self, operation: str, messages: Any, kwargs: dict, optional: dict, attributes: dict
+    ) -> None:
         if operation == semconv.OP_EMBEDDINGS:
             attributes[semconv.GEN_AI_INPUT_MESSAGES] = _content.dumps(_content.embedding_inputs(kwargs.get("input")))
             return
@@ -280,7 +286,9 @@ class TelemetronLiteLLMCallback(CustomLogger):
             if call.streaming:
                 first = to_ns(kwargs.get("completion_start_time"))
                 if first and first >= call.start_ns:
-                    first_chunk_s = attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (first - call.start_ns) / 1e9
+                    first_chunk_s = attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
+                        first - call.start_ns
+                    ) / 1e9
                 if not _usage_requested(kwargs):
                     # LiteLLM's own count stands in for the provider's, or there is none: estimate, and say so.
                     input_tokens, output_tokens = estimate_stream_usage(kwargs, response, attributes)

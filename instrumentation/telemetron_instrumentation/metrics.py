@@ -165,14 +165,29 @@ class GenAIHistograms:
                         series.intervals[interval] = histogram.interval(now_ns)
                     if not acc.count:  # bound but nothing recorded (yet, or in this interval)
                         continue
-                    points.append(HistogramDataPoint(
-                        attributes=series.attributes, start_time_unix_nano=acc.start_ns, time_unix_nano=now_ns,
-                        count=acc.count, sum=acc.sum, bucket_counts=tuple(acc.counts),
-                        explicit_bounds=histogram.boundaries, min=acc.min, max=acc.max, exemplars=[],
-                    ))  # fmt: skip
+                    points.append(
+                        HistogramDataPoint(
+                            attributes=series.attributes,
+                            start_time_unix_nano=acc.start_ns,
+                            time_unix_nano=now_ns,
+                            count=acc.count,
+                            sum=acc.sum,
+                            bucket_counts=tuple(acc.counts),
+                            explicit_bounds=histogram.boundaries,
+                            min=acc.min,
+                            max=acc.max,
+                            exemplars=[],
+                        )
+                    )
                 if points:
-                    out.append(Metric(histogram.name, histogram.description, histogram.unit,
-                                      Histogram(data_points=points, aggregation_temporality=temporality)))  # fmt: skip
+                    out.append(
+                        Metric(
+                            histogram.name,
+                            histogram.description,
+                            histogram.unit,
+                            Histogram(data_points=points, aggregation_temporality=temporality),
+                        )
+                    )
         return out
 
     def merged(self, data: MetricsData, interval: int) -> MetricsData:
@@ -268,10 +283,14 @@ class GenAIMetrics:
             return
         meter = metrics.get_meter(SCOPE_NAME, __version__, provider)
         self._tokens, self._duration, self._first_chunk = (
-            meter.create_histogram(spec.name, unit=spec.unit, description=spec.description,
-                                   explicit_bucket_boundaries_advisory=spec.boundaries)
+            meter.create_histogram(
+                spec.name,
+                unit=spec.unit,
+                description=spec.description,
+                explicit_bucket_boundaries_advisory=spec.boundaries,
+            )
             for spec in (TOKEN_USAGE, OPERATION_DURATION, TIME_TO_FIRST_CHUNK)
-        )  # fmt: skip
+        )
 
     def bind(self, attributes: Mapping[str, Any]) -> BoundMetrics:
         """Resolve an attribute set once (per model and server), for any number of ``record`` calls."""

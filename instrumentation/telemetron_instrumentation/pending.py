@@ -171,8 +171,9 @@ class PendingSpanProcessor(SpanProcessor):
         attributes[semconv.PENDING_PARENT_ID] = format(parent.span_id, "016x") if parent else ""
         return ReadableSpan(
             name=span.name,
-            context=SpanContext(real.trace_id, self._random.getrandbits(64) or 1, False, real.trace_flags,
-                                real.trace_state),
+            context=SpanContext(
+                real.trace_id, self._random.getrandbits(64) or 1, False, real.trace_flags, real.trace_state
+            ),
             parent=real,
             resource=span.resource,
             attributes=attributes,

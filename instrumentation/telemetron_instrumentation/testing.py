@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from concurrent import futures
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,9 @@ class CapturedTelemetry:
                 raise AssertionError(f"timed out; spans: {[s.name for s in spans]}")
             time.sleep(0.02)
 
-    async def await_for(self, predicate: Callable[[list[ReadableSpan]], bool], timeout: float = 10.0) -> list[ReadableSpan]:
+    async def await_for(
+        self, predicate: Callable[[list[ReadableSpan]], bool], timeout: float = 10.0
+    ) -> list[ReadableSpan]:
         """``wait_for`` for async tests: LiteLLM ends async calls from a queue served by the running loop."""
         deadline = time.monotonic() + timeout
         while True:

@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 import time
+from datetime import UTC
 
 import httpx
 
@@ -83,9 +84,9 @@ def _num(value, digits: int = 1) -> str:
 def _ago(stamp: str | None) -> str:
     if not stamp:
         return "-"
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
     if seconds < 120:
         return f"{seconds:.0f}s ago"
     if seconds < 7200:
@@ -103,9 +104,21 @@ def render_agents(state: dict) -> str:
         c = a["activity"].get("counts", {})
         limit = a.get("max_parallel_invocations")
         running = f"{c.get('running', 0)}/{limit}" if limit is not None else str(c.get("running", 0))
-        rows.append([a["name"], a["deployment_name"], running, c.get("waiting", 0), c.get("completed", 0),
-                     c.get("failed", 0), ",".join(a["models"]) or "-", _ago(a["activity"]["updated_at"])])  # fmt: skip
-    out = table(["AGENT", "DEPLOYMENT", "RUNNING", "WAITING", "DONE", "FAILED", "MODELS", "UPDATED"], rows, "(no agents seen)")
+        rows.append(
+            [
+                a["name"],
+                a["deployment_name"],
+                running,
+                c.get("waiting", 0),
+                c.get("completed", 0),
+                c.get("failed", 0),
+                ",".join(a["models"]) or "-",
+                _ago(a["activity"]["updated_at"]),
+            ]
+        )
+    out = table(
+        ["AGENT", "DEPLOYMENT", "RUNNING", "WAITING", "DONE", "FAILED", "MODELS", "UPDATED"], rows, "(no agents seen)"
+    )
     counts = state.get("counts", {})
     if counts.get("agents", 0) > len(state["agents"]):
         out += f"\n... {counts['agents'] - len(state['agents'])} more agents not shown"
@@ -123,10 +136,16 @@ def render_agent(agent: dict) -> str:
         "",
     ]
     rows = [
-        [t["id"], t["status"], t["started_on"], _num(t.get("duration_ms")), t.get("trace_id"),
-         t.get("blocked_by") or t.get("error") or ""]
+        [
+            t["id"],
+            t["status"],
+            t["started_on"],
+            _num(t.get("duration_ms")),
+            t.get("trace_id"),
+            t.get("blocked_by") or t.get("error") or "",
+        ]
         for t in agent["activity"]["active_task_ids"]
-    ]  # fmt: skip
+    ]
     lines.append(table(["TASK", "STATUS", "STARTED", "MS", "TRACE", "NOTE"], rows, "(no recent tasks)"))
     hidden = sum(c.get(k, 0) for k in ("running", "waiting", "completed", "failed")) - c.get("shown", 0)
     if hidden > 0:
@@ -137,7 +156,9 @@ def render_agent(agent: dict) -> str:
 
 def render_workload(state: dict) -> str:
     if not state["workload"]:
-        return "(no workload metrics: run the Collector's k8s_cluster/kubeletstats receivers, or export process metrics)"
+        return (
+            "(no workload metrics: run the Collector's k8s_cluster/kubeletstats receivers, or export process metrics)"
+        )
     blocks = []
     for w in state["workload"]:
         limits = f" limits cpu={w.get('pod_max_cpu', '-')} ram={w.get('pod_max_ram', '-')}"
@@ -145,11 +166,22 @@ def render_workload(state: dict) -> str:
         if w["live"].get("image"):
             head += f" image={w['live']['image']}"
         rows = [
-            [p["pod_id"], p["status"], "no" if p.get("ready") is False else "yes" if p.get("ready") else "-",
-             f"{_num(p['cpu'])}m", f"{_num(p['memory'])}Mi", p.get("restarts", "-"), ",".join(p.get("reasons", []))]
+            [
+                p["pod_id"],
+                p["status"],
+                "no" if p.get("ready") is False else "yes" if p.get("ready") else "-",
+                f"{_num(p['cpu'])}m",
+                f"{_num(p['memory'])}Mi",
+                p.get("restarts", "-"),
+                ",".join(p.get("reasons", [])),
+            ]
             for p in w["pods"]
-        ]  # fmt: skip
-        blocks.append(head + "\n" + table(["POD", "STATUS", "READY", "CPU", "MEMORY", "RESTARTS", "REASON"], rows, "  (no pods reporting)"))
+        ]
+        blocks.append(
+            head
+            + "\n"
+            + table(["POD", "STATUS", "READY", "CPU", "MEMORY", "RESTARTS", "REASON"], rows, "  (no pods reporting)")
+        )
     return "\n\n".join(blocks)
 
 
@@ -160,10 +192,16 @@ def render_queues(state: dict) -> str:
     for q in state["queues"]:
         head = f"{q['name']}: {q['counts']['pending']} pending, oldest {_num(q.get('oldest_wait_mins'), 2)} min"
         rows = [
-            [t["id"], t["priority"]["level"], _num(t["priority"].get("waiting_since_mins"), 2),
-             t.get("invoked_by"), t["priority"].get("blocked_task", ""), (t.get("prompt") or "")[:40]]
+            [
+                t["id"],
+                t["priority"]["level"],
+                _num(t["priority"].get("waiting_since_mins"), 2),
+                t.get("invoked_by"),
+                t["priority"].get("blocked_task", ""),
+                (t.get("prompt") or "")[:40],
+            ]
             for t in q["tasks"]
-        ]  # fmt: skip
+        ]
         body = table(["TASK", "PRIORITY", "WAIT_MIN", "BY", "BLOCKED_BY", "PROMPT"], rows)
         if q["counts"]["pending"] > len(q["tasks"]):
             body += f"\n... {q['counts']['pending'] - len(q['tasks'])} more"
@@ -176,15 +214,24 @@ def render_llm(state: dict) -> str:
     for m in state["litellm"]:
         lat = m.get("latency_ms", {})
         errors = m.get("errors", {})
-        rows.append([
-            m["model"], m["provider"], f"{_num(m['tpm'], 0)}/{_num(m['tpm_max'], 0)}",
-            f"{_num(m['rpm'], 0)}/{_num(m['rpm_max'], 0)}", _num(m.get("tokens_remaining"), 0),
-            f"${m.get('cost_usd', 0):.4f}", sum(errors.values()),
-            f"{_num(lat.get('p50'))}/{_num(lat.get('p95'))}/{_num(lat.get('p99'))}",
-            (m.get("last_error") or {}).get("type", ""),
-        ])  # fmt: skip
-    return table(["MODEL", "PROVIDER", "TPM/MAX", "RPM/MAX", "TOK_LEFT", "COST", "ERRORS", "P50/95/99_MS", "LAST_ERROR"],
-                 rows, "(no LLM calls seen)")  # fmt: skip
+        rows.append(
+            [
+                m["model"],
+                m["provider"],
+                f"{_num(m['tpm'], 0)}/{_num(m['tpm_max'], 0)}",
+                f"{_num(m['rpm'], 0)}/{_num(m['rpm_max'], 0)}",
+                _num(m.get("tokens_remaining"), 0),
+                f"${m.get('cost_usd', 0):.4f}",
+                sum(errors.values()),
+                f"{_num(lat.get('p50'))}/{_num(lat.get('p95'))}/{_num(lat.get('p99'))}",
+                (m.get("last_error") or {}).get("type", ""),
+            ]
+        )
+    return table(
+        ["MODEL", "PROVIDER", "TPM/MAX", "RPM/MAX", "TOK_LEFT", "COST", "ERRORS", "P50/95/99_MS", "LAST_ERROR"],
+        rows,
+        "(no LLM calls seen)",
+    )
 
 
 def render_issues(payload: dict) -> str:
@@ -204,7 +251,9 @@ def render_issues(payload: dict) -> str:
             lines.append(f"         - {r['count']} {r['what']}(s): {r['reason']}  e.g. {example}")
         traces = i["evidence"].get("trace_ids", [])
         if traces:
-            lines.append(f"         traces: {', '.join(traces[:3])}" + (f" (+{len(traces) - 3})" if len(traces) > 3 else ""))
+            lines.append(
+                f"         traces: {', '.join(traces[:3])}" + (f" (+{len(traces) - 3})" if len(traces) > 3 else "")
+            )
         if i.get("hint"):
             lines.append(f"         next: {i['hint']}")
     if payload.get("truncated"):
@@ -216,7 +265,9 @@ def render_diff(payload: dict) -> str:
     head = f"changes since snapshot {payload['since']['id']} ({payload['since']['taken_at']}): {payload['operations']} operation(s)"
     lines = [head]
     for op in payload["patch"]:
-        value = "" if op["op"] == "remove" else " " + json.dumps(op.get("value", op.get("from")), ensure_ascii=False)[:120]
+        value = (
+            "" if op["op"] == "remove" else " " + json.dumps(op.get("value", op.get("from")), ensure_ascii=False)[:120]
+        )
         lines.append(f"  {op['op']:7} {op['path']}{value}")
     if payload.get("truncated"):
         lines.append("  ... truncated")
@@ -354,7 +405,9 @@ def cmd_llm(client: Client, args) -> int:
 
 
 def cmd_issues(client: Client, args) -> int:
-    payload = client.get("/api/v1/oracle/issues", severity=args.severity, kind=args.kind, entity=args.entity, limit=args.limit)
+    payload = client.get(
+        "/api/v1/oracle/issues", severity=args.severity, kind=args.kind, entity=args.entity, limit=args.limit
+    )
     _emit(args, payload, render_issues(payload))
     return 1 if any(i["severity"] in _SEVERE for i in payload["issues"]) else 0
 
@@ -383,15 +436,24 @@ def cmd_trace(client: Client, args) -> int:
 
 def cmd_validate(client: Client, args) -> int:
     payload = client.get("/api/v1/oracle/validate")
-    text = "state is valid against oracle-state.schema.json" if payload["valid"] else table(
-        ["PATH", "PROBLEM"], [[e["path"], e["message"]] for e in payload["errors"]]
+    text = (
+        "state is valid against oracle-state.schema.json"
+        if payload["valid"]
+        else table(["PATH", "PROBLEM"], [[e["path"], e["message"]] for e in payload["errors"]])
     )
     _emit(args, payload, text)
     return 0 if payload["valid"] else 1
 
 
-_VIEWS = {"state": cmd_state, "agents": cmd_agents, "workload": cmd_workload, "queues": cmd_queues,
-          "llm": cmd_llm, "issues": cmd_issues, "diagnose": cmd_diagnose}  # fmt: skip
+_VIEWS = {
+    "state": cmd_state,
+    "agents": cmd_agents,
+    "workload": cmd_workload,
+    "queues": cmd_queues,
+    "llm": cmd_llm,
+    "issues": cmd_issues,
+    "diagnose": cmd_diagnose,
+}
 
 
 def cmd_watch(client: Client, args) -> int:
@@ -447,14 +509,23 @@ def cmd_debug(client: Client, args) -> int:
             sub = parser.parse_args(words)
         except SystemExit:
             continue
-        merged = argparse.Namespace(**{**vars(args), **{k: v for k, v in vars(sub).items() if k not in ("url", "token", "timeout")}})
+        merged = argparse.Namespace(
+            **{**vars(args), **{k: v for k, v in vars(sub).items() if k not in ("url", "token", "timeout")}}
+        )
         try:
             _COMMANDS[sub.command](client, merged)
         except CliError as exc:
             print(f"error: {exc}")
 
 
-_COMMANDS = {**_VIEWS, "diff": cmd_diff, "trace": cmd_trace, "validate": cmd_validate, "watch": cmd_watch, "debug": cmd_debug}
+_COMMANDS = {
+    **_VIEWS,
+    "diff": cmd_diff,
+    "trace": cmd_trace,
+    "validate": cmd_validate,
+    "watch": cmd_watch,
+    "debug": cmd_debug,
+}
 
 
 # --- argument parsing -------------------------------------------------------------------------------
@@ -463,7 +534,9 @@ _COMMANDS = {**_VIEWS, "diff": cmd_diff, "trace": cmd_trace, "validate": cmd_val
 def _common() -> argparse.ArgumentParser:
     # Accepted before or after the command; SUPPRESS keeps a later default from overwriting an earlier value.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS, help="oracle_api URL (default $TELEMETRON_URL or %s)" % DEFAULT_URL)
+    common.add_argument(
+        "--url", default=argparse.SUPPRESS, help="oracle_api URL (default $TELEMETRON_URL or %s)" % DEFAULT_URL
+    )
     common.add_argument("--token", default=argparse.SUPPRESS, help="API token (default $TELEMETRON_API_TOKEN)")
     common.add_argument("--format", choices=("table", "json"), default=argparse.SUPPRESS, help="output (default table)")
     common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help="HTTP timeout in seconds (default 10)")

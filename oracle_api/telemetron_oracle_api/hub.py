@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .receiver.records import LogRecord, MetricPoint, SpanRecord
+from .model import LogRecord, MetricPoint, SpanRecord
 
 log = logging.getLogger(__name__)
 

@@ -49,9 +49,13 @@ class OracleApi:
         self.hub.subscribe(self.oracle.on_committed)
         self.render_pool = RenderPool(settings.db_path, settings.render_helper_count)
         self.services = Services(
-            settings=settings, store=self.store, hub=self.hub, receiver_stats=self.receiver.stats,
-            render_pool=self.render_pool, grpc_refusals=grpc_refusals,
-        )  # fmt: skip
+            settings=settings,
+            store=self.store,
+            hub=self.hub,
+            receiver_stats=self.receiver.stats,
+            render_pool=self.render_pool,
+            grpc_refusals=grpc_refusals,
+        )
         self.services.extras["oracle"] = self.oracle
         # Live WebSocket stream: a hub subscriber that only hands batches to the event loop.
         self.services.extras["stream"] = LiveStream(self.hub, extras=self.services.extras)
@@ -79,9 +83,13 @@ def serve(settings: Settings) -> None:
     oracle.start()
     log.info(
         "oracle_api: OTLP gRPC on %s:%d, HTTP on http://%s:%d, store %s, %s",
-        settings.grpc_host, oracle.receiver.port, settings.http_host, settings.http_port, settings.db_path,
+        settings.grpc_host,
+        oracle.receiver.port,
+        settings.http_host,
+        settings.http_port,
+        settings.db_path,
         "API token required" if settings.api_token else "no API token (loopback only)",
-    )  # fmt: skip
+    )
     try:
         uvicorn.run(
             oracle.app,

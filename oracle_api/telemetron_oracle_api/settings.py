@@ -121,7 +121,9 @@ class Settings:
                 "and gRPC metadata"
             )
         if "*" in split_list(self.allowed_hosts) and not self.api_token:
-            raise ValueError("TELEMETRON_ALLOWED_HOSTS=* lets any web page reach oracle_api: it needs TELEMETRON_API_TOKEN")
+            raise ValueError(
+                "TELEMETRON_ALLOWED_HOSTS=* lets any web page reach oracle_api: it needs TELEMETRON_API_TOKEN"
+            )
 
 
 def is_loopback(host: str) -> bool:

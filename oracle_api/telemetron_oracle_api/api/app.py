@@ -7,9 +7,20 @@ from dataclasses import asdict
 from fastapi import FastAPI
 
 from .. import __doc__ as _about
-from . import oracle, traces
-from . import dashboard, dashboard_data, graph, jaeger, jaeger_metrics, metrics, simulate, stream, timeline  # trace viewing
-from . import errors
+from . import (
+    dashboard,
+    dashboard_data,
+    errors,
+    graph,
+    jaeger,
+    jaeger_metrics,
+    metrics,
+    oracle,
+    simulate,
+    stream,
+    timeline,
+    traces,
+)  # trace viewing
 from .deps import Services
 from .security import SecurityMiddleware
 

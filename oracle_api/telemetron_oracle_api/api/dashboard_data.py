@@ -32,19 +32,30 @@ class _Series:
         self.counts = {k: [0] * points for k in ("calls", "errors", "rate_limited", "input_tokens", "output_tokens")}
         self.cost = [0.0] * points
         self.durations: list[list[float]] = [[] for _ in range(points)]
-        self.headroom: dict[str, list[float | None]] = {k: [None] * points for k in ("tokens_remaining", "requests_remaining")}
+        self.headroom: dict[str, list[float | None]] = {
+            k: [None] * points for k in ("tokens_remaining", "requests_remaining")
+        }
 
     def json(self, model: str) -> dict:
         p50 = [percentile(sorted(d), 50) for d in self.durations]
         p95 = [percentile(sorted(d), 95) for d in self.durations]
-        return {"model": model, "provider": self.provider, **self.counts, "cost_usd": [round(c, 6) for c in self.cost],
-                "latency_p50_ms": p50, "latency_p95_ms": p95, **self.headroom}  # fmt: skip
+        return {
+            "model": model,
+            "provider": self.provider,
+            **self.counts,
+            "cost_usd": [round(c, 6) for c in self.cost],
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            **self.headroom,
+        }
 
 
 @router.get("/llm-series")
 def llm_series(
     services: Annotated[Services, Depends(get_services)],
-    window: Annotated[str, Query(description="how far back from now, e.g. 15m, 1h, 1d", json_schema_extra=AMOUNT)] = "1h",
+    window: Annotated[
+        str, Query(description="how far back from now, e.g. 15m, 1h, 1d", json_schema_extra=AMOUNT)
+    ] = "1h",
     step: Annotated[str, Query(description="the width of one point, e.g. 10s, 1m", json_schema_extra=AMOUNT)] = "1m",
 ):
     """Per model and step: calls, errors, rate-limited calls, tokens, cost (USD), latency p50/p95 (ms), headroom."""
@@ -74,8 +85,10 @@ def llm_series(
             if r[key] is not None:
                 old = s.headroom[key][i]
                 s.headroom[key][i] = r[key] if old is None else min(old, r[key])
-    return json_response({
-        "step_seconds": step_ns / 1e9,
-        "timestamps": [(since + (i + 1) * step_ns) / 1e9 for i in range(points)],
-        "models": [by_model[m].json(m) for m in sorted(by_model)],
-    })  # fmt: skip
+    return json_response(
+        {
+            "step_seconds": step_ns / 1e9,
+            "timestamps": [(since + (i + 1) * step_ns) / 1e9 for i in range(points)],
+            "models": [by_model[m].json(m) for m in sorted(by_model)],
+        }
+    )

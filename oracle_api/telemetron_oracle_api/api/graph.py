@@ -47,7 +47,9 @@ class _Tally:
 def build_graph(rows: list[dict]) -> dict:
     parsed = [(row, json.loads(row["attributes"])) for row in rows]
     kinds = {
-        row["span_id"]: steps.step_kind(row["operation"], row["name"], row["kind"], attrs, row["request_model"], row["provider"])
+        row["span_id"]: steps.step_kind(
+            row["operation"], row["name"], row["kind"], attrs, row["request_model"], row["provider"]
+        )
         for row, attrs in parsed
     }
     agent_names = {
@@ -55,7 +57,9 @@ def build_graph(rows: list[dict]) -> dict:
         for row, _ in parsed
         if kinds[row["span_id"]] == steps.AGENT
     }
-    resolver = steps.AgentResolver((r["span_id"], r["parent_span_id"], agent_names.get(r["span_id"])) for r, _ in parsed)
+    resolver = steps.AgentResolver(
+        (r["span_id"], r["parent_span_id"], agent_names.get(r["span_id"])) for r, _ in parsed
+    )
     nodes: dict[str, dict] = {}
     node_tally: dict[str, _Tally] = {}
     edges: dict[tuple[str, str, str], _Tally] = {}
@@ -102,9 +106,7 @@ def build_graph(rows: list[dict]) -> dict:
     return {
         "trace_id": rows[0]["trace_id"] if rows else None,
         "nodes": [{**n, **node_tally[n["id"]].json()} for n in nodes.values()],
-        "edges": [
-            {"source": s, "target": t, "type": kind, **tally.json()} for (s, t, kind), tally in edges.items()
-        ],
+        "edges": [{"source": s, "target": t, "type": kind, **tally.json()} for (s, t, kind), tally in edges.items()],
     }
 
 

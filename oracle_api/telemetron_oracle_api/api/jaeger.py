@@ -21,12 +21,31 @@ from fastapi import APIRouter, Depends, Query, Response
 from ..store import queries
 from . import errors
 from . import jaeger_model as jm
-from .schemas import (JaegerDependency, JaegerEnvelope, JaegerOperation, V3Operations, V3Services, V3TraceSummaries,
-                      V3Traces, ok)  # fmt: skip
 from ._respond import json_response
 from .deps import Services, get_services
 from .errors import BadRequest
-from .params import DATE_TIME, DIGITS, GO_DURATION, MAX_DURATION_MS, amount_ns, count, go_duration_ns, rfc3339_ns, unicode_pairs, unix_ns
+from .params import (
+    DATE_TIME,
+    DIGITS,
+    GO_DURATION,
+    MAX_DURATION_MS,
+    amount_ns,
+    count,
+    go_duration_ns,
+    rfc3339_ns,
+    unicode_pairs,
+    unix_ns,
+)
+from .schemas import (
+    JaegerDependency,
+    JaegerEnvelope,
+    JaegerOperation,
+    V3Operations,
+    V3Services,
+    V3Traces,
+    V3TraceSummaries,
+    ok,
+)
 
 router = APIRouter(tags=["jaeger"])
 
@@ -68,7 +87,9 @@ def _logfmt(text: str) -> dict[str, str]:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise BadRequest(f"malformed 'tags' parameter: the quoted value of {m.group(1)!r} is not a JSON string: {exc}") from exc
+                raise BadRequest(
+                    f"malformed 'tags' parameter: the quoted value of {m.group(1)!r} is not a JSON string: {exc}"
+                ) from exc
         out[m.group(1)] = value
     if not out and text.strip():
         raise BadRequest("malformed 'tags' parameter: expected a JSON object or logfmt key=value pairs")
@@ -184,11 +205,23 @@ def jaeger_search(  # noqa: N803 - Jaeger's parameter names
     service: str = "",
     operation: str = "",
     tag: Annotated[list[str] | None, Query(description="key:value, repeatable")] = None,
-    tags: Annotated[list[str] | None, Query(description='a JSON object ({"key":"value"}) or logfmt key=value pairs')] = None,
-    start: Annotated[str, Query(description=f"the earliest span start, {_MICROS}; default end - lookback", json_schema_extra=DIGITS)] = "",
-    end: Annotated[str, Query(description=f"the latest span start, {_MICROS}; default now", json_schema_extra=DIGITS)] = "",
+    tags: Annotated[
+        list[str] | None, Query(description='a JSON object ({"key":"value"}) or logfmt key=value pairs')
+    ] = None,
+    start: Annotated[
+        str, Query(description=f"the earliest span start, {_MICROS}; default end - lookback", json_schema_extra=DIGITS)
+    ] = "",
+    end: Annotated[
+        str, Query(description=f"the latest span start, {_MICROS}; default now", json_schema_extra=DIGITS)
+    ] = "",
     lookback: Annotated[str, Query(description="without start: how far back from end (1h, 2d, 1w); default 2d")] = "",
-    limit: Annotated[str, Query(description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}; 0 or none: {_DEFAULT_SEARCH_LIMIT}", json_schema_extra=DIGITS)] = "",
+    limit: Annotated[
+        str,
+        Query(
+            description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}; 0 or none: {_DEFAULT_SEARCH_LIMIT}",
+            json_schema_extra=DIGITS,
+        ),
+    ] = "",
     minDuration: Annotated[str, Query(description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
     maxDuration: Annotated[str, Query(description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
     traceID: Annotated[list[str] | None, Query(description="fetch these traces instead of searching")] = None,
@@ -231,7 +264,8 @@ def jaeger_search(  # noqa: N803 - Jaeger's parameter names
 
 
 @router.get(
-    "/api/traces/{trace_id}", responses={**ok(JaegerEnvelope[list[dict[str, Any]]]), **errors.documented("v1", 400, 404)}
+    "/api/traces/{trace_id}",
+    responses={**ok(JaegerEnvelope[list[dict[str, Any]]]), **errors.documented("v1", 400, 404)},
 )
 def jaeger_trace(trace_id: str, services: ServicesDep, raw: str = ""):
     """One trace in Jaeger's UI model; 404 when unknown."""
@@ -242,21 +276,27 @@ def jaeger_trace(trace_id: str, services: ServicesDep, raw: str = ""):
     return traces_envelope(traces)
 
 
-@router.get("/api/dependencies", responses={**ok(JaegerEnvelope[list[JaegerDependency]]), **errors.documented("v1", 400)})
+@router.get(
+    "/api/dependencies", responses={**ok(JaegerEnvelope[list[JaegerDependency]]), **errors.documented("v1", 400)}
+)
 def jaeger_dependencies(  # noqa: N803 - Jaeger's parameter names
     services: ServicesDep,
-    endTs: Annotated[str, Query(description="the end of the window, Unix milliseconds; default now", json_schema_extra=DIGITS)] = "",
-    lookback: Annotated[str, Query(description="the window's length in milliseconds; default one day", json_schema_extra=DIGITS)] = "",
+    endTs: Annotated[
+        str, Query(description="the end of the window, Unix milliseconds; default now", json_schema_extra=DIGITS)
+    ] = "",
+    lookback: Annotated[
+        str, Query(description="the window's length in milliseconds; default one day", json_schema_extra=DIGITS)
+    ] = "",
     service: str = "",
 ):
     """Service-to-service calls (parent span in one service, child in another) in [endTs - lookback, endTs] ms."""
     end_ns = unix_ns(endTs, "endTs", "milliseconds") if endTs else _now_ns()
-    lookback_ns = count(lookback, "lookback", 0, MAX_DURATION_MS) * 10**6 if lookback else _DEFAULT_DEPENDENCY_LOOKBACK_MS * 10**6
+    lookback_ns = (
+        count(lookback, "lookback", 0, MAX_DURATION_MS) * 10**6 if lookback else _DEFAULT_DEPENDENCY_LOOKBACK_MS * 10**6
+    )
     with services.store.reader() as conn:
         links = queries.dependencies(conn, max(0, end_ns - lookback_ns), end_ns)
-    data = [
-        {"parent": p, "child": c, "callCount": n} for p, c, n in links if not service or service in (p, c)
-    ]
+    data = [{"parent": p, "child": c, "callCount": n} for p, c, n in links if not service or service in (p, c)]
     return envelope(data, 0)
 
 
@@ -298,17 +338,34 @@ def _v3_search(  # noqa: PLR0913 - one argument per query parameter, canonical a
     service_name_: Annotated[str, Query(alias="query.service_name", deprecated=True)] = "",
     operation_name: Annotated[str, Query(alias="query.operationName")] = "",
     operation_name_: Annotated[str, Query(alias="query.operation_name", deprecated=True)] = "",
-    attributes: Annotated[str, Query(alias="query.attributes", description='JSON object, e.g. {"http.status_code":"500"}')] = "",
-    start_time_min: Annotated[str, Query(alias="query.startTimeMin", description=f"required; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
+    attributes: Annotated[
+        str, Query(alias="query.attributes", description='JSON object, e.g. {"http.status_code":"500"}')
+    ] = "",
+    start_time_min: Annotated[
+        str, Query(alias="query.startTimeMin", description=f"required; {_RFC3339}", json_schema_extra=DATE_TIME)
+    ] = "",
     start_time_min_: Annotated[str, Query(alias="query.start_time_min", deprecated=True)] = "",
-    start_time_max: Annotated[str, Query(alias="query.startTimeMax", description=f"required; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
+    start_time_max: Annotated[
+        str, Query(alias="query.startTimeMax", description=f"required; {_RFC3339}", json_schema_extra=DATE_TIME)
+    ] = "",
     start_time_max_: Annotated[str, Query(alias="query.start_time_max", deprecated=True)] = "",
-    search_depth: Annotated[str, Query(alias="query.searchDepth", description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}", json_schema_extra=DIGITS)] = "",
+    search_depth: Annotated[
+        str,
+        Query(
+            alias="query.searchDepth",
+            description=f"traces to return, 0 to {MAX_SEARCH_LIMIT}",
+            json_schema_extra=DIGITS,
+        ),
+    ] = "",
     search_depth_: Annotated[str, Query(alias="query.search_depth", deprecated=True)] = "",
     num_traces: Annotated[str, Query(alias="query.num_traces", deprecated=True)] = "",
-    duration_min: Annotated[str, Query(alias="query.durationMin", description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
+    duration_min: Annotated[
+        str, Query(alias="query.durationMin", description=_GO_DURATION, json_schema_extra=GO_DURATION)
+    ] = "",
     duration_min_: Annotated[str, Query(alias="query.duration_min", deprecated=True)] = "",
-    duration_max: Annotated[str, Query(alias="query.durationMax", description=_GO_DURATION, json_schema_extra=GO_DURATION)] = "",
+    duration_max: Annotated[
+        str, Query(alias="query.durationMax", description=_GO_DURATION, json_schema_extra=GO_DURATION)
+    ] = "",
     duration_max_: Annotated[str, Query(alias="query.duration_max", deprecated=True)] = "",
     raw_traces: Annotated[str, Query(alias="query.rawTraces", description="true: no clock-skew adjustment")] = "",
     raw_traces_: Annotated[str, Query(alias="query.raw_traces", deprecated=True)] = "",
@@ -373,7 +430,12 @@ def v3_find_traces(query: V3Search, services: ServicesDep):
 def v3_get_trace(  # noqa: N803 - Jaeger's parameter names
     trace_id: str,
     services: ServicesDep,
-    startTime: Annotated[str, Query(description=f"validated, not applied: the trace is returned whole; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
+    startTime: Annotated[
+        str,
+        Query(
+            description=f"validated, not applied: the trace is returned whole; {_RFC3339}", json_schema_extra=DATE_TIME
+        ),
+    ] = "",
     start_time: Annotated[str, Query(deprecated=True)] = "",
     endTime: Annotated[str, Query(description=f"validated, not applied; {_RFC3339}", json_schema_extra=DATE_TIME)] = "",
     end_time: Annotated[str, Query(deprecated=True)] = "",
@@ -384,8 +446,10 @@ def v3_get_trace(  # noqa: N803 - Jaeger's parameter names
     tid = parse_trace_id(trace_id)
     raw, raw_name = _either((rawTraces, "rawTraces"), (raw_traces, "raw_traces"))
     adjust = not _bool_param(raw, raw_name)
-    for value, name in (_either((startTime, "startTime"), (start_time, "start_time")),
-                        _either((endTime, "endTime"), (end_time, "end_time"))):  # fmt: skip
+    for value, name in (
+        _either((startTime, "startTime"), (start_time, "start_time")),
+        _either((endTime, "endTime"), (end_time, "end_time")),
+    ):
         if value:
             rfc3339_ns(value, name)  # validated as Jaeger does
     return _v3_result(services, [tid], adjust)

@@ -15,7 +15,7 @@ import math
 import time
 from bisect import bisect_right
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import parse_qs
 
@@ -45,7 +45,9 @@ class _BadParam(ValueError):
 
 
 def _error(status: int, message: str) -> Response:
-    return json_response({"data": None, "total": 0, "limit": 0, "offset": 0, "errors": [{"code": status, "msg": message}]}, status)
+    return json_response(
+        {"data": None, "total": 0, "limit": 0, "offset": 0, "errors": [{"code": status, "msg": message}]}, status
+    )
 
 
 # --- parameters -----------------------------------------------------------------------------------
@@ -77,7 +79,9 @@ class _Query:
             raise _BadParam("unable to parse param 'service': please provide at least one service name")
         group = q.get("groupByOperation", "")
         if group.lower() not in ("", "1", "t", "true", "0", "f", "false"):
-            raise _BadParam(f"unable to parse param 'groupByOperation': strconv.ParseBool: parsing {group!r}: invalid syntax")
+            raise _BadParam(
+                f"unable to parse param 'groupByOperation': strconv.ParseBool: parsing {group!r}: invalid syntax"
+            )
         self.group_by_operation = group.lower() in ("1", "t", "true")
         kinds = q.getlist("spanKind")
         unknown = [k for k in kinds if k not in _KINDS]
@@ -115,7 +119,7 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 def _timestamp(ms: int) -> str:
     """A protobuf Timestamp as jsonpb writes it: RFC 3339 in UTC, milliseconds only when not zero."""
-    moment = datetime.fromtimestamp(ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    moment = datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{moment}.{ms % 1000:03d}Z" if ms % 1000 else f"{moment}Z"
 
 
@@ -178,6 +182,7 @@ def _answer(request: Request, services: Services, name: str, help_text: str, red
 
 # --- routes ---------------------------------------------------------------------------------------
 
+
 def _documented(*extra: tuple[str, dict]) -> dict:
     """``openapi_extra`` and ``responses`` for a route whose parameters ``_Query`` reads itself."""
     params = [
@@ -191,7 +196,6 @@ def _documented(*extra: tuple[str, dict]) -> dict:
     ] + [(name, schema, True) for name, schema in extra]
     parameters = [{"name": n, "in": "query", "required": r, "schema": sch, "explode": True} for n, sch, r in params]
     return {"openapi_extra": {"parameters": parameters}, "responses": documented("v1", 400)}
-
 
 
 @router.get("/api/metrics/latencies", **_documented(("quantile", {"type": "number", "minimum": 0, "maximum": 1})))
@@ -216,7 +220,9 @@ def calls(request: Request, services: ServicesDep) -> Response:
 @router.get("/api/metrics/errors", **_documented())
 def errors(request: Request, services: ServicesDep) -> Response:
     """The fraction of calls that ended in error, per service or per operation."""
-    return _answer(request, services, "error_rate", "error rate, computed as a fraction of errors/sec over calls/sec", _errors)
+    return _answer(
+        request, services, "error_rate", "error rate, computed as a fraction of errors/sec over calls/sec", _errors
+    )
 
 
 @router.get("/api/metrics/minstep")

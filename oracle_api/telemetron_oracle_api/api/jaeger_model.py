@@ -180,9 +180,12 @@ _COLUMNS = (
     " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
 )
 _DOCUMENTS = (
-    "attributes", "NULLIF(events, '[]')", "NULLIF(links, '[]')", "NULLIF(dropped_counts, '[0,0,0]')",
+    "attributes",
+    "NULLIF(events, '[]')",
+    "NULLIF(links, '[]')",
+    "NULLIF(dropped_counts, '[0,0,0]')",
     "NULLIF(scope_attributes, '{}')",
-)  # fmt: skip
+)
 
 
 # A rendered span is a tuple: the sort key (trace id, start, span id), what assembling a response
@@ -228,7 +231,9 @@ def _references(trace_id: str, parent: str | None, links: list) -> list[dict]:
     if parent:
         refs.append({"refType": "CHILD_OF", "traceID": jaeger_tid, "spanID": parent})
     for link in links:
-        ref_type = "CHILD_OF" if link.get("attributes", {}).get("opentracing.ref_type") == "child_of" else "FOLLOWS_FROM"
+        ref_type = (
+            "CHILD_OF" if link.get("attributes", {}).get("opentracing.ref_type") == "child_of" else "FOLLOWS_FROM"
+        )
         if parent and link["trace_id"] == trace_id and link["span_id"] == parent:
             refs[0]["refType"] = ref_type  # the link names the parent: it decides the type
             continue
@@ -243,7 +248,11 @@ def process_of(resource: dict | None, service_name: str, adjust: bool) -> dict:
 
 
 def _fixed_tags(
-    scope_name: str, scope_version: str, kind: int, status_code: int, status_message: str | None,
+    scope_name: str,
+    scope_version: str,
+    kind: int,
+    status_code: int,
+    status_message: str | None,
     trace_state: str | None,
 ) -> tuple[str, str, str]:
     """The tags before and after the attributes, which many spans of a trace share: the text to
@@ -257,7 +266,9 @@ def _fixed_tags(
     if kind_tag:
         after.append(f'{{"key":"span.kind","type":"string","value":"{kind_tag}"}}')
     if status_code == 2:
-        after.append('{"key":"otel.status_code","type":"string","value":"ERROR"},{"key":"error","type":"bool","value":true}')
+        after.append(
+            '{"key":"otel.status_code","type":"string","value":"ERROR"},{"key":"error","type":"bool","value":true}'
+        )
     elif status_code == 1:
         after.append('{"key":"otel.status_code","type":"string","value":"OK"}')
     if status_message:
@@ -280,10 +291,12 @@ def _logs_json(events: list, adjust: bool, cache: dict, fields_cache: dict) -> s
         key = (name, orjson.dumps(attributes))
         fields = fields_cache.get(key)
         if fields is None:
-            parts = [f'{{"key":"event","type":"string","value":{_q(name)}}}'] if name and "event" not in attributes else []
+            parts = (
+                [f'{{"key":"event","type":"string","value":{_q(name)}}}'] if name and "event" not in attributes else []
+            )
             fields = fields_cache[key] = ",".join(parts + _tags_json(attributes, adjust, cache))
         logs.append(f'{{"timestamp":{event["time_ns"] // 1000},"fields":[{fields}]}}')
-    return f'[{",".join(logs)}]'
+    return f"[{','.join(logs)}]"
 
 
 _SAMPLED = '"flags":1,'  # the W3C sampled bit, Jaeger's SampledFlag
@@ -297,9 +310,27 @@ def _ui_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
     heads: dict[str, tuple[str, str]] = {}  # per trace: the start of a span, and of its parent reference
     out = []
     for (
-        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, resource_key, service,
-        scope_name, scope_version, trace_state, flags, attributes, events, links, _dropped, _scope_attributes,
-    ) in rows:  # fmt: skip
+        trace_id,
+        start_ns,
+        span_id,
+        parent,
+        name,
+        kind,
+        end_ns,
+        status_code,
+        status_message,
+        resource_key,
+        service,
+        scope_name,
+        scope_version,
+        trace_state,
+        flags,
+        attributes,
+        events,
+        links,
+        _dropped,
+        _scope_attributes,
+    ) in rows:
         head = heads.get(trace_id)
         if head is None:
             jaeger_tid = jaeger_trace_id(trace_id)
@@ -317,11 +348,20 @@ def _ui_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
             fixed = fixed_cache[fixed_key] = _fixed_tags(*fixed_key)
         tags = f"{fixed[0]}{','.join(_tags_json(attributes, adjust, tag_cache))}{fixed[1]}" if attributes else fixed[2]
         logs = _logs_json(events, adjust, tag_cache, fields_cache) if events else "[]"
-        out.append((
-            trace_id, start_ns, span_id, resource_key, service, scope_name, scope_version, "",
-            f'{head[0]}{span_id}",{_SAMPLED if flags & 0x1 else ""}"operationName":{_q(name)},"references":{refs},'
-            f'"startTime":{start_ns // 1000},"duration":{(end_ns - start_ns) // 1000},"tags":[{tags}],"logs":{logs},',
-        ))  # fmt: skip
+        out.append(
+            (
+                trace_id,
+                start_ns,
+                span_id,
+                resource_key,
+                service,
+                scope_name,
+                scope_version,
+                "",
+                f'{head[0]}{span_id}",{_SAMPLED if flags & 0x1 else ""}"operationName":{_q(name)},"references":{refs},'
+                f'"startTime":{start_ns // 1000},"duration":{(end_ns - start_ns) // 1000},"tags":[{tags}],"logs":{logs},',
+            )
+        )
     return out
 
 
@@ -363,7 +403,11 @@ def ui_traces_json(
     spans = run(conn, span_texts, trace_ids, UI, adjust)
     resources = get_resources(conn, {span[_RESOURCE] for span in spans})
     by_trace = _by_trace(spans, trace_ids)
-    return [(tid, _ui_trace_json(tid, trace_spans, resources, adjust)) for tid, trace_spans in by_trace.items() if trace_spans]
+    return [
+        (tid, _ui_trace_json(tid, trace_spans, resources, adjust))
+        for tid, trace_spans in by_trace.items()
+        if trace_spans
+    ]
 
 
 # --- OTLP JSON (api_v3) ---------------------------------------------------------------------------
@@ -424,7 +468,7 @@ def _attributes_text(attributes: dict, adjust: bool, cache: dict | None = None) 
         if text is None:
             text = cache[ck] = f'{{"key":{_q(k)},"value":{any_value_text(value)}}}'
         out.append(text)
-    return f'[{",".join(out)}]'
+    return f"[{','.join(out)}]"
 
 
 def _otlp_events_text(events: list, adjust: bool, cache: dict, fields_cache: dict) -> str:
@@ -448,7 +492,7 @@ def _otlp_events_text(events: list, adjust: bool, cache: dict, fields_cache: dic
             texts.append(f'{{"timeUnixNano":"{time_ns}"{"," if rest else ""}{rest}}}')
         else:
             texts.append(f"{{{rest}}}")
-    return f'[{",".join(texts)}]'
+    return f"[{','.join(texts)}]"
 
 
 def _otlp_links_text(links: list, adjust: bool) -> str:
@@ -471,9 +515,27 @@ def _otlp_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
     fields_cache: dict = {}
     out = []
     for (
-        trace_id, start_ns, span_id, parent, name, kind, end_ns, status_code, status_message, resource_key, service,
-        scope_name, scope_version, trace_state, flags, attributes, events, links, dropped, scope_attributes,
-    ) in rows:  # fmt: skip
+        trace_id,
+        start_ns,
+        span_id,
+        parent,
+        name,
+        kind,
+        end_ns,
+        status_code,
+        status_message,
+        resource_key,
+        service,
+        scope_name,
+        scope_version,
+        trace_state,
+        flags,
+        attributes,
+        events,
+        links,
+        dropped,
+        scope_attributes,
+    ) in rows:
         # Each optional field's text is "" when absent (OTLP/JSON leaves out default values); one
         # f-string then writes the span.
         state_f = f',"traceState":{_q(trace_state)}' if trace_state else ""
@@ -493,12 +555,21 @@ def _otlp_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
         else:
             status = f'"code":{status_code}' if status_code else ""
         scope_f = _attributes_text(scope_attributes, adjust, cache) if scope_attributes else ""
-        out.append((
-            trace_id, start_ns, span_id, resource_key, service, scope_name, scope_version, scope_f,
-            f'{{"traceId":"{trace_id}","spanId":"{span_id}"{state_f}{parent_f}{flags_f}{name_f}{kind_f},'
-            f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"{attributes_f}{events_f}{links_f},'
-            f'"status":{{{status}}}}}',
-        ))  # fmt: skip
+        out.append(
+            (
+                trace_id,
+                start_ns,
+                span_id,
+                resource_key,
+                service,
+                scope_name,
+                scope_version,
+                scope_f,
+                f'{{"traceId":"{trace_id}","spanId":"{span_id}"{state_f}{parent_f}{flags_f}{name_f}{kind_f},'
+                f'"startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{end_ns}"{attributes_f}{events_f}{links_f},'
+                f'"status":{{{status}}}}}',
+            )
+        )
     return out
 
 
@@ -519,7 +590,11 @@ def otlp_resource_spans_json(
             scopes.setdefault((span[_SCOPE], span[_VERSION], span[_SCOPE_ATTRIBUTES]), []).append(span[_TEXT])
         for key, scopes in by_resource.items():
             resource = resources.get(key)
-            resource_text = f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}' if resource and resource["attributes"] else "{}"
+            resource_text = (
+                f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}'
+                if resource and resource["attributes"]
+                else "{}"
+            )
             scope_texts = []
             for (name, version, scope_attributes), texts in scopes.items():
                 scope = []

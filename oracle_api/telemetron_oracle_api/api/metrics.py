@@ -20,6 +20,7 @@ from .schemas import Metrics, ok
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 
+
 def percentile(sorted_values: list[float], p: float) -> float | None:
     """Nearest-rank percentile of an ascending list."""
     if not sorted_values:
@@ -129,7 +130,9 @@ def compute_metrics(rows, since_ns: int, until_ns: int) -> dict:
 @router.get("/metrics", responses={**ok(Metrics), **errors.documented("rest", 400)})
 def metrics(
     services: Annotated[Services, Depends(get_services)],
-    window: Annotated[str, Query(description="how far back from now, e.g. 30s, 15m, 1h, 7d", json_schema_extra=AMOUNT)] = "15m",
+    window: Annotated[
+        str, Query(description="how far back from now, e.g. 30s, 15m, 1h, 7d", json_schema_extra=AMOUNT)
+    ] = "15m",
 ):
     """Per agent, model and tool over the window: calls, errors, latency p50/p95/p99, tokens in/out, cost (USD)."""
     span_ns = amount_ns(window, "window")

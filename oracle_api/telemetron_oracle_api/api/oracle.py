@@ -108,7 +108,9 @@ async def oracle_state(
     format: Annotated[str, _FORMAT] = "json",
     agent: Annotated[str | None, Query(description="only this agent, its deployment and the models it used")] = None,
     deployment: Annotated[str | None, Query(description="only this deployment and its agents")] = None,
-    at: Annotated[str | None, Query(description="the state as of an ISO time, a duration ago (10m) or a snapshot id")] = None,
+    at: Annotated[
+        str | None, Query(description="the state as of an ISO time, a duration ago (10m) or a snapshot id")
+    ] = None,
 ) -> Response:
     """The unified system state (oracle-state.schema.json): agents, workload, queues, LLM usage."""
     return await _state(oracle, format, agent, deployment, at)
@@ -171,7 +173,9 @@ def oracle_issues(
 @router.get("/api/v1/oracle/diff", responses={**ok(Diff), **errors.documented("rest", 400, 404)})
 def oracle_diff(
     oracle: OracleDep,
-    since: Annotated[str, Query(description="ISO time, duration ago (10m) or snapshot id; its snapshot is compared with now")],
+    since: Annotated[
+        str, Query(description="ISO time, duration ago (10m) or snapshot id; its snapshot is compared with now")
+    ],
     until: Annotated[str | None, Query(description="ISO time, duration ago or snapshot id instead of now")] = None,
     limit: Limit(10_000, "patch operations to list") = 1000,
 ) -> Response:
@@ -180,7 +184,10 @@ def oracle_diff(
     before = _snapshot_at(oracle, since_when, since)
     if until is not None:
         after_snapshot = _snapshot_at(oracle, until_when, until)
-        after, after_meta = after_snapshot["state"], {"id": after_snapshot["id"], "taken_at": iso(after_snapshot["taken_ns"])}
+        after, after_meta = (
+            after_snapshot["state"],
+            {"id": after_snapshot["id"], "taken_at": iso(after_snapshot["taken_ns"])},
+        )
     else:
         after = oracle.state()
         after_meta = {"generated_at": after["generated_at"]}
@@ -207,7 +214,13 @@ def oracle_snapshots(
     return _json(
         {
             "snapshots": [
-                {"id": r["id"], "taken_at": iso(r["taken_ns"]), "reason": r["reason"], "stored_bytes": r["compressed_size"]} for r in rows
+                {
+                    "id": r["id"],
+                    "taken_at": iso(r["taken_ns"]),
+                    "reason": r["reason"],
+                    "stored_bytes": r["compressed_size"],
+                }
+                for r in rows
             ],
             "count": oracle.snapshots.count() if oracle.snapshots else 0,
         }

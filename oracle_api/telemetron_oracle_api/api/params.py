@@ -18,7 +18,7 @@ Accepted forms:
 """
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated
 
@@ -28,7 +28,7 @@ INT64_MAX = 2**63 - 1
 MAX_TIME_NS = INT64_MAX
 MAX_DURATION_NS = INT64_MAX
 MAX_DURATION_MS = MAX_DURATION_NS // 10**6  # the largest whole number of ms that fits in int64 ns
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TIME_RANGE = "1970-01-01T00:00:00Z to 2262-04-11T23:47:16.854775807Z"
 
 
@@ -66,7 +66,7 @@ def rfc3339_ns(text: str, param: str, *, strict: bool = True) -> int:
         raise BadParameter(param, text, f"expected {form}")
     year, month, day, hour, minute, second, fraction, zone = m.groups()
     try:
-        tz = timezone.utc
+        tz = UTC
         if zone and zone not in ("Z", "z"):
             offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
             tz = timezone(-offset if zone[0] == "-" else offset)
@@ -91,13 +91,25 @@ def unix_ns(text: str, param: str, unit: str) -> int:
 # --- durations ------------------------------------------------------------------------------------
 
 _GO_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
-            "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}  # fmt: skip
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+    "d": 86400 * 10**9,
+    "w": 7 * 86400 * 10**9,
+}
 
 
 def _check_duration(ns: int, param: str, value: object, form: str) -> int:
     if not 0 <= ns <= MAX_DURATION_NS:
-        raise BadParameter(param, value, f"out of range: expected {form} from 0 to 2562047h47m16.854775807s (2^63-1 ns)")
+        raise BadParameter(
+            param, value, f"out of range: expected {form} from 0 to 2562047h47m16.854775807s (2^63-1 ns)"
+        )
     return ns
 
 
@@ -156,7 +168,9 @@ def unicode_pairs(pairs: dict[str, str], param: str) -> dict[str, str]:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise BadParameter(param, text, f"expected Unicode text, not the lone surrogate {text[exc.start]!r}") from exc
+            raise BadParameter(
+                param, text, f"expected Unicode text, not the lone surrogate {text[exc.start]!r}"
+            ) from exc
     return pairs
 
 
@@ -186,7 +200,9 @@ RowId = Annotated[int | None, Query(ge=0, le=INT64_MAX, description="a snapshot 
 def time_query(name: str, description: str):
     """``Annotated[int | None, ...]``: an optional RFC 3339 query parameter ``name``, in Unix nanoseconds."""
 
-    described = f"{description}; RFC 3339, e.g. 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), {TIME_RANGE}"
+    described = (
+        f"{description}; RFC 3339, e.g. 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), {TIME_RANGE}"
+    )
 
     def parse(
         value: Annotated[str | None, Query(alias=name, description=described, json_schema_extra=DATE_TIME)] = None,

@@ -103,27 +103,41 @@ class SecurityMiddleware:
         host = headers.get("host")
         # A request without Host is not from a browser (they always send it), so not a rebinding.
         if host is not None and not self._host_allowed(_endpoint(host, "http")[0]):
-            return _Refusal("bad_host", 400, (
-                f"Host {host!r} is not served here: oracle_api answers only loopback names (localhost, "
-                "127.0.0.1, [::1]) and the names in TELEMETRON_ALLOWED_HOSTS; add it there if it is this "
-                "server's name (the check stops DNS rebinding)"))  # fmt: skip
+            return _Refusal(
+                "bad_host",
+                400,
+                (
+                    f"Host {host!r} is not served here: oracle_api answers only loopback names (localhost, "
+                    "127.0.0.1, [::1]) and the names in TELEMETRON_ALLOWED_HOSTS; add it there if it is this "
+                    "server's name (the check stops DNS rebinding)"
+                ),
+            )
         websocket = scope["type"] == "websocket"
         if self.settings.api_token and not _public(scope):
             query = QueryParams(scope.get("query_string", b"")) if websocket else None
             if not token_matches(self.settings.api_token, presented_token(headers, query)):
-                return _Refusal("bad_token", 401,
-                                "missing or wrong API token: send 'Authorization: Bearer <TELEMETRON_API_TOKEN>'")  # fmt: skip
+                return _Refusal(
+                    "bad_token", 401, "missing or wrong API token: send 'Authorization: Bearer <TELEMETRON_API_TOKEN>'"
+                )
         method = scope.get("method", "GET")
         origin = headers.get("origin")
         if origin is not None and (websocket or method not in _SAFE_METHODS) and not self._origin_allowed(origin, host):
             what = "open the WebSocket" if websocket else f"send {method} requests"
-            return _Refusal("bad_origin", 403, (
-                f"Origin {origin!r} may not {what} here: only pages served by oracle_api itself and "
-                "the origins in TELEMETRON_ALLOWED_ORIGINS may"))  # fmt: skip
+            return _Refusal(
+                "bad_origin",
+                403,
+                (
+                    f"Origin {origin!r} may not {what} here: only pages served by oracle_api itself and "
+                    "the origins in TELEMETRON_ALLOWED_ORIGINS may"
+                ),
+            )
         if method in _BODY_METHODS and _has_body(headers) and not _is_json(headers.get("content-type", "")):
-            return _Refusal("not_json", 415,
-                            f"{method} takes a JSON body: send 'Content-Type: application/json' "
-                            f"(got {headers.get('content-type', 'none')!r})")  # fmt: skip
+            return _Refusal(
+                "not_json",
+                415,
+                f"{method} takes a JSON body: send 'Content-Type: application/json' "
+                f"(got {headers.get('content-type', 'none')!r})",
+            )
         return None
 
     def _host_allowed(self, name: str) -> bool:

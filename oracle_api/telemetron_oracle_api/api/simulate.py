@@ -23,7 +23,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel
-
 from telemetron_instrumentation import semconv as sc
 
 from .deps import Services, get_services
@@ -62,8 +61,9 @@ class _Run:
         context = trace.set_span_in_context(parent) if parent is not None else None
         attributes = {k: v for k, v in attrs.items() if v is not None}
         attributes[sc.GEN_AI_CONVERSATION_ID] = self.conversation_id
-        span = tracer.start_span(name, context=context, kind=kind, attributes=attributes,
-                                 start_time=self.t0 + int(start_ms * _MS))  # fmt: skip
+        span = tracer.start_span(
+            name, context=context, kind=kind, attributes=attributes, start_time=self.t0 + int(start_ms * _MS)
+        )
         span._telemetron_end = self.t0 + int(end_ms * _MS)  # type: ignore[attr-defined]
         return span
 
@@ -74,13 +74,36 @@ class _Run:
         span.end(end_time=span._telemetron_end)
 
     def agent(self, service: str, parent, name: str, start_ms: float, end_ms: float, **attrs):
-        return self.span(service, parent, f"{sc.OP_INVOKE_AGENT} {name}", start_ms, end_ms,
-                         **{sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: name}, **attrs)  # fmt: skip
+        return self.span(
+            service,
+            parent,
+            f"{sc.OP_INVOKE_AGENT} {name}",
+            start_ms,
+            end_ms,
+            **{sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: name},
+            **attrs,
+        )
 
-    def llm(self, service: str, parent, provider: str, model: str, start_ms: float, end_ms: float,
-            tokens_in: int, tokens_out: int, cost: float, finish: str = "stop") -> None:  # fmt: skip
+    def llm(
+        self,
+        service: str,
+        parent,
+        provider: str,
+        model: str,
+        start_ms: float,
+        end_ms: float,
+        tokens_in: int,
+        tokens_out: int,
+        cost: float,
+        finish: str = "stop",
+    ) -> None:
         span = self.span(
-            service, parent, f"{sc.OP_CHAT} {model}", start_ms, end_ms, kind=SpanKind.CLIENT,
+            service,
+            parent,
+            f"{sc.OP_CHAT} {model}",
+            start_ms,
+            end_ms,
+            kind=SpanKind.CLIENT,
             **{
                 sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
                 sc.GEN_AI_PROVIDER_NAME: provider,
@@ -95,7 +118,7 @@ class _Run:
                 sc.LLM_COST_USD: cost,
                 sc.SERVER_ADDRESS: {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}.get(provider),
             },
-        )  # fmt: skip
+        )
         span.add_event(
             "gen_ai.response.first_chunk",
             {sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: round((end_ms - start_ms) / 4000, 3)},
@@ -104,10 +127,20 @@ class _Run:
         self.end(span)
 
     def tool(self, service: str, parent, name: str, start_ms: float, end_ms: float, *, fail: bool = False, **attrs):
-        span = self.span(service, parent, f"{sc.OP_EXECUTE_TOOL} {name}", start_ms, end_ms,
-                         **{sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: name,
-                            sc.GEN_AI_TOOL_TYPE: "function", sc.GEN_AI_TOOL_CALL_ID: f"call_{uuid.uuid4().hex[:8]}"},
-                         **attrs)  # fmt: skip
+        span = self.span(
+            service,
+            parent,
+            f"{sc.OP_EXECUTE_TOOL} {name}",
+            start_ms,
+            end_ms,
+            **{
+                sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+                sc.GEN_AI_TOOL_NAME: name,
+                sc.GEN_AI_TOOL_TYPE: "function",
+                sc.GEN_AI_TOOL_CALL_ID: f"call_{uuid.uuid4().hex[:8]}",
+            },
+            **attrs,
+        )
         if fail:
             span.set_attribute(sc.ERROR_TYPE, "TimeoutError")
             span.add_event(
@@ -122,27 +155,88 @@ class _Run:
     def build(self, workflow: str, fail: bool) -> str:
         rnd = random.Random()
         orch, workers = "agent-orchestrator", "agent-workers"
-        root = self.span(orch, None, f"{sc.OP_INVOKE_WORKFLOW} {workflow}", 0, 2900,
-                         **{sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW, sc.GEN_AI_WORKFLOW_NAME: workflow})  # fmt: skip
+        root = self.span(
+            orch,
+            None,
+            f"{sc.OP_INVOKE_WORKFLOW} {workflow}",
+            0,
+            2900,
+            **{sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_WORKFLOW, sc.GEN_AI_WORKFLOW_NAME: workflow},
+        )
         orchestrator = self.agent(orch, root, "orchestrator", 10, 2890, **{sc.TASK_ID: f"task-{uuid.uuid4().hex[:6]}"})
-        self.llm(orch, orchestrator, "openai", "gpt-4o", 20, 420, rnd.randint(300, 500), rnd.randint(40, 120), 0.0021, "tool_calls")
-        handoff = self.span(orch, orchestrator, f"{sc.OP_EXECUTE_TOOL} transfer_to_researcher", 430, 1800,
-                            **{sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
-                               sc.GEN_AI_TOOL_NAME: "transfer_to_researcher", sc.GEN_AI_TOOL_TYPE: "function",
-                               sc.GEN_AI_HANDOFF_SOURCE: "orchestrator", sc.GEN_AI_HANDOFF_TARGET: "researcher",
-                               sc.HANDOFF_REASON: "needs sources"})  # fmt: skip
+        self.llm(
+            orch,
+            orchestrator,
+            "openai",
+            "gpt-4o",
+            20,
+            420,
+            rnd.randint(300, 500),
+            rnd.randint(40, 120),
+            0.0021,
+            "tool_calls",
+        )
+        handoff = self.span(
+            orch,
+            orchestrator,
+            f"{sc.OP_EXECUTE_TOOL} transfer_to_researcher",
+            430,
+            1800,
+            **{
+                sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+                sc.GEN_AI_TOOL_NAME: "transfer_to_researcher",
+                sc.GEN_AI_TOOL_TYPE: "function",
+                sc.GEN_AI_HANDOFF_SOURCE: "orchestrator",
+                sc.GEN_AI_HANDOFF_TARGET: "researcher",
+                sc.HANDOFF_REASON: "needs sources",
+            },
+        )
         researcher = self.agent(workers, handoff, "researcher", 440, 1790, kind=SpanKind.SERVER)
-        self.llm(workers, researcher, "anthropic", "claude-sonnet-4", 450, 900, rnd.randint(800, 1200), rnd.randint(60, 150), 0.0048, "tool_calls")
+        self.llm(
+            workers,
+            researcher,
+            "anthropic",
+            "claude-sonnet-4",
+            450,
+            900,
+            rnd.randint(800, 1200),
+            rnd.randint(60, 150),
+            0.0048,
+            "tool_calls",
+        )
         self.tool(workers, researcher, "search_web", 910, 1500, **{"search.query": "multi-agent telemetry"})
-        self.llm(workers, researcher, "anthropic", "claude-sonnet-4", 1510, 1780, rnd.randint(1500, 2200), rnd.randint(200, 400), 0.0091)
+        self.llm(
+            workers,
+            researcher,
+            "anthropic",
+            "claude-sonnet-4",
+            1510,
+            1780,
+            rnd.randint(1500, 2200),
+            rnd.randint(200, 400),
+            0.0091,
+        )
         self.end(researcher)
         self.end(handoff)
-        send = self.span(orch, orchestrator, "send telemetron.tasks", 1810, 1815, kind=SpanKind.PRODUCER,
-                         **{sc.MESSAGING_SYSTEM: "telemetron", sc.MESSAGING_OPERATION_TYPE: "send",
-                            sc.MESSAGING_DESTINATION_NAME: "telemetron.tasks", sc.TASK_PRIORITY: "normal"})  # fmt: skip
+        send = self.span(
+            orch,
+            orchestrator,
+            "send telemetron.tasks",
+            1810,
+            1815,
+            kind=SpanKind.PRODUCER,
+            **{
+                sc.MESSAGING_SYSTEM: "telemetron",
+                sc.MESSAGING_OPERATION_TYPE: "send",
+                sc.MESSAGING_DESTINATION_NAME: "telemetron.tasks",
+                sc.TASK_PRIORITY: "normal",
+            },
+        )
         self.end(send)
         writer = self.agent(orch, orchestrator, "writer", 1820, 2850)
-        self.llm(orch, writer, "openai", "gpt-4o-mini", 1830, 2400, rnd.randint(1800, 2500), rnd.randint(400, 700), 0.0009)
+        self.llm(
+            orch, writer, "openai", "gpt-4o-mini", 1830, 2400, rnd.randint(1800, 2500), rnd.randint(400, 700), 0.0009
+        )
         self.tool(orch, writer, "format_markdown", 2410, 2840, fail=fail)
         self.end(writer, Status(StatusCode.ERROR, "tool format_markdown failed") if fail else None)
         self.end(orchestrator)
@@ -189,5 +283,6 @@ def simulate_trace(
         return simulate(endpoint, options or SimulateRequest(), services.settings.api_token)
     except ConnectionError as exc:
         raise HTTPException(
-            502, f"{exc}: is the Collector (or an OTLP receiver) listening there? Set TELEMETRON_SIMULATE_OTLP_ENDPOINT."
+            502,
+            f"{exc}: is the Collector (or an OTLP receiver) listening there? Set TELEMETRON_SIMULATE_OTLP_ENDPOINT.",
         ) from exc

@@ -24,13 +24,12 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from ..hub import Committed, Hub
-from ..receiver.records import SpanRecord
+from ..model import SpanRecord
 from ..store.queries import STATUS_CODES, iso, span_kind_name
 from . import steps
 from .deps import Services, get_services
@@ -418,8 +417,9 @@ class LiveStream:
         await websocket.accept()
         self.loop = asyncio.get_running_loop()
         client = _Client(client_id, websocket, filters, self.client_buffer)
-        client.control({"type": "subscribed", "client_id": client_id, "filters": filters.json(),
-                        "buffer": self.client_buffer})  # fmt: skip
+        client.control(
+            {"type": "subscribed", "client_id": client_id, "filters": filters.json(), "buffer": self.client_buffer}
+        )
         self.clients.add(client)
         for issue in self._issues.values():  # what is open now, for a client that just arrived
             self._offer_issue("open", issue, only=client)
@@ -462,12 +462,17 @@ class LiveStream:
     def stats(self) -> dict:
         return {
             "clients": [
-                {"client_id": c.client_id, "buffered": len(c.buffer), "sent": c.sent, "dropped": c.dropped_total,
-                 "filters": c.filters.json()}
+                {
+                    "client_id": c.client_id,
+                    "buffered": len(c.buffer),
+                    "sent": c.sent,
+                    "dropped": c.dropped_total,
+                    "filters": c.filters.json(),
+                }
                 for c in self.clients
             ],
             "batches_dropped": self.batches_dropped,
-        }  # fmt: skip
+        }
 
 
 @router.websocket("/ws/debug/{client_id}")

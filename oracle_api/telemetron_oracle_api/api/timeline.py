@@ -6,7 +6,6 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
-
 from telemetron_instrumentation import semconv as sc
 
 from ..store import queries
@@ -157,8 +156,12 @@ def build_timeline(rows: list[dict], active: list[dict]) -> dict:
         )
     # Stable: a span comes before its own events at the same instant; parents before children.
     entries.sort(key=lambda e: (e["start_ns"], e["type"] == "event", e["depth"]))
-    return {"trace_id": rows[0]["trace_id"] if rows else (active[0]["trace_id"] if active else None),
-            "start_time": queries.iso(t0), "steps": entries, "count": len(entries)}  # fmt: skip
+    return {
+        "trace_id": rows[0]["trace_id"] if rows else (active[0]["trace_id"] if active else None),
+        "start_time": queries.iso(t0),
+        "steps": entries,
+        "count": len(entries),
+    }
 
 
 @router.get("/traces/{trace_id}/timeline", responses={**ok(Timeline), **errors.documented("rest", 400, 404)})

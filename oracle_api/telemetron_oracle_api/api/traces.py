@@ -25,8 +25,10 @@ def _parse_tags(tags: str | None) -> dict[str, str] | None:
     except json.JSONDecodeError as exc:
         raise HTTPException(400, f"attributes must be a JSON object of strings: {exc}") from exc
     if not isinstance(value, dict):
-        raise HTTPException(400, "attributes must be a JSON object, e.g. {\"gen_ai.request.model\":\"gpt-4o\"}")
-    return unicode_pairs({str(k): (json.dumps(v) if not isinstance(v, str) else v) for k, v in value.items()}, "attributes")
+        raise HTTPException(400, 'attributes must be a JSON object, e.g. {"gen_ai.request.model":"gpt-4o"}')
+    return unicode_pairs(
+        {str(k): (json.dumps(v) if not isinstance(v, str) else v) for k, v in value.items()}, "attributes"
+    )
 
 
 def _check_cursor(cursor: str) -> None:

@@ -6,7 +6,7 @@ import json
 
 from telemetron_instrumentation import semconv as sc
 
-from ..receiver.records import Resource, SpanRecord
+from ..model import Resource, SpanRecord
 
 UNKNOWN_DEPLOYMENT = "unknown"
 

@@ -13,13 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from telemetron_instrumentation import semconv as sc
 
 from ..hub import Committed
-from ..receiver.records import MetricPoint, SpanRecord
+from ..model import MetricPoint, SpanRecord
 from ..settings import Settings
 from . import _attrs
 from .agents import AgentTracker
@@ -56,7 +56,7 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 def parse_iso_ns(value: str) -> int:
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1_000_000) * 1000
 
 
@@ -271,9 +271,7 @@ class Oracle:
 
     def _kafka_rebuild(self, rebuild) -> None:
         try:
-            count = rebuild(
-                self.store, self.settings.kafka_bootstrap, self.settings.kafka_spans_topic, stop=self._stop
-            )
+            count = rebuild(self.store, self.settings.kafka_bootstrap, self.settings.kafka_spans_topic, stop=self._stop)
             self.rebuild_report["kafka"] = {"spans": count}
         except Exception as exc:  # a missing broker must not take the Oracle down
             self.rebuild_report["kafka"] = {"error": str(exc)}

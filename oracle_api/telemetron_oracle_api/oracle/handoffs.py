@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from telemetron_instrumentation import semconv as sc
 
-from ..receiver.records import SpanRecord
+from ..model import SpanRecord
 from . import _attrs
 from .window import Lru
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..receiver.records import RECORD_UNITS
+from ..model import RECORD_UNITS
 from ..receiver.rejections import Refused, RejectionLog
 from ..store.queries import iso
 from .tasks import FAILED
@@ -131,7 +131,10 @@ def _agent_capacity(o: Oracle, now_ns: int) -> list[Issue]:
         running = sorted(agent.running.values(), key=lambda t: t.started_ns)
         out.append(
             Issue(
-                "agent_over_capacity", "error", "agent", agent.name,
+                "agent_over_capacity",
+                "error",
+                "agent",
+                agent.name,
                 f"{len(running)} invocations of {agent.name} are open at once, above its declared "
                 f"max_parallel_invocations={agent.max_parallel}: callers are not limiting concurrency",
                 trace_ids=[t.trace_id for t in running],
@@ -139,7 +142,7 @@ def _agent_capacity(o: Oracle, now_ns: int) -> list[Issue]:
                 details={"task_ids": [t.task_id for t in running][:_MAX_LISTED], "deployment": agent.deployment},
                 hint=f"telemetron agents {agent.name}",
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -158,31 +161,43 @@ def _tasks(o: Oracle, now_ns: int) -> list[Issue]:
             if silent_ns >= stuck_ns:
                 out.append(
                     Issue(
-                        "task_stuck", "error", "task", task.task_id,
+                        "task_stuck",
+                        "error",
+                        "task",
+                        task.task_id,
                         f"{agent.name} has sent no heartbeat for task {task.task_id} in {silent_ns / NS:.0f}s: "
                         "the worker hung or died without ending its span",
                         trace_ids=[task.trace_id],
-                        numbers={"silent_s": round(silent_ns / NS, 1), "running_s": round(running_s, 1),
-                                 "threshold_s": s.stuck_task_after_s},
+                        numbers={
+                            "silent_s": round(silent_ns / NS, 1),
+                            "running_s": round(running_s, 1),
+                            "threshold_s": s.stuck_task_after_s,
+                        },
                         details={"agent": agent.name, "span_id": task.span_id, "last_seen": iso(task.last_seen_ns)},
                         entity_extra=entity_extra,
                         hint=f"telemetron trace {task.trace_id}",
                     )
-                )  # fmt: skip
+                )
             elif p95 is not None and running_s >= s.slow_task_min_s and running_s * 1000 > s.slow_task_factor * p95:
                 out.append(
                     Issue(
-                        "task_slow", "warning", "task", task.task_id,
+                        "task_slow",
+                        "warning",
+                        "task",
+                        task.task_id,
                         f"task {task.task_id} of {agent.name} has run {running_s:.0f}s, over "
                         f"{s.slow_task_factor:g}x the agent's p95 of {p95 / 1000:.1f}s",
                         trace_ids=[task.trace_id],
-                        numbers={"running_s": round(running_s, 1), "p95_s": round(p95 / 1000, 3),
-                                 "samples": len(agent.durations_ms)},
+                        numbers={
+                            "running_s": round(running_s, 1),
+                            "p95_s": round(p95 / 1000, 3),
+                            "samples": len(agent.durations_ms),
+                        },
                         details={"agent": agent.name, "span_id": task.span_id},
                         entity_extra=entity_extra,
                         hint=f"telemetron trace {task.trace_id}",
                     )
-                )  # fmt: skip
+                )
             if task.blocked_by:
                 out.extend(_blocked(o, task.task_id, task.blocked_by, task.trace_id, {"agent": agent.name}))
     return out
@@ -194,7 +209,10 @@ def _blocked(o: Oracle, task_id: str, blocked_by: str, trace_id: str, where: dic
         return []
     return [
         Issue(
-            "task_blocked_on_failed", "error", "task", task_id,
+            "task_blocked_on_failed",
+            "error",
+            "task",
+            task_id,
             f"task {task_id} waits for {blocked_by}, which failed ({outcome.error}): it will never be unblocked",
             trace_ids=[outcome.trace_id, trace_id],
             numbers={},
@@ -202,7 +220,7 @@ def _blocked(o: Oracle, task_id: str, blocked_by: str, trace_id: str, where: dic
             entity_extra=where,
             hint=f"telemetron trace {outcome.trace_id}",
         )
-    ]  # fmt: skip
+    ]
 
 
 def _error_rate(o: Oracle, now_ns: int) -> list[Issue]:
@@ -217,22 +235,31 @@ def _error_rate(o: Oracle, now_ns: int) -> list[Issue]:
         failed = agent.failed.count(since)
         rate = failed / total
         base_total = agent.finished.count(baseline_since, since)
-        base_rate = agent.failed.count(baseline_since, since) / base_total if base_total >= s.error_rate_min_count else 0.0
+        base_rate = (
+            agent.failed.count(baseline_since, since) / base_total if base_total >= s.error_rate_min_count else 0.0
+        )
         if rate < s.error_rate_threshold or (base_rate > 0 and rate < s.spike_factor * base_rate):
             continue
         recent = [t for t in agent.done if t.status == FAILED and (t.ended_ns or 0) >= since]
         out.append(
             Issue(
-                "error_rate_spike", "error", "agent", agent.name,
+                "error_rate_spike",
+                "error",
+                "agent",
+                agent.name,
                 f"{failed} of {total} tasks of {agent.name} failed in the last {s.spike_window_s:g}s "
                 f"({rate:.0%}, baseline {base_rate:.0%})",
                 trace_ids=[t.trace_id for t in reversed(recent)],
-                numbers={"failed": failed, "total": total, "error_rate": round(rate, 3),
-                         "baseline_error_rate": round(base_rate, 3)},
+                numbers={
+                    "failed": failed,
+                    "total": total,
+                    "error_rate": round(rate, 3),
+                    "baseline_error_rate": round(base_rate, 3),
+                },
                 details={"errors": sorted({t.error for t in recent if t.error})[:_MAX_LISTED]},
                 hint=f"telemetron agents {agent.name}",
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -251,16 +278,22 @@ def _tools(o: Oracle, now_ns: int) -> list[Issue]:
         errors = sorted({f[2] for f in recent})
         out.append(
             Issue(
-                "tool_failing", "error", "tool", tool.name,
+                "tool_failing",
+                "error",
+                "tool",
+                tool.name,
                 f"tool {tool.name} failed {failures} times in {s.issue_window_s:g}s"
                 + (f" ({', '.join(errors[:3])})" if errors else ""),
                 trace_ids=[f[1] for f in reversed(recent)],
-                numbers={"failures": failures, "calls": tool.calls.count(since),
-                         "consecutive_failures": tool.consecutive_failures},
+                numbers={
+                    "failures": failures,
+                    "calls": tool.calls.count(since),
+                    "consecutive_failures": tool.consecutive_failures,
+                },
                 details={"errors": errors[:_MAX_LISTED], "agents": sorted(a for a in {f[3] for f in recent} if a)},
                 hint=f"telemetron trace {recent[-1][1]}" if recent else "",
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -272,16 +305,21 @@ def _handoff_loops(o: Oracle, now_ns: int) -> list[Issue]:
         traces = [h.trace_id for h in entry.history]
         out.append(
             Issue(
-                "handoff_loop", "error", "task", entry.task_id,
+                "handoff_loop",
+                "error",
+                "task",
+                entry.task_id,
                 f"task {entry.task_id} was handed between {agents[0]} and {agents[1]} {count} times: "
                 "neither agent accepts it (conflicting instructions or a missing exit condition)",
                 trace_ids=list(reversed(traces)),
                 numbers={"handoffs": count},
-                details={"agents": agents,
-                         "sequence": [f"{h.source}->{h.target}" for h in list(entry.history)[-_MAX_LISTED:]]},
+                details={
+                    "agents": agents,
+                    "sequence": [f"{h.source}->{h.target}" for h in list(entry.history)[-_MAX_LISTED:]],
+                },
                 hint=f"telemetron trace {traces[-1]}" if traces else "",
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -311,7 +349,10 @@ def _llm(o: Oracle, now_ns: int) -> list[Issue]:
                 numbers[f"{what}_limit"] = limit
             out.append(
                 Issue(
-                    "llm_rate_limit_near", "warning", "model", name,
+                    "llm_rate_limit_near",
+                    "warning",
+                    "model",
+                    name,
                     f"{name} is close to its rate limit ("
                     + ", ".join(f"{w} {r:g}/{lim:g} left" for w, r, lim in low)
                     + "): calls will start failing with 429",
@@ -320,19 +361,22 @@ def _llm(o: Oracle, now_ns: int) -> list[Issue]:
                     details={"agents": sorted(stats.agents)[:_MAX_LISTED]},
                     hint="telemetron llm",
                 )
-            )  # fmt: skip
+            )
         limited = stats.rate_limited.count(since)
         if limited:
             out.append(
                 Issue(
-                    "llm_rate_limited", "error", "model", name,
+                    "llm_rate_limited",
+                    "error",
+                    "model",
+                    name,
                     f"{name} answered {limited} calls with a rate-limit error (429) in {s.issue_window_s:g}s",
                     trace_ids=list(reversed(stats.error_traces)),
                     numbers={"rate_limited": limited, "requests": stats.requests.count(since)},
                     details={"agents": sorted(stats.agents)[:_MAX_LISTED]},
                     hint="telemetron llm",
                 )
-            )  # fmt: skip
+            )
     for provider, models in by_provider.items():
         requests = sum(m.requests.count(since) for m in models)
         server = sum(m.server_errors.count(since) for m in models)
@@ -346,17 +390,24 @@ def _llm(o: Oracle, now_ns: int) -> list[Issue]:
         types = sorted({t for m in failing for t in m.error_counts})
         out.append(
             Issue(
-                "llm_provider_errors", "error", "provider", provider,
+                "llm_provider_errors",
+                "error",
+                "provider",
+                provider,
                 f"provider {provider} failed {errors} of {requests} calls in {s.issue_window_s:g}s "
                 f"({server} server errors" + (f": {', '.join(types[:3])}" if types else "") + ")",
                 trace_ids=[t for m in failing for t in reversed(m.error_traces)],
                 numbers={"errors": errors, "server_errors": server, "requests": requests, "error_rate": round(rate, 3)},
-                details={"models": sorted(m.model for m in failing), "error_types": types[:_MAX_LISTED],
-                         "last_error": max((m.last_error for m in failing if m.last_error),
-                                           key=lambda e: e["time_ns"], default=None)},
+                details={
+                    "models": sorted(m.model for m in failing),
+                    "error_types": types[:_MAX_LISTED],
+                    "last_error": max(
+                        (m.last_error for m in failing if m.last_error), key=lambda e: e["time_ns"], default=None
+                    ),
+                },
                 hint="telemetron llm",
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -377,16 +428,23 @@ def _cost(o: Oracle, now_ns: int) -> list[Issue]:
         name = f"{stats.provider}/{stats.model}"
         out.append(
             Issue(
-                "cost_spike", "warning", "model", name,
+                "cost_spike",
+                "warning",
+                "model",
+                name,
                 f"{name} cost ${cost:.2f} in the last {s.spike_window_s:g}s "
                 f"(baseline ${baseline:.2f} per window, alert at ${limit:.2f})",
                 trace_ids=[],
-                numbers={"cost_usd": round(cost, 4), "baseline_usd": round(baseline, 4), "threshold_usd": round(limit, 4),
-                         "requests": stats.tokens.count(since)},
+                numbers={
+                    "cost_usd": round(cost, 4),
+                    "baseline_usd": round(baseline, 4),
+                    "threshold_usd": round(limit, 4),
+                    "requests": stats.tokens.count(since),
+                },
                 details={"agents": sorted(stats.agents)[:_MAX_LISTED]},
                 hint="telemetron llm",
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -405,28 +463,40 @@ def _queues(o: Oracle, now_ns: int) -> list[Issue]:
         if len(tasks) >= s.queue_backlog_threshold:
             out.append(
                 Issue(
-                    "queue_backlog", "warning", "queue", queue.name,
+                    "queue_backlog",
+                    "warning",
+                    "queue",
+                    queue.name,
                     f"{len(tasks)} tasks wait in {queue.name} (oldest {oldest_s:.0f}s): consumers are too few or stalled",
                     trace_ids=[t.trace_id for t in tasks],
-                    numbers={"pending": len(tasks), "oldest_wait_s": round(oldest_s, 1),
-                             "threshold": s.queue_backlog_threshold},
+                    numbers={
+                        "pending": len(tasks),
+                        "oldest_wait_s": round(oldest_s, 1),
+                        "threshold": s.queue_backlog_threshold,
+                    },
                     hint="telemetron queues",
                 )
-            )  # fmt: skip
+            )
         late = [t for t in tasks if now_ns - t.submitted_ns >= wait_ns]
         if late:
             out.append(
                 Issue(
-                    "queue_task_waiting", "warning", "queue", queue.name,
+                    "queue_task_waiting",
+                    "warning",
+                    "queue",
+                    queue.name,
                     f"{len(late)} tasks in {queue.name} have waited over {s.queue_wait_threshold_s:g}s "
                     f"(oldest {oldest_s:.0f}s)",
                     trace_ids=[t.trace_id for t in late],
-                    numbers={"waiting": len(late), "oldest_wait_s": round(oldest_s, 1),
-                             "threshold_s": s.queue_wait_threshold_s},
+                    numbers={
+                        "waiting": len(late),
+                        "oldest_wait_s": round(oldest_s, 1),
+                        "threshold_s": s.queue_wait_threshold_s,
+                    },
                     details={"task_ids": [t.id for t in late][:_MAX_LISTED]},
                     hint="telemetron queues",
                 )
-            )  # fmt: skip
+            )
         for task in tasks:
             if task.blocked_by:
                 out.extend(_blocked(o, task.id, task.blocked_by, task.trace_id, {"queue": queue.name}))
@@ -451,21 +521,31 @@ def _workload(o: Oracle, now_ns: int) -> list[Issue]:
     for name, pods in sorted(by_deployment.items()):
         agents = sorted(agents_on.get(name, []))[:_MAX_LISTED]
         pods.sort(key=lambda p: p.pod_id)
-        unready = [p for p in pods if p.kubernetes and p.not_ready_since_ns is not None
-                   and now_ns - p.not_ready_since_ns >= not_ready_ns]  # fmt: skip
+        unready = [
+            p
+            for p in pods
+            if p.kubernetes and p.not_ready_since_ns is not None and now_ns - p.not_ready_since_ns >= not_ready_ns
+        ]
         if unready:
             out.append(
                 Issue(
-                    "pod_not_ready", "error", "deployment", name,
+                    "pod_not_ready",
+                    "error",
+                    "deployment",
+                    name,
                     f"{len(unready)} pod(s) of {name} not ready ("
                     + ", ".join(f"{p.pod_id} {p.phase or 'unknown phase'}" for p in unready[:3])
-                    + ")" + (f": agents {', '.join(agents)} lose capacity" if agents else ""),
-                    numbers={"not_ready": len(unready), "pods": len(pods),
-                             "not_ready_s": round(max(now_ns - p.not_ready_since_ns for p in unready) / NS, 1)},
+                    + ")"
+                    + (f": agents {', '.join(agents)} lose capacity" if agents else ""),
+                    numbers={
+                        "not_ready": len(unready),
+                        "pods": len(pods),
+                        "not_ready_s": round(max(now_ns - p.not_ready_since_ns for p in unready) / NS, 1),
+                    },
                     details={"pods": [p.pod_id for p in unready][:_MAX_LISTED], "agents": agents},
                     hint=f"telemetron workload --deployment {name}",
                 )
-            )  # fmt: skip
+            )
         looping, oom = [], []
         for pod in pods:
             for c in pod.containers.values():
@@ -481,32 +561,47 @@ def _workload(o: Oracle, now_ns: int) -> list[Issue]:
         if looping:
             out.append(
                 Issue(
-                    "pod_crash_looping", "critical", "deployment", name,
+                    "pod_crash_looping",
+                    "critical",
+                    "deployment",
+                    name,
                     f"{len(looping)} container(s) of {name} keep restarting ("
                     + ", ".join(f"{p.pod_id}/{c.name} +{n}" for p, c, n in looping[:3])
-                    + f" in {s.crashloop_window_s:g}s)" + (f"; last exit {looping[0][1].last_terminated_reason}"
-                                                          if looping[0][1].last_terminated_reason else ""),
-                    numbers={"restarts_in_window": sum(n for _, _, n in looping),
-                             "restarts_total": sum(c.restarts or 0 for _, c, _ in looping)},
+                    + f" in {s.crashloop_window_s:g}s)"
+                    + (
+                        f"; last exit {looping[0][1].last_terminated_reason}"
+                        if looping[0][1].last_terminated_reason
+                        else ""
+                    ),
+                    numbers={
+                        "restarts_in_window": sum(n for _, _, n in looping),
+                        "restarts_total": sum(c.restarts or 0 for _, c, _ in looping),
+                    },
                     details={"pods": sorted({p.pod_id for p, _, _ in looping})[:_MAX_LISTED], "agents": agents},
                     hint=f"kubectl logs --previous {looping[0][0].pod_id}",
                 )
-            )  # fmt: skip
+            )
         if oom:
             pod, container, increase, ratio = oom[0]
             limit = pod.memory_limit
             out.append(
                 Issue(
-                    "pod_oom_killed", "critical", "deployment", name,
+                    "pod_oom_killed",
+                    "critical",
+                    "deployment",
+                    name,
                     f"{pod.pod_id}/{container.name} of {name} was OOM-killed"
                     + (f" (memory reached {ratio:.0%} of its {limit / 1048576:.0f}Mi limit)" if ratio and limit else "")
                     + ": raise the memory limit or reduce per-task memory",
-                    numbers={"pods": len({p.pod_id for p, *_ in oom}), "restarts_in_window": increase,
-                             **({"memory_limit_ratio": round(ratio, 3)} if ratio else {})},
+                    numbers={
+                        "pods": len({p.pod_id for p, *_ in oom}),
+                        "restarts_in_window": increase,
+                        **({"memory_limit_ratio": round(ratio, 3)} if ratio else {}),
+                    },
                     details={"pods": sorted({p.pod_id for p, *_ in oom})[:_MAX_LISTED], "agents": agents},
                     hint=f"kubectl describe pod {pod.pod_id}",
                 )
-            )  # fmt: skip
+            )
     for deployment in w.deployments.values():
         if deployment.desired is None or deployment.available is None or deployment.updated_ns < now_ns - w.stale_ns:
             continue
@@ -520,13 +615,16 @@ def _workload(o: Oracle, now_ns: int) -> list[Issue]:
         agents = sorted(agents_on.get(deployment.name, []))[:_MAX_LISTED]
         out.append(
             Issue(
-                "deployment_degraded", "warning", "deployment", deployment.name,
+                "deployment_degraded",
+                "warning",
+                "deployment",
+                deployment.name,
                 f"{deployment.name} has {deployment.available} of {deployment.desired} desired pods available",
                 numbers={"desired": deployment.desired, "available": deployment.available},
                 details={"agents": agents},
                 hint=f"telemetron workload --deployment {deployment.name}",
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -549,19 +647,30 @@ def _rejected(o: Oracle, now_ns: int) -> list[Issue]:
         summary = "; ".join(f"{r.count} {r.what}(s): {r.reason}" for r in recent[:3])
         out.append(
             Issue(
-                "telemetry_rejected", "warning", "service", service,
+                "telemetry_rejected",
+                "warning",
+                "service",
+                service,
                 f"oracle_api refused telemetry from {service}: {summary}"
                 + (f"; and {len(recent) - 3} more reasons" if len(recent) > 3 else ""),
                 trace_ids=[t for r in recent if (t := r.example.get("trace_id", "")).strip("0")],  # not empty/zero ids
                 numbers={"rejected_records": records, "dropped_parts": sum(r.count for r in recent) - records},
-                details={"reasons": [
-                    {"what": r.what, "reason": r.reason, "count": r.count, "example": r.example,
-                     "first_seen": iso(r.first_seen_ns), "last_seen": iso(r.last_seen_ns)}
-                    for r in recent[:_MAX_LISTED]
-                ]},
+                details={
+                    "reasons": [
+                        {
+                            "what": r.what,
+                            "reason": r.reason,
+                            "count": r.count,
+                            "example": r.example,
+                            "first_seen": iso(r.first_seen_ns),
+                            "last_seen": iso(r.last_seen_ns),
+                        }
+                        for r in recent[:_MAX_LISTED]
+                    ]
+                },
                 hint="fix the instrumentation that sends it; counters per reason: GET /health (receiver.*.by_reason)",
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -572,13 +681,17 @@ def restore_rejections(log: RejectionLog, issues: list[dict], parse_ns) -> None:
             continue
         for r in issue.get("evidence", {}).get("reasons", []):
             try:
-                refused = Refused(r["what"], r["reason"], int(r["count"]), dict(r["example"]),
-                                  parse_ns(r["first_seen"]), parse_ns(r["last_seen"]))  # fmt: skip
+                refused = Refused(
+                    r["what"],
+                    r["reason"],
+                    int(r["count"]),
+                    dict(r["example"]),
+                    parse_ns(r["first_seen"]),
+                    parse_ns(r["last_seen"]),
+                )
             except (KeyError, TypeError, ValueError):
                 continue
             log.restore(issue["entity"]["name"], refused)
 
 
-_DETECTORS = (
-    _agent_capacity, _tasks, _error_rate, _tools, _handoff_loops, _llm, _cost, _queues, _workload, _rejected
-)  # fmt: skip
+_DETECTORS = (_agent_capacity, _tasks, _error_rate, _tools, _handoff_loops, _llm, _cost, _queues, _workload, _rejected)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from telemetron_instrumentation import semconv as sc
 
-from ..receiver.records import SpanRecord
+from ..model import SpanRecord
 from . import _attrs
 from .window import NS, Rolling
 
@@ -114,9 +114,10 @@ class LlmTracker:
                 stats.cost.add(t, cost)
                 stats.cost_total += cost
                 break
-        if _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_LIMIT) is not None or _attrs.number(
-            attrs, sc.LLM_RATELIMIT_REQUESTS_LIMIT
-        ) is not None:
+        if (
+            _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_LIMIT) is not None
+            or _attrs.number(attrs, sc.LLM_RATELIMIT_REQUESTS_LIMIT) is not None
+        ):
             if t >= stats.ratelimit_seen_ns:
                 stats.ratelimit_seen_ns = t
                 stats.tokens_limit = _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_LIMIT)

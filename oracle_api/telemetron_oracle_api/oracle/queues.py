@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from telemetron_instrumentation import semconv as sc
 
-from ..receiver.records import SpanRecord
+from ..model import SpanRecord
 from . import _attrs
 from .tasks import COMPLETED, FAILED, Outcome, Outcomes
 from .window import Lru

@@ -15,8 +15,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+from ..model import Decoded, MetricPoint, Resource, SpanRecord
 from ..receiver.decode import ResourceCache, decode_traces
-from ..receiver.records import Decoded, MetricPoint, Resource, SpanRecord
 
 if TYPE_CHECKING:
     from ..store.sqlite import Store
@@ -46,35 +46,99 @@ class _Resources:
     def get(self, key: str) -> Resource:
         resource = self._known.get(key)
         if resource is None:
-            row = self._conn.execute("SELECT service_name, attributes FROM resources WHERE resource_key = ?", (key,)).fetchone()
+            row = self._conn.execute(
+                "SELECT service_name, attributes FROM resources WHERE resource_key = ?", (key,)
+            ).fetchone()
             service, attrs = (row[0], json.loads(row[1])) if row else ("unknown_service", {})
             resource = self._known[key] = Resource(key, service, attrs)
         return resource
 
 
 def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
-    (trace_id, span_id, parent, name, kind, start, end, status, message, operation, agent, provider,
-     request_model, response_model, input_tokens, output_tokens, conversation, error_type, resource_key,
-     scope_name, scope_version, trace_state, flags, attributes, links) = row  # _SPAN_COLUMNS, in order
+    (
+        trace_id,
+        span_id,
+        parent,
+        name,
+        kind,
+        start,
+        end,
+        status,
+        message,
+        operation,
+        agent,
+        provider,
+        request_model,
+        response_model,
+        input_tokens,
+        output_tokens,
+        conversation,
+        error_type,
+        resource_key,
+        scope_name,
+        scope_version,
+        trace_state,
+        flags,
+        attributes,
+        links,
+    ) = row  # _SPAN_COLUMNS, in order
     return SpanRecord(
-        trace_id, span_id, parent, name, kind, start, end, status, message,
-        loads(attributes) if attributes else {}, [], loads(links) if links else [],
-        resources.get(resource_key), scope_name, scope_version, trace_state, flags, (0, 0, 0),
-        operation, agent, provider, request_model, response_model, input_tokens, output_tokens,
-        conversation, error_type,
-    )  # fmt: skip
+        trace_id,
+        span_id,
+        parent,
+        name,
+        kind,
+        start,
+        end,
+        status,
+        message,
+        loads(attributes) if attributes else {},
+        [],
+        loads(links) if links else [],
+        resources.get(resource_key),
+        scope_name,
+        scope_version,
+        trace_state,
+        flags,
+        (0, 0, 0),
+        operation,
+        agent,
+        provider,
+        request_model,
+        response_model,
+        input_tokens,
+        output_tokens,
+        conversation,
+        error_type,
+    )
 
 
 def _pending(row, resources: _Resources) -> SpanRecord:
     """An active_spans row as the pending record that created it (the real span is its parent)."""
     return SpanRecord(
-        trace_id=row["trace_id"], span_id=row["span_id"], parent_span_id=row["span_id"],
-        name=row["name"], kind=row["kind"], start_ns=row["start_ns"], end_ns=row["last_seen_ns"],
-        status_code=0, status_message="", attributes=json.loads(row["attributes"]), events=[], links=[],
-        resource=resources.get(row["resource_key"]), scope_name="", scope_version="", trace_state="",
-        flags=0, dropped=(0, 0, 0), operation=row["operation"], agent_name=row["agent_name"],
-        pending=True, pending_parent_id=row["parent_span_id"],
-    )  # fmt: skip
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        parent_span_id=row["span_id"],
+        name=row["name"],
+        kind=row["kind"],
+        start_ns=row["start_ns"],
+        end_ns=row["last_seen_ns"],
+        status_code=0,
+        status_message="",
+        attributes=json.loads(row["attributes"]),
+        events=[],
+        links=[],
+        resource=resources.get(row["resource_key"]),
+        scope_name="",
+        scope_version="",
+        trace_state="",
+        flags=0,
+        dropped=(0, 0, 0),
+        operation=row["operation"],
+        agent_name=row["agent_name"],
+        pending=True,
+        pending_parent_id=row["parent_span_id"],
+    )
 
 
 def rebuild_from_store(oracle: Oracle, store: Store) -> dict:
@@ -106,10 +170,17 @@ def rebuild_from_store(oracle: Oracle, store: Store) -> dict:
         while rows := cursor.fetchmany(_BATCH):
             points = [
                 MetricPoint(
-                    resource=resources.get(r["resource_key"]), scope_name=r["scope_name"], name=r["name"],
-                    unit=r["unit"], kind=r["kind"], time_ns=r["time_ns"], start_ns=r["start_ns"],
-                    attributes=json.loads(r["attributes"]), value=r["value"], data=json.loads(r["data"]),
-                )  # fmt: skip
+                    resource=resources.get(r["resource_key"]),
+                    scope_name=r["scope_name"],
+                    name=r["name"],
+                    unit=r["unit"],
+                    kind=r["kind"],
+                    time_ns=r["time_ns"],
+                    start_ns=r["start_ns"],
+                    attributes=json.loads(r["attributes"]),
+                    value=r["value"],
+                    data=json.loads(r["data"]),
+                )
                 for r in rows
             ]
             oracle.ingest(metric_points=points)

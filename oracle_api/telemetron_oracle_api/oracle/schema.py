@@ -38,6 +38,10 @@ def validation_errors(state: dict, limit: int = 100) -> list[dict]:
     """Every way ``state`` breaks the contract, as {path, message}; empty when it is valid."""
     errors = sorted(validator().iter_errors(state), key=lambda e: list(e.absolute_path))
     return [
-        {"path": "/" + "/".join(str(p) for p in e.absolute_path), "message": e.message, "schema_path": "/".join(map(str, e.schema_path))}
+        {
+            "path": "/" + "/".join(str(p) for p in e.absolute_path),
+            "message": e.message,
+            "schema_path": "/".join(map(str, e.schema_path)),
+        }
         for e in errors[:limit]
     ]

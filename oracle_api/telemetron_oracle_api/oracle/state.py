@@ -154,7 +154,9 @@ def _workload(o: Oracle, now_ns: int) -> list[dict]:
     for pod in w.live_pods(now_ns):
         by_deployment.setdefault(pod.deployment, []).append(pod)
     names = set(by_deployment)
-    names.update(d.name for d in w.deployments.values() if d.desired is not None and d.updated_ns >= now_ns - w.stale_ns)
+    names.update(
+        d.name for d in w.deployments.values() if d.desired is not None and d.updated_ns >= now_ns - w.stale_ns
+    )
     out = []
     for name in sorted(names):
         deployment = w.deployments.get(name)
@@ -173,7 +175,10 @@ def _workload(o: Oracle, now_ns: int) -> list[dict]:
             item["pod_max_ram"] = quantity_memory(max(memory_limits))
         if cpu_limits:
             item["pod_max_cpu"] = quantity_cpu(max(cpu_limits))
-        live: dict = {"active_pods": max(0, available if available is not None else running), "updated_at": iso(updated)}
+        live: dict = {
+            "active_pods": max(0, available if available is not None else running),
+            "updated_at": iso(updated),
+        }
         if deployment and deployment.image:
             live["image"] = deployment.image
         if deployment and deployment.rolled_out_at_ns:
@@ -219,7 +224,10 @@ def _queues(o: Oracle, now_ns: int) -> list[dict]:
         tasks = sorted(queue.tasks.values(), key=lambda t: (_PRIORITY_RANK[t.priority], t.submitted_ns, t.id))
         shown = []
         for t in tasks[:cap]:
-            priority: dict = {"level": t.priority, "waiting_since_mins": round(max(0, now_ns - t.submitted_ns) / 60e9, 2)}
+            priority: dict = {
+                "level": t.priority,
+                "waiting_since_mins": round(max(0, now_ns - t.submitted_ns) / 60e9, 2),
+            }
             if t.blocked_by:
                 priority["blocked_task"] = t.blocked_by
             item: dict = {"id": t.id, "priority": priority, "submitted_at": iso(t.submitted_ns), "trace_id": t.trace_id}
@@ -267,10 +275,17 @@ def _litellm(o: Oracle, now_ns: int) -> list[dict]:
         item["errors"] = dict(stats.error_counts.most_common(10))
         if stats.last_error:
             e = stats.last_error
-            item["last_error"] = {"type": e["type"], "message": e["message"], "trace_id": e["trace_id"], "at": iso(e["time_ns"])}
+            item["last_error"] = {
+                "type": e["type"],
+                "message": e["message"],
+                "trace_id": e["trace_id"],
+                "at": iso(e["time_ns"]),
+            }
         latencies = sorted(stats.latencies_ms)
         if latencies:
-            item["latency_ms"] = {q: round(percentile(latencies, n, ordered=True), 1) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))}
+            item["latency_ms"] = {
+                q: round(percentile(latencies, n, ordered=True), 1) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))
+            }
         item["agents"] = sorted(stats.agents)[:20]
         item["updated_at"] = iso(stats.last_seen_ns)
         out.append(item)
@@ -333,11 +348,17 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
             if t["status"] in (RUNNING, WAITING) or t["status"] == FAILED:
                 extra = f" blocked_by={t['blocked_by']}" if t.get("blocked_by") else ""
                 extra += f" error={t['error']}" if t.get("error") else ""
-                lines.append(f"  TASK {t['id']} {t['status']} since {_hms(t['started_on'])} trace={t.get('trace_id', '-')}{extra}")
+                lines.append(
+                    f"  TASK {t['id']} {t['status']} since {_hms(t['started_on'])} trace={t.get('trace_id', '-')}{extra}"
+                )
     for w in state["workload"]:
         lines.append(
             f"WORKLOAD {w['deployment_name']} pods={w['live']['active_pods']}/{w['max_pods']}"
-            + (f" limit={w.get('pod_max_cpu', '-')}/{w.get('pod_max_ram', '-')}" if "pod_max_ram" in w or "pod_max_cpu" in w else "")
+            + (
+                f" limit={w.get('pod_max_cpu', '-')}/{w.get('pod_max_ram', '-')}"
+                if "pod_max_ram" in w or "pod_max_cpu" in w
+                else ""
+            )
         )
         for p in w["pods"]:
             extra = f" restarts={p['restarts']}" if p.get("restarts") else ""
@@ -349,7 +370,9 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
         for t in q["tasks"][:10]:
             p = t["priority"]
             blocked = f" blocked_by={p['blocked_task']}" if p.get("blocked_task") else ""
-            lines.append(f"  QTASK {t['id']} {p['level']} waiting={_n(p.get('waiting_since_mins', 0))}m by={t.get('invoked_by', '-')}{blocked}")
+            lines.append(
+                f"  QTASK {t['id']} {p['level']} waiting={_n(p.get('waiting_since_mins', 0))}m by={t.get('invoked_by', '-')}{blocked}"
+            )
     for m in state["litellm"]:
         lat = m.get("latency_ms", {})
         errors = sum(m.get("errors", {}).values())
@@ -358,5 +381,7 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
             f" cost=${m.get('cost_usd', 0):.4f} errors={errors} p95={lat.get('p95', '-')}ms"
         )
     for i in issues or []:
-        lines.append(f"ISSUE {i['severity'].upper()} {i['kind']} {i['entity']['type']}={i['entity']['name']}: {i['probable_cause']}")
+        lines.append(
+            f"ISSUE {i['severity'].upper()} {i['kind']} {i['entity']['type']}={i['entity']['name']}: {i['probable_cause']}"
+        )
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..receiver.records import SpanRecord
+from ..model import SpanRecord
 from . import _attrs
 from .window import Rolling
 

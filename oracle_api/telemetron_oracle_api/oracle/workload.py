@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from telemetron_instrumentation import semconv as sc
 
-from ..receiver.records import MetricPoint
+from ..model import MetricPoint
 from . import _attrs
 from .window import NS
 

@@ -31,9 +31,9 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
+from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from .normalize import promote
 from .wire import MAX_NESTING, NOT_UTF8, TOO_DEEP, MalformedRequest, Part, fields, parse_lenient
-from .records import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
@@ -144,8 +144,11 @@ _SHAPES = {
     ExportMetricsServiceRequest: ("resource_metrics", "scope_metrics", "metrics"),
     ExportLogsServiceRequest: ("resource_logs", "scope_logs", "log_records"),
 }
-_ITEM_TYPE = {ExportTraceServiceRequest: PbSpan, ExportMetricsServiceRequest: metrics_pb2.Metric,
-              ExportLogsServiceRequest: PbLogRecord}  # fmt: skip
+_ITEM_TYPE = {
+    ExportTraceServiceRequest: PbSpan,
+    ExportMetricsServiceRequest: metrics_pb2.Metric,
+    ExportLogsServiceRequest: PbLogRecord,
+}
 
 # One group: the resource, the scope and its items, each item with the parts the lenient parser
 # had to leave out of it; an item the lenient parser could not read at all is a bytes payload.
@@ -229,12 +232,14 @@ def _events(span, parts: list[Part]) -> list[dict]:
         if e.time_unix_nano > INT64_MAX:
             parts.append(("event", out_of_range("time_unix_nano"), e.name))
             continue
-        events.append({
-            "time_ns": e.time_unix_nano,
-            "name": e.name,
-            "attributes": attributes(e.attributes, parts),
-            "dropped_attributes_count": e.dropped_attributes_count,
-        })  # fmt: skip
+        events.append(
+            {
+                "time_ns": e.time_unix_nano,
+                "name": e.name,
+                "attributes": attributes(e.attributes, parts),
+                "dropped_attributes_count": e.dropped_attributes_count,
+            }
+        )
     return events
 
 
@@ -244,13 +249,15 @@ def _links(span, parts: list[Part]) -> list[dict]:
         if len(link.trace_id) != 16 or len(link.span_id) != 8:
             parts.append(("link", "invalid trace_id or span_id (must be 16 and 8 bytes)", ""))
             continue
-        links.append({
-            "trace_id": link.trace_id.hex(),
-            "span_id": link.span_id.hex(),
-            "trace_state": link.trace_state,
-            "attributes": attributes(link.attributes, parts),
-            "dropped_attributes_count": link.dropped_attributes_count,
-        })  # fmt: skip
+        links.append(
+            {
+                "trace_id": link.trace_id.hex(),
+                "span_id": link.span_id.hex(),
+                "trace_state": link.trace_state,
+                "attributes": attributes(link.attributes, parts),
+                "dropped_attributes_count": link.dropped_attributes_count,
+            }
+        )
     return links
 
 
@@ -352,8 +359,11 @@ def decode_metrics(raw: bytes, resources: ResourceCache) -> Decoded:
     for resource, scope, metrics in _groups(raw, ExportMetricsServiceRequest, resources, out):
         for metric, parts in metrics:
             if isinstance(metric, bytes):
-                out.reject("data point", f"metric not readable: {NOT_UTF8} (name, description or unit)",
-                           {"service": resource.service_name})  # fmt: skip
+                out.reject(
+                    "data point",
+                    f"metric not readable: {NOT_UTF8} (name, description or unit)",
+                    {"service": resource.service_name},
+                )
                 continue
             _report_parts(out, parts, {"metric": metric.name, "service": resource.service_name})
             _add_metric(out, metric, resource, scope.name)

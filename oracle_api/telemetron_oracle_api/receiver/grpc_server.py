@@ -21,9 +21,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from ..model import Decoded
 from ..store.sqlite import Store, StoreClosed, StoreFull
 from .decode import MalformedRequest, ResourceCache, decode_logs, decode_metrics, decode_traces
-from .records import Decoded
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,31 @@ class _Signal:
 
 
 _SIGNALS = (
-    _Signal("opentelemetry.proto.collector.trace.v1.TraceService", decode_traces,
-            ExportTraceServiceResponse, "rejected_spans", lambda d: len(d.spans), "traces"),
-    _Signal("opentelemetry.proto.collector.metrics.v1.MetricsService", decode_metrics,
-            ExportMetricsServiceResponse, "rejected_data_points",
-            lambda d: len(d.metric_points), "metrics"),
-    _Signal("opentelemetry.proto.collector.logs.v1.LogsService", decode_logs,
-            ExportLogsServiceResponse, "rejected_log_records", lambda d: len(d.logs), "logs"),
-)  # fmt: skip
+    _Signal(
+        "opentelemetry.proto.collector.trace.v1.TraceService",
+        decode_traces,
+        ExportTraceServiceResponse,
+        "rejected_spans",
+        lambda d: len(d.spans),
+        "traces",
+    ),
+    _Signal(
+        "opentelemetry.proto.collector.metrics.v1.MetricsService",
+        decode_metrics,
+        ExportMetricsServiceResponse,
+        "rejected_data_points",
+        lambda d: len(d.metric_points),
+        "metrics",
+    ),
+    _Signal(
+        "opentelemetry.proto.collector.logs.v1.LogsService",
+        decode_logs,
+        ExportLogsServiceResponse,
+        "rejected_log_records",
+        lambda d: len(d.logs),
+        "logs",
+    ),
+)
 
 
 class OtlpReceiver:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from telemetron_instrumentation import semconv as sc
 
-from .records import SpanRecord
+from ..model import SpanRecord
 
 _PROVIDER_KEYS = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM_DEPRECATED, "llm.provider", "llm.system")
 _REQUEST_MODEL_KEYS = (sc.GEN_AI_REQUEST_MODEL, "llm.request.model", "llm.model_name")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from .records import Rejection
+from ..model import Rejection
 
 _MAX_SERVICES = 1000
 _MAX_REASONS = 50  # per service; store errors carry their message, so reasons are not a closed set
@@ -65,10 +65,12 @@ class RejectionLog:
         with self._lock:
             return {
                 service: sorted(
-                    (Refused(e.what, e.reason, e.count, dict(e.example), e.first_seen_ns, e.last_seen_ns)
-                     for e in reasons.values()),
+                    (
+                        Refused(e.what, e.reason, e.count, dict(e.example), e.first_seen_ns, e.last_seen_ns)
+                        for e in reasons.values()
+                    ),
                     key=lambda e: -e.count,
-                )  # fmt: skip
+                )
                 for service, reasons in self._by_service.items()
             }
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from ..receiver.records import SpanRecord
+from ..model import SpanRecord
 
 # Message contents and tool schemas: long, unique, never looked up by value.
 UNINDEXED_KEYS = frozenset(
@@ -65,16 +65,16 @@ def _value(j: str) -> str:
 # The same rows as ``rows``, for spans stored before the table existed.
 BACKFILL = f"""
 INSERT OR IGNORE INTO trace_attributes (key, value, trace_id)
-SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.attributes) j WHERE {_eligible('j')}
+SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.attributes) j WHERE {_eligible("j")}
 UNION ALL
-SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.scope_attributes) j
-WHERE s.scope_attributes <> '{{}}' AND {_eligible('j')}
+SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.scope_attributes) j
+WHERE s.scope_attributes <> '{{}}' AND {_eligible("j")}
 UNION ALL
-SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.events) e, json_each(e.value, '$.attributes') j
-WHERE s.events <> '[]' AND {_eligible('j')}
+SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.events) e, json_each(e.value, '$.attributes') j
+WHERE s.events <> '[]' AND {_eligible("j")}
 UNION ALL
-SELECT j.key, {_value('j')}, s.trace_id FROM spans s, json_each(s.links) l, json_each(l.value, '$.attributes') j
-WHERE s.links <> '[]' AND {_eligible('j')}
+SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.links) l, json_each(l.value, '$.attributes') j
+WHERE s.links <> '[]' AND {_eligible("j")}
 """
 
 

@@ -14,7 +14,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -72,7 +72,7 @@ def iso(ns: int | None) -> str | None:
     if ns is None:
         return None
     seconds, nanos = divmod(ns, 1_000_000_000)
-    text = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    text = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     micros = nanos // 1000
     return f"{text}.{micros:06d}Z" if micros else f"{text}Z"
 
@@ -88,7 +88,7 @@ def _iso_sql(column: str) -> str:
 
 def to_ns(moment: datetime) -> int:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1_000_000) * 1000
 
 
@@ -426,13 +426,13 @@ def _micros_sql(column: str) -> str:
 # status names are fixed words, so only free text goes through json_quote.
 _SPAN_JSON = (
     "printf("
-    "'{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":%s,\"name\":%s,\"kind\":\"%s\",\"service_name\":%s,"
-    "\"start_time\":\"%sT%s%sZ\",\"end_time\":\"%sT%s%sZ\",\"start_ns\":%lld,\"end_ns\":%lld,\"duration_ms\":%!.15g,"
-    "\"status\":{\"code\":\"%s\",\"message\":%s},"
-    "\"gen_ai\":{\"operation\":%s,\"agent_name\":%s,\"provider\":%s,\"request_model\":%s,\"response_model\":%s,"
-    "\"input_tokens\":%s,\"output_tokens\":%s,\"conversation_id\":%s,\"error_type\":%s},"
-    "\"attributes\":%s,\"events\":%s,\"links\":%s,\"scope\":{\"name\":%s,\"version\":%s,\"attributes\":%s},"
-    "\"resource_key\":\"%s\"}',"
+    '\'{"trace_id":"%s","span_id":"%s","parent_span_id":%s,"name":%s,"kind":"%s","service_name":%s,'
+    '"start_time":"%sT%s%sZ","end_time":"%sT%s%sZ","start_ns":%lld,"end_ns":%lld,"duration_ms":%!.15g,'
+    '"status":{"code":"%s","message":%s},'
+    '"gen_ai":{"operation":%s,"agent_name":%s,"provider":%s,"request_model":%s,"response_model":%s,'
+    '"input_tokens":%s,"output_tokens":%s,"conversation_id":%s,"error_type":%s},'
+    '"attributes":%s,"events":%s,"links":%s,"scope":{"name":%s,"version":%s,"attributes":%s},'
+    '"resource_key":"%s"}\','
     " s.trace_id, s.span_id, json_quote(s.parent_span_id), json_quote(s.name),"
     f" {_name_case('s.kind', SPAN_KINDS)}, json_quote(s.service_name),"
     f" date(s.start_ns / 1000000000, 'unixepoch'), time(s.start_ns / 1000000000, 'unixepoch'), {_micros_sql('s.start_ns')},"
@@ -466,7 +466,9 @@ def trace_span_documents(conn: sqlite3.Connection, trace_ids: list[str], part: i
     """
     (trace_id,) = trace_ids
     where, params = where_part("FROM spans s WHERE s.trace_id = ?", (trace_id,), part, parts)
-    rows = read_rows(conn, "s.start_ns, s.span_id, s.parent_span_id, s.resource_key", where, params, texts=(_SPAN_JSON,))
+    rows = read_rows(
+        conn, "s.start_ns, s.span_id, s.parent_span_id, s.resource_key", where, params, texts=(_SPAN_JSON,)
+    )
     rows.sort()  # by start, then span id; here: SQLite's sorter would copy every document
     return rows
 
@@ -496,7 +498,9 @@ def get_trace_json(conn: sqlite3.Connection, trace_id: str, *, run=run_here) -> 
         if is_root:
             roots.append(span_id)
         kids = children.get(span_id)
-        parts.append(f'{doc[:-1]},"children":{dumps(kids) if kids else "[]"},"is_root":{"true" if is_root else "false"}}}')
+        parts.append(
+            f'{doc[:-1]},"children":{dumps(kids) if kids else "[]"},"is_root":{"true" if is_root else "false"}}}'
+        )
     summary = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
     head = {"trace_id": trace_id, "summary": trace_summary_json(summary) if summary else None, "roots": roots}
     tail = {"active_spans": get_active_spans(conn, trace_id), "resources": get_resources(conn, {r[3] for r in rows})}
@@ -568,9 +572,16 @@ def _resource_keys_matching(conn: sqlite3.Connection, key: str, value: str) -> l
 # The tags Jaeger's UI model writes from a span's own fields (jaeger_model._fixed_tags), searchable under
 # the names it shows them by; ``span.status``, ``scope.name`` and ``scope.version`` are older names of ours.
 _SHOWN_FIXED_TAGS = frozenset(
-    {"error", "span.kind", "otel.status_code", "otel.status_description", "otel.scope.name", "otel.scope.version",
-     "w3c.tracestate"}
-)  # fmt: skip
+    {
+        "error",
+        "span.kind",
+        "otel.status_code",
+        "otel.status_description",
+        "otel.scope.name",
+        "otel.scope.version",
+        "w3c.tracestate",
+    }
+)
 _STATUS_BY_TAG = {"OK": 1, "ERROR": 2}
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from telemetron_instrumentation import semconv
 
 from ..hub import Committed, Hub
-from ..receiver.records import Decoded, MetricPoint, Resource, SpanRecord
+from ..model import Decoded, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index
 
@@ -108,15 +108,38 @@ _NO_DROPS = "[0,0,0]"
 
 def _span_row(s: SpanRecord, received_ns: int) -> tuple:
     return (
-        s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.resource.service_name,
-        s.start_ns, s.end_ns, s.end_ns - s.start_ns, s.status_code, s.status_message,
-        s.operation, s.agent_name, s.provider, s.request_model, s.response_model,
-        s.input_tokens, s.output_tokens, s.conversation_id, s.error_type,
-        _dumps(s.attributes), _dumps(s.events) if s.events else "[]",
-        _dumps(s.links) if s.links else "[]", s.resource.key, s.scope_name, s.scope_version,
-        s.trace_state, s.flags, _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
-        received_ns, _dumps(s.scope_attributes) if s.scope_attributes else "{}",
-    )  # fmt: skip
+        s.trace_id,
+        s.span_id,
+        s.parent_span_id,
+        s.name,
+        s.kind,
+        s.resource.service_name,
+        s.start_ns,
+        s.end_ns,
+        s.end_ns - s.start_ns,
+        s.status_code,
+        s.status_message,
+        s.operation,
+        s.agent_name,
+        s.provider,
+        s.request_model,
+        s.response_model,
+        s.input_tokens,
+        s.output_tokens,
+        s.conversation_id,
+        s.error_type,
+        _dumps(s.attributes),
+        _dumps(s.events) if s.events else "[]",
+        _dumps(s.links) if s.links else "[]",
+        s.resource.key,
+        s.scope_name,
+        s.scope_version,
+        s.trace_state,
+        s.flags,
+        _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
+        received_ns,
+        _dumps(s.scope_attributes) if s.scope_attributes else "{}",
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -139,8 +162,12 @@ def _reject_refused(decoded: Decoded, refused: list[tuple[object, Exception]]) -
     for record, exc in refused:
         reason = f"the store refused it: {type(exc).__name__}: {exc}"
         if isinstance(record, SpanRecord):
-            example = {"trace_id": record.trace_id, "span_id": record.span_id, "name": record.name,
-                       "service": record.service_name}  # fmt: skip
+            example = {
+                "trace_id": record.trace_id,
+                "span_id": record.span_id,
+                "name": record.name,
+                "service": record.service_name,
+            }
             decoded.reject("span", reason, example)
         elif isinstance(record, MetricPoint):
             decoded.reject("data point", reason, {"metric": record.name, "service": record.resource.service_name})
@@ -203,9 +230,7 @@ class Store:
         if "spans" in tables and "trace_attributes" not in tables:
             self._backfill_attribute_index()
         self._writer.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
-        self._known_resources: set[str] = {
-            r[0] for r in self._writer.execute("SELECT resource_key FROM resources")
-        }
+        self._known_resources: set[str] = {r[0] for r in self._writer.execute("SELECT resource_key FROM resources")}
         self._active: set[tuple[str, str]] = {
             (r[0], r[1]) for r in self._writer.execute("SELECT trace_id, span_id FROM active_spans")
         }
@@ -325,35 +350,52 @@ class Store:
                 conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans])
                 conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
                 conn.execute(_REFRESH_TRACES, (_dumps(list({s.trace_id for s in c.spans})),))
-                ended = [
-                    key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active
-                ]
+                ended = [key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active]
                 if ended:
-                    conn.executemany(
-                        "DELETE FROM active_spans WHERE trace_id = ? AND span_id = ?", ended
-                    )
+                    conn.executemany("DELETE FROM active_spans WHERE trace_id = ? AND span_id = ?", ended)
             if c.pending:
                 self._write_pending(conn, c.pending)
             if c.metric_points:
                 conn.executemany(
                     "INSERT INTO metric_points VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     [
-                        (p.resource.key, p.resource.service_name, p.scope_name, p.name, p.unit,
-                         p.kind, p.time_ns, p.start_ns, _dumps(p.attributes), p.value,
-                         _dumps(p.data))
+                        (
+                            p.resource.key,
+                            p.resource.service_name,
+                            p.scope_name,
+                            p.name,
+                            p.unit,
+                            p.kind,
+                            p.time_ns,
+                            p.start_ns,
+                            _dumps(p.attributes),
+                            p.value,
+                            _dumps(p.data),
+                        )
                         for p in c.metric_points
                     ],
-                )  # fmt: skip
+                )
             if c.logs:
                 conn.executemany(
                     "INSERT INTO log_records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
-                        (r.resource.key, r.resource.service_name, r.scope_name, r.time_ns,
-                         r.observed_ns, r.severity_number, r.severity_text, _dumps(r.body),
-                         _dumps(r.attributes), r.trace_id, r.span_id, r.event_name)
+                        (
+                            r.resource.key,
+                            r.resource.service_name,
+                            r.scope_name,
+                            r.time_ns,
+                            r.observed_ns,
+                            r.severity_number,
+                            r.severity_text,
+                            _dumps(r.body),
+                            _dumps(r.attributes),
+                            r.trace_id,
+                            r.span_id,
+                            r.event_name,
+                        )
                         for r in c.logs
                     ],
-                )  # fmt: skip
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -401,10 +443,21 @@ class Store:
                 continue  # a pending record names the real span as its parent
             attrs = {k: v for k, v in p.attributes.items() if k not in _PENDING_MARKERS}
             rows.append(
-                (p.trace_id, p.parent_span_id, p.pending_parent_id, p.name, p.kind,
-                 p.resource.service_name, p.operation, p.agent_name, p.start_ns,
-                 max(p.end_ns, p.start_ns), _dumps(attrs), p.resource.key)
-            )  # fmt: skip
+                (
+                    p.trace_id,
+                    p.parent_span_id,
+                    p.pending_parent_id,
+                    p.name,
+                    p.kind,
+                    p.resource.service_name,
+                    p.operation,
+                    p.agent_name,
+                    p.start_ns,
+                    max(p.end_ns, p.start_ns),
+                    _dumps(attrs),
+                    p.resource.key,
+                )
+            )
         if rows:
             conn.executemany(_UPSERT_ACTIVE, rows)
 
