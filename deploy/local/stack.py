@@ -326,6 +326,11 @@ class KafkaBroker:
         if self.process:
             self.process.stop(timeout)
 
+    def kill(self) -> None:
+        """SIGKILL, a crash; ``start()`` runs the broker again on the same data directory."""
+        if self.process:
+            self.process.kill()
+
     def ports(self) -> list[tuple[str, int, str]]:
         c = self.config
         return [(c.host, c.port, "kafka broker"), (c.host, c.controller_port, "kafka controller")]
@@ -434,6 +439,10 @@ class CollectorConfig:
     def health_url(self) -> str:
         return f"http://{self.host}:{self.health_port}/"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
     def env(self) -> dict[str, str]:
         """The variables collector-config/otelcol.yaml reads."""
         return {
@@ -477,6 +486,11 @@ class Collector:
         if self.process:
             self.process.stop(timeout)
 
+    def kill(self) -> None:
+        """SIGKILL, a crash; ``start()`` runs it again on the same persistent queues."""
+        if self.process:
+            self.process.kill()
+
     def ports(self) -> list[tuple[str, int, str]]:
         c = self.config
         named = {"OTLP gRPC": c.grpc_port, "OTLP HTTP": c.http_port, "health": c.health_port, "metrics": c.metrics_port}
@@ -505,6 +519,8 @@ class OracleApiConfig:
     grpc_host: str = LOOPBACK
     grpc_port: int = 4319
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Where POST /api/v1/debug/simulate-trace sends (host:port); None: oracle_api's default, :4317.
+    simulate_otlp_endpoint: str | None = None
     log_level: str | None = None  # None: whatever TELEMETRON_LOG_LEVEL says, else oracle_api's default
     python: str = sys.executable
     start_timeout: float = 60.0
@@ -532,6 +548,8 @@ class OracleApiConfig:
             "TELEMETRON_DB_PATH": str(self.db_path),
             "TELEMETRON_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
         }
+        if self.simulate_otlp_endpoint:
+            env["TELEMETRON_SIMULATE_OTLP_ENDPOINT"] = self.simulate_otlp_endpoint
         if self.log_level:
             env["TELEMETRON_LOG_LEVEL"] = self.log_level
         return env
@@ -676,7 +694,8 @@ class Stack:
         self.oracle_api = OracleApi(
             OracleApiConfig(db_path=c.db_path or c.run_dir / "telemetron.db", http_host=c.host,
                             http_port=c.oracle_http_port, grpc_host=c.host, grpc_port=c.oracle_grpc_port,
-                            kafka_bootstrap=self.kafka.bootstrap, python=c.python),
+                            kafka_bootstrap=self.kafka.bootstrap, python=c.python,
+                            simulate_otlp_endpoint=f"{c.host}:{c.otlp_grpc_port}"),
             log_path=c.logs_dir / "oracle_api.log",
         )
         self.collector = Collector(
