@@ -135,7 +135,7 @@ def main() -> None:
                 time.sleep(args.overload_seconds)
                 sender.stop()
                 load_s = time.monotonic() - t0
-                report(f"overload: {args.overload_rate:,.0f} spans/s offered for {args.overload_seconds:.0f} s",
+                report(f"overload: {args.overload_rate:,.0f} spans/s asked for {args.overload_seconds:.0f} s",
                        running, sender, load_s, rss, queue)  # fmt: skip
 
 
