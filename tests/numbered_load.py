@@ -23,12 +23,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, TracesData
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status, TracesData
 
 from otlp_builders import TRACE_EXPORT, kv
 
 SEQ_ATTRIBUTE = "load.seq"
 SPANS_PER_TRACE = 10
+# Every ERROR_EVERY-th span has error status, so the Collector also routes it to the errors topic.
+ERROR_EVERY = 10
 
 _log = logging.getLogger("telemetron.numbered_load")
 
@@ -46,7 +48,7 @@ def numbered_request(run: bytes, seqs: Iterable[int], attributes: int = 12) -> b
     The span id is the sequence number (+1, ids must not be zero); ``run`` (8 bytes) starts every
     trace id, so two runs never share a span. ``attributes`` GenAI-like attributes give the spans
     a realistic size (about 690 bytes with 12); they are parsed from a template, three times
-    faster than building each span's attributes.
+    faster than building each span's attributes. Every ``ERROR_EVERY``-th span has error status.
     """
     request = ExportTraceServiceRequest()
     rs = request.resource_spans.add()
@@ -62,6 +64,8 @@ def numbered_request(run: bytes, seqs: Iterable[int], attributes: int = 12) -> b
         span.span_id = (seq + 1).to_bytes(8, "big")
         span.start_time_unix_nano, span.end_time_unix_nano = now, now + 1_000_000
         span.attributes.add(key=SEQ_ATTRIBUTE).value.int_value = seq
+        if seq % ERROR_EVERY == 0:
+            span.status.code = Status.STATUS_CODE_ERROR
     return request.SerializeToString()
 
 

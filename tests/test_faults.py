@@ -15,9 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 import stack
-from numbered_load import NumberedSender, PeakRss, collector_metric, kafka_seqs, wait_for, wait_stored
+from numbered_load import ERROR_EVERY, NumberedSender, PeakRss, collector_metric, kafka_seqs, wait_for, wait_stored
 
 pytestmark = pytest.mark.pipeline
 
@@ -45,6 +46,16 @@ def _collector_endpoint(s: stack.Stack) -> str:
 def _kill_and_restart(part: stack.Collector | stack.OracleApi | stack.KafkaBroker) -> None:
     part.kill()
     part.start()
+
+
+def test_every_exporter_queues_on_disk_and_no_pipeline_batches_in_memory() -> None:
+    config = yaml.safe_load(stack.COLLECTOR_CONFIG.read_text())
+
+    assert {name: e["sending_queue"].get("storage") for name, e in config["exporters"].items()} == {
+        name: "file_storage" for name in config["exporters"]
+    }
+    assert [(name, p) for name, pipeline in config["service"]["pipelines"].items()
+            for p in pipeline.get("processors", []) if p.split("/")[0] == "batch"] == []  # fmt: skip
 
 
 def test_simulate_trace_of_a_free_ports_stack_goes_through_its_own_collector(fault_stack: stack.Stack) -> None:
@@ -75,10 +86,17 @@ def test_sigkill_of_collector_oracle_api_and_kafka_in_turn_loses_no_acknowledged
         lambda: (c := kafka_seqs(fault_stack.kafka.bootstrap, stack.SPANS_TOPIC, sender.run)).keys() >= acked and c,
         120, "every acknowledged span on Kafka",
     )  # fmt: skip
+    acked_errors = {seq for seq in acked if seq % ERROR_EVERY == 0}
+    # The errors topic is fed through the forward connector and a filter: the same guarantee.
+    on_errors_topic = wait_for(
+        lambda: (c := kafka_seqs(fault_stack.kafka.bootstrap, stack.ERRORS_TOPIC, sender.run)).keys() >= acked_errors
+        and c, 120, "every acknowledged error span on the errors topic",
+    )  # fmt: skip
 
     assert len(acked) >= 20_000
     assert {seq: n for seq, n in stored.items() if n > 1} == {}, "a span stored twice"
     assert set(stored) <= set(range(sender.issued)) and set(on_kafka) <= set(range(sender.issued))
+    assert all(seq % ERROR_EVERY == 0 for seq in on_errors_topic)
     # Kafka is at least once: batches being exported when the Collector (or the broker) died are
     # produced again after the restart, and a request the dying Collector had queued but not yet
     # answered is sent again by the sender. Never more than what was in flight.
