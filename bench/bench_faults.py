@@ -83,7 +83,8 @@ def report(name: str, running: stack.Stack, sender: NumberedSender, load_s: floa
           f"(spans on it more than once: {sum(1 for n in on_kafka.values() if n > 1)})")
     print(f"drain after the load:     {drain:.1f} s until every acknowledged span was stored")
     print(f"peak RSS:                 oracle_api {rss.peak['oracle_api'] / MIB:.0f} MiB, "
-          f"collector {rss.peak['collector'] / MIB:.0f} MiB")
+          f"collector {rss.peak['collector'] / MIB:.0f} MiB (without mapped files: oracle_api "
+          f"{rss.peak_anon['oracle_api'] / MIB:.0f} MiB, collector {rss.peak_anon['collector'] / MIB:.0f} MiB)")
     print(f"peak Collector queue:     {queue.peak / MIB:.0f} MiB on disk towards oracle_api (traces)")
     print(f"oracle_api receiver:      {health['receiver']['traces']}")
     sys.stdout.flush()

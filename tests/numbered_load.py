@@ -248,12 +248,13 @@ def wait_stored(db_path: Path, sender: NumberedSender, timeout: float) -> Counte
 # --- memory -------------------------------------------------------------------------------------
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of one process (0 when it is gone)."""
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident set size of one process (0 when it is gone); ``field="RssAnon"`` leaves out mapped
+    files, such as the Collector's memory-mapped queue files."""
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except (FileNotFoundError, ProcessLookupError):
         pass
@@ -269,6 +270,7 @@ class PeakRss:
 
     def __init__(self, pids: dict[str, Callable[[], int | None]], interval: float = 0.2) -> None:
         self.peak: dict[str, int] = dict.fromkeys(pids, 0)
+        self.peak_anon: dict[str, int] = dict.fromkeys(pids, 0)
         self._pids = pids
         self._interval = interval
         self._stop = threading.Event()
@@ -288,6 +290,7 @@ class PeakRss:
                 current = pid()
                 if current:
                     self.peak[name] = max(self.peak[name], rss_bytes(current))
+                    self.peak_anon[name] = max(self.peak_anon[name], rss_bytes(current, "RssAnon"))
 
 
 def collector_metric(metrics_url: str, name: str, **labels: str) -> float:

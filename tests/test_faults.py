@@ -26,9 +26,12 @@ MIB = 1024 * 1024
 # Batches a persistent queue can have read but not finished when the Collector dies: num_consumers
 # exporting plus the one being filled (collector-config/otelcol.yaml), of at most max_size spans.
 IN_FLIGHT_SPANS_PER_QUEUE = (4 + 1) * 8192
-# Measured peaks in the overload test were well below these (README, "What survives a crash").
+# bench/bench_faults.py's overload (1.1M spans, 318 MiB queued) peaked at 262 MiB RSS for oracle_api
+# and 497 MiB for the Collector, 180 MiB of it outside its memory-mapped queue files (README, "What
+# survives a crash"). This test queues less, so its peaks are lower.
 ORACLE_API_RSS_BOUND = 400 * MIB
 COLLECTOR_RSS_BOUND = 600 * MIB
+COLLECTOR_ANON_RSS_BOUND = 400 * MIB
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +126,4 @@ def test_overload_keeps_memory_bounded_and_delivers_everything_after(fault_stack
     assert Counter(stored.values()) == Counter({1: len(stored)})
     assert rss.peak["oracle_api"] < ORACLE_API_RSS_BOUND, rss.peak
     assert rss.peak["collector"] < COLLECTOR_RSS_BOUND, rss.peak
+    assert rss.peak_anon["collector"] < COLLECTOR_ANON_RSS_BOUND, rss.peak_anon
