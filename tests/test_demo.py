@@ -92,5 +92,11 @@ def test_work_that_ran_longer_than_the_export_tick_has_pending_records_and_metri
         and (s.end_time_unix_nano - s.start_time_unix_nano) > 400_000_000
     ]
     assert any(s.name == "invoke_workflow research-report" for s in long_running)
-    assert all(s.span_id in pending_parents for s in long_running), [s.name for s in long_running]
+    # LiteLLM stamps a call's start before its first hook fires (the first call with tools= imports
+    # its MCP gateway first), so an LLM span can already be older than the export tick when the
+    # callback starts it, and end before the next tick: only our own spans must all have a record.
+    ours = [s for s in long_running if not s.name.startswith(("chat ", "embeddings "))]
+    llm = [s for s in long_running if s.name.startswith(("chat ", "embeddings "))]
+    assert all(s.span_id in pending_parents for s in ours), [s.name for s in ours if s.span_id not in pending_parents]
+    assert any(s.span_id in pending_parents for s in llm), [s.name for s in llm]
     assert {semconv.METRIC_TOKEN_USAGE, semconv.METRIC_OPERATION_DURATION} <= sink.metric_names()
