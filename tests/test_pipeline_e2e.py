@@ -102,7 +102,9 @@ def kafka_spans(bootstrap: str, topic: str, trace_ids: set[str], settle: float =
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"e2e-{uuid.uuid4().hex}", "enable.auto.commit": False}
     )
-    found, seen, deadline, last_new = [], set(), time.monotonic() + timeout, time.monotonic()
+    found: list = []
+    seen: set[str] = set()
+    deadline, last_new = time.monotonic() + timeout, time.monotonic()
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
