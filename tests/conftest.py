@@ -17,10 +17,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+import stack  # deploy/local/stack.py (pytest's pythonpath includes deploy/local)
 from confluent_kafka import Consumer, Message, TopicPartition
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-
-import stack  # deploy/local/stack.py (pytest's pythonpath includes deploy/local)
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,9 @@ def kafka_broker(kafka_libs: Path, stack_dir: Path) -> Iterator[stack.KafkaBroke
     """A single-node KRaft broker on free ports with the five agent-telemetry topics created."""
     port, controller_port = stack.free_ports(2)
     broker = stack.KafkaBroker(
-        stack.KafkaConfig(data_dir=stack_dir / "kafka", libs_dir=kafka_libs, port=port, controller_port=controller_port),
+        stack.KafkaConfig(
+            data_dir=stack_dir / "kafka", libs_dir=kafka_libs, port=port, controller_port=controller_port
+        ),
         log_path=stack_dir / "logs" / "kafka.log",
     )
     broker.start()
@@ -113,12 +114,14 @@ def consume_topic(kafka_broker: stack.KafkaBroker) -> Callable[..., Message]:
     """``consume_topic(topic, key=b"...", timeout=30)``: the first message on ``topic`` with that key, from offset 0."""
 
     def consume(topic: str, key: bytes, timeout: float = 30.0) -> Message:
-        consumer = Consumer({
-            "bootstrap.servers": kafka_broker.bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "logger": logging.getLogger("telemetron.tests.kafka"),
-        })
+        consumer = Consumer(
+            {
+                "bootstrap.servers": kafka_broker.bootstrap,
+                "group.id": f"test-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "logger": logging.getLogger("telemetron.tests.kafka"),
+            }
+        )
         try:
             partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
             consumer.assign([TopicPartition(topic, p, 0) for p in partitions])

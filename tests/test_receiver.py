@@ -234,6 +234,32 @@ def test_full_write_queue_answers_unavailable_and_recovers(tmp_path):
         running.stop()
 
 
+def test_request_bytes_in_flight_are_bounded_and_a_refused_request_is_stored_on_retry(tmp_path):
+    running = start_oracle(tmp_path / "t.db")
+    receiver = running.oracle.receiver
+    first, second = request_of(make_span(0)).SerializeToString(), request_of(make_span(1)).SerializeToString()
+    receiver.max_in_flight_bytes = len(first) + len(second) - 1  # the two cannot be in flight together
+    try:
+        channel = grpc.insecure_channel(running.grpc_endpoint)
+        call = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+        blocker = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # the first request's commit waits: its bytes stay in flight
+        waiting = threading.Thread(target=lambda: call(first, timeout=30))
+        waiting.start()
+        running.wait_for(lambda: running.oracle.store._queued >= 1)
+        with pytest.raises(grpc.RpcError) as err:
+            call(second, timeout=30)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert receiver.stats.traces.busy == 1
+        blocker.execute("ROLLBACK")
+        waiting.join(timeout=30)
+        call(second, timeout=30)  # the sender's retry, once the first is committed
+        assert span_names(running) == ["span-0", "span-1"]
+        channel.close()
+    finally:
+        running.stop()
+
+
 def test_error_status_is_promoted(oracle_server, export):
     export(request_of(make_span(0, status=Status(code=Status.STATUS_CODE_ERROR, message="boom"))))
     assert stored(oracle_server, "SELECT status_code, status_message, error_type FROM spans") == [(2, "boom", "_OTHER")]

@@ -327,6 +327,11 @@ class KafkaBroker:
         if self.process:
             self.process.stop(timeout)
 
+    def kill(self) -> None:
+        """SIGKILL, a crash; ``start()`` runs the broker again on the same data directory."""
+        if self.process:
+            self.process.kill()
+
     def ports(self) -> list[tuple[str, int, str]]:
         c = self.config
         return [(c.host, c.port, "kafka broker"), (c.host, c.controller_port, "kafka controller")]
@@ -366,8 +371,14 @@ class KafkaBroker:
     def _format(self, jvm: list[str]) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         # "--cluster-id=" form: a random id may start with "-", which argparse would take for a flag.
-        argv = [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
-                "--config", str(self.properties_path)]
+        argv = [
+            *jvm,
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",
+            "--config",
+            str(self.properties_path),
+        ]
         result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if result.returncode != 0:
             raise StackError(f"kafka: formatting {self._log_dir} failed:\n{_tail_text(result.stdout)}")
@@ -437,6 +448,10 @@ class CollectorConfig:
     def health_url(self) -> str:
         return f"http://{self.host}:{self.health_port}/"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
     def env(self) -> dict[str, str]:
         """The variables collector-config/otelcol.yaml reads."""
         token = {} if self.api_token is None else {"TELEMETRON_API_TOKEN": self.api_token}
@@ -481,6 +496,11 @@ class Collector:
         if self.process:
             self.process.stop(timeout)
 
+    def kill(self) -> None:
+        """SIGKILL, a crash; ``start()`` runs it again on the same persistent queues."""
+        if self.process:
+            self.process.kill()
+
     def ports(self) -> list[tuple[str, int, str]]:
         c = self.config
         named = {"OTLP gRPC": c.grpc_port, "OTLP HTTP": c.http_port, "health": c.health_port, "metrics": c.metrics_port}
@@ -510,6 +530,8 @@ class OracleApiConfig:
     grpc_port: int = 4319
     kafka_bootstrap: str = "127.0.0.1:9092"
     api_token: str | None = None  # None: whatever TELEMETRON_API_TOKEN says, else none
+    # Where POST /api/v1/debug/simulate-trace sends (host:port); None: oracle_api's default, :4317.
+    simulate_otlp_endpoint: str | None = None
     log_level: str | None = None  # None: whatever TELEMETRON_LOG_LEVEL says, else oracle_api's default
     python: str = sys.executable
     start_timeout: float = 60.0
@@ -537,6 +559,8 @@ class OracleApiConfig:
             "TELEMETRON_DB_PATH": str(self.db_path),
             "TELEMETRON_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
         }
+        if self.simulate_otlp_endpoint:
+            env["TELEMETRON_SIMULATE_OTLP_ENDPOINT"] = self.simulate_otlp_endpoint
         if self.log_level:
             env["TELEMETRON_LOG_LEVEL"] = self.log_level
         if self.api_token is not None:
@@ -658,8 +682,15 @@ class StackConfig:
     def on_free_ports(cls, run_dir: Path, **overrides: object) -> StackConfig:
         """A config whose every port is free now: for a second stack beside a running one."""
         names = [
-            "kafka_port", "kafka_controller_port", "otlp_grpc_port", "otlp_http_port", "collector_health_port",
-            "collector_metrics_port", "oracle_http_port", "oracle_grpc_port", "mock_provider_port",
+            "kafka_port",
+            "kafka_controller_port",
+            "otlp_grpc_port",
+            "otlp_http_port",
+            "collector_health_port",
+            "collector_metrics_port",
+            "oracle_http_port",
+            "oracle_grpc_port",
+            "mock_provider_port",
         ]
         ports = dict(zip(names, free_ports(len(names))))
         return replace(cls(run_dir=run_dir), **{**ports, **overrides})  # type: ignore[arg-type]
@@ -678,21 +709,40 @@ class Stack:
         binary = collector_binary or build_collector()
         libs = kafka_libs or fetch_kafka()
         self.kafka = KafkaBroker(
-            KafkaConfig(data_dir=c.run_dir / "kafka", libs_dir=libs, host=c.host, port=c.kafka_port,
-                        controller_port=c.kafka_controller_port),
+            KafkaConfig(
+                data_dir=c.run_dir / "kafka",
+                libs_dir=libs,
+                host=c.host,
+                port=c.kafka_port,
+                controller_port=c.kafka_controller_port,
+            ),
             log_path=c.logs_dir / "kafka.log",
         )
         self.oracle_api = OracleApi(
-            OracleApiConfig(db_path=c.db_path or c.run_dir / "telemetron.db", http_host=c.host,
-                            http_port=c.oracle_http_port, grpc_host=c.host, grpc_port=c.oracle_grpc_port,
-                            kafka_bootstrap=self.kafka.bootstrap, python=c.python),
+            OracleApiConfig(
+                db_path=c.db_path or c.run_dir / "telemetron.db",
+                http_host=c.host,
+                http_port=c.oracle_http_port,
+                grpc_host=c.host,
+                grpc_port=c.oracle_grpc_port,
+                kafka_bootstrap=self.kafka.bootstrap,
+                python=c.python,
+                simulate_otlp_endpoint=f"{c.host}:{c.otlp_grpc_port}",
+            ),
             log_path=c.logs_dir / "oracle_api.log",
         )
         self.collector = Collector(
-            CollectorConfig(binary=binary, storage_dir=c.run_dir / "collector-storage", host=c.host,
-                            grpc_port=c.otlp_grpc_port, http_port=c.otlp_http_port,
-                            health_port=c.collector_health_port, metrics_port=c.collector_metrics_port,
-                            kafka_brokers=self.kafka.bootstrap, oracle_endpoint=self.oracle_api.config.grpc_endpoint),
+            CollectorConfig(
+                binary=binary,
+                storage_dir=c.run_dir / "collector-storage",
+                host=c.host,
+                grpc_port=c.otlp_grpc_port,
+                http_port=c.otlp_http_port,
+                health_port=c.collector_health_port,
+                metrics_port=c.collector_metrics_port,
+                kafka_brokers=self.kafka.bootstrap,
+                oracle_endpoint=self.oracle_api.config.grpc_endpoint,
+            ),
             log_path=c.logs_dir / "collector.log",
         )
         self.mock_provider = MockProvider(
@@ -704,7 +754,8 @@ class Stack:
 
     def components(self) -> list[tuple[str, KafkaBroker | Collector | OracleApi | MockProvider]]:
         parts: list[tuple[str, KafkaBroker | Collector | OracleApi | MockProvider]] = [
-            ("kafka", self.kafka), ("collector", self.collector)
+            ("kafka", self.kafka),
+            ("collector", self.collector),
         ]
         if self.config.with_oracle_api:
             parts.append(("oracle_api", self.oracle_api))

@@ -28,6 +28,10 @@ from .decode import MalformedRequest, ResourceCache, decode_logs, decode_metrics
 log = logging.getLogger(__name__)
 
 _COMMIT_TIMEOUT_S = 120.0
+# Request bytes being decoded or waiting for their commit, across all handler threads. Past it a
+# request is answered UNAVAILABLE (the Collector keeps it on disk and retries), so the decoded
+# records held in memory stay bounded whatever the senders' request sizes and concurrency.
+MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024
 _MAX_REASON_COUNTERS = 200  # per signal; store errors carry their message
 
 
@@ -38,6 +42,7 @@ class SignalStats:
     rejected: int = 0
     malformed_requests: int = 0
     unavailable: int = 0
+    busy: int = 0  # answered UNAVAILABLE because MAX_IN_FLIGHT_BYTES were in flight (of ``unavailable``)
     last_error: str = ""
     # "span: invalid trace_id ..." -> records (or dropped parts) refused for that reason
     by_reason: dict[str, int] = field(default_factory=dict)
@@ -102,8 +107,11 @@ class OtlpReceiver:
         workers: int = 8,
         max_message_bytes: int = 64 * 1024 * 1024,
         interceptors: list[grpc.ServerInterceptor] | None = None,
+        max_in_flight_bytes: int = MAX_IN_FLIGHT_BYTES,
     ) -> None:
         self.store = store
+        self.max_in_flight_bytes = max_in_flight_bytes
+        self._in_flight = 0  # guarded by _stats_lock
         self.stats = ReceiverStats()
         self._resources = ResourceCache()
         self._lock = threading.Lock()  # the resource cache is shared by the handler threads
@@ -147,11 +155,30 @@ class OtlpReceiver:
             stats.by_reason = by_reason
         self.store.rejections.record(decoded.rejections, time.time_ns())
 
+    def _admit(self, size: int) -> bool:
+        """Count ``size`` bytes in flight if they fit; one request alone is always admitted."""
+        with self._stats_lock:
+            if self._in_flight and self._in_flight + size > self.max_in_flight_bytes:
+                return False
+            self._in_flight += size
+            return True
+
     def _export_handler(self, signal: _Signal):
         stats: SignalStats = getattr(self.stats, signal.stats_name)
 
         def export(raw: bytes, context: grpc.ServicerContext):
             stats.requests += 1
+            if not self._admit(len(raw)):
+                stats.unavailable += 1
+                stats.busy += 1
+                context.abort(grpc.StatusCode.UNAVAILABLE, "oracle_api is busy (request bytes in flight), retry")
+            try:
+                return _export(raw, context)
+            finally:
+                with self._stats_lock:
+                    self._in_flight -= len(raw)
+
+        def _export(raw: bytes, context: grpc.ServicerContext):
             try:
                 with self._lock:
                     decoded = signal.decode(raw, self._resources)
