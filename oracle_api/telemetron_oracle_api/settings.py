@@ -91,8 +91,12 @@ class Settings(BaseSettings):
         '{"openai/gpt-4o": {"tpm": 30000, "rpm": 500}} (key "provider/model" or "model")',
     )
     issue_window_s: float = Field(300.0, description="issues: the window rates and counts are taken over")
-    stuck_task_after_s: float = Field(120.0, description="issues: a task running this long without progress is stuck")
-    slow_task_factor: float = Field(3.0, description="issues: a task this many times its usual duration is slow")
+    stuck_task_after_s: float = Field(
+        120.0, description="issues: a running task without a heartbeat this long is stuck"
+    )
+    slow_task_factor: float = Field(
+        3.0, description="issues: a task running this many times its agent's p95 duration is slow"
+    )
     slow_task_min_samples: int = Field(5, description="issues: completed tasks needed before judging slowness")
     slow_task_min_s: float = Field(5.0, description="issues: tasks shorter than this are never slow")
     tool_failure_threshold: int = Field(3, description="issues: failures of one tool within the window")
@@ -100,18 +104,20 @@ class Settings(BaseSettings):
     provider_server_errors: int = Field(3, description="issues: provider 5xx answers within the window")
     provider_error_rate: float = Field(0.5, description="issues: share of failed provider requests")
     provider_error_min_requests: int = Field(4, description="issues: provider requests needed before judging the rate")
-    handoff_loop_threshold: int = Field(4, description="issues: handoffs back and forth between two agents")
+    handoff_loop_threshold: int = Field(4, description="issues: a task handed back and forth this many times is a loop")
     queue_backlog_threshold: int = Field(50, description="issues: pending tasks in one queue")
     queue_wait_threshold_s: float = Field(300.0, description="issues: the oldest queued task's wait")
     pod_not_ready_after_s: float = Field(60.0, description="issues: a pod not ready this long")
     crashloop_restarts: int = Field(3, description="issues: container restarts within crashloop_window_s")
     crashloop_window_s: float = Field(600.0, description="issues: the window restarts are counted over")
-    memory_near_limit_ratio: float = Field(0.9, description="issues: memory use as a share of the pod's limit")
+    memory_near_limit_ratio: float = Field(
+        0.9, description="issues: memory use, as a share of the limit, that makes a restart an OOM kill"
+    )
     spike_window_s: float = Field(60.0, description="issues: the recent window compared against the usual rate")
     spike_factor: float = Field(3.0, description="issues: a recent rate this many times the usual one is a spike")
     error_rate_threshold: float = Field(0.25, description="issues: share of failed tasks of one agent")
     error_rate_min_count: int = Field(8, description="issues: tasks needed before judging the error rate")
-    cost_spike_usd_per_min: float = Field(5.0, description="issues: LLM spend per minute")
+    cost_spike_usd_per_min: float = Field(5.0, description="issues: LLM spend per minute that is a cost spike")
     system_id: str = Field("telemetron", description="the system's name in the Oracle state")
     simulate_otlp_endpoint: str = Field(
         "127.0.0.1:4317",
@@ -182,12 +188,16 @@ class Settings(BaseSettings):
 def load_settings(argv: list[str] | None = None) -> Settings:
     """Defaults, overridden by TELEMETRON_* variables, overridden by flags; exits 2 with the reason."""
     parser = build_parser()
-    from_env = EnvSettingsSource(Settings)()  # TELEMETRON_*, empty ones ignored: see model_config
     from_flags = vars(parser.parse_args(argv or []))
     try:
-        return Settings(**{**from_env, **from_flags})
+        return settings_from_environment(**from_flags)
     except ValidationError as exc:
         parser.exit(2, f"{PROG}: error: {'; '.join(_reason(error) for error in exc.errors())}\n")
+
+
+def settings_from_environment(**overrides: Any) -> Settings:
+    """TELEMETRON_* variables (empty ones ignored: see model_config) over the defaults, ``overrides`` over both."""
+    return Settings(**{**EnvSettingsSource(Settings)(), **overrides})
 
 
 def build_parser() -> argparse.ArgumentParser:
