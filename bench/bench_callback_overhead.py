@@ -43,7 +43,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "examples"), str(ROOT / "instrumentation")]
@@ -69,7 +71,7 @@ def _listening(host: str, port: int) -> bool:
 # --- worker side ------------------------------------------------------------------------------------
 
 
-def _setup(config: str, endpoint: str, slowdown: float = 1.0) -> tuple[object, object]:
+def _setup(config: str, endpoint: str, slowdown: float = 1.0) -> tuple[Callable[[], object], Any]:
     """Instrument this worker process; returns (flush function, Telemetron callback or None)."""
     from opentelemetry import metrics, trace
 
@@ -198,7 +200,7 @@ class _Callgrind:
         self._lib.bench_stop()
 
 
-def _capture_hook_arguments(litellm: object, args: dict) -> tuple:
+def _capture_hook_arguments(litellm: Any, args: dict) -> tuple:
     """One real call's arguments to the pre-call and success hooks, as LiteLLM passes them."""
     from litellm.integrations.custom_logger import CustomLogger
 
@@ -221,7 +223,7 @@ def _capture_hook_arguments(litellm: object, args: dict) -> tuple:
     return (*seen["pre"], *seen["success"][1:], seen["success"][0])
 
 
-def _replay_loop(callback: object, hook_args: tuple, n: int, call_hooks: bool) -> None:
+def _replay_loop(callback: Any, hook_args: tuple, n: int, call_hooks: bool) -> None:
     model, messages, pre, response, start, end, post = hook_args
     for i in range(n):
         call_id = f"replay-{i}-{uuid.uuid4().hex[:8]}"
@@ -263,6 +265,7 @@ def worker(args: argparse.Namespace) -> int:
         flush()
 
     def replay(n: int, call_hooks: bool) -> None:
+        assert hook_args is not None  # asked for only when the hooks were captured
         _replay_loop(callback, hook_args, n, call_hooks)
         flush()
 
@@ -285,12 +288,13 @@ def worker(args: argparse.Namespace) -> int:
     print(json.dumps({"ready": config}), flush=True)
     for line in sys.stdin:
         command = line.strip()
+        result: dict[str, object]
         if command == "run":
             result = {"cpu_us": cpu_us(lambda: calls(args.calls), args.calls)}
         elif command == "replay" and hook_args is not None:
-            n = args.replay_calls
-            with_hooks = cpu_us(lambda: replay(n, True), n)
-            result = {"cpu_us": with_hooks - cpu_us(lambda: replay(n, False), n)}
+            count = args.replay_calls
+            with_hooks = cpu_us(lambda: replay(args.replay_calls, True), count)
+            result = {"cpu_us": with_hooks - cpu_us(lambda: replay(args.replay_calls, False), count)}
         elif command == "quit":
             return 0
         else:
@@ -314,25 +318,27 @@ class _Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both pipes
+        self._stdin, self._stdout = self.proc.stdin, self.proc.stdout
 
     def read(self) -> dict:
         while True:
-            line = self.proc.stdout.readline()
+            line = self._stdout.readline()
             if not line:
                 raise RuntimeError(f"{self.config} worker exited")
             if line.startswith("{"):
                 return json.loads(line)
 
     def ask(self, command: str) -> dict:
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
+        self._stdin.write(command + "\n")
+        self._stdin.flush()
         return self.read()
 
     def close(self) -> None:
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.flush()
+                self._stdin.write("quit\n")
+                self._stdin.flush()
                 self.proc.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
@@ -505,10 +511,11 @@ def main() -> int:
             row += f"{amed:>+9.0f} {f'[{a1:+.0f} {a3:+.0f}]':>13} "
         else:
             row += f"{'':>9} {'':>13} "
-        if instr.get(config) is not None:
-            row += f"{instr[config] / 1e3:>10.0f}k"
+        per_call_instr = instr.get(config)
+        if per_call_instr is not None:
+            row += f"{per_call_instr / 1e3:>10.0f}k"
             if base_instr is not None and config != "none":
-                row += f" {(instr[config] - base_instr) / 1e3:>+10.0f}k"
+                row += f" {(per_call_instr - base_instr) / 1e3:>+10.0f}k"
         print(row)
     if cpu[REPLAY]:
         q1, med, q3 = _quantiles(cpu[REPLAY])

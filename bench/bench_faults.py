@@ -118,12 +118,12 @@ def main() -> None:
         with stack.Stack(config) as running:
             endpoint = running.collector.config.otlp_grpc_endpoint.removeprefix("http://")
             pids = {
-                "oracle_api": lambda: running.oracle_api.process and running.oracle_api.process.pid,
-                "collector": lambda: running.collector.process and running.collector.process.pid,
+                "oracle_api": lambda: running.oracle_api.pid,
+                "collector": lambda: running.collector.pid,
             }
             print(
-                f"RSS at start:             oracle_api {rss_bytes(pids['oracle_api']()) / MIB:.0f} MiB, "
-                f"collector {rss_bytes(pids['collector']()) / MIB:.0f} MiB"
+                f"RSS at start:             oracle_api {rss_bytes(pids['oracle_api']() or 0) / MIB:.0f} MiB, "
+                f"collector {rss_bytes(pids['collector']() or 0) / MIB:.0f} MiB"
             )
 
             victims = itertools.cycle(

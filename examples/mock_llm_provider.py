@@ -288,7 +288,7 @@ def create_app(config: ProviderConfig | None = None) -> FastAPI:
         )
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
         if tool is not None:
-            call = {
+            call: dict[str, Any] = {
                 "id": _new_id("call_", 24),
                 "type": "function",
                 "function": {"name": tool.get("name", ""), "arguments": _tool_arguments(tool, prompt)},
@@ -485,7 +485,7 @@ class MockProviderProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"mock provider exited: {self._proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"mock provider exited: {self._proc.communicate()[1].decode()[-2000:]}")
             try:
                 with urllib.request.urlopen(self.base_url + "/health", timeout=0.5):
                     return self

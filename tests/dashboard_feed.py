@@ -7,15 +7,13 @@ simulator's multi-agent traces: enough for every view to have something to show.
 
 from __future__ import annotations
 
-import dataclasses
-
 from oracle_feed import Agents, end
 
 
 def feed(running) -> dict:
     """Send the data; returns what the tests look for (trace ids, names)."""
     services = running.oracle.services
-    services.settings = dataclasses.replace(services.settings, simulate_otlp_endpoint=running.grpc_endpoint)
+    services.settings = services.settings.model_copy(update={"simulate_otlp_endpoint": running.grpc_endpoint})
     client = running.client()
     simulated = [
         client.post("/api/v1/debug/simulate-trace", json={"error": e}).json()["trace_id"] for e in (False, True)

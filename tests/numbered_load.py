@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Literal, TypeVar
 
 import grpc
 import httpx
@@ -214,23 +215,26 @@ def kafka_seqs(bootstrap: str, topic: str, run: bytes, timeout: float = 120.0) -
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            for rs in TracesData.FromString(message.value()).resource_spans:
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
+            for resource_spans in TracesData.FromString(message.value()).resource_spans:
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
                         if span.trace_id[:8] != run:
                             continue
                         for attr in span.attributes:
                             if attr.key == SEQ_ATTRIBUTE:
                                 counts[attr.value.int_value] += 1
                                 break
-            if message.offset() + 1 >= ends[message.partition()]:
+            if (message.offset() or 0) + 1 >= ends[message.partition()]:  # a consumed message has an offset
                 remaining.discard(message.partition())
     finally:
         consumer.close()
     return counts
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T | Literal[False] | None], timeout: float, what: str) -> T:
     """Polls ``predicate`` until it returns something truthy; raises TimeoutError naming ``what``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -251,7 +255,7 @@ def wait_stored(db_path: Path, sender: NumberedSender, timeout: float) -> Counte
         return stored if acked.issubset(stored) else None
 
     try:
-        return wait_for(complete, timeout, "every acknowledged span stored")  # type: ignore[return-value]
+        return wait_for(complete, timeout, "every acknowledged span stored")
     except TimeoutError:
         missing = len(acked - set(stored_seqs(db_path, sender.run)))
         raise TimeoutError(f"{missing} of {len(acked)} acknowledged spans not stored within {timeout:.0f}s") from None

@@ -89,7 +89,11 @@ def run_collector(collector_binary, kafka_broker, tmp_path) -> Iterator[Callable
         process.wait_until(lambda: _answers(config.health_url), 30, "healthy")
         return config
 
-    run.stop_all = lambda: [process.stop() for process in processes]  # type: ignore[attr-defined]
+    def stop_all() -> None:
+        for process in processes:
+            process.stop()
+
+    run.stop_all = stop_all  # type: ignore[attr-defined]
     yield run
     for process in processes:
         process.stop()

@@ -61,7 +61,7 @@ def page(browser, stack):
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"uncaught: {exc}"))
     page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
-    page.base = stack[0].http_url  # type: ignore[attr-defined]
+    page.base = stack[0].http_url
     yield page
     context.close()
     assert problems == []

@@ -47,7 +47,7 @@ def _matcher(dockerfile: Path, context: Path = REPO) -> PatternMatcher:
 
 def _context_files(context: Path, matcher: PatternMatcher) -> set[str]:
     """Every file BuildKit sends for ``context`` (slash-separated, relative to it)."""
-    files = set()
+    files: set[str] = set()
     for top, dirs, names in os.walk(context):
         rel_top = os.path.relpath(top, context)
         prefix = "" if rel_top == "." else rel_top + "/"

@@ -121,15 +121,18 @@ def test_sigkill_of_collector_oracle_api_and_kafka_in_turn_loses_no_acknowledged
 
 def test_overload_keeps_memory_bounded_and_delivers_everything_after(fault_stack: stack.Stack) -> None:
     collector, oracle = fault_stack.collector, fault_stack.oracle_api
-    queued = lambda: collector_metric(
-        collector.config.metrics_url,
-        "otelcol_exporter_queue_size",  # noqa: E731
-        exporter="otlp_grpc/oracle_api",
-        data_type="traces",
-    )
+
+    def queued() -> float:
+        return collector_metric(
+            collector.config.metrics_url,
+            "otelcol_exporter_queue_size",
+            exporter="otlp_grpc/oracle_api",
+            data_type="traces",
+        )
+
     pids = {
-        "oracle_api": lambda: oracle.process and oracle.process.pid,
-        "collector": lambda: collector.process and collector.process.pid,
+        "oracle_api": lambda: oracle.pid,
+        "collector": lambda: collector.pid,
     }
     with PeakRss(pids) as rss:
         sender = NumberedSender(_collector_endpoint(fault_stack), per_request=500, threads=4).start()

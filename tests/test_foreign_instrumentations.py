@@ -53,7 +53,9 @@ def run_instrumented_call(kind: str, endpoint: str, api_base: str) -> None:
         + textwrap.dedent(f"""
         litellm.completion(model="openai/{MODEL}", api_base={api_base!r}, api_key="sk-test",
                            messages=[{{"role": "user", "content": "hello"}}])
-        import time; time.sleep(1.0)  # LiteLLM logs success on a worker thread
+        # LiteLLM logs success on its worker pool: wait for that work, then flush.
+        from litellm.utils import executor
+        executor.shutdown(wait=True)
         flush()
     """)
     )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -36,7 +37,7 @@ U64 = 2**64 - 1
 BAD_UTF8 = (b"BAD!", b"\xff\xfe\xfd\xfc")  # same length, so the protobuf framing stays valid
 TRANSPORTS = ("direct", "collector-grpc", "collector-http-protobuf", "collector-http-json")
 _EXPORT_PATH = {"traces": TRACE_EXPORT, "metrics": METRICS_EXPORT, "logs": LOGS_EXPORT}
-_REQUEST = {
+_REQUEST: dict[str, Any] = {  # the export request class per signal
     "traces": ExportTraceServiceRequest,
     "metrics": ExportMetricsServiceRequest,
     "logs": ExportLogsServiceRequest,
@@ -70,7 +71,7 @@ def _event_at(time_ns: int) -> Callable:
 
 
 def _many_attributes(span) -> None:
-    span.attributes.extend(KeyValue(key=f"a{i}", value={"int_value": i}) for i in range(10_000))
+    span.attributes.extend(KeyValue(key=f"a{i}", value=AnyValue(int_value=i)) for i in range(10_000))
 
 
 def _histogram_count(point) -> None:
@@ -378,5 +379,5 @@ def test_bad_items_are_refused_precisely_and_the_good_beside_them_is_stored(host
         if not remaining or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert env.oracle.process.running, "oracle_api exited"
+    assert env.oracle.process is not None and env.oracle.process.running, "oracle_api exited"
     assert not remaining, "\n".join(f"{name}: {'; '.join(found)}" for name, found in remaining.items())

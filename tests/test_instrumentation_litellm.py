@@ -304,7 +304,8 @@ def test_slow_llm_call_has_a_pending_record_at_start_and_heartbeats(cap, provide
     # Heartbeats come only while the call is open. LiteLLM runs its success hooks a little after
     # the end time it reports, so the last one may fall in between: compare with the return.
     assert all(r.start_time == span.start_time and r.end_time < returned_ns for r in records)
-    time.sleep(0.6)  # more than two heartbeat intervals
+    # The span was exported, so it has left the heartbeat set; this tick waits for one in flight.
+    cap.pending.force_flush()
     assert len([p for p in cap.pending_records() if p.parent.span_id == span.context.span_id]) == len(records)
     assert records[0].attributes[semconv.SPAN_TYPE] == semconv.SPAN_TYPE_PENDING
     assert records[0].attributes[semconv.GEN_AI_REQUEST_MODEL] == "mock-slow-800"

@@ -180,7 +180,7 @@ def test_attribute_sets_beyond_the_cardinality_limit_share_the_overflow_series()
 class _Collecting(MetricExporter):
     def __init__(self) -> None:
         super().__init__()
-        self.exports = []
+        self.exports: list = []
 
     def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
         self.exports.append(metrics_data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -16,7 +18,7 @@ from telemetron_instrumentation._grpc_span_exporter import OTLPSpanExporter, fas
 from telemetron_instrumentation._otlp_encoder import encode_spans
 from telemetron_instrumentation.testing import OtlpSink
 
-EVERY_VALUE_TYPE = {
+EVERY_VALUE_TYPE: dict[str, Any] = {
     "str": "chat gpt-4o",
     "str.empty": "",
     "str.unicode": "naïve ☃ 日本",

@@ -2,13 +2,13 @@
 
 import os
 import threading
-import time
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # capture_globally() registers the LiteLLM callback
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from polling import wait_until
 from telemetron_instrumentation import execute_tool, invoke_agent, semconv
 from telemetron_instrumentation.pending import PendingSpanProcessor
 from telemetron_instrumentation.testing import capture_globally
@@ -25,11 +25,11 @@ def pending_for(capture, span_id):
 
 
 def wait_pending(capture, span_id, count=1, timeout=2.0):
-    deadline = time.monotonic() + timeout
-    while len(records := pending_for(capture, span_id)) < count:
-        assert time.monotonic() < deadline, f"no pending record within {timeout} s"
-        time.sleep(0.01)
-    return records
+    return wait_until(
+        lambda: len(records := pending_for(capture, span_id)) >= count and records,
+        timeout,
+        f"{count} pending records",
+    )
 
 
 def test_pending_span_is_emitted_at_start_as_a_zero_length_child_copy():
@@ -60,21 +60,24 @@ def test_heartbeats_repeat_while_the_span_is_open_and_stop_after():
     capture = fresh_capture()
     interval = capture.pending.heartbeat_seconds
     with invoke_agent("slow") as span:
-        time.sleep(interval * 4.5)
+        wait_pending(capture, span.get_span_context().span_id, count=4, timeout=interval * 40)
+    capture.pending.force_flush()  # waits for a heartbeat being built right now
     records = pending_for(capture, span.get_span_context().span_id)
-    assert 3 <= len(records) <= 6  # a start record, then one per interval (loose: CI machines are busy)
+    assert 4 <= len(records) <= 6  # a start record, then one per interval (loose: CI machines stall)
     ends = [r.end_time for r in records]
     assert ends == sorted(ends) and len({r.context.span_id for r in records}) == len(records)
     gaps = [(b - a) / 1e9 for a, b in zip(ends, ends[1:])]
     assert all(interval * 0.5 <= g <= interval * 4 for g in gaps), gaps
-    time.sleep(interval * 2)
+    assert capture.pending.open_spans == 0  # nothing left to beat for
+    capture.pending.force_flush()
     assert len(pending_for(capture, span.get_span_context().span_id)) == len(records)
 
 
 def test_plain_spans_get_no_pending_record():
     capture = fresh_capture()
     with capture.tracer_provider.get_tracer("tests").start_as_current_span("plain"):
-        time.sleep(0.1)
+        assert capture.pending.open_spans == 0  # not tracked, so no start record can ever come
+        capture.pending.force_flush()
     assert capture.pending_records() == []
 
 
@@ -89,9 +92,8 @@ def test_spans_younger_than_the_export_delay_get_no_start_record_even_when_a_tic
     processor.force_flush()  # a tick while both are younger than 300 ms
     quick.end()
     assert exporter.get_finished_spans() == ()
-    time.sleep(0.35)
-    processor.force_flush()  # the slow one is now old enough (the background tick may have been first)
-    [record] = exporter.get_finished_spans()
+    # A tick once the slow one is older than the delay (the background tick may come first).
+    [record] = wait_until(lambda: processor.force_flush() and exporter.get_finished_spans(), 10, "a start record")
     assert record.parent.span_id == slow.get_span_context().span_id
     slow.end()
     provider.shutdown()
@@ -104,11 +106,7 @@ def test_pending_spans_are_exported_within_two_seconds_through_their_own_batch_e
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("tests")
     span = tracer.start_span("invoke_agent worker", attributes={semconv.GEN_AI_OPERATION_NAME: "invoke_agent"})
-    started = time.monotonic()
-    while not exporter.get_finished_spans() and time.monotonic() - started < 5:
-        time.sleep(0.02)
-    assert time.monotonic() - started < 2.0
-    [pending] = exporter.get_finished_spans()
+    [pending] = wait_until(exporter.get_finished_spans, 2.0, "the pending span's export")
     assert pending.attributes[semconv.SPAN_TYPE] == semconv.SPAN_TYPE_PENDING
     span.end()
     provider.shutdown()

@@ -53,7 +53,7 @@ def llm_spans(cap, count):
 
 def defined_names() -> set[str]:
     """Every attribute and metric name the installed opentelemetry-semantic-conventions defines."""
-    names = set()
+    names: set[str] = set()
     for package in (_incubating.attributes, _incubating.metrics, stable_attributes, stable_metrics):
         for module in pkgutil.iter_modules(package.__path__):
             found = importlib.import_module(f"{package.__name__}.{module.name}")

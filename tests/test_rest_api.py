@@ -7,7 +7,6 @@ and a failing tool), queues a task and delegates to a writer.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from datetime import UTC
@@ -389,7 +388,7 @@ def test_simulate_trace_travels_through_the_otlp_receiver(tmp_path):
     try:
         services = running.oracle.services
         # Point the simulator at this server's own receiver instead of the Collector.
-        services.settings = dataclasses.replace(services.settings, simulate_otlp_endpoint=running.grpc_endpoint)
+        services.settings = services.settings.model_copy(update={"simulate_otlp_endpoint": running.grpc_endpoint})
         client = running.client()
         response = client.post("/api/v1/debug/simulate-trace", json={"error": True})
         assert response.status_code == 200, response.text

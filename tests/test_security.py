@@ -8,7 +8,6 @@ real gRPC.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import subprocess
@@ -62,7 +61,7 @@ def open_oracle(tmp_path):
     """oracle_api on loopback without a token, simulating into its own receiver."""
     running = start_oracle(tmp_path / "open.db")
     services = running.oracle.services
-    services.settings = dataclasses.replace(services.settings, simulate_otlp_endpoint=running.grpc_endpoint)
+    services.settings = services.settings.model_copy(update={"simulate_otlp_endpoint": running.grpc_endpoint})
     yield running
     running.stop()
 

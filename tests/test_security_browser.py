@@ -8,7 +8,6 @@ attack ends: a page whose origin is attacker.test:<oracle's port> talking to ora
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import http.server
 import threading
@@ -47,7 +46,7 @@ def oracle(tmp_path) -> Iterator[RunningOracle]:
     """oracle_api without a token on loopback; simulated runs go to its own receiver."""
     running = start_oracle(tmp_path / "browser.db")
     services = running.oracle.services
-    services.settings = dataclasses.replace(services.settings, simulate_otlp_endpoint=running.grpc_endpoint)
+    services.settings = services.settings.model_copy(update={"simulate_otlp_endpoint": running.grpc_endpoint})
     yield running
     running.stop()
 
@@ -108,7 +107,7 @@ def test_the_dashboard_origin_can_write_and_stream(oracle, browser):
 def test_the_dashboard_takes_its_token_from_the_fragment_and_never_puts_it_in_a_url(tmp_path, browser):
     running = start_oracle(tmp_path / "guarded.db", api_token=TOKEN)
     services = running.oracle.services
-    services.settings = dataclasses.replace(services.settings, simulate_otlp_endpoint=running.grpc_endpoint)
+    services.settings = services.settings.model_copy(update={"simulate_otlp_endpoint": running.grpc_endpoint})
     try:
         page = browser.new_page()
         urls: list[str] = []

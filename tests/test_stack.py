@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from polling import wait_until
 
 if TYPE_CHECKING:
     from conftest import OraclePorts
@@ -128,8 +128,15 @@ def test_collector_keeps_spans_until_the_oracle_endpoint_is_back(
     collector: stack.Collector, oracle_ports: OraclePorts, otlp_sink: Callable
 ) -> None:
     collector.restart()  # a fresh gRPC connect backoff towards the oracle port
+    log_start = collector.log_path.stat().st_size
     trace_id = _send_span(collector, "invoke_agent coder")
-    time.sleep(3)  # several failed export attempts: the span waits in the persistent queue
+
+    def failed_exports() -> int:  # what the Collector logs for each attempt towards the closed port
+        with collector.log_path.open("rb") as log:
+            log.seek(log_start)
+            return sum(b"Exporting failed" in line and b"otlp_grpc/oracle_api" in line for line in log)
+
+    wait_until(lambda: failed_exports() >= 2, 60, "two failed export attempts towards oracle_api")
 
     sink = otlp_sink(oracle_ports.grpc)
 

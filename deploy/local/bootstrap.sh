@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a clone for the demo and the tests, idempotently and fast when already done:
-#   1. .venv with `pip install -e '.[server,dev]'` (re-run only when pyproject.toml changes),
+#   1. .venv with `pip install -c deploy/local/constraints.txt -e '.[server,dev]'`: the tested
+#      versions (deploy/local/lock.sh writes that file); re-run when either file changes,
 #   2. the Collector binary (deploy/local/build_collector.sh, cached outside the clone),
 #   3. the Kafka broker's jars (deploy/local/fetch_kafka.sh, cached outside the clone),
 #   4. the dashboard's front-end libraries from npm (frontend/vendor.sh, when its lock file changes).
@@ -22,10 +23,11 @@ if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv"
 fi
 
-want="$(sha256sum "$repo/pyproject.toml" | cut -d' ' -f1)"
+constraints="$repo/deploy/local/constraints.txt"
+want="$(sha256sum "$repo/pyproject.toml" "$constraints" | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]]; then
-    echo "bootstrap.sh: installing the project into $venv (pyproject.toml changed)" >&2
-    (cd "$repo" && "$venv/bin/python" -m pip install --disable-pip-version-check -q -e '.[server,dev]')
+    echo "bootstrap.sh: installing the project into $venv (pyproject.toml or constraints.txt changed)" >&2
+    (cd "$repo" && "$venv/bin/python" -m pip install --disable-pip-version-check -q -c "$constraints" -e '.[server,dev]')
     echo "$want" >"$stamp"
 fi
 

@@ -166,8 +166,7 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def _wait_for_trace(stack: Stack, trace_id: str, timeout: float) -> str:
     url = f"{stack.oracle_api.config.base_url}/api/v1/traces/{trace_id}"
-    config_token = stack.oracle_api.config.api_token
-    token = os.environ.get("TELEMETRON_API_TOKEN", "") if config_token is None else config_token
+    token = stack.oracle_api.config.settings().api_token
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -187,22 +186,25 @@ def _wait_for_trace(stack: Stack, trace_id: str, timeout: float) -> str:
 
 
 def _summary(stack: Stack, trace_id: str, trace_url: str, seconds: float) -> str:
-    u = stack.urls()
-    c = stack.config
+    urls = stack.urls()
+    config = stack.config
     rows = [
         ("trace id", trace_id),
         ("trace (REST)", trace_url),
-        ("trace (Jaeger API)", f"{u['jaeger_api']}/{trace_id}"),
-        ("Oracle state", u["oracle_state"]),
-        ("dashboard", u["dashboard"]),
-        ("OpenAPI docs", u["oracle_api"] + "/docs"),
-        ("OTLP in (Collector)", f"gRPC {u['otlp_grpc']}  HTTP {u['otlp_http']}  health {u['collector_health']}"),
-        ("oracle_api OTLP gRPC", u["oracle_api_otlp_grpc"]),
-        ("Kafka bootstrap", f"{u['kafka']}  (controller {c.host}:{c.kafka_controller_port})"),
+        ("trace (Jaeger API)", f"{urls['jaeger_api']}/{trace_id}"),
+        ("Oracle state", urls["oracle_state"]),
+        ("dashboard", urls["dashboard"]),
+        ("OpenAPI docs", urls["oracle_api"] + "/docs"),
+        (
+            "OTLP in (Collector)",
+            f"gRPC {urls['otlp_grpc']}  HTTP {urls['otlp_http']}  health {urls['collector_health']}",
+        ),
+        ("oracle_api OTLP gRPC", urls["oracle_api_otlp_grpc"]),
+        ("Kafka bootstrap", f"{urls['kafka']}  (controller {config.host}:{config.kafka_controller_port})"),
         ("Kafka topics", ", ".join(TOPICS)),
-        ("mock LLM provider", u["mock_provider"]),
+        ("mock LLM provider", urls["mock_provider"]),
         ("database", str(stack.oracle_api.config.db_path)),
-        ("logs", u["logs"]),
+        ("logs", urls["logs"]),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"Telemetron demo is up ({seconds:.1f}s); the demo trace reached oracle_api.", ""]

@@ -27,11 +27,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+from telemetron_oracle_api.settings import Settings, settings_from_environment
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR_CONFIG = REPO / "collector-config" / "otelcol.yaml"
@@ -68,8 +69,7 @@ def fetch_kafka() -> Path:
 def _path_from_script(script: str) -> Path:
     result = subprocess.run(
         ["bash", str(REPO / "deploy" / "local" / script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
     )
     if result.returncode != 0:
@@ -247,6 +247,62 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+class LocalProcess:
+    """One of the stack's processes: its ports must be free, its command runs as a
+    :class:`ManagedProcess`, and ``start()`` returns once it is ready. ``kill()`` then ``start()``
+    restarts it on the same files (Kafka's log, the Collector's queues, oracle_api's database)."""
+
+    name = "process"
+    stop_timeout = 15.0
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: ManagedProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        """(host, port, what) for every port the process listens on."""
+        raise NotImplementedError
+
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        """The argv and environment (None: this process's) to run, after any preparation."""
+        raise NotImplementedError
+
+    def wait_ready(self, process: ManagedProcess) -> None:
+        """Return once the process serves; raise StackError (``process.wait_until``) if it does not."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        for host, port, what in self.ports():
+            _ensure_free(host, port, what)
+        argv, env = self.command()
+        self.process = ManagedProcess(self.name, argv, self.log_path, env=env)
+        self.process.start()
+        try:
+            self.wait_ready(self.process)
+        except BaseException:
+            self.process.stop(timeout=5)
+            raise
+
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds (default: the process's own)."""
+        if self.process:
+            self.process.stop(self.stop_timeout if timeout is None else timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, a crash; ``start()`` runs it again on the same files."""
+        if self.process:
+            self.process.kill()
+
+    def restart(self) -> None:
+        """Stop and start with the same config."""
+        self.stop()
+        self.start()
+
+
 # --- Kafka -----------------------------------------------------------------------------------
 
 
@@ -270,13 +326,15 @@ class KafkaConfig:
         return f"{self.host}:{self.port}"
 
 
-class KafkaBroker:
+class KafkaBroker(LocalProcess):
     """Formats storage once, runs ``kafka.Kafka`` and creates the topics."""
 
+    name = "kafka"
+    stop_timeout = 20.0
+
     def __init__(self, config: KafkaConfig, log_path: Path | None = None) -> None:
+        super().__init__(log_path or config.data_dir / "kafka.out")
         self.config = config
-        self.log_path = log_path or config.data_dir / "kafka.out"
-        self.process: ManagedProcess | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -286,76 +344,64 @@ class KafkaBroker:
     def properties_path(self) -> Path:
         return self.config.data_dir / "server.properties"
 
-    def start(self) -> None:
-        c = self.config
-        if not c.libs_dir.is_dir() or not any(c.libs_dir.glob("kafka_2.13-*.jar")):
-            raise StackError(f"kafka: no kafka_2.13 jar in {c.libs_dir} (run deploy/local/fetch_kafka.sh)")
-        java = shutil.which(c.java) or (
+    def ports(self) -> list[tuple[str, int, str]]:
+        config = self.config
+        return [(config.host, config.port, "kafka broker"), (config.host, config.controller_port, "kafka controller")]
+
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        config = self.config
+        if not config.libs_dir.is_dir() or not any(config.libs_dir.glob("kafka_2.13-*.jar")):
+            raise StackError(f"kafka: no kafka_2.13 jar in {config.libs_dir} (run deploy/local/fetch_kafka.sh)")
+        java = shutil.which(config.java) or (
             str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if "JAVA_HOME" in os.environ else None
         )
         if not java:
             raise StackError("kafka: no 'java' on PATH and no JAVA_HOME (Kafka 4 needs Java 17+)")
-        for host, port, what in self.ports():
-            _ensure_free(host, port, what)
-        c.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
         self.properties_path.write_text(self._properties())
         jvm = [
             java,
             "-Xms128m",
-            f"-Xmx{c.heap}",
+            f"-Xmx{config.heap}",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={KAFKA_LOG4J_CONFIG}",
-            f"-Dkafka.logs.dir={c.data_dir}",
+            f"-Dkafka.logs.dir={config.data_dir}",
             "-cp",
-            f"{c.libs_dir}/*",
+            f"{config.libs_dir}/*",
         ]
         if not (self._log_dir / "meta.properties").exists():
             self._format(jvm)
-        self.process = ManagedProcess("kafka", [*jvm, "kafka.Kafka", str(self.properties_path)], self.log_path)
-        self.process.start()
-        try:
-            self.process.wait_until(lambda: _port_open(c.host, c.port), c.start_timeout, "listening")
-            admin = self.admin()
-            self.process.wait_until(lambda: _broker_answers(admin), c.start_timeout, "answering metadata requests")
-            self._create_topics(admin)
-        except BaseException:
-            self.process.stop(timeout=5)
-            raise
+        return [*jvm, "kafka.Kafka", str(self.properties_path)], None
 
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process:
-            self.process.stop(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL, a crash; ``start()`` runs the broker again on the same data directory."""
-        if self.process:
-            self.process.kill()
-
-    def ports(self) -> list[tuple[str, int, str]]:
-        c = self.config
-        return [(c.host, c.port, "kafka broker"), (c.host, c.controller_port, "kafka controller")]
+    def wait_ready(self, process: ManagedProcess) -> None:
+        config = self.config
+        process.wait_until(lambda: _port_open(config.host, config.port), config.start_timeout, "listening")
+        admin = self.admin()
+        process.wait_until(lambda: _broker_answers(admin), config.start_timeout, "answering metadata requests")
+        self._create_topics(admin, process)
 
     def admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.bootstrap, "logger": _log.getChild("kafka-client")})
+        settings: dict[str, Any] = {"bootstrap.servers": self.bootstrap, "logger": _log.getChild("kafka-client")}
+        return AdminClient(settings)
 
     @property
     def _log_dir(self) -> Path:
         return self.config.data_dir / "kraft"
 
     def _properties(self) -> str:
-        c = self.config
+        config = self.config
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "controller.quorum.voters": f"1@{c.host}:{c.controller_port}",
-            "listeners": f"PLAINTEXT://{c.host}:{c.port},CONTROLLER://{c.host}:{c.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{c.host}:{c.port}",
+            "controller.quorum.voters": f"1@{config.host}:{config.controller_port}",
+            "listeners": f"PLAINTEXT://{config.host}:{config.port},CONTROLLER://{config.host}:{config.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{config.host}:{config.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self._log_dir),
-            "num.partitions": str(c.partitions),
+            "num.partitions": str(config.partitions),
             "default.replication.factor": "1",
             "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "3",
@@ -383,10 +429,10 @@ class KafkaBroker:
         if result.returncode != 0:
             raise StackError(f"kafka: formatting {self._log_dir} failed:\n{_tail_text(result.stdout)}")
 
-    def _create_topics(self, admin: AdminClient) -> None:
-        c = self.config
+    def _create_topics(self, admin: AdminClient, process: ManagedProcess) -> None:
+        config = self.config
         futures = admin.create_topics(
-            [NewTopic(t, num_partitions=c.partitions, replication_factor=1) for t in c.topics],
+            [NewTopic(topic, num_partitions=config.partitions, replication_factor=1) for topic in config.topics],
             operation_timeout=30,
         )
         for topic, future in futures.items():
@@ -399,12 +445,13 @@ class KafkaBroker:
         def all_led() -> bool:
             topics = admin.list_topics(timeout=5).topics
             return all(
-                t in topics and topics[t].error is None and all(p.leader >= 0 for p in topics[t].partitions.values())
-                for t in c.topics
+                name in topics
+                and topics[name].error is None
+                and all(partition.leader >= 0 for partition in topics[name].partitions.values())
+                for name in config.topics
             )
 
-        assert self.process is not None
-        self.process.wait_until(all_led, 30, "leading every topic partition")
+        process.wait_until(all_led, 30, "leading every topic partition")
 
 
 def _broker_answers(admin: AdminClient) -> bool:
@@ -468,141 +515,111 @@ class CollectorConfig:
         }
 
 
-class Collector:
-    """Runs the Collector and waits for its health_check endpoint."""
+class Collector(LocalProcess):
+    """Runs the Collector and waits for its health_check endpoint.
+
+    ``restart()`` also resets gRPC's connect backoff towards oracle_api, which grows to 120s while
+    nothing listens there: after a long outage, delivery resumes only at the next reconnect attempt.
+    """
+
+    name = "collector"
 
     def __init__(self, config: CollectorConfig, log_path: Path | None = None) -> None:
+        super().__init__(log_path or config.storage_dir.parent / "collector.log")
         self.config = config
-        self.log_path = log_path or config.storage_dir.parent / "collector.log"
-        self.process: ManagedProcess | None = None
-
-    def start(self) -> None:
-        c = self.config
-        if not os.access(c.binary, os.X_OK):
-            raise StackError(f"collector: {c.binary} is not an executable (run deploy/local/build_collector.sh)")
-        for host, port, what in self.ports():
-            _ensure_free(host, port, what)
-        c.storage_dir.mkdir(parents=True, exist_ok=True)
-        argv = [str(c.binary), "--config", str(c.config_file)]
-        self.process = ManagedProcess("collector", argv, self.log_path, env=_child_env(c.env()))
-        self.process.start()
-        try:
-            self.process.wait_until(lambda: _http_ok(c.health_url), c.start_timeout, "healthy")
-        except BaseException:
-            self.process.stop(timeout=5)
-            raise
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process:
-            self.process.stop(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL, a crash; ``start()`` runs it again on the same persistent queues."""
-        if self.process:
-            self.process.kill()
 
     def ports(self) -> list[tuple[str, int, str]]:
-        c = self.config
-        named = {"OTLP gRPC": c.grpc_port, "OTLP HTTP": c.http_port, "health": c.health_port, "metrics": c.metrics_port}
-        return [(c.host, port, f"collector {what}") for what, port in named.items()]
+        config = self.config
+        named = {
+            "OTLP gRPC": config.grpc_port,
+            "OTLP HTTP": config.http_port,
+            "health": config.health_port,
+            "metrics": config.metrics_port,
+        }
+        return [(config.host, port, f"collector {what}") for what, port in named.items()]
 
-    def restart(self) -> None:
-        """Stop and start with the same config; the persistent queues carry over.
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        config = self.config
+        if not os.access(config.binary, os.X_OK):
+            raise StackError(f"collector: {config.binary} is not an executable (run deploy/local/build_collector.sh)")
+        config.storage_dir.mkdir(parents=True, exist_ok=True)
+        return [str(config.binary), "--config", str(config.config_file)], _child_env(config.env())
 
-        Also resets gRPC's connect backoff towards oracle_api, which grows to 120s while nothing
-        listens there: after a long outage, delivery resumes only at the next reconnect attempt.
-        """
-        self.stop()
-        self.start()
+    def wait_ready(self, process: ManagedProcess) -> None:
+        process.wait_until(lambda: _http_ok(self.config.health_url), self.config.start_timeout, "healthy")
 
 
 # --- oracle_api ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class OracleApiConfig:
-    """``python -m telemetron_oracle_api`` with the TELEMETRON_* variables it reads."""
+    """``python -m telemetron_oracle_api`` with ``settings``, named as oracle_api's Settings fields.
 
-    db_path: Path
-    http_host: str = LOOPBACK
-    http_port: int = 8080
-    grpc_host: str = LOOPBACK
-    grpc_port: int = 4319
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    api_token: str | None = None  # None: whatever TELEMETRON_API_TOKEN says, else none
-    # Where POST /api/v1/debug/simulate-trace sends (host:port); None: oracle_api's default, :4317.
-    simulate_otlp_endpoint: str | None = None
-    log_level: str | None = None  # None: whatever TELEMETRON_LOG_LEVEL says, else oracle_api's default
-    python: str = sys.executable
-    start_timeout: float = 60.0
+    The child runs with these over this process's TELEMETRON_* variables (read when it starts) over
+    Settings' defaults: names, defaults and checks live in oracle_api's settings.py alone.
+    """
+
+    def __init__(self, python: str = sys.executable, start_timeout: float = 60.0, **settings: Any) -> None:
+        self.python = python
+        self.start_timeout = start_timeout
+        self.given = settings
+        self.settings()  # unknown names and bad values fail here, not in the child
 
     @classmethod
-    def on_free_ports(cls, db_path: Path, **overrides: object) -> OracleApiConfig:
-        """A config on two ports that are free now (benchmarks, a second oracle_api beside a stack)."""
+    def on_free_ports(cls, db_path: Path, **overrides: Any) -> OracleApiConfig:
+        """A config on two loopback ports that are free now (benchmarks, a second oracle_api beside a stack)."""
         http_port, grpc_port = free_ports(2)
-        return cls(db_path=db_path, http_port=http_port, grpc_port=grpc_port, **overrides)  # type: ignore[arg-type]
+        ports = {"http_host": LOOPBACK, "http_port": http_port, "grpc_host": LOOPBACK, "grpc_port": grpc_port}
+        return cls(**{"db_path": db_path, **ports, **overrides})
+
+    def settings(self) -> Settings:
+        """What the child will run with, given this process's environment now."""
+        return settings_from_environment(**self.given)
+
+    @property
+    def db_path(self) -> Path:
+        return self.settings().db_path
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.http_host}:{self.http_port}"
+        settings = self.settings()
+        return f"http://{settings.http_host}:{settings.http_port}"
 
     @property
     def grpc_endpoint(self) -> str:
-        return f"{self.grpc_host}:{self.grpc_port}"
+        settings = self.settings()
+        return f"{settings.grpc_host}:{settings.grpc_port}"
 
     def env(self) -> dict[str, str]:
-        env = {
-            "TELEMETRON_HTTP_HOST": self.http_host,
-            "TELEMETRON_HTTP_PORT": str(self.http_port),
-            "TELEMETRON_GRPC_HOST": self.grpc_host,
-            "TELEMETRON_GRPC_PORT": str(self.grpc_port),
-            "TELEMETRON_DB_PATH": str(self.db_path),
-            "TELEMETRON_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
-        }
-        if self.simulate_otlp_endpoint:
-            env["TELEMETRON_SIMULATE_OTLP_ENDPOINT"] = self.simulate_otlp_endpoint
-        if self.log_level:
-            env["TELEMETRON_LOG_LEVEL"] = self.log_level
-        if self.api_token is not None:
-            env["TELEMETRON_API_TOKEN"] = self.api_token
-        return env
+        """Every TELEMETRON_* variable of oracle_api, set to what the child must run with."""
+        return self.settings().environment()
 
 
-class OracleApi:
+class OracleApi(LocalProcess):
     """Runs oracle_api; ``kill()`` then ``start()`` restarts it with the same config and database."""
 
+    name = "oracle_api"
+
     def __init__(self, config: OracleApiConfig, log_path: Path | None = None) -> None:
+        super().__init__(log_path or config.db_path.parent / "oracle_api.log")
         self.config = config
-        self.log_path = log_path or config.db_path.parent / "oracle_api.log"
-        self.process: ManagedProcess | None = None
-
-    def start(self) -> None:
-        c = self.config
-        for host, port, what in self.ports():
-            _ensure_free(host, port, what)
-        c.db_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = [c.python, "-m", "telemetron_oracle_api"]
-        env = _child_env(c.env())
-        self.process = ManagedProcess("oracle_api", argv, self.log_path, env=env)
-        self.process.start()
-        token = env.get("TELEMETRON_API_TOKEN", "")  # /health needs it when one is set
-        try:
-            self.process.wait_until(lambda: _http_ok(c.base_url + "/health", token), c.start_timeout, "healthy")
-        except BaseException:
-            self.process.stop(timeout=5)
-            raise
-
-    def kill(self) -> None:
-        if self.process:
-            self.process.kill()
 
     def ports(self) -> list[tuple[str, int, str]]:
-        c = self.config
-        return [(c.http_host, c.http_port, "oracle_api HTTP"), (c.grpc_host, c.grpc_port, "oracle_api OTLP gRPC")]
+        settings = self.config.settings()
+        return [
+            (settings.http_host, settings.http_port, "oracle_api HTTP"),
+            (settings.grpc_host, settings.grpc_port, "oracle_api OTLP gRPC"),
+        ]
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process:
-            self.process.stop(timeout)
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        self.config.db_path.parent.mkdir(parents=True, exist_ok=True)
+        return [self.config.python, "-m", "telemetron_oracle_api"], _child_env(self.config.env())
+
+    def wait_ready(self, process: ManagedProcess) -> None:
+        token = self.config.settings().api_token  # /health needs it when one is set
+        process.wait_until(
+            lambda: _http_ok(self.config.base_url + "/health", token), self.config.start_timeout, "healthy"
+        )
 
 
 # --- the mock LLM provider -------------------------------------------------------------------
@@ -626,33 +643,26 @@ class MockProviderConfig:
         return self.base_url + "/v1"
 
 
-class MockProvider:
+class MockProvider(LocalProcess):
     """Runs the mock LLM provider and waits for ``GET /health``."""
 
+    name = "mock_provider"
+    stop_timeout = 10.0
+
     def __init__(self, config: MockProviderConfig, log_path: Path) -> None:
+        super().__init__(log_path)
         self.config = config
-        self.log_path = log_path
-        self.process: ManagedProcess | None = None
-
-    def start(self) -> None:
-        c = self.config
-        for host, port, what in self.ports():
-            _ensure_free(host, port, what)
-        argv = [c.python, str(REPO / "examples" / "mock_llm_provider.py"), "--host", c.host, "--port", str(c.port)]
-        self.process = ManagedProcess("mock_provider", argv, self.log_path)
-        self.process.start()
-        try:
-            self.process.wait_until(lambda: _http_ok(c.base_url + "/health"), c.start_timeout, "healthy")
-        except BaseException:
-            self.process.stop(timeout=5)
-            raise
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self.process:
-            self.process.stop(timeout)
 
     def ports(self) -> list[tuple[str, int, str]]:
         return [(self.config.host, self.config.port, "mock LLM provider")]
+
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        config = self.config
+        script = str(REPO / "examples" / "mock_llm_provider.py")
+        return [config.python, script, "--host", config.host, "--port", str(config.port)], None
+
+    def wait_ready(self, process: ManagedProcess) -> None:
+        process.wait_until(lambda: _http_ok(self.config.base_url + "/health"), self.config.start_timeout, "healthy")
 
 
 # --- everything together ---------------------------------------------------------------------
@@ -705,77 +715,73 @@ class Stack:
 
     def __init__(self, config: StackConfig, collector_binary: Path | None = None, kafka_libs: Path | None = None):
         self.config = config
-        c = config
         binary = collector_binary or build_collector()
         libs = kafka_libs or fetch_kafka()
         self.kafka = KafkaBroker(
             KafkaConfig(
-                data_dir=c.run_dir / "kafka",
+                data_dir=config.run_dir / "kafka",
                 libs_dir=libs,
-                host=c.host,
-                port=c.kafka_port,
-                controller_port=c.kafka_controller_port,
+                host=config.host,
+                port=config.kafka_port,
+                controller_port=config.kafka_controller_port,
             ),
-            log_path=c.logs_dir / "kafka.log",
+            log_path=config.logs_dir / "kafka.log",
         )
         self.oracle_api = OracleApi(
             OracleApiConfig(
-                db_path=c.db_path or c.run_dir / "telemetron.db",
-                http_host=c.host,
-                http_port=c.oracle_http_port,
-                grpc_host=c.host,
-                grpc_port=c.oracle_grpc_port,
+                db_path=config.db_path or config.run_dir / "telemetron.db",
+                http_host=config.host,
+                http_port=config.oracle_http_port,
+                grpc_host=config.host,
+                grpc_port=config.oracle_grpc_port,
                 kafka_bootstrap=self.kafka.bootstrap,
-                python=c.python,
-                simulate_otlp_endpoint=f"{c.host}:{c.otlp_grpc_port}",
+                python=config.python,
+                simulate_otlp_endpoint=f"{config.host}:{config.otlp_grpc_port}",
             ),
-            log_path=c.logs_dir / "oracle_api.log",
+            log_path=config.logs_dir / "oracle_api.log",
         )
         self.collector = Collector(
             CollectorConfig(
                 binary=binary,
-                storage_dir=c.run_dir / "collector-storage",
-                host=c.host,
-                grpc_port=c.otlp_grpc_port,
-                http_port=c.otlp_http_port,
-                health_port=c.collector_health_port,
-                metrics_port=c.collector_metrics_port,
+                storage_dir=config.run_dir / "collector-storage",
+                host=config.host,
+                grpc_port=config.otlp_grpc_port,
+                http_port=config.otlp_http_port,
+                health_port=config.collector_health_port,
+                metrics_port=config.collector_metrics_port,
                 kafka_brokers=self.kafka.bootstrap,
                 oracle_endpoint=self.oracle_api.config.grpc_endpoint,
             ),
-            log_path=c.logs_dir / "collector.log",
+            log_path=config.logs_dir / "collector.log",
         )
         self.mock_provider = MockProvider(
-            MockProviderConfig(host=c.host, port=c.mock_provider_port, python=c.python),
-            log_path=c.logs_dir / "mock_provider.log",
+            MockProviderConfig(host=config.host, port=config.mock_provider_port, python=config.python),
+            log_path=config.logs_dir / "mock_provider.log",
         )
-        self._started: list[KafkaBroker | Collector | OracleApi | MockProvider] = []
+        self._started: list[LocalProcess] = []
         self.timings: dict[str, float] = {}
 
-    def components(self) -> list[tuple[str, KafkaBroker | Collector | OracleApi | MockProvider]]:
-        parts: list[tuple[str, KafkaBroker | Collector | OracleApi | MockProvider]] = [
-            ("kafka", self.kafka),
-            ("collector", self.collector),
-        ]
+    def components(self) -> list[LocalProcess]:
+        parts: list[LocalProcess] = [self.kafka, self.collector]
         if self.config.with_oracle_api:
-            parts.append(("oracle_api", self.oracle_api))
+            parts.append(self.oracle_api)
         if self.config.with_mock_provider:
-            parts.append(("mock_provider", self.mock_provider))
+            parts.append(self.mock_provider)
         return parts
 
     def start(self) -> None:
         # Every port first: fail before starting anything rather than halfway through.
-        for _, part in self.components():
+        for part in self.components():
             for host, port, what in part.ports():
                 _ensure_free(host, port, what)
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         try:
-            for name, part in self.components():
-                t0 = time.monotonic()
+            for part in self.components():
+                started = time.monotonic()
                 part.start()
                 self._started.append(part)
-                self.timings[name] = time.monotonic() - t0
-                _log.info("%s healthy in %.1fs", name, self.timings[name])
+                self.timings[part.name] = time.monotonic() - started
+                _log.info("%s healthy in %.1fs", part.name, self.timings[part.name])
         except BaseException:
             self.stop()
             raise
@@ -800,7 +806,6 @@ class Stack:
 
     def urls(self) -> dict[str, str]:
         """Where everything listens, for people and scripts."""
-        c = self.config
         api = self.oracle_api.config.base_url
         return {
             "otlp_grpc": self.collector.config.otlp_grpc_endpoint,
@@ -813,5 +818,5 @@ class Stack:
             "jaeger_api": api + "/api/traces",
             "dashboard": api + "/",
             "mock_provider": self.mock_provider.config.api_base,
-            "logs": str(c.logs_dir),
+            "logs": str(self.config.logs_dir),
         }

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal, overload
 
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -33,9 +33,10 @@ def exporter_names(signal: Signal, default: str = "otlp") -> list[str]:
     return [n.strip() for n in names.split(",") if n.strip() and n.strip().lower() != "none"]
 
 
-def _otlp(signal: Signal, endpoint: str | None, protocol: str | None):
+def _otlp(signal: Signal, endpoint: str | None, protocol: str | None) -> Any:
     protocol = protocol or otlp_protocol(signal)
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
+    cls: type[Any]  # one of four exporter classes, imported only when chosen
     if protocol == "http/protobuf":
         if signal == "traces":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as cls
@@ -60,11 +61,23 @@ def _otlp(signal: Signal, endpoint: str | None, protocol: str | None):
     return cls(**kwargs)
 
 
+@overload
+def make_exporters(
+    signal: Literal["traces"], endpoint: str | None = None, protocol: str | None = None, default: str = "otlp"
+) -> list[SpanExporter]: ...
+
+
+@overload
+def make_exporters(
+    signal: Literal["metrics"], endpoint: str | None = None, protocol: str | None = None, default: str = "otlp"
+) -> list[MetricExporter]: ...
+
+
 def make_exporters(
     signal: Signal, endpoint: str | None = None, protocol: str | None = None, default: str = "otlp"
 ) -> list[SpanExporter] | list[MetricExporter]:
     """The exporters ``OTEL_<SIGNAL>_EXPORTER`` names; ``endpoint``/``protocol`` override OTLP's env."""
-    exporters = []
+    exporters: list[Any] = []
     for name in exporter_names(signal, default):
         if name in ("otlp", "otlp_proto_grpc", "otlp_proto_http"):
             chosen = {"otlp_proto_grpc": "grpc", "otlp_proto_http": "http/protobuf"}.get(name, protocol)

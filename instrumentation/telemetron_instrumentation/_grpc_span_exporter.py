@@ -63,7 +63,7 @@ class OTLPSpanExporter(_SDKOTLPSpanExporter):
 
     def _initialize_channel_and_stub(self) -> None:
         super()._initialize_channel_and_stub()
-        self._client = _RawTraceServiceStub(self._channel)
+        self._client = _RawTraceServiceStub(self._channel)  # type: ignore[assignment]  # the SDK types it as its stub
 
     def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
         if self.fast:

@@ -1,8 +1,8 @@
 """OTLP trace export requests serialized straight to protobuf bytes.
 
 Why not the SDK's encoder: it builds a ``KeyValue``/``AnyValue`` message object per attribute and
-hashes the Resource (a JSON dump of its attributes) once per span, which cost ~100 µs per 22-attribute
-LLM span, about as much as everything else Telemetron does per call. This module writes the same
+hashes the Resource (a JSON dump of its attributes) once per span, which costs about as much as
+everything else Telemetron does per LLM call (bench/bench_callback_overhead.py). This module writes the same
 wire format directly and caches the encoding of repeated keys and (key, value) pairs. It mirrors
 ``opentelemetry.exporter.otlp.proto.common``'s ``encode_spans`` field for field (same grouping by
 resource and scope, same flags, status and skipped fields); ``tests/test_instrumentation_otlp_encoder.py``

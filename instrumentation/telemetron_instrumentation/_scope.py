@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
+from contextvars import Token
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind
 
 from . import __version__, semconv
@@ -40,7 +42,7 @@ class SpanScope:
         self.attributes = {k: v for k, v in (attributes or {}).items() if v is not None}
         self.links = tuple(links)
         self.span: Span | None = None
-        self._token: object | None = None
+        self._token: Token[Context] | None = None
 
     def _copy(self) -> SpanScope:
         return type(self)(self.name, self.kind, dict(self.attributes), self.links)

@@ -178,7 +178,11 @@ def _build(
     owns = not isinstance(existing, TracerProvider)
     # Providers we own are shut down by our own exit hook, bounded by shutdown_timeout_seconds: the
     # SDK's exit hook would wait for the export retries (30 s per provider) with a dead Collector.
-    tracer_provider = TracerProvider(resource=_resource(settings), shutdown_on_exit=False) if owns else existing
+    tracer_provider = (
+        existing
+        if isinstance(existing, TracerProvider)
+        else TracerProvider(resource=_resource(settings), shutdown_on_exit=False)
+    )
 
     if pending_exporter is None and not getattr(tracer_provider, "_telemetron_installed", False):
         found = _exporters.make_exporters("traces", settings.endpoint, settings.protocol)
@@ -205,7 +209,7 @@ def _build(
             )
         else:  # every reader is ours: the GenAI metrics are recorded without the SDK's per-record overhead
             histograms = GenAIHistograms(tracer_provider.resource)
-            readers = [
+            readers: list[MetricReader] = [
                 GenAIPeriodicExportingMetricReader(e, histograms)
                 for e in _exporters.make_exporters("metrics", settings.endpoint, settings.protocol)
             ]

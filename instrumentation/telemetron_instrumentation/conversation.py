@@ -36,8 +36,8 @@ class ConversationSpanProcessor(SpanProcessor):
     """Sets ``gen_ai.conversation.id`` on spans started inside ``conversation()``, e.g. HTTP client spans."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        conversation_id = otel_context.get_value(_KEY, parent_context)
-        if conversation_id is not None and semconv.GEN_AI_CONVERSATION_ID not in span.attributes:
+        conversation_id = current_conversation_id(parent_context)
+        if conversation_id is not None and semconv.GEN_AI_CONVERSATION_ID not in (span.attributes or {}):
             span.set_attribute(semconv.GEN_AI_CONVERSATION_ID, conversation_id)
 
     def on_end(self, span: ReadableSpan) -> None:

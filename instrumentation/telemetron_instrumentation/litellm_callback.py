@@ -38,7 +38,6 @@ __all__ = ["PROVIDER_NAMES", "TelemetronLiteLLMCallback", "parse_reset_seconds"]
 
 _log = logging.getLogger(__name__)
 _EMPTY: Mapping = {}
-_UNKNOWN = object()
 # Distinct (call type, provider, model, api_base) combinations whose shared attributes are kept.
 _MAX_SHAPES = 256
 # Calls whose end LiteLLM never reports (e.g. an abandoned stream) are dropped past this many.
@@ -147,8 +146,9 @@ class TelemetronLiteLLMCallback(CustomLogger):
             request_model if type(request_model) is str else str(request_model),
             litellm_params.get("api_base") or "",
         )
-        shape = self._shapes.get(key, _UNKNOWN)
-        if shape is _UNKNOWN:
+        try:
+            shape = self._shapes[key]
+        except KeyError:
             shape = self._shape(*key)
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
@@ -220,14 +220,14 @@ class TelemetronLiteLLMCallback(CustomLogger):
         return _Shape(operation, f"{operation} {request_model}", attributes, self._metrics.bind(attributes), {})
 
     def _content_attributes(
-        self, operation: str, messages: Any, kwargs: dict, optional: dict, attributes: dict
+        self, operation: str, messages: Any, kwargs: dict, optional: Mapping[str, Any], attributes: dict
     ) -> None:
         if operation == semconv.OP_EMBEDDINGS:
             attributes[semconv.GEN_AI_INPUT_MESSAGES] = _content.dumps(_content.embedding_inputs(kwargs.get("input")))
             return
         if operation == semconv.OP_TEXT_COMPLETION:
             prompt = kwargs.get("prompt") or kwargs.get("input") or messages
-            source = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
+            source: Any = [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
         else:
             source = messages if messages is not None else kwargs.get("messages")
         attributes[semconv.GEN_AI_INPUT_MESSAGES] = _content.dumps(_content.input_messages(source))
@@ -246,7 +246,7 @@ class TelemetronLiteLLMCallback(CustomLogger):
     def _finish(self, kwargs: dict, response: Any, start_time: Any, end_time: Any, error: Any) -> None:
         call_id = kwargs.get("litellm_call_id")
         with self._lock:
-            call = self._calls.pop(call_id, None)
+            call = self._calls.pop(call_id, None) if call_id is not None else None
             if call is None and call_id in self._finished:  # LiteLLM may report an async call twice
                 return
             if call_id is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 import weakref
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from time import time_ns
 from typing import Any, NamedTuple
 
@@ -66,7 +66,7 @@ class _Interval:
         self.start_ns = start_ns
         self.counts = [0] * buckets
         self.count = 0
-        self.sum = 0
+        self.sum: float = 0
         self.min = float("inf")
         self.max = float("-inf")
 
@@ -141,7 +141,7 @@ class GenAIHistograms:
 
     def series(self, histogram: _Histogram, attributes: Mapping[str, Any]) -> _Series:
         """The series for an attribute set (of str, bool, int and float values), created on first use."""
-        key = tuple(sorted((k, type(v).__name__, v) for k, v in attributes.items()))
+        key: tuple = tuple(sorted((k, type(v).__name__, v) for k, v in attributes.items()))
         with self.lock:
             found = histogram.series.get(key)
             if found is None:
@@ -205,6 +205,9 @@ class GenAIHistograms:
 class _ReadsGenAIHistograms:
     """Mixin for an SDK MetricReader: every collection also carries ``histograms``' points."""
 
+    _instrument_class_temporality: dict[type, AggregationTemporality]  # set by MetricReader.__init__
+    _collect: Any  # set by the SDK when the reader is registered with a MeterProvider
+
     def _init_genai(self, histograms: GenAIHistograms) -> None:  # before the reader's own __init__
         self.genai_histograms = histograms
         self._genai_interval = 0
@@ -233,14 +236,15 @@ class _ReadsGenAIHistograms:
             super()._receive_metrics(merged, timeout_millis, **kwargs)  # type: ignore[misc]
 
 
-class GenAIPeriodicExportingMetricReader(_ReadsGenAIHistograms, PeriodicExportingMetricReader):
+# The SDK marks MetricReader.collect final; these readers extend it on purpose, to add our points.
+class GenAIPeriodicExportingMetricReader(_ReadsGenAIHistograms, PeriodicExportingMetricReader):  # type: ignore[misc]
     def __init__(self, exporter: Any, histograms: GenAIHistograms, **kwargs: Any) -> None:
         self._init_genai(histograms)
         super().__init__(exporter, **kwargs)
         self._genai_temporality()
 
 
-class GenAIInMemoryMetricReader(_ReadsGenAIHistograms, InMemoryMetricReader):
+class GenAIInMemoryMetricReader(_ReadsGenAIHistograms, InMemoryMetricReader):  # type: ignore[misc]
     def __init__(self, histograms: GenAIHistograms, **kwargs: Any) -> None:
         self._init_genai(histograms)
         super().__init__(**kwargs)
@@ -251,8 +255,8 @@ _AGGREGATED: weakref.WeakKeyDictionary[Any, GenAIHistograms] = weakref.WeakKeyDi
 
 
 def genai_meter_provider(
-    histograms: GenAIHistograms, readers: list[MetricReader], shutdown_on_exit: bool = True
-) -> MeterProvider:
+    histograms: GenAIHistograms, readers: Sequence[MetricReader], shutdown_on_exit: bool = True
+) -> SDKMeterProvider:
     """A MeterProvider over ``readers`` (ours, each reading ``histograms``) whose GenAI metrics are
     recorded into ``histograms``: the provider and the registration are made together, so they match."""
     provider = SDKMeterProvider(resource=histograms.resource, metric_readers=readers, shutdown_on_exit=shutdown_on_exit)

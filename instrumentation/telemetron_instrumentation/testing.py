@@ -70,7 +70,7 @@ class CapturedTelemetry:
             await asyncio.sleep(0.02)
 
     def metric_points(self, name: str) -> list[Any]:
-        points = []
+        points: list[Any] = []
         data = self.metric_reader.get_metrics_data()
         for resource_metrics in data.resource_metrics if data else []:
             for scope_metrics in resource_metrics.scope_metrics:
@@ -178,7 +178,7 @@ class OtlpSink:
 
     def spans(self) -> list[tuple[dict, Any]]:
         """Every received span as (resource attributes, protobuf Span)."""
-        out = []
+        out: list[tuple[dict, Any]] = []
         with self._lock:
             requests = list(self.trace_requests)
         for request in requests:

@@ -100,20 +100,20 @@ def _short(trace_id: str | None) -> str:
 
 def render_agents(state: dict) -> str:
     rows = []
-    for a in state["agents"]:
-        c = a["activity"].get("counts", {})
-        limit = a.get("max_parallel_invocations")
-        running = f"{c.get('running', 0)}/{limit}" if limit is not None else str(c.get("running", 0))
+    for agent in state["agents"]:
+        counts = agent["activity"].get("counts", {})
+        limit = agent.get("max_parallel_invocations")
+        running = f"{counts.get('running', 0)}/{limit}" if limit is not None else str(counts.get("running", 0))
         rows.append(
             [
-                a["name"],
-                a["deployment_name"],
+                agent["name"],
+                agent["deployment_name"],
                 running,
-                c.get("waiting", 0),
-                c.get("completed", 0),
-                c.get("failed", 0),
-                ",".join(a["models"]) or "-",
-                _ago(a["activity"]["updated_at"]),
+                counts.get("waiting", 0),
+                counts.get("completed", 0),
+                counts.get("failed", 0),
+                ",".join(agent["models"]) or "-",
+                _ago(agent["activity"]["updated_at"]),
             ]
         )
     out = table(
@@ -126,28 +126,28 @@ def render_agents(state: dict) -> str:
 
 
 def render_agent(agent: dict) -> str:
-    c = agent["activity"].get("counts", {})
+    counts = agent["activity"].get("counts", {})
     lines = [
         f"agent       {agent['name']}" + (f"  ({agent['description']})" if agent.get("description") else ""),
         f"deployment  {agent['deployment_name']}",
         f"models      {', '.join(agent['models']) or '-'}",
-        f"parallel    {c.get('running', 0)} running / max {agent.get('max_parallel_invocations', '-')}",
-        f"tasks       {c.get('waiting', 0)} waiting, {c.get('completed', 0)} completed, {c.get('failed', 0)} failed",
+        f"parallel    {counts.get('running', 0)} running / max {agent.get('max_parallel_invocations', '-')}",
+        f"tasks       {counts.get('waiting', 0)} waiting, {counts.get('completed', 0)} completed, {counts.get('failed', 0)} failed",
         "",
     ]
     rows = [
         [
-            t["id"],
-            t["status"],
-            t["started_on"],
-            _num(t.get("duration_ms")),
-            t.get("trace_id"),
-            t.get("blocked_by") or t.get("error") or "",
+            task["id"],
+            task["status"],
+            task["started_on"],
+            _num(task.get("duration_ms")),
+            task.get("trace_id"),
+            task.get("blocked_by") or task.get("error") or "",
         ]
-        for t in agent["activity"]["active_task_ids"]
+        for task in agent["activity"]["active_task_ids"]
     ]
     lines.append(table(["TASK", "STATUS", "STARTED", "MS", "TRACE", "NOTE"], rows, "(no recent tasks)"))
-    hidden = sum(c.get(k, 0) for k in ("running", "waiting", "completed", "failed")) - c.get("shown", 0)
+    hidden = sum(counts.get(k, 0) for k in ("running", "waiting", "completed", "failed")) - counts.get("shown", 0)
     if hidden > 0:
         lines.append(f"... {hidden} older tasks not shown")
     lines.append("\nnext: telemetron trace <TRACE>")
@@ -160,22 +160,22 @@ def render_workload(state: dict) -> str:
             "(no workload metrics: run the Collector's k8s_cluster/kubeletstats receivers, or export process metrics)"
         )
     blocks = []
-    for w in state["workload"]:
-        limits = f" limits cpu={w.get('pod_max_cpu', '-')} ram={w.get('pod_max_ram', '-')}"
-        head = f"{w['deployment_name']}: {w['live']['active_pods']}/{w['max_pods']} pods available{limits}"
-        if w["live"].get("image"):
-            head += f" image={w['live']['image']}"
+    for deployment in state["workload"]:
+        limits = f" limits cpu={deployment.get('pod_max_cpu', '-')} ram={deployment.get('pod_max_ram', '-')}"
+        head = f"{deployment['deployment_name']}: {deployment['live']['active_pods']}/{deployment['max_pods']} pods available{limits}"
+        if deployment["live"].get("image"):
+            head += f" image={deployment['live']['image']}"
         rows = [
             [
-                p["pod_id"],
-                p["status"],
-                "no" if p.get("ready") is False else "yes" if p.get("ready") else "-",
-                f"{_num(p['cpu'])}m",
-                f"{_num(p['memory'])}Mi",
-                p.get("restarts", "-"),
-                ",".join(p.get("reasons", [])),
+                pod["pod_id"],
+                pod["status"],
+                "no" if pod.get("ready") is False else "yes" if pod.get("ready") else "-",
+                f"{_num(pod['cpu'])}m",
+                f"{_num(pod['memory'])}Mi",
+                pod.get("restarts", "-"),
+                ",".join(pod.get("reasons", [])),
             ]
-            for p in w["pods"]
+            for pod in deployment["pods"]
         ]
         blocks.append(
             head
@@ -189,42 +189,42 @@ def render_queues(state: dict) -> str:
     if not state["queues"]:
         return "(no queues seen: messaging send/process spans create them)"
     blocks = []
-    for q in state["queues"]:
-        head = f"{q['name']}: {q['counts']['pending']} pending, oldest {_num(q.get('oldest_wait_mins'), 2)} min"
+    for queue in state["queues"]:
+        head = f"{queue['name']}: {queue['counts']['pending']} pending, oldest {_num(queue.get('oldest_wait_mins'), 2)} min"
         rows = [
             [
-                t["id"],
-                t["priority"]["level"],
-                _num(t["priority"].get("waiting_since_mins"), 2),
-                t.get("invoked_by"),
-                t["priority"].get("blocked_task", ""),
-                (t.get("prompt") or "")[:40],
+                task["id"],
+                task["priority"]["level"],
+                _num(task["priority"].get("waiting_since_mins"), 2),
+                task.get("invoked_by"),
+                task["priority"].get("blocked_task", ""),
+                (task.get("prompt") or "")[:40],
             ]
-            for t in q["tasks"]
+            for task in queue["tasks"]
         ]
         body = table(["TASK", "PRIORITY", "WAIT_MIN", "BY", "BLOCKED_BY", "PROMPT"], rows)
-        if q["counts"]["pending"] > len(q["tasks"]):
-            body += f"\n... {q['counts']['pending'] - len(q['tasks'])} more"
+        if queue["counts"]["pending"] > len(queue["tasks"]):
+            body += f"\n... {queue['counts']['pending'] - len(queue['tasks'])} more"
         blocks.append(head + "\n" + body)
     return "\n\n".join(blocks)
 
 
 def render_llm(state: dict) -> str:
     rows = []
-    for m in state["litellm"]:
-        lat = m.get("latency_ms", {})
-        errors = m.get("errors", {})
+    for model in state["litellm"]:
+        lat = model.get("latency_ms", {})
+        errors = model.get("errors", {})
         rows.append(
             [
-                m["model"],
-                m["provider"],
-                f"{_num(m['tpm'], 0)}/{_num(m['tpm_max'], 0)}",
-                f"{_num(m['rpm'], 0)}/{_num(m['rpm_max'], 0)}",
-                _num(m.get("tokens_remaining"), 0),
-                f"${m.get('cost_usd', 0):.4f}",
+                model["model"],
+                model["provider"],
+                f"{_num(model['tpm'], 0)}/{_num(model['tpm_max'], 0)}",
+                f"{_num(model['rpm'], 0)}/{_num(model['rpm_max'], 0)}",
+                _num(model.get("tokens_remaining"), 0),
+                f"${model.get('cost_usd', 0):.4f}",
                 sum(errors.values()),
                 f"{_num(lat.get('p50'))}/{_num(lat.get('p95'))}/{_num(lat.get('p99'))}",
-                (m.get("last_error") or {}).get("type", ""),
+                (model.get("last_error") or {}).get("type", ""),
             ]
         )
     return table(
@@ -239,23 +239,25 @@ def render_issues(payload: dict) -> str:
     if not issues:
         return "No issues detected."
     lines = []
-    for i in issues:
-        e = i["entity"]
-        numbers = ", ".join(f"{k}={_num(v, 3)}" for k, v in i["evidence"].get("numbers", {}).items())
-        lines.append(f"{i['severity'].upper():8} {i['kind']}  {e['type']}={e['name']}  (since {_ago(i['first_seen'])})")
-        lines.append(f"         cause: {i['probable_cause']}")
+    for issue in issues:
+        entity = issue["entity"]
+        numbers = ", ".join(f"{k}={_num(v, 3)}" for k, v in issue["evidence"].get("numbers", {}).items())
+        lines.append(
+            f"{issue['severity'].upper():8} {issue['kind']}  {entity['type']}={entity['name']}  (since {_ago(issue['first_seen'])})"
+        )
+        lines.append(f"         cause: {issue['probable_cause']}")
         if numbers:
             lines.append(f"         numbers: {numbers}")
-        for r in i["evidence"].get("reasons", []):  # telemetry_rejected: each reason with an example
-            example = " ".join(f"{k}={v}" for k, v in r["example"].items() if v)
-            lines.append(f"         - {r['count']} {r['what']}(s): {r['reason']}  e.g. {example}")
-        traces = i["evidence"].get("trace_ids", [])
+        for reason in issue["evidence"].get("reasons", []):  # telemetry_rejected: each reason with an example
+            example = " ".join(f"{k}={v}" for k, v in reason["example"].items() if v)
+            lines.append(f"         - {reason['count']} {reason['what']}(s): {reason['reason']}  e.g. {example}")
+        traces = issue["evidence"].get("trace_ids", [])
         if traces:
             lines.append(
                 f"         traces: {', '.join(traces[:3])}" + (f" (+{len(traces) - 3})" if len(traces) > 3 else "")
             )
-        if i.get("hint"):
-            lines.append(f"         next: {i['hint']}")
+        if issue.get("hint"):
+            lines.append(f"         next: {issue['hint']}")
     if payload.get("truncated"):
         lines.append(f"... {payload['count'] - len(issues)} more issues not shown")
     return "\n".join(lines)
@@ -276,32 +278,34 @@ def render_diff(payload: dict) -> str:
 
 def render_trace(trace: dict, limit: int) -> str:
     spans = trace["spans"]
-    by_id = {s["span_id"]: s for s in spans}
+    by_id = {span["span_id"]: span for span in spans}
     children: dict[str | None, list] = {}
-    for s in spans:
-        parent = s["parent_span_id"] if s["parent_span_id"] in by_id else None
-        children.setdefault(parent, []).append(s)
+    for span in spans:
+        parent = span["parent_span_id"] if span["parent_span_id"] in by_id else None
+        children.setdefault(parent, []).append(span)
     lines = [f"trace {trace['trace_id']}: {len(spans)} spans"]
     shown = 0
 
     def walk(parent: str | None, depth: int) -> None:
         nonlocal shown
-        for s in children.get(parent, []):
+        for span in children.get(parent, []):
             if shown >= limit:
                 return
             shown += 1
-            g = s.get("gen_ai", {})
-            notes = [f"{s['duration_ms']:.0f}ms", s["service_name"]]
-            if g.get("agent_name"):
-                notes.append(f"agent={g['agent_name']}")
-            if g.get("request_model"):
-                notes.append(f"model={g['request_model']}")
-                if g.get("input_tokens") is not None or g.get("output_tokens") is not None:  # unknown is not 0
-                    notes.append(f"tokens={_count(g.get('input_tokens'))}/{_count(g.get('output_tokens'))}")
-            if s["status"]["code"] == "ERROR":
-                notes.append(f"ERROR {g.get('error_type') or ''} {s['status']['message']}".strip())
-            lines.append(f"{'  ' * depth}- {s['name']}  [{', '.join(notes)}]  span={s['span_id']}")
-            walk(s["span_id"], depth + 1)
+            gen_ai = span.get("gen_ai", {})
+            notes = [f"{span['duration_ms']:.0f}ms", span["service_name"]]
+            if gen_ai.get("agent_name"):
+                notes.append(f"agent={gen_ai['agent_name']}")
+            if gen_ai.get("request_model"):
+                notes.append(f"model={gen_ai['request_model']}")
+                if (
+                    gen_ai.get("input_tokens") is not None or gen_ai.get("output_tokens") is not None
+                ):  # unknown is not 0
+                    notes.append(f"tokens={_count(gen_ai.get('input_tokens'))}/{_count(gen_ai.get('output_tokens'))}")
+            if span["status"]["code"] == "ERROR":
+                notes.append(f"ERROR {gen_ai.get('error_type') or ''} {span['status']['message']}".strip())
+            lines.append(f"{'  ' * depth}- {span['name']}  [{', '.join(notes)}]  span={span['span_id']}")
+            walk(span["span_id"], depth + 1)
 
     walk(None, 0)
     if shown < len(spans):
@@ -310,13 +314,13 @@ def render_trace(trace: dict, limit: int) -> str:
 
 
 def summary_line(state: dict) -> str:
-    c = state.get("counts", {})
+    counts = state.get("counts", {})
     pods_live = sum(w["live"]["active_pods"] for w in state["workload"])
     pods_max = sum(w["max_pods"] for w in state["workload"])
     return (
-        f"{len(state['agents'])} agents ({c.get('tasks_running', 0)} tasks running, {c.get('tasks_waiting', 0)} waiting, "
-        f"{c.get('tasks_failed', 0)} failed recently), {len(state['workload'])} deployments ({pods_live}/{pods_max} pods), "
-        f"{len(state['queues'])} queues ({c.get('queued_tasks', 0)} queued), {len(state['litellm'])} models"
+        f"{len(state['agents'])} agents ({counts.get('tasks_running', 0)} tasks running, {counts.get('tasks_waiting', 0)} waiting, "
+        f"{counts.get('tasks_failed', 0)} failed recently), {len(state['workload'])} deployments ({pods_live}/{pods_max} pods), "
+        f"{len(state['queues'])} queues ({counts.get('queued_tasks', 0)} queued), {len(state['litellm'])} models"
     )
 
 
@@ -325,7 +329,8 @@ def render_diagnose(client: Client, state: dict, issues: dict) -> str:
     lines = [
         f"Telemetron diagnosis of {client.url} at {state.get('generated_at')}",
         "System: " + summary_line(state),
-        "Issues: " + ", ".join(f"{counts[s]} {s}" for s in ("critical", "error", "warning", "info")),
+        "Issues: "
+        + ", ".join(f"{counts[severity]} {severity}" for severity in ("critical", "error", "warning", "info")),
         "",
         render_issues(issues),
         "",
@@ -535,7 +540,7 @@ def _common() -> argparse.ArgumentParser:
     # Accepted before or after the command; SUPPRESS keeps a later default from overwriting an earlier value.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--url", default=argparse.SUPPRESS, help="oracle_api URL (default $TELEMETRON_URL or %s)" % DEFAULT_URL
+        "--url", default=argparse.SUPPRESS, help=f"oracle_api URL (default $TELEMETRON_URL or {DEFAULT_URL})"
     )
     common.add_argument("--token", default=argparse.SUPPRESS, help="API token (default $TELEMETRON_API_TOKEN)")
     common.add_argument("--format", choices=("table", "json"), default=argparse.SUPPRESS, help="output (default table)")
@@ -557,36 +562,36 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
 
     sub.add_parser("serve", help="run oracle_api (flags: telemetron serve --help)", add_help=False)
-    p = add("state", "the whole system state (compact log; --format json for the schema document)")
-    p.add_argument("--agent")
-    p.add_argument("--deployment")
-    p.add_argument("--at", help="the state as of an ISO time, a duration ago (10m) or a snapshot id")
-    p = add("agents", "agents and their activity; with a NAME, that agent's tasks and trace ids")
-    p.add_argument("name", nargs="?")
-    p.add_argument("--deployment")
-    p = add("workload", "deployments and pods: availability, CPU, memory, restarts")
-    p.add_argument("--deployment")
-    p = add("queues", "queued tasks with priority, wait and blocking")
-    p.add_argument("name", nargs="?")
+    command = add("state", "the whole system state (compact log; --format json for the schema document)")
+    command.add_argument("--agent")
+    command.add_argument("--deployment")
+    command.add_argument("--at", help="the state as of an ISO time, a duration ago (10m) or a snapshot id")
+    command = add("agents", "agents and their activity; with a NAME, that agent's tasks and trace ids")
+    command.add_argument("name", nargs="?")
+    command.add_argument("--deployment")
+    command = add("workload", "deployments and pods: availability, CPU, memory, restarts")
+    command.add_argument("--deployment")
+    command = add("queues", "queued tasks with priority, wait and blocking")
+    command.add_argument("name", nargs="?")
     add("llm", "LLM usage per model: TPM/RPM against limits, cost, errors, latency")
-    p = add("issues", "open issues with evidence; exit 1 when any is error or critical")
-    p.add_argument("--severity", choices=("info", "warning", "error", "critical"), help="minimum severity")
-    p.add_argument("--kind")
-    p.add_argument("--entity", help="entity name or type:name")
-    p.add_argument("--limit", type=int, default=50)
-    p = add("diff", "JSON Patch of the state since a time or snapshot id")
-    p.add_argument("--since", required=True, help="ISO time, duration ago (30s, 10m, 2h) or snapshot id")
-    p.add_argument("--until", help="ISO time, duration ago or snapshot id (default now)")
-    p = add("watch", "refresh a view until interrupted")
-    p.add_argument("view", nargs="?", default="diagnose", choices=sorted(_VIEWS))
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
-    p.add_argument("--iterations", type=int, default=0, help="stop after this many refreshes (0: never)")
-    p.add_argument("--limit", type=int, default=20)
-    p = add("diagnose", "summary, issues with evidence, and where to look next; exit 1 on error/critical")
-    p.add_argument("--limit", type=int, default=20)
-    p = add("trace", "the span tree of one trace (bounded)")
-    p.add_argument("trace_id")
-    p.add_argument("--limit", type=int, default=60)
+    command = add("issues", "open issues with evidence; exit 1 when any is error or critical")
+    command.add_argument("--severity", choices=("info", "warning", "error", "critical"), help="minimum severity")
+    command.add_argument("--kind")
+    command.add_argument("--entity", help="entity name or type:name")
+    command.add_argument("--limit", type=int, default=50)
+    command = add("diff", "JSON Patch of the state since a time or snapshot id")
+    command.add_argument("--since", required=True, help="ISO time, duration ago (30s, 10m, 2h) or snapshot id")
+    command.add_argument("--until", help="ISO time, duration ago or snapshot id (default now)")
+    command = add("watch", "refresh a view until interrupted")
+    command.add_argument("view", nargs="?", default="diagnose", choices=sorted(_VIEWS))
+    command.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    command.add_argument("--iterations", type=int, default=0, help="stop after this many refreshes (0: never)")
+    command.add_argument("--limit", type=int, default=20)
+    command = add("diagnose", "summary, issues with evidence, and where to look next; exit 1 on error/critical")
+    command.add_argument("--limit", type=int, default=20)
+    command = add("trace", "the span tree of one trace (bounded)")
+    command.add_argument("trace_id")
+    command.add_argument("--limit", type=int, default=60)
     add("validate", "validate the live state against oracle-state.schema.json")
     add("debug", "interactive session: type commands, 'quit' to leave")
     return parser

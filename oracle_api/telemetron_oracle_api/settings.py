@@ -1,93 +1,147 @@
-"""The one settings object of the oracle_api process, read from TELEMETRON_* variables and flags."""
+"""The one settings object of the oracle_api process: defaults, TELEMETRON_* variables, then flags.
+
+Each field's description is its help text in ``telemetron serve --help``; deploy/local/stack.py
+builds oracle_api's environment from these fields too, so names and defaults live only here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
 import os
-from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
-_ENV_PREFIX = "TELEMETRON_"
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "TELEMETRON_"
+PROG = "telemetron serve"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Defaults follow the port contract in the README; every field has a TELEMETRON_<NAME> variable."""
 
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    grpc_host: str = "127.0.0.1"
-    grpc_port: int = 4319
-    db_path: Path = Path("var/telemetron.db")
-    # When set, every HTTP request, WebSocket handshake and OTLP gRPC export must carry it
-    # (`Authorization: Bearer ...`); required when either listener is beyond loopback.
-    api_token: str = ""
-    # Host names (comma-separated, no port) the HTTP API answers besides loopback ones and
-    # http_host; anything else gets 400, which stops DNS rebinding. "*" allows any (needs api_token).
-    allowed_hosts: str = ""
-    # Browser origins (comma-separated, like https://grafana.example:3000) allowed to make
-    # state-changing requests and open the WebSocket, besides the page's own origin.
-    allowed_origins: str = ""
-    kafka_bootstrap: str = "localhost:9092"
-    kafka_spans_topic: str = "agent-telemetry-spans"
-    # Spans waiting to be committed; past this the receiver answers UNAVAILABLE and the
-    # Collector retries, so memory stays bounded.
-    write_queue_spans: int = 200_000
-    # The writer commits once per batch of at most this many spans.
-    write_batch_spans: int = 20_000
-    grpc_max_message_bytes: int = 64 * 1024 * 1024
-    grpc_workers: int = 8
-    # Processes that help render large traces (api/render_pool.py); -1: one fewer than the CPUs
-    # this process may use, at most 3; 0: none.
-    render_helpers: int = -1
-    # Oracle: how long completed tasks stay in an agent's activity, and snapshot history.
-    completed_task_retention_s: float = 600.0
-    snapshot_interval_s: float = 10.0
-    snapshot_retention: int = 8640
-    # Oracle: a snapshot is also taken on a change of agent activity or open issues, at most this often.
-    snapshot_min_gap_s: float = 1.0
-    # Oracle: rebuilt at startup from the store's newest spans (at most this many, this recent).
-    oracle_rebuild_max_spans: int = 200_000
-    oracle_rebuild_horizon_s: float = 6 * 3600.0
-    # Oracle: replay the Kafka spans topic at startup: off | if_store_missing | always.
-    oracle_kafka_rebuild: str = "off"
-    # Oracle: bounded outputs of GET /api/v1/oracle/state.
-    state_max_agents: int = 500
-    state_max_tasks_per_agent: int = 20
-    state_max_queue_tasks: int = 100
-    # Oracle: pods and processes that stopped reporting this long ago leave the workload view.
-    workload_stale_after_s: float = 300.0
-    # Oracle: provider limits when responses carry no rate-limit headers,
-    # JSON like {"openai/gpt-4o": {"tpm": 30000, "rpm": 500}} (key "provider/model" or "model").
-    llm_rate_limits: str = ""
-    # Oracle issue thresholds (see oracle/issues.py for what each detects).
-    issue_window_s: float = 300.0
-    stuck_task_after_s: float = 120.0
-    slow_task_factor: float = 3.0
-    slow_task_min_samples: int = 5
-    slow_task_min_s: float = 5.0
-    tool_failure_threshold: int = 3
-    ratelimit_remaining_ratio: float = 0.1
-    provider_server_errors: int = 3
-    provider_error_rate: float = 0.5
-    provider_error_min_requests: int = 4
-    handoff_loop_threshold: int = 4
-    queue_backlog_threshold: int = 50
-    queue_wait_threshold_s: float = 300.0
-    pod_not_ready_after_s: float = 60.0
-    crashloop_restarts: int = 3
-    crashloop_window_s: float = 600.0
-    memory_near_limit_ratio: float = 0.9
-    spike_window_s: float = 60.0
-    spike_factor: float = 3.0
-    error_rate_threshold: float = 0.25
-    error_rate_min_count: int = 8
-    cost_spike_usd_per_min: float = 5.0
-    system_id: str = "telemetron"
-    # Where POST /api/v1/debug/simulate-trace sends its OTLP (the Collector, like real agents do).
-    simulate_otlp_endpoint: str = "127.0.0.1:4317"
-    log_level: str = "info"
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        frozen=True,
+        extra="forbid",
+    )
+
+    http_host: str = Field("127.0.0.1", description="address the HTTP API listens on")
+    http_port: int = Field(8080, description="port of the HTTP API, the dashboard and the WebSocket stream")
+    grpc_host: str = Field("127.0.0.1", description="address the OTLP gRPC receiver listens on")
+    grpc_port: int = Field(4319, description="port of the OTLP gRPC receiver (the Collector exports here)")
+    db_path: Path = Field(Path("var/telemetron.db"), description="the SQLite database file")
+    api_token: str = Field(
+        "",
+        description="when set, every HTTP request, WebSocket handshake and OTLP export must carry it "
+        "(Authorization: Bearer ...); required when a listener is beyond loopback",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="comma-separated host names (no port) the HTTP API answers besides loopback ones and "
+        "http_host; others get 400, which stops DNS rebinding; * allows any (needs api_token)",
+    )
+    allowed_origins: str = Field(
+        "",
+        description="comma-separated browser origins (like https://grafana.example:3000) allowed to make "
+        "state-changing requests and open the WebSocket, besides the page's own origin",
+    )
+    kafka_bootstrap: str = Field("localhost:9092", description="Kafka bootstrap servers (Oracle rebuild from Kafka)")
+    kafka_spans_topic: str = Field("agent-telemetry-spans", description="the Kafka topic the Collector writes spans to")
+    write_queue_spans: int = Field(
+        200_000,
+        description="spans waiting to be committed; past this the receiver answers UNAVAILABLE and the "
+        "Collector retries, so memory stays bounded",
+    )
+    write_batch_spans: int = Field(20_000, description="the writer commits once per batch of at most this many spans")
+    grpc_max_message_bytes: int = Field(64 * 1024 * 1024, description="largest OTLP gRPC request accepted")
+    grpc_workers: int = Field(8, description="threads serving OTLP gRPC requests")
+    render_helpers: int = Field(
+        -1,
+        description="processes that help render large traces; -1: one fewer than the CPUs this process may "
+        "use, at most 3; 0: none",
+    )
+    completed_task_retention_s: float = Field(600.0, description="Oracle: how long completed tasks stay in activity")
+    snapshot_interval_s: float = Field(10.0, description="Oracle: seconds between periodic state snapshots")
+    snapshot_retention: int = Field(8640, description="Oracle: snapshots kept for history and diffs")
+    snapshot_min_gap_s: float = Field(
+        1.0, description="Oracle: a change of agent activity or open issues also takes a snapshot, at most this often"
+    )
+    oracle_rebuild_max_spans: int = Field(
+        200_000, description="Oracle: at startup, rebuilt from at most this many of the store's newest spans"
+    )
+    oracle_rebuild_horizon_s: float = Field(
+        6 * 3600.0, description="Oracle: at startup, rebuilt from the store's spans at most this old"
+    )
+    oracle_kafka_rebuild: str = Field(
+        "off", description="Oracle: replay the Kafka spans topic at startup: off | if_store_missing | always"
+    )
+    state_max_agents: int = Field(500, description="Oracle state: at most this many agents")
+    state_max_tasks_per_agent: int = Field(20, description="Oracle state: at most this many tasks per agent")
+    state_max_queue_tasks: int = Field(100, description="Oracle state: at most this many tasks per queue")
+    workload_stale_after_s: float = Field(
+        300.0, description="Oracle: pods and processes silent this long leave the workload view"
+    )
+    llm_rate_limits: str = Field(
+        "",
+        description="Oracle: provider limits when responses carry no rate-limit headers, JSON like "
+        '{"openai/gpt-4o": {"tpm": 30000, "rpm": 500}} (key "provider/model" or "model")',
+    )
+    issue_window_s: float = Field(300.0, description="issues: the window rates and counts are taken over")
+    stuck_task_after_s: float = Field(
+        120.0, description="issues: a running task without a heartbeat this long is stuck"
+    )
+    slow_task_factor: float = Field(
+        3.0, description="issues: a task running this many times its agent's p95 duration is slow"
+    )
+    slow_task_min_samples: int = Field(5, description="issues: completed tasks needed before judging slowness")
+    slow_task_min_s: float = Field(5.0, description="issues: tasks shorter than this are never slow")
+    tool_failure_threshold: int = Field(3, description="issues: failures of one tool within the window")
+    ratelimit_remaining_ratio: float = Field(0.1, description="issues: remaining share of a rate limit that warns")
+    provider_server_errors: int = Field(3, description="issues: provider 5xx answers within the window")
+    provider_error_rate: float = Field(0.5, description="issues: share of failed provider requests")
+    provider_error_min_requests: int = Field(4, description="issues: provider requests needed before judging the rate")
+    handoff_loop_threshold: int = Field(4, description="issues: a task handed back and forth this many times is a loop")
+    queue_backlog_threshold: int = Field(50, description="issues: pending tasks in one queue")
+    queue_wait_threshold_s: float = Field(300.0, description="issues: the oldest queued task's wait")
+    pod_not_ready_after_s: float = Field(60.0, description="issues: a pod not ready this long")
+    crashloop_restarts: int = Field(3, description="issues: container restarts within crashloop_window_s")
+    crashloop_window_s: float = Field(600.0, description="issues: the window restarts are counted over")
+    memory_near_limit_ratio: float = Field(
+        0.9, description="issues: memory use, as a share of the limit, that makes a restart an OOM kill"
+    )
+    spike_window_s: float = Field(60.0, description="issues: the recent window compared against the usual rate")
+    spike_factor: float = Field(3.0, description="issues: a recent rate this many times the usual one is a spike")
+    error_rate_threshold: float = Field(0.25, description="issues: share of failed tasks of one agent")
+    error_rate_min_count: int = Field(8, description="issues: tasks needed before judging the error rate")
+    cost_spike_usd_per_min: float = Field(5.0, description="issues: LLM spend per minute that is a cost spike")
+    system_id: str = Field("telemetron", description="the system's name in the Oracle state")
+    simulate_otlp_endpoint: str = Field(
+        "127.0.0.1:4317",
+        description="where POST /api/v1/debug/simulate-trace sends its OTLP (the Collector, like real agents do)",
+    )
+    log_level: str = Field("info", description="debug | info | warning | error")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Settings(...) holds exactly what it is given, so tests and embedders are not steered by the
+        # caller's shell; load_settings() adds the environment and the flags.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        self.validate()
+        return self
 
     @property
     def render_helper_count(self) -> int:
@@ -107,7 +161,7 @@ class Settings:
     def requires_token(self) -> bool:
         return bool(self.exposed_listeners)
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # type: ignore[override]  # pydantic's deprecated classmethod of that name
         """Raise ValueError, saying what to set, for settings oracle_api must not run with."""
         if self.requires_token and not self.api_token:
             raise ValueError(
@@ -124,6 +178,53 @@ class Settings:
             raise ValueError(
                 "TELEMETRON_ALLOWED_HOSTS=* lets any web page reach oracle_api: it needs TELEMETRON_API_TOKEN"
             )
+
+    def environment(self) -> dict[str, str]:
+        """The TELEMETRON_* variables that make ``load_settings`` in a child process return these settings."""
+        values = self.model_dump(mode="json")
+        return {ENV_PREFIX + name.upper(): str(values[name]) for name in type(self).model_fields}
+
+
+def load_settings(argv: list[str] | None = None) -> Settings:
+    """Defaults, overridden by TELEMETRON_* variables, overridden by flags; exits 2 with the reason."""
+    parser = build_parser()
+    from_flags = vars(parser.parse_args(argv or []))
+    try:
+        return settings_from_environment(**from_flags)
+    except ValidationError as exc:
+        parser.exit(2, f"{PROG}: error: {'; '.join(_reason(error) for error in exc.errors())}\n")
+
+
+def settings_from_environment(**overrides: Any) -> Settings:
+    """TELEMETRON_* variables (empty ones ignored: see model_config) over the defaults, ``overrides`` over both."""
+    return Settings(**{**EnvSettingsSource(Settings)(), **overrides})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``telemetron serve``'s flags, one per field, with the field's description, default and variable."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        usage=f"{PROG} [--SETTING VALUE ...]",
+        description="Run oracle_api. A flag overrides its TELEMETRON_* variable, which overrides the default.",
+    )
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default != "" else "empty"
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=argparse.SUPPRESS,
+            metavar=getattr(field.annotation, "__name__", "VALUE").upper(),
+            help=f"{field.description} (default: {default}; ${ENV_PREFIX}{name.upper()})",
+        )
+    return parser
+
+
+def _reason(error: Any) -> str:
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ValueError):
+        return str(cause)
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{ENV_PREFIX}{where.upper()} / --{where.replace('_', '-')}: {error['msg']}"
 
 
 def is_loopback(host: str) -> bool:
@@ -144,35 +245,3 @@ def split_list(raw: str) -> list[str]:
 
 def _printable_ascii(text: str) -> bool:
     return all("!" <= ch <= "~" for ch in text)
-
-
-def _convert(raw: str, to: type) -> object:
-    if to is Path:
-        return Path(raw)
-    if to is bool:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    return to(raw)
-
-
-def load_settings(argv: list[str] | None = None, env: dict[str, str] | None = None) -> Settings:
-    """Defaults, overridden by TELEMETRON_* variables, overridden by command-line flags."""
-    env = os.environ if env is None else env
-    types = {"str": str, "int": int, "float": float, "Path": Path, "bool": bool}
-    values: dict[str, object] = {}
-    parser = argparse.ArgumentParser(prog="telemetron serve", description="Run oracle_api.")
-    for f in fields(Settings):
-        to = types[str(f.type).split(" ")[0]]
-        env_value = env.get(_ENV_PREFIX + f.name.upper())
-        if env_value is not None and env_value != "":
-            values[f.name] = _convert(env_value, to)
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=to, default=None)
-    args = parser.parse_args(argv or [])
-    for name, value in vars(args).items():
-        if value is not None:
-            values[name] = value
-    settings = Settings(**values)
-    try:
-        settings.validate()
-    except ValueError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")  # the message alone: no traceback, no usage
-    return settings

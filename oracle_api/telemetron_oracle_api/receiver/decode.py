@@ -21,7 +21,7 @@ import hashlib
 import math
 from collections.abc import Iterator
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -139,12 +139,12 @@ def _report_parts(out: Decoded, parts: list[Part], example: dict) -> None:
 
 # Every export request has the same shape: request.resource_X = 1; ResourceX.resource = 1,
 # .scope_X = 2; ScopeX.scope = 1, .items = 2. These name the repeated fields per signal.
-_SHAPES = {
+_SHAPES: dict[type[Message], tuple[str, str, str]] = {
     ExportTraceServiceRequest: ("resource_spans", "scope_spans", "spans"),
     ExportMetricsServiceRequest: ("resource_metrics", "scope_metrics", "metrics"),
     ExportLogsServiceRequest: ("resource_logs", "scope_logs", "log_records"),
 }
-_ITEM_TYPE = {
+_ITEM_TYPE: dict[type[Message], type[Message]] = {
     ExportTraceServiceRequest: PbSpan,
     ExportMetricsServiceRequest: metrics_pb2.Metric,
     ExportLogsServiceRequest: PbLogRecord,

@@ -8,7 +8,9 @@ attribute (or event, link, data point) holding it.
 
 from __future__ import annotations
 
-from google.protobuf.message import DecodeError
+from typing import Any
+
+from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.proto.metrics.v1 import metrics_pb2
@@ -31,7 +33,7 @@ _ATTRIBUTE = (KeyValue, "attribute")
 _EXEMPLAR = (metrics_pb2.Exemplar, "exemplar")
 # Per message type: its message fields that are parsed on their own (so one that cannot be read is
 # left out alone, named by the unit), and their type. Metric data (gauge, sum, ...) are singular.
-_PARTS = {
+_PARTS: dict[type[Message], dict[int, tuple[type[Message], str]]] = {
     PbSpan: {9: _ATTRIBUTE, 11: (PbSpan.Event, "event"), 13: (PbSpan.Link, "link")},
     PbSpan.Event: {3: _ATTRIBUTE},
     PbSpan.Link: {4: _ATTRIBUTE},
@@ -66,7 +68,8 @@ def parse_lenient(message_type, payload: bytes):
     except DecodeError:
         pass
     splittable = _PARTS.get(message_type, {})
-    core, elements = [], []
+    core: list[tuple[int, Any, bytes]] = []  # message fields: the value is their bytes
+    elements: list[tuple[int, Any, bytes]] = []
     try:
         for number, value, raw in fields(payload, with_raw=True):
             (elements if number in splittable else core).append((number, value, raw))
@@ -154,6 +157,7 @@ def fields(buf: bytes, with_raw: bool = False):
         begin = pos
         tag, pos = _varint(buf, pos)
         number, wire = tag >> 3, tag & 7
+        value: int | bytes | None
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 2:
