@@ -118,6 +118,65 @@ def test_a_store_written_before_the_table_existed_is_indexed_at_startup(store, t
         reopened.close()
 
 
+def tags_name(tags: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in tags.items())
+
+
+def ids(*traces: int) -> list[str]:
+    return [f"{t:032x}" for t in traces]
+
+
+# What each search must find (newest first), so that two searches both coming back empty fail.
+JAEGER_FINDS = {
+    ('customer.id=c-1', None): ids(5, 1),
+    ('customer.id=c-1', 'agents'): ids(1),
+    ('customer.id=c-1', 'tools'): ids(5, 1),
+    ('customer.id=c-2', None): ids(2),
+    ('customer.id=c-2', 'agents'): ids(2),
+    ('customer.id=c-2', 'tools'): ids(),
+    ('customer.id=c-3', None): ids(3),
+    ('customer.id=c-3', 'agents'): ids(3),
+    ('customer.id=c-3', 'tools'): ids(),
+    ('customer.id=nobody', None): ids(),
+    ('customer.id=nobody', 'agents'): ids(),
+    ('customer.id=nobody', 'tools'): ids(),
+    ('team=blue', None): ids(6, 5, 4, 3, 2, 1),
+    ('team=blue', 'agents'): ids(6, 4, 3, 2, 1),
+    ('team=blue', 'tools'): ids(5),
+    ('count=5', None): ids(3, 1),
+    ('count=5', 'agents'): ids(3, 1),
+    ('count=5', 'tools'): ids(),
+    ('flag=true', None): ids(1),
+    ('flag=true', 'agents'): ids(),
+    ('flag=true', 'tools'): ids(1),
+    (f"long={LONG}", None): ids(4),
+    (f"long={LONG}", 'agents'): ids(4),
+    (f"long={LONG}", 'tools'): ids(),
+    ('customer.id=c-1,gen_ai.request.model=gpt-4o', None): ids(1),
+    ('customer.id=c-1,gen_ai.request.model=gpt-4o', 'agents'): ids(1),
+    ('customer.id=c-1,gen_ai.request.model=gpt-4o', 'tools'): ids(),
+    ('blob=Ymlu', None): ids(6),
+    ('blob=Ymlu', 'agents'): ids(6),
+    ('blob=Ymlu', 'tools'): ids(),
+    ('blob=AAAwOQ==', None): ids(6),
+    ('blob=AAAwOQ==', 'agents'): ids(6),
+    ('blob=AAAwOQ==', 'tools'): ids(),
+    ('list=["a",1]', None): ids(6),
+    ('list=["a",1]', 'agents'): ids(6),
+    ('list=["a",1]', 'tools'): ids(),
+}
+REST_FINDS = {  # REST matches span and scope attributes only: not an event's
+    ('customer.id=c-1', None): ids(5, 1),
+    ('customer.id=c-1', 'agents'): ids(1),
+    ('customer.id=c-2', None): ids(),
+    ('customer.id=c-2', 'agents'): ids(),
+    ('count=5', None): ids(3, 1),
+    ('count=5', 'agents'): ids(3, 1),
+    (f"long={LONG}", None): ids(4),
+    (f"long={LONG}", 'agents'): ids(4),
+}
+
+
 def both_ways(monkeypatch, search, *args):
     """The search as it runs, and the same search forced to walk spans."""
     with_index = search(*args)
@@ -150,6 +209,7 @@ def test_jaeger_search_finds_what_a_walk_over_spans_finds(store, monkeypatch, ta
     with store.reader() as conn:
         with_index, without = both_ways(monkeypatch, queries.find_trace_ids, conn, q)
     assert with_index == without
+    assert with_index == JAEGER_FINDS[(tags_name(tags), service)]
 
 
 def test_jaeger_search_by_a_rare_value_reads_only_its_traces(store):
@@ -166,6 +226,7 @@ def test_rest_search_finds_what_a_walk_over_traces_finds(store, monkeypatch, att
     with store.reader() as conn:
         with_index, without = both_ways(monkeypatch, queries.list_traces, conn, f)
     assert with_index == without
+    assert [t["trace_id"] for t in with_index[0]] == REST_FINDS[(tags_name(attributes), service)]
 
 
 def test_readers_see_the_rows_of_a_committed_batch(tmp_path):

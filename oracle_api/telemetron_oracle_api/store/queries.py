@@ -12,7 +12,7 @@ import base64
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -447,43 +447,20 @@ _SPAN_JSON = (
 )
 
 
-def where_part(where: str, params: tuple, part: int, parts: int) -> tuple[str, tuple]:
-    """``where`` (a ``FROM spans s ...`` clause: the table aliased ``s``) narrowed to the rows whose
-    rowid is ``part`` modulo ``parts`` (all of them when ``parts`` is 1).
-
-    Reads of one large trace are split this way over processes (``api/render_pool.py``). The
-    rowid comes with each index entry, so a part fetches only its own rows.
-    """
-    if parts == 1:
-        return where, params
-    return f"{where} AND s.rowid % ? = ?", (*params, parts, part)
-
-
-def trace_span_documents(conn: sqlite3.Connection, trace_ids: list[str], part: int = 0, parts: int = 1) -> list[list]:
-    """[start, span id, parent span id, resource key, span JSON text] of the trace's spans, by start then span id.
-
-    ``trace_ids`` holds the one trace, a list so that the render pool can split the read by its size.
-    """
-    (trace_id,) = trace_ids
-    where, params = where_part("FROM spans s WHERE s.trace_id = ?", (trace_id,), part, parts)
+def trace_span_documents(conn: sqlite3.Connection, trace_id: str) -> list[list]:
+    """[start, span id, parent span id, resource key, span JSON text] of the trace's spans, by start then span id."""
     rows = read_rows(
-        conn, "s.start_ns, s.span_id, s.parent_span_id, s.resource_key", where, params, texts=(_SPAN_JSON,)
+        conn, "s.start_ns, s.span_id, s.parent_span_id, s.resource_key", "FROM spans s WHERE s.trace_id = ?",
+        (trace_id,), texts=(_SPAN_JSON,)
     )
     rows.sort()  # by start, then span id; here: SQLite's sorter would copy every document
     return rows
 
 
-def run_here(conn: sqlite3.Connection, read: Callable[..., list], trace_ids: list[str], *args) -> list:
-    """``read(conn, trace_ids, *args)`` in this thread. ``RenderPool.run`` (api/render_pool.py) has the
-    same signature and splits a large read over processes, in parts whose results ``read`` sorts and
-    which merge by sorting; the functions that take a ``run`` use either."""
-    return read(conn, trace_ids, *args)
-
-
-def get_trace_json(conn: sqlite3.Connection, trace_id: str, *, run=run_here) -> str | None:
+def get_trace_json(conn: sqlite3.Connection, trace_id: str) -> str | None:
     """``get_trace`` as JSON text, assembled from the per-span JSON SQLite writes; None when unknown."""
     trace_id = trace_id.lower()
-    rows = run(conn, trace_span_documents, [trace_id])
+    rows = trace_span_documents(conn, trace_id)
     if not rows:
         return None
     ids = {r[1] for r in rows}
@@ -620,6 +597,8 @@ def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tupl
     on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value, raw=False, conn=conn)
     on_link, link_params = attribute_match("json_extract(l.value, '$.attributes')", key, value, raw=False, conn=conn)
     needles = attribute_needles(key, value)
+    if _BASE64.match(value) and value:
+        needles.append(f'{_stored(key)}:{{"$bytes":{_stored(value)}}}')  # bytes on an event or a link
     in_events = " OR ".join("instr(s.events, ?) > 0" for _ in needles)
     in_links = " OR ".join("instr(s.links, ?) > 0" for _ in needles)
     sql = (

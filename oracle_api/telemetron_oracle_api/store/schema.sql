@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS trace_attributes (
     PRIMARY KEY (key, value, trace_id)
 ) WITHOUT ROWID;
 
--- One row per trace, re-aggregated from spans whenever a batch touches the trace.
+-- One row per trace, updated from the new spans of each batch (store/trace_summaries.py).
 CREATE TABLE IF NOT EXISTS traces (
     trace_id     TEXT PRIMARY KEY,
     start_ns     INTEGER NOT NULL,

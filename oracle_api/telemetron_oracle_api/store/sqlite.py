@@ -31,7 +31,7 @@ from telemetron_instrumentation import semconv
 from ..hub import Committed, Hub
 from ..model import Decoded, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index
+from . import attribute_index, trace_summaries
 
 log = logging.getLogger(__name__)
 
@@ -83,25 +83,6 @@ SELECT ?,?,?,?,?,?,?,?,?,?,?,?
 WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2)
 ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)
 """
-
-# Re-aggregates the summary row of every trace the batch touched (the trace ids come as JSON).
-_REFRESH_TRACES = """
-INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, services)
-SELECT s.trace_id, min(s.start_ns), max(s.end_ns), count(*), sum(s.status_code = 2),
-       (SELECT r.name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
-        ORDER BY r.start_ns LIMIT 1),
-       (SELECT r.service_name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
-        ORDER BY r.start_ns LIMIT 1),
-       json_group_array(DISTINCT s.service_name)
-FROM spans s
-WHERE s.trace_id IN (SELECT value FROM json_each(?))
-GROUP BY s.trace_id
-ON CONFLICT (trace_id) DO UPDATE SET
-    start_ns = excluded.start_ns, end_ns = excluded.end_ns, span_count = excluded.span_count,
-    error_count = excluded.error_count, root_name = excluded.root_name,
-    root_service = excluded.root_service, services = excluded.services
-"""
-
 
 _NO_DROPS = "[0,0,0]"
 
@@ -347,9 +328,10 @@ class Store:
         try:
             new_resources = self._write_resources(conn, c)
             if c.spans:
-                conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans])
+                rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+                inserted = conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans]).rowcount
                 conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
-                conn.execute(_REFRESH_TRACES, (_dumps(list({s.trace_id for s in c.spans})),))
+                trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
                 ended = [key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active]
                 if ended:
                     conn.executemany("DELETE FROM active_spans WHERE trace_id = ? AND span_id = ?", ended)
