@@ -17,12 +17,11 @@ OTLP's types (bytes as ``{"$bytes": b64}``, non-finite doubles as ``{"$double": 
 from __future__ import annotations
 
 import json
-import sqlite3
 from decimal import Decimal
 
 import orjson
 
-from ..store.queries import get_resources, read_rows, run_here, where_part
+from ..store.interface import TelemetryStore
 
 _JS_MAX_SAFE = (1 << 53) - 1
 _KIND_TAG = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -120,7 +119,7 @@ def _tags(attributes: dict, adjust: bool) -> list[dict]:
 
 # The routes write JSON text directly (a trace can hold thousands of spans and tens of thousands
 # of tags; building dicts and then encoding them costs several times more). The stored JSON
-# arrives parsed by orjson (store.queries.read_rows).
+# arrives parsed by orjson (store.reads.read_rows).
 
 
 def _number(x: float) -> str:
@@ -170,24 +169,6 @@ def _tags_json(attributes: dict, adjust: bool, cache: dict) -> list[str]:
 
 # --- stored spans ---------------------------------------------------------------------------------
 
-# The columns both shapes read. Rows stay plain lists, unpacked by name in each renderer's loop:
-# sqlite3.Row and NamedTuple attribute access cost more than writing a span's fixed fields. The
-# first three columns are the sort key. Columns holding their default come back as None (NULLIF),
-# which spares creating a string per row. The stored JSON documents come last, already parsed
-# (see read_rows); events, links and dropped counts are None when empty.
-_COLUMNS = (
-    "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
-    " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
-)
-_DOCUMENTS = (
-    "attributes",
-    "NULLIF(events, '[]')",
-    "NULLIF(links, '[]')",
-    "NULLIF(dropped_counts, '[0,0,0]')",
-    "NULLIF(scope_attributes, '{}')",
-)
-
-
 # A rendered span is a tuple: the sort key (trace id, start, span id), what assembling a response
 # groups spans by (resource key, service name, scope name, scope version, scope attributes as
 # OTLP JSON text, "" in the UI model), and its JSON text.
@@ -196,21 +177,13 @@ _TRACE, _START, _SPAN, _RESOURCE, _SERVICE, _SCOPE, _VERSION, _SCOPE_ATTRIBUTES,
 UI, OTLP = "ui", "otlp"  # the two shapes a span is rendered in
 
 
-def span_texts(
-    conn: sqlite3.Connection, trace_ids: list[str], shape: str, adjust: bool, part: int = 0, parts: int = 1
-) -> list[tuple]:
+def span_texts(store: TelemetryStore, trace_ids: list[str], shape: str, adjust: bool) -> list[tuple]:
     """The traces' spans rendered in ``shape``, sorted by trace, start and span id.
 
-    With ``parts`` > 1 only the spans whose rowid is ``part`` modulo ``parts`` (``where_part``): the
-    parts of a request can then be rendered on several processes at once (``render_pool.py``) and
-    merged by sorting. A UI-model text stops before the span's ``processID``, which depends on
-    every resource of the trace and is added when assembling.
+    A UI-model text stops before the span's ``processID``, which depends on every resource of the
+    trace and is added when assembling.
     """
-    where, params = where_part(
-        "FROM spans s WHERE s.trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),), part, parts
-    )
-    rows = read_rows(conn, _COLUMNS, where, params, documents=_DOCUMENTS)
-    rows.sort()  # by trace, start, span id; sorted here: SQLite's sorter would copy every row
+    rows = store.jaeger_span_rows(trace_ids)  # sorted by trace, start, span id
     return _ui_span_texts(rows, adjust) if shape == UI else _otlp_span_texts(rows, adjust)
 
 
@@ -393,15 +366,10 @@ def _ui_trace_json(trace_id: str, spans: list[tuple], resources: dict[str, dict]
     )
 
 
-def ui_traces_json(
-    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, run=run_here
-) -> list[tuple[str, str]]:
-    """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked.
-
-    ``run`` runs ``span_texts``: here, or split over processes by ``RenderPool.run`` (see ``queries.run_here``).
-    """
-    spans = run(conn, span_texts, trace_ids, UI, adjust)
-    resources = get_resources(conn, {span[_RESOURCE] for span in spans})
+def ui_traces_json(store: TelemetryStore, trace_ids: list[str], *, adjust: bool = True) -> list[tuple[str, str]]:
+    """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked."""
+    spans = span_texts(store, trace_ids, UI, adjust)
+    resources = store.resources({span[_RESOURCE] for span in spans})
     by_trace = _by_trace(spans, trace_ids)
     return [
         (tid, _ui_trace_json(tid, trace_spans, resources, adjust))
@@ -573,15 +541,10 @@ def _otlp_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
     return out
 
 
-def otlp_resource_spans_json(
-    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, run=run_here
-) -> list[str]:
-    """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts.
-
-    ``run`` works as in ``ui_traces_json``.
-    """
-    spans = run(conn, span_texts, trace_ids, OTLP, adjust)
-    resources = get_resources(conn, {span[_RESOURCE] for span in spans})
+def otlp_resource_spans_json(store: TelemetryStore, trace_ids: list[str], *, adjust: bool = True) -> list[str]:
+    """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts."""
+    spans = span_texts(store, trace_ids, OTLP, adjust)
+    resources = store.resources({span[_RESOURCE] for span in spans})
     out = []
     for trace_spans in _by_trace(spans, trace_ids).values():
         by_resource: dict[str, dict[tuple[str, str, str], list[str]]] = {}

@@ -20,9 +20,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 from importlib import resources as package_files
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from ..hub import Committed, Hub
 from ..model import Decoded, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, trace_summaries
+from .sqlite_reads import SqliteReads, connect
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +52,6 @@ class StoreFull(Exception):
 
 class StoreClosed(Exception):
     """The store is shutting down and takes no more writes."""
-
-
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-    else:
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 5000")
-    return conn
 
 
 _INSERT_SPAN = """
@@ -182,8 +171,8 @@ class _Job:
         self.size = len(decoded.spans) + len(decoded.metric_points) + len(decoded.logs)
 
 
-class Store:
-    """Owns the database file: schema, the batching writer, and read connections."""
+class Store(SqliteReads):
+    """Owns the database file: schema and the batching writer; the reads come from ``SqliteReads``."""
 
     def __init__(
         self,
@@ -193,7 +182,7 @@ class Store:
         queue_limit: int = 200_000,
         batch_limit: int = 20_000,
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.hub = hub or Hub()
         self._queue_limit = queue_limit
@@ -202,7 +191,6 @@ class Store:
         self._queued_lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
-        self._local = threading.local()
         self._writer = connect(self.path)
         tables = {r[0] for r in self._writer.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         schema = package_files.files(__package__).joinpath("schema.sql").read_text()
@@ -442,14 +430,3 @@ class Store:
             )
         if rows:
             conn.executemany(_UPSERT_ACTIVE, rows)
-
-    # --- reading ----------------------------------------------------------------------------------
-
-    @contextmanager
-    def reader(self) -> Iterator[sqlite3.Connection]:
-        """A read connection for the calling thread (WAL lets readers run beside the writer)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, readonly=True)
-            self._local.conn = conn
-        yield conn

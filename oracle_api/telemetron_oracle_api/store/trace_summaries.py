@@ -64,7 +64,9 @@ class _Fold:
     has_root: bool = False
 
 
-def newly_stored(conn: sqlite3.Connection, spans: list[SpanRecord], inserted: int, rowid_before: int) -> list[SpanRecord]:
+def newly_stored(
+    conn: sqlite3.Connection, spans: list[SpanRecord], inserted: int, rowid_before: int
+) -> list[SpanRecord]:
     """The spans of a batch that ``INSERT OR IGNORE`` stored: not already in the store, first of their id in the batch.
 
     ``inserted`` is the insert's row count and ``rowid_before`` the largest rowid before it.
