@@ -17,10 +17,10 @@ OTLP's types (bytes as ``{"$bytes": b64}``, non-finite doubles as ``{"$double": 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 import orjson
 
+from ..formats import go_json, is_tagged
 from ..store.interface import TelemetryStore
 
 _JS_MAX_SAFE = (1 << 53) - 1
@@ -42,81 +42,6 @@ _q = json.encoder.encode_basestring  # C-accelerated, keeps non-ASCII as is
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _go_float(x: float) -> str:
-    """A float as Go's encoding/json writes it (shortest digits, exponent only outside [1e-6, 1e21))."""
-    if x != x or x in (float("inf"), float("-inf")):
-        return json.dumps(repr(x))
-    a = abs(x)
-    if a != 0 and (a < 1e-6 or a >= 1e21):
-        text = repr(x)
-        mantissa, _, exponent = text.partition("e")
-        sign, digits = exponent[0], exponent[1:].lstrip("0") or "0"
-        if sign == "-" and len(digits) == 1:
-            return f"{mantissa}e-{digits}"
-        return f"{mantissa}e{sign}{digits.rjust(2, '0') if sign == '+' else digits}"
-    text = format(Decimal(repr(x)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def _is_tagged(value: dict, tag: str) -> bool:
-    return len(value) == 1 and tag in value
-
-
-def _go_json(value: object) -> str:
-    """A stored array or map as pcommon's ``Value.AsString`` renders it: compact JSON, keys sorted."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_float(value)
-    if isinstance(value, str):
-        return _q(value)
-    if isinstance(value, list):
-        return "[" + ",".join(_go_json(v) for v in value) + "]"
-    if isinstance(value, dict):
-        if _is_tagged(value, "$bytes"):
-            return _q(value["$bytes"])
-        if _is_tagged(value, "$double"):
-            return _q(value["$double"])
-        return "{" + ",".join(f"{_q(k)}:{_go_json(value[k])}" for k in sorted(value)) + "}"
-    return _q(str(value))
-
-
-def go_json_text(text: str | None) -> str | None:
-    """A stored array or map, given as JSON text, as the text of its Jaeger tag (``_go_json``); for searches by tag."""
-    return None if text is None else _go_json(orjson.loads(text))
-
-
-def tag(key: str, value: object) -> dict:
-    """One Jaeger KeyValue for one OTLP attribute value."""
-    if isinstance(value, str):
-        return {"key": key, "type": "string", "value": value}
-    if isinstance(value, bool):
-        return {"key": key, "type": "bool", "value": value}
-    if isinstance(value, int):
-        # Jaeger writes integers beyond JavaScript's safe range as strings.
-        return {"key": key, "type": "int64", "value": value if -_JS_MAX_SAFE <= value <= _JS_MAX_SAFE else str(value)}
-    if isinstance(value, float):
-        return {"key": key, "type": "float64", "value": value}
-    if isinstance(value, dict) and _is_tagged(value, "$bytes"):
-        return {"key": key, "type": "binary", "value": value["$bytes"]}
-    if isinstance(value, dict) and _is_tagged(value, "$double"):
-        return {"key": key, "type": "float64", "value": value["$double"]}
-    if value is None:
-        return {"key": key, "type": "string", "value": ""}
-    return {"key": key, "type": "string", "value": _go_json(value)}
-
-
-def _tags(attributes: dict, adjust: bool) -> list[dict]:
-    keys = sorted(attributes) if adjust else attributes
-    return [tag(k, attributes[k]) for k in keys]
-
-
 # The routes write JSON text directly (a trace can hold thousands of spans and tens of thousands
 # of tags; building dicts and then encoding them costs several times more). The stored JSON
 # arrives parsed by orjson (store.reads.read_rows).
@@ -127,18 +52,26 @@ def _number(x: float) -> str:
 
 
 def tag_json(key: str, value: object) -> str:
-    """``tag(key, value)`` as JSON text."""
+    """One Jaeger KeyValue, as JSON text, for one stored OTLP attribute value."""
     t = type(value)
+    k = _q(key)
     if t is str:
-        return f'{{"key":{_q(key)},"type":"string","value":{_q(value)}}}'
+        return f'{{"key":{k},"type":"string","value":{_q(value)}}}'
     if t is bool:
-        return f'{{"key":{_q(key)},"type":"bool","value":{"true" if value else "false"}}}'
+        return f'{{"key":{k},"type":"bool","value":{"true" if value else "false"}}}'
     if t is int:
+        # Jaeger writes integers beyond JavaScript's safe range as strings.
         text = str(value) if -_JS_MAX_SAFE <= value <= _JS_MAX_SAFE else f'"{value}"'
-        return f'{{"key":{_q(key)},"type":"int64","value":{text}}}'
+        return f'{{"key":{k},"type":"int64","value":{text}}}'
     if t is float:
-        return f'{{"key":{_q(key)},"type":"float64","value":{_number(value)}}}'
-    return _compact(tag(key, value))
+        return f'{{"key":{k},"type":"float64","value":{_number(value)}}}'
+    if isinstance(value, dict) and is_tagged(value, "$bytes"):
+        return f'{{"key":{k},"type":"binary","value":{_q(value["$bytes"])}}}'
+    if isinstance(value, dict) and is_tagged(value, "$double"):
+        return f'{{"key":{k},"type":"float64","value":{_q(value["$double"])}}}'
+    if value is None:
+        return f'{{"key":{k},"type":"string","value":""}}'
+    return f'{{"key":{k},"type":"string","value":{_q(go_json(value))}}}'
 
 
 def _tags_json(attributes: dict, adjust: bool, cache: dict) -> list[str]:
@@ -214,10 +147,11 @@ def _references(trace_id: str, parent: str | None, links: list) -> list[dict]:
     return refs
 
 
-def process_of(resource: dict | None, service_name: str, adjust: bool) -> dict:
+def process_json(resource: dict | None, service_name: str, adjust: bool) -> str:
+    """A resource as a Jaeger process, JSON text: its service and its other attributes as tags."""
     attributes = dict(resource["attributes"]) if resource else {}
     attributes.pop("service.name", None)
-    return {"serviceName": service_name, "tags": _tags(attributes, adjust)}
+    return f'{{"serviceName":{_q(service_name)},"tags":[{",".join(_tags_json(attributes, adjust, {}))}]}}'
 
 
 def _fixed_tags(
@@ -343,26 +277,24 @@ def _ui_trace_json(trace_id: str, spans: list[tuple], resources: dict[str, dict]
     # Each resource becomes a process, numbered in order of first use; equal processes share one
     # id, as in Jaeger's process hashtable. A span's text is completed by its process's.
     ends: dict[str, str] = {}
-    processes: dict[str, dict] = {}
-    by_content: dict[str, str] = {}
-    pieces = []
+    by_content: dict[str, str] = {}  # process JSON text: its id
+    pieces: list[str] = []
     for span in spans:
         key = span[_RESOURCE]
         end = ends.get(key)
         if end is None:
-            process = process_of(resources.get(key), span[_SERVICE], adjust)
-            content = json.dumps(process, sort_keys=True)
-            pid = by_content.get(content)
+            process = process_json(resources.get(key), span[_SERVICE], adjust)
+            pid = by_content.get(process)
             if pid is None:
-                pid = by_content[content] = f"p{len(processes) + 1}"
-                processes[pid] = process
+                pid = by_content[process] = f"p{len(by_content) + 1}"
             end = ends[key] = f'"processID":"{pid}","warnings":null}}'
         pieces += (",", span[_TEXT], end)
     del pieces[0]  # the comma before the first span
+    processes = ",".join(f'"{pid}":{process}' for process, pid in by_content.items())
     # One join: concatenating the large texts one to another would copy them again and again.
     return (
         f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":[{"".join(pieces)}],'
-        f'"processes":{_compact(processes)},"warnings":null}}'
+        f'"processes":{{{processes}}},"warnings":null}}'
     )
 
 
@@ -394,9 +326,9 @@ def any_value_json(value: object) -> dict:
     if isinstance(value, list):
         return {"arrayValue": {"values": [any_value_json(v) for v in value]} if value else {}}
     if isinstance(value, dict):
-        if _is_tagged(value, "$bytes"):
+        if is_tagged(value, "$bytes"):
             return {"bytesValue": value["$bytes"]}
-        if _is_tagged(value, "$double"):
+        if is_tagged(value, "$double"):
             special = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
             return {"doubleValue": special.get(value["$double"], value["$double"])}
         kvs = [{"key": k, "value": any_value_json(v)} for k, v in value.items()]
@@ -585,8 +517,8 @@ __all__ = [
     "jaeger_trace_id",
     "operation_json",
     "otlp_resource_spans_json",
-    "process_of",
+    "process_json",
     "span_texts",
-    "tag",
+    "tag_json",
     "ui_traces_json",
 ]

@@ -170,7 +170,8 @@ def services(conn: sqlite3.Connection) -> list[str]:
 
 def operations(conn: sqlite3.Connection, service: str | None, span_kind: int | None = None) -> list[tuple[str, int]]:
     """(span name, OTLP kind) pairs, sorted; for one service or all."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if service:
         where.append("service_name = ?")
         params.append(service)

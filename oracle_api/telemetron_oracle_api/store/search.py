@@ -14,7 +14,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
-from ..formats import SPAN_KINDS
+from ..formats import SPAN_KINDS, go_json_text
 from . import attribute_index
 
 # --- attribute matching ---------------------------------------------------------------------------
@@ -69,8 +69,6 @@ _BASE64 = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]
 
 def _go_json_function(conn: sqlite3.Connection) -> str:
     """Register, on this connection, the SQL function that writes a stored array or map as Jaeger shows it."""
-    from ..api.jaeger_model import go_json_text  # the API layer owns Jaeger's rendering; imported late (cycle)
-
     conn.create_function("telemetron_go_json", 1, go_json_text, deterministic=True)
     return "telemetron_go_json"
 
@@ -112,8 +110,6 @@ def attribute_match(
 
 def _go_json_text_of(value: str) -> str:
     """A structured query value rewritten as Jaeger writes it (keys sorted, compact), so spacing does not matter."""
-    from ..api.jaeger_model import go_json_text
-
     return go_json_text(json.dumps(_structured_value(value)))
 
 

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from . import reads, search
 
@@ -91,7 +92,7 @@ class SqliteReads:
         return reads.dependencies(self._conn(), start_ns, end_ns)
 
     def spans_in_window(self, since_ns: int, until_ns: int) -> Iterator[Mapping]:
-        return reads.spans_in_window(self._conn(), since_ns, until_ns)
+        return cast(Iterator[Mapping], reads.spans_in_window(self._conn(), since_ns, until_ns))
 
     def red_spans(
         self, services: Sequence[str], kinds: Sequence[int], since_ns: int, until_ns: int
@@ -99,4 +100,4 @@ class SqliteReads:
         return reads.red_spans(self._conn(), services, kinds, since_ns, until_ns)
 
     def llm_spans(self, since_ns: int, until_ns: int) -> list[Mapping]:
-        return reads.llm_spans(self._conn(), since_ns, until_ns)
+        return cast(list[Mapping], reads.llm_spans(self._conn(), since_ns, until_ns))
