@@ -17,11 +17,16 @@ OTLP's types (bytes as ``{"$bytes": b64}``, non-finite doubles as ``{"$double": 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 import orjson
 
 from ..formats import go_json, is_tagged
 from ..store.interface import TelemetryStore
+from .trace_cache import rendered
+
+T = TypeVar("T")
 
 _JS_MAX_SAFE = (1 << 53) - 1
 _KIND_TAG = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -298,16 +303,39 @@ def _ui_trace_json(trace_id: str, spans: list[tuple], resources: dict[str, dict]
     )
 
 
+def _cached_traces(
+    store: TelemetryStore, trace_ids: list[str], shape: str, adjust: bool, render: Callable[[str, list, dict], T]
+) -> dict[str, T]:
+    """Each found trace rendered by ``render(trace id, its rendered spans, resources)``, from the cache when
+    the trace has not gained spans since (``trace_cache.py``)."""
+    counts = {row["trace_id"]: row["span_count"] for row in store.trace_summaries(trace_ids)}
+    out: dict[str, T] = {}
+    missing = []
+    for tid in trace_ids:
+        hit = rendered.get((str(store.path), shape, adjust, tid, counts.get(tid)))
+        if hit is None:
+            missing.append(tid)
+        else:
+            out[tid] = cast(T, hit)
+    if missing:
+        spans = span_texts(store, missing, shape, adjust)
+        resources = store.resources({span[_RESOURCE] for span in spans})
+        for tid, trace_spans in _by_trace(spans, missing).items():
+            if not trace_spans:
+                continue
+            out[tid] = render(tid, trace_spans, resources)
+            if counts.get(tid) == len(trace_spans):  # else a batch landed between the two reads
+                size = sum(len(span[_TEXT]) for span in trace_spans)
+                rendered.put((str(store.path), shape, adjust, tid, len(trace_spans)), out[tid], size)
+    return out
+
+
 def ui_traces_json(store: TelemetryStore, trace_ids: list[str], *, adjust: bool = True) -> list[tuple[str, str]]:
     """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked."""
-    spans = span_texts(store, trace_ids, UI, adjust)
-    resources = store.resources({span[_RESOURCE] for span in spans})
-    by_trace = _by_trace(spans, trace_ids)
-    return [
-        (tid, _ui_trace_json(tid, trace_spans, resources, adjust))
-        for tid, trace_spans in by_trace.items()
-        if trace_spans
-    ]
+    found = _cached_traces(
+        store, trace_ids, UI, adjust, lambda tid, spans, resources: _ui_trace_json(tid, spans, resources, adjust)
+    )
+    return [(tid, found[tid]) for tid in trace_ids if tid in found]
 
 
 # --- OTLP JSON (api_v3) ---------------------------------------------------------------------------
@@ -475,32 +503,37 @@ def _otlp_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
 
 def otlp_resource_spans_json(store: TelemetryStore, trace_ids: list[str], *, adjust: bool = True) -> list[str]:
     """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts."""
-    spans = span_texts(store, trace_ids, OTLP, adjust)
-    resources = store.resources({span[_RESOURCE] for span in spans})
+    found = _cached_traces(
+        store, trace_ids, OTLP, adjust, lambda _, spans, resources: _otlp_resource_spans(spans, resources, adjust)
+    )
+    return [text for tid in trace_ids for text in found.get(tid, ())]
+
+
+def _otlp_resource_spans(trace_spans: list[tuple], resources: dict[str, dict], adjust: bool) -> list[str]:
+    """One trace's rendered spans grouped by resource, then scope, as ``ResourceSpans`` texts."""
     out = []
-    for trace_spans in _by_trace(spans, trace_ids).values():
-        by_resource: dict[str, dict[tuple[str, str, str], list[str]]] = {}
-        for span in trace_spans:
-            scopes = by_resource.setdefault(span[_RESOURCE], {})
-            scopes.setdefault((span[_SCOPE], span[_VERSION], span[_SCOPE_ATTRIBUTES]), []).append(span[_TEXT])
-        for key, scopes in by_resource.items():
-            resource = resources.get(key)
-            resource_text = (
-                f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}'
-                if resource and resource["attributes"]
-                else "{}"
-            )
-            scope_texts = []
-            for (name, version, scope_attributes), texts in scopes.items():
-                scope = []
-                if name:
-                    scope.append(f'"name":{_q(name)}')
-                if version:
-                    scope.append(f'"version":{_q(version)}')
-                if scope_attributes:
-                    scope.append(f'"attributes":{scope_attributes}')
-                scope_texts.append(f'{{"scope":{{{",".join(scope)}}},"spans":[{",".join(texts)}]}}')
-            out.append(f'{{"resource":{resource_text},"scopeSpans":[{",".join(scope_texts)}]}}')
+    by_resource: dict[str, dict[tuple[str, str, str], list[str]]] = {}
+    for span in trace_spans:
+        scopes = by_resource.setdefault(span[_RESOURCE], {})
+        scopes.setdefault((span[_SCOPE], span[_VERSION], span[_SCOPE_ATTRIBUTES]), []).append(span[_TEXT])
+    for key, scopes in by_resource.items():
+        resource = resources.get(key)
+        resource_text = (
+            f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}'
+            if resource and resource["attributes"]
+            else "{}"
+        )
+        scope_texts = []
+        for (name, version, scope_attributes), texts in scopes.items():
+            scope = []
+            if name:
+                scope.append(f'"name":{_q(name)}')
+            if version:
+                scope.append(f'"version":{_q(version)}')
+            if scope_attributes:
+                scope.append(f'"attributes":{scope_attributes}')
+            scope_texts.append(f'{{"scope":{{{",".join(scope)}}},"spans":[{",".join(texts)}]}}')
+        out.append(f'{{"resource":{resource_text},"scopeSpans":[{",".join(scope_texts)}]}}')
     return out
 
 

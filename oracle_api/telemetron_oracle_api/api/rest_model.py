@@ -6,11 +6,13 @@ Beside ``jaeger_model.py``, which writes Jaeger's shapes from the same stored ro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import orjson
 
 from ..formats import STATUS_CODES, iso, span_kind_name
 from ..store.interface import TelemetryStore
+from .trace_cache import rendered
 
 
 def span_json(row: Mapping) -> dict:
@@ -84,11 +86,33 @@ def active_span_json(row: Mapping) -> dict:
 
 
 def trace_json(store: TelemetryStore, trace_id: str) -> bytes | None:
-    """All spans of a trace with their parentage, summary, work in progress and resources; None when unknown."""
+    """All spans of a trace with their parentage, summary, work in progress and resources; None when unknown.
+
+    Everything but the work in progress follows from the trace's spans, so it is kept by span count
+    (``trace_cache.py``) and only the active spans are read at every request.
+    """
     trace_id = trace_id.lower()
-    rows = store.trace_spans(trace_id)
-    if not rows:
-        return None
+    summary = store.trace_summary(trace_id)
+    key = (str(store.path), "rest", trace_id, summary["span_count"] if summary else None)
+    done = rendered.get(key)
+    if done is None:
+        rows = store.trace_spans(trace_id)
+        if not rows:
+            return None
+        if summary is None or summary["span_count"] != len(rows):  # a batch landed between the two reads
+            summary = store.trace_summary(trace_id)
+        done = _spans_and_resources(store, trace_id, summary, rows)
+        if summary and summary["span_count"] == len(rows):
+            rendered.put((str(store.path), "rest", trace_id, len(rows)), done, len(done[0]) + len(done[1]))
+    head, resources = cast(tuple[bytes, bytes], done)
+    active = orjson.dumps([active_span_json(r) for r in store.active_spans(trace_id)])
+    return b"".join((head, b',"active_spans":', active, b',"resources":', resources, b"}"))
+
+
+def _spans_and_resources(
+    store: TelemetryStore, trace_id: str, summary: dict | None, rows: list[dict]
+) -> tuple[bytes, bytes]:
+    """The trace's JSON up to its spans (without the closing brace), and its resources' JSON."""
     spans = [span_json(r) for r in rows]
     ids = {s["span_id"] for s in spans}
     children: dict[str, list[str]] = {}
@@ -99,14 +123,11 @@ def trace_json(store: TelemetryStore, trace_id: str) -> bytes | None:
         s["children"] = children.get(s["span_id"], [])
         # A parent that has not arrived (or is outside this trace) makes the span a root here.
         s["is_root"] = s["parent_span_id"] not in ids
-    summary = store.trace_summary(trace_id)
-    return orjson.dumps(
-        {
-            "trace_id": trace_id,
-            "summary": trace_summary_json(summary) if summary else None,
-            "roots": [s["span_id"] for s in spans if s["is_root"]],
-            "spans": spans,
-            "active_spans": [active_span_json(r) for r in store.active_spans(trace_id)],
-            "resources": store.resources({s["resource_key"] for s in spans}),
-        }
-    )
+    head = {
+        "trace_id": trace_id,
+        "summary": trace_summary_json(summary) if summary else None,
+        "roots": [s["span_id"] for s in spans if s["is_root"]],
+        "spans": spans,
+    }
+    resources = store.resources({s["resource_key"] for s in spans})
+    return orjson.dumps(head)[:-1], orjson.dumps(resources)
