@@ -1,7 +1,7 @@
 """The read side of the store interface (``interface.TelemetryStore``) over one SQLite file.
 
-Each method opens nothing: it uses the calling thread's read connection (WAL lets readers run
-beside the writer) and one function of ``reads.py`` or ``search.py``.
+Each method runs one function of ``reads.py`` or ``search.py`` on the calling thread's read
+connection, opened on first use (WAL lets readers run beside the writer).
 """
 
 from __future__ import annotations
