@@ -206,13 +206,19 @@ _WINDOW_COLUMNS = (
 )
 
 
+def _attribute(key: str) -> str:
+    """SQL reading one span attribute whose name holds dots."""
+    return f"json_extract(attributes, '$.\"{key}\"')"
+
+
 def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> Iterator[sqlite3.Row]:
     """Spans that started in [since, until], with the columns the aggregates need plus tool and cost."""
     return conn.execute(
         f"SELECT {_WINDOW_COLUMNS},"
-        " CASE WHEN operation = 'execute_tool' THEN json_extract(attributes, '$.\"gen_ai.tool.name\"') END AS tool_name,"
-        " CASE WHEN operation = 'execute_tool' THEN json_extract(attributes, '$.\"gen_ai.agent.handoff.target.name\"') END AS handoff_target,"
-        " CASE WHEN request_model IS NOT NULL THEN json_extract(attributes, '$.\"telemetron.llm.cost.usd\"') END AS cost_usd"
+        f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.tool.name')} END AS tool_name,"
+        f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.agent.handoff.target.name')} END"
+        " AS handoff_target,"
+        f" CASE WHEN request_model IS NOT NULL THEN {_attribute('telemetron.llm.cost.usd')} END AS cost_usd"
         " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ?",
         (since_ns, until_ns),
     )

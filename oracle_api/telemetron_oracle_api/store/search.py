@@ -14,7 +14,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
-from ..formats import SPAN_KINDS, go_json_text
+from ..formats import SPAN_KINDS, go_json, go_json_text
 from . import attribute_index
 
 # --- attribute matching ---------------------------------------------------------------------------
@@ -98,7 +98,10 @@ def attribute_match(
         needles.append(f'{_stored(key)}:{{"$bytes":{_stored(value)}}}')
     if conn is not None and _structured_value(value) is not None:
         function = _go_json_function(conn)
-        sql += f" OR (json_type({json_column}, ?) IN ('array', 'object') AND {function}(json_extract({json_column}, ?)) = ?)"
+        sql += (
+            f" OR (json_type({json_column}, ?) IN ('array', 'object')"
+            f" AND {function}(json_extract({json_column}, ?)) = ?)"
+        )
         params += [path, path, _go_json_text_of(value)]
         needles.append(f"{_stored(key)}:{value[0]}")
     sql = f"({sql})"
@@ -110,7 +113,7 @@ def attribute_match(
 
 def _go_json_text_of(value: str) -> str:
     """A structured query value rewritten as Jaeger writes it (keys sorted, compact), so spacing does not matter."""
-    return go_json_text(json.dumps(_structured_value(value)))
+    return go_json(_structured_value(value))
 
 
 # --- REST trace search ----------------------------------------------------------------------------
