@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 
 import grpc
 import pytest
@@ -426,12 +426,8 @@ def test_simulate_reports_an_unreachable_collector(tmp_path):
         running.stop()
 
 
-def test_trace_json_written_by_sqlite_matches_the_python_rendering(oracle_server):
-    """GET /api/v1/traces/{id} is assembled by SQLite for speed; it must equal span_json's output."""
-    import sqlite3
-
-    from telemetron_oracle_api.store import queries
-
+def test_trace_by_id_gives_back_every_value_and_the_parentage(oracle_server):
+    """GET /api/v1/traces/{id}: free text, big ints and floats come back as sent; orphans are roots."""
     weird = 'say "hi"\n\\ ünïcode \x01 </script>'
     trace = "00000000000000000000000000000c01"
     spans = [
@@ -462,7 +458,27 @@ def test_trace_json_written_by_sqlite_matches_the_python_rendering(oracle_server
     client = oracle_server.client()
     oracle_server.wait_for(lambda: client.get(f"/api/v1/traces/{trace}").status_code == 200)
     served = client.get(f"/api/v1/traces/{trace}").json()
-    conn = sqlite3.connect(oracle_server.oracle.settings.db_path)
-    conn.row_factory = sqlite3.Row
-    assert served == json.loads(json.dumps(queries.get_trace(conn, trace)))
-    assert served["spans"][0]["name"] == weird and served["roots"] == ["0000000000000001", "0000000000000003"]
+    assert served["roots"] == ["0000000000000001", "0000000000000003"]
+    first, child, orphan = served["spans"]
+    assert first["name"] == weird and first["service_name"] == weird and first["kind"] == "INTERNAL"
+    assert first["attributes"] == {
+        "gen_ai.agent.name": weird,
+        "gen_ai.operation.name": "invoke_agent",
+        "note": weird,
+        "big": 2**62,
+        "f": 0.1,
+    }
+    assert first["gen_ai"]["agent_name"] == weird and first["gen_ai"]["operation"] == "invoke_agent"
+    assert first["status"] == {"code": "ERROR", "message": weird}
+    assert first["start_ns"] == T0 and first["end_ns"] == T0 + int(1.5 * MS) and first["duration_ms"] == 1.5
+    assert first["start_time"] == datetime.fromtimestamp(T0 // 10**9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + (
+        f".{T0 // 1000 % 10**6:06d}Z" if T0 // 1000 % 10**6 else "Z"
+    )
+    assert first["children"] == ["0000000000000002"] and first["is_root"] and first["parent_span_id"] is None
+    assert child["events"][0]["name"] == weird and child["events"][0]["attributes"] == {"k": weird}
+    assert child["is_root"] is False and child["parent_span_id"] == "0000000000000001"
+    assert orphan["is_root"] and orphan["parent_span_id"] == f"{99:016x}" and orphan["children"] == []
+    assert served["summary"]["span_count"] == 3 and served["summary"]["error_count"] == 1
+    assert served["summary"]["root_name"] == weird and served["summary"]["services"] == [weird]
+    assert [r["service_name"] for r in served["resources"].values()] == [weird]
+    assert served["active_spans"] == []

@@ -1,6 +1,6 @@
 """The trace_attributes table: which values it holds, and searches that use it find what a scan finds.
 
-Real SQLite files through the real Store writer; searches through store/queries.py, compared
+Real SQLite files through the real Store writer; searches through store/search.py, compared
 with the same search forced to walk spans.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
-from telemetron_oracle_api.store import attribute_index, queries
+from telemetron_oracle_api.store import attribute_index, search
 from telemetron_oracle_api.store.sqlite import Store, connect
 
 NOW = time.time_ns()
@@ -118,11 +118,70 @@ def test_a_store_written_before_the_table_existed_is_indexed_at_startup(store, t
         reopened.close()
 
 
-def both_ways(monkeypatch, search, *args):
+def tags_name(tags: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in tags.items())
+
+
+def ids(*traces: int) -> list[str]:
+    return [f"{t:032x}" for t in traces]
+
+
+# What each search must find (newest first), so that two searches both coming back empty fail.
+JAEGER_FINDS = {
+    ("customer.id=c-1", None): ids(5, 1),
+    ("customer.id=c-1", "agents"): ids(1),
+    ("customer.id=c-1", "tools"): ids(5, 1),
+    ("customer.id=c-2", None): ids(2),
+    ("customer.id=c-2", "agents"): ids(2),
+    ("customer.id=c-2", "tools"): ids(),
+    ("customer.id=c-3", None): ids(3),
+    ("customer.id=c-3", "agents"): ids(3),
+    ("customer.id=c-3", "tools"): ids(),
+    ("customer.id=nobody", None): ids(),
+    ("customer.id=nobody", "agents"): ids(),
+    ("customer.id=nobody", "tools"): ids(),
+    ("team=blue", None): ids(6, 5, 4, 3, 2, 1),
+    ("team=blue", "agents"): ids(6, 4, 3, 2, 1),
+    ("team=blue", "tools"): ids(5),
+    ("count=5", None): ids(3, 1),
+    ("count=5", "agents"): ids(3, 1),
+    ("count=5", "tools"): ids(),
+    ("flag=true", None): ids(1),
+    ("flag=true", "agents"): ids(),
+    ("flag=true", "tools"): ids(1),
+    (f"long={LONG}", None): ids(4),
+    (f"long={LONG}", "agents"): ids(4),
+    (f"long={LONG}", "tools"): ids(),
+    ("customer.id=c-1,gen_ai.request.model=gpt-4o", None): ids(1),
+    ("customer.id=c-1,gen_ai.request.model=gpt-4o", "agents"): ids(1),
+    ("customer.id=c-1,gen_ai.request.model=gpt-4o", "tools"): ids(),
+    ("blob=Ymlu", None): ids(6),
+    ("blob=Ymlu", "agents"): ids(6),
+    ("blob=Ymlu", "tools"): ids(),
+    ("blob=AAAwOQ==", None): ids(6),
+    ("blob=AAAwOQ==", "agents"): ids(6),
+    ("blob=AAAwOQ==", "tools"): ids(),
+    ('list=["a",1]', None): ids(6),
+    ('list=["a",1]', "agents"): ids(6),
+    ('list=["a",1]', "tools"): ids(),
+}
+REST_FINDS = {  # REST matches span and scope attributes only: not an event's
+    ("customer.id=c-1", None): ids(5, 1),
+    ("customer.id=c-1", "agents"): ids(1),
+    ("customer.id=c-2", None): ids(),
+    ("customer.id=c-2", "agents"): ids(),
+    ("count=5", None): ids(3, 1),
+    ("count=5", "agents"): ids(3, 1),
+    (f"long={LONG}", None): ids(4),
+    (f"long={LONG}", "agents"): ids(4),
+}
+
+
+def both_ways(monkeypatch, run, *args):
     """The search as it runs, and the same search forced to walk spans."""
-    with_index = search(*args)
-    monkeypatch.setattr(queries, "_indexed_trace_ids", lambda *a, **k: None)
-    without = search(*args)
+    with_index = run(*args)
+    monkeypatch.setattr(search, "_indexed_trace_ids", lambda *a, **k: None)
+    without = run(*args)
     monkeypatch.undo()
     return with_index, without
 
@@ -146,26 +205,28 @@ def both_ways(monkeypatch, search, *args):
 )
 @pytest.mark.parametrize("service", [None, "agents", "tools"])
 def test_jaeger_search_finds_what_a_walk_over_spans_finds(store, monkeypatch, tags, service):
-    q = queries.SpanSearch(service=service, tags=tags, start_min_ns=NOW - 7200 * 10**9, start_max_ns=NOW)
+    q = search.SpanSearch(service=service, tags=tags, start_min_ns=NOW - 7200 * 10**9, start_max_ns=NOW)
     with store.reader() as conn:
-        with_index, without = both_ways(monkeypatch, queries.find_trace_ids, conn, q)
+        with_index, without = both_ways(monkeypatch, search.find_trace_ids, conn, q)
     assert with_index == without
+    assert with_index == JAEGER_FINDS[(tags_name(tags), service)]
 
 
 def test_jaeger_search_by_a_rare_value_reads_only_its_traces(store):
     with store.reader() as conn:
-        q = queries.SpanSearch(service="tools", tags={"customer.id": "c-1"})
-        assert queries._indexed_trace_ids(conn, q.tags, resources=True) == [f"{1:032x}", f"{5:032x}"]
-        assert queries.find_trace_ids(conn, q) == [f"{5:032x}", f"{1:032x}"]  # newest matching span first
+        q = search.SpanSearch(service="tools", tags={"customer.id": "c-1"})
+        assert search._indexed_trace_ids(conn, q.tags, resources=True) == [f"{1:032x}", f"{5:032x}"]
+        assert search.find_trace_ids(conn, q) == [f"{5:032x}", f"{1:032x}"]  # newest matching span first
 
 
 @pytest.mark.parametrize("attributes", [{"customer.id": "c-1"}, {"customer.id": "c-2"}, {"count": "5"}, {"long": LONG}])
 @pytest.mark.parametrize("service", [None, "agents"])
 def test_rest_search_finds_what_a_walk_over_traces_finds(store, monkeypatch, attributes, service):
-    f = queries.TraceFilter(service=service, attributes=attributes)
+    f = search.TraceFilter(service=service, attributes=attributes)
     with store.reader() as conn:
-        with_index, without = both_ways(monkeypatch, queries.list_traces, conn, f)
+        with_index, without = both_ways(monkeypatch, search.list_traces, conn, f)
     assert with_index == without
+    assert [t["trace_id"] for t in with_index[0]] == REST_FINDS[(tags_name(attributes), service)]
 
 
 def test_readers_see_the_rows_of_a_committed_batch(tmp_path):
@@ -173,7 +234,7 @@ def test_readers_see_the_rows_of_a_committed_batch(tmp_path):
     try:
         s.write(Decoded(spans=[span(9, 0, **{"customer.id": "late"})]))
         with s.reader() as conn:
-            assert queries.find_trace_ids(conn, queries.SpanSearch(tags={"customer.id": "late"})) == [f"{9:032x}"]
+            assert search.find_trace_ids(conn, search.SpanSearch(tags={"customer.id": "late"})) == [f"{9:032x}"]
     finally:
         s.close()
     assert connect(tmp_path / "t.db", readonly=True).execute("SELECT count(*) FROM trace_attributes").fetchone()[0] == 1

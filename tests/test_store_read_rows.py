@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from telemetron_oracle_api.store.queries import read_rows
+from telemetron_oracle_api.store.reads import read_rows
 
 VALUES = [
     (1, "plain", None),

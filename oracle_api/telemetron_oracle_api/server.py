@@ -10,7 +10,6 @@ from ._gc import collect_less
 from ._malloc import keep_freed_memory
 from .api.app import create_app
 from .api.deps import Services
-from .api.render_pool import RenderPool
 from .api.security import redact_tokens_in_logs
 from .api.stream import LiveStream
 from .hub import Hub
@@ -47,13 +46,11 @@ class OracleApi:
         )
         self.oracle = Oracle(settings, self.store)
         self.hub.subscribe(self.oracle.on_committed)
-        self.render_pool = RenderPool(settings.db_path, settings.render_helper_count)
         self.services = Services(
             settings=settings,
             store=self.store,
             hub=self.hub,
             receiver_stats=self.receiver.stats,
-            render_pool=self.render_pool,
             grpc_refusals=grpc_refusals,
         )
         self.services.extras["oracle"] = self.oracle
@@ -64,10 +61,8 @@ class OracleApi:
     def start(self) -> None:
         self.oracle.start()  # rebuilds from the store before new data arrives
         self.receiver.start()
-        self.render_pool.start()
 
     def stop(self) -> None:
-        self.render_pool.stop()
         self.receiver.stop()
         self.oracle.stop()
         self.store.close()

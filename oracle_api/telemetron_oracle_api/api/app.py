@@ -41,8 +41,7 @@ def create_app(services: Services) -> FastAPI:
 
         ``subscriber_errors`` counts committed batches a live consumer (the Oracle, the WebSocket
         stream) failed on: the data is stored, but that consumer's view may lack it.
-        ``render_pool.helper_failures`` counts parts of large traces a helper process did not
-        deliver: they were rendered in the request's thread instead. ``auth_refusals`` counts
+        ``auth_refusals`` counts
         requests and OTLP exports refused by the access rules (api/security.py, receiver/auth.py).
         """
         return {
@@ -51,7 +50,6 @@ def create_app(services: Services) -> FastAPI:
             "store_write_errors": services.store.write_errors,
             "subscriber_errors": services.hub.subscriber_errors,
             "receiver": asdict(services.receiver_stats),
-            "render_pool": services.render_pool.describe() if services.render_pool else None,
             "auth_refusals": {"http": asdict(services.http_refusals), "grpc": asdict(services.grpc_refusals)},
         }
 

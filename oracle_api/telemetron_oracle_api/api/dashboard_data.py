@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from ..oracle.llm import error_class
-from ..store import queries
 from ._respond import json_response
 from .deps import Services, get_services
 from .metrics import percentile
@@ -65,8 +64,7 @@ def llm_series(
     points = max(1, -(-span_ns // step_ns))
     until = time.time_ns()
     since = until - points * step_ns
-    with services.store.reader() as conn:
-        rows = queries.llm_spans(conn, since, until)
+    rows = services.store.llm_spans(since, until)
     by_model: dict[str, _Series] = {}
     for r in rows:
         i = min(points - 1, (r["start_ns"] - since) // step_ns)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -11,12 +10,8 @@ from ..hub import Hub
 from ..receiver.auth import GrpcRefusals
 from ..receiver.grpc_server import ReceiverStats
 from ..settings import Settings
-from ..store.queries import run_here
-from ..store.sqlite import Store
+from ..store.interface import TelemetryStore
 from .security import HttpRefusals
-
-if TYPE_CHECKING:
-    from .render_pool import RenderPool
 
 
 @dataclass
@@ -24,19 +19,13 @@ class Services:
     """Everything a route may need, built once in ``server.py`` and kept on ``app.state``."""
 
     settings: Settings
-    store: Store
+    store: TelemetryStore
     hub: Hub
     receiver_stats: ReceiverStats = field(default_factory=ReceiverStats)
-    render_pool: RenderPool | None = None  # without one, traces render in the request's thread only
     http_refusals: HttpRefusals = field(default_factory=HttpRefusals)
     grpc_refusals: GrpcRefusals = field(default_factory=GrpcRefusals)
     # Later stages (the Oracle, live streams) attach themselves here by name.
     extras: dict = field(default_factory=dict)
-
-    @property
-    def run_reads(self):
-        """What runs a trace's reads and rendering (``queries.run_here``'s signature): split over the render pool's helpers when there are."""
-        return self.render_pool.run if self.render_pool else run_here
 
 
 def get_services(request: Request) -> Services:

@@ -8,15 +8,14 @@ errors and total/average duration.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from ..store import queries
 from . import errors, steps
 from ._respond import json_response
 from .deps import Services, get_services
+from .params import normalize_trace_id
 from .schemas import Graph, ok
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
@@ -45,7 +44,7 @@ class _Tally:
 
 
 def build_graph(rows: list[dict]) -> dict:
-    parsed = [(row, json.loads(row["attributes"])) for row in rows]
+    parsed = [(row, row["attributes"]) for row in rows]
     kinds = {
         row["span_id"]: steps.step_kind(
             row["operation"], row["name"], row["kind"], attrs, row["request_model"], row["provider"]
@@ -113,11 +112,10 @@ def build_graph(rows: list[dict]) -> dict:
 @router.get("/traces/{trace_id}/graph", responses={**ok(Graph), **errors.documented("rest", 400, 404)})
 def trace_graph(trace_id: str, services: Annotated[Services, Depends(get_services)]):
     """Agents, tools and models as nodes; delegation, handoff and call edges with counts and durations."""
-    tid = queries.normalize_trace_id(trace_id)
+    tid = normalize_trace_id(trace_id)
     if tid is None:
         raise HTTPException(400, f"invalid trace id {trace_id!r}: expected 16 or 32 hex digits")
-    with services.store.reader() as conn:
-        rows = queries.get_trace_spans(conn, tid)
+    rows = services.store.trace_spans(tid)
     if not rows:
         raise HTTPException(404, f"trace {trace_id} not found")
     return json_response(build_graph(rows))

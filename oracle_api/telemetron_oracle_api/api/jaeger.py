@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from ..store import queries
+from ..store.search import SpanSearch
 from . import errors
 from . import jaeger_model as jm
 from ._respond import json_response
@@ -32,6 +32,7 @@ from .params import (
     amount_ns,
     count,
     go_duration_ns,
+    normalize_trace_id,
     rfc3339_ns,
     unicode_pairs,
     unix_ns,
@@ -63,7 +64,7 @@ MAX_SEARCH_LIMIT = 10_000  # traces one search renders; 0 asks for the default
 
 def parse_trace_id(text: str) -> str:
     """Hex (up to 32 digits, so 16-hex Jaeger ids work) or base64 of the 16 bytes, as Jaeger accepts."""
-    normalized = queries.normalize_trace_id(text)
+    normalized = normalize_trace_id(text)
     if normalized is not None:
         return normalized
     if len(text) <= 24:
@@ -136,8 +137,7 @@ def _now_ns() -> int:
 
 def _ui_traces(services: Services, trace_ids: list[str], adjust: bool) -> list[tuple[str, str]]:
     """(trace id, UI-model JSON text) of each trace found, in the order asked."""
-    with services.store.reader() as conn:
-        return jm.ui_traces_json(conn, trace_ids, adjust=adjust, run=services.run_reads)
+    return jm.ui_traces_json(services.store, trace_ids, adjust=adjust)
 
 
 def traces_envelope(traces: list[tuple[str, str]], errors: list | None = None) -> Response:
@@ -168,16 +168,14 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 @router.get("/api/services", responses=ok(JaegerEnvelope[list[str]]))
 def jaeger_services(services: ServicesDep):
     """Services that sent spans."""
-    with services.store.reader() as conn:
-        names = queries.services(conn)
+    names = services.store.services()
     return envelope(names, len(names))
 
 
 @router.get("/api/services/{service}/operations", responses=ok(JaegerEnvelope[list[str]]))
 def jaeger_service_operations(service: str, services: ServicesDep):
     """Operation (span) names of a service, every span kind (the UI's legacy call)."""
-    with services.store.reader() as conn:
-        names = sorted({name for name, _ in queries.operations(conn, service)})
+    names = sorted({name for name, _ in services.store.operations(service)})
     return envelope(names, len(names))
 
 
@@ -189,8 +187,7 @@ def jaeger_operations(services: ServicesDep, service: str = "", spanKind: str = 
     kind = _KINDS.get(spanKind.lower()) if spanKind else None
     if spanKind and kind is None:
         return envelope([], 0)
-    with services.store.reader() as conn:
-        ops = queries.operations(conn, service, kind)
+    ops = services.store.operations(service, kind)
     data = [jm.operation_json(name, k) for name, k in ops]
     return envelope(data, len(data))
 
@@ -248,7 +245,7 @@ def jaeger_search(  # noqa: N803 - Jaeger's parameter names
     if min_d and max_d and max_d < min_d:
         raise BadRequest("'maxDuration' should be greater than 'minDuration'")
     wanted = count(limit, "limit", 0, MAX_SEARCH_LIMIT) if limit else 0
-    search = queries.SpanSearch(
+    search = SpanSearch(
         service=service or None,
         operation=operation or None,
         start_min_ns=start_ns,
@@ -258,8 +255,7 @@ def jaeger_search(  # noqa: N803 - Jaeger's parameter names
         tags=parse_tags(tag or [], tags or []),
         limit=wanted or _DEFAULT_SEARCH_LIMIT,
     )
-    with services.store.reader() as conn:
-        ids = queries.find_trace_ids(conn, search)
+    ids = services.store.find_trace_ids(search)
     return traces_envelope(_ui_traces(services, ids, adjust))
 
 
@@ -294,8 +290,7 @@ def jaeger_dependencies(  # noqa: N803 - Jaeger's parameter names
     lookback_ns = (
         count(lookback, "lookback", 0, MAX_DURATION_MS) * 10**6 if lookback else _DEFAULT_DEPENDENCY_LOOKBACK_MS * 10**6
     )
-    with services.store.reader() as conn:
-        links = queries.dependencies(conn, max(0, end_ns - lookback_ns), end_ns)
+    links = services.store.dependencies(max(0, end_ns - lookback_ns), end_ns)
     data = [{"parent": p, "child": c, "callCount": n} for p, c, n in links if not service or service in (p, c)]
     return envelope(data, 0)
 
@@ -310,8 +305,7 @@ def _either(canonical: tuple[str, str], deprecated: tuple[str, str]) -> tuple[st
 
 @router.get("/api/v3/services", responses=ok(V3Services))
 def v3_services(services: ServicesDep):
-    with services.store.reader() as conn:
-        return json_response({"services": queries.services(conn)})
+    return json_response({"services": services.store.services()})
 
 
 @router.get("/api/v3/operations", responses=ok(V3Operations))
@@ -325,8 +319,7 @@ def v3_operations(
     kind = _KINDS.get(kind_name.lower()) if kind_name else None
     if kind_name and kind is None:
         return json_response({"operations": []})
-    with services.store.reader() as conn:
-        ops = queries.operations(conn, service or None, kind)
+    ops = services.store.operations(service or None, kind)
     return json_response({"operations": [jm.operation_json(name, k, v3=True) for name, k in ops]})
 
 
@@ -369,7 +362,7 @@ def _v3_search(  # noqa: PLR0913 - one argument per query parameter, canonical a
     duration_max_: Annotated[str, Query(alias="query.duration_max", deprecated=True)] = "",
     raw_traces: Annotated[str, Query(alias="query.rawTraces", description="true: no clock-skew adjustment")] = "",
     raw_traces_: Annotated[str, Query(alias="query.raw_traces", deprecated=True)] = "",
-) -> tuple[queries.SpanSearch, bool]:
+) -> tuple[SpanSearch, bool]:
     """api_v3's search parameters, each under its canonical name or its deprecated snake_case one."""
     tags: dict[str, str] = {}
     if attributes:
@@ -393,7 +386,7 @@ def _v3_search(  # noqa: PLR0913 - one argument per query parameter, canonical a
     dmin, dmin_name = _either((duration_min, "query.durationMin"), (duration_min_, "query.duration_min"))
     dmax, dmax_name = _either((duration_max, "query.durationMax"), (duration_max_, "query.duration_max"))
     raw, raw_name = _either((raw_traces, "query.rawTraces"), (raw_traces_, "query.raw_traces"))
-    search = queries.SpanSearch(
+    search = SpanSearch(
         service=service_name or service_name_ or None,
         operation=operation_name or operation_name_ or None,
         start_min_ns=start_min,
@@ -406,12 +399,11 @@ def _v3_search(  # noqa: PLR0913 - one argument per query parameter, canonical a
     return search, _bool_param(raw, raw_name)
 
 
-V3Search = Annotated[tuple[queries.SpanSearch, bool], Depends(_v3_search)]
+V3Search = Annotated[tuple[SpanSearch, bool], Depends(_v3_search)]
 
 
 def _v3_result(services: Services, trace_ids: list[str], adjust: bool):
-    with services.store.reader() as conn:
-        resource_spans = jm.otlp_resource_spans_json(conn, trace_ids, adjust=adjust, run=services.run_reads)
+    resource_spans = jm.otlp_resource_spans_json(services.store, trace_ids, adjust=adjust)
     if not resource_spans:
         return errors.error_response("v3", 404, "No traces found")
     return Response(f'{{"result":{{"resourceSpans":[{",".join(resource_spans)}]}}}}', media_type="application/json")
@@ -421,8 +413,7 @@ def _v3_result(services: Services, trace_ids: list[str], adjust: bool):
 def v3_find_traces(query: V3Search, services: ServicesDep):
     """Traces matching the query, as one OTLP ``TracesData``; 404 "No traces found" when none match."""
     search, raw = query
-    with services.store.reader() as conn:
-        ids = queries.find_trace_ids(conn, search)
+    ids = services.store.find_trace_ids(search)
     return _v3_result(services, ids, not raw)
 
 
@@ -460,30 +451,29 @@ def v3_trace_summaries(query: V3Search, services: ServicesDep):
     """Lightweight summaries of matching traces (Jaeger's FindTraceSummaries)."""
     search, _ = query
     summaries = []
-    with services.store.reader() as conn:
-        ids = queries.find_trace_ids(conn, search)
-        for row in queries.get_trace_summaries(conn, ids):
-            tid = row["trace_id"]
-            summary: dict = {"traceId": tid}
-            if row["root_service"]:
-                summary["rootServiceName"] = row["root_service"]
-            if row["root_name"]:
-                summary["rootOperationName"] = row["root_name"]
-            summary["minStartTimeUnixNano"] = str(row["start_ns"])
-            summary["maxEndTimeUnixNano"] = str(row["end_ns"])
-            if row["span_count"]:
-                summary["spanCount"] = row["span_count"]
-            if row["error_count"]:
-                summary["errorSpanCount"] = row["error_count"]
-            orphans = queries.orphan_span_count(conn, tid)
-            if orphans:
-                summary["orphanSpanCount"] = orphans
-            service_list = []
-            for name, count, errors in queries.service_span_stats(conn, tid):
-                item: dict = {"name": name, "spanCount": count}
-                if errors:
-                    item["errorSpanCount"] = errors
-                service_list.append(item)
-            summary["services"] = service_list
-            summaries.append(summary)
+    store = services.store
+    for row in store.trace_summaries(store.find_trace_ids(search)):
+        tid = row["trace_id"]
+        summary: dict = {"traceId": tid}
+        if row["root_service"]:
+            summary["rootServiceName"] = row["root_service"]
+        if row["root_name"]:
+            summary["rootOperationName"] = row["root_name"]
+        summary["minStartTimeUnixNano"] = str(row["start_ns"])
+        summary["maxEndTimeUnixNano"] = str(row["end_ns"])
+        if row["span_count"]:
+            summary["spanCount"] = row["span_count"]
+        if row["error_count"]:
+            summary["errorSpanCount"] = row["error_count"]
+        orphans = store.orphan_span_count(tid)
+        if orphans:
+            summary["orphanSpanCount"] = orphans
+        service_list = []
+        for name, spans, error_spans in store.service_span_stats(tid):
+            item: dict = {"name": name, "spanCount": spans}
+            if error_spans:
+                item["errorSpanCount"] = error_spans
+            service_list.append(item)
+        summary["services"] = service_list
+        summaries.append(summary)
     return json_response({"summaries": summaries})

@@ -22,7 +22,6 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..store import queries
 from ._respond import json_response
 from .deps import Services, get_services
 from .errors import documented
@@ -144,8 +143,7 @@ def _latency(quantile: float) -> Reducer:
 
 def _family(services: Services, q: _Query, name: str, help_text: str, reduce: Reducer) -> dict:
     since_ns = max(0, q.end_ms - q.lookback_ms - q.rate_per_ms) * 1_000_000
-    with services.store.reader() as conn:
-        rows = queries.red_spans(conn, q.services, q.kinds, since_ns, q.end_ms * 1_000_000)
+    rows = services.store.red_spans(q.services, q.kinds, since_ns, q.end_ms * 1_000_000)
     series: dict[tuple[str, ...], tuple[list[int], list[int], list[int]]] = {}
     for service, operation, start, duration, status in rows:
         key = (service, operation) if q.group_by_operation else (service,)

@@ -17,12 +17,16 @@ OTLP's types (bytes as ``{"$bytes": b64}``, non-finite doubles as ``{"$double": 
 from __future__ import annotations
 
 import json
-import sqlite3
-from decimal import Decimal
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 import orjson
 
-from ..store.queries import get_resources, read_rows, run_here, where_part
+from ..formats import go_json, is_tagged
+from ..store.interface import TelemetryStore
+from .trace_cache import rendered
+
+T = TypeVar("T")
 
 _JS_MAX_SAFE = (1 << 53) - 1
 _KIND_TAG = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -43,84 +47,9 @@ _q = json.encoder.encode_basestring  # C-accelerated, keeps non-ASCII as is
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _go_float(x: float) -> str:
-    """A float as Go's encoding/json writes it (shortest digits, exponent only outside [1e-6, 1e21))."""
-    if x != x or x in (float("inf"), float("-inf")):
-        return json.dumps(repr(x))
-    a = abs(x)
-    if a != 0 and (a < 1e-6 or a >= 1e21):
-        text = repr(x)
-        mantissa, _, exponent = text.partition("e")
-        sign, digits = exponent[0], exponent[1:].lstrip("0") or "0"
-        if sign == "-" and len(digits) == 1:
-            return f"{mantissa}e-{digits}"
-        return f"{mantissa}e{sign}{digits.rjust(2, '0') if sign == '+' else digits}"
-    text = format(Decimal(repr(x)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def _is_tagged(value: dict, tag: str) -> bool:
-    return len(value) == 1 and tag in value
-
-
-def _go_json(value: object) -> str:
-    """A stored array or map as pcommon's ``Value.AsString`` renders it: compact JSON, keys sorted."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _go_float(value)
-    if isinstance(value, str):
-        return _q(value)
-    if isinstance(value, list):
-        return "[" + ",".join(_go_json(v) for v in value) + "]"
-    if isinstance(value, dict):
-        if _is_tagged(value, "$bytes"):
-            return _q(value["$bytes"])
-        if _is_tagged(value, "$double"):
-            return _q(value["$double"])
-        return "{" + ",".join(f"{_q(k)}:{_go_json(value[k])}" for k in sorted(value)) + "}"
-    return _q(str(value))
-
-
-def go_json_text(text: str | None) -> str | None:
-    """A stored array or map, given as JSON text, as the text of its Jaeger tag (``_go_json``); for searches by tag."""
-    return None if text is None else _go_json(orjson.loads(text))
-
-
-def tag(key: str, value: object) -> dict:
-    """One Jaeger KeyValue for one OTLP attribute value."""
-    if isinstance(value, str):
-        return {"key": key, "type": "string", "value": value}
-    if isinstance(value, bool):
-        return {"key": key, "type": "bool", "value": value}
-    if isinstance(value, int):
-        # Jaeger writes integers beyond JavaScript's safe range as strings.
-        return {"key": key, "type": "int64", "value": value if -_JS_MAX_SAFE <= value <= _JS_MAX_SAFE else str(value)}
-    if isinstance(value, float):
-        return {"key": key, "type": "float64", "value": value}
-    if isinstance(value, dict) and _is_tagged(value, "$bytes"):
-        return {"key": key, "type": "binary", "value": value["$bytes"]}
-    if isinstance(value, dict) and _is_tagged(value, "$double"):
-        return {"key": key, "type": "float64", "value": value["$double"]}
-    if value is None:
-        return {"key": key, "type": "string", "value": ""}
-    return {"key": key, "type": "string", "value": _go_json(value)}
-
-
-def _tags(attributes: dict, adjust: bool) -> list[dict]:
-    keys = sorted(attributes) if adjust else attributes
-    return [tag(k, attributes[k]) for k in keys]
-
-
 # The routes write JSON text directly (a trace can hold thousands of spans and tens of thousands
 # of tags; building dicts and then encoding them costs several times more). The stored JSON
-# arrives parsed by orjson (store.queries.read_rows).
+# arrives parsed by orjson (store.reads.read_rows).
 
 
 def _number(x: float) -> str:
@@ -128,18 +57,26 @@ def _number(x: float) -> str:
 
 
 def tag_json(key: str, value: object) -> str:
-    """``tag(key, value)`` as JSON text."""
+    """One Jaeger KeyValue, as JSON text, for one stored OTLP attribute value."""
     t = type(value)
+    k = _q(key)
     if t is str:
-        return f'{{"key":{_q(key)},"type":"string","value":{_q(value)}}}'
+        return f'{{"key":{k},"type":"string","value":{_q(value)}}}'
     if t is bool:
-        return f'{{"key":{_q(key)},"type":"bool","value":{"true" if value else "false"}}}'
+        return f'{{"key":{k},"type":"bool","value":{"true" if value else "false"}}}'
     if t is int:
+        # Jaeger writes integers beyond JavaScript's safe range as strings.
         text = str(value) if -_JS_MAX_SAFE <= value <= _JS_MAX_SAFE else f'"{value}"'
-        return f'{{"key":{_q(key)},"type":"int64","value":{text}}}'
+        return f'{{"key":{k},"type":"int64","value":{text}}}'
     if t is float:
-        return f'{{"key":{_q(key)},"type":"float64","value":{_number(value)}}}'
-    return _compact(tag(key, value))
+        return f'{{"key":{k},"type":"float64","value":{_number(value)}}}'
+    if isinstance(value, dict) and is_tagged(value, "$bytes"):
+        return f'{{"key":{k},"type":"binary","value":{_q(value["$bytes"])}}}'
+    if isinstance(value, dict) and is_tagged(value, "$double"):
+        return f'{{"key":{k},"type":"float64","value":{_q(value["$double"])}}}'
+    if value is None:
+        return f'{{"key":{k},"type":"string","value":""}}'
+    return f'{{"key":{k},"type":"string","value":{_q(go_json(value))}}}'
 
 
 def _tags_json(attributes: dict, adjust: bool, cache: dict) -> list[str]:
@@ -170,24 +107,6 @@ def _tags_json(attributes: dict, adjust: bool, cache: dict) -> list[str]:
 
 # --- stored spans ---------------------------------------------------------------------------------
 
-# The columns both shapes read. Rows stay plain lists, unpacked by name in each renderer's loop:
-# sqlite3.Row and NamedTuple attribute access cost more than writing a span's fixed fields. The
-# first three columns are the sort key. Columns holding their default come back as None (NULLIF),
-# which spares creating a string per row. The stored JSON documents come last, already parsed
-# (see read_rows); events, links and dropped counts are None when empty.
-_COLUMNS = (
-    "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
-    " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
-)
-_DOCUMENTS = (
-    "attributes",
-    "NULLIF(events, '[]')",
-    "NULLIF(links, '[]')",
-    "NULLIF(dropped_counts, '[0,0,0]')",
-    "NULLIF(scope_attributes, '{}')",
-)
-
-
 # A rendered span is a tuple: the sort key (trace id, start, span id), what assembling a response
 # groups spans by (resource key, service name, scope name, scope version, scope attributes as
 # OTLP JSON text, "" in the UI model), and its JSON text.
@@ -196,21 +115,13 @@ _TRACE, _START, _SPAN, _RESOURCE, _SERVICE, _SCOPE, _VERSION, _SCOPE_ATTRIBUTES,
 UI, OTLP = "ui", "otlp"  # the two shapes a span is rendered in
 
 
-def span_texts(
-    conn: sqlite3.Connection, trace_ids: list[str], shape: str, adjust: bool, part: int = 0, parts: int = 1
-) -> list[tuple]:
+def span_texts(store: TelemetryStore, trace_ids: list[str], shape: str, adjust: bool) -> list[tuple]:
     """The traces' spans rendered in ``shape``, sorted by trace, start and span id.
 
-    With ``parts`` > 1 only the spans whose rowid is ``part`` modulo ``parts`` (``where_part``): the
-    parts of a request can then be rendered on several processes at once (``render_pool.py``) and
-    merged by sorting. A UI-model text stops before the span's ``processID``, which depends on
-    every resource of the trace and is added when assembling.
+    A UI-model text stops before the span's ``processID``, which depends on every resource of the
+    trace and is added when assembling.
     """
-    where, params = where_part(
-        "FROM spans s WHERE s.trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),), part, parts
-    )
-    rows = read_rows(conn, _COLUMNS, where, params, documents=_DOCUMENTS)
-    rows.sort()  # by trace, start, span id; sorted here: SQLite's sorter would copy every row
+    rows = store.jaeger_span_rows(trace_ids)  # sorted by trace, start, span id
     return _ui_span_texts(rows, adjust) if shape == UI else _otlp_span_texts(rows, adjust)
 
 
@@ -241,10 +152,11 @@ def _references(trace_id: str, parent: str | None, links: list) -> list[dict]:
     return refs
 
 
-def process_of(resource: dict | None, service_name: str, adjust: bool) -> dict:
+def process_json(resource: dict | None, service_name: str, adjust: bool) -> str:
+    """A resource as a Jaeger process, JSON text: its service and its other attributes as tags."""
     attributes = dict(resource["attributes"]) if resource else {}
     attributes.pop("service.name", None)
-    return {"serviceName": service_name, "tags": _tags(attributes, adjust)}
+    return f'{{"serviceName":{_q(service_name)},"tags":[{",".join(_tags_json(attributes, adjust, {}))}]}}'
 
 
 def _fixed_tags(
@@ -370,44 +282,60 @@ def _ui_trace_json(trace_id: str, spans: list[tuple], resources: dict[str, dict]
     # Each resource becomes a process, numbered in order of first use; equal processes share one
     # id, as in Jaeger's process hashtable. A span's text is completed by its process's.
     ends: dict[str, str] = {}
-    processes: dict[str, dict] = {}
-    by_content: dict[str, str] = {}
-    pieces = []
+    by_content: dict[str, str] = {}  # process JSON text: its id
+    pieces: list[str] = []
     for span in spans:
         key = span[_RESOURCE]
         end = ends.get(key)
         if end is None:
-            process = process_of(resources.get(key), span[_SERVICE], adjust)
-            content = json.dumps(process, sort_keys=True)
-            pid = by_content.get(content)
+            process = process_json(resources.get(key), span[_SERVICE], adjust)
+            pid = by_content.get(process)
             if pid is None:
-                pid = by_content[content] = f"p{len(processes) + 1}"
-                processes[pid] = process
+                pid = by_content[process] = f"p{len(by_content) + 1}"
             end = ends[key] = f'"processID":"{pid}","warnings":null}}'
         pieces += (",", span[_TEXT], end)
     del pieces[0]  # the comma before the first span
+    processes = ",".join(f'"{pid}":{process}' for process, pid in by_content.items())
     # One join: concatenating the large texts one to another would copy them again and again.
     return (
         f'{{"traceID":"{jaeger_trace_id(trace_id)}","spans":[{"".join(pieces)}],'
-        f'"processes":{_compact(processes)},"warnings":null}}'
+        f'"processes":{{{processes}}},"warnings":null}}'
     )
 
 
-def ui_traces_json(
-    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, run=run_here
-) -> list[tuple[str, str]]:
-    """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked.
+def _cached_traces(
+    store: TelemetryStore, trace_ids: list[str], shape: str, adjust: bool, render: Callable[[str, list, dict], T]
+) -> dict[str, T]:
+    """Each found trace rendered by ``render(trace id, its rendered spans, resources)``, from the cache when
+    the trace has not gained spans since (``trace_cache.py``)."""
+    counts = {row["trace_id"]: row["span_count"] for row in store.trace_summaries(trace_ids)}
+    out: dict[str, T] = {}
+    missing = []
+    for tid in trace_ids:
+        hit = rendered.get((str(store.path), shape, adjust, tid, counts.get(tid)))
+        if hit is None:
+            missing.append(tid)
+        else:
+            out[tid] = cast(T, hit)
+    if missing:
+        spans = span_texts(store, missing, shape, adjust)
+        resources = store.resources({span[_RESOURCE] for span in spans})
+        for tid, trace_spans in _by_trace(spans, missing).items():
+            if not trace_spans:
+                continue
+            out[tid] = render(tid, trace_spans, resources)
+            if counts.get(tid) == len(trace_spans):  # else a batch landed between the two reads
+                size = sum(len(span[_TEXT]) for span in trace_spans)
+                rendered.put((str(store.path), shape, adjust, tid, len(trace_spans)), out[tid], size)
+    return out
 
-    ``run`` runs ``span_texts``: here, or split over processes by ``RenderPool.run`` (see ``queries.run_here``).
-    """
-    spans = run(conn, span_texts, trace_ids, UI, adjust)
-    resources = get_resources(conn, {span[_RESOURCE] for span in spans})
-    by_trace = _by_trace(spans, trace_ids)
-    return [
-        (tid, _ui_trace_json(tid, trace_spans, resources, adjust))
-        for tid, trace_spans in by_trace.items()
-        if trace_spans
-    ]
+
+def ui_traces_json(store: TelemetryStore, trace_ids: list[str], *, adjust: bool = True) -> list[tuple[str, str]]:
+    """(trace id, ``{traceID, spans, processes, warnings}`` as JSON text) of each trace found, in the order asked."""
+    found = _cached_traces(
+        store, trace_ids, UI, adjust, lambda tid, spans, resources: _ui_trace_json(tid, spans, resources, adjust)
+    )
+    return [(tid, found[tid]) for tid in trace_ids if tid in found]
 
 
 # --- OTLP JSON (api_v3) ---------------------------------------------------------------------------
@@ -426,9 +354,9 @@ def any_value_json(value: object) -> dict:
     if isinstance(value, list):
         return {"arrayValue": {"values": [any_value_json(v) for v in value]} if value else {}}
     if isinstance(value, dict):
-        if _is_tagged(value, "$bytes"):
+        if is_tagged(value, "$bytes"):
             return {"bytesValue": value["$bytes"]}
-        if _is_tagged(value, "$double"):
+        if is_tagged(value, "$double"):
             special = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
             return {"doubleValue": special.get(value["$double"], value["$double"])}
         kvs = [{"key": k, "value": any_value_json(v)} for k, v in value.items()]
@@ -573,39 +501,39 @@ def _otlp_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
     return out
 
 
-def otlp_resource_spans_json(
-    conn: sqlite3.Connection, trace_ids: list[str], *, adjust: bool = True, run=run_here
-) -> list[str]:
-    """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts.
+def otlp_resource_spans_json(store: TelemetryStore, trace_ids: list[str], *, adjust: bool = True) -> list[str]:
+    """The traces' spans grouped by trace, resource, then scope, as OTLP/JSON ``ResourceSpans`` texts."""
+    found = _cached_traces(
+        store, trace_ids, OTLP, adjust, lambda _, spans, resources: _otlp_resource_spans(spans, resources, adjust)
+    )
+    return [text for tid in trace_ids for text in found.get(tid, ())]
 
-    ``run`` works as in ``ui_traces_json``.
-    """
-    spans = run(conn, span_texts, trace_ids, OTLP, adjust)
-    resources = get_resources(conn, {span[_RESOURCE] for span in spans})
+
+def _otlp_resource_spans(trace_spans: list[tuple], resources: dict[str, dict], adjust: bool) -> list[str]:
+    """One trace's rendered spans grouped by resource, then scope, as ``ResourceSpans`` texts."""
     out = []
-    for trace_spans in _by_trace(spans, trace_ids).values():
-        by_resource: dict[str, dict[tuple[str, str, str], list[str]]] = {}
-        for span in trace_spans:
-            scopes = by_resource.setdefault(span[_RESOURCE], {})
-            scopes.setdefault((span[_SCOPE], span[_VERSION], span[_SCOPE_ATTRIBUTES]), []).append(span[_TEXT])
-        for key, scopes in by_resource.items():
-            resource = resources.get(key)
-            resource_text = (
-                f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}'
-                if resource and resource["attributes"]
-                else "{}"
-            )
-            scope_texts = []
-            for (name, version, scope_attributes), texts in scopes.items():
-                scope = []
-                if name:
-                    scope.append(f'"name":{_q(name)}')
-                if version:
-                    scope.append(f'"version":{_q(version)}')
-                if scope_attributes:
-                    scope.append(f'"attributes":{scope_attributes}')
-                scope_texts.append(f'{{"scope":{{{",".join(scope)}}},"spans":[{",".join(texts)}]}}')
-            out.append(f'{{"resource":{resource_text},"scopeSpans":[{",".join(scope_texts)}]}}')
+    by_resource: dict[str, dict[tuple[str, str, str], list[str]]] = {}
+    for span in trace_spans:
+        scopes = by_resource.setdefault(span[_RESOURCE], {})
+        scopes.setdefault((span[_SCOPE], span[_VERSION], span[_SCOPE_ATTRIBUTES]), []).append(span[_TEXT])
+    for key, scopes in by_resource.items():
+        resource = resources.get(key)
+        resource_text = (
+            f'{{"attributes":{_attributes_text(resource["attributes"], adjust)}}}'
+            if resource and resource["attributes"]
+            else "{}"
+        )
+        scope_texts = []
+        for (name, version, scope_attributes), texts in scopes.items():
+            scope = []
+            if name:
+                scope.append(f'"name":{_q(name)}')
+            if version:
+                scope.append(f'"version":{_q(version)}')
+            if scope_attributes:
+                scope.append(f'"attributes":{scope_attributes}')
+            scope_texts.append(f'{{"scope":{{{",".join(scope)}}},"spans":[{",".join(texts)}]}}')
+        out.append(f'{{"resource":{resource_text},"scopeSpans":[{",".join(scope_texts)}]}}')
     return out
 
 
@@ -622,8 +550,8 @@ __all__ = [
     "jaeger_trace_id",
     "operation_json",
     "otlp_resource_spans_json",
-    "process_of",
+    "process_json",
     "span_texts",
-    "tag",
+    "tag_json",
     "ui_traces_json",
 ]

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from ..store import queries
+from ..formats import iso
 from . import errors, steps
 from ._respond import json_response
 from .deps import Services, get_services
@@ -119,7 +119,7 @@ def compute_metrics(rows, since_ns: int, until_ns: int) -> dict:
             if agent:
                 agents.setdefault(agent, _Group()).usage(row)
     return {
-        "window": {"start_time": queries.iso(since_ns), "end_time": queries.iso(until_ns)},
+        "window": {"start_time": iso(since_ns), "end_time": iso(until_ns)},
         "agents": [g.json(n) for n, g in sorted(agents.items())],
         "models": [g.json(n) for n, g in sorted(models.items())],
         "tools": [g.json(n) for n, g in sorted(tools.items())],
@@ -138,6 +138,5 @@ def metrics(
     span_ns = amount_ns(window, "window")
     until = time.time_ns()
     since = until - span_ns
-    with services.store.reader() as conn:
-        result = compute_metrics(queries.spans_in_window(conn, since, until), since, until)
+    result = compute_metrics(services.store.spans_in_window(since, until), since, until)
     return json_response(result)

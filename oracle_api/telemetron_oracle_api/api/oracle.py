@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from ..formats import iso
 from ..oracle import SEVERITIES, Oracle, comparable, filter_state, render_log, validation_errors
 from ..oracle.issues import SEVERITY_RANK
-from ..store.queries import iso
 from . import errors
 from .deps import Services
 from .params import INT64_MAX, BadParameter, Limit, RowId, amount_ns, count, rfc3339_ns

@@ -210,3 +210,11 @@ def time_query(name: str, description: str):
         return None if value is None else rfc3339_ns(value, name, strict=False)
 
     return Annotated[int | None, Depends(parse)]
+
+
+def normalize_trace_id(trace_id: str) -> str | None:
+    """A 16- or 32-hex trace id as the store keeps it (32 lowercase hex), or None if it is not one."""
+    tid = trace_id.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{1,32}", tid):
+        return None
+    return tid.rjust(32, "0")

@@ -28,9 +28,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
+from ..formats import STATUS_CODES, iso, span_kind_name
 from ..hub import Committed, Hub
 from ..model import SpanRecord
-from ..store.queries import STATUS_CODES, iso, span_kind_name
 from . import steps
 from .deps import Services, get_services
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from telemetron_instrumentation import semconv as sc
 
-from ..store import queries
+from ..formats import STATUS_CODES, iso, span_kind_name
 from . import errors, steps
 from ._respond import json_response
 from .deps import Services, get_services
+from .params import normalize_trace_id
 from .schemas import Timeline, ok
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
@@ -45,13 +45,9 @@ def _details(step: str, row: dict, attributes: dict) -> dict:
     return {}
 
 
-def _kind_number(name: str) -> int:
-    return queries.SPAN_KINDS.index(name) if name in queries.SPAN_KINDS else 0
-
-
 def build_timeline(rows: list[dict], active: list[dict]) -> dict:
     """Chronological steps: every span (at its start) and every span event, plus work still in progress."""
-    parsed = [(row, json.loads(row["attributes"])) for row in rows]
+    parsed = [(row, row["attributes"]) for row in rows]
     agent_of_span = {
         row["span_id"]: (row["agent_name"] or row["name"].partition(" ")[2] or row["name"])
         for row, attrs in parsed
@@ -96,21 +92,21 @@ def build_timeline(rows: list[dict], active: list[dict]) -> dict:
                 "span_id": row["span_id"],
                 "parent_span_id": row["parent_span_id"],
                 "service_name": row["service_name"],
-                "span_kind": queries.span_kind_name(row["kind"]),
+                "span_kind": span_kind_name(row["kind"]),
                 "depth": depth_of(row["span_id"]),
-                "time": queries.iso(row["start_ns"]),
+                "time": iso(row["start_ns"]),
                 "start_ns": row["start_ns"],
                 "end_ns": row["end_ns"],
                 "offset_ms": (row["start_ns"] - t0) / 1e6,
                 "duration_ms": row["duration_ns"] / 1e6,
-                "status": queries.STATUS_CODES[row["status_code"]],
+                "status": STATUS_CODES[row["status_code"]],
                 "status_message": row["status_message"],
                 "error": row["status_code"] == 2,
                 "in_progress": False,
                 "details": _details(step, row, attrs),
             }
         )
-        for event in json.loads(row["events"]):
+        for event in row["events"]:
             entries.append(
                 {
                     "type": "event",
@@ -121,7 +117,7 @@ def build_timeline(rows: list[dict], active: list[dict]) -> dict:
                     "span_id": row["span_id"],
                     "span_name": row["name"],
                     "depth": depth_of(row["span_id"]) + 1,
-                    "time": queries.iso(event["time_ns"]),
+                    "time": iso(event["time_ns"]),
                     "start_ns": event["time_ns"],
                     "offset_ms": (event["time_ns"] - t0) / 1e6,
                     "error": event["name"] == "exception",
@@ -129,7 +125,7 @@ def build_timeline(rows: list[dict], active: list[dict]) -> dict:
                 }
             )
     for item in active:
-        step = steps.step_kind(item["operation"], item["name"], _kind_number(item["kind"]), item["attributes"])
+        step = steps.step_kind(item["operation"], item["name"], item["kind"], item["attributes"])
         entries.append(
             {
                 "type": "span",
@@ -140,14 +136,14 @@ def build_timeline(rows: list[dict], active: list[dict]) -> dict:
                 "span_id": item["span_id"],
                 "parent_span_id": item["parent_span_id"],
                 "service_name": item["service_name"],
-                "span_kind": item["kind"],
+                "span_kind": span_kind_name(item["kind"]),
                 "depth": depth_of(item["span_id"]),
-                "time": item["start_time"],
+                "time": iso(item["start_ns"]),
                 "start_ns": item["start_ns"],
                 "end_ns": None,
                 "offset_ms": (item["start_ns"] - t0) / 1e6,
                 "duration_ms": None,
-                "last_seen": queries.iso(item["last_seen_ns"]),
+                "last_seen": iso(item["last_seen_ns"]),
                 "status": "RUNNING",
                 "error": False,
                 "in_progress": True,
@@ -158,7 +154,7 @@ def build_timeline(rows: list[dict], active: list[dict]) -> dict:
     entries.sort(key=lambda e: (e["start_ns"], e["type"] == "event", e["depth"]))
     return {
         "trace_id": rows[0]["trace_id"] if rows else (active[0]["trace_id"] if active else None),
-        "start_time": queries.iso(t0),
+        "start_time": iso(t0),
         "steps": entries,
         "count": len(entries),
     }
@@ -167,12 +163,11 @@ def build_timeline(rows: list[dict], active: list[dict]) -> dict:
 @router.get("/traces/{trace_id}/timeline", responses={**ok(Timeline), **errors.documented("rest", 400, 404)})
 def trace_timeline(trace_id: str, services: Annotated[Services, Depends(get_services)]):
     """Spans and span events in time order, each labelled agent / tool / llm / handoff / queue / other."""
-    tid = queries.normalize_trace_id(trace_id)
+    tid = normalize_trace_id(trace_id)
     if tid is None:
         raise HTTPException(400, f"invalid trace id {trace_id!r}: expected 16 or 32 hex digits")
-    with services.store.reader() as conn:
-        rows = queries.get_trace_spans(conn, tid)
-        active = queries.get_active_spans(conn, tid)
+    rows = services.store.trace_spans(tid)
+    active = services.store.active_spans(tid)
     if not rows and not active:
         raise HTTPException(404, f"trace {trace_id} not found")
     return json_response(build_timeline(rows, active))

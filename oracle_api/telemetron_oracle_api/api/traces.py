@@ -7,11 +7,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
-from ..store import queries
+from ..store.search import TraceFilter, decode_cursor
 from . import errors
 from ._respond import json_response
 from .deps import Services, get_services
-from .params import INT64_MAX, BadParameter, DurationMs, Limit, duration_ms_ns, time_query, unicode_pairs
+from .params import (
+    INT64_MAX,
+    BadParameter,
+    DurationMs,
+    Limit,
+    duration_ms_ns,
+    normalize_trace_id,
+    time_query,
+    unicode_pairs,
+)
+from .rest_model import trace_json, trace_summary_json
 from .schemas import Trace, TraceList, ok
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
@@ -34,7 +44,7 @@ def _parse_tags(tags: str | None) -> dict[str, str] | None:
 def _check_cursor(cursor: str) -> None:
     """A cursor this API issued holds a stored start time; anything else, however it decodes, is refused."""
     try:
-        start_ns, _ = queries.decode_cursor(cursor)
+        start_ns, _ = decode_cursor(cursor)
     except ValueError as exc:
         raise BadParameter("cursor", cursor, "expected the next_cursor of a previous page") from exc
     if not 0 <= start_ns <= INT64_MAX:
@@ -61,7 +71,7 @@ def list_traces(
     """Trace summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     if cursor:
         _check_cursor(cursor)
-    f = queries.TraceFilter(
+    f = TraceFilter(
         service=service,
         agent=agent,
         model=model,
@@ -74,22 +84,21 @@ def list_traces(
         operation=operation,
         attributes=_parse_tags(attributes),
     )
-    with services.store.reader() as conn:
-        try:
-            traces, next_cursor = queries.list_traces(conn, f, limit=limit, cursor=cursor)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+    try:
+        rows, next_cursor = services.store.list_traces(f, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    traces = [trace_summary_json(r) for r in rows]
     return json_response({"traces": traces, "count": len(traces), "next_cursor": next_cursor})
 
 
 @router.get("/traces/{trace_id}", responses={**ok(Trace), **errors.documented("rest", 400, 404)})
 def get_trace(trace_id: str, services: Annotated[Services, Depends(get_services)]):
     """Every span of the trace, each with its parent and children, plus spans still running."""
-    tid = queries.normalize_trace_id(trace_id)
+    tid = normalize_trace_id(trace_id)
     if tid is None:
         raise HTTPException(400, f"invalid trace id {trace_id!r}: expected 16 or 32 hex digits")
-    with services.store.reader() as conn:
-        text = queries.get_trace_json(conn, tid, run=services.run_reads)
+    text = trace_json(services.store, tid)
     if text is None:
         raise HTTPException(404, f"trace {trace_id} not found")
     return Response(text, media_type="application/json")

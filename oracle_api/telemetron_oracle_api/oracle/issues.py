@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from ..model import RECORD_UNITS
 from ..receiver.rejections import Refused, RejectionLog
-from ..store.queries import iso
+from ..formats import iso
 from .tasks import FAILED
 from .window import NS, percentile
 from .workload import restart_increase

@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
-from ..store.queries import iso
+from ..formats import iso
 from .tasks import COMPLETED, FAILED, RUNNING, WAITING
 from .window import NS, percentile
 from .workload import mib, quantity_cpu, quantity_memory

@@ -79,7 +79,7 @@ WHERE s.links <> '[]' AND {_eligible("j")}
 
 
 def can_answer(key: str, candidates: list) -> bool:
-    """Whether every typed value a search stands for (queries._candidates) is one the table holds."""
+    """Whether every typed value a search stands for (search._candidates) is one the table holds."""
     return key not in UNINDEXED_KEYS and all(c.__class__ is str and len(c) <= MAX_CHARS for c in candidates)
 
 

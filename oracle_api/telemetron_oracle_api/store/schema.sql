@@ -52,14 +52,14 @@ CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns)
 CREATE INDEX IF NOT EXISTS spans_agent ON spans (agent_name) WHERE agent_name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS spans_model ON spans (request_model) WHERE request_model IS NOT NULL;
 CREATE INDEX IF NOT EXISTS spans_conversation ON spans (conversation_id) WHERE conversation_id IS NOT NULL;
--- Trace viewing (store/queries.py): time-window scans (metrics, Jaeger search without a service,
+-- Trace viewing (store/reads.py): time-window scans (metrics, Jaeger search without a service,
 -- dependencies) and the operation list of a service (Jaeger's operation picker).
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
 CREATE INDEX IF NOT EXISTS spans_service_operation ON spans (service_name, name, kind);
 
 -- Search by attribute: which traces carry a short string attribute value on a span, its scope,
 -- an event or a link, one row per distinct (key, value) in a trace (store/attribute_index.py says which
--- values and why numbers are left out). Other searches scan spans (store/queries.py).
+-- values and why numbers are left out). Other searches scan spans (store/search.py).
 CREATE TABLE IF NOT EXISTS trace_attributes (
     key      TEXT NOT NULL,
     value    TEXT NOT NULL,
@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS trace_attributes (
     PRIMARY KEY (key, value, trace_id)
 ) WITHOUT ROWID;
 
--- One row per trace, re-aggregated from spans whenever a batch touches the trace.
+-- One row per trace, updated from the new spans of each batch (store/trace_summaries.py).
 CREATE TABLE IF NOT EXISTS traces (
     trace_id     TEXT PRIMARY KEY,
     start_ns     INTEGER NOT NULL,

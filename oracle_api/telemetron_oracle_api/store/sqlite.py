@@ -20,9 +20,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 from importlib import resources as package_files
 from pathlib import Path
 
@@ -31,7 +29,8 @@ from telemetron_instrumentation import semconv
 from ..hub import Committed, Hub
 from ..model import Decoded, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index
+from . import attribute_index, trace_summaries
+from .sqlite_reads import SqliteReads, connect
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +54,6 @@ class StoreClosed(Exception):
     """The store is shutting down and takes no more writes."""
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-    else:
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 5000")
-    return conn
-
-
 _INSERT_SPAN = """
 INSERT OR IGNORE INTO spans (
     trace_id, span_id, parent_span_id, name, kind, service_name, start_ns, end_ns, duration_ns,
@@ -83,25 +72,6 @@ SELECT ?,?,?,?,?,?,?,?,?,?,?,?
 WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2)
 ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)
 """
-
-# Re-aggregates the summary row of every trace the batch touched (the trace ids come as JSON).
-_REFRESH_TRACES = """
-INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, services)
-SELECT s.trace_id, min(s.start_ns), max(s.end_ns), count(*), sum(s.status_code = 2),
-       (SELECT r.name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
-        ORDER BY r.start_ns LIMIT 1),
-       (SELECT r.service_name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
-        ORDER BY r.start_ns LIMIT 1),
-       json_group_array(DISTINCT s.service_name)
-FROM spans s
-WHERE s.trace_id IN (SELECT value FROM json_each(?))
-GROUP BY s.trace_id
-ON CONFLICT (trace_id) DO UPDATE SET
-    start_ns = excluded.start_ns, end_ns = excluded.end_ns, span_count = excluded.span_count,
-    error_count = excluded.error_count, root_name = excluded.root_name,
-    root_service = excluded.root_service, services = excluded.services
-"""
-
 
 _NO_DROPS = "[0,0,0]"
 
@@ -201,8 +171,8 @@ class _Job:
         self.size = len(decoded.spans) + len(decoded.metric_points) + len(decoded.logs)
 
 
-class Store:
-    """Owns the database file: schema, the batching writer, and read connections."""
+class Store(SqliteReads):
+    """Owns the database file: schema and the batching writer; the reads come from ``SqliteReads``."""
 
     def __init__(
         self,
@@ -212,7 +182,7 @@ class Store:
         queue_limit: int = 200_000,
         batch_limit: int = 20_000,
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.hub = hub or Hub()
         self._queue_limit = queue_limit
@@ -221,7 +191,6 @@ class Store:
         self._queued_lock = threading.Lock()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
-        self._local = threading.local()
         self._writer = connect(self.path)
         tables = {r[0] for r in self._writer.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         schema = package_files.files(__package__).joinpath("schema.sql").read_text()
@@ -347,9 +316,10 @@ class Store:
         try:
             new_resources = self._write_resources(conn, c)
             if c.spans:
-                conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans])
+                rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+                inserted = conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans]).rowcount
                 conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
-                conn.execute(_REFRESH_TRACES, (_dumps(list({s.trace_id for s in c.spans})),))
+                trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
                 ended = [key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active]
                 if ended:
                     conn.executemany("DELETE FROM active_spans WHERE trace_id = ? AND span_id = ?", ended)
@@ -460,14 +430,3 @@ class Store:
             )
         if rows:
             conn.executemany(_UPSERT_ACTIVE, rows)
-
-    # --- reading ----------------------------------------------------------------------------------
-
-    @contextmanager
-    def reader(self) -> Iterator[sqlite3.Connection]:
-        """A read connection for the calling thread (WAL lets readers run beside the writer)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, readonly=True)
-            self._local.conn = conn
-        yield conn

@@ -1,0 +1,254 @@
+"""Reads of stored traces and of the aggregates the APIs and the Oracle show, as plain rows.
+
+Rendering those rows for a client (REST, Jaeger) is the API's part (``api/rest_model.py``,
+``api/jaeger_model.py``); searching for traces is ``search.py``'s.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+
+import orjson
+
+_loads = json.loads
+
+
+def read_rows(
+    conn: sqlite3.Connection,
+    columns: str,
+    rest: str,
+    params: tuple | list = (),
+    *,
+    documents: Sequence[str] = (),
+    texts: Sequence[str] = (),
+) -> list[list]:
+    """The rows of ``SELECT {columns} {rest}`` as lists, read from SQLite in one step.
+
+    Python's sqlite3 releases the GIL around every step of a statement. While another thread runs
+    Python (the receiver decoding a batch, the Oracle), each step then waits up to the switch
+    interval (5 ms) to get it back: reading a 1,000-span trace row by row took 12 s instead of
+    3 ms beside one thread running Python without pause. Here SQLite folds the rows into one JSON array: one step, one
+    wait at most, and orjson parses it back about as fast as sqlite3 builds tuples. Columns
+    must be TEXT, INTEGER or NULL (JSON would round a REAL to 15 digits).
+
+    Each of ``documents`` is an expression giving stored JSON text (or NULL), appended to every
+    row already parsed. SQLite concatenates those texts into one array instead of quoting each
+    one as a string, and orjson parses the array in one call.
+
+    Each of ``texts`` is an expression giving JSON text (or NULL, read as ""), appended after the
+    documents as an unparsed string: for JSON that SQLite writes and the caller splices into a
+    response. The texts are joined by U+001E, which JSON text never holds unescaped, and split
+    back in one call; quoting them inside the array would double their size and parsing time.
+    """
+    parts = [f"json_group_array(json_array({columns}))"]
+    parts += [f"'[' || group_concat(coalesce({d}, 'null'), ',') || ']'" for d in documents]
+    parts += [f"group_concat(coalesce({t}, ''), char(30))" for t in texts]
+    values = conn.execute(f"SELECT {', '.join(parts)} {rest}", params).fetchone()
+    rows = orjson.loads(values[0])
+    if rows:
+        for text in values[1 : 1 + len(documents)]:
+            for row, document in zip(rows, orjson.loads(text), strict=True):
+                row.append(document)
+        for text in values[1 + len(documents) :]:
+            for row, piece in zip(rows, text.split("\x1e"), strict=True):
+                row.append(piece)
+    return rows
+
+
+# The stored JSON columns of a span, read parsed.
+_SPAN_DOCUMENTS = ("attributes", "events", "links", "dropped_counts", "scope_attributes")
+
+
+def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
+    """Every column of a trace's spans by name, JSON columns parsed, in start order (then span id)."""
+    names = [r[1] for r in conn.execute("PRAGMA table_info(spans)") if r[1] not in _SPAN_DOCUMENTS]
+    rows = read_rows(
+        conn, ", ".join(names), "FROM spans WHERE trace_id = ?", (trace_id.lower(),), documents=_SPAN_DOCUMENTS
+    )
+    spans = [dict(zip((*names, *_SPAN_DOCUMENTS), row, strict=True)) for row in rows]
+    spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
+    return spans
+
+
+# The columns api/jaeger_model.py renders, in the order it unpacks them. Rows stay plain lists:
+# sqlite3.Row and NamedTuple attribute access cost more than writing a span's fixed fields. The
+# first three columns are the sort key. Columns holding their default come back as None (NULLIF),
+# which spares creating a string per row. The stored JSON documents come last, already parsed
+# (see read_rows); events, links and dropped counts are None when empty.
+_JAEGER_COLUMNS = (
+    "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
+    " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
+)
+_JAEGER_DOCUMENTS = (
+    "attributes",
+    "NULLIF(events, '[]')",
+    "NULLIF(links, '[]')",
+    "NULLIF(dropped_counts, '[0,0,0]')",
+    "NULLIF(scope_attributes, '{}')",
+)
+
+
+def jaeger_span_rows(conn: sqlite3.Connection, trace_ids: list[str]) -> list[list]:
+    """The traces' spans as the lists api/jaeger_model.py renders, sorted by trace, start and span id."""
+    where = "FROM spans s WHERE s.trace_id IN (SELECT value FROM json_each(?))"
+    rows = read_rows(conn, _JAEGER_COLUMNS, where, (json.dumps(trace_ids),), documents=_JAEGER_DOCUMENTS)
+    rows.sort()  # sorted here: SQLite's sorter would copy every row
+    return rows
+
+
+def active_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
+    """Spans of the trace that have started and not yet ended (from pending-span records), attributes parsed."""
+    rows = conn.execute(
+        "SELECT * FROM active_spans WHERE trace_id = ? ORDER BY start_ns, span_id", (trace_id.lower(),)
+    ).fetchall()
+    return [{**dict(r), "attributes": _loads(r["attributes"])} for r in rows]
+
+
+def trace_summary(conn: sqlite3.Connection, trace_id: str) -> dict | None:
+    row = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id.lower(),)).fetchone()
+    return dict(row) if row else None
+
+
+def resources(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, dict]:
+    """Resources by key: ``{"service_name": ..., "attributes": {...}}``."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    return {
+        r["resource_key"]: {"service_name": r["service_name"], "attributes": _loads(r["attributes"])}
+        for r in conn.execute(
+            "SELECT * FROM resources WHERE resource_key IN (SELECT value FROM json_each(?))", (json.dumps(keys),)
+        )
+    }
+
+
+def trace_summaries(conn: sqlite3.Connection, trace_ids: list[str]) -> list[dict]:
+    """Summary rows of the given traces, in the order asked."""
+    if not trace_ids:
+        return []
+    rows = {
+        r["trace_id"]: r
+        for r in conn.execute(
+            "SELECT * FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),)
+        )
+    }
+    return [dict(rows[t]) for t in trace_ids if t in rows]
+
+
+def service_span_stats(conn: sqlite3.Connection, trace_id: str) -> list[tuple[str, int, int]]:
+    """(service, spans, error spans) of one trace, sorted by service name."""
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT service_name, count(*), sum(status_code = 2) FROM spans WHERE trace_id = ?"
+            " GROUP BY service_name ORDER BY service_name",
+            (trace_id,),
+        )
+    ]
+
+
+def orphan_span_count(conn: sqlite3.Connection, trace_id: str) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM spans c WHERE c.trace_id = ?1 AND c.parent_span_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = ?1 AND p.span_id = c.parent_span_id)",
+        (trace_id,),
+    ).fetchone()[0]
+
+
+def services(conn: sqlite3.Connection) -> list[str]:
+    """Names of the services that sent spans, sorted."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT r.service_name FROM resources r WHERE EXISTS"
+            " (SELECT 1 FROM spans s WHERE s.service_name = r.service_name) ORDER BY 1"
+        )
+    ]
+
+
+def operations(conn: sqlite3.Connection, service: str | None, span_kind: int | None = None) -> list[tuple[str, int]]:
+    """(span name, OTLP kind) pairs, sorted; for one service or all."""
+    where: list[str] = []
+    params: list[object] = []
+    if service:
+        where.append("service_name = ?")
+        params.append(service)
+    if span_kind is not None:
+        where.append("kind = ?")
+        params.append(span_kind)
+    sql = "SELECT DISTINCT name, kind FROM spans"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return [(r[0], r[1]) for r in conn.execute(sql + " ORDER BY name, kind", params)]
+
+
+def dependencies(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
+    """(parent service, child service, calls) for parent/child spans in different services."""
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT p.service_name, c.service_name, count(*) FROM spans c"
+            " JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id"
+            " WHERE c.start_ns BETWEEN ? AND ? AND p.service_name <> c.service_name"
+            " GROUP BY 1, 2 ORDER BY 1, 2",
+            (start_ns, end_ns),
+        )
+    ]
+
+
+# --- aggregates over a time window ----------------------------------------------------------------
+
+_WINDOW_COLUMNS = (
+    "trace_id, span_id, parent_span_id, name, kind, start_ns, duration_ns, status_code, operation,"
+    " agent_name, provider, request_model, input_tokens, output_tokens, service_name"
+)
+
+
+def _attribute(key: str) -> str:
+    """SQL reading one span attribute whose name holds dots."""
+    return f"json_extract(attributes, '$.\"{key}\"')"
+
+
+def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> Iterator[sqlite3.Row]:
+    """Spans that started in [since, until], with the columns the aggregates need plus tool and cost."""
+    return conn.execute(
+        f"SELECT {_WINDOW_COLUMNS},"
+        f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.tool.name')} END AS tool_name,"
+        f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.agent.handoff.target.name')} END"
+        " AS handoff_target,"
+        f" CASE WHEN request_model IS NOT NULL THEN {_attribute('telemetron.llm.cost.usd')} END AS cost_usd"
+        " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ?",
+        (since_ns, until_ns),
+    )
+
+
+def red_spans(
+    conn: sqlite3.Connection, services: Sequence[str], kinds: Sequence[int], since_ns: int, until_ns: int
+) -> list[tuple[str, str, int, int, int]]:
+    """(service, span name, start, duration, status code) of the services' spans of these kinds that
+    started in (since, until], oldest first: the input of Jaeger's RED metrics (api/jaeger_metrics.py)."""
+    return [
+        (r[0], r[1], r[2], r[3], r[4])
+        for r in conn.execute(
+            "SELECT service_name, name, start_ns, duration_ns, status_code FROM spans"
+            " WHERE service_name IN (SELECT value FROM json_each(?)) AND kind IN (SELECT value FROM json_each(?))"
+            " AND start_ns > ? AND start_ns <= ? ORDER BY start_ns",
+            (json.dumps(list(services)), json.dumps(list(kinds)), since_ns, until_ns),
+        )
+    ]
+
+
+def llm_spans(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> list[sqlite3.Row]:
+    """LLM calls (spans with a request model) that started in [since, until], with usage, cost and the
+    rate-limit headroom their provider reported: the input of the dashboard's LLM charts."""
+    ratelimit = "telemetron.llm.ratelimit"
+    return conn.execute(
+        "SELECT request_model, provider, start_ns, duration_ns, status_code, error_type, input_tokens, output_tokens,"
+        " json_extract(attributes, '$.\"telemetron.llm.cost.usd\"') AS cost_usd,"
+        f" json_extract(attributes, '$.\"{ratelimit}.tokens.remaining\"') AS tokens_remaining,"
+        f" json_extract(attributes, '$.\"{ratelimit}.requests.remaining\"') AS requests_remaining"
+        " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ? AND request_model IS NOT NULL",
+        (since_ns, until_ns),
+    ).fetchall()

@@ -1,0 +1,106 @@
+"""The ``traces`` summary rows, kept up to date from each batch's own new spans.
+
+Folding a batch into the summary costs what the batch holds, not what the trace already holds:
+a trace delivered in many batches is not re-read at every commit. Only the arrival of a span
+without a parent looks at the trace's stored roots, to keep the earliest one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..model import SpanRecord
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as SQLite writes JSON
+
+_UPSERT = """
+INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, services)
+VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)
+ON CONFLICT (trace_id) DO UPDATE SET
+    start_ns = min(start_ns, excluded.start_ns),
+    end_ns = max(end_ns, excluded.end_ns),
+    span_count = span_count + excluded.span_count,
+    error_count = error_count + excluded.error_count,
+    services = (
+        SELECT json_group_array(value) FROM (
+            SELECT value FROM json_each(traces.services) UNION SELECT value FROM json_each(excluded.services)
+            ORDER BY value
+        )
+    )
+"""
+
+# The earliest span without a parent names the trace (ties: the lower span id).
+_SET_ROOT = """
+UPDATE traces SET (root_name, root_service) = (
+    SELECT r.name, r.service_name FROM spans r WHERE r.trace_id = traces.trace_id AND r.parent_span_id IS NULL
+    ORDER BY r.start_ns, r.span_id LIMIT 1
+)
+WHERE trace_id = ?
+"""
+
+# The same summaries computed from every stored span: the reference the incremental ones must equal.
+FULL_REAGGREGATION = """
+SELECT s.trace_id, min(s.start_ns), max(s.end_ns), count(*), sum(s.status_code = 2),
+       (SELECT r.name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
+        ORDER BY r.start_ns, r.span_id LIMIT 1),
+       (SELECT r.service_name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
+        ORDER BY r.start_ns, r.span_id LIMIT 1),
+       (SELECT json_group_array(value) FROM (SELECT DISTINCT service_name AS value FROM spans v
+        WHERE v.trace_id = s.trace_id ORDER BY 1))
+FROM spans s GROUP BY s.trace_id ORDER BY s.trace_id
+"""
+
+
+@dataclass
+class _Fold:
+    start_ns: int
+    end_ns: int
+    spans: int = 0
+    errors: int = 0
+    services: set[str] = field(default_factory=set)
+    has_root: bool = False
+
+
+def newly_stored(
+    conn: sqlite3.Connection, spans: list[SpanRecord], inserted: int, rowid_before: int
+) -> list[SpanRecord]:
+    """The spans of a batch that ``INSERT OR IGNORE`` stored: not already in the store, first of their id in the batch.
+
+    ``inserted`` is the insert's row count and ``rowid_before`` the largest rowid before it.
+    """
+    if inserted == len(spans):
+        return spans
+    fresh = {(r[0], r[1]) for r in conn.execute("SELECT trace_id, span_id FROM spans WHERE rowid > ?", (rowid_before,))}
+    out = []
+    for s in spans:
+        key = (s.trace_id, s.span_id)
+        if key in fresh:
+            fresh.discard(key)  # a second copy in the same batch was ignored
+            out.append(s)
+    return out
+
+
+def fold(conn: sqlite3.Connection, spans: Iterable[SpanRecord]) -> None:
+    """Add newly stored spans to their traces' summary rows."""
+    folds: dict[str, _Fold] = {}
+    for s in spans:
+        f = folds.get(s.trace_id)
+        if f is None:
+            f = folds[s.trace_id] = _Fold(s.start_ns, s.end_ns)
+        f.start_ns = min(f.start_ns, s.start_ns)
+        f.end_ns = max(f.end_ns, s.end_ns)
+        f.spans += 1
+        f.errors += s.status_code == 2
+        f.services.add(s.resource.service_name)
+        f.has_root = f.has_root or s.parent_span_id is None
+    conn.executemany(
+        _UPSERT,
+        [
+            (trace_id, f.start_ns, f.end_ns, f.spans, f.errors, _dumps(sorted(f.services)))
+            for trace_id, f in folds.items()
+        ],
+    )
+    conn.executemany(_SET_ROOT, [(trace_id,) for trace_id, f in folds.items() if f.has_root])

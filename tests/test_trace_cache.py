@@ -1,0 +1,68 @@
+"""A trace viewed, then sent more spans, is shown with them: rendered traces are kept by span count.
+
+Real oracle_api (in-process, real gRPC and HTTP) over a real SQLite file; REST, Jaeger v1 and
+api_v3 each render a trace, are asked again (the kept rendering), then after more spans arrive.
+"""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from oracle_fixtures import start_oracle
+from otlp_builders import TRACE_EXPORT, kv
+
+TRACE = "00000000000000000000000000ca0e01"
+T0 = time.time_ns() - 60 * 10**9
+
+
+def send(endpoint: str, *span_numbers: int) -> None:
+    spans = [
+        Span(
+            trace_id=bytes.fromhex(TRACE),
+            span_id=n.to_bytes(8, "big"),
+            parent_span_id=b"" if n == 1 else (1).to_bytes(8, "big"),
+            name=f"step {n}",
+            start_time_unix_nano=T0 + n * 10**6,
+            end_time_unix_nano=T0 + n * 10**6 + 500,
+            attributes=[kv("n", n)],
+        )
+        for n in span_numbers
+    ]
+    rs = ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])
+    rs.resource.attributes.append(kv("service.name", "cache-test"))
+    with grpc.insecure_channel(endpoint) as channel:
+        channel.unary_unary(TRACE_EXPORT)(
+            ExportTraceServiceRequest(resource_spans=[rs]).SerializeToString(), timeout=30
+        )
+
+
+def span_names(client) -> dict[str, list[str]]:
+    rest = client.get(f"/api/v1/traces/{TRACE}").json()["spans"]
+    jaeger = client.get(f"/api/traces/{TRACE}").json()["data"][0]["spans"]
+    v3 = client.get(f"/api/v3/traces/{TRACE}").json()["result"]["resourceSpans"]
+    return {
+        "rest": sorted(s["name"] for s in rest),
+        "jaeger": sorted(s["operationName"] for s in jaeger),
+        "v3": sorted(s["name"] for r in v3 for scope in r["scopeSpans"] for s in scope["spans"]),
+    }
+
+
+def test_a_trace_shown_again_after_more_spans_arrive_has_them(tmp_path):
+    running = start_oracle(tmp_path / "cache.db")
+    try:
+        client = running.client()
+        send(running.grpc_endpoint, 1, 2)
+        two = ["step 1", "step 2"]
+        running.wait_for(lambda: client.get(f"/api/v1/traces/{TRACE}").status_code == 200)
+        assert span_names(client) == {"rest": two, "jaeger": two, "v3": two}
+        assert span_names(client) == {"rest": two, "jaeger": two, "v3": two}  # the kept renderings
+        send(running.grpc_endpoint, 3)
+        three = ["step 1", "step 2", "step 3"]
+        running.wait_for(lambda: span_names(client) == {"rest": three, "jaeger": three, "v3": three})
+        summary = client.get(f"/api/v1/traces/{TRACE}").json()["summary"]
+        assert summary["span_count"] == 3 and summary["root_name"] == "step 1"
+    finally:
+        running.stop()
