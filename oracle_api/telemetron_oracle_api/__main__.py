@@ -5,5 +5,5 @@ import sys
 from .server import serve
 from .settings import load_settings
 
-if __name__ == "__main__":  # not when a render helper (api/render_pool.py) is spawned and imports this
+if __name__ == "__main__":
     serve(load_settings(sys.argv[1:]))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import os
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +58,6 @@ class Settings(BaseSettings):
     write_batch_spans: int = Field(20_000, description="the writer commits once per batch of at most this many spans")
     grpc_max_message_bytes: int = Field(64 * 1024 * 1024, description="largest OTLP gRPC request accepted")
     grpc_workers: int = Field(8, description="threads serving OTLP gRPC requests")
-    render_helpers: int = Field(
-        -1,
-        description="processes that help render large traces; -1: one fewer than the CPUs this process may "
-        "use, at most 3; 0: none",
-    )
     completed_task_retention_s: float = Field(600.0, description="Oracle: how long completed tasks stay in activity")
     snapshot_interval_s: float = Field(10.0, description="Oracle: seconds between periodic state snapshots")
     snapshot_retention: int = Field(8640, description="Oracle: snapshots kept for history and diffs")
@@ -142,14 +136,6 @@ class Settings(BaseSettings):
     def _refuse_unsafe(self) -> Settings:
         self.validate()
         return self
-
-    @property
-    def render_helper_count(self) -> int:
-        """``render_helpers``, with -1 resolved against the CPUs this process may run on."""
-        if self.render_helpers >= 0:
-            return self.render_helpers
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return max(0, min(3, cpus - 1))
 
     @property
     def exposed_listeners(self) -> list[str]:

@@ -32,9 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..formats import iso
 from ..model import RECORD_UNITS
 from ..receiver.rejections import Refused, RejectionLog
-from ..formats import iso
 from .tasks import FAILED
 from .window import NS, percentile
 from .workload import restart_increase
