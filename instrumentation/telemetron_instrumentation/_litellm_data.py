@@ -68,15 +68,24 @@ def _plain_pydantic_field(cls: type, key: str) -> bool:
     return plain
 
 
+_NO_FIELDS: dict = {}
+
+
 def usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | None]:
     if usage is None:
         return None, None
-    input_tokens = int_or_none(get(usage, "prompt_tokens"))
-    if input_tokens is None:
-        input_tokens = int_or_none(get(usage, "input_tokens"))
-    output_tokens = int_or_none(get(usage, "completion_tokens"))
-    if output_tokens is None:
-        output_tokens = int_or_none(get(usage, "output_tokens"))
+    fields = usage if type(usage) is dict else getattr(usage, "__dict__", None) or _NO_FIELDS
+    # The counts are plain fields on LiteLLM's Usage: read them straight from its dict when there.
+    input_tokens = fields.get("prompt_tokens")
+    if type(input_tokens) is not int:
+        input_tokens = int_or_none(get(usage, "prompt_tokens"))
+        if input_tokens is None:
+            input_tokens = int_or_none(get(usage, "input_tokens"))
+    output_tokens = fields.get("completion_tokens")
+    if type(output_tokens) is not int:
+        output_tokens = int_or_none(get(usage, "completion_tokens"))
+        if output_tokens is None:
+            output_tokens = int_or_none(get(usage, "output_tokens"))
     if input_tokens is not None:
         attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
     if output_tokens is not None:

@@ -88,7 +88,10 @@ def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
             value = headers.get(key)
             if value is None or value == "":
                 continue
-            parsed = int_or_none(value) if is_count else _reset_seconds_cached(value)
+            if is_count:
+                parsed = value if type(value) is int else int_or_none(value)
+            else:
+                parsed = _reset_seconds_cached(value)
             if parsed is not None:
                 attributes[attribute] = parsed
                 break
