@@ -90,7 +90,9 @@ def usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | No
         attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
     if output_tokens is not None:
         attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
-    prompt_details = get(usage, "prompt_tokens_details")
+    prompt_details = (
+        fields["prompt_tokens_details"] if "prompt_tokens_details" in fields else get(usage, "prompt_tokens_details")
+    )
     cached = int_or_none(get(prompt_details, "cached_tokens")) if prompt_details is not None else None
     if cached is None:
         cached = int_or_none(get(usage, "cache_read_input_tokens"))
@@ -102,7 +104,11 @@ def usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | No
         created = int_or_none(get(prompt_details, "cache_creation_tokens"))
     if created:
         attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = created
-    completion_details = get(usage, "completion_tokens_details")
+    completion_details = (
+        fields["completion_tokens_details"]
+        if "completion_tokens_details" in fields
+        else get(usage, "completion_tokens_details")
+    )
     if completion_details is not None:
         reasoning = int_or_none(get(completion_details, "reasoning_tokens"))
         if reasoning:
