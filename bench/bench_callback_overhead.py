@@ -22,10 +22,15 @@ Two measurements, because a shared machine's load makes CPU time noisy:
   client request, all threads), which the machine's load cannot disturb. Needs valgrind and a C
   compiler; ``--instr-calls 0`` skips it.
 
-Telemetron's own cost is also measured without LiteLLM around it: one real call's hook arguments
-replayed on one thread (spans, pending spans, metrics, OTLP export all included), minus the loop.
+Telemetron's own cost and the reference's are also measured without LiteLLM around them: one real
+call's hook arguments replayed on one thread (spans, pending spans, metrics, OTLP export all
+included), minus the loop, interleaved with the other rows. The ratio rows divide Telemetron's added
+cost by the reference's, per round (CPU) or per run (instructions). ``--replay-only`` measures just
+the replayed hooks: LiteLLM's own work and the HTTP round trip are not in it, so it decides the
+ratio far more precisely than the full calls.
 
     python bench/bench_callback_overhead.py --calls 200 --rounds 15 --instr-calls 100
+    python bench/bench_callback_overhead.py --configs sdk_span,telemetron --replay-only --rounds 15
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import itertools
 import json
 import os
 import shutil
@@ -42,7 +48,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,7 +63,7 @@ CONFIGS = {
     "openllmetry": "OpenLLMetry LiteLLMInstrumentor",
     "telemetron": "Telemetron callback (spans, pending, metrics)",
 }
-REPLAY = "telemetron hooks replayed, one thread, OTLP export"
+REPLAYED = ("sdk_span", "telemetron")  # configurations whose hooks are also replayed without LiteLLM
 CALLGRIND_SLOWDOWN = 100.0  # a generous upper bound of how much slower code runs under callgrind
 
 
@@ -84,7 +89,7 @@ def _setup(config: str, endpoint: str, slowdown: float = 1.0) -> tuple[Callable[
         litellm.callbacks = [CustomLogger()]
         return (lambda: None), None
     if config == "sdk_span":
-        return _bare_sdk_span(endpoint), None
+        return _bare_sdk_span(endpoint)
     if config == "litellm_otel":
         import litellm
 
@@ -124,7 +129,7 @@ def _setup(config: str, endpoint: str, slowdown: float = 1.0) -> tuple[Callable[
 
 
 def _bare_sdk_span(endpoint: str):
-    """Register the reference callback (see the module docstring); returns its flush function."""
+    """Register the reference callback (see the module docstring); returns its flush function and itself."""
     import litellm
     from litellm.integrations.custom_logger import CustomLogger
     from opentelemetry.sdk.trace import TracerProvider
@@ -166,8 +171,9 @@ def _bare_sdk_span(endpoint: str):
             span.set_attributes(at_end)
             span.end()
 
-    litellm.callbacks = [BareSpan()]
-    return provider.force_flush
+    callback = BareSpan()
+    litellm.callbacks = [callback]
+    return provider.force_flush, callback
 
 
 class _Callgrind:
@@ -223,10 +229,13 @@ def _capture_hook_arguments(litellm: Any, args: dict) -> tuple:
     return (*seen["pre"], *seen["success"][1:], seen["success"][0])
 
 
+_REPLAY_IDS = itertools.count()
+
+
 def _replay_loop(callback: Any, hook_args: tuple, n: int, call_hooks: bool) -> None:
     model, messages, pre, response, start, end, post = hook_args
-    for i in range(n):
-        call_id = f"replay-{i}-{uuid.uuid4().hex[:8]}"
+    for _ in range(n):
+        call_id = f"replay-{next(_REPLAY_IDS)}"  # unique per call; uuid4 would add a syscall to the loop's noise
         pre_kwargs, post_kwargs = {**pre, "litellm_call_id": call_id}, {**post, "litellm_call_id": call_id}
         if call_hooks:
             callback.log_pre_api_call(model, messages, pre_kwargs)
@@ -278,7 +287,8 @@ def worker(args: argparse.Namespace) -> int:
     if args.instr_library:  # one pass under callgrind, then exit
         gc.collect()
         counter = _Callgrind(args.instr_library)
-        counter.window("calls", lambda: calls(args.calls))
+        if not args.replay_only:
+            counter.window("calls", lambda: calls(args.calls))
         if hook_args is not None:
             counter.window("replay_hooks", lambda: replay(args.replay_calls, True))
             counter.window("replay_loop", lambda: replay(args.replay_calls, False))
@@ -292,9 +302,9 @@ def worker(args: argparse.Namespace) -> int:
         if command == "run":
             result = {"cpu_us": cpu_us(lambda: calls(args.calls), args.calls)}
         elif command == "replay" and hook_args is not None:
-            count = args.replay_calls
-            with_hooks = cpu_us(lambda: replay(args.replay_calls, True), count)
-            result = {"cpu_us": with_hooks - cpu_us(lambda: replay(args.replay_calls, False), count)}
+            n = args.replay_calls
+            with_hooks = cpu_us(lambda: replay(args.replay_calls, True), n)
+            result = {"cpu_us": with_hooks - cpu_us(lambda: replay(args.replay_calls, False), n)}
         elif command == "quit":
             return 0
         else:
@@ -393,6 +403,15 @@ def _quantiles(values: list[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
+def _ratio_row(label: str, ours: list[float], reference: list[float]) -> str:
+    """Telemetron's added cost over the reference's, per round, as median [25th-75th percentile]."""
+    ratios = [a / b for a, b in zip(ours, reference, strict=True) if b > 0]
+    if not ratios:
+        return f"{label:<52} (the reference's added cost was not positive in any round)"
+    q1, med, q3 = _quantiles(ratios)
+    return f"{label:<52} {med:>5.2f}x {f'[{q1:.2f}-{q3:.2f}]':>13}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--otlp", default="127.0.0.1:4317", help="OTLP/gRPC host:port to export to")
@@ -400,6 +419,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--replay-calls", type=int, default=1000, help="replayed hook calls per round")
+    parser.add_argument("--replay-only", action="store_true", help="measure only the replayed hooks (no LiteLLM)")
     parser.add_argument(
         "--instr-calls",
         type=int,
@@ -426,8 +446,13 @@ def main() -> int:
         sink = OtlpSink(host, int(port), keep=False).start()
         print(f"nothing listened on {args.otlp}: started a local OTLP sink there", file=sys.stderr)
     configs = args.configs.split(",")
-    cpu: dict[str, list[float]] = {c: [] for c in [*configs, REPLAY]}
-    added: dict[str, list[float]] = {c: [] for c in configs}
+    replayed = [c for c in REPLAYED if c in configs]
+    if args.replay_only:
+        configs = replayed
+    run_slots = [] if args.replay_only else list(configs)
+    slots = [*run_slots, *(("replay", c) for c in replayed)]
+    cpu: dict = {slot: [] for slot in slots}
+    added: dict[Any, list[float]] = {c: [] for c in configs}
     instructions: dict[str, dict] = {}
     workdir = Path(tempfile.mkdtemp(prefix="bench_callback_"))
     try:
@@ -444,17 +469,18 @@ def main() -> int:
                 "--replay-calls",
                 str(args.replay_calls),
             ]
+            if args.replay_only:
+                argv.append("--replay-only")
             workers = {c: _Worker(c, argv) for c in configs}
             try:
                 for w in workers.values():
                     w.read()  # ready
-                slots = [*configs, REPLAY] if "telemetron" in configs else list(configs)
                 for round_no in range(args.rounds):
                     shift = round_no % len(slots)
-                    results = {}
+                    results: dict[Any, float] = {}
                     for slot in slots[shift:] + slots[:shift]:
-                        if slot == REPLAY:
-                            results[slot] = workers["telemetron"].ask("replay")["cpu_us"]
+                        if isinstance(slot, tuple):
+                            results[slot] = workers[slot[1]].ask("replay")["cpu_us"]
                         else:
                             results[slot] = workers[slot].ask("run")["cpu_us"]
                     for slot, value in results.items():
@@ -462,7 +488,8 @@ def main() -> int:
                         if slot in added and "none" in results:
                             added[slot].append(value - results["none"])
                     print(
-                        f"round {round_no + 1}/{args.rounds}: " + " ".join(f"{s}={v:.0f}" for s, v in results.items()),
+                        f"round {round_no + 1}/{args.rounds}: "
+                        + " ".join(f"{_slot_name(s)}={v:.1f}" for s, v in results.items()),
                         file=sys.stderr,
                     )
             finally:
@@ -479,6 +506,7 @@ def main() -> int:
                         "5",
                         "--replay-calls",
                         str(min(args.replay_calls, 200)),
+                        *argv[10:],
                     ]
                     instructions = _count_instructions(configs, instr_argv, library, workdir)
                 else:
@@ -493,17 +521,24 @@ def main() -> int:
         total = instructions.get(config, {}).get(name)
         return None if total is None else total / n
 
+    n_replay = min(args.replay_calls, 200)
     instr = {c: per_call(c, "calls", args.instr_calls) for c in configs}
+    replay_instr = {}
+    for config in replayed:
+        hooks, loop = per_call(config, "replay_hooks", n_replay), per_call(config, "replay_loop", n_replay)
+        if hooks is not None and loop is not None:
+            replay_instr[config] = hooks - loop
     base_instr = instr.get("none")
     print(
-        f"{args.calls} calls x {args.rounds} rounds per configuration (interleaved); CPU µs per call, "
-        f"median [25th-75th percentile]; instructions per call from callgrind over {args.instr_calls} calls"
+        f"{args.calls} calls ({args.replay_calls} replayed) x {args.rounds} rounds per row (interleaved); CPU µs per "
+        f"call, median [25th-75th percentile]; instructions per call from callgrind over {args.instr_calls} calls "
+        f"({n_replay} replayed)"
     )
     print(
         f"{'configuration':<52} {'CPU µs':>6} {'spread':>13} {'added µs':>9} {'spread':>13} "
         f"{'instr/call':>11} {'added instr':>12}"
     )
-    for config in configs:
+    for config in run_slots:
         q1, med, q3 = _quantiles(cpu[config])
         row = f"{CONFIGS.get(config, config):<52} {med:>6.0f} {f'[{q1:.0f}-{q3:.0f}]':>13} "
         if config != "none" and added[config]:
@@ -517,15 +552,38 @@ def main() -> int:
             if base_instr is not None and config != "none":
                 row += f" {(per_call_instr - base_instr) / 1e3:>+10.0f}k"
         print(row)
-    if cpu[REPLAY]:
-        q1, med, q3 = _quantiles(cpu[REPLAY])
-        n = min(args.replay_calls, 200)
-        hooks, loop = per_call("telemetron", "replay_hooks", n), per_call("telemetron", "replay_loop", n)
-        row = f"{REPLAY:<52} {med:>6.0f} {f'[{q1:.0f}-{q3:.0f}]':>13} {'':>9} {'':>13} "
-        if hooks is not None and loop is not None:
-            row += f"{(hooks - loop) / 1e3:>10.0f}k"
+    for config in replayed:
+        q1, med, q3 = _quantiles(cpu[("replay", config)])
+        row = f"{_slot_name(('replay', config)):<52} {med:>6.1f} {f'[{q1:.1f}-{q3:.1f}]':>13} {'':>9} {'':>13} "
+        if config in replay_instr:
+            row += f"{replay_instr[config] / 1e3:>10.1f}k"
         print(row)
+    if len(replayed) == 2:
+        if added.get("telemetron") and added.get("sdk_span"):
+            print(
+                _ratio_row("ratio telemetron / reference, full calls (added)", added["telemetron"], added["sdk_span"])
+            )
+        print(
+            _ratio_row(
+                "ratio telemetron / reference, replayed hooks",
+                cpu[("replay", "telemetron")],
+                cpu[("replay", "sdk_span")],
+            )
+        )
+        if len(replay_instr) == 2:
+            print(
+                f"{'ratio telemetron / reference, replayed instructions':<52} "
+                f"{replay_instr['telemetron'] / replay_instr['sdk_span']:>5.2f}x"
+            )
+        ours, reference = instr.get("telemetron"), instr.get("sdk_span")
+        if base_instr is not None and ours and reference:
+            ratio = (ours - base_instr) / (reference - base_instr)
+            print(f"{'ratio telemetron / reference, full-call instructions':<52} {ratio:>5.2f}x")
     return 0
+
+
+def _slot_name(slot: object) -> str:
+    return f"{slot[1]} hooks replayed (no LiteLLM)" if isinstance(slot, tuple) else str(slot)
 
 
 if __name__ == "__main__":

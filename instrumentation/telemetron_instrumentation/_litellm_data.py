@@ -68,20 +68,31 @@ def _plain_pydantic_field(cls: type, key: str) -> bool:
     return plain
 
 
+_NO_FIELDS: dict = {}
+
+
 def usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | None]:
     if usage is None:
         return None, None
-    input_tokens = int_or_none(get(usage, "prompt_tokens"))
-    if input_tokens is None:
-        input_tokens = int_or_none(get(usage, "input_tokens"))
-    output_tokens = int_or_none(get(usage, "completion_tokens"))
-    if output_tokens is None:
-        output_tokens = int_or_none(get(usage, "output_tokens"))
+    fields = usage if type(usage) is dict else getattr(usage, "__dict__", None) or _NO_FIELDS
+    # The counts are plain fields on LiteLLM's Usage: read them straight from its dict when there.
+    input_tokens = fields.get("prompt_tokens")
+    if type(input_tokens) is not int:
+        input_tokens = int_or_none(get(usage, "prompt_tokens"))
+        if input_tokens is None:
+            input_tokens = int_or_none(get(usage, "input_tokens"))
+    output_tokens = fields.get("completion_tokens")
+    if type(output_tokens) is not int:
+        output_tokens = int_or_none(get(usage, "completion_tokens"))
+        if output_tokens is None:
+            output_tokens = int_or_none(get(usage, "output_tokens"))
     if input_tokens is not None:
         attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
     if output_tokens is not None:
         attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
-    prompt_details = get(usage, "prompt_tokens_details")
+    prompt_details = (
+        fields["prompt_tokens_details"] if "prompt_tokens_details" in fields else get(usage, "prompt_tokens_details")
+    )
     cached = int_or_none(get(prompt_details, "cached_tokens")) if prompt_details is not None else None
     if cached is None:
         cached = int_or_none(get(usage, "cache_read_input_tokens"))
@@ -93,7 +104,11 @@ def usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | No
         created = int_or_none(get(prompt_details, "cache_creation_tokens"))
     if created:
         attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = created
-    completion_details = get(usage, "completion_tokens_details")
+    completion_details = (
+        fields["completion_tokens_details"]
+        if "completion_tokens_details" in fields
+        else get(usage, "completion_tokens_details")
+    )
     if completion_details is not None:
         reasoning = int_or_none(get(completion_details, "reasoning_tokens"))
         if reasoning:

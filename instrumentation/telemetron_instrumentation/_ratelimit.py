@@ -88,7 +88,11 @@ def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
             value = headers.get(key)
             if value is None or value == "":
                 continue
-            parsed = int_or_none(value) if is_count else _reset_seconds_cached(value)
+            parsed: float | None
+            if is_count:
+                parsed = value if type(value) is int else int_or_none(value)
+            else:
+                parsed = _reset_seconds_cached(value)
             if parsed is not None:
                 attributes[attribute] = parsed
                 break
@@ -98,7 +102,12 @@ _RESET_CACHE: dict[str, float | None] = {}
 
 
 def _reset_seconds_cached(value: Any) -> float | None:
-    # Providers send a handful of distinct strings ("4s", "59s"...): parse each once.
+    # Providers send a handful of distinct strings ("4s", "59s"...): parse each once. Times of day
+    # ("...Z", "...T...") are never cached, so a hit needs no other check.
+    if type(value) is str:
+        parsed = _RESET_CACHE.get(value)
+        if parsed is not None:
+            return parsed
     if not isinstance(value, str) or value[-1:] == "Z" or "T" in value:
         return parse_reset_seconds(value)
     parsed = _RESET_CACHE.get(value)

@@ -36,8 +36,10 @@ class ConversationSpanProcessor(SpanProcessor):
     """Sets ``gen_ai.conversation.id`` on spans started inside ``conversation()``, e.g. HTTP client spans."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        conversation_id = current_conversation_id(parent_context)
-        if conversation_id is not None and semconv.GEN_AI_CONVERSATION_ID not in (span.attributes or {}):
+        # What otel_context.get_value does, one call shallower: this runs for every span.
+        context = otel_context.get_current() if parent_context is None else parent_context
+        conversation_id = context.get(_KEY)
+        if isinstance(conversation_id, str) and semconv.GEN_AI_CONVERSATION_ID not in (span.attributes or {}):
             span.set_attribute(semconv.GEN_AI_CONVERSATION_ID, conversation_id)
 
     def on_end(self, span: ReadableSpan) -> None:

@@ -266,13 +266,15 @@ class TelemetronLiteLLMCallback(CustomLogger):
         attributes: dict[str, Any] = {}
         input_tokens = output_tokens = response_model = first_chunk_s = None
         if response is not None and error is None:
-            response_id = get(response, "id")
+            # LiteLLM's response keeps these in its __dict__: one read each, the general lookup only when absent.
+            fields = response if type(response) is dict else getattr(response, "__dict__", None) or _EMPTY
+            response_id = fields.get("id") or get(response, "id")
             if response_id:
                 attributes[semconv.GEN_AI_RESPONSE_ID] = str(response_id)
-            response_model = get(response, "model")
+            response_model = fields.get("model") or get(response, "model")
             if response_model:
                 response_model = attributes[semconv.GEN_AI_RESPONSE_MODEL] = str(response_model)
-            choices = get(response, "choices")
+            choices = fields.get("choices") or get(response, "choices")
             if choices:
                 reasons = [str(reason) for reason in (get(c, "finish_reason") for c in choices) if reason]
                 if reasons:

@@ -55,6 +55,7 @@ DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 
 SCOPE_NAME = "telemetron_instrumentation"
 CARDINALITY_LIMIT = 2000  # the SDK's default: attribute sets beyond it share one overflow series
 _OVERFLOW = {"otel.metric.overflow": True}
+_INF = float("inf")
 
 
 class _Interval:
@@ -334,11 +335,11 @@ class GenAIMetrics:
             return
         # The SDK ignores negative and non-finite values on a histogram; so do we.
         with h.lock:
-            if 0 <= duration_s < float("inf"):
+            if 0 <= duration_s < _INF:
                 bound.duration.add(duration_s)
             if input_tokens is not None and input_tokens >= 0:
                 bound.input_tokens.add(input_tokens)
             if output_tokens is not None and output_tokens >= 0:
                 bound.output_tokens.add(output_tokens)
-            if first_chunk_s is not None and 0 <= first_chunk_s < float("inf"):
+            if first_chunk_s is not None and 0 <= first_chunk_s < _INF:
                 bound.first_chunk.add(first_chunk_s)

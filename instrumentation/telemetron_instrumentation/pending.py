@@ -103,18 +103,17 @@ class PendingSpanProcessor(SpanProcessor):
     # --- SpanProcessor ----------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if self._stop.is_set() or not span.context.trace_flags.sampled or not is_tracked(span):
+        context = span.context
+        if not context.trace_flags.sampled or self._stop.is_set() or not is_tracked(span):
             return
-        with self._lock:
-            self._open[span.context.span_id] = [span, 0.0]  # a start record is due once it is old enough
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="telemetron-pending", daemon=True)
-                self._thread.start()
+        # One store and one pop per span, each atomic on a dict: no lock on the hot path.
+        self._open[context.span_id] = [span, 0.0]  # a start record is due once it is old enough
+        if self._thread is None:
+            self._start_thread()
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._open:
-            with self._lock:
-                self._open.pop(span.context.span_id, None)
+            self._open.pop(span.context.span_id, None)
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -133,6 +132,12 @@ class PendingSpanProcessor(SpanProcessor):
     def open_spans(self) -> int:
         return len(self._open)
 
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="telemetron-pending", daemon=True)
+                self._thread.start()
+
     def _run(self) -> None:
         while not self._stop.wait(self.export_delay_s):
             try:
@@ -146,16 +151,15 @@ class PendingSpanProcessor(SpanProcessor):
             now = time.monotonic()
             started_before = time.time_ns() - int(self.export_delay_s * 1e9)
             due = []
-            with self._lock:
-                for entry in self._open.values():
-                    span, next_due = entry
-                    if next_due == 0.0:  # no start record yet: due once the span is old enough
-                        is_due = (span.start_time or 0) <= started_before
-                    else:  # a heartbeat
-                        is_due = next_due <= now
-                    if is_due:
-                        entry[1] = now + self.heartbeat_seconds
-                        due.append(span)
+            for entry in list(self._open.values()):  # a snapshot: spans start and end meanwhile
+                span, next_due = entry
+                if next_due == 0.0:  # no start record yet: due once the span is old enough
+                    is_due = (span.start_time or 0) <= started_before
+                else:  # a heartbeat
+                    is_due = next_due <= now
+                if is_due:
+                    entry[1] = now + self.heartbeat_seconds
+                    due.append(span)
             records = [self._pending(span) for span in due if span.end_time is None]
             if records:
                 self._exporter.export(records)
