@@ -47,6 +47,8 @@ class OracleApi:
         )
         self.oracle = Oracle(settings, self.store)
         self.hub.subscribe(self.oracle.on_committed)
+        # Live WebSocket stream: a hub subscriber that only hands batches to the event loop.
+        self.stream = LiveStream(self.hub, issues=self.oracle.issues)
         self.render_pool = RenderPool(settings.db_path, settings.render_helper_count)
         self.services = Services(
             settings=settings,
@@ -55,10 +57,9 @@ class OracleApi:
             receiver_stats=self.receiver.stats,
             render_pool=self.render_pool,
             grpc_refusals=grpc_refusals,
+            oracle=self.oracle,
+            stream=self.stream,
         )
-        self.services.extras["oracle"] = self.oracle
-        # Live WebSocket stream: a hub subscriber that only hands batches to the event loop.
-        self.services.extras["stream"] = LiveStream(self.hub, extras=self.services.extras)
         self.app = create_app(self.services)
 
     def start(self) -> None:

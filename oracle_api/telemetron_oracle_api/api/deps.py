@@ -16,7 +16,9 @@ from ..store.sqlite import Store
 from .security import HttpRefusals
 
 if TYPE_CHECKING:
+    from ..oracle import Oracle
     from .render_pool import RenderPool
+    from .stream import LiveStream
 
 
 @dataclass
@@ -30,8 +32,8 @@ class Services:
     render_pool: RenderPool | None = None  # without one, traces render in the request's thread only
     http_refusals: HttpRefusals = field(default_factory=HttpRefusals)
     grpc_refusals: GrpcRefusals = field(default_factory=GrpcRefusals)
-    # Later stages (the Oracle, live streams) attach themselves here by name.
-    extras: dict = field(default_factory=dict)
+    oracle: Oracle | None = None  # the derived state; its routes answer 503 without one
+    stream: LiveStream | None = None  # the WebSocket fan-out; its routes say so without one
 
     @property
     def run_reads(self):

@@ -28,7 +28,9 @@ _FORMAT = Query(pattern="^(json|log)$", description="json (the contract) or log 
 async def get_oracle(request: Request) -> Oracle:
     # async, so resolving it needs no worker thread (a sync dependency would take one per request)
     services: Services = request.app.state.services
-    return services.extras["oracle"]
+    if services.oracle is None:
+        raise HTTPException(status_code=503, detail="the Oracle is not running in this process")
+    return services.oracle
 
 
 OracleDep = Annotated[Oracle, Depends(get_oracle)]

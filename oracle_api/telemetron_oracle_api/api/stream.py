@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -35,6 +36,8 @@ from . import steps
 from .deps import Services, get_services
 
 log = logging.getLogger(__name__)
+
+IssueSource = Callable[[], list[dict]]  # the open issues now (``Oracle.issues``)
 router = APIRouter(tags=["stream"])
 
 MESSAGE_TYPES = ("span", "pending", "issue")
@@ -179,7 +182,7 @@ class LiveStream:
         backlog_batches: int = 256,
         stall_timeout_s: float = 60.0,
         issue_poll_s: float = 2.0,
-        extras: dict | None = None,
+        issues: IssueSource | None = None,
     ) -> None:
         self.client_buffer = client_buffer
         self.backlog_batches = backlog_batches
@@ -187,8 +190,8 @@ class LiveStream:
         self.issue_poll_s = issue_poll_s
         self.clients: set[_Client] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
-        # The process's named services; the Oracle, when it runs there as "oracle", is polled for issues.
-        self.extras = extras if extras is not None else {}
+        # What is polled for open issues (the Oracle's ``issues``), when the Oracle runs in this process.
+        self.issues = issues
         self._lock = threading.Lock()
         self._scheduled = 0
         self._overflow = 0
@@ -202,10 +205,6 @@ class LiveStream:
 
     def close(self) -> None:
         self._unsubscribe()
-
-    @property
-    def oracle(self):
-        return self.extras.get("oracle")
 
     # --- the writer thread's side: hand over and return -------------------------------------------
 
@@ -362,10 +361,10 @@ class LiveStream:
 
     async def _poll_issues(self) -> None:
         while self.clients:
-            oracle = self.oracle
-            if oracle is not None and hasattr(oracle, "issues"):
+            issues = self.issues
+            if issues is not None:
                 try:
-                    current = await asyncio.to_thread(oracle.issues)
+                    current = await asyncio.to_thread(issues)
                 except Exception:
                     log.exception("live stream: reading Oracle issues failed")
                     current = None
@@ -423,7 +422,7 @@ class LiveStream:
         self.clients.add(client)
         for issue in self._issues.values():  # what is open now, for a client that just arrived
             self._offer_issue("open", issue, only=client)
-        if self._issue_task is None and self.oracle is not None:
+        if self._issue_task is None and self.issues is not None:
             self._issue_task = asyncio.ensure_future(self._poll_issues())
         sender = asyncio.ensure_future(self._send(client))
         try:
@@ -477,7 +476,7 @@ class LiveStream:
 
 @router.websocket("/ws/debug/{client_id}")
 async def debug_stream(websocket: WebSocket, client_id: str) -> None:
-    stream: LiveStream | None = websocket.app.state.services.extras.get("stream")
+    stream: LiveStream | None = websocket.app.state.services.stream
     if stream is None:
         await websocket.close(code=1011, reason="live stream is not running")
         return
@@ -487,5 +486,5 @@ async def debug_stream(websocket: WebSocket, client_id: str) -> None:
 @router.get("/api/v1/stream/stats", tags=["stream"])
 def stream_stats(services: Annotated[Services, Depends(get_services)]) -> dict:
     """Connected live-stream clients: buffered, sent and dropped messages."""
-    stream: LiveStream | None = services.extras.get("stream")
+    stream = services.stream
     return stream.stats() if stream else {"clients": [], "batches_dropped": 0}
