@@ -21,7 +21,6 @@ from telemetron_instrumentation import semconv as sc
 from ..hub import Committed
 from ..model import MetricPoint, SpanRecord
 from ..settings import Settings
-from . import _attrs
 from .agents import AgentTracker
 from .detectors import detect
 from .handoffs import HandoffTracker
@@ -145,9 +144,9 @@ class Oracle:
             self.agents.started(pending)
             return
         agent = self.agents.lineage.place(real_id, pending.pending_parent_id, pending.agent_name)
-        if operation == sc.OP_EXECUTE_TOOL and _attrs.is_handoff(pending):
+        if operation == sc.OP_EXECUTE_TOOL and pending.is_handoff:
             self._handoff(pending, real_id, agent)
-        if _attrs.messaging_operation(pending.attributes) in _CONSUME:
+        if pending.messaging_operation in _CONSUME:
             self.queues.consumed(pending, ended=False)
 
     def _span(self, span: SpanRecord) -> None:
@@ -165,7 +164,7 @@ class Oracle:
             agent = span.agent_name
         elif operation == sc.OP_EXECUTE_TOOL:
             agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
-            if _attrs.is_handoff(span):
+            if span.is_handoff:
                 self._handoff(span, span.span_id, agent)
             else:
                 self.tools.ended(span, agent or lineage.agent_of(span.parent_span_id))
@@ -175,10 +174,9 @@ class Oracle:
         else:
             agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
         if span.kind in (4, 5) or sc.MESSAGING_OPERATION_TYPE in span.attributes:
-            messaging_op = _attrs.messaging_operation(span.attributes)
-            if messaging_op in _SEND:
+            if span.messaging_operation in _SEND:
                 self.queues.sent(span, agent)
-            elif messaging_op in _CONSUME:
+            elif span.messaging_operation in _CONSUME:
                 self.queues.consumed(span, ended=True)
 
     def _attribute_model(self, agent: str, key: tuple[str, str], t_ns: int) -> None:
@@ -188,9 +186,8 @@ class Oracle:
 
     def _handoff(self, span: SpanRecord, real_id: str, agent: str | None) -> None:
         handoff = self.handoffs.record(span, real_id, agent or span.agent_name)
-        task_id = _attrs.text(span.attributes, sc.TASK_ID)
-        if handoff is not None and task_id:
-            self.agents.handed_off(handoff.target, task_id, span.trace_id, span.start_ns)
+        if handoff is not None and span.task_id:
+            self.agents.handed_off(handoff.target, span.task_id, span.trace_id, span.start_ns)
 
     # --- reading ------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Decoded, MetricPoint, Resource, SpanRecord
 from ..receiver.decode import ResourceCache, decode_traces
+from ..receiver.normalize import promote_coordination
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -59,6 +60,7 @@ class _Resources:
 
 
 def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
+    """A stored span as the receiver handed it over (promoted columns read back, coordination fields refilled)."""
     (
         trace_id,
         span_id,
@@ -86,7 +88,7 @@ def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
         attributes,
         links,
     ) = row  # _SPAN_COLUMNS, in order
-    return SpanRecord(
+    span = SpanRecord(
         trace_id,
         span_id,
         parent,
@@ -115,11 +117,13 @@ def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
         conversation,
         error_type,
     )
+    promote_coordination(span)
+    return span
 
 
 def _pending(row, resources: _Resources) -> SpanRecord:
     """An active_spans row as the pending record that created it (the real span is its parent)."""
-    return SpanRecord(
+    record = SpanRecord(
         trace_id=row["trace_id"],
         span_id=row["span_id"],
         parent_span_id=row["span_id"],
@@ -143,6 +147,8 @@ def _pending(row, resources: _Resources) -> SpanRecord:
         pending=True,
         pending_parent_id=row["parent_span_id"],
     )
+    promote_coordination(record)
+    return record
 
 
 def rebuild_from_store(ingest: Ingest, store: Store, settings: Settings, metric_names: tuple[str, ...]) -> dict:
