@@ -25,15 +25,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from ..hub import Committed, Hub
 from ..model import SpanRecord
 from ..store.queries import STATUS_CODES, iso, span_kind_name
 from . import steps
-from .deps import Services, get_services
 
 log = logging.getLogger(__name__)
 
@@ -484,7 +482,7 @@ async def debug_stream(websocket: WebSocket, client_id: str) -> None:
 
 
 @router.get("/api/v1/stream/stats", tags=["stream"])
-def stream_stats(services: Annotated[Services, Depends(get_services)]) -> dict:
+def stream_stats(request: Request) -> dict:
     """Connected live-stream clients: buffered, sent and dropped messages."""
-    stream = services.stream
+    stream: LiveStream | None = request.app.state.services.stream  # api.deps.Services, which imports this module
     return stream.stats() if stream else {"clients": [], "batches_dropped": 0}
