@@ -24,7 +24,7 @@ from ..settings import Settings
 from .agents import AgentTracker
 from .detectors import detect
 from .handoffs import HandoffTracker
-from .issues import IssueRegistry, restore_rejections
+from .issues import Issue, IssueRegistry, restore_rejections
 from .llm import LlmTracker, is_llm_span, parse_configured_limits
 from .queues import QueueTracker
 from .rebuild import rebuild_from_kafka, rebuild_from_store
@@ -230,7 +230,12 @@ class Oracle:
     def issues(self) -> list[dict]:
         with self.lock:
             now_ns = time.time_ns()
-            return self.registry.update(detect(self.view, now_ns), now_ns)
+            return self.registry.update(self._detect(now_ns), now_ns)
+
+    def _detect(self, now_ns: int) -> list[Issue]:
+        """The detectors only read; what moves with time alone is brought up to date first."""
+        self.workload.note_degraded(now_ns)
+        return detect(self.view, now_ns)
 
     def health(self) -> dict:
         with self.lock:
@@ -316,7 +321,7 @@ class Oracle:
         with self.lock:
             self.agents.expire(now_ns)
             self.workload.expire(now_ns)
-            issues = self.registry.update(detect(self.view, now_ns), now_ns)
+            issues = self.registry.update(self._detect(now_ns), now_ns)
             self.version += 1
         self._changed.set()
         if self.snapshots is None:

@@ -107,18 +107,8 @@ def workload_trouble(view: StateView, now_ns: int) -> list[Issue]:
                 )
             )
     for deployment in workload.deployments.values():
-        if (
-            deployment.desired is None
-            or deployment.available is None
-            or deployment.updated_ns < now_ns - workload.stale_ns
-        ):
-            continue
-        if deployment.available >= deployment.desired:
-            deployment.degraded_since_ns = None
-            continue
-        if deployment.degraded_since_ns is None:
-            deployment.degraded_since_ns = deployment.updated_ns
-        if now_ns - deployment.degraded_since_ns < not_ready_ns:
+        since = deployment.degraded_since_ns  # kept by WorkloadTracker.note_degraded
+        if deployment.updated_ns < now_ns - workload.stale_ns or since is None or now_ns - since < not_ready_ns:
             continue
         agents = sorted(agents_on.get(deployment.name, []))[:MAX_LISTED]
         out.append(
