@@ -37,7 +37,10 @@ class Services:
 
     @property
     def run_reads(self):
-        """What runs a trace's reads and rendering (``queries.run_here``'s signature): split over the render pool's helpers when there are."""
+        """What runs a trace's reads and rendering (``queries.run_here``'s signature).
+
+        Split over the render pool's helpers when there are.
+        """
         return self.render_pool.run if self.render_pool else run_here
 
 

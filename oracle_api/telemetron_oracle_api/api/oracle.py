@@ -41,7 +41,10 @@ def _json(payload: object, status_code: int = 200) -> Response:
     return Response(content=body, status_code=status_code, media_type="application/json")
 
 
-_MOMENT = "an ISO 8601 / RFC 3339 time such as 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), a duration ago such as 90s, 10m, 2h or 1d"
+_MOMENT = (
+    "an ISO 8601 / RFC 3339 time such as 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), "
+    "a duration ago such as 90s, 10m, 2h or 1d"
+)
 
 
 def _moment(value: str, name: str) -> int:

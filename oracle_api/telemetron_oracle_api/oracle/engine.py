@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -103,7 +103,7 @@ class Oracle:
         self._thread: threading.Thread | None = None
         self._builder: threading.Thread | None = None
         self._kafka_thread: threading.Thread | None = None
-        self._last_snapshot = (0, "", None)  # (taken_ns, content hash, activity signature)
+        self._last_snapshot: tuple[int, str, tuple | None] = (0, "", None)  # (taken_ns, content hash, activity)
 
     # --- ingest (hub subscriber, on the store's writer thread) -------------------------------------
 
@@ -112,9 +112,9 @@ class Oracle:
 
     def ingest(
         self,
-        spans: list[SpanRecord] = (),
-        pending: list[SpanRecord] = (),
-        metric_points: list[MetricPoint] = (),
+        spans: Sequence[SpanRecord] = (),
+        pending: Sequence[SpanRecord] = (),
+        metric_points: Sequence[MetricPoint] = (),
     ) -> None:
         for chunk in _chunks(pending):
             with self.lock:
@@ -159,6 +159,7 @@ class Oracle:
             ended.popitem(last=False)
         operation = span.operation
         lineage = self.agents.lineage
+        agent: str | None
         if operation in _AGENT_OPERATIONS and span.agent_name:
             self.agents.ended(span)
             agent = span.agent_name
@@ -208,7 +209,7 @@ class Oracle:
             cache = self._rebuild()
         return cache[2], cache[3]
 
-    def _rebuild(self) -> tuple[int, float, dict, bytes, str]:
+    def _rebuild(self) -> tuple[int, float, dict, bytes, str, int]:
         with self.lock:
             version, now_ns = self.version, time.time_ns()
             state, raw, content = build(self.view, now_ns)
@@ -343,7 +344,7 @@ class Oracle:
         return snapshot_id
 
 
-def _chunks(items: list) -> Iterable[list]:
+def _chunks(items: Sequence) -> Iterable[Sequence]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 

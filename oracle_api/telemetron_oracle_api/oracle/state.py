@@ -276,12 +276,12 @@ def _litellm(view: StateView, now_ns: int) -> list[dict]:
         item["cost_usd"] = round(stats.cost_total, 6)
         item["errors"] = dict(stats.error_counts.most_common(10))
         if stats.last_error:
-            e = stats.last_error
+            last = stats.last_error
             item["last_error"] = {
-                "type": e["type"],
-                "message": e["message"],
-                "trace_id": e["trace_id"],
-                "at": iso(e["time_ns"]),
+                "type": last["type"],
+                "message": last["message"],
+                "trace_id": last["trace_id"],
+                "at": iso(last["time_ns"]),
             }
         latencies = sorted(stats.latencies_ms)
         if latencies:
@@ -343,7 +343,8 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
         lines.append(
             f"AGENT {a['name']} deploy={a['deployment_name']} running={agent_counts.get('running', 0)}"
             + (f"/{limit}" if limit is not None else "")
-            + f" waiting={agent_counts.get('waiting', 0)} done={agent_counts.get('completed', 0)} failed={agent_counts.get('failed', 0)}"
+            + f" waiting={agent_counts.get('waiting', 0)} done={agent_counts.get('completed', 0)}"
+            + f" failed={agent_counts.get('failed', 0)}"
             + f" models={','.join(a['models']) or '-'}"
         )
         for t in a["activity"]["active_task_ids"]:
@@ -351,7 +352,8 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
                 extra = f" blocked_by={t['blocked_by']}" if t.get("blocked_by") else ""
                 extra += f" error={t['error']}" if t.get("error") else ""
                 lines.append(
-                    f"  TASK {t['id']} {t['status']} since {_hms(t['started_on'])} trace={t.get('trace_id', '-')}{extra}"
+                    f"  TASK {t['id']} {t['status']} since {_hms(t['started_on'])}"
+                    f" trace={t.get('trace_id', '-')}{extra}"
                 )
     for w in state["workload"]:
         lines.append(
@@ -374,20 +376,23 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
             f"QUEUE {q['name']} pending={q['counts']['pending']} oldest={_number(q.get('oldest_wait_mins', 0))}m"
         )
         for t in q["tasks"][:10]:
-            p = t["priority"]
-            blocked = f" blocked_by={p['blocked_task']}" if p.get("blocked_task") else ""
+            priority = t["priority"]
+            blocked = f" blocked_by={priority['blocked_task']}" if priority.get("blocked_task") else ""
             lines.append(
-                f"  QTASK {t['id']} {p['level']} waiting={_number(p.get('waiting_since_mins', 0))}m by={t.get('invoked_by', '-')}{blocked}"
+                f"  QTASK {t['id']} {priority['level']} waiting={_number(priority.get('waiting_since_mins', 0))}m"
+                f" by={t.get('invoked_by', '-')}{blocked}"
             )
     for m in state["litellm"]:
         lat = m.get("latency_ms", {})
         errors = sum(m.get("errors", {}).values())
         lines.append(
-            f"LLM {m['provider']}/{m['model']} tpm={_number(m['tpm'])}/{_number(m['tpm_max'])} rpm={_number(m['rpm'])}/{_number(m['rpm_max'])}"
+            f"LLM {m['provider']}/{m['model']} tpm={_number(m['tpm'])}/{_number(m['tpm_max'])}"
+            f" rpm={_number(m['rpm'])}/{_number(m['rpm_max'])}"
             f" cost=${m.get('cost_usd', 0):.4f} errors={errors} p95={lat.get('p95', '-')}ms"
         )
     for i in issues or []:
         lines.append(
-            f"ISSUE {i['severity'].upper()} {i['kind']} {i['entity']['type']}={i['entity']['name']}: {i['probable_cause']}"
+            f"ISSUE {i['severity'].upper()} {i['kind']} {i['entity']['type']}={i['entity']['name']}:"
+            f" {i['probable_cause']}"
         )
     return "\n".join(lines)

@@ -24,7 +24,8 @@ def queue_waits(view: StateView, now_ns: int) -> list[Issue]:
                     "warning",
                     "queue",
                     queue.name,
-                    f"{len(tasks)} tasks wait in {queue.name} (oldest {oldest_s:.0f}s): consumers are too few or stalled",
+                    f"{len(tasks)} tasks wait in {queue.name} (oldest {oldest_s:.0f}s): "
+                    "consumers are too few or stalled",
                     trace_ids=[t.trace_id for t in tasks],
                     numbers={
                         "pending": len(tasks),
