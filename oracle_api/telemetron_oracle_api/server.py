@@ -45,10 +45,11 @@ class OracleApi:
             max_message_bytes=settings.grpc_max_message_bytes,
             interceptors=[TokenInterceptor(settings.api_token, grpc_refusals)] if settings.api_token else [],
         )
+        # What the store commits goes to the Oracle and to the live stream, which also streams the Oracle's issues.
         self.oracle = Oracle(settings, self.store)
         self.hub.subscribe(self.oracle.on_committed)
-        # Live WebSocket stream: a hub subscriber that only hands batches to the event loop.
-        self.stream = LiveStream(self.hub, issues=self.oracle.issues)
+        self.stream = LiveStream(issues=self.oracle.issues)
+        self.hub.subscribe(self.stream.on_committed)
         self.render_pool = RenderPool(settings.db_path, settings.render_helper_count)
         self.services = Services(
             settings=settings,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
-from ..hub import Committed, Hub
+from ..hub import Committed
 from ..model import SpanRecord
 from ..store.queries import STATUS_CODES, iso, span_kind_name
 from . import steps
@@ -170,11 +170,13 @@ class _Lru(OrderedDict):
 
 
 class LiveStream:
-    """Fans committed data out to WebSocket clients without ever blocking the store's writer."""
+    """Fans committed data out to WebSocket clients without ever blocking the store's writer.
+
+    Subscribe ``on_committed`` to the hub; ``issues`` (the Oracle's, when it runs here) is polled for issue messages.
+    """
 
     def __init__(
         self,
-        hub: Hub,
         *,
         client_buffer: int = 1000,
         backlog_batches: int = 256,
@@ -199,10 +201,6 @@ class LiveStream:
         self._parent_of: _Lru = _Lru(200_000)
         self._issues: dict[str, dict] = {}
         self._issue_task: asyncio.Task | None = None
-        self._unsubscribe = hub.subscribe(self.on_committed)
-
-    def close(self) -> None:
-        self._unsubscribe()
 
     # --- the writer thread's side: hand over and return -------------------------------------------
 
