@@ -293,11 +293,10 @@ def _issue(severity: str) -> dict:
 
 
 def test_oracle_issues_are_streamed_as_they_open_and_resolve(oracle_server):
-    services = oracle_server.oracle.services
-    stream = services.extras["stream"]
+    stream = oracle_server.oracle.services.stream
     fake = _Issues()
-    previous = services.extras.get("oracle")
-    services.extras["oracle"] = fake
+    previous = stream.issues
+    stream.issues = fake.issues
     stream.issue_poll_s = 0.05
     try:
         with connect(ws_url(oracle_server, "issues", "types=issue")) as ws:
@@ -310,7 +309,4 @@ def test_oracle_issues_are_streamed_as_they_open_and_resolve(oracle_server):
             (resolved,) = receive(ws, 1)
             assert (resolved["status"], resolved["id"]) == ("resolved", "tool_failures:tool:search")
     finally:
-        if previous is not None:
-            services.extras["oracle"] = previous
-        else:
-            services.extras.pop("oracle", None)
+        stream.issues = previous

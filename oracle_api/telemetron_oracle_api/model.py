@@ -55,6 +55,15 @@ class SpanRecord:
     # For a pending record: the real span's own parent, if the emitter said.
     pending_parent_id: str | None = None
     scope_attributes: dict = field(default_factory=dict)
+    # How agents coordinate (our task/handoff conventions, messaging), read once by ``normalize.promote``
+    # for the Oracle's trackers; the attributes keep the originals.
+    task_id: str | None = None
+    blocked_by: str | None = None
+    messaging_operation: str | None = None
+    tool_name: str | None = None  # execute_tool spans only, as are the handoff fields
+    handoff_source: str | None = None
+    handoff_target: str | None = None
+    is_handoff: bool = False
 
     @property
     def service_name(self) -> str:

@@ -44,18 +44,20 @@ class OracleApi:
             max_message_bytes=settings.grpc_max_message_bytes,
             interceptors=[TokenInterceptor(settings.api_token, grpc_refusals)] if settings.api_token else [],
         )
+        # What the store commits goes to the Oracle and to the live stream, which also streams the Oracle's issues.
         self.oracle = Oracle(settings, self.store)
         self.hub.subscribe(self.oracle.on_committed)
+        self.stream = LiveStream(issues=self.oracle.issues)
+        self.hub.subscribe(self.stream.on_committed)
         self.services = Services(
             settings=settings,
             store=self.store,
             hub=self.hub,
             receiver_stats=self.receiver.stats,
             grpc_refusals=grpc_refusals,
+            oracle=self.oracle,
+            stream=self.stream,
         )
-        self.services.extras["oracle"] = self.oracle
-        # Live WebSocket stream: a hub subscriber that only hands batches to the event loop.
-        self.services.extras["stream"] = LiveStream(self.hub, extras=self.services.extras)
         self.app = create_app(self.services)
 
     def start(self) -> None:

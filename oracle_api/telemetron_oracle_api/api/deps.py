@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -12,6 +13,10 @@ from ..receiver.grpc_server import ReceiverStats
 from ..settings import Settings
 from ..store.interface import TelemetryStore
 from .security import HttpRefusals
+
+if TYPE_CHECKING:
+    from ..oracle import Oracle
+    from .stream import LiveStream
 
 
 @dataclass
@@ -24,8 +29,8 @@ class Services:
     receiver_stats: ReceiverStats = field(default_factory=ReceiverStats)
     http_refusals: HttpRefusals = field(default_factory=HttpRefusals)
     grpc_refusals: GrpcRefusals = field(default_factory=GrpcRefusals)
-    # Later stages (the Oracle, live streams) attach themselves here by name.
-    extras: dict = field(default_factory=dict)
+    oracle: Oracle | None = None  # the derived state; its routes answer 503 without one
+    stream: LiveStream | None = None  # the WebSocket fan-out; its routes say so without one
 
 
 def get_services(request: Request) -> Services:

@@ -28,7 +28,9 @@ _FORMAT = Query(pattern="^(json|log)$", description="json (the contract) or log 
 async def get_oracle(request: Request) -> Oracle:
     # async, so resolving it needs no worker thread (a sync dependency would take one per request)
     services: Services = request.app.state.services
-    return services.extras["oracle"]
+    if services.oracle is None:
+        raise HTTPException(status_code=503, detail="the Oracle is not running in this process")
+    return services.oracle
 
 
 OracleDep = Annotated[Oracle, Depends(get_oracle)]
@@ -39,7 +41,10 @@ def _json(payload: object, status_code: int = 200) -> Response:
     return Response(content=body, status_code=status_code, media_type="application/json")
 
 
-_MOMENT = "an ISO 8601 / RFC 3339 time such as 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), a duration ago such as 90s, 10m, 2h or 1d"
+_MOMENT = (
+    "an ISO 8601 / RFC 3339 time such as 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), "
+    "a duration ago such as 90s, 10m, 2h or 1d"
+)
 
 
 def _moment(value: str, name: str) -> int:

@@ -23,18 +23,19 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from ..formats import STATUS_CODES, iso, span_kind_name
-from ..hub import Committed, Hub
+from ..hub import Committed
 from ..model import SpanRecord
 from . import steps
-from .deps import Services, get_services
 
 log = logging.getLogger(__name__)
+
+IssueSource = Callable[[], list[dict]]  # the open issues now (``Oracle.issues``)
 router = APIRouter(tags=["stream"])
 
 MESSAGE_TYPES = ("span", "pending", "issue")
@@ -53,27 +54,27 @@ class Filters:
     @classmethod
     def parse(cls, raw: dict, base: Filters | None = None) -> Filters:
         """Filters from query parameters or a client message; unknown values raise ValueError."""
-        f = Filters(**vars(base)) if base else Filters()
+        filters = Filters(**vars(base)) if base else Filters()
         if "agent" in raw:
-            f.agent = str(raw["agent"]) or None if raw["agent"] is not None else None
+            filters.agent = str(raw["agent"]) or None if raw["agent"] is not None else None
         if "trace_id" in raw:
-            f.trace_id = str(raw["trace_id"]).lower() or None if raw["trace_id"] is not None else None
+            filters.trace_id = str(raw["trace_id"]).lower() or None if raw["trace_id"] is not None else None
         if "kind" in raw:
             kinds = _names(raw["kind"])
             unknown = kinds - set(steps.STEP_KINDS)
             if unknown:
                 raise ValueError(f"unknown kind {sorted(unknown)}: use {', '.join(steps.STEP_KINDS)}")
-            f.kinds = frozenset(kinds) or None
+            filters.kinds = frozenset(kinds) or None
         if "types" in raw:
             types = _names(raw["types"])
             unknown = types - set(MESSAGE_TYPES)
             if unknown:
                 raise ValueError(f"unknown types {sorted(unknown)}: use {', '.join(MESSAGE_TYPES)}")
-            f.types = frozenset(types) or frozenset(MESSAGE_TYPES)
+            filters.types = frozenset(types) or frozenset(MESSAGE_TYPES)
         if "errors_only" in raw:
             value = raw["errors_only"]
-            f.errors_only = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-        return f
+            filters.errors_only = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        return filters
 
     def accepts(self, message: dict) -> bool:
         mtype = message["type"]
@@ -169,17 +170,19 @@ class _Lru(OrderedDict):
 
 
 class LiveStream:
-    """Fans committed data out to WebSocket clients without ever blocking the store's writer."""
+    """Fans committed data out to WebSocket clients without ever blocking the store's writer.
+
+    Subscribe ``on_committed`` to the hub; ``issues`` (the Oracle's, when it runs here) is polled for issue messages.
+    """
 
     def __init__(
         self,
-        hub: Hub,
         *,
         client_buffer: int = 1000,
         backlog_batches: int = 256,
         stall_timeout_s: float = 60.0,
         issue_poll_s: float = 2.0,
-        extras: dict | None = None,
+        issues: IssueSource | None = None,
     ) -> None:
         self.client_buffer = client_buffer
         self.backlog_batches = backlog_batches
@@ -187,8 +190,8 @@ class LiveStream:
         self.issue_poll_s = issue_poll_s
         self.clients: set[_Client] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
-        # The process's named services; the Oracle, when it runs there as "oracle", is polled for issues.
-        self.extras = extras if extras is not None else {}
+        # What is polled for open issues (the Oracle's ``issues``), when the Oracle runs in this process.
+        self.issues = issues
         self._lock = threading.Lock()
         self._scheduled = 0
         self._overflow = 0
@@ -198,14 +201,6 @@ class LiveStream:
         self._parent_of: _Lru = _Lru(200_000)
         self._issues: dict[str, dict] = {}
         self._issue_task: asyncio.Task | None = None
-        self._unsubscribe = hub.subscribe(self.on_committed)
-
-    def close(self) -> None:
-        self._unsubscribe()
-
-    @property
-    def oracle(self):
-        return self.extras.get("oracle")
 
     # --- the writer thread's side: hand over and return -------------------------------------------
 
@@ -247,13 +242,13 @@ class LiveStream:
             self._check_stalled()
             return
         self._learn(batch)
-        messages = [self._pending_message(p) for p in pending]
-        messages += [self._span_message(s) for s in batch.spans]
+        messages = [self._pending_message(record) for record in pending]
+        messages += [self._span_message(span) for span in batch.spans]
         texts: list[str | None] = [None] * len(messages)  # encoded once, and only if some client takes it
         for client in list(self.clients):
-            f = client.filters
+            filters = client.filters
             for i, message in enumerate(messages):
-                if not f.accepts(message):
+                if not filters.accepts(message):
                     continue
                 if client.full():
                     client.drop()
@@ -305,55 +300,57 @@ class LiveStream:
             span_id = self._parent_of.get(key)
         return None
 
-    def _span_message(self, s: SpanRecord) -> dict:
-        attrs = s.attributes
-        step = steps.step_kind(s.operation, s.name, s.kind, attrs, s.request_model, s.provider)
-        agent = self._owner(s.trace_id, s.span_id)
+    def _span_message(self, span: SpanRecord) -> dict:
+        attrs = span.attributes
+        step = steps.step_kind(span.operation, span.name, span.kind, attrs, span.request_model, span.provider)
+        agent = self._owner(span.trace_id, span.span_id)
         message = {
             "type": "span",
             "step": step,
             "agent": agent,
-            "trace_id": s.trace_id,
-            "span_id": s.span_id,
-            "parent_span_id": s.parent_span_id,
-            "name": s.name,
-            "span_kind": span_kind_name(s.kind),
-            "service_name": s.resource.service_name,
-            "start_time": iso(s.start_ns),
-            "start_ns": s.start_ns,
-            "end_ns": s.end_ns,
-            "duration_ms": (s.end_ns - s.start_ns) / 1e6,
-            "status": STATUS_CODES[s.status_code] if 0 <= s.status_code < 3 else str(s.status_code),
-            "status_message": s.status_message,
-            "error": s.status_code == 2,
-            "model": s.request_model,
-            "input_tokens": s.input_tokens,
-            "output_tokens": s.output_tokens,
+            "trace_id": span.trace_id,
+            "span_id": span.span_id,
+            "parent_span_id": span.parent_span_id,
+            "name": span.name,
+            "span_kind": span_kind_name(span.kind),
+            "service_name": span.resource.service_name,
+            "start_time": iso(span.start_ns),
+            "start_ns": span.start_ns,
+            "end_ns": span.end_ns,
+            "duration_ms": (span.end_ns - span.start_ns) / 1e6,
+            "status": STATUS_CODES[span.status_code] if 0 <= span.status_code < 3 else str(span.status_code),
+            "status_message": span.status_message,
+            "error": span.status_code == 2,
+            "model": span.request_model,
+            "input_tokens": span.input_tokens,
+            "output_tokens": span.output_tokens,
             "attributes": attrs,
         }
         if step == steps.HANDOFF:
-            source, target = steps.handoff_ends(s.name, attrs) or (None, None)
+            source, target = steps.handoff_ends(span.name, attrs) or (None, None)
             message["agent"] = source or agent
             message["handoff_target"] = target
         return message
 
-    def _pending_message(self, p: SpanRecord) -> dict:
-        real_id = p.parent_span_id
-        attrs = p.attributes
-        step = steps.step_kind(p.operation, p.name, p.kind, attrs, p.request_model, p.provider)
+    def _pending_message(self, pending: SpanRecord) -> dict:
+        real_id = pending.parent_span_id
+        attrs = pending.attributes
+        step = steps.step_kind(
+            pending.operation, pending.name, pending.kind, attrs, pending.request_model, pending.provider
+        )
         return {
             "type": "pending",
             "step": step,
-            "agent": self._owner(p.trace_id, real_id),
-            "trace_id": p.trace_id,
+            "agent": self._owner(pending.trace_id, real_id),
+            "trace_id": pending.trace_id,
             "span_id": real_id,
-            "parent_span_id": p.pending_parent_id,
-            "name": p.name,
-            "service_name": p.resource.service_name,
-            "start_time": iso(p.start_ns),
-            "start_ns": p.start_ns,
-            "last_seen": iso(max(p.end_ns, p.start_ns)),
-            "model": p.request_model,
+            "parent_span_id": pending.pending_parent_id,
+            "name": pending.name,
+            "service_name": pending.resource.service_name,
+            "start_time": iso(pending.start_ns),
+            "start_ns": pending.start_ns,
+            "last_seen": iso(max(pending.end_ns, pending.start_ns)),
+            "model": pending.request_model,
             "error": False,
             "attributes": {k: v for k, v in attrs.items() if not k.endswith("span_type")},
         }
@@ -362,10 +359,10 @@ class LiveStream:
 
     async def _poll_issues(self) -> None:
         while self.clients:
-            oracle = self.oracle
-            if oracle is not None and hasattr(oracle, "issues"):
+            issues = self.issues
+            if issues is not None:
                 try:
-                    current = await asyncio.to_thread(oracle.issues)
+                    current = await asyncio.to_thread(issues)
                 except Exception:
                     log.exception("live stream: reading Oracle issues failed")
                     current = None
@@ -423,7 +420,7 @@ class LiveStream:
         self.clients.add(client)
         for issue in self._issues.values():  # what is open now, for a client that just arrived
             self._offer_issue("open", issue, only=client)
-        if self._issue_task is None and self.oracle is not None:
+        if self._issue_task is None and self.issues is not None:
             self._issue_task = asyncio.ensure_future(self._poll_issues())
         sender = asyncio.ensure_future(self._send(client))
         try:
@@ -477,7 +474,7 @@ class LiveStream:
 
 @router.websocket("/ws/debug/{client_id}")
 async def debug_stream(websocket: WebSocket, client_id: str) -> None:
-    stream: LiveStream | None = websocket.app.state.services.extras.get("stream")
+    stream: LiveStream | None = websocket.app.state.services.stream
     if stream is None:
         await websocket.close(code=1011, reason="live stream is not running")
         return
@@ -485,7 +482,7 @@ async def debug_stream(websocket: WebSocket, client_id: str) -> None:
 
 
 @router.get("/api/v1/stream/stats", tags=["stream"])
-def stream_stats(services: Annotated[Services, Depends(get_services)]) -> dict:
+def stream_stats(request: Request) -> dict:
     """Connected live-stream clients: buffered, sent and dropped messages."""
-    stream: LiveStream | None = services.extras.get("stream")
+    stream: LiveStream | None = request.app.state.services.stream  # api.deps.Services, which imports this module
     return stream.stats() if stream else {"clients": [], "batches_dropped": 0}

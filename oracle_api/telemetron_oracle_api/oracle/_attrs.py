@@ -1,4 +1,7 @@
-"""Reading our conventions out of span and resource attributes (tolerant of how emitters encode them)."""
+"""Reading one-off conventions out of span and resource attributes (tolerant of how emitters encode them).
+
+What every tracker needs (task, handoff, tool, messaging) is on the ``SpanRecord`` already: ``normalize.promote``.
+"""
 
 from __future__ import annotations
 
@@ -59,31 +62,3 @@ def deployment_of(span: SpanRecord) -> str:
 
 def resource_deployment(resource: Resource) -> str | None:
     return text(resource.attributes, sc.K8S_DEPLOYMENT_NAME)
-
-
-def messaging_operation(attrs: dict) -> str | None:
-    # "messaging.operation" is the spelling before messaging.operation.type existed.
-    return text(attrs, sc.MESSAGING_OPERATION_TYPE) or text(attrs, "messaging.operation")
-
-
-def tool_name(span: SpanRecord) -> str:
-    return text(span.attributes, sc.GEN_AI_TOOL_NAME) or span.name.partition(" ")[2] or span.name
-
-
-def handoff_target(span: SpanRecord) -> str | None:
-    target = text(span.attributes, sc.GEN_AI_HANDOFF_TARGET)
-    if target:
-        return target
-    tool = tool_name(span)
-    if tool.startswith(sc.OP_HANDOFF_TOOL_PREFIX):
-        return tool[len(sc.OP_HANDOFF_TOOL_PREFIX) :] or None
-    return None
-
-
-def is_handoff(span: SpanRecord) -> bool:
-    attrs = span.attributes
-    return (
-        sc.GEN_AI_HANDOFF_TARGET in attrs
-        or sc.GEN_AI_HANDOFF_SOURCE in attrs
-        or tool_name(span).startswith(sc.OP_HANDOFF_TOOL_PREFIX)
-    )

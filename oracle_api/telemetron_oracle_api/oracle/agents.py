@@ -167,7 +167,7 @@ class AgentTracker:
                 task.last_seen_ns = pending.end_ns
                 agent.revision += 1
             return
-        task_id = _attrs.text(pending.attributes, sc.TASK_ID) or real_id
+        task_id = pending.task_id or real_id
         agent.handed_off.pop(task_id, None)
         if len(agent.running) >= _MAX_OPEN_TASKS:
             agent.running.pop(next(iter(agent.running)))
@@ -178,7 +178,7 @@ class AgentTracker:
             span_id=real_id,
             started_ns=pending.start_ns,
             last_seen_ns=max(pending.end_ns, pending.start_ns),
-            blocked_by=_attrs.text(pending.attributes, sc.TASK_BLOCKED_BY),
+            blocked_by=pending.blocked_by,
         )
         agent.updated_ns = max(agent.updated_ns, pending.start_ns)
         agent.revision += 1
@@ -188,7 +188,7 @@ class AgentTracker:
         self.lineage.place(span.span_id, span.parent_span_id, agent.name)
         if span.operation != sc.OP_INVOKE_AGENT:
             return
-        task_id = _attrs.text(span.attributes, sc.TASK_ID) or span.span_id
+        task_id = span.task_id or span.span_id
         agent.running.pop(span.span_id, None)
         agent.handed_off.pop(task_id, None)
         failed = span.status_code == 2

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -21,16 +21,18 @@ from telemetron_instrumentation import semconv as sc
 from ..hub import Committed
 from ..model import MetricPoint, SpanRecord
 from ..settings import Settings
-from . import _attrs
 from .agents import AgentTracker
+from .detectors import detect
 from .handoffs import HandoffTracker
-from .issues import IssueRegistry, detect, restore_rejections
+from .issues import Issue, IssueRegistry, restore_rejections
 from .llm import LlmTracker, is_llm_span, parse_configured_limits
 from .queues import QueueTracker
+from .rebuild import rebuild_from_kafka, rebuild_from_store
 from .snapshots import SnapshotStore
 from .state import build, filter_state
 from .tasks import Outcomes
 from .tools import ToolTracker
+from .view import StateView
 from .window import NS, Lru
 from .workload import WorkloadTracker
 
@@ -78,6 +80,17 @@ class Oracle:
         self.queues = QueueTracker(self.outcomes)
         self.llm = LlmTracker(parse_configured_limits(settings.llm_rate_limits))
         self.workload = WorkloadTracker(stale_after_s=settings.workload_stale_after_s)
+        self.view = StateView(
+            settings,
+            self.agents,
+            self.tools,
+            self.handoffs,
+            self.queues,
+            self.llm,
+            self.workload,
+            self.outcomes,
+            store.rejections if store is not None else None,
+        )
         self.registry = IssueRegistry()
         self.snapshots = SnapshotStore(store.path, settings.snapshot_retention) if store is not None else None
         self.version = 0
@@ -90,7 +103,7 @@ class Oracle:
         self._thread: threading.Thread | None = None
         self._builder: threading.Thread | None = None
         self._kafka_thread: threading.Thread | None = None
-        self._last_snapshot = (0, "", None)  # (taken_ns, content hash, activity signature)
+        self._last_snapshot: tuple[int, str, tuple | None] = (0, "", None)  # (taken_ns, content hash, activity)
 
     # --- ingest (hub subscriber, on the store's writer thread) -------------------------------------
 
@@ -99,9 +112,9 @@ class Oracle:
 
     def ingest(
         self,
-        spans: list[SpanRecord] = (),
-        pending: list[SpanRecord] = (),
-        metric_points: list[MetricPoint] = (),
+        spans: Sequence[SpanRecord] = (),
+        pending: Sequence[SpanRecord] = (),
+        metric_points: Sequence[MetricPoint] = (),
     ) -> None:
         for chunk in _chunks(pending):
             with self.lock:
@@ -122,50 +135,50 @@ class Oracle:
             self.version += 1
         self._changed.set()
 
-    def _pending(self, p: SpanRecord) -> None:
-        real_id = p.parent_span_id
-        if not real_id or (p.trace_id, real_id) in self._ended:
+    def _pending(self, pending: SpanRecord) -> None:
+        real_id = pending.parent_span_id
+        if not real_id or (pending.trace_id, real_id) in self._ended:
             return  # the real span already ended: a late heartbeat
-        op = p.operation
-        if op in _AGENT_OPERATIONS and p.agent_name:
-            self.agents.started(p)
+        operation = pending.operation
+        if operation in _AGENT_OPERATIONS and pending.agent_name:
+            self.agents.started(pending)
             return
-        agent = self.agents.lineage.place(real_id, p.pending_parent_id, p.agent_name)
-        if op == sc.OP_EXECUTE_TOOL and _attrs.is_handoff(p):
-            self._handoff(p, real_id, agent)
-        if _attrs.messaging_operation(p.attributes) in _CONSUME:
-            self.queues.consumed(p, ended=False)
+        agent = self.agents.lineage.place(real_id, pending.pending_parent_id, pending.agent_name)
+        if operation == sc.OP_EXECUTE_TOOL and pending.is_handoff:
+            self._handoff(pending, real_id, agent)
+        if pending.messaging_operation in _CONSUME:
+            self.queues.consumed(pending, ended=False)
 
-    def _span(self, s: SpanRecord) -> None:
-        ended, key = self._ended, (s.trace_id, s.span_id)
+    def _span(self, span: SpanRecord) -> None:
+        ended, key = self._ended, (span.trace_id, span.span_id)
         if key in ended:
             self.counters["duplicates"] += 1
             return
         ended[key] = None
         if len(ended) > ended.limit:
             ended.popitem(last=False)
-        op = s.operation
+        operation = span.operation
         lineage = self.agents.lineage
-        if op in _AGENT_OPERATIONS and s.agent_name:
-            self.agents.ended(s)
-            agent = s.agent_name
-        elif op == sc.OP_EXECUTE_TOOL:
-            agent = lineage.place(s.span_id, s.parent_span_id, s.agent_name)
-            if _attrs.is_handoff(s):
-                self._handoff(s, s.span_id, agent)
+        agent: str | None
+        if operation in _AGENT_OPERATIONS and span.agent_name:
+            self.agents.ended(span)
+            agent = span.agent_name
+        elif operation == sc.OP_EXECUTE_TOOL:
+            agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
+            if span.is_handoff:
+                self._handoff(span, span.span_id, agent)
             else:
-                self.tools.ended(s, agent or lineage.agent_of(s.parent_span_id))
-        elif is_llm_span(s):
-            key = self.llm.ended(s)
-            agent = lineage.place(s.span_id, s.parent_span_id, s.agent_name, key, s.end_ns)
+                self.tools.ended(span, agent or lineage.agent_of(span.parent_span_id))
+        elif is_llm_span(span):
+            model_key = self.llm.ended(span)
+            agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name, model_key, span.end_ns)
         else:
-            agent = lineage.place(s.span_id, s.parent_span_id, s.agent_name)
-        if s.kind in (4, 5) or sc.MESSAGING_OPERATION_TYPE in s.attributes:
-            mop = _attrs.messaging_operation(s.attributes)
-            if mop in _SEND:
-                self.queues.sent(s, agent)
-            elif mop in _CONSUME:
-                self.queues.consumed(s, ended=True)
+            agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
+        if span.kind in (4, 5) or sc.MESSAGING_OPERATION_TYPE in span.attributes:
+            if span.messaging_operation in _SEND:
+                self.queues.sent(span, agent)
+            elif span.messaging_operation in _CONSUME:
+                self.queues.consumed(span, ended=True)
 
     def _attribute_model(self, agent: str, key: tuple[str, str], t_ns: int) -> None:
         """An LLM call's agent is known (now or once its ancestors arrived): both sides learn it."""
@@ -174,9 +187,8 @@ class Oracle:
 
     def _handoff(self, span: SpanRecord, real_id: str, agent: str | None) -> None:
         handoff = self.handoffs.record(span, real_id, agent or span.agent_name)
-        task_id = _attrs.text(span.attributes, sc.TASK_ID)
-        if handoff is not None and task_id:
-            self.agents.handed_off(handoff.target, task_id, span.trace_id, span.start_ns)
+        if handoff is not None and span.task_id:
+            self.agents.handed_off(handoff.target, span.task_id, span.trace_id, span.start_ns)
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -197,10 +209,10 @@ class Oracle:
             cache = self._rebuild()
         return cache[2], cache[3]
 
-    def _rebuild(self) -> tuple[int, float, dict, bytes, str]:
+    def _rebuild(self) -> tuple[int, float, dict, bytes, str, int]:
         with self.lock:
             version, now_ns = self.version, time.time_ns()
-            state, raw, content = build(self, now_ns)
+            state, raw, content = build(self.view, now_ns)
         self._cache = cache = (version, time.monotonic(), state, raw, content, now_ns)
         return cache
 
@@ -219,7 +231,12 @@ class Oracle:
     def issues(self) -> list[dict]:
         with self.lock:
             now_ns = time.time_ns()
-            return self.registry.update(detect(self, now_ns), now_ns)
+            return self.registry.update(self._detect(now_ns), now_ns)
+
+    def _detect(self, now_ns: int) -> list[Issue]:
+        """The detectors only read; what moves with time alone is brought up to date first."""
+        self.workload.note_degraded(now_ns)
+        return detect(self.view, now_ns)
 
     def health(self) -> dict:
         with self.lock:
@@ -235,12 +252,10 @@ class Oracle:
 
     def start(self) -> None:
         """Rebuild from the store (before the receiver starts), then run the background thread."""
-        from .rebuild import rebuild_from_kafka, rebuild_from_store
-
         store_empty = True
         if self.store is not None:
             started = time.monotonic()
-            report = rebuild_from_store(self, self.store)
+            report = rebuild_from_store(self.ingest, self.store, self.settings, self.workload.metric_names)
             report["seconds"] = round(time.monotonic() - started, 3)
             self.rebuild_report = {"store": report}
             store_empty = report["store_spans"] == 0
@@ -293,8 +308,8 @@ class Oracle:
                 self.snapshots.close()
 
     def _run(self) -> None:
-        s = self.settings
-        period = max(0.05, min(1.0, s.snapshot_interval_s / 2, s.snapshot_min_gap_s))
+        settings = self.settings
+        period = max(0.05, min(1.0, settings.snapshot_interval_s / 2, settings.snapshot_min_gap_s))
         while not self._stop.wait(period):
             try:
                 self.tick()
@@ -307,7 +322,7 @@ class Oracle:
         with self.lock:
             self.agents.expire(now_ns)
             self.workload.expire(now_ns)
-            issues = self.registry.update(detect(self, now_ns), now_ns)
+            issues = self.registry.update(self._detect(now_ns), now_ns)
             self.version += 1
         self._changed.set()
         if self.snapshots is None:
@@ -318,9 +333,9 @@ class Oracle:
         if new_content == content:
             return None
         new_activity = _activity_signature(state, issues)
-        s = self.settings
-        due = now_ns - taken_ns >= s.snapshot_interval_s * NS
-        changed = new_activity != activity and now_ns - taken_ns >= s.snapshot_min_gap_s * NS
+        settings = self.settings
+        due = now_ns - taken_ns >= settings.snapshot_interval_s * NS
+        changed = new_activity != activity and now_ns - taken_ns >= settings.snapshot_min_gap_s * NS
         if not (due or changed or final):
             return None
         reason = "shutdown" if final else ("change" if changed else "interval")
@@ -329,7 +344,7 @@ class Oracle:
         return snapshot_id
 
 
-def _chunks(items: list) -> Iterable[list]:
+def _chunks(items: Sequence) -> Iterable[Sequence]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 

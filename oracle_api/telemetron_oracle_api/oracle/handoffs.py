@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from telemetron_instrumentation import semconv as sc
-
 from ..model import SpanRecord
-from . import _attrs
 from .window import Lru
 
 
@@ -36,11 +33,11 @@ class HandoffTracker:
 
     def record(self, span: SpanRecord, real_span_id: str, source: str | None) -> Handoff | None:
         """Count one handoff (from its span or its pending record); None when already counted."""
-        target = _attrs.handoff_target(span)
-        source = _attrs.text(span.attributes, sc.GEN_AI_HANDOFF_SOURCE) or source
+        target = span.handoff_target
+        source = span.handoff_source or source
         if not target or not source:
             return None
-        task_id = _attrs.text(span.attributes, sc.TASK_ID) or span.trace_id
+        task_id = span.task_id or span.trace_id
         entry = self.tasks.get(task_id)
         if entry is None:
             entry = TaskHandoffs(task_id)

@@ -99,27 +99,27 @@ class LlmTracker:
             if len(self.models) >= self._max:
                 return key
             stats = self.models[key] = ModelStats(provider, model)
-        t = span.end_ns
+        ended_ns = span.end_ns
         attrs = span.attributes
         tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
-        stats.tokens.add(t, tokens)
-        stats.requests.add(t)
+        stats.tokens.add(ended_ns, tokens)
+        stats.requests.add(ended_ns)
         stats.requests_total += 1
         stats.tokens_total += tokens
-        stats.last_seen_ns = max(stats.last_seen_ns, t)
+        stats.last_seen_ns = max(stats.last_seen_ns, ended_ns)
         stats.latencies_ms.append((span.end_ns - span.start_ns) / 1e6)
         for key_name in _COST_KEYS:
             cost = _attrs.number(attrs, key_name)
             if cost is not None:
-                stats.cost.add(t, cost)
+                stats.cost.add(ended_ns, cost)
                 stats.cost_total += cost
                 break
         if (
             _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_LIMIT) is not None
             or _attrs.number(attrs, sc.LLM_RATELIMIT_REQUESTS_LIMIT) is not None
         ):
-            if t >= stats.ratelimit_seen_ns:
-                stats.ratelimit_seen_ns = t
+            if ended_ns >= stats.ratelimit_seen_ns:
+                stats.ratelimit_seen_ns = ended_ns
                 stats.tokens_limit = _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_LIMIT)
                 stats.tokens_remaining = _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_REMAINING)
                 stats.tokens_reset_s = _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_RESET)
@@ -129,19 +129,19 @@ class LlmTracker:
         error_type = span.error_type
         if error_type is not None:
             kind = error_class(error_type, attrs.get(sc.HTTP_RESPONSE_STATUS_CODE))
-            stats.errors.add(t)
+            stats.errors.add(ended_ns)
             stats.error_counts[error_type] += 1
             stats.error_traces.append(span.trace_id)
             if kind == "rate_limited":
-                stats.rate_limited.add(t)
+                stats.rate_limited.add(ended_ns)
             elif kind == "server":
-                stats.server_errors.add(t)
-            if stats.last_error is None or t >= stats.last_error["time_ns"]:
+                stats.server_errors.add(ended_ns)
+            if stats.last_error is None or ended_ns >= stats.last_error["time_ns"]:
                 stats.last_error = {
                     "type": error_type,
                     "message": (span.status_message or "")[:300],
                     "trace_id": span.trace_id,
-                    "time_ns": t,
+                    "time_ns": ended_ns,
                 }
         return key
 

@@ -79,7 +79,7 @@ class QueueTracker:
     def sent(self, span: SpanRecord, agent: str | None) -> None:
         attrs = span.attributes
         name = queue_name(span)
-        message_id = _attrs.text(attrs, sc.MESSAGING_MESSAGE_ID) or _attrs.text(attrs, sc.TASK_ID) or span.span_id
+        message_id = _attrs.text(attrs, sc.MESSAGING_MESSAGE_ID) or span.task_id or span.span_id
         self._sends.put(span.span_id, (name, message_id))
         if (name, message_id) in self._consumed or ("span", span.span_id) in self._consumed:
             return
@@ -98,7 +98,7 @@ class QueueTracker:
             span_id=span.span_id,
             invoked_by=_attrs.text(attrs, sc.TASK_SUBMITTED_BY) or agent or span.resource.service_name,
             prompt=prompt[:_PROMPT_CHARS] if prompt else None,
-            blocked_by=_attrs.text(attrs, sc.TASK_BLOCKED_BY),
+            blocked_by=span.blocked_by,
             args=_args(attrs.get(sc.TASK_ARGS)),
         )
         queue.updated_ns = max(queue.updated_ns, span.start_ns)
@@ -107,7 +107,7 @@ class QueueTracker:
         """A process span (ended) or its pending record (started): the task has left its queue."""
         attrs = span.attributes
         keys: list[tuple[str, str]] = []
-        message_id = _attrs.text(attrs, sc.MESSAGING_MESSAGE_ID) or _attrs.text(attrs, sc.TASK_ID)
+        message_id = _attrs.text(attrs, sc.MESSAGING_MESSAGE_ID) or span.task_id
         name = queue_name(span)
         if message_id:
             keys.append((name, message_id))

@@ -13,16 +13,21 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..model import Decoded, MetricPoint, Resource, SpanRecord
 from ..receiver.decode import ResourceCache, decode_traces
+from ..receiver.normalize import promote_coordination
 
 if TYPE_CHECKING:
+    from ..settings import Settings
     from ..store.sqlite import Store
-    from .engine import Oracle
 
 log = logging.getLogger(__name__)
+
+# What the history is fed to: ``Oracle.ingest(spans=..., pending=..., metric_points=...)``.
+Ingest = Callable[..., None]
 
 _BATCH = 5000
 _METRICS_HORIZON_S = 900.0
@@ -55,6 +60,7 @@ class _Resources:
 
 
 def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
+    """A stored span as the receiver handed it over (promoted columns read back, coordination fields refilled)."""
     (
         trace_id,
         span_id,
@@ -82,7 +88,7 @@ def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
         attributes,
         links,
     ) = row  # _SPAN_COLUMNS, in order
-    return SpanRecord(
+    span = SpanRecord(
         trace_id,
         span_id,
         parent,
@@ -111,11 +117,13 @@ def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
         conversation,
         error_type,
     )
+    promote_coordination(span)
+    return span
 
 
 def _pending(row, resources: _Resources) -> SpanRecord:
     """An active_spans row as the pending record that created it (the real span is its parent)."""
-    return SpanRecord(
+    record = SpanRecord(
         trace_id=row["trace_id"],
         span_id=row["span_id"],
         parent_span_id=row["span_id"],
@@ -139,29 +147,33 @@ def _pending(row, resources: _Resources) -> SpanRecord:
         pending=True,
         pending_parent_id=row["parent_span_id"],
     )
+    promote_coordination(record)
+    return record
 
 
-def rebuild_from_store(oracle: Oracle, store: Store) -> dict:
-    """Fold the store's recent history into ``oracle``; returns what was read."""
-    s = oracle.settings
+def rebuild_from_store(ingest: Ingest, store: Store, settings: Settings, metric_names: tuple[str, ...]) -> dict:
+    """Feed the store's recent history (spans, open spans, the metrics named) to ``ingest``; returns what was read."""
     now = time.time_ns()
     report = {"active_spans": 0, "spans": 0, "metric_points": 0, "store_spans": 0}
     with store.reader() as conn:
         resources = _Resources(conn)
         report["store_spans"] = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
         active = [_pending(r, resources) for r in conn.execute("SELECT * FROM active_spans ORDER BY start_ns")]
-        oracle.ingest(pending=active)
+        ingest(pending=active)
         report["active_spans"] = len(active)
         cursor = conn.cursor()
         cursor.row_factory = None  # plain tuples: this loop reads up to oracle_rebuild_max_spans rows
         cursor.execute(
             f"SELECT {_SPAN_COLUMNS} FROM spans WHERE rowid > ? AND received_ns >= ? ORDER BY rowid",
-            (report["store_spans"] - s.oracle_rebuild_max_spans, now - int(s.oracle_rebuild_horizon_s * 1e9)),
+            (
+                report["store_spans"] - settings.oracle_rebuild_max_spans,
+                now - int(settings.oracle_rebuild_horizon_s * 1e9),
+            ),
         )
         while rows := cursor.fetchmany(_BATCH):
-            oracle.ingest(spans=[_span(r, resources) for r in rows])
+            ingest(spans=[_span(r, resources) for r in rows])
             report["spans"] += len(rows)
-        names = oracle.workload.metric_names
+        names = metric_names
         cursor = conn.execute(
             f"SELECT * FROM metric_points WHERE name IN ({','.join('?' * len(names))}) AND time_ns >= ? "
             "ORDER BY time_ns",
@@ -183,7 +195,7 @@ def rebuild_from_store(oracle: Oracle, store: Store) -> dict:
                 )
                 for r in rows
             ]
-            oracle.ingest(metric_points=points)
+            ingest(metric_points=points)
             report["metric_points"] += len(points)
     return report
 

@@ -17,7 +17,7 @@ from .window import NS, percentile
 from .workload import mib, quantity_cpu, quantity_memory
 
 if TYPE_CHECKING:
-    from .engine import Oracle
+    from .view import StateView
 
 _PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
@@ -25,28 +25,28 @@ _PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def build_state(o: Oracle, now_ns: int) -> dict:
+def build_state(view: StateView, now_ns: int) -> dict:
     """The whole state; call with the Oracle's lock held."""
-    return build(o, now_ns)[0]
+    return build(view, now_ns)[0]
 
 
-def build(o: Oracle, now_ns: int) -> tuple[dict, bytes, str]:
+def build(view: StateView, now_ns: int) -> tuple[dict, bytes, str]:
     """The whole state, its JSON encoding and a hash of its content; call with the Oracle's lock held.
 
     Agents are the bulk of the document and change one at a time, so each agent's part is
     rendered (and encoded) only when that agent changed; the rest is assembled around it.
     """
-    s = o.settings
-    agents, agent_bytes, totals = _agents(o, now_ns)
-    workload = _workload(o, now_ns)
-    queues = _queues(o, now_ns)
-    litellm = _litellm(o, now_ns)
-    state: dict = {"id": s.system_id, "generated_at": iso(now_ns)}
-    if o.workload.cluster_names:
-        state["cluster_name"] = o.workload.cluster_names.most_common(1)[0][0]
-    if o.workload.namespaces:
-        state["namespace"] = o.workload.namespaces.most_common(1)[0][0]
-    state["agents"] = agents[: s.state_max_agents]
+    settings = view.settings
+    agents, agent_bytes, totals = _agents(view, now_ns)
+    workload = _workload(view, now_ns)
+    queues = _queues(view, now_ns)
+    litellm = _litellm(view, now_ns)
+    state: dict = {"id": settings.system_id, "generated_at": iso(now_ns)}
+    if view.workload.cluster_names:
+        state["cluster_name"] = view.workload.cluster_names.most_common(1)[0][0]
+    if view.workload.namespaces:
+        state["namespace"] = view.workload.namespaces.most_common(1)[0][0]
+    state["agents"] = agents[: settings.state_max_agents]
     state["workload"] = workload
     state["queues"] = queues
     state["litellm"] = litellm
@@ -66,7 +66,7 @@ def build(o: Oracle, now_ns: int) -> tuple[dict, bytes, str]:
     content = hashlib.blake2b(digest_size=16)  # of everything but generated_at: "did anything change?"
     for key, value in state.items():
         if key == "agents":
-            encoded = b"[" + b",".join(agent_bytes[: s.state_max_agents]) + b"]"
+            encoded = b"[" + b",".join(agent_bytes[: settings.state_max_agents]) + b"]"
         else:
             encoded = _encode(value).encode()
         part = _encode(key).encode() + b":" + encoded
@@ -94,17 +94,17 @@ def _task_json(task, status: str) -> dict:
     return item
 
 
-def _agents(o: Oracle, now_ns: int) -> tuple[list[dict], list[bytes], dict]:
-    s = o.settings
+def _agents(view: StateView, now_ns: int) -> tuple[list[dict], list[bytes], dict]:
+    settings = view.settings
     totals = {RUNNING: 0, WAITING: 0, COMPLETED: 0, FAILED: 0}
     items, encoded = [], []
-    for name in sorted(o.agents.agents):
-        agent = o.agents.agents[name]
+    for name in sorted(view.agents.agents):
+        agent = view.agents.agents[name]
         blocked = any(t.blocked_by for t in agent.running.values())
-        key = (agent.revision, o.outcomes.revision if blocked else 0, s.state_max_tasks_per_agent)
+        key = (agent.revision, view.outcomes.revision if blocked else 0, settings.state_max_tasks_per_agent)
         cached = agent.rendered
         if cached is None or cached[0] != key or not agent.updated_ns:
-            item, counts = _agent_json(o, agent, now_ns)
+            item, counts = _agent_json(view, agent, now_ns)
             cached = agent.rendered = (key, item, _encode(item).encode(), counts)
         items.append(cached[1])
         encoded.append(cached[2])
@@ -113,10 +113,10 @@ def _agents(o: Oracle, now_ns: int) -> tuple[list[dict], list[bytes], dict]:
     return items, encoded, totals
 
 
-def _agent_json(o: Oracle, agent, now_ns: int) -> tuple[dict, dict]:
-    s = o.settings
-    horizon = now_ns - int(s.completed_task_retention_s * NS)
-    open_tasks = [(t, o.agents.status_of(t)) for t in agent.running.values()]
+def _agent_json(view: StateView, agent, now_ns: int) -> tuple[dict, dict]:
+    settings = view.settings
+    horizon = now_ns - int(settings.completed_task_retention_s * NS)
+    open_tasks = [(t, view.agents.status_of(t)) for t in agent.running.values()]
     open_tasks += [(t, WAITING) for t in agent.handed_off.values()]
     done = [(t, t.status) for t in agent.done if (t.ended_ns or 0) >= horizon]
     counts = {RUNNING: 0, WAITING: 0, COMPLETED: 0, FAILED: 0}
@@ -125,7 +125,7 @@ def _agent_json(o: Oracle, agent, now_ns: int) -> tuple[dict, dict]:
     for _, status in done:
         counts[status] += 1
     # Open work always shows (up to the cap), then the most recent finished work.
-    cap = s.state_max_tasks_per_agent
+    cap = settings.state_max_tasks_per_agent
     open_tasks.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
     shown = open_tasks[:cap]
     if len(shown) < cap and done:
@@ -148,18 +148,20 @@ def _agent_json(o: Oracle, agent, now_ns: int) -> tuple[dict, dict]:
     return item, counts
 
 
-def _workload(o: Oracle, now_ns: int) -> list[dict]:
-    w = o.workload
+def _workload(view: StateView, now_ns: int) -> list[dict]:
+    workload_tracker = view.workload
     by_deployment: dict[str, list] = {}
-    for pod in w.live_pods(now_ns):
+    for pod in workload_tracker.live_pods(now_ns):
         by_deployment.setdefault(pod.deployment, []).append(pod)
     names = set(by_deployment)
     names.update(
-        d.name for d in w.deployments.values() if d.desired is not None and d.updated_ns >= now_ns - w.stale_ns
+        d.name
+        for d in workload_tracker.deployments.values()
+        if d.desired is not None and d.updated_ns >= now_ns - workload_tracker.stale_ns
     )
     out = []
     for name in sorted(names):
-        deployment = w.deployments.get(name)
+        deployment = workload_tracker.deployments.get(name)
         pods = sorted(by_deployment.get(name, []), key=lambda p: p.pod_id)
         desired = deployment.desired if deployment else None
         available = deployment.available if deployment else None
@@ -216,11 +218,11 @@ def _pod_json(pod) -> dict:
     return item
 
 
-def _queues(o: Oracle, now_ns: int) -> list[dict]:
-    cap = o.settings.state_max_queue_tasks
+def _queues(view: StateView, now_ns: int) -> list[dict]:
+    cap = view.settings.state_max_queue_tasks
     out = []
-    for name in sorted(o.queues.queues):
-        queue = o.queues.queues[name]
+    for name in sorted(view.queues.queues):
+        queue = view.queues.queues[name]
         tasks = sorted(queue.tasks.values(), key=lambda t: (_PRIORITY_RANK[t.priority], t.submitted_ns, t.id))
         shown = []
         for t in tasks[:cap]:
@@ -251,12 +253,12 @@ def _queues(o: Oracle, now_ns: int) -> list[dict]:
     return out
 
 
-def _litellm(o: Oracle, now_ns: int) -> list[dict]:
+def _litellm(view: StateView, now_ns: int) -> list[dict]:
     out = []
-    for key in sorted(o.llm.models):
-        stats = o.llm.models[key]
-        tokens, requests = o.llm.window(stats, now_ns)
-        tpm_max, rpm_max = o.llm.limits(stats)
+    for key in sorted(view.llm.models):
+        stats = view.llm.models[key]
+        tokens, requests = view.llm.window(stats, now_ns)
+        tpm_max, rpm_max = view.llm.limits(stats)
         item: dict = {
             "model": stats.model,
             "provider": stats.provider,
@@ -274,12 +276,12 @@ def _litellm(o: Oracle, now_ns: int) -> list[dict]:
         item["cost_usd"] = round(stats.cost_total, 6)
         item["errors"] = dict(stats.error_counts.most_common(10))
         if stats.last_error:
-            e = stats.last_error
+            last = stats.last_error
             item["last_error"] = {
-                "type": e["type"],
-                "message": e["message"],
-                "trace_id": e["trace_id"],
-                "at": iso(e["time_ns"]),
+                "type": last["type"],
+                "message": last["message"],
+                "trace_id": last["trace_id"],
+                "at": iso(last["time_ns"]),
             }
         latencies = sorted(stats.latencies_ms)
         if latencies:
@@ -317,7 +319,7 @@ def filter_state(state: dict, *, agent: str | None = None, deployment: str | Non
 # --- the compact log ------------------------------------------------------------------------------
 
 
-def _n(value: float) -> str:
+def _number(value: float) -> str:
     """A number for the log: no exponent, no trailing zeros."""
     return f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
 
@@ -336,12 +338,13 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
         f"models={len(state['litellm'])} issues={len(issues or [])}"
     ]
     for a in state["agents"]:
-        c = a["activity"].get("counts", {})
+        agent_counts = a["activity"].get("counts", {})
         limit = a.get("max_parallel_invocations")
         lines.append(
-            f"AGENT {a['name']} deploy={a['deployment_name']} running={c.get('running', 0)}"
+            f"AGENT {a['name']} deploy={a['deployment_name']} running={agent_counts.get('running', 0)}"
             + (f"/{limit}" if limit is not None else "")
-            + f" waiting={c.get('waiting', 0)} done={c.get('completed', 0)} failed={c.get('failed', 0)}"
+            + f" waiting={agent_counts.get('waiting', 0)} done={agent_counts.get('completed', 0)}"
+            + f" failed={agent_counts.get('failed', 0)}"
             + f" models={','.join(a['models']) or '-'}"
         )
         for t in a["activity"]["active_task_ids"]:
@@ -349,7 +352,8 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
                 extra = f" blocked_by={t['blocked_by']}" if t.get("blocked_by") else ""
                 extra += f" error={t['error']}" if t.get("error") else ""
                 lines.append(
-                    f"  TASK {t['id']} {t['status']} since {_hms(t['started_on'])} trace={t.get('trace_id', '-')}{extra}"
+                    f"  TASK {t['id']} {t['status']} since {_hms(t['started_on'])}"
+                    f" trace={t.get('trace_id', '-')}{extra}"
                 )
     for w in state["workload"]:
         lines.append(
@@ -364,24 +368,31 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
             extra = f" restarts={p['restarts']}" if p.get("restarts") else ""
             extra += f" reasons={','.join(p['reasons'])}" if p.get("reasons") else ""
             extra += " NOT-READY" if p.get("ready") is False else ""
-            lines.append(f"  POD {p['pod_id']} {p['status']} cpu={_n(p['cpu'])}m mem={_n(p['memory'])}Mi{extra}")
-    for q in state["queues"]:
-        lines.append(f"QUEUE {q['name']} pending={q['counts']['pending']} oldest={_n(q.get('oldest_wait_mins', 0))}m")
-        for t in q["tasks"][:10]:
-            p = t["priority"]
-            blocked = f" blocked_by={p['blocked_task']}" if p.get("blocked_task") else ""
             lines.append(
-                f"  QTASK {t['id']} {p['level']} waiting={_n(p.get('waiting_since_mins', 0))}m by={t.get('invoked_by', '-')}{blocked}"
+                f"  POD {p['pod_id']} {p['status']} cpu={_number(p['cpu'])}m mem={_number(p['memory'])}Mi{extra}"
+            )
+    for q in state["queues"]:
+        lines.append(
+            f"QUEUE {q['name']} pending={q['counts']['pending']} oldest={_number(q.get('oldest_wait_mins', 0))}m"
+        )
+        for t in q["tasks"][:10]:
+            priority = t["priority"]
+            blocked = f" blocked_by={priority['blocked_task']}" if priority.get("blocked_task") else ""
+            lines.append(
+                f"  QTASK {t['id']} {priority['level']} waiting={_number(priority.get('waiting_since_mins', 0))}m"
+                f" by={t.get('invoked_by', '-')}{blocked}"
             )
     for m in state["litellm"]:
         lat = m.get("latency_ms", {})
         errors = sum(m.get("errors", {}).values())
         lines.append(
-            f"LLM {m['provider']}/{m['model']} tpm={_n(m['tpm'])}/{_n(m['tpm_max'])} rpm={_n(m['rpm'])}/{_n(m['rpm_max'])}"
+            f"LLM {m['provider']}/{m['model']} tpm={_number(m['tpm'])}/{_number(m['tpm_max'])}"
+            f" rpm={_number(m['rpm'])}/{_number(m['rpm_max'])}"
             f" cost=${m.get('cost_usd', 0):.4f} errors={errors} p95={lat.get('p95', '-')}ms"
         )
     for i in issues or []:
         lines.append(
-            f"ISSUE {i['severity'].upper()} {i['kind']} {i['entity']['type']}={i['entity']['name']}: {i['probable_cause']}"
+            f"ISSUE {i['severity'].upper()} {i['kind']} {i['entity']['type']}={i['entity']['name']}:"
+            f" {i['probable_cause']}"
         )
     return "\n".join(lines)

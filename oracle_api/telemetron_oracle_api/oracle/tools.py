@@ -6,7 +6,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..model import SpanRecord
-from . import _attrs
 from .window import Rolling
 
 
@@ -27,7 +26,7 @@ class ToolTracker:
         self._max = max_tools
 
     def ended(self, span: SpanRecord, agent: str | None) -> None:
-        name = _attrs.tool_name(span)
+        name = span.tool_name or span.name
         stats = self.tools.get(name)
         if stats is None:
             if len(self.tools) >= self._max:

@@ -405,6 +405,17 @@ class WorkloadTracker:
         horizon = now_ns - self.stale_ns
         return [p for p in self.pods.values() if p.updated_ns >= horizon]
 
+    def note_degraded(self, now_ns: int) -> None:
+        """Start or end each fresh deployment's spell of fewer available pods than desired."""
+        for deployment in self.deployments.values():
+            desired, available = deployment.desired, deployment.available
+            if desired is None or available is None or deployment.updated_ns < now_ns - self.stale_ns:
+                continue
+            if available >= desired:
+                deployment.degraded_since_ns = None
+            elif deployment.degraded_since_ns is None:
+                deployment.degraded_since_ns = deployment.updated_ns
+
     def expire(self, now_ns: int) -> None:
         """Forget pods that stopped reporting long ago (deleted pods, stopped processes)."""
         horizon = now_ns - 4 * self.stale_ns

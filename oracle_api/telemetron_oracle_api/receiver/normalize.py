@@ -81,6 +81,12 @@ def _as_int(value: object) -> int | None:
     return number if -(2**63) <= number < 2**63 else None
 
 
+def _text(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
 def _operation(attrs: dict) -> str | None:
     op = attrs.get(sc.GEN_AI_OPERATION_NAME)
     if op:
@@ -133,3 +139,23 @@ def promote(span: SpanRecord) -> None:
             span.operation = None if operation is None else str(operation)
         parent = attrs.get(sc.PENDING_PARENT_ID) or attrs.get(sc.LOGFIRE_PENDING_PARENT_ID)
         span.pending_parent_id = str(parent) if parent else None
+    promote_coordination(span)
+
+
+def promote_coordination(span: SpanRecord) -> None:
+    """Fill the task, handoff, tool and messaging fields of ``span`` (its ``operation`` already known)."""
+    attrs = span.attributes
+    span.task_id = _text(attrs.get(sc.TASK_ID))
+    span.blocked_by = _text(attrs.get(sc.TASK_BLOCKED_BY))
+    # "messaging.operation" is the spelling before messaging.operation.type existed.
+    span.messaging_operation = _text(attrs.get(sc.MESSAGING_OPERATION_TYPE)) or _text(attrs.get("messaging.operation"))
+    if span.operation != sc.OP_EXECUTE_TOOL:
+        return
+    tool = _text(attrs.get(sc.GEN_AI_TOOL_NAME)) or span.name.partition(" ")[2] or span.name
+    span.tool_name = tool
+    named_handoff = tool.startswith(sc.OP_HANDOFF_TOOL_PREFIX)
+    span.handoff_source = _text(attrs.get(sc.GEN_AI_HANDOFF_SOURCE))
+    span.handoff_target = _text(attrs.get(sc.GEN_AI_HANDOFF_TARGET)) or (
+        tool[len(sc.OP_HANDOFF_TOOL_PREFIX) :] or None if named_handoff else None
+    )
+    span.is_handoff = sc.GEN_AI_HANDOFF_TARGET in attrs or sc.GEN_AI_HANDOFF_SOURCE in attrs or named_handoff
