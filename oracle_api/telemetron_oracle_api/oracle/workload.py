@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telemetron_instrumentation import semconv as sc
@@ -130,7 +131,7 @@ class WorkloadTracker:
         self.namespaces: Counter = Counter()
         self._max_pods = max_pods
         self._pod_deployment: dict[str, str] = {}  # learned from resources that name both
-        self._handlers = {
+        self._handlers: dict[str, Callable[[MetricPoint, float], None]] = {
             "k8s.deployment.desired": self._desired,
             "k8s.deployment.desired_pods": self._desired,
             "k8s.deployment.pod.desired": self._desired,
@@ -170,8 +171,8 @@ class WorkloadTracker:
 
     def add(self, point: MetricPoint) -> bool:
         """Apply one data point; False when the metric is not one the workload view uses."""
-        handler = self._handlers.get(point.name)
-        if handler is None or point.value is None:
+        handler, value = self._handlers.get(point.name), point.value
+        if handler is None or value is None:
             return False
         attrs = point.resource.attributes
         cluster, namespace = attrs.get(sc.K8S_CLUSTER_NAME), attrs.get(sc.K8S_NAMESPACE_NAME)
@@ -179,7 +180,7 @@ class WorkloadTracker:
             self.cluster_names[str(cluster)] += 1
         if namespace:
             self.namespaces[str(namespace)] += 1
-        handler(point)
+        handler(point, value)
         return True
 
     # --- identity ---------------------------------------------------------------------------------
@@ -252,146 +253,146 @@ class WorkloadTracker:
         deployment.updated_ns = max(deployment.updated_ns, point.time_ns)
         return deployment
 
-    def _desired(self, point: MetricPoint) -> None:
+    def _desired(self, point: MetricPoint, value: float) -> None:
         deployment = self._deployment_point(point)
         if deployment is not None:
-            deployment.desired = int(point.value)
+            deployment.desired = int(value)
 
-    def _available(self, point: MetricPoint) -> None:
+    def _available(self, point: MetricPoint, value: float) -> None:
         deployment = self._deployment_point(point)
         if deployment is not None:
-            deployment.available = int(point.value)
+            deployment.available = int(value)
 
     # --- pods -------------------------------------------------------------------------------------
 
-    def _phase(self, point: MetricPoint) -> None:
+    def _phase(self, point: MetricPoint, value: float) -> None:
         pod = self._pod(point)
         if pod is not None:
-            pod.phase = PHASES.get(int(point.value), "Unknown")
+            pod.phase = PHASES.get(int(value), "Unknown")
             _refresh_ready(pod, point.time_ns)
 
-    def _status_phase(self, point: MetricPoint) -> None:
+    def _status_phase(self, point: MetricPoint, value: float) -> None:
         # Semantic-convention form: one point per phase, 1 for the current one.
         phase = _attrs.text(point.attributes, "k8s.pod.status.phase")
-        if phase and point.value > 0:
+        if phase and value > 0:
             pod = self._pod(point)
             if pod is not None:
                 pod.phase = phase.capitalize() if phase.capitalize() in PHASES.values() else "Unknown"
                 _refresh_ready(pod, point.time_ns)
 
-    def _pod_cpu(self, point: MetricPoint) -> None:
+    def _pod_cpu(self, point: MetricPoint, value: float) -> None:
         pod = self._pod(point)
         if pod is not None:
-            pod.cpu = point.value
+            pod.cpu = value
 
-    def _pod_working_set(self, point: MetricPoint) -> None:
+    def _pod_working_set(self, point: MetricPoint, value: float) -> None:
         pod = self._pod(point)
         if pod is not None:
-            pod.memory, pod.memory_is_working_set = point.value, True
+            pod.memory, pod.memory_is_working_set = value, True
             self._note_memory(pod, point.time_ns)
 
-    def _pod_memory_usage(self, point: MetricPoint) -> None:
+    def _pod_memory_usage(self, point: MetricPoint, value: float) -> None:
         pod = self._pod(point)
         if pod is not None and not pod.memory_is_working_set:
-            pod.memory = point.value
+            pod.memory = value
             self._note_memory(pod, point.time_ns)
 
-    def _pod_network(self, point: MetricPoint) -> None:
+    def _pod_network(self, point: MetricPoint, value: float) -> None:
         pod = self._pod(point)
         direction = _attrs.text(point.attributes, "direction") or _attrs.text(point.attributes, "network.io.direction")
         if pod is None or direction not in ("receive", "transmit"):
             return
         previous = pod.network.get(direction)
         rate = None
-        if previous is not None and point.time_ns > previous[0] and point.value >= previous[1]:
-            rate = (point.value - previous[1]) / ((point.time_ns - previous[0]) / NS)
+        if previous is not None and point.time_ns > previous[0] and value >= previous[1]:
+            rate = (value - previous[1]) / ((point.time_ns - previous[0]) / NS)
         elif previous is not None:
             rate = previous[2]
-        pod.network[direction] = (point.time_ns, point.value, rate)
+        pod.network[direction] = (point.time_ns, value, rate)
 
     # --- containers -------------------------------------------------------------------------------
 
-    def _restarts(self, point: MetricPoint) -> None:
+    def _restarts(self, point: MetricPoint, value: float) -> None:
         found = self._container(point)
         if found is None:
             return
         _, container = found
-        value = int(point.value)
+        restarts = int(value)
         history = container.restart_history
-        if not history or history[-1][1] != value:
-            history.append((point.time_ns, value))
-        container.restarts = value
+        if not history or history[-1][1] != restarts:
+            history.append((point.time_ns, restarts))
+        container.restarts = restarts
 
-    def _ready(self, point: MetricPoint) -> None:
+    def _ready(self, point: MetricPoint, value: float) -> None:
         found = self._container(point)
         if found is None:
             return
         pod, container = found
-        container.ready = point.value >= 1
+        container.ready = value >= 1
         _refresh_ready(pod, point.time_ns)
 
-    def _cpu_limit(self, point: MetricPoint) -> None:
+    def _cpu_limit(self, point: MetricPoint, value: float) -> None:
         found = self._container(point)
         if found is not None:
-            found[1].cpu_limit = point.value
+            found[1].cpu_limit = value
 
-    def _memory_limit(self, point: MetricPoint) -> None:
+    def _memory_limit(self, point: MetricPoint, value: float) -> None:
         found = self._container(point)
         if found is not None:
-            found[1].memory_limit = point.value
+            found[1].memory_limit = value
 
-    def _status_reason(self, point: MetricPoint) -> None:
+    def _status_reason(self, point: MetricPoint, value: float) -> None:
         reason = _attrs.text(point.attributes, "k8s.container.status.reason")
         found = self._container(point) if reason else None
         if found is None:
             return
         container = found[1]
-        if point.value > 0:
+        if value > 0:
             container.status_reason = reason
         elif container.status_reason == reason:
             container.status_reason = None
 
-    def _container_cpu(self, point: MetricPoint) -> None:
+    def _container_cpu(self, point: MetricPoint, value: float) -> None:
         found = self._container(point)
         if found is not None:
-            found[1].cpu = point.value
+            found[1].cpu = value
 
-    def _container_memory(self, point: MetricPoint) -> None:
+    def _container_memory(self, point: MetricPoint, value: float) -> None:
         found = self._container(point)
         if found is not None:
-            found[1].memory = point.value
+            found[1].memory = value
             self._note_memory(found[0], point.time_ns)
 
     # --- processes outside Kubernetes -------------------------------------------------------------
 
-    def _process_cpu_time(self, point: MetricPoint) -> None:
+    def _process_cpu_time(self, point: MetricPoint, value: float) -> None:
         pod = self._pod(point)
         if pod is None:
             return
         mode = _attrs.text(point.attributes, "cpu.mode") or _attrs.text(point.attributes, "type") or "total"
         previous = pod.cpu_time.get(mode)
         rate = previous[2] if previous else None
-        if previous is not None and point.time_ns > previous[0] and point.value >= previous[1]:
-            rate = (point.value - previous[1]) / ((point.time_ns - previous[0]) / NS)
-        pod.cpu_time[mode] = (point.time_ns, point.value, rate)
+        if previous is not None and point.time_ns > previous[0] and value >= previous[1]:
+            rate = (value - previous[1]) / ((point.time_ns - previous[0]) / NS)
+        pod.cpu_time[mode] = (point.time_ns, value, rate)
         pod.phase = pod.phase or "Running"
 
-    def _process_cpu_utilization(self, point: MetricPoint) -> None:
+    def _process_cpu_utilization(self, point: MetricPoint, value: float) -> None:
         # A ratio of the CPUs available to the process; shown as cores of one CPU (an approximation).
         pod = self._pod(point)
         if pod is None:
             return
         mode = _attrs.text(point.attributes, "cpu.mode") or "total"
-        pod.cpu_time[mode] = (point.time_ns, 0.0, point.value)
+        pod.cpu_time[mode] = (point.time_ns, 0.0, value)
         pod.phase = pod.phase or "Running"
 
-    def _process_memory(self, point: MetricPoint) -> None:
+    def _process_memory(self, point: MetricPoint, value: float) -> None:
         kind = _attrs.text(point.attributes, "type")
         if kind not in (None, "rss"):
             return  # the CPython metric reports rss and vms; rss is what is in use
         pod = self._pod(point)
         if pod is not None:
-            pod.memory = point.value
+            pod.memory = value
             pod.phase = pod.phase or "Running"
 
     def _note_memory(self, pod: Pod, t_ns: int) -> None:
