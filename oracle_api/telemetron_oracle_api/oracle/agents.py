@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from telemetron_instrumentation import semconv as sc
 
@@ -59,7 +60,8 @@ class Lineage:
     parked under the parent's id and resolved when the parent, or a pending record for it, shows up.
     """
 
-    def __init__(self, limit: int, on_model: Callable[[str, object, int], None]) -> None:
+    # ``model`` is opaque here, handed to ``on_model`` untouched: its callback decides the type.
+    def __init__(self, limit: int, on_model: Callable[[str, Any, int], None]) -> None:
         self._agent_of: Lru = Lru(limit)
         self._orphans: Lru = Lru(max(1, limit // 4))  # parent id -> [(child id, model, time)]
         self._on_model = on_model
@@ -108,7 +110,7 @@ class AgentTracker:
         *,
         retention_s: float,
         span_index_size: int = 200_000,
-        on_model: Callable[[str, object, int], None] | None = None,
+        on_model: Callable[[str, Any, int], None] | None = None,
     ) -> None:
         self.agents: dict[str, Agent] = {}
         self.outcomes = outcomes
@@ -154,9 +156,11 @@ class AgentTracker:
 
     # --- work -------------------------------------------------------------------------------------
 
-    def started(self, pending: SpanRecord) -> None:
-        """A pending record of an invocation: the invocation is running (first record or heartbeat)."""
-        real_id = pending.parent_span_id
+    def started(self, pending: SpanRecord, real_id: str) -> None:
+        """A pending record of an invocation: the invocation is running (first record or heartbeat).
+
+        ``real_id`` is the running span's id, the record's ``parent_span_id`` once the caller checked it is set.
+        """
         agent = self.declare(pending)
         self.lineage.place(real_id, pending.pending_parent_id, agent.name)
         if pending.operation != sc.OP_INVOKE_AGENT:

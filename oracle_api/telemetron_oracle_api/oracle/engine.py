@@ -141,7 +141,7 @@ class Oracle:
             return  # the real span already ended: a late heartbeat
         operation = pending.operation
         if operation in _AGENT_OPERATIONS and pending.agent_name:
-            self.agents.started(pending)
+            self.agents.started(pending, real_id)
             return
         agent = self.agents.lineage.place(real_id, pending.pending_parent_id, pending.agent_name)
         if operation == sc.OP_EXECUTE_TOOL and pending.is_handoff:
@@ -260,7 +260,7 @@ class Oracle:
             self.rebuild_report = {"store": report}
             store_empty = report["store_spans"] == 0
             try:
-                latest = self.snapshots.latest()
+                latest = self.snapshots.latest() if self.snapshots is not None else None  # set with store
             except Exception:  # an unreadable snapshot costs the issues' first_seen, not the startup
                 log.exception("latest oracle snapshot unreadable")
                 latest = None
