@@ -247,11 +247,13 @@ def rebuild_from_kafka(
             if message.error():
                 log.warning("kafka rebuild: %s", message.error())
                 continue
-            partition = message.partition()
-            if partition in ends and message.offset() >= ends[partition] - 1:
+            partition, offset, value = message.partition(), message.offset(), message.value()
+            if partition in ends and offset is not None and offset >= ends[partition] - 1:
                 del ends[partition]
+            if value is None:  # a null-valued record (tombstone) carries no spans
+                continue
             # TracesData and ExportTraceServiceRequest share one wire layout (resource_spans = 1).
-            decoded = decode_traces(message.value(), resources)
+            decoded = decode_traces(value, resources)
             pending.spans.extend(decoded.spans)
             if len(pending.spans) >= _BATCH:
                 store.write(pending)

@@ -49,6 +49,8 @@ class SnapshotStore:
                 (taken_ns, reason, zlib.compress(state, 1), _dumps(issues)),
             )
             snapshot_id = cursor.lastrowid
+            if snapshot_id is None:  # sqlite3 sets it after every successful INSERT
+                raise RuntimeError("oracle snapshot insert returned no row id")
             self._conn.execute("DELETE FROM oracle_snapshots WHERE id <= ?", (snapshot_id - self.retention,))
             return snapshot_id
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..formats import iso
 from .tasks import COMPLETED, FAILED, RUNNING, WAITING
@@ -285,8 +285,10 @@ def _litellm(view: StateView, now_ns: int) -> list[dict]:
             }
         latencies = sorted(stats.latencies_ms)
         if latencies:
+            # cast: percentile is None only for an empty sample, and latencies is non-empty here.
             item["latency_ms"] = {
-                q: round(percentile(latencies, n, ordered=True), 1) for q, n in (("p50", 50), ("p95", 95), ("p99", 99))
+                q: round(cast(float, percentile(latencies, n, ordered=True)), 1)
+                for q, n in (("p50", 50), ("p95", 95), ("p99", 99))
             }
         item["agents"] = sorted(stats.agents)[:20]
         item["updated_at"] = iso(stats.last_seen_ns)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 NS = 1_000_000_000
 
@@ -72,8 +73,9 @@ class Lru(OrderedDict):
 
 def percentile(values: Iterable[float], q: float, *, ordered: bool = False) -> float | None:
     """Nearest-rank percentile (q in 0..100) of a small sample; None when empty."""
-    ordered = values if ordered else sorted(values)
-    if not ordered:
+    # cast: ordered=True is the caller's promise that ``values`` is already a sorted sequence.
+    sample = cast("Sequence[float]", values) if ordered else sorted(values)
+    if not sample:
         return None
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil
-    return ordered[int(rank) - 1]
+    rank = max(1, -(-len(sample) * q // 100))  # ceil
+    return sample[int(rank) - 1]
