@@ -16,7 +16,7 @@ from ..oracle import SEVERITIES, Oracle, comparable, filter_state, render_log, v
 from ..oracle.issues import SEVERITY_RANK
 from . import errors
 from .deps import Services
-from .params import INT64_MAX, BadParameter, Limit, RowId, amount_ns, count, rfc3339_ns
+from .params import INT64_MAX, BadParameter, RowId, amount_ns, count, limit_query, rfc3339_ns
 from .schemas import Diff, Issues, Snapshots, Validation, ok, state_document
 
 router = APIRouter(tags=["oracle"])
@@ -76,7 +76,7 @@ def _snapshot_at(oracle: Oracle, when: tuple[int | None, int | None], value: str
         if snapshot is None:
             raise HTTPException(404, f"no snapshot with id {snapshot_id} (see /api/v1/oracle/snapshots)")
         return snapshot
-    snapshot = oracle.snapshots.at(t_ns)
+    snapshot = oracle.snapshots.at(t_ns) if t_ns is not None else None  # _when sets exactly one of the two
     if snapshot is None:
         raise HTTPException(404, f"no snapshot at or before {value}; snapshots are listed at /api/v1/oracle/snapshots")
     return snapshot
@@ -149,7 +149,7 @@ def oracle_issues(
     severity: Annotated[str | None, Query(description="minimum severity: " + "|".join(SEVERITIES))] = None,
     kind: str | None = None,
     entity: Annotated[str | None, Query(description="entity name, or type:name")] = None,
-    limit: Limit(1000, "issues to list") = 100,
+    limit: Annotated[int, limit_query(1000, "issues to list")] = 100,
 ) -> Response:
     """Open issues, most severe first, each with evidence (trace ids, numbers) and a probable cause."""
     if severity is not None and severity not in SEVERITY_RANK:
@@ -182,12 +182,12 @@ def oracle_diff(
         str, Query(description="ISO time, duration ago (10m) or snapshot id; its snapshot is compared with now")
     ],
     until: Annotated[str | None, Query(description="ISO time, duration ago or snapshot id instead of now")] = None,
-    limit: Limit(10_000, "patch operations to list") = 1000,
+    limit: Annotated[int, limit_query(10_000, "patch operations to list")] = 1000,
 ) -> Response:
     """RFC 6902 JSON Patch that turns the state at ``since`` into the state now (generated_at ignored)."""
     since_when, until_when = _when(since, "since"), _when(until, "until") if until is not None else None
     before = _snapshot_at(oracle, since_when, since)
-    if until is not None:
+    if until is not None and until_when is not None:  # both or neither
         after_snapshot = _snapshot_at(oracle, until_when, until)
         after, after_meta = (
             after_snapshot["state"],
@@ -211,7 +211,7 @@ def oracle_diff(
 @router.get("/api/v1/oracle/snapshots", responses={**ok(Snapshots), **errors.documented("rest", 400)})
 def oracle_snapshots(
     oracle: OracleDep,
-    limit: Limit(1000, "snapshots to list") = 50,
+    limit: Annotated[int, limit_query(1000, "snapshots to list")] = 50,
     before_id: RowId = None,
 ) -> Response:
     """Stored snapshots, newest first (ids for ``diff?since=`` and ``state?at=``)."""

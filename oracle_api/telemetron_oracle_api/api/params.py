@@ -20,7 +20,7 @@ Accepted forms:
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
@@ -184,9 +184,13 @@ GO_DURATION = {"pattern": "^(0|([0-9]+(\\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+)?$"
 AMOUNT = {"pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)$"}
 
 
-def Limit(maximum: int, description: str = "how many to return"):  # noqa: N802 - reads as a type
-    """``Annotated[int, ...]``: a limit from 1 to ``maximum``; a value outside answers 400 (see errors.py)."""
-    return Annotated[int, Query(ge=1, le=maximum, description=f"{description} (1 to {maximum})")]
+def limit_query(maximum: int, description: str = "how many to return") -> Any:
+    """For ``Annotated[int, limit_query(...)]``: a limit from 1 to ``maximum``; a value outside answers 400 (see errors.py).
+
+    The metadata goes inside a literal ``Annotated`` (rather than this returning the whole type) so type
+    checkers see the parameter's type.
+    """
+    return Query(ge=1, le=maximum, description=f"{description} (1 to {maximum})")
 
 
 DurationMs = Annotated[
@@ -197,8 +201,8 @@ DurationMs = Annotated[
 RowId = Annotated[int | None, Query(ge=0, le=INT64_MAX, description="a snapshot id (see /api/v1/oracle/snapshots)")]
 
 
-def time_query(name: str, description: str):
-    """``Annotated[int | None, ...]``: an optional RFC 3339 query parameter ``name``, in Unix nanoseconds."""
+def time_query(name: str, description: str) -> Any:
+    """For ``Annotated[int | None, time_query(...)]``: an optional RFC 3339 query parameter ``name``, in Unix ns."""
 
     described = (
         f"{description}; RFC 3339, e.g. 2026-02-06T10:00:00Z (no offset: UTC; a date alone: its midnight), {TIME_RANGE}"
@@ -209,7 +213,7 @@ def time_query(name: str, description: str):
     ) -> int | None:
         return None if value is None else rfc3339_ns(value, name, strict=False)
 
-    return Annotated[int | None, Depends(parse)]
+    return Depends(parse)
 
 
 def normalize_trace_id(trace_id: str) -> str | None:

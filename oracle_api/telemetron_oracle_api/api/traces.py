@@ -15,8 +15,8 @@ from .params import (
     INT64_MAX,
     BadParameter,
     DurationMs,
-    Limit,
     duration_ms_ns,
+    limit_query,
     normalize_trace_id,
     time_query,
     unicode_pairs,
@@ -58,16 +58,16 @@ def list_traces(
     agent: str | None = None,
     model: str | None = None,
     status: Annotated[str | None, Query(pattern="^(ok|error)$")] = None,
-    start: time_query("start", "traces ending after this time") = None,
-    end: time_query("end", "traces starting before this time") = None,
+    start: Annotated[int | None, time_query("start", "traces ending after this time")] = None,
+    end: Annotated[int | None, time_query("end", "traces starting before this time")] = None,
     min_duration_ms: DurationMs = None,
     max_duration_ms: DurationMs = None,
     conversation_id: str | None = None,
     operation: str | None = None,
     attributes: Annotated[str | None, Query(description='JSON object, e.g. {"gen_ai.request.model":"gpt-4o"}')] = None,
-    limit: Limit(1000, "traces per page") = 20,
+    limit: Annotated[int, limit_query(1000, "traces per page")] = 20,
     cursor: str | None = None,
-) -> dict:
+) -> Response:
     """Trace summaries, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
     if cursor:
         _check_cursor(cursor)
