@@ -10,9 +10,9 @@ one mistake, and the OpenAPI document lists it on every operation that can retur
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal, cast
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
@@ -110,19 +110,24 @@ def documented(fam: Family, *statuses: int) -> dict:
     }
 
 
-async def _on_bad_parameter(request: Request, exc: BadParameter):
-    return bad_parameter(family(request.url.path), exc)
+# Starlette types every handler as taking Exception; each is registered (install) for one class only,
+# so the casts below state what the registration guarantees.
 
 
-async def _on_bad_request(request: Request, exc: BadRequest):
+async def _on_bad_parameter(request: Request, exc: Exception) -> Response:
+    return bad_parameter(family(request.url.path), cast(BadParameter, exc))
+
+
+async def _on_bad_request(request: Request, exc: Exception) -> Response:
     return error_response(family(request.url.path), 400, str(exc))
 
 
-async def _on_validation_error(request: Request, exc: RequestValidationError):
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
     """FastAPI's 422 for a value outside a declared type or bound, answered as the 400 it is."""
+    validation = cast(RequestValidationError, exc)
     fam = family(request.url.path)
     problems = []
-    for error in exc.errors():
+    for error in validation.errors():
         where = error["loc"] if error["loc"][0] == "body" else error["loc"][1:]  # body.error; limit, not query.limit
         param = ".".join(str(part) for part in where) or str(error["loc"][0])
         if error["type"] == "missing":
@@ -145,10 +150,12 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     generate = app.openapi
 
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            _complete(generate(), settings)
-        return app.openapi_schema
+    def openapi() -> dict[str, Any]:
+        schema = app.openapi_schema
+        if schema is None:
+            schema = generate()  # FastAPI keeps this very dict as app.openapi_schema; completed in place
+            _complete(schema, settings)
+        return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 

@@ -146,7 +146,7 @@ def _family(services: Services, q: _Query, name: str, help_text: str, reduce: Re
     rows = services.store.red_spans(q.services, q.kinds, since_ns, q.end_ms * 1_000_000)
     series: dict[tuple[str, ...], tuple[list[int], list[int], list[int]]] = {}
     for service, operation, start, duration, status in rows:
-        key = (service, operation) if q.group_by_operation else (service,)
+        key: tuple[str, ...] = (service, operation) if q.group_by_operation else (service,)
         starts, durations, errors = series.setdefault(key, ([], [], []))
         starts.append(start)
         durations.append(duration)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -56,8 +56,12 @@ def _number(x: float) -> str:
     return repr(x) if x == x and x not in (float("inf"), float("-inf")) else _q(repr(x))
 
 
-def tag_json(key: str, value: object) -> str:
-    """One Jaeger KeyValue, as JSON text, for one stored OTLP attribute value."""
+def tag_json(key: str, value: Any) -> str:
+    """One Jaeger KeyValue, as JSON text, for one stored OTLP attribute value.
+
+    ``value`` is Any: the exact ``type(value) is`` dispatch below (fast, and keeps bool apart from int)
+    is something mypy does not narrow on, and this is a rendering hot path, so no casts.
+    """
     t = type(value)
     k = _q(key)
     if t is str:

@@ -126,7 +126,17 @@ class _Run:
         )
         self.end(span)
 
-    def tool(self, service: str, parent, name: str, start_ms: float, end_ms: float, *, fail: bool = False, **attrs):
+    def tool(
+        self,
+        service: str,
+        parent,
+        name: str,
+        start_ms: float,
+        end_ms: float,
+        *,
+        fail: bool = False,
+        attrs: dict[str, str] | None = None,
+    ):
         span = self.span(
             service,
             parent,
@@ -139,7 +149,7 @@ class _Run:
                 sc.GEN_AI_TOOL_TYPE: "function",
                 sc.GEN_AI_TOOL_CALL_ID: f"call_{uuid.uuid4().hex[:8]}",
             },
-            **attrs,
+            **(attrs or {}),
         )
         if fail:
             span.set_attribute(sc.ERROR_TYPE, "TimeoutError")
@@ -204,7 +214,7 @@ class _Run:
             0.0048,
             "tool_calls",
         )
-        self.tool(workers, researcher, "search_web", 910, 1500, **{"search.query": "multi-agent telemetry"})
+        self.tool(workers, researcher, "search_web", 910, 1500, attrs={"search.query": "multi-agent telemetry"})
         self.llm(
             workers,
             researcher,

@@ -78,7 +78,9 @@ class AgentResolver:
         """The agent of the span itself if it is an agent span, else of its nearest agent ancestor."""
         if span_id in self._memo:
             return self._memo[span_id]
-        path, current, found = [], span_id, None
+        path: list[str] = []
+        current: str | None = span_id
+        found: str | None = None
         seen: set[str] = set()
         while current is not None and current not in seen:
             seen.add(current)
