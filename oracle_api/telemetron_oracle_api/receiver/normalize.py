@@ -75,7 +75,7 @@ def _as_int(value: object) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
     try:
-        number = int(value)  # type: ignore[arg-type]
+        number = int(value)  # type: ignore[call-overload]  # any attribute value; int() refusing it is caught below
     except (TypeError, ValueError, OverflowError):  # "x", NaN, Infinity
         return None
     return number if -(2**63) <= number < 2**63 else None

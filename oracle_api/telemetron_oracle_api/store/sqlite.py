@@ -27,7 +27,7 @@ from pathlib import Path
 from telemetron_instrumentation import semconv
 
 from ..hub import Committed, Hub
-from ..model import Decoded, MetricPoint, Resource, SpanRecord
+from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, trace_summaries
 from .sqlite_reads import SqliteReads, connect
@@ -119,11 +119,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (sqlite3.DatabaseError, OSError, MemoryError))  # disk full, I/O, read-only, locked
 
 
-def _records(decoded: Decoded) -> list:
+_Record = SpanRecord | MetricPoint | LogRecord
+
+
+def _records(decoded: Decoded) -> list[_Record]:
     return [*decoded.spans, *decoded.metric_points, *decoded.logs]
 
 
-def _reject_refused(decoded: Decoded, refused: list[tuple[object, Exception]]) -> None:
+def _reject_refused(decoded: Decoded, refused: list[tuple[_Record, Exception]]) -> None:
     """Take the refused records out of ``decoded`` and count them there, with the database's reason."""
     gone = {id(record) for record, _ in refused}
     decoded.spans = [r for r in decoded.spans if id(r) not in gone]
@@ -282,7 +285,7 @@ class Store(SqliteReads):
             _reject_refused(job.decoded, refused)
         job.future.set_result(None)
 
-    def _write_halves(self, records: list) -> list[tuple[object, Exception]]:
+    def _write_halves(self, records: list[_Record]) -> list[tuple[_Record, Exception]]:
         """Write ``records``; on a data error split them in halves until the records at fault are found."""
         try:
             self._write_and_publish(records)
