@@ -23,6 +23,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AnyValue
 from otlp_builders import METRICS_EXPORT, kv
 from telemetron_instrumentation import semconv as sc
 
@@ -90,7 +91,7 @@ class Agents:
         deployment: str | None = None,
         pending: bool = True,
     ):
-        attrs = {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: agent}
+        attrs: dict[str, AnyValue] = {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: agent}
         if task_id:
             attrs[sc.TASK_ID] = task_id
         if max_parallel is not None:
@@ -150,7 +151,7 @@ class Agents:
         ratelimit: dict | None = None,
         duration_s: float = 0.0,
     ) -> None:
-        attrs = {
+        attrs: dict[str, AnyValue] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
             sc.GEN_AI_PROVIDER_NAME: provider,
             sc.GEN_AI_REQUEST_MODEL: model,

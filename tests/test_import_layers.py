@@ -49,7 +49,7 @@ def modules() -> dict[str, Path]:
 def imported(name: str, path: Path, known: set[str]) -> set[str]:
     """The package's modules that ``name`` imports."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -89,7 +89,7 @@ def test_imports_point_down_the_layers():
         f"{source} ({layer(source)}) imports {target} ({layer(target)})"
         for source, targets in graph().items()
         for target in targets
-        if target != ROOT and layer(source) is not None and layer(target) > layer(source)  # type: ignore[operator]
+        if target != ROOT and layer(source) is not None and layer(target) > layer(source)
     ]
     assert upward == []
 

@@ -36,7 +36,7 @@ def make_span(
     n: int,
     parent: int | None,
     name: str,
-    kind: int,
+    kind: Span.SpanKind.ValueType,
     attributes: dict,
     *,
     status: Status | None = None,
@@ -201,7 +201,7 @@ def scope_shown(server) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def otlp_text(value: dict) -> object:
+def otlp_text(value: dict) -> str:
     """An OTLP/JSON AnyValue as the text Jaeger compares a tag with (pcommon's AsString)."""
     ((kind, inner),) = value.items()
     if kind == "arrayValue":

@@ -22,7 +22,12 @@ LONG = "x" * (attribute_index.MAX_CHARS + 1)
 
 
 def span(
-    trace: int, n: int, resource: Resource = AGENTS, events: list | None = None, links: list | None = None, **attributes
+    trace: int,
+    n: int,
+    resource: Resource = AGENTS,
+    events: list | None = None,
+    links: list | None = None,
+    attributes: dict[str, object] | None = None,
 ) -> SpanRecord:
     start = NOW - 3600 * 10**9 + trace * 10**9 + n * 10**6
     return SpanRecord(
@@ -35,7 +40,7 @@ def span(
         end_ns=start + 10**6,
         status_code=0,
         status_message="",
-        attributes=attributes,
+        attributes=attributes if attributes is not None else {},
         events=events or [],
         links=links or [],
         resource=resource,
@@ -62,13 +67,13 @@ def link(**attributes) -> dict:
 
 
 SPANS = [
-    span(1, 0, **{"customer.id": "c-1", "gen_ai.request.model": "gpt-4o", "count": 5}),
-    span(1, 1, resource=TOOLS, **{"customer.id": "c-1", "flag": True}),
-    span(2, 0, events=[event(**{"customer.id": "c-2"})], **{"gen_ai.request.model": "gpt-4o"}),
-    span(3, 0, links=[link(**{"customer.id": "c-3"})], **{"count": "5"}),
-    span(4, 0, **{"long": LONG, "gen_ai.input.messages": "[]", "ratio": 1.5}),
-    span(5, 0, resource=TOOLS, **{"customer.id": "c-1", "team": "blue"}),
-    span(6, 0, events=[event(blob={"$bytes": "AAAwOQ=="})], **{"blob": {"$bytes": "Ymlu"}, "list": ["a", 1]}),
+    span(1, 0, attributes={"customer.id": "c-1", "gen_ai.request.model": "gpt-4o", "count": 5}),
+    span(1, 1, resource=TOOLS, attributes={"customer.id": "c-1", "flag": True}),
+    span(2, 0, events=[event(**{"customer.id": "c-2"})], attributes={"gen_ai.request.model": "gpt-4o"}),
+    span(3, 0, links=[link(**{"customer.id": "c-3"})], attributes={"count": "5"}),
+    span(4, 0, attributes={"long": LONG, "gen_ai.input.messages": "[]", "ratio": 1.5}),
+    span(5, 0, resource=TOOLS, attributes={"customer.id": "c-1", "team": "blue"}),
+    span(6, 0, events=[event(blob={"$bytes": "AAAwOQ=="})], attributes={"blob": {"$bytes": "Ymlu"}, "list": ["a", 1]}),
 ]
 
 
@@ -232,7 +237,7 @@ def test_rest_search_finds_what_a_walk_over_traces_finds(store, monkeypatch, att
 def test_readers_see_the_rows_of_a_committed_batch(tmp_path):
     s = Store(tmp_path / "t.db")
     try:
-        s.write(Decoded(spans=[span(9, 0, **{"customer.id": "late"})]))
+        s.write(Decoded(spans=[span(9, 0, attributes={"customer.id": "late"})]))
         with s.reader() as conn:
             assert search.find_trace_ids(conn, search.SpanSearch(tags={"customer.id": "late"})) == [f"{9:032x}"]
     finally:

@@ -27,7 +27,9 @@ from websockets.sync.client import connect
 MS = 1_000_000
 
 
-def sp(trace: int, n: int, parent: int | None, name: str, error: bool = False, **attrs) -> Span:
+def sp(
+    trace: int, n: int, parent: int | None, name: str, error: bool = False, attrs: dict[str, str] | None = None
+) -> Span:
     t0 = time.time_ns()
     span = Span(
         trace_id=trace.to_bytes(16, "big"),
@@ -37,7 +39,7 @@ def sp(trace: int, n: int, parent: int | None, name: str, error: bool = False, *
         kind=Span.SPAN_KIND_INTERNAL,
         start_time_unix_nano=t0 + n * MS,
         end_time_unix_nano=t0 + n * MS + MS,
-        attributes=[kv(k, v) for k, v in attrs.items()],
+        attributes=[kv(k, v) for k, v in (attrs or {}).items()],
     )
     if error:
         span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="boom"))
@@ -58,15 +60,15 @@ def run(trace: int) -> bytes:
             1,
             None,
             "invoke_agent orchestrator",
-            **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "orchestrator"},
+            attrs={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "orchestrator"},
         ),
-        sp(trace, 2, 1, "chat gpt-4o", **{"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}),
+        sp(trace, 2, 1, "chat gpt-4o", attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}),
         sp(
             trace,
             3,
             1,
             "execute_tool transfer_to_researcher",
-            **{
+            attrs={
                 "gen_ai.operation.name": "execute_tool",
                 "gen_ai.tool.name": "transfer_to_researcher",
                 "gen_ai.agent.handoff.target.name": "researcher",
@@ -77,16 +79,16 @@ def run(trace: int) -> bytes:
             4,
             3,
             "invoke_agent researcher",
-            **{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "researcher"},
+            attrs={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "researcher"},
         ),
-        sp(trace, 5, 4, "chat claude", **{"gen_ai.operation.name": "chat", "gen_ai.request.model": "claude"}),
+        sp(trace, 5, 4, "chat claude", attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "claude"}),
         sp(
             trace,
             6,
             4,
             "execute_tool search",
             error=True,
-            **{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
+            attrs={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
         ),
     )
 
@@ -104,7 +106,8 @@ def ws_url(server, client_id: str, query: str = "") -> str:
 
 
 def receive(ws, count: int, timeout: float = 10.0, types=("span", "pending", "issue", "gap")) -> list[dict]:
-    out, deadline = [], time.monotonic() + timeout
+    out: list[dict] = []
+    deadline = time.monotonic() + timeout
     while len(out) < count:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -165,7 +168,7 @@ def test_work_in_progress_arrives_as_pending(oracle_server, export):
             11,
             10,
             "invoke_agent planner",
-            **{
+            attrs={
                 "gen_ai.operation.name": "invoke_agent",
                 "gen_ai.agent.name": "planner",
                 "telemetron.span_type": "pending_span",
@@ -257,7 +260,11 @@ def test_a_stalled_client_gets_a_gap_and_ingestion_completes(oracle_server, expo
         reader.start()
         requests, per_request = 10, 1000
         for r in range(requests):
-            export(request(*(sp(100 + r, i + 1, None, f"step {i}", payload="x" * 300) for i in range(per_request))))
+            export(
+                request(
+                    *(sp(100 + r, i + 1, None, f"step {i}", attrs={"payload": "x" * 300}) for i in range(per_request))
+                )
+            )
         stats = oracle_server.client().get("/health").json()
         assert stats["committed_spans"] == requests * per_request  # every span was stored
         stream_stats = oracle_server.client().get("/api/v1/stream/stats").json()
