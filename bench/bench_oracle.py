@@ -282,7 +282,7 @@ class LiveLoad:
     def complete_task(self, agent: str, now: int) -> list[Span]:
         trace, span, start, task = self.running[agent]
         out = []
-        for k in range(2):
+        for _ in range(2):
             model = MODELS[self.rng.randrange(len(MODELS))]
             chat = Span(
                 trace_id=trace,

@@ -226,6 +226,8 @@ class LeanClient:
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
+        if parts.hostname is None:
+            raise ValueError(f"no host in {url!r}")
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
 
     def get(self, path: str, params: dict | None = None) -> tuple[int, bytes]:
@@ -314,7 +316,10 @@ def bench_queries(args) -> None:
             big = "b16b16b16b16b16b16b16b16b16b16b1"
         oracle = start_server(db, workdir)
         url, grpc_endpoint = oracle.config.base_url, oracle.config.grpc_endpoint
-        wait_idle(oracle.process.pid)
+        pid = oracle.pid
+        if pid is None:  # start() returned, so the process exists; None would mean it never started
+            raise RuntimeError("oracle_api did not start")
+        wait_idle(pid)
         try:
             rng = random.Random(1)
             client = LeanClient(url) if args.client == "lean" else HttpxClient(url)
@@ -435,7 +440,7 @@ def otlp_requests(offset: int, count: int, per_request: int) -> list[bytes]:
                     trace_id=(0x5EA << 100 | n // 20).to_bytes(16, "big"),
                     span_id=(n + 1).to_bytes(8, "big"),
                     name="chat gpt-4o",
-                    kind=3,
+                    kind=Span.SPAN_KIND_CLIENT,
                     start_time_unix_nano=now,
                     end_time_unix_nano=now + 10**6,
                     attributes=[
