@@ -76,6 +76,13 @@ def guarded(tmp_path):
 # --- Host: DNS rebinding ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "host", ["attacker.example:8080@127.0.0.1", "127.0.0.1/x", "127.0.0.1.", "localhost.attacker.example", "127.1"]
+)
+def test_a_host_that_only_looks_like_loopback_is_refused(open_oracle, host):
+    assert open_oracle.client().get("/api/v1/oracle/state", headers={"Host": host}).status_code == 400
+
+
 @pytest.mark.parametrize("path", ["/api/v1/oracle/state", "/", "/health", "/api/traces?service=x"])
 def test_a_rebound_host_name_is_refused(open_oracle, path):
     response = open_oracle.client().get(path, headers={"Host": "attacker.example"})

@@ -47,7 +47,13 @@ class _Refusal:
 
 
 def _endpoint(netloc: str, scheme: str) -> tuple[str, int | None]:
-    """``[::1]:8080`` -> ``("::1", 8080)``; without a port, the scheme's default one."""
+    """``[::1]:8080`` -> ``("::1", 8080)``; without a port, the scheme's default one.
+
+    A Host or Origin is host[:port] only: user info (``evil.example@127.0.0.1``), a path or a query
+    is not a name this server has, so it yields the whole text, which no allow-list holds.
+    """
+    if any(c in netloc for c in "@/?#\\"):
+        return netloc.lower(), None
     parts = urlsplit("//" + netloc.strip())
     try:
         port = parts.port
