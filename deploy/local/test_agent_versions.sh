@@ -66,9 +66,11 @@ for end in "${ends[@]}"; do
             -o "$venv/agent-constraints.txt"
         VIRTUAL_ENV="$venv" "$uv" pip install -q -c "$venv/agent-constraints.txt" \
             -r "$requirements" -r "$repo/deploy/local/agent-versions/test-requirements.txt"
-        VIRTUAL_ENV="$venv" "$uv" pip install -q --no-deps -e "$repo"
         touch "$venv/.ready"
     fi
+    # The project itself from this checkout, on every run: the cached venv outlives the clone that
+    # made it, and an editable install left pointing at another (or a deleted) clone tests old code.
+    VIRTUAL_ENV="$venv" "$uv" pip install -q --no-deps -e "$repo"
     echo "test_agent_versions.sh: $end end:" \
         "$(VIRTUAL_ENV="$venv" "$uv" pip freeze 2>/dev/null |
             grep -Ei '^(litellm|mcp|httpx|opentelemetry-(api|sdk|instrumentation|instrumentation-httpx|instrumentation-aiohttp-client|semantic-conventions))==' |
