@@ -295,15 +295,16 @@ def test_reset_header_formats():
 
 def test_slow_llm_call_has_a_pending_record_at_start_and_heartbeats(cap, provider):
     litellm.completion(**args(provider, model="mock-slow-800"))
-    returned_ns = time.time_ns()
     span = llm_span(cap, "chat mock-slow-800")
+    exported_ns = time.time_ns()
     records = [p for p in cap.pending_records() if p.parent.span_id == span.context.span_id]
     assert len(records) >= 3  # start + heartbeats every 0.25 s over 0.8 s
     assert records[0].end_time - span.start_time < 500_000_000  # at the start (after LiteLLM's own set-up)
     assert span.end_time - records[0].end_time > 500_000_000  # long before the call ended
-    # Heartbeats come only while the call is open. LiteLLM runs its success hooks a little after
-    # the end time it reports, so the last one may fall in between: compare with the return.
-    assert all(r.start_time == span.start_time and r.end_time < returned_ns for r in records)
+    # Heartbeats come only while the call is open. LiteLLM runs a sync call's success hooks on its
+    # own thread, after the call returned and after the end time it reports, so the span is open
+    # until then: compare with the moment the ended span had been exported.
+    assert all(r.start_time == span.start_time and r.end_time < exported_ns for r in records)
     # The span was exported, so it has left the heartbeat set; this tick waits for one in flight.
     cap.pending.force_flush()
     assert len([p for p in cap.pending_records() if p.parent.span_id == span.context.span_id]) == len(records)

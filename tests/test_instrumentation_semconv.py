@@ -3,7 +3,6 @@
 import importlib
 import os
 import pkgutil
-import time
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -13,6 +12,7 @@ from mock_llm_provider import MockProviderProcess
 from opentelemetry.semconv import _incubating
 from opentelemetry.semconv import attributes as stable_attributes
 from opentelemetry.semconv import metrics as stable_metrics
+from polling import wait_until
 from telemetron_instrumentation import execute_tool, handoff, invoke_agent, invoke_workflow, semconv
 from telemetron_instrumentation.testing import capture_globally
 
@@ -59,13 +59,6 @@ def defined_names() -> set[str]:
             found = importlib.import_module(f"{package.__name__}.{module.name}")
             names.update(v for k, v in vars(found).items() if k.isupper() and isinstance(v, str))
     return names
-
-
-def wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def metric_points(cap, name):

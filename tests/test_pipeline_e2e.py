@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 from google.protobuf.message import DecodeError
 from mock_llm_provider import MockProviderProcess
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+from polling import wait_until
 from telemetron_instrumentation import semconv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,16 +138,6 @@ def is_pending(span) -> bool:
     )
 
 
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def test_demo_traces_are_served_with_structure_and_genai_attributes_and_are_on_kafka(pipeline: Pipeline):
     trace_ids = finish(pipeline.demo(runs=2))
     assert len(trace_ids) == 2
@@ -214,11 +205,12 @@ def test_sigkill_of_oracle_api_while_the_demo_sends_loses_and_duplicates_nothing
         if not is_pending(span)
     }
     assert len(produced) > 6 * 10
-    stored = wait_until(
-        lambda: (rows := pipeline.stored_span_ids(trace_ids)) and set(rows) >= produced and rows,
+    wait_until(
+        lambda: set(pipeline.stored_span_ids(trace_ids)) >= produced,
         120,
         "every produced span to be stored after the restart",
     )
+    stored = pipeline.stored_span_ids(trace_ids)
     assert len(stored) == len(set(stored)) == len(produced)
 
 
