@@ -133,7 +133,8 @@ def test_diff_lists_what_changed_since_a_snapshot(tmp_path):
         result = run("--url", oracle.http_url, "diff", "--since", str(snapshot["id"]))
         assert result.returncode == 0, result.stderr
         assert f"changes since snapshot {snapshot['id']}" in result.stdout
-        assert 'replace /agents/0/activity/active_task_ids/0/status "completed"' in result.stdout
+        assert "remove  /agents/writer/activity/active_task_ids/t-1" in result.stdout
+        assert 'add     /agents/writer/activity/recent_tasks/t-1 {"id": "t-1"' in result.stdout
     finally:
         oracle.stop()
 

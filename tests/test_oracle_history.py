@@ -10,6 +10,7 @@ import pytest
 from oracle_feed import Agents, agent_of, get_state, issues_of, pod_resource, send_metrics
 from oracle_fixtures import start_oracle
 from telemetron_oracle_api.oracle import comparable
+from telemetron_oracle_api.oracle.keyed import keyed
 
 MIB = 1024 * 1024
 
@@ -38,7 +39,9 @@ def test_snapshot_is_served_at_a_past_time(oracle):
     assert at["snapshot"]["id"] >= 1 and agent_of(at, "writer")["activity"]["active_task_ids"][0]["status"] == "running"
     span.end()
     oracle.wait_for(
-        lambda: agent_of(get_state(oracle), "writer")["activity"]["active_task_ids"][0]["status"] == "completed"
+        lambda: (
+            [t["status"] for t in agent_of(get_state(oracle), "writer")["activity"]["recent_tasks"]] == ["completed"]
+        )
     )
     past = get_state(oracle, at=at["snapshot"]["taken_at"])
     assert past["snapshot"]["id"] == at["snapshot"]["id"]
@@ -67,13 +70,11 @@ def test_diff_of_one_task_completing_is_exactly_that_change(oracle):
     after = oracle.wait_for(lambda: (s := get_state(oracle)) and s["counts"]["tasks_completed"] == 2 and s)
     diff = oracle.client().get("/api/v1/oracle/diff", params={"since": before["snapshot"]["id"]}).json()
     writer = agent_of(after, "writer")
-    task = writer["activity"]["active_task_ids"][0]
-    base = "/agents/1/activity"
+    task = writer["activity"]["recent_tasks"][0]
+    base = "/agents/writer/activity"  # entities keyed by identity, not by position
     expected = [
-        {"op": "remove", "path": f"{base}/active_task_ids/0/last_seen"},
-        {"op": "add", "path": f"{base}/active_task_ids/0/ended_on", "value": task["ended_on"]},
-        {"op": "add", "path": f"{base}/active_task_ids/0/duration_ms", "value": task["duration_ms"]},
-        {"op": "replace", "path": f"{base}/active_task_ids/0/status", "value": "completed"},
+        {"op": "remove", "path": f"{base}/active_task_ids/t-1"},
+        {"op": "add", "path": f"{base}/recent_tasks/t-1", "value": task},
         {"op": "replace", "path": f"{base}/updated_at", "value": writer["activity"]["updated_at"]},
         {"op": "replace", "path": f"{base}/counts/running", "value": 0},
         {"op": "replace", "path": f"{base}/counts/completed", "value": 1},
@@ -83,7 +84,22 @@ def test_diff_of_one_task_completing_is_exactly_that_change(oracle):
     key = lambda op: (op["path"], op["op"])  # noqa: E731
     assert sorted(diff["patch"], key=key) == sorted(expected, key=key)
     assert diff["operations"] == len(expected) and diff["since"]["id"] == before["snapshot"]["id"]
-    assert jsonpatch.apply_patch(comparable(before), diff["patch"]) == comparable(after)
+    assert jsonpatch.apply_patch(keyed(comparable(before)), diff["patch"]) == keyed(comparable(after))
+
+
+def test_diff_names_an_entity_added_before_others_once_not_as_renames(oracle):
+    agents = Agents(oracle)
+    for name in ("planner", "writer"):
+        with agents.agent(name, f"{name}-1"):
+            pass
+    before = oracle.wait_for(lambda: (s := state_at(oracle, now_iso())) and s["counts"]["tasks_completed"] == 2 and s)
+    with agents.agent("analyst", "analyst-1"):  # sorts first: by position, every agent after it would change
+        pass
+    after = oracle.wait_for(lambda: (s := get_state(oracle)) and s["counts"]["tasks_completed"] == 3 and s)
+    diff = oracle.client().get("/api/v1/oracle/diff", params={"since": before["snapshot"]["id"]}).json()
+    agent_ops = [op for op in diff["patch"] if op["path"].startswith("/agents")]
+    assert agent_ops == [{"op": "add", "path": "/agents/analyst", "value": keyed(agent_of(after, "analyst"))}]
+    assert "keyed by identity" in diff["keyed_by"]
 
 
 def test_diff_since_a_time_and_bad_since_values(oracle):
@@ -95,6 +111,13 @@ def test_diff_since_a_time_and_bad_since_values(oracle):
     oracle.wait_for(lambda: client.get("/api/v1/oracle/diff", params={"since": "0.1s"}).status_code == 200)
     assert client.get("/api/v1/oracle/state", params={"at": "0.1s"}).json()["snapshot"]["id"] >= 1
     assert client.get("/api/v1/oracle/diff", params={"since": "999999"}).status_code == 404
+    # a stack younger than the asked-for time diffs from its first snapshot, and says so
+    young = client.get("/api/v1/oracle/diff", params={"since": "10m"})
+    assert young.status_code == 200 and "diffed from the first snapshot" in young.json()["since"]["note"]
+    assert (
+        young.json()["since"]["id"]
+        == client.get("/api/v1/oracle/snapshots", params={"limit": 1000}).json()["snapshots"][-1]["id"]
+    )
     bad = client.get("/api/v1/oracle/diff", params={"since": "last tuesday"})
     assert bad.status_code == 400 and "ISO 8601" in bad.json()["detail"]
 
@@ -190,8 +213,8 @@ def test_state_is_rebuilt_from_kafka_when_the_store_is_lost(tmp_path, kafka_brok
         state = oracle.wait_for(lambda: (s := get_state(oracle)) and agent_of(s, name) and s, timeout=60)
         replayed = agent_of(state, name)
         assert replayed["models"] == ["gpt-4o"]
-        assert [(t["id"], t["status"]) for t in replayed["activity"]["active_task_ids"]] == [("k-1", "completed")]
-        trace_id = replayed["activity"]["active_task_ids"][0]["trace_id"]
+        assert [(t["id"], t["status"]) for t in replayed["activity"]["recent_tasks"]] == [("k-1", "completed")]
+        trace_id = replayed["activity"]["recent_tasks"][0]["trace_id"]
         assert oracle.client().get(f"/api/v1/traces/{trace_id}").status_code == 200  # the store is restored too
     finally:
         oracle.stop()

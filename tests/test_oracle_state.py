@@ -72,11 +72,13 @@ def test_finished_tasks_stay_with_status_and_trace_id_for_the_retention(make_ora
     state = oracle.wait_for(
         lambda: (s := get_state(oracle)) and agent_of(s, "coder")["activity"]["counts"]["failed"] and s
     )
-    tasks = {t["id"]: t for t in agent_of(state, "coder")["activity"]["active_task_ids"]}
+    activity = agent_of(state, "coder")["activity"]
+    assert activity["active_task_ids"] == []  # finished work is not active
+    tasks = {t["id"]: t for t in activity["recent_tasks"]}
     assert tasks["ok-1"]["status"] == "completed"
     assert tasks["ok-1"]["trace_id"] == format(ok.get_span_context().trace_id, "032x")
     assert tasks["bad-1"]["status"] == "failed" and tasks["bad-1"]["error"] == "ValueError"
-    oracle.wait_for(lambda: not agent_of(get_state(oracle), "coder")["activity"]["active_task_ids"], timeout=5)
+    oracle.wait_for(lambda: not agent_of(get_state(oracle), "coder")["activity"]["recent_tasks"], timeout=5)
 
 
 def test_task_blocked_by_an_unfinished_task_is_waiting_until_it_completes(oracle_server):
@@ -391,8 +393,9 @@ def test_agent_instrumented_with_telemetron_instrumentation_is_seen_running_then
         proc.stdin.flush()
         assert proc.wait(timeout=30) == 0
         done = oracle_server.wait_for(
-            lambda: librarian()["activity"]["active_task_ids"][0]["status"] == "completed" and librarian()
+            lambda: [t["status"] for t in librarian()["activity"]["recent_tasks"]] == ["completed"] and librarian()
         )
+        assert done["activity"]["active_task_ids"] == []
         assert done["activity"]["counts"] == {"running": 0, "waiting": 0, "completed": 1, "failed": 0, "shown": 1}
     finally:
         proc.kill()

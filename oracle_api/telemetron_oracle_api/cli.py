@@ -144,7 +144,7 @@ def render_agent(agent: dict) -> str:
             task.get("trace_id"),
             task.get("blocked_by") or task.get("error") or "",
         ]
-        for task in agent["activity"]["active_task_ids"]
+        for task in [*agent["activity"]["active_task_ids"], *agent["activity"].get("recent_tasks", ())]
     ]
     lines.append(table(["TASK", "STATUS", "STARTED", "MS", "TRACE", "NOTE"], rows, "(no recent tasks)"))
     hidden = sum(counts.get(k, 0) for k in ("running", "waiting", "completed", "failed")) - counts.get("shown", 0)
@@ -265,7 +265,7 @@ def render_issues(payload: dict) -> str:
 
 def render_diff(payload: dict) -> str:
     head = f"changes since snapshot {payload['since']['id']} ({payload['since']['taken_at']}): {payload['operations']} operation(s)"
-    lines = [head]
+    lines = [head] + ([f"  ({payload['since']['note']})"] if payload["since"].get("note") else [])
     for op in payload["patch"]:
         value = (
             "" if op["op"] == "remove" else " " + json.dumps(op.get("value", op.get("from")), ensure_ascii=False)[:120]

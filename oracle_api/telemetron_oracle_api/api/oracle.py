@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from ..formats import iso
 from ..oracle import SEVERITIES, Oracle, comparable, filter_state, render_log, validation_errors
 from ..oracle.issues import SEVERITY_RANK
+from ..oracle.keyed import keyed
 from . import errors
 from .deps import Services
 from .params import INT64_MAX, BadParameter, RowId, amount_ns, count, limit_query, rfc3339_ns
@@ -175,6 +176,23 @@ def oracle_issues(
     )
 
 
+_KEYED_BY = (
+    "entity arrays are maps keyed by identity: agents and queues by name, tasks by id, workload by deployment_name, "
+    "pods by pod_id, litellm by provider/model ('/' written ~1 in paths)"
+)
+
+
+def _diff_base(oracle: Oracle, when: tuple[int | None, int | None], value: str) -> tuple[dict, str | None]:
+    """The snapshot to diff from, and a note when it is the first one because ``value`` predates every snapshot."""
+    snapshot_id, t_ns = when
+    if snapshot_id is None and oracle.snapshots is not None and oracle.snapshots.at(t_ns or 0) is None:
+        oldest = oracle.snapshots.listing(oracle.snapshots.retention)[-1:]
+        first = oracle.snapshots.by_id(oldest[0]["id"]) if oldest else None
+        if first is not None:
+            return first, f"no snapshot at or before {value}: diffed from the first snapshot"
+    return _snapshot_at(oracle, when, value), None
+
+
 @router.get("/api/v1/oracle/diff", responses={**ok(Diff), **errors.documented("rest", 400, 404)})
 def oracle_diff(
     oracle: OracleDep,
@@ -184,9 +202,13 @@ def oracle_diff(
     until: Annotated[str | None, Query(description="ISO time, duration ago or snapshot id instead of now")] = None,
     limit: Annotated[int, limit_query(10_000, "patch operations to list")] = 1000,
 ) -> Response:
-    """RFC 6902 JSON Patch that turns the state at ``since`` into the state now (generated_at ignored)."""
+    """RFC 6902 JSON Patch that turns the state at ``since`` into the state now (generated_at ignored).
+
+    Entity arrays are diffed as maps keyed by identity (see ``keyed_by``), so one change is one operation;
+    a ``since`` time before the first snapshot diffs from the first snapshot and says so in ``since.note``.
+    """
     since_when, until_when = _when(since, "since"), _when(until, "until") if until is not None else None
-    before = _snapshot_at(oracle, since_when, since)
+    before, note = _diff_base(oracle, since_when, since)
     if until is not None and until_when is not None:  # both or neither
         after_snapshot = _snapshot_at(oracle, until_when, until)
         after, after_meta = (
@@ -196,10 +218,14 @@ def oracle_diff(
     else:
         after = oracle.state()
         after_meta = {"generated_at": after["generated_at"]}
-    patch = jsonpatch.make_patch(comparable(before["state"]), comparable(after)).patch
+    patch = jsonpatch.make_patch(keyed(comparable(before["state"])), keyed(comparable(after))).patch
+    since_meta = {"id": before["id"], "taken_at": iso(before["taken_ns"])}
+    if note:
+        since_meta["note"] = note
     return _json(
         {
-            "since": {"id": before["id"], "taken_at": iso(before["taken_ns"])},
+            "since": since_meta,
+            "keyed_by": _KEYED_BY,
             "until": after_meta,
             "operations": len(patch),
             "patch": patch[:limit],

@@ -91,12 +91,14 @@ class Issues(BaseModel):
 class SnapshotRef(BaseModel):
     id: int
     taken_at: str
+    note: str | None = None  # set when a diff's ``since`` predates every snapshot and the first one is used
 
 
 class Diff(BaseModel):
     """An RFC 6902 JSON Patch between two states."""
 
     since: SnapshotRef
+    keyed_by: str
     until: dict[str, Any]
     operations: int
     patch: list[dict[str, Any]]

@@ -124,13 +124,13 @@ def _agent_json(view: StateView, agent, now_ns: int) -> tuple[dict, dict]:
         counts[status] += 1
     for _, status in done:
         counts[status] += 1
-    # Open work always shows (up to the cap), then the most recent finished work.
+    # active_task_ids holds open work only (up to the cap); the most recent finished work fills the
+    # rest of the cap in recent_tasks, so `.active_task_ids | length` is what is running or waiting.
     cap = settings.state_max_tasks_per_agent
     open_tasks.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
     shown = open_tasks[:cap]
-    if len(shown) < cap and done:
-        shown += sorted(done, key=lambda ts: (ts[0].ended_ns, ts[0].key))[-(cap - len(shown)) :]
-    shown.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
+    recent = sorted(done, key=lambda ts: (ts[0].ended_ns, ts[0].key))[-(cap - len(shown)) :] if len(shown) < cap else []
+    recent.sort(key=lambda ts: (ts[0].started_ns, ts[0].key))
     item: dict = {"name": agent.name}
     if agent.agent_id:
         item["agent_id"] = agent.agent_id
@@ -142,8 +142,9 @@ def _agent_json(view: StateView, agent, now_ns: int) -> tuple[dict, dict]:
     item["models"] = agent.models
     item["activity"] = {
         "active_task_ids": [_task_json(t, status) for t, status in shown],
+        "recent_tasks": [_task_json(t, status) for t, status in recent],
         "updated_at": iso(agent.updated_ns or now_ns),
-        "counts": {**counts, "shown": len(shown)},
+        "counts": {**counts, "shown": len(shown) + len(recent)},
     }
     return item, counts
 
@@ -349,7 +350,7 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
             + f" failed={agent_counts.get('failed', 0)}"
             + f" models={','.join(a['models']) or '-'}"
         )
-        for t in a["activity"]["active_task_ids"]:
+        for t in [*a["activity"]["active_task_ids"], *a["activity"].get("recent_tasks", ())]:
             if t["status"] in (RUNNING, WAITING) or t["status"] == FAILED:
                 extra = f" blocked_by={t['blocked_by']}" if t.get("blocked_by") else ""
                 extra += f" error={t['error']}" if t.get("error") else ""

@@ -17,7 +17,7 @@ export function AgentsView() {
   const failed = useFetch("/api/v1/traces?status=error&limit=10", 15000);
   const agents = (state.data && state.data.agents) || [];
   const byName = new Map(((metrics.data && metrics.data.agents) || []).map((m) => [m.name, m]));
-  const tasks = agents.flatMap((a) => ((a.activity && a.activity.active_task_ids) || []).map((t) => ({ ...t, agent: a.name })));
+  const tasks = agents.flatMap((a) => [...((a.activity && a.activity.active_task_ids) || []), ...((a.activity && a.activity.recent_tasks) || [])].map((t) => ({ ...t, agent: a.name })));
   const running = tasks.filter((t) => t.status === "running" || t.status === "waiting");
   const failures = tasks.filter((t) => t.status === "failed");
   return html`<section class="view" data-testid="agents-view">
