@@ -205,7 +205,9 @@ def test_metrics_and_logs_are_stored(oracle_server):
     assert stored(oracle_server, "SELECT service_name, name, kind, value FROM metric_points") == [
         ("agents", "k8s.pod.phase", "gauge", 2.0)
     ]
-    assert stored(oracle_server, "SELECT severity_text, body FROM log_records") == [("WARN", '"slow"')]
+    assert stored(oracle_server, "SELECT severity_text, body, body_type FROM log_records") == [
+        ("WARN", "slow", "string")
+    ]
 
 
 def test_full_write_queue_answers_unavailable_and_recovers(tmp_path):

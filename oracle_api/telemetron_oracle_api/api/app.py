@@ -14,6 +14,7 @@ from . import (
     graph,
     jaeger,
     jaeger_metrics,
+    logs,
     metrics,
     oracle,
     simulate,
@@ -57,6 +58,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(timeline.router)
     app.include_router(graph.router)
     app.include_router(metrics.router)
+    app.include_router(logs.router)
     app.include_router(simulate.router, responses=errors.documented("rest", 403, 415, 502))
     app.include_router(jaeger.router)
     app.include_router(stream.router)

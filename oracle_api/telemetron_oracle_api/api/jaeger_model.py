@@ -24,6 +24,7 @@ import orjson
 
 from ..formats import go_json, is_tagged
 from ..store.interface import TelemetryStore
+from ..store.telemetry_reads import MAX_TRACE_LOGS
 from .trace_cache import rendered
 
 T = TypeVar("T")
@@ -119,14 +120,25 @@ _TRACE, _START, _SPAN, _RESOURCE, _SERVICE, _SCOPE, _VERSION, _SCOPE_ATTRIBUTES,
 UI, OTLP = "ui", "otlp"  # the two shapes a span is rendered in
 
 
-def span_texts(store: TelemetryStore, trace_ids: list[str], shape: str, adjust: bool) -> list[tuple]:
+def span_texts(
+    store: TelemetryStore, trace_ids: list[str], shape: str, adjust: bool, log_counts: dict[str, int] | None = None
+) -> list[tuple]:
     """The traces' spans rendered in ``shape``, sorted by trace, start and span id.
 
     A UI-model text stops before the span's ``processID``, which depends on every resource of the
-    trace and is added when assembling.
+    trace and is added when assembling. In the UI model a span's log records follow its events in
+    ``logs`` (``log_counts``, per trace, saves counting them again).
     """
     rows = store.jaeger_span_rows(trace_ids)  # sorted by trace, start, span id
-    return _ui_span_texts(rows, adjust) if shape == UI else _otlp_span_texts(rows, adjust)
+    if shape != UI:
+        return _otlp_span_texts(rows, adjust)
+    counts = log_counts if log_counts is not None else store.log_counts(trace_ids)
+    with_logs = [tid for tid in trace_ids if counts.get(tid)]
+    span_logs: dict[tuple[str, str | None], list[dict]] = {}
+    for tid in with_logs:
+        for record in store.trace_log_records(tid, MAX_TRACE_LOGS):
+            span_logs.setdefault((tid, record["span_id"]), []).append(record)
+    return _ui_span_texts(rows, adjust, span_logs)
 
 
 def _by_trace(spans: list[tuple], trace_ids: list[str]) -> dict[str, list[tuple]]:
@@ -218,7 +230,27 @@ def _logs_json(events: list, adjust: bool, cache: dict, fields_cache: dict) -> s
 _SAMPLED = '"flags":1,'  # the W3C sampled bit, Jaeger's SampledFlag
 
 
-def _ui_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
+def _log_records_json(logs: str, records: list[dict], adjust: bool, cache: dict) -> str:
+    """``logs`` (the span's events as UI-model logs) followed by its log records: the record's event name
+    (else ``log``), its body as ``message`` (a non-string body as its JSON), its severity, its attributes."""
+    texts = []
+    for record in records:
+        body = record["body"]
+        fields = [
+            f'{{"key":"event","type":"string","value":{_q(record["event_name"] or "log")}}}',
+            f'{{"key":"message","type":"string","value":{_q(body if isinstance(body, str) else _compact(body))}}}',
+        ]
+        if record["severity_text"]:
+            fields.append(f'{{"key":"level","type":"string","value":{_q(record["severity_text"])}}}')
+        if record["severity_number"]:
+            fields.append(f'{{"key":"otel.log.severity_number","type":"int64","value":{record["severity_number"]}}}')
+        fields += _tags_json(record["attributes"], adjust, cache)
+        timestamp = (record["time_ns"] or record["observed_ns"]) // 1000
+        texts.append(f'{{"timestamp":{timestamp},"fields":[{",".join(fields)}]}}')
+    return f"[{logs[1:-1]}{',' if logs != '[]' else ''}{','.join(texts)}]"
+
+
+def _ui_span_texts(rows: list[list], adjust: bool, span_logs: dict[tuple[str, str | None], list[dict]]) -> list[tuple]:
     """Rows as rendered spans in the UI model, each text open after ``"logs":[...],`` (see ``span_texts``)."""
     tag_cache: dict = {}
     fields_cache: dict = {}
@@ -264,6 +296,10 @@ def _ui_span_texts(rows: list[list], adjust: bool) -> list[tuple]:
             fixed = fixed_cache[fixed_key] = _fixed_tags(*fixed_key)
         tags = f"{fixed[0]}{','.join(_tags_json(attributes, adjust, tag_cache))}{fixed[1]}" if attributes else fixed[2]
         logs = _logs_json(events, adjust, tag_cache, fields_cache) if events else "[]"
+        if span_logs:
+            records = span_logs.get((trace_id, span_id))
+            if records:
+                logs = _log_records_json(logs, records, adjust, tag_cache)
         out.append(
             (
                 trace_id,
@@ -313,16 +349,17 @@ def _cached_traces(
     """Each found trace rendered by ``render(trace id, its rendered spans, resources)``, from the cache when
     the trace has not gained spans since (``trace_cache.py``)."""
     counts = {row["trace_id"]: row["span_count"] for row in store.trace_summaries(trace_ids)}
+    log_counts = store.log_counts(trace_ids) if shape == UI else {}
     out: dict[str, T] = {}
     missing = []
     for tid in trace_ids:
-        hit = rendered.get((str(store.path), shape, adjust, tid, counts.get(tid)))
+        hit = rendered.get((str(store.path), shape, adjust, tid, counts.get(tid), log_counts.get(tid, 0)))
         if hit is None:
             missing.append(tid)
         else:
             out[tid] = cast(T, hit)
     if missing:
-        spans = span_texts(store, missing, shape, adjust)
+        spans = span_texts(store, missing, shape, adjust, log_counts)
         resources = store.resources({span[_RESOURCE] for span in spans})
         for tid, trace_spans in _by_trace(spans, missing).items():
             if not trace_spans:
@@ -330,7 +367,8 @@ def _cached_traces(
             out[tid] = render(tid, trace_spans, resources)
             if counts.get(tid) == len(trace_spans):  # else a batch landed between the two reads
                 size = sum(len(span[_TEXT]) for span in trace_spans)
-                rendered.put((str(store.path), shape, adjust, tid, len(trace_spans)), out[tid], size)
+                key = (str(store.path), shape, adjust, tid, len(trace_spans), log_counts.get(tid, 0))
+                rendered.put(key, out[tid], size)
     return out
 
 

@@ -12,6 +12,7 @@ import orjson
 
 from ..formats import STATUS_CODES, iso, span_kind_name
 from ..store.interface import TelemetryStore
+from ..store.telemetry_reads import MAX_TRACE_LOGS
 from .trace_cache import rendered
 
 
@@ -48,6 +49,11 @@ def span_json(row: Mapping) -> dict:
         "scope": {"name": row["scope_name"], "version": row["scope_version"], "attributes": row["scope_attributes"]},
         "resource_key": row["resource_key"],
     }
+
+
+def log_json(row: Mapping) -> dict:
+    """A log record (a row of ``store.log_records``, body decoded) as the REST API shows it."""
+    return {"time": iso(row["time_ns"] or row["observed_ns"]), **row}
 
 
 def trace_summary_json(row: Mapping) -> dict:
@@ -93,7 +99,8 @@ def trace_json(store: TelemetryStore, trace_id: str) -> bytes | None:
     """
     trace_id = trace_id.lower()
     summary = store.trace_summary(trace_id)
-    key = (str(store.path), "rest", trace_id, summary["span_count"] if summary else None)
+    log_count = store.log_counts([trace_id]).get(trace_id, 0)
+    key = (str(store.path), "rest", trace_id, summary["span_count"] if summary else None, log_count)
     done = rendered.get(key)
     if done is None:
         rows = store.trace_spans(trace_id)
@@ -101,21 +108,26 @@ def trace_json(store: TelemetryStore, trace_id: str) -> bytes | None:
             return None
         if summary is None or summary["span_count"] != len(rows):  # a batch landed between the two reads
             summary = store.trace_summary(trace_id)
-        done = _spans_and_resources(store, trace_id, summary, rows)
+        logs = store.trace_log_records(trace_id, MAX_TRACE_LOGS) if log_count else []
+        done = _spans_and_resources(store, trace_id, summary, rows, logs, log_count)
         if summary and summary["span_count"] == len(rows):
-            rendered.put((str(store.path), "rest", trace_id, len(rows)), done, len(done[0]) + len(done[1]))
+            key = (str(store.path), "rest", trace_id, len(rows), log_count)
+            rendered.put(key, done, len(done[0]) + len(done[1]))
     head, resources = cast(tuple[bytes, bytes], done)
     active = orjson.dumps([active_span_json(r) for r in store.active_spans(trace_id)])
     return b"".join((head, b',"active_spans":', active, b',"resources":', resources, b"}"))
 
 
 def _spans_and_resources(
-    store: TelemetryStore, trace_id: str, summary: dict | None, rows: list[dict]
+    store: TelemetryStore, trace_id: str, summary: dict | None, rows: list[dict], logs: list[dict], log_count: int
 ) -> tuple[bytes, bytes]:
     """The trace's JSON up to its spans (without the closing brace), and its resources' JSON."""
     spans = [span_json(r) for r in rows]
     ids = {s["span_id"] for s in spans}
     children: dict[str, list[str]] = {}
+    logs_of: dict[str | None, list[dict]] = {}
+    for record in logs:
+        logs_of.setdefault(record["span_id"] if record["span_id"] in ids else None, []).append(log_json(record))
     for s in spans:
         if s["parent_span_id"] in ids:
             children.setdefault(s["parent_span_id"], []).append(s["span_id"])
@@ -123,11 +135,15 @@ def _spans_and_resources(
         s["children"] = children.get(s["span_id"], [])
         # A parent that has not arrived (or is outside this trace) makes the span a root here.
         s["is_root"] = s["parent_span_id"] not in ids
+        s["logs"] = logs_of.get(s["span_id"], [])
     head = {
         "trace_id": trace_id,
         "summary": trace_summary_json(summary) if summary else None,
         "roots": [s["span_id"] for s in spans if s["is_root"]],
         "spans": spans,
+        # Records of the trace whose span is not stored (yet), and how many the trace has in all.
+        "logs_without_span": logs_of.get(None, []),
+        "log_count": log_count,
     }
     resources = store.resources({s["resource_key"] for s in spans})
     return orjson.dumps(head)[:-1], orjson.dumps(resources)

@@ -472,7 +472,8 @@ def decode_logs(raw: bytes, resources: ResourceCache) -> Decoded:
                 LogRecord(
                     resource=resource,
                     scope_name=scope.name,
-                    time_ns=log.time_unix_nano,
+                    # No time (0): its observed time, as the log data model tells a reader to use.
+                    time_ns=log.time_unix_nano or log.observed_time_unix_nano,
                     observed_ns=log.observed_time_unix_nano,
                     severity_number=log.severity_number,
                     severity_text=log.severity_text,

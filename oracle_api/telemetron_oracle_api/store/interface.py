@@ -17,6 +17,7 @@ from typing import Protocol
 from ..model import Decoded
 from ..receiver.rejections import RejectionLog
 from .search import SpanSearch, TraceFilter
+from .telemetry_reads import LogFilter, MetricFilter
 
 
 class TelemetryStore(Protocol):
@@ -57,6 +58,16 @@ class TelemetryStore(Protocol):
         self, services: Sequence[str], kinds: Sequence[int], since_ns: int, until_ns: int
     ) -> list[tuple[str, str, int, int, int]]: ...
     def llm_spans(self, since_ns: int, until_ns: int) -> list[Mapping]: ...
+
+    # --- log records and metric points (newest first; cursor: the previous page's next_cursor) --
+    def log_records(
+        self, f: LogFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict], str | None]: ...
+    def trace_log_records(self, trace_id: str, limit: int) -> list[dict]: ...
+    def log_counts(self, trace_ids: Sequence[str]) -> dict[str, int]: ...
+    def metric_points(
+        self, f: MetricFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict], str | None]: ...
 
     # --- still SQLite-shaped: the Oracle's rebuild reads the tables itself -----------------------
     def reader(self) -> AbstractContextManager[sqlite3.Connection]: ...

@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS log_records (
     resource_key    TEXT NOT NULL,
     service_name    TEXT NOT NULL,
     scope_name      TEXT NOT NULL,
-    time_ns         INTEGER NOT NULL,
+    time_ns         INTEGER NOT NULL,      -- the record's time, else (0 sent) its observed time
     observed_ns     INTEGER NOT NULL,
     severity_number INTEGER NOT NULL,
     severity_text   TEXT NOT NULL,
@@ -127,6 +127,8 @@ CREATE TABLE IF NOT EXISTS log_records (
     attributes      TEXT NOT NULL,
     trace_id        TEXT,
     span_id         TEXT,
-    event_name      TEXT NOT NULL
+    event_name      TEXT NOT NULL,
+    body_type       TEXT                   -- string: body is the text itself | json: body is JSON | NULL: older row, JSON
 );
 CREATE INDEX IF NOT EXISTS log_records_trace ON log_records (trace_id) WHERE trace_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS log_records_time ON log_records (time_ns);

@@ -29,7 +29,7 @@ from telemetron_instrumentation import semconv
 from ..hub import Committed, Hub
 from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, trace_summaries
+from . import attribute_index, log_bodies, trace_summaries
 from .sqlite_reads import SqliteReads, connect
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,10 @@ def _reject_refused(decoded: Decoded, refused: list[tuple[_Record, Exception]]) 
 
 # Columns added to a table after its first release: CREATE TABLE IF NOT EXISTS leaves a store made
 # before them as it was, so they are added on open (SQLite appends a column without rewriting rows).
-_ADDED_COLUMNS = (("spans", "scope_attributes", "TEXT NOT NULL DEFAULT '{}'"),)
+_ADDED_COLUMNS = (
+    ("spans", "scope_attributes", "TEXT NOT NULL DEFAULT '{}'"),
+    ("log_records", "body_type", "TEXT"),  # NULL: written before it, a JSON body (log_bodies.py)
+)
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
@@ -350,7 +353,9 @@ class Store(SqliteReads):
                 )
             if c.logs:
                 conn.executemany(
-                    "INSERT INTO log_records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO log_records (resource_key, service_name, scope_name, time_ns, observed_ns, "
+                    "severity_number, severity_text, attributes, trace_id, span_id, event_name, body, body_type) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
                             r.resource.key,
@@ -360,11 +365,11 @@ class Store(SqliteReads):
                             r.observed_ns,
                             r.severity_number,
                             r.severity_text,
-                            _dumps(r.body),
                             _dumps(r.attributes),
                             r.trace_id,
                             r.span_id,
                             r.event_name,
+                            *log_bodies.encode(r.body),
                         )
                         for r in c.logs
                     ],

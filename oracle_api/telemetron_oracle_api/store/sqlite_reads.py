@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
-from . import reads, search
+from . import reads, search, telemetry_reads
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -101,3 +101,21 @@ class SqliteReads:
 
     def llm_spans(self, since_ns: int, until_ns: int) -> list[Mapping]:
         return cast(list[Mapping], reads.llm_spans(self._conn(), since_ns, until_ns))
+
+    # --- log records and metric points (telemetry_reads.py) ----------------------------------------
+
+    def log_records(
+        self, f: telemetry_reads.LogFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict], str | None]:
+        return telemetry_reads.log_records(self._conn(), f, limit=limit, cursor=cursor)
+
+    def trace_log_records(self, trace_id: str, limit: int) -> list[dict]:
+        return telemetry_reads.trace_log_records(self._conn(), trace_id, limit)
+
+    def log_counts(self, trace_ids: Sequence[str]) -> dict[str, int]:
+        return telemetry_reads.log_counts(self._conn(), trace_ids)
+
+    def metric_points(
+        self, f: telemetry_reads.MetricFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict], str | None]:
+        return telemetry_reads.metric_points(self._conn(), f, limit=limit, cursor=cursor)
