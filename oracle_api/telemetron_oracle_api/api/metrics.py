@@ -30,7 +30,7 @@ def percentile(sorted_values: list[float], p: float) -> float | None:
 
 
 class _Group:
-    __slots__ = ("calls", "cost", "durations", "errors", "input_tokens", "llm_calls", "output_tokens")
+    __slots__ = ("calls", "cost", "durations", "errors", "input_tokens", "llm_calls", "output_tokens", "without_usage")
 
     def __init__(self) -> None:
         self.calls = 0
@@ -40,6 +40,7 @@ class _Group:
         self.output_tokens = 0
         self.cost = 0.0
         self.llm_calls = 0
+        self.without_usage = 0
 
     def call(self, duration_ns: int, error: bool) -> None:
         self.calls += 1
@@ -48,6 +49,8 @@ class _Group:
 
     def usage(self, row) -> None:
         self.llm_calls += 1
+        if row["input_tokens"] is None and row["output_tokens"] is None and row["status_code"] != 2:
+            self.without_usage += 1  # unknown is not zero: counted apart, adds no tokens
         self.input_tokens += row["input_tokens"] or 0
         self.output_tokens += row["output_tokens"] or 0
         cost = row["cost_usd"]
@@ -68,6 +71,7 @@ class _Group:
                 "avg": sum(ordered) / len(ordered) if ordered else None,
             },
             "llm_calls": self.llm_calls,
+            "calls_without_usage": self.without_usage,
             "tokens": {"input": self.input_tokens, "output": self.output_tokens},
             "cost_usd": round(self.cost, 10),
         }

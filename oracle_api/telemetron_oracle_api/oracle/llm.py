@@ -2,6 +2,10 @@
 
 Limits come from the provider's rate-limit headers (recorded on the span as
 ``telemetron.llm.ratelimit.*``) or, when a provider sends none, from configuration.
+
+Unknown is not zero: a successful call that reported no token counts (a stream whose provider sent
+no usage) adds nothing to the tokens or cost and is counted in ``calls_without_usage``; counts the
+agent side estimated (``telemetron.llm.usage.estimated``) are counted and also shown apart.
 """
 
 from __future__ import annotations
@@ -54,8 +58,14 @@ class ModelStats:
     server_errors: Rolling = field(default_factory=lambda: Rolling(10, 3600))
     rate_limited: Rolling = field(default_factory=lambda: Rolling(10, 3600))
     cost: Rolling = field(default_factory=lambda: Rolling(10, 3600))
+    estimated_tokens: Rolling = field(default_factory=lambda: Rolling(1, 60))
+    without_usage: Rolling = field(default_factory=lambda: Rolling(1, 60))
     requests_total: int = 0
     tokens_total: int = 0
+    without_usage_total: int = 0
+    estimated_total: int = 0
+    rate_limited_total: int = 0
+    server_errors_total: int = 0
     cost_total: float = 0.0
     error_counts: Counter = field(default_factory=Counter)
     last_error: dict | None = None
@@ -101,8 +111,15 @@ class LlmTracker:
             stats = self.models[key] = ModelStats(provider, model)
         ended_ns = span.end_ns
         attrs = span.attributes
+        usage_known = span.input_tokens is not None or span.output_tokens is not None
         tokens = (span.input_tokens or 0) + (span.output_tokens or 0)
         stats.tokens.add(ended_ns, tokens)
+        if not usage_known and span.error_type is None:
+            stats.without_usage.add(ended_ns)
+            stats.without_usage_total += 1
+        elif usage_known and attrs.get(sc.LLM_USAGE_ESTIMATED) is True:
+            stats.estimated_tokens.add(ended_ns, tokens)
+            stats.estimated_total += 1
         stats.requests.add(ended_ns)
         stats.requests_total += 1
         stats.tokens_total += tokens
@@ -110,7 +127,7 @@ class LlmTracker:
         stats.latencies_ms.append((span.end_ns - span.start_ns) / 1e6)
         for key_name in _COST_KEYS:
             cost = _attrs.number(attrs, key_name)
-            if cost is not None:
+            if cost is not None and (usage_known or cost):  # a 0 priced from no usage is not a fact either
                 stats.cost.add(ended_ns, cost)
                 stats.cost_total += cost
                 break
@@ -134,8 +151,10 @@ class LlmTracker:
             stats.error_traces.append(span.trace_id)
             if kind == "rate_limited":
                 stats.rate_limited.add(ended_ns)
+                stats.rate_limited_total += 1
             elif kind == "server":
                 stats.server_errors.add(ended_ns)
+                stats.server_errors_total += 1
             if stats.last_error is None or ended_ns >= stats.last_error["time_ns"]:
                 stats.last_error = {
                     "type": error_type,
@@ -162,3 +181,8 @@ class LlmTracker:
         """(tokens, requests) in the 60 s before now."""
         since = now_ns - 60 * NS
         return stats.tokens.total(since), stats.tokens.count(since)
+
+    def usage_gaps(self, stats: ModelStats, now_ns: int) -> tuple[float, int]:
+        """(estimated tokens, calls without usage) in the 60 s before now."""
+        since = now_ns - 60 * NS
+        return stats.estimated_tokens.total(since), stats.without_usage.count(since)

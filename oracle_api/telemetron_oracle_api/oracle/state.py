@@ -274,6 +274,14 @@ def _litellm(view: StateView, now_ns: int) -> list[dict]:
             item["requests_remaining"] = stats.requests_remaining
         item["requests_total"] = stats.requests_total
         item["tokens_total"] = stats.tokens_total
+        # Unknown is not zero: calls that reported no usage are counted apart, not as 0 tokens.
+        estimated, without_usage = view.llm.usage_gaps(stats, now_ns)
+        item["tpm_estimated"] = estimated
+        item["calls_without_usage"] = without_usage
+        item["calls_without_usage_total"] = stats.without_usage_total
+        item["calls_with_estimated_usage_total"] = stats.estimated_total
+        item["rate_limited_total"] = stats.rate_limited_total
+        item["server_errors_total"] = stats.server_errors_total
         item["cost_usd"] = round(stats.cost_total, 6)
         item["errors"] = dict(stats.error_counts.most_common(10))
         if stats.last_error:

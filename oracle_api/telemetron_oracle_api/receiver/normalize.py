@@ -3,19 +3,33 @@
 Accepted: the current GenAI conventions (ours), the deprecated ``gen_ai.system`` and
 ``gen_ai.usage.prompt/completion_tokens``, LiteLLM's built-in ``otel`` callback (GenAI names plus
 ``llm.*`` extras), OpenLLMetry (``llm.request.type``, ``traceloop.span.kind``) and OpenInference
-(``openinference.span.kind``, ``llm.model_name``, ``llm.token_count.*``, ``llm.provider``).
-The stored attributes are never rewritten; only the promoted columns are normalized.
+(``openinference.span.kind``, ``llm.model_name``, ``embedding.model_name``, ``llm.token_count.*``,
+``llm.provider``). The stored attributes are never rewritten; only the promoted columns are normalized:
+
+- a model is named without its LiteLLM provider prefix (``openai/gpt-4o`` is model ``gpt-4o`` of
+  provider ``openai``), whichever instrumentation wrote it, so every one gives the same model key;
+- a provider missing from the span (LiteLLM ``otel`` and OpenInference embeddings) is taken from a
+  ``provider/model`` the span names elsewhere (``litellm.provider.model``, the invocation parameters);
+- a failed call whose ``error.type`` is missing or ``_OTHER`` (OpenInference) gets the exception
+  event's type (``litellm.exceptions.RateLimitError`` -> ``RateLimitError``), else its HTTP status code.
 """
 
 from __future__ import annotations
+
+import json
 
 from telemetron_instrumentation import semconv as sc
 
 from ..model import SpanRecord
 
 _PROVIDER_KEYS = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM_DEPRECATED, "llm.provider", "llm.system")
-_REQUEST_MODEL_KEYS = (sc.GEN_AI_REQUEST_MODEL, "llm.request.model", "llm.model_name")
-_RESPONSE_MODEL_KEYS = (sc.GEN_AI_RESPONSE_MODEL, "llm.response.model", "llm.model_name")
+_REQUEST_MODEL_KEYS = (sc.GEN_AI_REQUEST_MODEL, "llm.request.model", "llm.model_name", "embedding.model_name")
+_RESPONSE_MODEL_KEYS = (sc.GEN_AI_RESPONSE_MODEL, "llm.response.model", "llm.model_name", "embedding.model_name")
+# Where LiteLLM's own "provider/model" string shows when the provider attribute is missing or empty.
+_ROUTED_MODEL_KEYS = ("litellm.provider.model",)
+_INVOCATION_PARAMETER_KEYS = ("llm.invocation_parameters", "embedding.invocation_parameters")
+# Operation names older instrumentations write (LiteLLM otel's and OpenLLMetry's "embedding").
+_OPERATION_ALIASES = {"embedding": sc.OP_EMBEDDINGS}
 _INPUT_TOKEN_KEYS = (
     sc.GEN_AI_USAGE_INPUT_TOKENS,
     "gen_ai.usage.prompt_tokens",
@@ -90,31 +104,76 @@ def _text(value: object) -> str | None:
 def _operation(attrs: dict) -> str | None:
     op = attrs.get(sc.GEN_AI_OPERATION_NAME)
     if op:
-        return str(op)
+        return _OPERATION_ALIASES.get(str(op), str(op))
     kind = attrs.get("openinference.span.kind")
     if kind:
         return _OPENINFERENCE_OPERATION.get(str(kind).upper())
     request_type = attrs.get("llm.request.type")
     if request_type:
-        return _OPENLLMETRY_REQUEST_TYPE.get(str(request_type))
+        return _OPENLLMETRY_REQUEST_TYPE.get(str(request_type)) or _OPERATION_ALIASES.get(str(request_type))
     traceloop_kind = attrs.get("traceloop.span.kind")
     if traceloop_kind:
         return _TRACELOOP_KIND.get(str(traceloop_kind))
     return None
 
 
+def _provider(name: str) -> str:
+    return _PROVIDER_ALIASES.get(name, name.lower())
+
+
+def _routed_model(attrs: dict) -> str | None:
+    """LiteLLM's ``provider/model`` from where foreign instrumentations keep it, when the provider is not set."""
+    routed = _text(_first(attrs, _ROUTED_MODEL_KEYS))
+    if routed is not None:
+        return routed
+    for key in _INVOCATION_PARAMETER_KEYS:
+        raw = attrs.get(key)
+        if isinstance(raw, str) and raw.startswith("{"):
+            try:
+                model = json.loads(raw).get("model")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(model, str) and model:
+                return model
+    return None
+
+
+def _unprefixed(model: str | None, provider: str | None) -> str | None:
+    """``gpt-4o`` for LiteLLM's ``openai/gpt-4o`` when ``openai`` is the call's provider."""
+    if model is None or provider is None or "/" not in model:
+        return model
+    prefix, _, rest = model.partition("/")
+    return rest if rest and _provider(prefix) == provider else model
+
+
+def _error_type(span: SpanRecord) -> str | None:
+    """``error.type``; when it is missing or ``_OTHER`` on a failed span, the exception's type or the HTTP status."""
+    attrs = span.attributes
+    error_type = _text(attrs.get(sc.ERROR_TYPE))
+    if span.status_code != 2 or error_type not in (None, "_OTHER"):
+        return error_type
+    for event in span.events:
+        if event.get("name") == "exception":
+            exception_type = _text(event.get("attributes", {}).get("exception.type"))
+            if exception_type:
+                return exception_type.rpartition(".")[2]
+    status = _as_int(attrs.get(sc.HTTP_RESPONSE_STATUS_CODE))
+    return str(status) if status is not None and status >= 400 else "_OTHER"
+
+
 def promote(span: SpanRecord) -> None:
     """Fill the promoted fields of ``span`` from its attributes."""
     attrs = span.attributes
     span.operation = _operation(attrs)
-    provider = _first(attrs, _PROVIDER_KEYS)
-    if provider is not None:
-        provider = str(provider)
-        span.provider = _PROVIDER_ALIASES.get(provider, provider.lower())
-    request_model = _first(attrs, _REQUEST_MODEL_KEYS)
-    span.request_model = None if request_model is None else str(request_model)
-    response_model = _first(attrs, _RESPONSE_MODEL_KEYS)
-    span.response_model = None if response_model is None else str(response_model)
+    provider = _text(_first(attrs, _PROVIDER_KEYS))
+    request_model = _text(_first(attrs, _REQUEST_MODEL_KEYS))
+    if provider is None and (span.operation is not None or request_model is not None):
+        routed = _routed_model(attrs)
+        if routed is not None and "/" in routed:
+            provider = routed.partition("/")[0]
+    span.provider = None if provider is None else _provider(provider)
+    span.request_model = _unprefixed(request_model, span.provider)
+    span.response_model = _unprefixed(_text(_first(attrs, _RESPONSE_MODEL_KEYS)), span.provider)
     span.input_tokens = _as_int(_first(attrs, _INPUT_TOKEN_KEYS))
     span.output_tokens = _as_int(_first(attrs, _OUTPUT_TOKEN_KEYS))
     agent = _first(attrs, _AGENT_KEYS)
@@ -127,10 +186,7 @@ def promote(span: SpanRecord) -> None:
     span.agent_name = None if agent is None else str(agent)
     conversation = _first(attrs, (sc.GEN_AI_CONVERSATION_ID, "session.id"))
     span.conversation_id = None if conversation is None else str(conversation)
-    error_type = attrs.get(sc.ERROR_TYPE)
-    if error_type is None and span.status_code == 2:
-        error_type = "_OTHER"
-    span.error_type = None if error_type is None else str(error_type)
+    span.error_type = _error_type(span)
     span_type = attrs.get(sc.SPAN_TYPE) or attrs.get(sc.LOGFIRE_SPAN_TYPE)
     if span_type == sc.SPAN_TYPE_PENDING:
         span.pending = True
