@@ -144,8 +144,8 @@ class Agents:
         *,
         parent=None,
         provider: str = "openai",
-        input_tokens: int = 100,
-        output_tokens: int = 50,
+        input_tokens: int | None = 100,
+        output_tokens: int | None = 50,
         cost: float | None = None,
         error: str | None = None,
         ratelimit: dict | None = None,
@@ -156,9 +156,11 @@ class Agents:
             sc.GEN_AI_PROVIDER_NAME: provider,
             sc.GEN_AI_REQUEST_MODEL: model,
             sc.GEN_AI_RESPONSE_MODEL: model,
-            sc.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-            sc.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
         }
+        if input_tokens is not None:  # None: the call reported no usage
+            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+        if output_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
         if cost is not None:
             attrs[sc.LLM_COST_USD] = cost
         if error:

@@ -116,6 +116,38 @@ def test_trace_drills_down_into_one_trace(busy):
     assert any(line.startswith("  - chat gpt-4o") for line in lines)
 
 
+def test_trace_shows_spans_still_running_and_never_none_tokens(oracle_server):
+    agents = Agents(oracle_server)
+    agent = agents.start_agent("writer", "t-open")  # open, known from its pending record
+    tool = agents.start("execute_tool fetch", {"gen_ai.operation.name": "execute_tool"}, parent=agent)
+    trace_id = format(agent.get_span_context().trace_id, "032x")
+    oracle_server.wait_for(
+        lambda: len(oracle_server.client().get(f"/api/v1/traces/{trace_id}").json().get("active_spans", [])) == 2
+    )
+    only_running = run("--url", oracle_server.http_url, "trace", trace_id)
+    assert only_running.returncode == 0, only_running.stderr
+    lines = only_running.stdout.splitlines()
+    assert lines[0] == f"trace {trace_id}: 2 spans (2 in progress)"
+    assert lines[1].startswith("- invoke_agent writer  [RUNNING for ") and "agent=writer" in lines[1]
+    assert lines[2].startswith("  - execute_tool fetch  [RUNNING for ")
+    agents.llm("gpt-4o", parent=tool, input_tokens=None, output_tokens=None)  # a call that reported no usage
+    oracle_server.wait_for(lambda: oracle_server.client().get(f"/api/v1/traces/{trace_id}").json()["spans"])
+    result = run("--url", oracle_server.http_url, "trace", trace_id)
+    assert result.stdout.splitlines()[0] == f"trace {trace_id}: 3 spans (2 in progress)"
+    llm_line = next(line for line in result.stdout.splitlines() if "chat gpt-4o" in line)
+    assert llm_line.startswith("    - chat gpt-4o") and "model=gpt-4o" in llm_line
+    assert "tokens=" not in llm_line and "None" not in result.stdout
+    tool.end()
+    agent.end()
+
+
+def test_debug_help_prints_the_debug_commands_help_only(busy):
+    result = run("--url", busy["url"], "debug", input="help\nquit\n")
+    assert result.returncode == 0
+    assert "usage: telemetron debug" in result.stdout
+    assert "usage: telemetron [" not in result.stdout and "serve" not in result.stdout.split("Commands:")[0]
+
+
 def test_diff_lists_what_changed_since_a_snapshot(tmp_path):
     oracle = start_oracle(tmp_path / "t.db", snapshot_interval_s=0.2, snapshot_min_gap_s=0.1)
     try:

@@ -276,14 +276,20 @@ def render_diff(payload: dict) -> str:
     return "\n".join(lines)
 
 
-def render_trace(trace: dict, limit: int) -> str:
-    spans = trace["spans"]
+def render_trace(trace: dict, limit: int, now_ns: int | None = None) -> str:
+    """The span tree, in-progress spans (the store's active spans) included and marked RUNNING."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    spans = list(trace["spans"])
+    ended = {span["span_id"] for span in spans}
+    running = [span for span in trace.get("active_spans", []) if span["span_id"] not in ended]
+    spans += [{**span, "running": True} for span in running]
     by_id = {span["span_id"]: span for span in spans}
     children: dict[str | None, list] = {}
-    for span in spans:
+    for span in sorted(spans, key=lambda s: s["start_ns"]):
         parent = span["parent_span_id"] if span["parent_span_id"] in by_id else None
         children.setdefault(parent, []).append(span)
-    lines = [f"trace {trace['trace_id']}: {len(spans)} spans"]
+    head = f"trace {trace['trace_id']}: {len(spans)} spans"
+    lines = [head + (f" ({len(running)} in progress)" if running else "")]
     shown = 0
 
     def walk(parent: str | None, depth: int) -> None:
@@ -292,25 +298,36 @@ def render_trace(trace: dict, limit: int) -> str:
             if shown >= limit:
                 return
             shown += 1
-            gen_ai = span.get("gen_ai", {})
-            notes = [f"{span['duration_ms']:.0f}ms", span["service_name"]]
-            if gen_ai.get("agent_name"):
-                notes.append(f"agent={gen_ai['agent_name']}")
-            if gen_ai.get("request_model"):
-                notes.append(f"model={gen_ai['request_model']}")
-                if (
-                    gen_ai.get("input_tokens") is not None or gen_ai.get("output_tokens") is not None
-                ):  # unknown is not 0
-                    notes.append(f"tokens={_count(gen_ai.get('input_tokens'))}/{_count(gen_ai.get('output_tokens'))}")
-            if span["status"]["code"] == "ERROR":
-                notes.append(f"ERROR {gen_ai.get('error_type') or ''} {span['status']['message']}".strip())
-            lines.append(f"{'  ' * depth}- {span['name']}  [{', '.join(notes)}]  span={span['span_id']}")
+            lines.append(
+                f"{'  ' * depth}- {span['name']}  [{', '.join(_span_notes(span, now_ns))}]  span={span['span_id']}"
+            )
             walk(span["span_id"], depth + 1)
 
     walk(None, 0)
     if shown < len(spans):
         lines.append(f"... {len(spans) - shown} more spans (--limit)")
     return "\n".join(lines)
+
+
+def _span_notes(span: dict, now_ns: int) -> list[str]:
+    if span.get("running"):
+        notes = [f"RUNNING for {_num(max(0, now_ns - span['start_ns']) / 1e9)}s", span["service_name"]]
+        if span.get("agent_name"):
+            notes.append(f"agent={span['agent_name']}")
+        return notes
+    gen_ai = span.get("gen_ai", {})
+    notes = [f"{span['duration_ms']:.0f}ms", span["service_name"]]
+    if gen_ai.get("agent_name"):
+        notes.append(f"agent={gen_ai['agent_name']}")
+    if gen_ai.get("request_model"):
+        notes.append(f"model={gen_ai['request_model']}")
+        if gen_ai.get("input_tokens") is not None or gen_ai.get("output_tokens") is not None:  # unknown is not 0
+            notes.append(f"tokens={_count(gen_ai.get('input_tokens'))}/{_count(gen_ai.get('output_tokens'))}")
+    if span["status"]["code"] == "ERROR":
+        notes.append(f"ERROR {gen_ai.get('error_type') or ''} {span['status']['message']}".strip())
+    if span.get("logs"):
+        notes.append(f"logs={len(span['logs'])}")
+    return notes
 
 
 def summary_line(state: dict) -> str:

@@ -105,7 +105,7 @@ def trace_json(store: TelemetryStore, trace_id: str) -> bytes | None:
     if done is None:
         rows = store.trace_spans(trace_id)
         if not rows:
-            return None
+            return _running_only(store, trace_id)
         if summary is None or summary["span_count"] != len(rows):  # a batch landed between the two reads
             summary = store.trace_summary(trace_id)
         logs = store.trace_log_records(trace_id, MAX_TRACE_LOGS) if log_count else []
@@ -116,6 +116,25 @@ def trace_json(store: TelemetryStore, trace_id: str) -> bytes | None:
     head, resources = cast(tuple[bytes, bytes], done)
     active = orjson.dumps([active_span_json(r) for r in store.active_spans(trace_id)])
     return b"".join((head, b',"active_spans":', active, b',"resources":', resources, b"}"))
+
+
+def _running_only(store: TelemetryStore, trace_id: str) -> bytes | None:
+    """A trace none of whose spans has ended yet: its work in progress alone; None when nothing is known."""
+    active = [active_span_json(r) for r in store.active_spans(trace_id)]
+    if not active:
+        return None
+    return orjson.dumps(
+        {
+            "trace_id": trace_id,
+            "summary": None,
+            "roots": [],
+            "spans": [],
+            "logs_without_span": [],
+            "log_count": 0,
+            "active_spans": active,
+            "resources": {},
+        }
+    )
 
 
 def _spans_and_resources(
