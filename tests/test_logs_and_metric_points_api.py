@@ -18,6 +18,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
+from oracle_fixtures import start_oracle
 
 
 def logger_of(oracle_server, service: str):
@@ -196,3 +197,25 @@ def test_metric_points_are_filtered_by_name_service_and_time_and_paged(oracle_se
     bad = client.get("/api/v1/metric-points", params={"cursor": "1.2.3"})
     assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
     provider.shutdown()
+
+
+def test_a_store_made_before_body_type_keeps_its_json_bodies_readable(tmp_path):
+    db = tmp_path / "old.db"
+    first = start_oracle(db)
+    first.stop()
+    with sqlite3.connect(db) as conn:  # as a store of the release before: no body_type, every body JSON
+        conn.execute("ALTER TABLE log_records DROP COLUMN body_type")
+        conn.execute(
+            "INSERT INTO log_records VALUES ('r', 'old-service', 's', 5, 5, 9, 'INFO', '\"quoted before\"', '{}',"
+            " NULL, NULL, '')"
+        )
+    reopened = start_oracle(db)
+    try:
+        logger_of(reopened, "new-service").emit(body="plain now", severity_number=SeverityNumber.INFO)
+        found = reopened.wait_for(lambda: (p := logs(reopened.client()))["count"] == 2 and p)
+        assert [(r["service_name"], r["body"], r["body_type"]) for r in found["logs"]] == [
+            ("new-service", "plain now", "string"),
+            ("old-service", "quoted before", "json"),
+        ]
+    finally:
+        reopened.stop()
