@@ -296,6 +296,8 @@ DOCUMENTED = {  # every status each operation answers (without a token); the 400
     "GET /api/v1/traces/{trace_id}/timeline": {"200", "400", "404"},
     "GET /api/v1/traces/{trace_id}/graph": {"200", "400", "404"},
     "GET /api/v1/metrics": {"200", "400"},
+    "GET /api/v1/logs": {"200", "400"},
+    "GET /api/v1/metric-points": {"200", "400"},
     "POST /api/v1/debug/simulate-trace": {"200", "400", "403", "415", "502"},
     "GET /api/services": {"200"},
     "GET /api/services/{service}/operations": {"200", "400"},
