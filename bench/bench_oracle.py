@@ -403,7 +403,8 @@ def measure_freshness(url: str, load: LiveLoad, probes: int) -> list[float]:
                 tasks = []
                 state = client.get("/api/v1/oracle/state", params={"agent": "probe"}).json()
                 if state["agents"]:
-                    tasks = state["agents"][0]["activity"]["active_task_ids"]
+                    activity = state["agents"][0]["activity"]
+                    tasks = activity["active_task_ids"] + activity.get("recent_tasks", [])
                 if any(t["id"] == task and t["status"] == "completed" for t in tasks):
                     out.append((time.time_ns() - end) / 1e6)
                     break
