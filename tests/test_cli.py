@@ -166,6 +166,10 @@ def test_diff_lists_what_changed_since_a_snapshot(tmp_path):
         assert result.returncode == 0, result.stderr
         assert f"changes since snapshot {snapshot['id']}" in result.stdout
         assert "remove  /agents/writer/activity/active_task_ids/t-1" in result.stdout
+        young = run("--url", oracle.http_url, "diff", "--since", "10m")  # the stack is younger than that
+        assert (
+            young.returncode == 0 and "(no snapshot at or before 10m: diffed from the first snapshot)" in young.stdout
+        )
         assert 'add     /agents/writer/activity/recent_tasks/t-1 {"id": "t-1"' in result.stdout
     finally:
         oracle.stop()
