@@ -25,6 +25,7 @@ from .agents import AgentTracker
 from .detectors import detect
 from .handoffs import HandoffTracker
 from .issues import Issue, IssueRegistry, restore_rejections
+from .liveness import Instances, Progress, retire_lost_work
 from .llm import LlmTracker, is_llm_span, parse_configured_limits
 from .queues import QueueTracker
 from .rebuild import rebuild_from_kafka, rebuild_from_store
@@ -80,6 +81,8 @@ class Oracle:
         self.queues = QueueTracker(self.outcomes)
         self.llm = LlmTracker(parse_configured_limits(settings.llm_rate_limits))
         self.workload = WorkloadTracker(stale_after_s=settings.workload_stale_after_s)
+        self.progress = Progress()
+        self.instances = Instances()
         self.view = StateView(
             settings,
             self.agents,
@@ -90,6 +93,8 @@ class Oracle:
             self.workload,
             self.outcomes,
             store.rejections if store is not None else None,
+            self.progress,
+            self.instances,
         )
         self.registry = IssueRegistry()
         self.snapshots = SnapshotStore(store.path, settings.snapshot_retention) if store is not None else None
@@ -142,8 +147,16 @@ class Oracle:
         operation = pending.operation
         if operation in _AGENT_OPERATIONS and pending.agent_name:
             self.agents.started(pending, real_id)
+            self.instances.seen(pending.agent_name, pending.resource, pending.start_ns, pending.end_ns, real_id)
             return
         agent = self.agents.lineage.place(real_id, pending.pending_parent_id, pending.agent_name)
+        if agent is not None:
+            self.instances.seen(agent, pending.resource, pending.start_ns, pending.end_ns)
+        if operation == sc.OP_EXECUTE_TOOL and not pending.is_handoff:
+            name = pending.tool_name or pending.name
+            self.progress.tool_started(pending.trace_id, real_id, name, pending.start_ns, pending.end_ns)
+        else:
+            self.progress.moved(pending.trace_id, pending.start_ns)  # a heartbeat repeats the start: no move
         if operation == sc.OP_EXECUTE_TOOL and pending.is_handoff:
             self._handoff(pending, real_id, agent)
         if pending.messaging_operation in _CONSUME:
@@ -174,6 +187,9 @@ class Oracle:
             agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name, model_key, span.end_ns)
         else:
             agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
+        self.progress.ended(span.trace_id, span.span_id, span.end_ns)
+        if agent is not None:
+            self.instances.seen(agent, span.resource, span.start_ns, span.end_ns)
         if span.kind in (4, 5) or sc.MESSAGING_OPERATION_TYPE in span.attributes:
             if span.messaging_operation in _SEND:
                 self.queues.sent(span, agent)
@@ -231,11 +247,14 @@ class Oracle:
     def issues(self) -> list[dict]:
         with self.lock:
             now_ns = time.time_ns()
-            return self.registry.update(self._detect(now_ns), now_ns)
+            return self.registry.update(self._detect(now_ns), now_ns, self.settings.symptoms_listed)
 
     def _detect(self, now_ns: int) -> list[Issue]:
         """The detectors only read; what moves with time alone is brought up to date first."""
         self.workload.note_degraded(now_ns)
+        settings = self.settings
+        retire_lost_work(self.agents, self.instances, self.workload, now_ns, int(settings.crash_silence_s * NS))
+        self.instances.expire(now_ns, int(settings.crash_incident_window_s * NS))
         return detect(self.view, now_ns)
 
     def health(self) -> dict:
@@ -322,7 +341,7 @@ class Oracle:
         with self.lock:
             self.agents.expire(now_ns)
             self.workload.expire(now_ns)
-            issues = self.registry.update(self._detect(now_ns), now_ns)
+            issues = self.registry.update(self._detect(now_ns), now_ns, self.settings.symptoms_listed)
             self.version += 1
         self._changed.set()
         if self.snapshots is None:

@@ -61,6 +61,8 @@ class ModelStats:
     last_error: dict | None = None
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
     error_traces: deque = field(default_factory=lambda: deque(maxlen=10))
+    error_servers: Counter = field(default_factory=Counter)  # server.address of failed calls
+    error_statuses: Counter = field(default_factory=Counter)  # http.response.status_code of failed calls
     # From the latest response that carried rate-limit headers.
     tokens_limit: float | None = None
     tokens_remaining: float | None = None
@@ -132,6 +134,11 @@ class LlmTracker:
             stats.errors.add(ended_ns)
             stats.error_counts[error_type] += 1
             stats.error_traces.append(span.trace_id)
+            server, status = attrs.get(sc.SERVER_ADDRESS), attrs.get(sc.HTTP_RESPONSE_STATUS_CODE)
+            if server and len(stats.error_servers) < 20:
+                stats.error_servers[str(server)] += 1
+            if status is not None and len(stats.error_statuses) < 20:
+                stats.error_statuses[str(status)] += 1
             if kind == "rate_limited":
                 stats.rate_limited.add(ended_ns)
             elif kind == "server":

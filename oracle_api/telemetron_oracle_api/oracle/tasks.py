@@ -32,6 +32,7 @@ class Outcome:
     trace_id: str
     ended_ns: int
     error: str | None = None
+    agent: str | None = None  # whose invocation it was, when an agent ran it
 
 
 class Outcomes:
