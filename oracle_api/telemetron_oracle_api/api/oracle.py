@@ -194,7 +194,7 @@ def oracle_issues(
         omitted=len(issues) - shown,
         how_to_get_more=_more_hint(len(issues) - shown, shown, budget_tokens) if shown < len(issues) else "",
     )
-    return _json(payload)
+    return _json(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())  # as the budget counts
 
 
 def _more_hint(left: int, next_cursor: int, budget_tokens: int) -> str:

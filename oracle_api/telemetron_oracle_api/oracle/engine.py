@@ -253,7 +253,9 @@ class Oracle:
         """The detectors only read; what moves with time alone is brought up to date first."""
         self.workload.note_degraded(now_ns)
         settings = self.settings
-        retire_lost_work(self.agents, self.instances, self.workload, now_ns, int(settings.crash_silence_s * NS))
+        if retire_lost_work(self.agents, self.instances, self.workload, now_ns, int(settings.crash_silence_s * NS)):
+            self.version += 1  # the state shows the retired work as failed
+            self._changed.set()
         self.instances.expire(now_ns, int(settings.crash_incident_window_s * NS))
         return detect(self.view, now_ns)
 

@@ -70,9 +70,13 @@ class Issue:
     def id(self) -> str:
         return f"{self.kind}:{self.entity_type}:{self.entity_name}"
 
-    def add_symptom(self, symptom: dict, limit: int) -> None:
+    def add_symptom(self, symptom: dict, limit: int, *, first: bool = False) -> None:
+        """Count a symptom and list it while there is room; ``first`` (folded issues) goes ahead of the rest."""
         self.symptom_count += 1
-        if len(self.symptoms) < limit:
+        if first:
+            self.symptoms.insert(0, symptom)
+            del self.symptoms[limit:]
+        elif len(self.symptoms) < limit:
             self.symptoms.append(symptom)
 
     def as_symptom(self) -> dict:
@@ -151,7 +155,7 @@ def fold(detected: list[Issue], symptoms_listed: int) -> list[Issue]:
         if cause is None:
             out.append(issue)
         else:
-            cause.add_symptom(issue.as_symptom(), symptoms_listed)
+            cause.add_symptom(issue.as_symptom(), symptoms_listed, first=True)
     return out
 
 

@@ -145,12 +145,13 @@ LOST = "LostWithItsProcess"
 
 def retire_lost_work(
     agents: AgentTracker, instances: Instances, workload: WorkloadTracker, now_ns: int, silent_ns: int
-) -> None:
+) -> int:
     """Close the invocations whose process was replaced or restarted since they were last heard of.
 
     Each becomes a failed task (error ``LostWithItsProcess``) under one ``Crash`` per dead instance,
-    so it is neither reported as stuck later nor counted against its agent's capacity.
+    so it is neither reported as stuck later nor counted against its agent's capacity. Returns how many.
     """
+    retired = 0
     for agent in agents.agents.values():
         for key, task in list(agent.running.items()):
             name = instances.task_instance.get(key)
@@ -178,6 +179,8 @@ def retire_lost_work(
             crash.lost.append(task)
             agent.revision += 1
             agents.outcomes.record(task.task_id, Outcome(FAILED, task.trace_id, task.ended_ns, LOST, agent.name))
+            retired += 1
+    return retired
 
 
 def _restarted_since(workload: WorkloadTracker, pod_id: str | None, since_ns: int) -> bool:

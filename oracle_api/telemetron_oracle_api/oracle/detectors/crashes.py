@@ -27,6 +27,7 @@ def lost_work(view: StateView, now_ns: int) -> list[Issue]:
                 "agent": crash.agent,
                 "deployment": crash.deployment,
                 "replaced_by": crash.replaced_by,
+                "pod": crash.pod,
                 "task_ids": [t.task_id for t in lost][:MAX_LISTED],
             },
             entity_extra={"agent": crash.agent, "deployment": crash.deployment},
