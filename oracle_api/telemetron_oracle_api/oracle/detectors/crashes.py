@@ -14,13 +14,15 @@ def lost_work(view: StateView, now_ns: int) -> list[Issue]:
         lost = sorted(crash.lost, key=lambda t: t.started_ns)
         silent_s = (crash.detected_ns - crash.last_seen_ns) / NS
         where = f"pod {crash.pod}" if crash.pod else "its process"
+        if crash.pod != crash.instance:
+            where += f" ({crash.instance})"
         issue = Issue(
             "work_lost_in_crash",
             "error",
             "instance",
             crash.instance,
-            f"{len(lost)} invocation(s) of {crash.agent} died with {where} ({crash.instance}, silent {silent_s:.0f}s, "
-            f"replaced by {crash.replaced_by}): closed as lost; retry them if their results are needed",
+            f"{len(lost)} invocation(s) of {crash.agent} died with {where}, silent {silent_s:.0f}s, "
+            f"replaced by {crash.replaced_by}: closed as lost; retry them if their results are needed",
             trace_ids=[t.trace_id for t in lost],
             numbers={"lost_tasks": len(lost), "silent_s": round(silent_s, 1)},
             details={

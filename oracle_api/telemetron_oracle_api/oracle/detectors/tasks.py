@@ -122,7 +122,7 @@ def _hung(view: StateView, agent: str, task, peers_p95_ms: float | None, now_ns:
     peers = "no finished peers"
     if peers_p95_ms is not None:
         numbers["peers_p95_s"] = round(peers_p95_ms / 1000, 3)
-        peers = f"its peers' p95 is {peers_p95_ms / 1000:.1f}s"
+        peers = f"its peers' p95 is {peers_p95_ms / 1000:.3g}s"
     where = f"; tool {tool.name} has been open {tool_numbers['tool_open_s']:.0f}s" if tool is not None else ""
     return Issue(
         "task_hung",
