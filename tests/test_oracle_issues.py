@@ -37,7 +37,9 @@ def assert_shape(issue: dict) -> None:
     assert issue["severity"] in ("info", "warning", "error", "critical")
     assert set(issue["entity"]) >= {"type", "name"} and set(issue["evidence"]) >= {"trace_ids", "numbers"}
     assert issue["probable_cause"] and "\n" not in issue["probable_cause"]
-    assert set(issue["symptoms"]) == {"count", "items"} and len(issue["symptoms"]["items"]) <= issue["symptoms"]["count"]
+    assert (
+        set(issue["symptoms"]) == {"count", "items"} and len(issue["symptoms"]["items"]) <= issue["symptoms"]["count"]
+    )
     assert all(link.startswith("/api/v1/traces/") for link in issue["example_traces"])
 
 

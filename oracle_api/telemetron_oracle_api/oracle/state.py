@@ -117,11 +117,7 @@ def _agents(view: StateView, now_ns: int) -> tuple[list[dict], list[bytes], dict
 
 def _blocking(view: StateView) -> dict[str, list[tuple[str, int]]]:
     """agent -> [(its failed task id, how many tasks wait on it)]: a root cause stays in view while it blocks."""
-    waiting: dict[str, int] = {}
-    for queue in view.queues.queues.values():
-        for queued in queue.tasks.values():
-            if queued.blocked_by:
-                waiting[queued.blocked_by] = waiting.get(queued.blocked_by, 0) + 1
+    waiting: dict[str, int] = dict(view.queues.waiting_on)
     for other in view.agents.agents.values():
         for task in other.running.values():
             if task.blocked_by:
