@@ -148,6 +148,7 @@ class Oracle:
         if operation in _AGENT_OPERATIONS and pending.agent_name:
             self.agents.started(pending, real_id)
             self.instances.seen(pending.agent_name, pending.resource, pending.start_ns, pending.end_ns, real_id)
+            self.progress.moved(pending.trace_id, pending.start_ns)  # a sub-agent starting moves its caller
             return
         agent = self.agents.lineage.place(real_id, pending.pending_parent_id, pending.agent_name)
         if agent is not None:

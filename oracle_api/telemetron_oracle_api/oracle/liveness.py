@@ -19,6 +19,7 @@ from .workload import WorkloadTracker, restart_increase
 
 _INSTANCE_KEYS = ("service.instance.id", "k8s.pod.name")
 _MAX_INSTANCES_PER_AGENT = 200
+_UNREAD = object()
 
 
 @dataclass(slots=True)
@@ -69,9 +70,8 @@ class Progress:
         return list(self._open.get(trace_id, {}).values())
 
 
-def instance_of(resource: Resource) -> str | None:
-    """The process a resource names; None when it does not say (then it is never judged dead)."""
-    attrs = resource.attributes
+def instance_of(attrs: dict) -> str | None:
+    """The process a resource's attributes name; None when they do not say (then it is never judged dead)."""
     for key in _INSTANCE_KEYS:
         value = attrs.get(key)
         if value:
@@ -109,9 +109,13 @@ class Instances:
         self.by_agent: dict[str, dict[str, Instance]] = {}
         self.task_instance: Lru = Lru(limit)
         self.crashes: dict[tuple[str, str], Crash] = {}  # (agent, dead instance) -> crash
+        self._names: Lru = Lru(10_000)  # resource key (a content hash) -> instance name, read once per resource
 
     def seen(self, agent: str, resource: Resource, start_ns: int, end_ns: int, task_key: str | None = None) -> None:
-        name = instance_of(resource)
+        name = self._names.get(resource.key, _UNREAD)
+        if name is _UNREAD:
+            name = instance_of(resource.attributes)
+            self._names.put(resource.key, name)
         if name is None:
             return
         instances = self.by_agent.setdefault(agent, {})
