@@ -109,7 +109,7 @@ from telemetron_instrumentation import configure, invoke_agent
 telemetry = configure("support-svc", endpoint=sys.argv[1], protocol="grpc", heartbeat_seconds=0.5,
                       instrument_httpx=False)
 litellm.suppress_debug_info = True
-plan = [("support", "mock-500", int(sys.argv[3])), ("router", "mock-gpt-4o-mini", 20),
+plan = [("support", sys.argv[4], int(sys.argv[3])), ("router", "mock-gpt-4o-mini", 20),
         ("support", "mock-gpt-4o-mini", 8)]
 n = 0
 for agent, model, count in plan:
@@ -125,10 +125,11 @@ telemetry.shutdown()
 """
 
 
-def model_error_storm(oracle, api_base: str, failing_calls: int = 12) -> None:
-    """Real LiteLLM calls through the callback: one model answers 500, the other model of the same provider is fine."""
+def model_error_storm(oracle, api_base: str, failing_calls: int = 12, model: str = "mock-500") -> None:
+    """Real LiteLLM calls through the callback: ``model`` fails (mock-500: 500s, mock-429: rate limits), the
+    other model of the same provider is fine."""
     subprocess.run(
-        [sys.executable, "-c", LITELLM_AGENTS, f"http://{oracle.grpc_endpoint}", api_base, str(failing_calls)],
+        [sys.executable, "-c", LITELLM_AGENTS, f"http://{oracle.grpc_endpoint}", api_base, str(failing_calls), model],
         check=True,
         timeout=120,
     )
