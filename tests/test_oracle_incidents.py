@@ -198,27 +198,30 @@ def _fifty_failing_tools(oracle) -> None:
 
 
 def test_fifty_open_incidents_give_a_bounded_answer_ranked_by_severity_and_recency(make_oracle):
-    oracle = make_oracle()
+    oracle = make_oracle(cost_spike_usd_per_min=1.0)
     background(oracle)
     _fifty_failing_tools(oracle)
     wait_until(lambda: issues(oracle, budget=0)["count"] >= 50, DEADLINE_S, "fifty open incidents")
     agents = Agents(oracle, "late-svc")
     with agents.agent("writer", "late-1") as span:
         agents.llm("gpt-4o-mini", parent=span, error="RateLimitError")  # a fresh error after fifty old ones
-    wait_until(lambda: "llm_rate_limited" in kinds(oracle), DEADLINE_S, "the fresh error")
+        agents.llm("o1-pro", parent=span, cost=2.0)  # and a fresh warning below fifty-one errors
+    wait_until(lambda: {"llm_rate_limited", "cost_spike"} <= set(kinds(oracle)), DEADLINE_S, "the fresh issues")
 
     response = oracle.client().get("/api/v1/oracle/issues")
     assert len(response.text) <= 2000 * 4
     page = response.json()
-    assert page["count"] == 51 and page["truncated"] and page["budget_tokens"] == 2000
-    listed = page["issues"] + page["more"]
+    assert page["count"] == 52 and page["truncated"] and page["budget_tokens"] == 2000
+    pinned = [i for i in page["more"] if i.get("out_of_order")]
+    assert [(i["kind"], i["entity"]["name"]) for i in pinned] == [("cost_spike", "openai/o1-pro")]
+    listed = page["issues"] + [i for i in page["more"] if not i.get("out_of_order")]
     assert listed[0]["kind"] == "llm_rate_limited"  # newest first within its severity
     assert page["next_cursor"] == len(listed) and f"cursor={len(listed)}" in page["how_to_get_more"]
     seen = [i["id"] for i in listed]
     while page["next_cursor"] is not None:
         page = issues(oracle, cursor=page["next_cursor"])
-        seen += [i["id"] for i in page["issues"] + page["more"]]
-    assert len(seen) == len(set(seen)) == 51
+        seen += [i["id"] for i in page["issues"] + page["more"] if not i.get("out_of_order")]
+    assert len(seen) == len(set(seen)) == 52
     ranks = [(-SEVERITIES.index(i["severity"]), i["first_seen"]) for i in issues(oracle, budget=0)["issues"]]
     for before, after in zip(ranks, ranks[1:], strict=False):
         assert before[0] < after[0] or (before[0] == after[0] and before[1] >= after[1])
@@ -227,6 +230,7 @@ def test_fifty_open_incidents_give_a_bounded_answer_ranked_by_severity_and_recen
     assert result.returncode == 1, result.stderr
     assert len(result.stdout) <= 2000 * 4
     assert "llm_rate_limited  model=openai/gpt-4o-mini" in result.stdout
+    assert "cost_spike  model=openai/o1-pro" in result.stdout
     assert "more issue(s) not shown: telemetron issues --cursor" in result.stdout
 
 

@@ -277,32 +277,37 @@ def _brief_line(issue: dict) -> str:
 
 
 def render_issues(payload: dict, budget_chars: int = 0, more_command: str = "telemetron issues") -> str:
-    """The issues in full, then briefly, then counted, within ``budget_chars`` (0: no limit) and in rank order."""
-    issues = payload["issues"] + payload.get("more", [])
-    if not issues:
+    """The issues in full, then briefly, then counted, within ``budget_chars`` (0: no limit) and in rank order.
+
+    The newest issue of a severity that the budget left out (``out_of_order``) always gets its line.
+    """
+    more = payload.get("more", [])
+    issues = payload["issues"] + [i for i in more if not i.get("out_of_order")]
+    pinned = [_brief_line(i) + "  (newest of its severity, out of rank order)" for i in more if i.get("out_of_order")]
+    if not issues and not pinned:
         return "No issues detected."
     blocks: list[str] = []
-    used = 0
+    used = sum(len(line) + 1 for line in pinned) + 200  # the pinned lines and the closing line
     briefly = False
     shown = 0
-    reserve = 200  # the closing line that says how to get the rest
     for issue in issues:
         block = None if briefly or "evidence" not in issue else _issue_block(issue)
-        if block is not None and (not budget_chars or used + len(block) + 1 + reserve <= budget_chars):
+        if block is not None and (not budget_chars or used + len(block) + 1 <= budget_chars):
             blocks.append(block)
             used += len(block) + 1
             shown += 1
             continue
         briefly = True
         line = _brief_line(issue)
-        if budget_chars and used + len(line) + 1 + reserve > budget_chars:
+        if budget_chars and used + len(line) + 1 > budget_chars:
             break
         blocks.append(line)
         used += len(line) + 1
         shown += 1
     left = payload.get("count", len(issues)) - payload.get("cursor", 0) - shown
+    cursor = payload.get("cursor", 0) + shown
+    blocks.extend(pinned)
     if left > 0:
-        cursor = payload.get("cursor", 0) + shown
         blocks.append(
             f"... {left} more issue(s) not shown: {more_command} --cursor {cursor} (next page), "
             "--all (everything), --entity TYPE:NAME (one in full)"

@@ -185,7 +185,7 @@ def oracle_issues(
         "how_to_get_more": _more_hint(len(issues), len(issues), budget_tokens),
     }
     full, short = within_budget(page, budget_tokens, reserved_tokens=tokens(payload) + 20)
-    shown = cursor + len(full) + len(short)
+    shown = cursor + len(full) + sum(1 for i in short if not i.get("out_of_order"))
     payload.update(
         issues=full,
         more=short,

@@ -179,17 +179,27 @@ def brief(issue: dict) -> dict:
 
 
 def within_budget(issues: list[dict], budget_tokens: int, reserved_tokens: int = 0) -> tuple[list[dict], list[dict]]:
-    """(shown in full, shown briefly) from the head of ``issues``, in order, within the budget.
+    """(shown in full, shown briefly) from the head of ``issues`` (ranked), within the budget.
 
     Full issues first while they fit; once one does not, it and the rest are given briefly while
-    those fit; whatever follows is left for the next page. ``budget_tokens`` 0 means no budget.
+    those fit; whatever follows is left for the next page. Room is kept so that every severity
+    present is represented by its newest issue: one left out by the budget is added briefly,
+    marked ``out_of_order``, so a fresh error is never hidden behind many older, graver ones.
+    ``budget_tokens`` 0 means no budget.
     """
     if budget_tokens <= 0:
         return list(issues), []
-    left = budget_tokens - reserved_tokens
+    newest: dict[str, dict] = {}
+    for issue in issues:  # ranked newest first within a severity: the first of each is its newest
+        newest.setdefault(issue["severity"], issue)
+    kept = {i["id"]: {**brief(i), "out_of_order": True} for i in newest.values()}
+    left = budget_tokens - reserved_tokens - sum(tokens(b) + 1 for b in kept.values())
     full: list[dict] = []
     short: list[dict] = []
     for issue in issues:
+        pinned = kept.pop(issue["id"], None)
+        if pinned is not None:
+            left += tokens(pinned) + 1  # its room was kept: it is now shown in order
         if not short:
             cost = tokens(issue) + 1
             if cost <= left:
@@ -199,10 +209,12 @@ def within_budget(issues: list[dict], budget_tokens: int, reserved_tokens: int =
         item = brief(issue)
         cost = tokens(item) + 1
         if cost > left:
+            if pinned is not None:
+                kept[issue["id"]] = pinned
             break
         short.append(item)
         left -= cost
-    return full, short
+    return full, short + list(kept.values())
 
 
 def restore_rejections(log: RejectionLog, issues: list[dict], parse_ns) -> None:
