@@ -162,9 +162,10 @@ def blocked_on_failed(view: StateView, now_ns: int) -> list[Issue]:
                 waiting.setdefault(task.blocked_by, []).append(
                     (task.task_id, {"agent": agent.name}, task.trace_id, task.started_ns)
                 )
-    for queue in view.queues.queues.values():
+    failed = {b for b in view.queues.waiting_on if blocker_id(view, b)}  # kept as tasks come and go: no scan
+    for queue in view.queues.queues.values() if failed else ():
         for queued in queue.tasks.values():
-            if queued.blocked_by:
+            if queued.blocked_by and queued.blocked_by in failed:
                 waiting.setdefault(queued.blocked_by, []).append(
                     (queued.id, {"queue": queued.queue}, queued.trace_id, queued.submitted_ns)
                 )
