@@ -191,7 +191,7 @@ def oracle_issues(
         more=short,
         truncated=shown < len(issues),
         next_cursor=shown if shown < len(issues) else None,
-        omitted=len(issues) - shown,
+        omitted=max(0, len(issues) - shown),
         how_to_get_more=_more_hint(len(issues) - shown, shown, budget_tokens) if shown < len(issues) else "",
     )
     return _json(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())  # as the budget counts
