@@ -19,9 +19,7 @@ def open_issues(oracle) -> list[dict]:
 
 
 def incident(oracle, kind: str) -> dict:
-    return wait_until(
-        lambda: next((i for i in open_issues(oracle) if i["kind"] == kind), None), DEADLINE_S, f"a {kind} issue"
-    )
+    return wait_until(lambda: [i for i in open_issues(oracle) if i["kind"] == kind], DEADLINE_S, f"a {kind} issue")[0]
 
 
 @pytest.fixture(scope="module")
