@@ -101,6 +101,18 @@ def crashed_pod(oracle, lost: int = 2) -> dict:
     return {"new": [new.start_agent("worker", f"job-new-{n}", max_parallel=2) for n in range(2)]}
 
 
+def oom_killed_near_its_limit(oracle, deployment: str = "embedder") -> None:
+    """A container restarts with its pod's memory at 500 of its 512 MiB limit, as the kubelet reports it."""
+    mib = 1024 * 1024
+    pod = pod_resource(deployment, f"{deployment}-5f6d7c8b9a-eeeee")
+    container = {**pod, "k8s.container.name": "app"}
+    send_metrics(
+        oracle.grpc_endpoint, container, [("k8s.container.memory_limit", 512 * mib), ("k8s.container.restarts", 2)]
+    )
+    send_metrics(oracle.grpc_endpoint, pod, [("k8s.pod.memory.working_set", 500 * mib)])
+    send_metrics(oracle.grpc_endpoint, container, [("k8s.container.restarts", 3)])
+
+
 LITELLM_AGENTS = """
 import os, sys
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from incident_scenarios import background, model_error_storm
+from incident_scenarios import background, model_error_storm, oom_killed_near_its_limit
 from mock_llm_provider import MockProviderProcess
-from oracle_feed import Agents, pod_resource, send_metrics
+from oracle_feed import Agents
 from polling import wait_until
 
 DEADLINE_S = 5
-MIB = 1024 * 1024
 
 
 def open_issues(oracle) -> list[dict]:
@@ -99,13 +98,8 @@ def test_cost_spike_among_background_traffic(make_oracle):
 def test_oom_killed_pod_as_the_kubelet_and_cluster_receivers_report_it(make_oracle):
     oracle = make_oracle(memory_near_limit_ratio=0.9)
     background(oracle)
-    pod = pod_resource("embedder", "embedder-5f6d7c8b9a-eeeee")
-    container = {**pod, "k8s.container.name": "app"}
-    send_metrics(
-        oracle.grpc_endpoint, container, [("k8s.container.memory_limit", 512 * MIB), ("k8s.container.restarts", 2)]
-    )
-    send_metrics(oracle.grpc_endpoint, pod, [("k8s.pod.memory.working_set", 500 * MIB)])
-    send_metrics(oracle.grpc_endpoint, container, [("k8s.container.restarts", 3)])
+    oom_killed_near_its_limit(oracle)
+    background(oracle)
     issue = incident(oracle, "pod_oom_killed")
     assert issue["entity"] == {"type": "deployment", "name": "embedder"}
     assert issue["evidence"]["numbers"]["memory_limit_ratio"] >= 0.9

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from incident_scenarios import oom_killed_near_its_limit
 from oracle_feed import Agents, get_state, issues_of, pod_resource, send_metrics
 
 MIB = 1024 * 1024
@@ -284,13 +285,7 @@ def test_oom_killed_pod_by_last_terminated_reason(make_oracle):
 
 def test_oom_killed_pod_by_restart_with_memory_near_its_limit(make_oracle):
     oracle = make_oracle(memory_near_limit_ratio=0.9)
-    pod = pod_resource("embedder", "embedder-5f6d7c8b9a-eeeee")
-    container = {**pod, "k8s.container.name": "app"}
-    send_metrics(
-        oracle.grpc_endpoint, container, [("k8s.container.memory_limit", 512 * MIB), ("k8s.container.restarts", 2)]
-    )
-    send_metrics(oracle.grpc_endpoint, pod, [("k8s.pod.memory.working_set", 500 * MIB)])
-    send_metrics(oracle.grpc_endpoint, container, [("k8s.container.restarts", 3)])
+    oom_killed_near_its_limit(oracle)
     issue = wait_issue(oracle, "pod_oom_killed")
     assert issue["entity"] == {"type": "deployment", "name": "embedder"}
     assert issue["evidence"]["numbers"]["memory_limit_ratio"] >= 0.9
