@@ -64,6 +64,34 @@ def hung_task(oracle, task_id: str = "crawl-7") -> dict:
     return {"task_id": task_id, "trace_id": format(task.get_span_context().trace_id, "032x")}
 
 
+def hung_llm_call(oracle, task_id: str = "answer-3") -> None:
+    """An answerer whose chat call has hung for 19 minutes (a provider that never answers), heartbeats arriving."""
+    agents = Agents(oracle, "answerer-svc", **{"service.instance.id": "answerer-1"})
+    for n in range(5):
+        with agents.agent("answerer", f"answer-quick-{next(_serial)}-{n}") as span:
+            agents.llm("gpt-4o-mini", parent=span, duration_s=0.5)
+    now = time.time_ns()
+    task = _open_span(
+        agents,
+        "invoke_agent answerer",
+        {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: "answerer", sc.TASK_ID: task_id},
+        now - 20 * 60 * NS,
+    )
+    call = _open_span(
+        agents,
+        "chat gpt-4o-mini",
+        {
+            sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
+            sc.GEN_AI_PROVIDER_NAME: "openai",
+            sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        },
+        now - 19 * 60 * NS,
+        parent=task,
+    )
+    agents.heartbeat(task)
+    agents.heartbeat(call)
+
+
 def backlog_behind_failed_task(oracle, blocked: int = 35) -> dict:
     """A writer's draft fails; the planner has queued ``blocked`` reviews that wait on it."""
     writer = Agents(oracle, "writer-svc", **{"service.instance.id": "writer-1"})

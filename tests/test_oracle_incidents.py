@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
-from incident_scenarios import background, backlog_behind_failed_task, crashed_pod, hung_task, model_error_storm
+from incident_scenarios import (
+    background,
+    backlog_behind_failed_task,
+    crashed_pod,
+    hung_llm_call,
+    hung_task,
+    model_error_storm,
+)
 from mock_llm_provider import MockProviderProcess
 from oracle_feed import Agents, agent_of, get_state, pod_resource, send_metrics
 from polling import wait_until
@@ -83,6 +90,18 @@ def test_hung_but_alive_task_is_named_with_its_age_its_peers_and_the_tool_that_h
     assert not {"task_stuck", "task_slow"} & set(kinds(oracle))
     result = diagnose(oracle)
     assert "task_hung  task=crawl-7" in result.stdout and "no workload metrics collected" in result.stdout
+
+
+def test_task_hung_on_an_llm_call_names_the_model_and_the_calls_usual_latency(make_oracle):
+    oracle = make_oracle()
+    background(oracle)
+    hung_llm_call(oracle)
+    issue = incident(oracle, "task_hung")
+    assert issue["entity"] == {"type": "task", "name": "answer-3", "agent": "answerer"}
+    assert issue["evidence"]["llm_call"]["model"] == "gpt-4o-mini"
+    numbers = issue["evidence"]["numbers"]
+    assert 19 * 60 - 1 <= numbers["llm_open_s"] < 20 * 60 and 0.4 <= numbers["llm_p95_s"] <= 0.6
+    assert "the LLM call to openai/gpt-4o-mini has been open" in issue["probable_cause"]
 
 
 def test_open_task_without_peers_is_hung_only_past_the_absolute_ceiling(make_oracle):

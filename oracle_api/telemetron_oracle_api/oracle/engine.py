@@ -155,7 +155,10 @@ class Oracle:
             self.instances.seen(agent, pending.resource, pending.start_ns, pending.end_ns)
         if operation == sc.OP_EXECUTE_TOOL and not pending.is_handoff:
             name = pending.tool_name or pending.name
-            self.progress.tool_started(pending.trace_id, real_id, name, pending.start_ns, pending.end_ns)
+            self.progress.call_started(pending.trace_id, real_id, "tool", name, pending.start_ns, pending.end_ns)
+        elif is_llm_span(pending):
+            key = self.llm.key_of(pending)
+            self.progress.call_started(pending.trace_id, real_id, "llm", key, pending.start_ns, pending.end_ns)
         else:
             self.progress.moved(pending.trace_id, pending.start_ns)  # a heartbeat repeats the start: no move
         if operation == sc.OP_EXECUTE_TOOL and pending.is_handoff:

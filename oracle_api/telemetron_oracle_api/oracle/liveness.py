@@ -1,7 +1,7 @@
 """Whether work moves and whether the processes doing it are alive.
 
 A heartbeat only says a span is still open; progress is a child span starting or finishing.
-``Progress`` keeps, per trace, when something last moved and which tool spans are open now, so
+``Progress`` keeps, per trace, when something last moved and which tool and LLM calls are open now, so
 a task that keeps beating but does nothing can be told from one that works. ``Instances`` keeps
 when each process (``service.instance.id``, else the pod, else host and pid) was first and last
 heard from, per agent, so work left behind by a process that was replaced can be closed as lost.
@@ -24,17 +24,18 @@ _UNREAD = object()
 
 @dataclass(slots=True)
 class OpenSpan:
-    """A tool span that has started (a pending record came) and not ended."""
+    """A tool or LLM call that has started (a pending record came) and not ended."""
 
     span_id: str
     trace_id: str
-    name: str
+    kind: str  # "tool" | "llm"
+    name: str  # the tool's name, or the (provider, model) key of the LLM call
     started_ns: int
     last_seen_ns: int
 
 
 class Progress:
-    """trace id -> when a span of it last started or ended, and its open tool spans."""
+    """trace id -> when a span of it last started or ended, and its open tool and LLM calls."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self._moved: Lru = Lru(limit)  # trace id -> latest child start or end (span time)
@@ -47,15 +48,15 @@ class Progress:
     def last_moved(self, trace_id: str) -> int:
         return self._moved.get(trace_id, 0)
 
-    def tool_started(self, trace_id: str, span_id: str, name: str, start_ns: int, seen_ns: int) -> None:
-        """A tool's pending record: the first one is progress, later ones (heartbeats) are not."""
+    def call_started(self, trace_id: str, span_id: str, kind: str, name, start_ns: int, seen_ns: int) -> None:
+        """A tool's or LLM call's pending record: the first one is progress, later ones (heartbeats) are not."""
         spans = self._open.get(trace_id)
         if spans is None:
             spans = {}
             self._open.put(trace_id, spans)
         span = spans.get(span_id)
         if span is None:
-            spans[span_id] = OpenSpan(span_id, trace_id, name, start_ns, seen_ns)
+            spans[span_id] = OpenSpan(span_id, trace_id, kind, name, start_ns, seen_ns)
             self.moved(trace_id, start_ns)
         else:
             span.last_seen_ns = max(span.last_seen_ns, seen_ns)
@@ -66,7 +67,7 @@ class Progress:
             del self._open[trace_id]
         self.moved(trace_id, end_ns)
 
-    def open_tools(self, trace_id: str) -> list[OpenSpan]:
+    def open_calls(self, trace_id: str) -> list[OpenSpan]:
         return list(self._open.get(trace_id, {}).values())
 
 

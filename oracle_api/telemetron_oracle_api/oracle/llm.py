@@ -91,11 +91,15 @@ class LlmTracker:
         self.configured = configured_limits or {}
         self._max = max_models
 
+    def key_of(self, span: SpanRecord) -> tuple[str, str]:
+        """The (provider, model) a call is counted under."""
+        model = span.request_model or span.response_model or span.name.partition(" ")[2] or "unknown"
+        return (span.provider or "unknown", model)
+
     def ended(self, span: SpanRecord) -> tuple[str, str]:
         """Count one finished call; returns its (provider, model) key. Its agent comes via ``attribute``."""
-        model = span.request_model or span.response_model or span.name.partition(" ")[2] or "unknown"
-        provider = span.provider or "unknown"
-        key = (provider, model)
+        key = self.key_of(span)
+        provider, model = key
         stats = self.models.get(key)
         if stats is None:
             if len(self.models) >= self._max:

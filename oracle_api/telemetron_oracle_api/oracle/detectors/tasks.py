@@ -93,37 +93,36 @@ def _hung(view: StateView, agent: str, task, peers_p95_ms: float | None, now_ns:
     still_s = (now_ns - moved_ns) / NS
     if still_s < settings.hung_no_progress_s:
         return None
-    tools = sorted(view.progress.open_tools(task.trace_id), key=lambda s: s.started_ns)
-    tool = tools[0] if tools else None
-    tool_numbers: dict = {}
-    tool_hung = False
-    if tool is not None:
-        stats = view.tools.tools.get(tool.name)
-        tool_p95 = (
-            percentile(stats.durations_ms, 95)
-            if stats is not None and len(stats.durations_ms) >= settings.hung_min_samples
-            else None
-        )
-        tool_open_s = (now_ns - tool.started_ns) / NS
-        tool_hung = tool_open_s >= _threshold_s(view, tool_p95)
-        tool_numbers = {"tool_open_s": round(tool_open_s, 1)}
-        if tool_p95 is not None:
-            tool_numbers["tool_p95_s"] = round(tool_p95 / 1000, 3)
+    calls = sorted(view.progress.open_calls(task.trace_id), key=lambda s: s.started_ns)
+    call = calls[0] if calls else None
+    call_numbers: dict = {}
+    call_hung = False
+    if call is not None:
+        samples = _call_samples(view, call)
+        call_p95 = percentile(samples, 95) if len(samples) >= settings.hung_min_samples else None
+        call_open_s = (now_ns - call.started_ns) / NS
+        call_hung = call_open_s >= _threshold_s(view, call_p95)
+        call_numbers = {f"{call.kind}_open_s": round(call_open_s, 1)}
+        if call_p95 is not None:
+            call_numbers[f"{call.kind}_p95_s"] = round(call_p95 / 1000, 3)
     threshold_s = _threshold_s(view, peers_p95_ms)
-    if running_s < threshold_s and not tool_hung:
+    if running_s < threshold_s and not call_hung:
         return None
     numbers = {
         "running_s": round(running_s, 1),
         "threshold_s": round(threshold_s, 1),
         "since_progress_s": round(still_s, 1),
         "heartbeat_age_s": round((now_ns - task.last_seen_ns) / NS, 1),
-        **tool_numbers,
+        **call_numbers,
     }
     peers = "no finished peers"
     if peers_p95_ms is not None:
         numbers["peers_p95_s"] = round(peers_p95_ms / 1000, 3)
         peers = f"its peers' p95 is {peers_p95_ms / 1000:.3g}s"
-    where = f"; tool {tool.name} has been open {tool_numbers['tool_open_s']:.0f}s" if tool is not None else ""
+    where = ""
+    if call is not None:
+        what = f"tool {call.name}" if call.kind == "tool" else f"the LLM call to {'/'.join(call.name)}"
+        where = f"; {what} has been open {call_numbers[f'{call.kind}_open_s']:.0f}s"
     return Issue(
         "task_hung",
         "error",
@@ -138,11 +137,28 @@ def _hung(view: StateView, agent: str, task, peers_p95_ms: float | None, now_ns:
             "agent": agent,
             "span_id": task.span_id,
             "last_progress": iso(moved_ns),
-            **({"tool": {"name": tool.name, "span_id": tool.span_id}} if tool is not None else {}),
+            **_call_evidence(call),
         },
         entity_extra={"agent": agent},
         hint=f"telemetron trace {task.trace_id}",
     )
+
+
+def _call_samples(view: StateView, call) -> list:
+    """Durations (ms) of finished calls of the same tool or model: the open call's peers."""
+    if call.kind == "tool":
+        stats = view.tools.tools.get(call.name)
+        return list(stats.durations_ms) if stats is not None else []
+    model = view.llm.models.get(call.name)
+    return list(model.latencies_ms) if model is not None else []
+
+
+def _call_evidence(call) -> dict:
+    if call is None:
+        return {}
+    if call.kind == "tool":
+        return {"tool": {"name": call.name, "span_id": call.span_id}}
+    return {"llm_call": {"provider": call.name[0], "model": call.name[1], "span_id": call.span_id}}
 
 
 def blocker_id(view: StateView, blocked_by: str | None) -> str | None:
