@@ -275,3 +275,16 @@ def test_four_faults_at_once_diagnose_alone_states_every_root_cause(make_oracle,
     result = wait_until(named, DEADLINE_S, "diagnose naming the four root causes")
     assert len(result.stdout) <= 8000, len(result.stdout)
     assert "35 task(s) wait behind draft-1" in result.stdout and "no workload metrics collected" not in result.stdout
+
+
+def test_a_failure_that_still_blocks_others_is_not_forgotten_with_older_outcomes():
+    from telemetron_oracle_api.oracle.tasks import COMPLETED, FAILED, Outcome, Outcomes
+
+    outcomes = Outcomes(limit=2)
+    outcomes.blocks = {"draft-1"}.__contains__
+    outcomes.record("draft-1", Outcome(FAILED, "t1", 1, "ContextWindowExceeded", "writer"))
+    outcomes.record("done-1", Outcome(FAILED, "t2", 2, "ToolError", "writer"))
+    for n in range(3):
+        outcomes.record(f"later-{n}", Outcome(COMPLETED, "t3", 3))
+    assert outcomes.get("draft-1") == Outcome(FAILED, "t1", 1, "ContextWindowExceeded", "writer")
+    assert outcomes.get("done-1") is None  # a failure nothing waits on ages out as before

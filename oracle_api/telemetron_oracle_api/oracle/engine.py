@@ -79,6 +79,7 @@ class Oracle:
         self.tools = ToolTracker()
         self.handoffs = HandoffTracker()
         self.queues = QueueTracker(self.outcomes)
+        self.outcomes.blocks = self.queues.waiting_on.__contains__
         self.llm = LlmTracker(parse_configured_limits(settings.llm_rate_limits))
         self.workload = WorkloadTracker(stale_after_s=settings.workload_stale_after_s)
         self.progress = Progress()
