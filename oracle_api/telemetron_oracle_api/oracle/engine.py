@@ -152,8 +152,6 @@ class Oracle:
             self.progress.moved(pending.trace_id, pending.start_ns)  # a sub-agent starting moves its caller
             return
         agent = self.agents.lineage.place(real_id, pending.pending_parent_id, pending.agent_name)
-        if agent is not None:
-            self.instances.seen(agent, pending.resource, pending.start_ns, pending.end_ns)
         if operation == sc.OP_EXECUTE_TOOL and not pending.is_handoff:
             name = pending.tool_name or pending.name
             self.progress.call_started(pending.trace_id, real_id, "tool", name, pending.start_ns, pending.end_ns)
@@ -180,6 +178,7 @@ class Oracle:
         agent: str | None
         if operation in _AGENT_OPERATIONS and span.agent_name:
             self.agents.ended(span)
+            self.instances.seen(span.agent_name, span.resource, span.start_ns, span.end_ns)
             agent = span.agent_name
         elif operation == sc.OP_EXECUTE_TOOL:
             agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
@@ -193,8 +192,6 @@ class Oracle:
         else:
             agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
         self.progress.ended(span.trace_id, span.span_id, span.end_ns)
-        if agent is not None:
-            self.instances.seen(agent, span.resource, span.start_ns, span.end_ns)
         if span.kind in (4, 5) or sc.MESSAGING_OPERATION_TYPE in span.attributes:
             if span.messaging_operation in _SEND:
                 self.queues.sent(span, agent)
