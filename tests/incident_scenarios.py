@@ -39,28 +39,29 @@ def _open_span(agents: Agents, name: str, attributes: dict, started_ns: int, par
     return agents.tracer.start_span(name, context=context, attributes=attributes, start_time=started_ns)
 
 
+def _hung(agents: Agents, agent: str, task_id: str, task_min: int, call: str, attributes: dict, call_min: int):
+    """An open invocation started ``task_min`` minutes ago with an open call under it since ``call_min``, both beating."""
+    now = time.time_ns()
+    task = _open_span(
+        agents,
+        f"invoke_agent {agent}",
+        {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: agent, sc.TASK_ID: task_id},
+        now - task_min * 60 * NS,
+    )
+    child = _open_span(agents, call, attributes, now - call_min * 60 * NS, parent=task)
+    agents.heartbeat(task)
+    agents.heartbeat(child)
+    return task
+
+
 def hung_task(oracle, task_id: str = "crawl-7") -> dict:
     """A fetcher whose tool call has hung for 26 minutes while its heartbeats keep arriving."""
     agents = Agents(oracle, "fetcher-svc", **{"service.instance.id": "fetcher-1"})
     for n in range(5):
         with agents.agent("fetcher", f"fetch-{next(_serial)}-{n}") as span:
             agents.tool("http_get", parent=span)
-    now = time.time_ns()
-    task = _open_span(
-        agents,
-        "invoke_agent fetcher",
-        {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: "fetcher", sc.TASK_ID: task_id},
-        now - 27 * 60 * NS,
-    )
-    tool = _open_span(
-        agents,
-        "execute_tool http_get",
-        {sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: "http_get"},
-        now - 26 * 60 * NS,
-        parent=task,
-    )
-    agents.heartbeat(task)
-    agents.heartbeat(tool)
+    tool = {sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL, sc.GEN_AI_TOOL_NAME: "http_get"}
+    task = _hung(agents, "fetcher", task_id, 27, "execute_tool http_get", tool, 26)
     return {"task_id": task_id, "trace_id": format(task.get_span_context().trace_id, "032x")}
 
 
@@ -70,26 +71,12 @@ def hung_llm_call(oracle, task_id: str = "answer-3") -> None:
     for n in range(5):
         with agents.agent("answerer", f"answer-quick-{next(_serial)}-{n}") as span:
             agents.llm("gpt-4o-mini", parent=span, duration_s=0.5)
-    now = time.time_ns()
-    task = _open_span(
-        agents,
-        "invoke_agent answerer",
-        {sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.GEN_AI_AGENT_NAME: "answerer", sc.TASK_ID: task_id},
-        now - 20 * 60 * NS,
-    )
-    call = _open_span(
-        agents,
-        "chat gpt-4o-mini",
-        {
-            sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
-            sc.GEN_AI_PROVIDER_NAME: "openai",
-            sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
-        },
-        now - 19 * 60 * NS,
-        parent=task,
-    )
-    agents.heartbeat(task)
-    agents.heartbeat(call)
+    chat = {
+        sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+    }
+    _hung(agents, "answerer", task_id, 20, "chat gpt-4o-mini", chat, 19)
 
 
 def backlog_behind_failed_task(oracle, blocked: int = 35) -> dict:
