@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from incident_scenarios import oom_killed_near_its_limit
 from oracle_feed import Agents, get_state, issues_of, pod_resource, send_metrics
 
 MIB = 1024 * 1024
@@ -37,6 +38,10 @@ def assert_shape(issue: dict) -> None:
     assert issue["severity"] in ("info", "warning", "error", "critical")
     assert set(issue["entity"]) >= {"type", "name"} and set(issue["evidence"]) >= {"trace_ids", "numbers"}
     assert issue["probable_cause"] and "\n" not in issue["probable_cause"]
+    assert (
+        set(issue["symptoms"]) == {"count", "items"} and len(issue["symptoms"]["items"]) <= issue["symptoms"]["count"]
+    )
+    assert all(link.startswith("/api/v1/traces/") for link in issue["example_traces"])
 
 
 def test_agent_over_max_parallel_invocations(make_oracle):
@@ -137,7 +142,10 @@ def test_provider_returning_server_errors(make_oracle):
     agents.llm("claude-sonnet-4", provider="anthropic")
     issue = wait_issue(oracle, "llm_provider_errors")
     assert_shape(issue)
-    assert (issue["severity"], issue["entity"]) == ("error", {"type": "provider", "name": "anthropic"})
+    assert (issue["severity"], issue["entity"]) == (
+        "error",
+        {"type": "model", "name": "anthropic/claude-sonnet-4", "provider": "anthropic", "model": "claude-sonnet-4"},
+    )
     assert issue["evidence"]["numbers"] == {"errors": 3, "server_errors": 3, "requests": 4, "error_rate": 0.75}
     assert issue["evidence"]["models"] == ["claude-sonnet-4"] and len(issue["evidence"]["trace_ids"]) == 3
 
@@ -203,6 +211,7 @@ def test_task_waiting_in_queue_past_threshold(make_oracle):
 
 
 def test_queued_task_blocked_on_a_failed_task(make_oracle):
+    """The incident's subject is the failed task (the root cause); the waiting task is its symptom."""
     oracle = make_oracle()
     agents = Agents(oracle)
     with agents.agent("writer", "draft-1", error="ContextWindowExceeded") as failed:
@@ -210,10 +219,12 @@ def test_queued_task_blocked_on_a_failed_task(make_oracle):
     agents.send("review", "review-1", blocked_by="draft-1")
     issue = wait_issue(oracle, "task_blocked_on_failed")
     assert_shape(issue)
-    assert (issue["severity"], issue["entity"]) == ("error", {"type": "task", "name": "review-1", "queue": "review"})
+    assert (issue["severity"], issue["entity"]) == ("error", {"type": "task", "name": "draft-1", "agent": "writer"})
     assert (
         issue["evidence"]["blocked_by"] == "draft-1" and issue["evidence"]["blocking_error"] == "ContextWindowExceeded"
     )
+    assert issue["evidence"]["numbers"]["blocked"] == 1
+    assert issue["symptoms"]["count"] == 1 and issue["symptoms"]["items"][0]["entity"]["name"] == "review-1"
     assert trace_of(failed) in issue["evidence"]["trace_ids"]
 
 
@@ -274,13 +285,7 @@ def test_oom_killed_pod_by_last_terminated_reason(make_oracle):
 
 def test_oom_killed_pod_by_restart_with_memory_near_its_limit(make_oracle):
     oracle = make_oracle(memory_near_limit_ratio=0.9)
-    pod = pod_resource("embedder", "embedder-5f6d7c8b9a-eeeee")
-    container = {**pod, "k8s.container.name": "app"}
-    send_metrics(
-        oracle.grpc_endpoint, container, [("k8s.container.memory_limit", 512 * MIB), ("k8s.container.restarts", 2)]
-    )
-    send_metrics(oracle.grpc_endpoint, pod, [("k8s.pod.memory.working_set", 500 * MIB)])
-    send_metrics(oracle.grpc_endpoint, container, [("k8s.container.restarts", 3)])
+    oom_killed_near_its_limit(oracle)
     issue = wait_issue(oracle, "pod_oom_killed")
     assert issue["entity"] == {"type": "deployment", "name": "embedder"}
     assert issue["evidence"]["numbers"]["memory_limit_ratio"] >= 0.9

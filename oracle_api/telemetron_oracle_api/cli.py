@@ -20,6 +20,8 @@ import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _SEVERE = ("error", "critical")
+DEFAULT_BUDGET_TOKENS = 2000  # the server's default too (issues_budget_tokens)
+CHARS_PER_TOKEN = 4
 _CLEAR = "\033[2J\033[H"
 
 
@@ -234,33 +236,83 @@ def render_llm(state: dict) -> str:
     )
 
 
-def render_issues(payload: dict) -> str:
-    issues = payload["issues"]
-    if not issues:
-        return "No issues detected."
-    lines = []
-    for issue in issues:
-        entity = issue["entity"]
-        numbers = ", ".join(f"{k}={_num(v, 3)}" for k, v in issue["evidence"].get("numbers", {}).items())
+def _issue_block(issue: dict) -> str:
+    entity = issue["entity"]
+    extra = " ".join(f"{k}={v}" for k, v in entity.items() if k not in ("type", "name") and v)
+    numbers = ", ".join(f"{k}={_num(v, 3)}" for k, v in issue["evidence"].get("numbers", {}).items())
+    lines = [
+        f"{issue['severity'].upper():8} {issue['kind']}  {entity['type']}={entity['name']}"
+        + (f" ({extra})" if extra else "")
+        + f"  (since {_ago(issue['first_seen'])})",
+        f"         cause: {issue['probable_cause']}",
+    ]
+    if numbers:
+        lines.append(f"         numbers: {numbers}")
+    for reason in issue["evidence"].get("reasons", []):  # telemetry_rejected: each reason with an example
+        example = " ".join(f"{k}={v}" for k, v in reason["example"].items() if v)
+        lines.append(f"         - {reason['count']} {reason['what']}(s): {reason['reason']}  e.g. {example}")
+    symptoms = issue.get("symptoms") or {}
+    if symptoms.get("count"):
+        items = symptoms.get("items", [])
+        named = ", ".join(f"{i['kind']} {i['entity']['type']}={i['entity']['name']}" for i in items[:3])
+        rest = symptoms["count"] - min(3, len(items))
+        lines.append(f"         explains {symptoms['count']}: {named}" + (f" (+{rest})" if rest > 0 else ""))
+    traces = issue["evidence"].get("trace_ids", [])
+    if traces:
         lines.append(
-            f"{issue['severity'].upper():8} {issue['kind']}  {entity['type']}={entity['name']}  (since {_ago(issue['first_seen'])})"
+            f"         traces: {', '.join(traces[:3])}" + (f" (+{len(traces) - 3})" if len(traces) > 3 else "")
         )
-        lines.append(f"         cause: {issue['probable_cause']}")
-        if numbers:
-            lines.append(f"         numbers: {numbers}")
-        for reason in issue["evidence"].get("reasons", []):  # telemetry_rejected: each reason with an example
-            example = " ".join(f"{k}={v}" for k, v in reason["example"].items() if v)
-            lines.append(f"         - {reason['count']} {reason['what']}(s): {reason['reason']}  e.g. {example}")
-        traces = issue["evidence"].get("trace_ids", [])
-        if traces:
-            lines.append(
-                f"         traces: {', '.join(traces[:3])}" + (f" (+{len(traces) - 3})" if len(traces) > 3 else "")
-            )
-        if issue.get("hint"):
-            lines.append(f"         next: {issue['hint']}")
-    if payload.get("truncated"):
-        lines.append(f"... {payload['count'] - len(issues)} more issues not shown")
+    if issue.get("hint"):
+        lines.append(f"         next: {issue['hint']}")
     return "\n".join(lines)
+
+
+def _brief_line(issue: dict) -> str:
+    found = issue["evidence"]["numbers"] if "evidence" in issue else issue.get("numbers", {})
+    numbers = ", ".join(f"{k}={_num(v, 3)}" for k, v in list(found.items())[:4])
+    entity = issue["entity"]
+    return f"{issue['severity'].upper():8} {issue['kind']}  {entity['type']}={entity['name']}" + (
+        f"  [{numbers}]" if numbers else ""
+    )
+
+
+def render_issues(payload: dict, budget_chars: int = 0, more_command: str = "telemetron issues") -> str:
+    """The issues in full, then briefly, then counted, within ``budget_chars`` (0: no limit) and in rank order.
+
+    The newest issue of a severity that the budget left out (``out_of_order``) always gets its line.
+    """
+    more = payload.get("more", [])
+    issues = payload["issues"] + [i for i in more if not i.get("out_of_order")]
+    pinned = [_brief_line(i) + "  (newest of its severity, out of rank order)" for i in more if i.get("out_of_order")]
+    if not issues and not pinned:
+        return "No issues detected."
+    blocks: list[str] = []
+    used = sum(len(line) + 1 for line in pinned) + 200  # the pinned lines and the closing line
+    briefly = False
+    shown = 0
+    for issue in issues:
+        block = None if briefly or "evidence" not in issue else _issue_block(issue)
+        if block is not None and (not budget_chars or used + len(block) + 1 <= budget_chars):
+            blocks.append(block)
+            used += len(block) + 1
+            shown += 1
+            continue
+        briefly = True
+        line = _brief_line(issue)
+        if budget_chars and used + len(line) + 1 > budget_chars:
+            break
+        blocks.append(line)
+        used += len(line) + 1
+        shown += 1
+    left = payload.get("count", len(issues)) - payload.get("cursor", 0) - shown
+    cursor = payload.get("cursor", 0) + shown
+    blocks.extend(pinned)
+    if left > 0:
+        blocks.append(
+            f"... {left} more issue(s) not shown: {more_command} --cursor {cursor} (next page), "
+            "--all (everything), --entity TYPE:NAME (one in full)"
+        )
+    return "\n".join(blocks)
 
 
 def render_diff(payload: dict) -> str:
@@ -334,22 +386,29 @@ def summary_line(state: dict) -> str:
     counts = state.get("counts", {})
     pods_live = sum(w["live"]["active_pods"] for w in state["workload"])
     pods_max = sum(w["max_pods"] for w in state["workload"])
+    workload = (
+        f"{len(state['workload'])} deployments ({pods_live}/{pods_max} pods)"
+        if state["workload"]
+        else "no workload metrics collected"
+    )
     return (
         f"{len(state['agents'])} agents ({counts.get('tasks_running', 0)} tasks running, {counts.get('tasks_waiting', 0)} waiting, "
-        f"{counts.get('tasks_failed', 0)} failed recently), {len(state['workload'])} deployments ({pods_live}/{pods_max} pods), "
+        f"{counts.get('tasks_failed', 0)} failed recently), {workload}, "
         f"{len(state['queues'])} queues ({counts.get('queued_tasks', 0)} queued), {len(state['litellm'])} models"
     )
 
 
-def render_diagnose(client: Client, state: dict, issues: dict) -> str:
+def render_diagnose(client: Client, state: dict, issues: dict, budget_tokens: int = 0) -> str:
+    """Summary, incidents and drill-down hints in at most ``budget_tokens`` x 4 characters (0: no limit)."""
     counts = issues["by_severity"]
-    lines = [
+    head = [
         f"Telemetron diagnosis of {client.url} at {state.get('generated_at')}",
         "System: " + summary_line(state),
-        "Issues: "
+        "Issues (incidents, most severe and newest first): "
         + ", ".join(f"{counts[severity]} {severity}" for severity in ("critical", "error", "warning", "info")),
         "",
-        render_issues(issues),
+    ]
+    tail = [
         "",
         "Drill down:",
         "  telemetron agents <name>          one agent's tasks with their trace ids",
@@ -357,7 +416,9 @@ def render_diagnose(client: Client, state: dict, issues: dict) -> str:
         "  telemetron workload | queues | llm",
         "  telemetron diff --since <time|snapshot id>   what changed since then",
     ]
-    return "\n".join(lines)
+    fixed = sum(len(line) + 1 for line in head + tail)
+    budget_chars = max(400, budget_tokens * CHARS_PER_TOKEN - fixed) if budget_tokens else 0
+    return "\n".join([*head, render_issues(issues, budget_chars, "telemetron issues"), *tail])
 
 
 # --- commands ---------------------------------------------------------------------------------------
@@ -426,12 +487,27 @@ def cmd_llm(client: Client, args) -> int:
     return 0
 
 
+def _budget(args) -> int:
+    return 0 if getattr(args, "all", False) else getattr(args, "budget", None) or DEFAULT_BUDGET_TOKENS
+
+
+def _severe(payload: dict) -> bool:
+    return any(i["severity"] in _SEVERE for i in payload["issues"] + payload.get("more", []))
+
+
 def cmd_issues(client: Client, args) -> int:
+    budget = _budget(args)
     payload = client.get(
-        "/api/v1/oracle/issues", severity=args.severity, kind=args.kind, entity=args.entity, limit=args.limit
+        "/api/v1/oracle/issues",
+        severity=args.severity,
+        kind=args.kind,
+        entity=args.entity,
+        limit=args.limit,
+        budget=budget,
+        cursor=getattr(args, "cursor", 0) or 0,
     )
-    _emit(args, payload, render_issues(payload))
-    return 1 if any(i["severity"] in _SEVERE for i in payload["issues"]) else 0
+    _emit(args, payload, render_issues(payload, budget * CHARS_PER_TOKEN))
+    return 1 if _severe(payload) else 0
 
 
 def cmd_diff(client: Client, args) -> int:
@@ -441,13 +517,14 @@ def cmd_diff(client: Client, args) -> int:
 
 
 def cmd_diagnose(client: Client, args) -> int:
+    budget = _budget(args)
     state = client.get("/api/v1/oracle/state")
-    issues = client.get("/api/v1/oracle/issues", limit=args.limit)
+    issues = client.get("/api/v1/oracle/issues", limit=args.limit, budget=budget)
     if args.format == "json":
         _emit(args, {"summary": summary_line(state), "counts": state.get("counts", {}), "issues": issues}, "")
     else:
-        print(render_diagnose(client, state, issues))
-    return 1 if any(i["severity"] in _SEVERE for i in issues["issues"]) else 0
+        print(render_diagnose(client, state, issues, budget))
+    return 1 if _severe(issues) else 0
 
 
 def cmd_trace(client: Client, args) -> int:
@@ -565,6 +642,16 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _budget_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--budget",
+        type=int,
+        default=DEFAULT_BUDGET_TOKENS,
+        help=f"answer size in tokens, counted as characters / {CHARS_PER_TOKEN} (default {DEFAULT_BUDGET_TOKENS})",
+    )
+    command.add_argument("--all", action="store_true", help="every issue in full, no budget")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
@@ -595,7 +682,9 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--severity", choices=("info", "warning", "error", "critical"), help="minimum severity")
     command.add_argument("--kind")
     command.add_argument("--entity", help="entity name or type:name")
-    command.add_argument("--limit", type=int, default=50)
+    command.add_argument("--limit", type=int, default=100)
+    _budget_flags(command)
+    command.add_argument("--cursor", type=int, default=0, help="skip this many ranked issues (the next page)")
     command = add("diff", "JSON Patch of the state since a time or snapshot id")
     command.add_argument("--since", required=True, help="ISO time, duration ago (30s, 10m, 2h) or snapshot id")
     command.add_argument("--until", help="ISO time, duration ago or snapshot id (default now)")
@@ -605,7 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--iterations", type=int, default=0, help="stop after this many refreshes (0: never)")
     command.add_argument("--limit", type=int, default=20)
     command = add("diagnose", "summary, issues with evidence, and where to look next; exit 1 on error/critical")
-    command.add_argument("--limit", type=int, default=20)
+    command.add_argument("--limit", type=int, default=100)
+    _budget_flags(command)
     command = add("trace", "the span tree of one trace (bounded)")
     command.add_argument("trace_id")
     command.add_argument("--limit", type=int, default=60)

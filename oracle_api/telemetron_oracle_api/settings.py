@@ -118,6 +118,28 @@ class Settings(BaseSettings):
         description="where POST /api/v1/debug/simulate-trace sends its OTLP (the Collector, like real agents do)",
     )
     log_level: str = Field("info", description="debug | info | warning | error")
+    # --- Oracle incidents ---
+    hung_task_factor: float = Field(
+        10.0, description="issues: an open task or tool span older than this many times its peers' p95 is hung"
+    )
+    hung_task_min_s: float = Field(60.0, description="issues: an open span younger than this is never hung")
+    hung_task_ceiling_s: float = Field(
+        900.0, description="issues: an open task with no peer history older than this is hung"
+    )
+    hung_no_progress_s: float = Field(
+        120.0, description="issues: a hung task has had no child span start or finish for this long"
+    )
+    hung_min_samples: int = Field(5, description="issues: finished peer runs needed before their p95 is used")
+    crash_silence_s: float = Field(
+        15.0, description="issues: a process silent this long while a newer one runs the same agent is dead"
+    )
+    crash_incident_window_s: float = Field(
+        600.0, description="issues: how long work lost with a dead process stays reported"
+    )
+    issues_budget_tokens: int = Field(
+        2000, description="issues: default size of /issues and diagnose, in tokens counted as characters / 4"
+    )
+    symptoms_listed: int = Field(10, description="issues: symptoms listed under one incident (the rest counted)")
 
     @classmethod
     def settings_customise_sources(

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from ..formats import iso
 from ..oracle import SEVERITIES, Oracle, comparable, filter_state, render_log, validation_errors
-from ..oracle.issues import SEVERITY_RANK
+from ..oracle.issues import SEVERITY_RANK, tokens, within_budget
 from ..oracle.keyed import keyed
 from . import errors
 from .deps import Services
@@ -151,8 +151,13 @@ def oracle_issues(
     kind: str | None = None,
     entity: Annotated[str | None, Query(description="entity name, or type:name")] = None,
     limit: Annotated[int, limit_query(1000, "issues to list")] = 100,
+    budget: Annotated[
+        int | None,
+        Query(ge=0, le=1_000_000, description="size of the answer in tokens (characters / 4); 0: no budget"),
+    ] = None,
+    cursor: Annotated[int, Query(ge=0, le=1_000_000, description="skip this many ranked issues (next_cursor)")] = 0,
 ) -> Response:
-    """Open issues, most severe first, each with evidence (trace ids, numbers) and a probable cause."""
+    """Open incidents, most severe and then newest first, within a token budget; says how to get the rest."""
     if severity is not None and severity not in SEVERITY_RANK:
         raise HTTPException(400, f"severity must be one of {', '.join(SEVERITIES)}")
     issues = oracle.issues()
@@ -165,14 +170,41 @@ def oracle_issues(
     by_severity = {name: 0 for name in SEVERITIES}
     for issue in issues:
         by_severity[issue["severity"]] += 1
-    return _json(
-        {
-            "generated_at": iso(time.time_ns()),
-            "count": len(issues),
-            "by_severity": by_severity,
-            "issues": issues[:limit],
-            "truncated": len(issues) > limit,
-        }
+    budget_tokens = oracle.settings.issues_budget_tokens if budget is None else budget
+    page = issues[cursor : cursor + limit]
+    payload: dict = {
+        "generated_at": iso(time.time_ns()),
+        "count": len(issues),
+        "by_severity": by_severity,
+        "issues": [],
+        "more": [],
+        "truncated": False,
+        "cursor": cursor,
+        "next_cursor": len(issues),
+        "omitted": len(issues),
+        "budget_tokens": budget_tokens,
+        "how_to_get_more": _more_hint(len(issues), len(issues), budget_tokens),
+    }
+    full, short = within_budget(page, budget_tokens, reserved_tokens=tokens(payload) + 20)
+    shown = cursor + len(full) + sum(1 for i in short if not i.get("out_of_order"))
+    payload.update(
+        issues=full,
+        more=short,
+        truncated=shown < len(issues),
+        next_cursor=shown if shown < len(issues) else None,
+        omitted=max(0, len(issues) - shown),
+        how_to_get_more=_more_hint(len(issues) - shown, shown, budget_tokens) if shown < len(issues) else "",
+    )
+    return _json(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())  # as the budget counts
+
+
+def _more_hint(left: int, next_cursor: int, budget_tokens: int) -> str:
+    """Exactly how to ask for what this answer left out."""
+    bigger = max(budget_tokens * 4, 8000)
+    return (
+        f"{left} more issue(s) not listed: GET /api/v1/oracle/issues?cursor={next_cursor} for the next page, "
+        f"?budget={bigger} for a bigger answer, ?budget=0 for all (CLI: telemetron issues --cursor {next_cursor}, "
+        "or --all); issues in 'more' are shown briefly: ?entity=<type:name> gives one in full"
     )
 
 

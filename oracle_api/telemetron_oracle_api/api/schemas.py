@@ -81,11 +81,19 @@ class Metrics(BaseModel):
 
 
 class Issues(BaseModel):
+    """Open incidents within a token budget: ``issues`` in full, ``more`` briefly, the rest counted."""
+
     generated_at: str
     count: int
     by_severity: dict[str, int]
     issues: list[dict[str, Any]]
     truncated: bool
+    more: list[dict[str, Any]] = []
+    cursor: int = 0
+    next_cursor: int | None = None
+    omitted: int = 0
+    budget_tokens: int = 0
+    how_to_get_more: str = ""
 
 
 class SnapshotRef(BaseModel):

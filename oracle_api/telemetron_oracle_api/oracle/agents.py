@@ -216,7 +216,9 @@ class AgentTracker:
             agent.failed.add(span.end_ns)
         agent.updated_ns = max(agent.updated_ns, span.end_ns)
         agent.revision += 1
-        self.outcomes.record(task_id, Outcome(FAILED if failed else COMPLETED, span.trace_id, span.end_ns, error))
+        self.outcomes.record(
+            task_id, Outcome(FAILED if failed else COMPLETED, span.trace_id, span.end_ns, error, agent.name)
+        )
 
     def handed_off(self, target: str, task_id: str, trace_id: str, t_ns: int) -> None:
         """A task handed to ``target``: it waits there until the target's invocation starts."""

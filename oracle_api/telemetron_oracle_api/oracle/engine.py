@@ -25,6 +25,7 @@ from .agents import AgentTracker
 from .detectors import detect
 from .handoffs import HandoffTracker
 from .issues import Issue, IssueRegistry, restore_rejections
+from .liveness import Instances, Progress, retire_lost_work
 from .llm import LlmTracker, is_llm_span, parse_configured_limits
 from .queues import QueueTracker
 from .rebuild import rebuild_from_kafka, rebuild_from_store
@@ -78,8 +79,11 @@ class Oracle:
         self.tools = ToolTracker()
         self.handoffs = HandoffTracker()
         self.queues = QueueTracker(self.outcomes)
+        self.outcomes.blocks = self.queues.waiting_on.__contains__
         self.llm = LlmTracker(parse_configured_limits(settings.llm_rate_limits))
         self.workload = WorkloadTracker(stale_after_s=settings.workload_stale_after_s)
+        self.progress = Progress()
+        self.instances = Instances()
         self.view = StateView(
             settings,
             self.agents,
@@ -90,6 +94,8 @@ class Oracle:
             self.workload,
             self.outcomes,
             store.rejections if store is not None else None,
+            self.progress,
+            self.instances,
         )
         self.registry = IssueRegistry()
         self.snapshots = SnapshotStore(store.path, settings.snapshot_retention) if store is not None else None
@@ -142,8 +148,18 @@ class Oracle:
         operation = pending.operation
         if operation in _AGENT_OPERATIONS and pending.agent_name:
             self.agents.started(pending, real_id)
+            self.instances.seen(pending.agent_name, pending.resource, pending.start_ns, pending.end_ns, real_id)
+            self.progress.moved(pending.trace_id, pending.start_ns)  # a sub-agent starting moves its caller
             return
         agent = self.agents.lineage.place(real_id, pending.pending_parent_id, pending.agent_name)
+        if operation == sc.OP_EXECUTE_TOOL and not pending.is_handoff:
+            name = pending.tool_name or pending.name
+            self.progress.call_started(pending.trace_id, real_id, "tool", name, pending.start_ns, pending.end_ns)
+        elif is_llm_span(pending):
+            key = self.llm.key_of(pending)
+            self.progress.call_started(pending.trace_id, real_id, "llm", key, pending.start_ns, pending.end_ns)
+        else:
+            self.progress.moved(pending.trace_id, pending.start_ns)  # a heartbeat repeats the start: no move
         if operation == sc.OP_EXECUTE_TOOL and pending.is_handoff:
             self._handoff(pending, real_id, agent)
         if pending.messaging_operation in _CONSUME:
@@ -162,6 +178,7 @@ class Oracle:
         agent: str | None
         if operation in _AGENT_OPERATIONS and span.agent_name:
             self.agents.ended(span)
+            self.instances.seen(span.agent_name, span.resource, span.start_ns, span.end_ns)
             agent = span.agent_name
         elif operation == sc.OP_EXECUTE_TOOL:
             agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
@@ -174,6 +191,7 @@ class Oracle:
             agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name, model_key, span.end_ns)
         else:
             agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
+        self.progress.ended(span.trace_id, span.span_id, span.end_ns)
         if span.kind in (4, 5) or sc.MESSAGING_OPERATION_TYPE in span.attributes:
             if span.messaging_operation in _SEND:
                 self.queues.sent(span, agent)
@@ -231,11 +249,16 @@ class Oracle:
     def issues(self) -> list[dict]:
         with self.lock:
             now_ns = time.time_ns()
-            return self.registry.update(self._detect(now_ns), now_ns)
+            return self.registry.update(self._detect(now_ns), now_ns, self.settings.symptoms_listed)
 
     def _detect(self, now_ns: int) -> list[Issue]:
         """The detectors only read; what moves with time alone is brought up to date first."""
         self.workload.note_degraded(now_ns)
+        settings = self.settings
+        if retire_lost_work(self.agents, self.instances, self.workload, now_ns, int(settings.crash_silence_s * NS)):
+            self.version += 1  # the state shows the retired work as failed
+            self._changed.set()
+        self.instances.expire(now_ns, int(settings.crash_incident_window_s * NS))
         return detect(self.view, now_ns)
 
     def health(self) -> dict:
@@ -322,7 +345,7 @@ class Oracle:
         with self.lock:
             self.agents.expire(now_ns)
             self.workload.expire(now_ns)
-            issues = self.registry.update(self._detect(now_ns), now_ns)
+            issues = self.registry.update(self._detect(now_ns), now_ns, self.settings.symptoms_listed)
             self.version += 1
         self._changed.set()
         if self.snapshots is None:

@@ -71,6 +71,8 @@ class ModelStats:
     last_error: dict | None = None
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=1000))
     error_traces: deque = field(default_factory=lambda: deque(maxlen=10))
+    error_servers: Counter = field(default_factory=Counter)  # server.address of failed calls
+    error_statuses: Counter = field(default_factory=Counter)  # http.response.status_code of failed calls
     # From the latest response that carried rate-limit headers.
     tokens_limit: float | None = None
     tokens_remaining: float | None = None
@@ -99,11 +101,15 @@ class LlmTracker:
         self.configured = configured_limits or {}
         self._max = max_models
 
+    def key_of(self, span: SpanRecord) -> tuple[str, str]:
+        """The (provider, model) a call is counted under."""
+        model = span.request_model or span.response_model or span.name.partition(" ")[2] or "unknown"
+        return (span.provider or "unknown", model)
+
     def ended(self, span: SpanRecord) -> tuple[str, str]:
         """Count one finished call; returns its (provider, model) key. Its agent comes via ``attribute``."""
-        model = span.request_model or span.response_model or span.name.partition(" ")[2] or "unknown"
-        provider = span.provider or "unknown"
-        key = (provider, model)
+        key = self.key_of(span)
+        provider, model = key
         stats = self.models.get(key)
         if stats is None:
             if len(self.models) >= self._max:
@@ -149,6 +155,11 @@ class LlmTracker:
             stats.errors.add(ended_ns)
             stats.error_counts[error_type] += 1
             stats.error_traces.append(span.trace_id)
+            server, status = attrs.get(sc.SERVER_ADDRESS), attrs.get(sc.HTTP_RESPONSE_STATUS_CODE)
+            if server and len(stats.error_servers) < 20:
+                stats.error_servers[str(server)] += 1
+            if status is not None and len(stats.error_statuses) < 20:
+                stats.error_statuses[str(status)] += 1
             if kind == "rate_limited":
                 stats.rate_limited.add(ended_ns)
                 stats.rate_limited_total += 1

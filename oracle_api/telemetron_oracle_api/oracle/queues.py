@@ -8,6 +8,7 @@ so consumed ids are remembered for a while.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 
 from telemetron_instrumentation import semconv as sc
@@ -75,6 +76,7 @@ class QueueTracker:
         self.outcomes = outcomes
         self._consumed: Lru = Lru(memory)  # (queue, message id) and ("span", send span id)
         self._sends: Lru = Lru(memory)  # send span id -> (queue, message id)
+        self.waiting_on: Counter = Counter()  # task id -> queued tasks blocked by it
 
     def sent(self, span: SpanRecord, agent: str | None) -> None:
         attrs = span.attributes
@@ -101,6 +103,8 @@ class QueueTracker:
             blocked_by=span.blocked_by,
             args=_args(attrs.get(sc.TASK_ARGS)),
         )
+        if span.blocked_by:
+            self.waiting_on[span.blocked_by] += 1
         queue.updated_ns = max(queue.updated_ns, span.start_ns)
 
     def consumed(self, span: SpanRecord, *, ended: bool) -> None:
@@ -119,8 +123,13 @@ class QueueTracker:
         for key in keys:
             self._consumed.put(key, True)
             queue = self.queues.get(key[0])
-            if queue is not None and queue.tasks.pop(key[1], None) is not None:
+            taken = queue.tasks.pop(key[1], None) if queue is not None else None
+            if queue is not None and taken is not None:
                 queue.updated_ns = max(queue.updated_ns, span.start_ns)
+                if taken.blocked_by:
+                    self.waiting_on[taken.blocked_by] -= 1
+                    if self.waiting_on[taken.blocked_by] <= 0:
+                        del self.waiting_on[taken.blocked_by]
         if ended and message_id:
             failed = span.status_code == 2
             error = (span.error_type or span.status_message or "error") if failed else None

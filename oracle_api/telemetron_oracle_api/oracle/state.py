@@ -98,13 +98,15 @@ def _agents(view: StateView, now_ns: int) -> tuple[list[dict], list[bytes], dict
     settings = view.settings
     totals = {RUNNING: 0, WAITING: 0, COMPLETED: 0, FAILED: 0}
     items, encoded = [], []
+    blocking = _blocking(view)
     for name in sorted(view.agents.agents):
         agent = view.agents.agents[name]
         blocked = any(t.blocked_by for t in agent.running.values())
-        key = (agent.revision, view.outcomes.revision if blocked else 0, settings.state_max_tasks_per_agent)
+        own = tuple(blocking.get(name, ()))
+        key = (agent.revision, view.outcomes.revision if blocked else 0, settings.state_max_tasks_per_agent, own)
         cached = agent.rendered
         if cached is None or cached[0] != key or not agent.updated_ns:
-            item, counts = _agent_json(view, agent, now_ns)
+            item, counts = _agent_json(view, agent, now_ns, own)
             cached = agent.rendered = (key, item, _encode(item).encode(), counts)
         items.append(cached[1])
         encoded.append(cached[2])
@@ -113,7 +115,22 @@ def _agents(view: StateView, now_ns: int) -> tuple[list[dict], list[bytes], dict
     return items, encoded, totals
 
 
-def _agent_json(view: StateView, agent, now_ns: int) -> tuple[dict, dict]:
+def _blocking(view: StateView) -> dict[str, list[tuple[str, int]]]:
+    """agent -> [(its failed task id, how many tasks wait on it)]: a root cause stays in view while it blocks."""
+    waiting: dict[str, int] = dict(view.queues.waiting_on)
+    for other in view.agents.agents.values():
+        for task in other.running.values():
+            if task.blocked_by:
+                waiting[task.blocked_by] = waiting.get(task.blocked_by, 0) + 1
+    out: dict[str, list[tuple[str, int]]] = {}
+    for task_id, count in sorted(waiting.items()):
+        outcome = view.outcomes.get(task_id)
+        if outcome is not None and outcome.status == FAILED and outcome.agent:
+            out.setdefault(outcome.agent, []).append((task_id, count))
+    return out
+
+
+def _agent_json(view: StateView, agent, now_ns: int, blocking: tuple = ()) -> tuple[dict, dict]:
     settings = view.settings
     horizon = now_ns - int(settings.completed_task_retention_s * NS)
     open_tasks = [(t, view.agents.status_of(t)) for t in agent.running.values()]
@@ -146,7 +163,17 @@ def _agent_json(view: StateView, agent, now_ns: int) -> tuple[dict, dict]:
         "updated_at": iso(agent.updated_ns or now_ns),
         "counts": {**counts, "shown": len(shown) + len(recent)},
     }
+    if blocking:
+        item["activity"]["blocking"] = [_blocking_json(view, task_id, count) for task_id, count in blocking[:20]]
     return item, counts
+
+
+def _blocking_json(view: StateView, task_id: str, count: int) -> dict:
+    outcome = view.outcomes.get(task_id)
+    item: dict = {"id": task_id, "status": FAILED, "blocked_tasks": count}
+    if outcome is not None:
+        item.update(trace_id=outcome.trace_id, ended_on=iso(outcome.ended_ns), error=(outcome.error or "")[:200])
+    return item
 
 
 def _workload(view: StateView, now_ns: int) -> list[dict]:
@@ -320,11 +347,16 @@ def filter_state(state: dict, *, agent: str | None = None, deployment: str | Non
     out["workload"] = [w for w in state["workload"] if w["deployment_name"] in deployments]
     if agent:
         out["litellm"] = [m for m in state["litellm"] if agent in m.get("agents", ())]
-        out["queues"] = [
-            {**q, "tasks": [t for t in q["tasks"] if t.get("invoked_by") == agent]} for q in state["queues"]
-        ]
+        out["queues"] = [_queue_of(q, agent) for q in state["queues"]]
     out["filter"] = {k: v for k, v in (("agent", agent), ("deployment", deployment)) if v}
     return out
+
+
+def _queue_of(queue: dict, agent: str) -> dict:
+    """A queue narrowed to the tasks ``agent`` submitted; its counts describe what is listed."""
+    tasks = [t for t in queue["tasks"] if t.get("invoked_by") == agent]
+    counts = {"pending": len(tasks), "shown": len(tasks), "pending_all_agents": queue["counts"]["pending"]}
+    return {**queue, "tasks": tasks, "counts": counts}
 
 
 # --- the compact log ------------------------------------------------------------------------------
@@ -358,6 +390,11 @@ def render_log(state: dict, issues: list[dict] | None = None) -> str:
             + f" failed={agent_counts.get('failed', 0)}"
             + f" models={','.join(a['models']) or '-'}"
         )
+        for b in a["activity"].get("blocking", []):
+            lines.append(
+                f"  BLOCKING {b['id']} failed at {_hms(b.get('ended_on'))} error={b.get('error', '-')}"
+                f" blocks={b['blocked_tasks']} trace={b.get('trace_id', '-')}"
+            )
         for t in [*a["activity"]["active_task_ids"], *a["activity"].get("recent_tasks", ())]:
             if t["status"] in (RUNNING, WAITING) or t["status"] == FAILED:
                 extra = f" blocked_by={t['blocked_by']}" if t.get("blocked_by") else ""

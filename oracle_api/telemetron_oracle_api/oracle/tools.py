@@ -18,6 +18,7 @@ class ToolStats:
     recent_failures: deque = field(default_factory=lambda: deque(maxlen=20))
     consecutive_failures: int = 0
     agents: set = field(default_factory=set)
+    durations_ms: deque = field(default_factory=lambda: deque(maxlen=200))  # peers of an open call
 
 
 class ToolTracker:
@@ -33,6 +34,7 @@ class ToolTracker:
                 return
             stats = self.tools[name] = ToolStats(name)
         stats.calls.add(span.end_ns)
+        stats.durations_ms.append((span.end_ns - span.start_ns) / 1e6)
         if agent and len(stats.agents) < 50:
             stats.agents.add(agent)
         if span.status_code == 2:

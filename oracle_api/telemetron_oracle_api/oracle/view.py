@@ -8,6 +8,7 @@ from ..receiver.rejections import RejectionLog
 from ..settings import Settings
 from .agents import AgentTracker
 from .handoffs import HandoffTracker
+from .liveness import Instances, Progress
 from .llm import LlmTracker
 from .queues import QueueTracker
 from .tasks import Outcomes
@@ -28,3 +29,5 @@ class StateView:
     workload: WorkloadTracker
     outcomes: Outcomes
     rejections: RejectionLog | None  # what the receiver refused; None without a store
+    progress: Progress  # when each trace last moved, and its open tool spans
+    instances: Instances  # which processes run each agent, and the work lost when one died

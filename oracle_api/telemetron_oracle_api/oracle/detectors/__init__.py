@@ -10,13 +10,15 @@ from collections.abc import Callable
 
 from ..issues import Issue
 from ..view import StateView
-from . import capacity, cost, error_rate, handoffs, llm, queues, rejections, tasks, tools, workload
+from . import capacity, cost, crashes, error_rate, handoffs, llm, queues, rejections, tasks, tools, workload
 
 Detector = Callable[[StateView, int], list[Issue]]
 
 DETECTORS: tuple[Detector, ...] = (
     capacity.agent_capacity,
     tasks.stuck_or_slow_tasks,
+    tasks.blocked_on_failed,
+    crashes.lost_work,
     error_rate.error_rate_spike,
     tools.failing_tools,
     handoffs.handoff_loops,

@@ -1,11 +1,15 @@
-"""Queues with too many tasks waiting, or tasks waiting too long or on a failed task."""
+"""Queues with too many tasks waiting, or tasks waiting too long.
+
+When every task in question waits on a failed task, the queue's issue is a symptom of that
+task's ``task_blocked_on_failed`` incident and is folded into it.
+"""
 
 from __future__ import annotations
 
 from ..issues import MAX_LISTED, Issue
 from ..view import StateView
 from ..window import NS
-from .tasks import blocked
+from .tasks import blocker_id
 
 
 def queue_waits(view: StateView, now_ns: int) -> list[Issue]:
@@ -17,6 +21,7 @@ def queue_waits(view: StateView, now_ns: int) -> list[Issue]:
         if not tasks:
             continue
         oldest_s = (now_ns - tasks[0].submitted_ns) / NS
+        causes = {t.id: blocker_id(view, t.blocked_by) for t in tasks}
         if len(tasks) >= settings.queue_backlog_threshold:
             out.append(
                 Issue(
@@ -33,6 +38,7 @@ def queue_waits(view: StateView, now_ns: int) -> list[Issue]:
                         "threshold": settings.queue_backlog_threshold,
                     },
                     hint="telemetron queues",
+                    explained_by=_common_cause(causes, tasks),
                 )
             )
         late = [t for t in tasks if now_ns - t.submitted_ns >= wait_ns]
@@ -53,9 +59,15 @@ def queue_waits(view: StateView, now_ns: int) -> list[Issue]:
                     },
                     details={"task_ids": [t.id for t in late][:MAX_LISTED]},
                     hint="telemetron queues",
+                    explained_by=_common_cause(causes, late),
                 )
             )
-        for task in tasks:
-            if task.blocked_by:
-                out.extend(blocked(view, task.id, task.blocked_by, task.trace_id, {"queue": queue.name}))
     return out
+
+
+def _common_cause(causes: dict, tasks: list) -> str | None:
+    """The incident most of ``tasks`` wait on, when every one of them waits on a failed task."""
+    found = [causes[t.id] for t in tasks]
+    if not found or None in found:
+        return None
+    return max(set(found), key=found.count)

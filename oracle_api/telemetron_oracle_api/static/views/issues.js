@@ -30,7 +30,7 @@ function Issue({ issue, open, onToggle }) {
 }
 
 export function IssuesView() {
-  const { data, error, loading } = useFetch("/api/v1/oracle/issues", 5000);
+  const { data, error, loading } = useFetch("/api/v1/oracle/issues?budget=0", 5000);
   const [filter, setFilter] = useState({ severity: "", kind: "", text: "" });
   const [open, setOpen] = useState(() => new Set());
   const issues = (data && data.issues) || [];
