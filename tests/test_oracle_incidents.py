@@ -190,7 +190,8 @@ def test_work_of_a_replaced_pod_is_closed_as_lost_once_not_stuck_nor_over_capaci
         "the state without the lost work",
     )
     assert worker["activity"]["counts"]["failed"] == 2
-    lost = [t for t in worker["activity"]["active_task_ids"] if t["status"] == "failed"]
+    activity = worker["activity"]
+    lost = [t for t in [*activity["active_task_ids"], *activity["recent_tasks"]] if t["status"] == "failed"]
     assert {t["error"] for t in lost} == {"LostWithItsProcess"}
 
 
