@@ -111,7 +111,8 @@ CREATE TABLE IF NOT EXISTS metric_points (
     start_ns     INTEGER NOT NULL,
     attributes   TEXT NOT NULL,
     value        REAL,
-    data         TEXT NOT NULL
+    data         TEXT NOT NULL,
+    received_ns  INTEGER NOT NULL DEFAULT 0 -- arrival: retention's age (store/retention.py)
 );
 CREATE INDEX IF NOT EXISTS metric_points_name_time ON metric_points (name, time_ns);
 
@@ -127,6 +128,7 @@ CREATE TABLE IF NOT EXISTS log_records (
     attributes      TEXT NOT NULL,
     trace_id        TEXT,
     span_id         TEXT,
-    event_name      TEXT NOT NULL
+    event_name      TEXT NOT NULL,
+    received_ns     INTEGER NOT NULL DEFAULT 0 -- arrival: retention's age (store/retention.py)
 );
 CREATE INDEX IF NOT EXISTS log_records_trace ON log_records (trace_id) WHERE trace_id IS NOT NULL;
