@@ -48,7 +48,7 @@ def query_while(base_url: str, traces: int, stop: threading.Event, sent: list[in
     return out
 
 
-def p(values: list[float], q: float) -> float:
+def p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 2 else float("nan")
 
 
