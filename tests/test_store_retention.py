@@ -110,6 +110,7 @@ def test_size_limit_keeps_the_newest_data_and_reuses_the_freed_space_while_inges
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(retention, "STEP_SPANS", 60)  # steps in proportion to this small store
+    monkeypatch.setattr(retention, "SIZE_CHECK_S", 0.0)
     path = tmp_path / "t.db"
     limit = 2 * 1024 * 1024
     store = Store(path, retention=RetentionPolicy(max_bytes=limit, interval_s=0.05))

@@ -33,6 +33,8 @@ FREE_RESERVE_BYTES = 64 * 1024 * 1024
 VACUUM_PAGES = 1_024
 # Under the size limit by this share before a size-driven pass stops, so it does not restart at once.
 SIZE_HEADROOM = 0.05
+# Between passes, the size is looked at after a batch at most this often.
+SIZE_CHECK_S = 0.25
 
 _ARRIVAL_ORDERED = ("metric_points", "log_records")
 
@@ -92,6 +94,7 @@ class Retention:
         self._age_left: list[str] = []
         self._span_cursor = 0
         self._size_pass = False
+        self._size_checked = 0.0
 
     def seconds_until_due(self) -> float | None:
         """0 while a pass is under way, else the wait until the next; None when retention is off."""
@@ -102,9 +105,12 @@ class Retention:
         return max(0.0, self._next_pass - time.monotonic())
 
     def due_after_batch(self, conn: sqlite3.Connection) -> bool:
-        """Whether to take a step now; a store past its size limit starts a pass at once (two cheap PRAGMAs)."""
-        if not self._in_pass and self.policy.max_bytes and used_bytes(conn) > self.policy.max_bytes:
-            self._next_pass = time.monotonic()
+        """Whether to take a step now; a store past its size limit starts a pass at once (checked every SIZE_CHECK_S)."""
+        now = time.monotonic()
+        if not self._in_pass and self.policy.max_bytes and now - self._size_checked >= SIZE_CHECK_S:
+            self._size_checked = now
+            if used_bytes(conn) > self.policy.max_bytes:
+                self._next_pass = now
         return self.seconds_until_due() == 0.0
 
     def step(self, conn: sqlite3.Connection) -> None:

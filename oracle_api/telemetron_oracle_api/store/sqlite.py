@@ -14,7 +14,6 @@ I/O, read-only, locked) fail the whole batch: the sender retries it.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sqlite3
@@ -24,6 +23,7 @@ from concurrent.futures import Future
 from importlib import resources as package_files
 from pathlib import Path
 
+import orjson
 from telemetron_instrumentation import semconv
 
 from ..hub import Committed, Hub
@@ -35,7 +35,10 @@ from .sqlite_reads import SqliteReads, connect
 
 log = logging.getLogger(__name__)
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+def _dumps(value: object) -> str:
+    """Compact JSON text, UTF-8 unescaped; orjson writes it ~5x faster than json (decode left no NaN to refuse)."""
+    return orjson.dumps(value).decode()
 
 
 # The attributes that mark a record as pending; the running span itself does not carry them.
