@@ -57,8 +57,8 @@ def run_oracle_api(requests: list[bytes], workdir: Path) -> tuple[float, float, 
     return elapsed, rss, allocated_bytes([db, db.with_name(db.name + "-wal")])
 
 
-def run_jaeger(requests: list[bytes], workdir: Path) -> tuple[float, float, int]:
-    jaeger = Jaeger(workdir)
+def run_jaeger(requests: list[bytes], workdir: Path, batch: bool) -> tuple[float, float, int]:
+    jaeger = Jaeger(workdir, batch=batch)
     jaeger.start()
     try:
         elapsed = send_all(jaeger.grpc_endpoint, requests, 4)
@@ -72,13 +72,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--jaeger-batch",
+        action="store_true",
+        help="also run Jaeger with its sample config's batch processor (it then answers before its storage write)",
+    )
     args = parser.parse_args()
     requests, _ = build_requests(args.spans, 512, 20)
     spans = len(requests) * 512
     runners: dict[str, Callable[[list[bytes], Path], tuple[float, float, int]]] = {
         "oracle_api": run_oracle_api,
-        f"Jaeger v2 {VERSION} (Badger)": run_jaeger,
+        f"Jaeger v2 {VERSION} (Badger)": lambda r, w: run_jaeger(r, w, batch=False),
     }
+    if args.jaeger_batch:
+        runners[f"Jaeger v2 {VERSION} + batch"] = lambda r, w: run_jaeger(r, w, batch=True)
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runners}
     for round_no in range(args.rounds):
         for name, run in runners.items():

@@ -22,14 +22,15 @@ import stack  # noqa: E402
 VERSION = "v1.75.0"  # the module release that holds Jaeger v2 in cmd/jaeger
 MODULE = "github.com/jaegertracing/jaeger"
 
-# No batch processor: the OTLP receiver answers once the Badger write returns, the nearest to
-# oracle_api's acknowledge-after-commit (Jaeger's sample config batches, acknowledging before storage).
+# Without the batch processor the OTLP receiver answers once the Badger write returns, the nearest
+# to oracle_api's acknowledge-after-commit; Jaeger's sample config batches, answering before storage.
 _CONFIG = """
 service:
   extensions: [jaeger_storage, jaeger_query, healthcheckv2]
   pipelines:
     traces:
       receivers: [otlp]
+      processors: [{processors}]
       exporters: [jaeger_storage_exporter]
   telemetry:
     metrics:
@@ -66,6 +67,8 @@ receivers:
         max_recv_msg_size_mib: 64
       http:
         endpoint: 127.0.0.1:{otlp_http}
+processors:
+  batch:
 exporters:
   jaeger_storage_exporter:
     trace_storage: main
@@ -92,7 +95,7 @@ def binary() -> Path:
 class Jaeger:
     """One Jaeger v2 process on free loopback ports, its Badger files under ``workdir``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, batch: bool = False) -> None:
         self.data = workdir / "badger"
         ports = stack.free_ports(5)
         self.otlp_grpc, self.otlp_http, self.health, self.query_http, self.query_grpc = ports
@@ -105,6 +108,7 @@ class Jaeger:
                 health=self.health,
                 query_http=self.query_http,
                 query_grpc=self.query_grpc,
+                processors="batch" if batch else "",
             )
         )
         self.process = stack.ManagedProcess(
