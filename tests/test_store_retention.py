@@ -201,3 +201,23 @@ def test_retention_settings_and_their_variables() -> None:
     )
     policy = RetentionPolicy.from_settings(settings_from_environment(retention_max_age_hours=0, retention_max_bytes=0))
     assert not policy.enabled
+
+
+def test_an_older_store_gets_arrival_times_that_keep_its_metrics_and_logs_for_the_full_age(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store = Store(path)
+    store.write(Decoded(metric_points=[metric(1.0)], logs=[log_record("kept")]))
+    store.close()
+    with sqlite3.connect(path) as conn:  # as a store made before the column existed
+        for table in ("metric_points", "log_records"):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN received_ns")
+
+    store = Store(path, retention=RetentionPolicy(max_age_s=3600, interval_s=0.05))
+    try:
+        wait_until(lambda: store.retention.stats.passes >= 1, what="a retention pass")
+    finally:
+        store.close()
+    assert rows(path, "SELECT value FROM metric_points") == [(1.0,)]
+    assert rows(path, "SELECT body FROM log_records") == [('"kept"',)]
+    arrived = rows(path, "SELECT received_ns FROM metric_points UNION ALL SELECT received_ns FROM log_records")
+    assert all(abs(r[0] - time.time_ns()) < HOUR_NS for r in arrived)
