@@ -3,14 +3,16 @@
     python bench/bench_ingest.py                      # straight into a fresh oracle_api process
     python bench/bench_ingest.py --via-collector      # agents → Collector → (Kafka + oracle_api)
 
-Prints spans/s (acknowledged) and the time from the first send until the last span is
-returned by GET /api/v1/traces/{id}. Not a test: numbers depend on the machine.
+Prints spans/s (acknowledged), the time from the first send until the last span is returned by
+GET /api/v1/traces/{id}, and, straight into oracle_api, its RSS after the load and the store's
+bytes per span once the WAL is checkpointed. Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
 import sys
 import tempfile
 import time
@@ -29,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from otlp_builders import TRACE_EXPORT, kv  # noqa: E402 (needs the path above)
+from numbered_load import rss_bytes  # noqa: E402 (needs the path above)
+from otlp_builders import TRACE_EXPORT, kv  # noqa: E402
 
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
 AGENTS = ["orchestrator", "researcher", "writer", "coder"]
@@ -165,8 +168,13 @@ def main() -> None:
                 start_wait = time.perf_counter()
                 wait_queryable(oracle.config.base_url, last_trace, args.spans_per_trace)
                 lag = time.perf_counter() - start_wait
+                rss_mb = rss_bytes(oracle.pid or 0) / 2**20
             finally:
                 oracle.stop()
+            db = oracle.config.db_path
+            with sqlite3.connect(db) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            footprint = f"RSS {rss_mb:.0f} MiB after the load; store {db.stat().st_size / total:,.0f} B/span"
     path = "agents → Collector → oracle_api (+ Kafka)" if args.via_collector else "straight into oracle_api"
     print(f"path:                     {path}")
     print(f"spans sent:               {total} in {len(requests)} requests of {args.per_request}")
@@ -174,6 +182,8 @@ def main() -> None:
     print(
         f"last span queryable:      {elapsed + lag:.2f} s after the first send ({lag * 1000:.0f} ms after the last ack)"
     )
+    if not args.via_collector:
+        print(f"oracle_api:               {footprint} (after a checkpoint)")
 
 
 if __name__ == "__main__":

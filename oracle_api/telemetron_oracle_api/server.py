@@ -17,6 +17,7 @@ from .oracle import Oracle
 from .receiver.auth import GrpcRefusals, TokenInterceptor
 from .receiver.grpc_server import OtlpReceiver
 from .settings import Settings
+from .store.retention import RetentionPolicy
 from .store.sqlite import Store
 
 log = logging.getLogger("telemetron")
@@ -34,6 +35,7 @@ class OracleApi:
             self.hub,
             queue_limit=settings.write_queue_spans,
             batch_limit=settings.write_batch_spans,
+            retention=RetentionPolicy.from_settings(settings),
         )
         grpc_refusals = GrpcRefusals()
         self.receiver = OtlpReceiver(

@@ -141,6 +141,16 @@ class Settings(BaseSettings):
     )
     symptoms_listed: int = Field(10, description="issues: symptoms listed under one incident (the rest counted)")
 
+    # --- retention and ingest (store) ---
+    retention_max_age_hours: float = Field(
+        168.0, description="store: delete telemetry this many hours after it arrived (0: keep forever)"
+    )
+    retention_max_bytes: int = Field(
+        10 * 1024**3,
+        description="store: past this many bytes of data, delete the oldest arrivals first (0: no size limit)",
+    )
+    retention_interval_seconds: float = Field(30.0, description="store: seconds between retention passes")
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -62,20 +62,30 @@ def _value(j: str) -> str:
     return f"CASE WHEN {j}.type = 'object' THEN json_extract({j}.value, '$.\"$bytes\"') ELSE {j}.value END"
 
 
-# The same rows as ``rows``, for spans stored before the table existed.
-BACKFILL = f"""
-INSERT OR IGNORE INTO trace_attributes (key, value, trace_id)
-SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.attributes) j WHERE {_eligible("j")}
+def _indexed_values(spans_where: str) -> str:
+    """SELECT key, value, trace_id: the rows ``rows`` makes, for the stored spans ``s`` matching ``spans_where``."""
+    return f"""
+SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.attributes) j
+WHERE {spans_where} AND {_eligible("j")}
 UNION ALL
 SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.scope_attributes) j
-WHERE s.scope_attributes <> '{{}}' AND {_eligible("j")}
+WHERE {spans_where} AND s.scope_attributes <> '{{}}' AND {_eligible("j")}
 UNION ALL
 SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.events) e, json_each(e.value, '$.attributes') j
-WHERE s.events <> '[]' AND {_eligible("j")}
+WHERE {spans_where} AND s.events <> '[]' AND {_eligible("j")}
 UNION ALL
 SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.links) l, json_each(l.value, '$.attributes') j
-WHERE s.links <> '[]' AND {_eligible("j")}
+WHERE {spans_where} AND s.links <> '[]' AND {_eligible("j")}
 """
+
+
+# The same rows as ``rows``, for spans stored before the table existed.
+BACKFILL = f"INSERT OR IGNORE INTO trace_attributes (key, value, trace_id) {_indexed_values('1')}"
+
+# The rows of the traces named in ?1 (a JSON array of trace ids), found before their spans are deleted
+# and then deleted one by one by key (a DELETE ... WHERE (key, value, trace_id) IN (...) scans the table).
+OF_TRACES = _indexed_values("s.trace_id IN (SELECT value FROM json_each(?1))").replace("UNION ALL", "UNION")
+DELETE = "DELETE FROM trace_attributes WHERE key = ? AND value = ? AND trace_id = ?"
 
 
 def can_answer(key: str, candidates: list) -> bool:

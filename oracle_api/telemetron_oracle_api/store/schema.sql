@@ -111,7 +111,8 @@ CREATE TABLE IF NOT EXISTS metric_points (
     start_ns     INTEGER NOT NULL,
     attributes   TEXT NOT NULL,
     value        REAL,
-    data         TEXT NOT NULL
+    data         TEXT NOT NULL,
+    received_ns  INTEGER NOT NULL DEFAULT 0 -- arrival: retention's age (store/retention.py)
 );
 CREATE INDEX IF NOT EXISTS metric_points_name_time ON metric_points (name, time_ns);
 
@@ -128,7 +129,8 @@ CREATE TABLE IF NOT EXISTS log_records (
     trace_id        TEXT,
     span_id         TEXT,
     event_name      TEXT NOT NULL,
-    body_type       TEXT                   -- string: body is the text itself | json: body is JSON | NULL: older row, JSON
+    body_type       TEXT,                  -- string: body is the text itself | json: body is JSON | NULL: older row, JSON
+    received_ns     INTEGER NOT NULL DEFAULT 0 -- arrival: retention's age (store/retention.py)
 );
 CREATE INDEX IF NOT EXISTS log_records_trace ON log_records (trace_id) WHERE trace_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS log_records_time ON log_records (time_ns);

@@ -14,6 +14,8 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
+import orjson
+
 from ..formats import SPAN_KINDS, go_json, go_json_text
 from . import attribute_index
 
@@ -48,9 +50,14 @@ def _candidates(value: str) -> list:
     return out
 
 
+def _spellings(value: object) -> set[str]:
+    """How stored JSON text spells ``value``: the writer's orjson writes 1e-7 where json (older rows) wrote 1e-07."""
+    return {_stored(value), orjson.dumps(value).decode()}
+
+
 def attribute_needles(key: str, value: str) -> list[str]:
     """``"key":value`` as the stored JSON text spells it, for each candidate type of the value."""
-    return [_stored(key) + ":" + _stored(c) for c in _candidates(value)]
+    return [_stored(key) + ":" + spelled for c in _candidates(value) for spelled in sorted(_spellings(c))]
 
 
 def _structured_value(value: str) -> object | None:
