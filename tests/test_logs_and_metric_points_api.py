@@ -205,9 +205,11 @@ def test_a_store_made_before_body_type_keeps_its_json_bodies_readable(tmp_path):
     first.stop()
     with sqlite3.connect(db) as conn:  # as a store of the release before: no body_type, every body JSON
         conn.execute("ALTER TABLE log_records DROP COLUMN body_type")
+        conn.execute("ALTER TABLE log_records DROP COLUMN received_ns")  # nor arrival times (retention)
         conn.execute(
-            "INSERT INTO log_records VALUES ('r', 'old-service', 's', 5, 5, 9, 'INFO', '\"quoted before\"', '{}',"
-            " NULL, NULL, '')"
+            "INSERT INTO log_records (resource_key, service_name, scope_name, time_ns, observed_ns, severity_number,"
+            " severity_text, body, attributes, trace_id, span_id, event_name)"
+            " VALUES ('r', 'old-service', 's', 5, 5, 9, 'INFO', '\"quoted before\"', '{}', NULL, NULL, '')"
         )
     reopened = start_oracle(db)
     try:

@@ -129,8 +129,8 @@ CREATE TABLE IF NOT EXISTS log_records (
     trace_id        TEXT,
     span_id         TEXT,
     event_name      TEXT NOT NULL,
-    body_type       TEXT,                  -- string: body is the text itself | json: body is JSON | NULL: older row, JSON
-    received_ns     INTEGER NOT NULL DEFAULT 0 -- arrival: retention's age (store/retention.py)
+    body_type       TEXT,                  -- string (body is the text itself) or json; NULL in older rows means json
+    received_ns     INTEGER NOT NULL DEFAULT 0  -- arrival time, the age retention goes by (store/retention.py)
 );
 CREATE INDEX IF NOT EXISTS log_records_trace ON log_records (trace_id) WHERE trace_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS log_records_time ON log_records (time_ns);
