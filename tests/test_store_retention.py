@@ -102,7 +102,7 @@ def test_age_deletes_old_traces_metrics_and_logs_and_keeps_a_trace_still_receivi
         (f"{3:032x}",),
     ]
     assert rows(path, "SELECT value FROM metric_points") == [(2.0,)]
-    assert rows(path, "SELECT body FROM log_records") == [('new',)]
+    assert rows(path, "SELECT body FROM log_records") == [("new",)]
     assert store.retention.stats.deleted_by["age"] == 2 + 1 + 1
 
 
@@ -224,6 +224,6 @@ def test_an_older_store_gets_arrival_times_that_keep_its_metrics_and_logs_for_th
     finally:
         store.close()
     assert rows(path, "SELECT value FROM metric_points") == [(1.0,)]
-    assert rows(path, "SELECT body FROM log_records") == [('kept',)]
+    assert rows(path, "SELECT body FROM log_records") == [("kept",)]
     arrived = rows(path, "SELECT received_ns FROM metric_points UNION ALL SELECT received_ns FROM log_records")
     assert all(abs(r[0] - time.time_ns()) < HOUR_NS for r in arrived)
