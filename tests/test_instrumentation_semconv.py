@@ -203,3 +203,22 @@ def test_a_stream_whose_tokens_cannot_be_counted_records_no_usage_rather_than_ze
     nothing = ModelResponse(choices=[{"message": {"role": "assistant", "content": None}}])
     assert estimate_stream_usage({"model": MODEL}, nothing, attributes) == (None, None)
     assert attributes == {}  # no 0 passed off as a count, and nothing marked estimated
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "requested"),
+    [
+        ({"stream_options": {"include_usage": True}}, True),
+        ({"optional_params": {"stream_options": {"include_usage": True}}}, True),
+        ({"stream_options": {"include_usage": False}, "litellm_params": {"custom_llm_provider": "openai"}}, False),
+        # LiteLLM asks OpenAI's own API for a stream's usage when the caller says nothing.
+        ({"litellm_params": {"custom_llm_provider": "openai"}}, True),
+        ({"litellm_params": {"custom_llm_provider": "openai", "api_base": "https://api.openai.com/v1"}}, True),
+        ({"litellm_params": {"custom_llm_provider": "openai", "api_base": "http://127.0.0.1:8089/v1"}}, False),
+        ({"litellm_params": {"custom_llm_provider": "anthropic"}}, False),
+    ],
+)
+def test_usage_counts_as_the_providers_when_the_provider_was_asked_for_it(kwargs, requested):
+    from telemetron_instrumentation.litellm_callback import _usage_requested
+
+    assert _usage_requested(kwargs) is requested

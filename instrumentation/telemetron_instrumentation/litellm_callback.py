@@ -46,6 +46,7 @@ _MAX_SHAPES = 256
 _MAX_OPEN_CALLS = 4096
 # Response formats that make the output JSON (gen_ai.output.type = "json").
 _JSON_FORMATS = frozenset(("json_object", "json_schema"))
+_OPENAI_HOST = "api.openai.com"
 
 
 class _Shape(NamedTuple):
@@ -363,6 +364,22 @@ class TelemetronLiteLLMCallback(CustomLogger):
 
 
 def _usage_requested(kwargs: Mapping) -> bool:
-    """Whether the caller asked the provider to report a stream's usage (``stream_options.include_usage``)."""
+    """Whether the provider was asked to report a stream's usage (``stream_options.include_usage``).
+
+    The caller may ask; when it says nothing, LiteLLM itself asks OpenAI's own API (at both ends of
+    the supported LiteLLM versions), so those counts are the provider's too.
+    """
     options = kwargs.get("stream_options") or (kwargs.get("optional_params") or _EMPTY).get("stream_options")
-    return bool(options and get(options, "include_usage"))
+    if options is not None:
+        return bool(get(options, "include_usage"))
+    litellm_params = kwargs.get("litellm_params") or _EMPTY
+    if (litellm_params.get("custom_llm_provider") or kwargs.get("custom_llm_provider")) != "openai":
+        return False
+    api_base = litellm_params.get("api_base")
+    if not api_base:
+        return True
+    try:
+        host = urlsplit(str(api_base)).hostname or ""
+    except ValueError:
+        return False
+    return host == _OPENAI_HOST or host.endswith("." + _OPENAI_HOST)
