@@ -2,10 +2,11 @@
 
 import os
 import threading
+import time
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # capture_globally() registers the LiteLLM callback
 
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from polling import wait_until
@@ -128,3 +129,68 @@ def test_one_heartbeat_thread_for_all_open_spans_stopped_by_shutdown():
     assert processor.open_spans == 0
     provider.shutdown()
     assert not processor._thread.is_alive()
+
+
+class _BlockingExporter(InMemorySpanExporter):
+    """Holds every export until ``release`` is set, noting when each one starts and returns."""
+
+    def __init__(self, events: list) -> None:
+        super().__init__()
+        self.events, self.started, self.release = events, threading.Event(), threading.Event()
+
+    def export(self, spans):
+        self.events.append("record export starts")
+        self.started.set()
+        self.release.wait(30)
+        result = super().export(spans)
+        self.events.append("record export returned")
+        return result
+
+
+class _Arrivals(SpanProcessor):
+    def __init__(self, events: list) -> None:
+        self.events = events
+
+    def on_end(self, span) -> None:
+        self.events.append("real span handed on")
+
+
+def test_a_span_ending_while_its_record_is_exported_is_handed_on_only_after_that_export():
+    events: list = []
+    exporter = _BlockingExporter(events)
+    processor = PendingSpanProcessor(exporter, heartbeat_seconds=30, export_delay_ms=10)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    provider.add_span_processor(_Arrivals(events))
+    tracer = provider.get_tracer("tests")
+    old = time.time_ns() - 10**9  # open for a second already: its start record is due at once
+    span = tracer.start_span(
+        "invoke_agent slow", attributes={semconv.GEN_AI_OPERATION_NAME: "invoke_agent"}, start_time=old
+    )
+    assert exporter.started.wait(10), "no start record was exported"
+    ender = threading.Thread(target=span.end)
+    ender.start()
+    ender.join(timeout=1.0)  # bounded: the span must be waiting for the record's export, not gone on
+    assert ender.is_alive() and events == ["record export starts"], events
+    exporter.release.set()
+    ender.join(timeout=10)
+    assert events == ["record export starts", "record export returned", "real span handed on"]
+    processor.force_flush()
+    assert len(exporter.get_finished_spans()) == 1  # an ended span never gets another record
+    provider.shutdown()
+
+
+def test_a_span_ended_before_a_tick_gets_no_record_even_when_it_was_due():
+    exporter = InMemorySpanExporter()
+    processor = PendingSpanProcessor(exporter, heartbeat_seconds=30, export_delay_ms=10_000)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    old = time.time_ns() - 60 * 10**9  # older than the delay: due at the next tick
+    span = provider.get_tracer("tests").start_span(
+        "chat old", attributes={semconv.GEN_AI_OPERATION_NAME: "chat"}, start_time=old
+    )
+    span.end()
+    processor._open[span.get_span_context().span_id] = span  # as in a tick's snapshot taken just before the end
+    processor.force_flush()
+    assert exporter.get_finished_spans() == ()
+    provider.shutdown()

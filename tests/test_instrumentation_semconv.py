@@ -168,13 +168,57 @@ def test_both_metrics_carry_the_response_model_and_streams_record_time_to_first_
 
 
 def test_stream_without_reported_usage_has_estimated_counts_never_a_zero(cap, provider):
-    for _ in litellm.completion(**args(provider, stream=True)):
+    """Spans and token histograms of a stream whose provider sends no usage, and of one that does."""
+    unreported_model, reported_model = "mock-stream-unreported", "mock-stream-reported"
+    for _ in litellm.completion(**args(provider, model=unreported_model, stream=True)):
         pass
-    for _ in litellm.completion(**args(provider, stream=True, stream_options={"include_usage": True})):
+    for _ in litellm.completion(
+        **args(provider, model=reported_model, stream=True, stream_options={"include_usage": True})
+    ):
         pass
     unreported, reported = sorted(llm_spans(cap, 2), key=lambda s: s.start_time)
     assert unreported.attributes[semconv.LLM_USAGE_ESTIMATED] is True
+    assert semconv.LLM_USAGE_ESTIMATED == "telemetron.usage.estimated"  # the name oracle_api reads
     assert unreported.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] > 0
     assert unreported.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
     assert semconv.LLM_USAGE_ESTIMATED not in reported.attributes
     assert reported.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+    for span, model in ((unreported, unreported_model), (reported, reported_model)):
+        tokens = {
+            p.attributes[semconv.GEN_AI_TOKEN_TYPE]: p
+            for p in metric_points(cap, semconv.METRIC_TOKEN_USAGE)
+            if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == model
+        }
+        assert {kind: (p.count, p.sum) for kind, p in tokens.items()} == {
+            "input": (1, span.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS]),
+            "output": (1, span.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS]),
+        }
+
+
+def test_a_stream_whose_tokens_cannot_be_counted_records_no_usage_rather_than_zero():
+    from litellm.types.utils import ModelResponse
+    from telemetron_instrumentation._usage_estimate import estimate_stream_usage
+
+    attributes = {semconv.GEN_AI_USAGE_INPUT_TOKENS: 0, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 0}
+    nothing = ModelResponse(choices=[{"message": {"role": "assistant", "content": None}}])
+    assert estimate_stream_usage({"model": MODEL}, nothing, attributes) == (None, None)
+    assert attributes == {}  # no 0 passed off as a count, and nothing marked estimated
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "requested"),
+    [
+        ({"stream_options": {"include_usage": True}}, True),
+        ({"optional_params": {"stream_options": {"include_usage": True}}}, True),
+        ({"stream_options": {"include_usage": False}, "litellm_params": {"custom_llm_provider": "openai"}}, False),
+        # LiteLLM asks OpenAI's own API for a stream's usage when the caller says nothing.
+        ({"litellm_params": {"custom_llm_provider": "openai"}}, True),
+        ({"litellm_params": {"custom_llm_provider": "openai", "api_base": "https://api.openai.com/v1"}}, True),
+        ({"litellm_params": {"custom_llm_provider": "openai", "api_base": "http://127.0.0.1:8089/v1"}}, False),
+        ({"litellm_params": {"custom_llm_provider": "anthropic"}}, False),
+    ],
+)
+def test_usage_counts_as_the_providers_when_the_provider_was_asked_for_it(kwargs, requested):
+    from telemetron_instrumentation.litellm_callback import _usage_requested
+
+    assert _usage_requested(kwargs) is requested

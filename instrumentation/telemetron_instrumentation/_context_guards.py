@@ -42,7 +42,9 @@ class _Slot:
         self.token: object | None = None
 
 
-_SLOT: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("telemetron_litellm_slot", default=None)
+LITELLM_CALL_SLOT: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar(
+    "telemetron_litellm_slot", default=None
+)
 
 
 def activate(span: Span) -> None:
@@ -50,7 +52,7 @@ def activate(span: Span) -> None:
 
     A hook LiteLLM runs on another thread (an executor copy of the context) leaves the caller alone.
     """
-    slot = _SLOT.get()
+    slot = LITELLM_CALL_SLOT.get()
     if slot is None or slot.token is not None or slot.thread != threading.get_ident():
         return
     slot.token = otel_context.attach(trace.set_span_in_context(span))
@@ -59,7 +61,7 @@ def activate(span: Span) -> None:
 def _release(slot: _Slot, slot_token: contextvars.Token) -> None:
     if slot.token is not None:
         otel_context.detach(slot.token)  # type: ignore[arg-type]
-    _SLOT.reset(slot_token)
+    LITELLM_CALL_SLOT.reset(slot_token)
 
 
 def _guard(fn: Any) -> Any:
@@ -68,7 +70,7 @@ def _guard(fn: Any) -> Any:
         @functools.wraps(fn)
         async def async_guarded(*args: Any, **kwargs: Any) -> Any:
             slot = _Slot()
-            slot_token = _SLOT.set(slot)
+            slot_token = LITELLM_CALL_SLOT.set(slot)
             try:
                 return await fn(*args, **kwargs)
             finally:
@@ -80,7 +82,7 @@ def _guard(fn: Any) -> Any:
     @functools.wraps(fn)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         slot = _Slot()
-        slot_token = _SLOT.set(slot)
+        slot_token = LITELLM_CALL_SLOT.set(slot)
         try:
             return fn(*args, **kwargs)
         finally:

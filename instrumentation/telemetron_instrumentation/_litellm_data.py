@@ -72,43 +72,76 @@ _NO_FIELDS: dict = {}
 
 
 def usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | None]:
+    """Set the token-count attributes from a response's usage; returns (input, output) tokens."""
     if usage is None:
         return None, None
-    fields = usage if type(usage) is dict else getattr(usage, "__dict__", None) or _NO_FIELDS
-    # The counts are plain fields on LiteLLM's Usage: read them straight from its dict when there.
-    input_tokens = fields.get("prompt_tokens")
-    if type(input_tokens) is not int:
-        input_tokens = int_or_none(get(usage, "prompt_tokens"))
-        if input_tokens is None:
-            input_tokens = int_or_none(get(usage, "input_tokens"))
-    output_tokens = fields.get("completion_tokens")
-    if type(output_tokens) is not int:
-        output_tokens = int_or_none(get(usage, "completion_tokens"))
-        if output_tokens is None:
-            output_tokens = int_or_none(get(usage, "output_tokens"))
+    if _PLAIN_MODELS.get(type(usage)) or _is_plain_model(type(usage)):
+        counts = _plain_usage_attributes(usage, attributes)
+        if counts is not None:
+            return counts
+    return _any_usage_attributes(usage, attributes)
+
+
+def _plain_usage_attributes(usage: Any, attributes: dict) -> tuple[int, int] | None:
+    """LiteLLM's Usage read straight from its fields (no lookup that can miss); None if it is not that shape."""
+    fields = usage.__dict__
+    input_tokens, output_tokens = fields.get("prompt_tokens"), fields.get("completion_tokens")
+    prompt, completion = fields.get("prompt_tokens_details"), fields.get("completion_tokens_details")
+    if (
+        type(input_tokens) is not int
+        or type(output_tokens) is not int
+        or (prompt is not None and not (_PLAIN_MODELS.get(type(prompt)) or _is_plain_model(type(prompt))))
+        or (completion is not None and not (_PLAIN_MODELS.get(type(completion)) or _is_plain_model(type(completion))))
+    ):
+        return None
+    attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+    attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+    extra = usage.__pydantic_extra__ or _NO_FIELDS
+    cached = created = reasoning = None
+    if prompt is not None:
+        details = prompt.__dict__
+        cached, created = details.get("cached_tokens"), details.get("cache_creation_tokens")
+    if cached is None:
+        cached = extra.get("cache_read_input_tokens")
+    if created is None:
+        created = extra.get("cache_creation_input_tokens")
+    if completion is not None:
+        reasoning = completion.__dict__.get("reasoning_tokens")
+    if cached or created or reasoning:  # only when there are some: every attribute costs on every call
+        for attribute, value in (
+            (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cached),
+            (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, created),
+            (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning),
+        ):
+            if value and (value := value if type(value) is int else int_or_none(value)):
+                attributes[attribute] = value
+    return input_tokens, output_tokens
+
+
+def _any_usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | None]:
+    """Usage as a dict or any object, read through ``get``."""
+    input_tokens = int_or_none(get(usage, "prompt_tokens"))
+    if input_tokens is None:
+        input_tokens = int_or_none(get(usage, "input_tokens"))
+    output_tokens = int_or_none(get(usage, "completion_tokens"))
+    if output_tokens is None:
+        output_tokens = int_or_none(get(usage, "output_tokens"))
     if input_tokens is not None:
         attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
     if output_tokens is not None:
         attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
-    prompt_details = (
-        fields["prompt_tokens_details"] if "prompt_tokens_details" in fields else get(usage, "prompt_tokens_details")
-    )
+    prompt_details = get(usage, "prompt_tokens_details")
     cached = int_or_none(get(prompt_details, "cached_tokens")) if prompt_details is not None else None
     if cached is None:
         cached = int_or_none(get(usage, "cache_read_input_tokens"))
-    # Cache and reasoning counts only when there are some: every attribute costs on every call.
     if cached:
         attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
-    created = int_or_none(get(usage, "cache_creation_input_tokens"))
-    if created is None and prompt_details is not None:
-        created = int_or_none(get(prompt_details, "cache_creation_tokens"))
+    created = int_or_none(get(prompt_details, "cache_creation_tokens")) if prompt_details is not None else None
+    if created is None:
+        created = int_or_none(get(usage, "cache_creation_input_tokens"))
     if created:
         attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = created
-    completion_details = (
-        fields["completion_tokens_details"]
-        if "completion_tokens_details" in fields
-        else get(usage, "completion_tokens_details")
-    )
+    completion_details = get(usage, "completion_tokens_details")
     if completion_details is not None:
         reasoning = int_or_none(get(completion_details, "reasoning_tokens"))
         if reasoning:
@@ -116,13 +149,41 @@ def usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | No
     return input_tokens, output_tokens
 
 
+_USAGE_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cached_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+)
+_PLAIN_MODELS: dict[type, bool] = {}
+
+
+def _is_plain_model(cls: type) -> bool:
+    """A pydantic model on which every usage key is its instance field or an extra (no property, no own lookup)."""
+    plain = _PLAIN_MODELS.get(cls)
+    if plain is None:
+        plain = all(_plain_pydantic_field(cls, key) for key in _USAGE_KEYS)
+        if len(_PLAIN_MODELS) < 256:
+            _PLAIN_MODELS[cls] = plain
+    return plain
+
+
 def conversation_from_litellm(litellm_params: Mapping) -> str | None:
-    metadata = litellm_params.get("metadata") or {}
-    if isinstance(metadata, Mapping):
-        for key in (semconv.GEN_AI_CONVERSATION_ID, "conversation_id", "session_id"):
-            if metadata.get(key):
-                return str(metadata[key])
+    metadata = litellm_params.get("metadata")
+    if metadata and (type(metadata) is dict or isinstance(metadata, Mapping)):
+        for key in _CONVERSATION_METADATA_KEYS:
+            value = metadata.get(key)
+            if value:
+                return str(value)
     return litellm_params.get("litellm_session_id")
+
+
+_CONVERSATION_METADATA_KEYS = (semconv.GEN_AI_CONVERSATION_ID, "conversation_id", "session_id")
 
 
 def to_ns(value: Any) -> int | None:

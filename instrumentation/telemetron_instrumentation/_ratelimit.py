@@ -86,13 +86,19 @@ def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
     for attribute, is_count, keys in _RATE_LIMIT_HEADERS:
         for key in keys:
             value = headers.get(key)
-            if value is None or value == "":
+            if value is None:
                 continue
             parsed: float | None
-            if is_count:
-                parsed = value if type(value) is int else int_or_none(value)
+            if type(value) is int:  # LiteLLM's parsed OpenAI-style counts
+                parsed = value if is_count else float(value)
+            elif value == "":
+                continue
+            elif is_count:
+                parsed = int_or_none(value)
             else:
-                parsed = _reset_seconds_cached(value)
+                parsed = _RESET_CACHE.get(value) if type(value) is str else None
+                if parsed is None:
+                    parsed = _reset_seconds_cached(value)
             if parsed is not None:
                 attributes[attribute] = parsed
                 break

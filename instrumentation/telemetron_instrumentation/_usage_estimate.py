@@ -2,7 +2,8 @@
 
 OpenAI-style providers send a stream's usage only with ``stream_options={"include_usage": True}``.
 Without it the counts LiteLLM hands over are its own estimate, or zero: unknown is not zero, so
-they are counted with LiteLLM's token counter where missing and marked ``telemetron.llm.usage.estimated``.
+they are counted with LiteLLM's token counter where missing and marked ``telemetron.usage.estimated``.
+A count that cannot be had is left out (no attribute, no histogram point), never recorded as 0.
 """
 
 from __future__ import annotations
@@ -50,5 +51,6 @@ def estimate_stream_usage(kwargs: Mapping, response: Any, attributes: dict) -> t
             attributes[attribute] = value
         else:
             attributes.pop(attribute, None)  # never a 0 that was not counted
-    attributes[semconv.LLM_USAGE_ESTIMATED] = True
+    if input_tokens or output_tokens:
+        attributes[semconv.LLM_USAGE_ESTIMATED] = True
     return input_tokens or None, output_tokens or None

@@ -227,16 +227,22 @@ def _build(
 def install_processors(
     tracer_provider: TracerProvider, pending_exporter: SpanExporter | None, settings: Settings
 ) -> PendingSpanProcessor | None:
-    """Add the conversation and pending-span processors to a provider, once (both come before exporters)."""
+    """Add the conversation and pending-span processor to a provider, once (before the exporters).
+
+    One processor does both when there are pending spans to export: the SDK calls every processor
+    for every span.
+    """
     if getattr(tracer_provider, "_telemetron_installed", False):
         return getattr(tracer_provider, "_telemetron_pending", None)
-    tracer_provider.add_span_processor(ConversationSpanProcessor())
     pending = None
-    if pending_exporter is not None:
+    if pending_exporter is None:
+        tracer_provider.add_span_processor(ConversationSpanProcessor())
+    else:
         pending = PendingSpanProcessor(
             pending_exporter,
             heartbeat_seconds=settings.heartbeat_seconds,
             export_delay_ms=settings.pending_export_delay_ms,
+            set_conversation_id=True,
         )
         tracer_provider.add_span_processor(pending)
     tracer_provider._telemetron_installed = True  # type: ignore[attr-defined]

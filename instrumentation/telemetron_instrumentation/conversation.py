@@ -15,13 +15,13 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import semconv
 
-_KEY = otel_context.create_key("telemetron.conversation_id")
+CONVERSATION_KEY = otel_context.create_key("telemetron.conversation_id")
 
 
 @contextmanager
 def conversation(conversation_id: str) -> Iterator[str]:
     """Mark every span started inside as part of ``conversation_id`` (sync and async code)."""
-    token = otel_context.attach(otel_context.set_value(_KEY, str(conversation_id)))
+    token = otel_context.attach(otel_context.set_value(CONVERSATION_KEY, str(conversation_id)))
     try:
         yield str(conversation_id)
     finally:
@@ -29,7 +29,7 @@ def conversation(conversation_id: str) -> Iterator[str]:
 
 
 def current_conversation_id(ctx: Context | None = None) -> str | None:
-    return otel_context.get_value(_KEY, ctx)  # type: ignore[return-value]
+    return otel_context.get_value(CONVERSATION_KEY, ctx)  # type: ignore[return-value]
 
 
 class ConversationSpanProcessor(SpanProcessor):
@@ -38,7 +38,7 @@ class ConversationSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # What otel_context.get_value does, one call shallower: this runs for every span.
         context = otel_context.get_current() if parent_context is None else parent_context
-        conversation_id = context.get(_KEY)
+        conversation_id = context.get(CONVERSATION_KEY)
         if isinstance(conversation_id, str) and semconv.GEN_AI_CONVERSATION_ID not in (span.attributes or {}):
             span.set_attribute(semconv.GEN_AI_CONVERSATION_ID, conversation_id)
 

@@ -16,22 +16,24 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from litellm.integrations.custom_logger import CustomLogger
 from opentelemetry import trace
+from opentelemetry.context import get_current
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from . import __version__, _content, semconv
-from ._context_guards import activate
+from ._context_guards import LITELLM_CALL_SLOT, activate
 from ._errors import record_error
 from ._litellm_data import conversation_from_litellm, drain_logging_queue, get, to_ns, usage_attributes
 from ._providers import DEFAULT_SERVERS, OPERATION_BY_CALL_TYPE, PROVIDER_NAMES, REQUEST_PARAM_KEYS, REQUEST_PARAMS
 from ._ratelimit import parse_reset_seconds, rate_limit_attributes
 from ._usage_estimate import estimate_stream_usage
-from .conversation import current_conversation_id
+from .conversation import CONVERSATION_KEY
 from .metrics import BoundMetrics, GenAIMetrics
 
 __all__ = ["PROVIDER_NAMES", "TelemetronLiteLLMCallback", "parse_reset_seconds"]
@@ -44,6 +46,7 @@ _MAX_SHAPES = 256
 _MAX_OPEN_CALLS = 4096
 # Response formats that make the output JSON (gen_ai.output.type = "json").
 _JSON_FORMATS = frozenset(("json_object", "json_schema"))
+_OPENAI_HOST = "api.openai.com"
 
 
 class _Shape(NamedTuple):
@@ -93,7 +96,7 @@ class TelemetronLiteLLMCallback(CustomLogger):
     def log_pre_api_call(self, model, messages, kwargs):
         try:
             call = self._start(model, messages, kwargs)
-            if call is not None:
+            if call is not None and LITELLM_CALL_SLOT.get() is not None:
                 activate(call.span)  # current while LiteLLM talks to the provider: HTTP spans nest under it
         except Exception:  # telemetry must never break the call
             _log.debug("telemetron: could not start LLM span", exc_info=True)
@@ -182,25 +185,34 @@ class TelemetronLiteLLMCallback(CustomLogger):
         if streaming:  # the conventions: set if and only if the call streams
             attributes[semconv.GEN_AI_REQUEST_STREAM] = True
 
-        conversation_id = current_conversation_id() or conversation_from_litellm(litellm_params)
+        context = get_current()  # read once: passed on, so neither the SDK nor our processor reads it again
+        conversation_id = context.get(CONVERSATION_KEY) or conversation_from_litellm(litellm_params)
         if conversation_id:
             attributes[semconv.GEN_AI_CONVERSATION_ID] = str(conversation_id)
 
         if self.capture_content:
             self._content_attributes(operation, messages, kwargs, optional, attributes)
 
-        start_ns = to_ns(start_time or kwargs.get("start_time"))
+        start = start_time or kwargs.get("start_time")
+        start_ns = int(start.timestamp() * 1e9) if type(start) is datetime else to_ns(start)
         span = self._tracer.start_span(
-            shape.span_name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns
+            shape.span_name, context, SpanKind.CLIENT, attributes=attributes, start_time=start_ns
         )
         call = _Call(span, start_ns or time.time_ns(), shape, kwargs.get("api_key"), streaming)
-        with self._lock:
-            self._calls[call_id] = call
-            if len(self._calls) > _MAX_OPEN_CALLS:
-                stale = self._calls.pop(next(iter(self._calls)))
-                stale.span.set_attribute(semconv.ERROR_TYPE, "abandoned")
-                stale.span.end()
+        self._calls[call_id] = call  # one store, atomic on a dict
+        if len(self._calls) > _MAX_OPEN_CALLS:
+            self._drop_oldest_call()
         return call
+
+    def _drop_oldest_call(self) -> None:
+        """End the oldest open call's span as abandoned (LiteLLM never reported its end)."""
+        with self._lock:
+            try:
+                stale = self._calls.pop(next(iter(self._calls)))
+            except (StopIteration, RuntimeError, KeyError):  # another thread changed the dict meanwhile
+                return
+        stale.span.set_attribute(semconv.ERROR_TYPE, "abandoned")
+        stale.span.end()
 
     def _shape(self, call_type: str, raw_provider: str, request_model: str, api_base: str) -> _Shape | None:
         operation = OPERATION_BY_CALL_TYPE.get(call_type)
@@ -238,84 +250,94 @@ class TelemetronLiteLLMCallback(CustomLogger):
             attributes[semconv.GEN_AI_TOOL_DEFINITIONS] = _content.dumps(_content.tool_definitions(optional["tools"]))
 
     def _finish_safely(self, kwargs: dict, response: Any, start_time: Any, end_time: Any, error: Any) -> None:
-        try:
-            self._finish(kwargs, response, start_time, end_time, error)
+        try:  # one frame per call: the whole finish is in here
+            call_id = kwargs.get("litellm_call_id")
+            with self._lock:
+                call = self._calls.pop(call_id, None) if call_id is not None else None
+                if call is None and call_id in self._finished:  # LiteLLM may report an async call twice
+                    return
+                if call_id is not None:
+                    self._finished[call_id] = None
+                    if len(self._finished) > _MAX_OPEN_CALLS:
+                        self._finished.popitem(last=False)
+            if call is None:
+                if call_id is None:
+                    return
+                # No pre-call hook for this call (e.g. a cache hit): start it now, at LiteLLM's start time.
+                call = self._start(kwargs.get("model"), kwargs.get("messages"), kwargs, start_time)
+                if call is None:
+                    return
+                with self._lock:
+                    self._calls.pop(call_id, None)
+            span = call.span
+            attributes: dict[str, Any] = {}
+            input_tokens = output_tokens = response_model = first_chunk_s = None
+            if response is not None and error is None:
+                # LiteLLM's response keeps these in its __dict__: one read each, the general lookup only when absent.
+                fields = response if type(response) is dict else getattr(response, "__dict__", None) or _EMPTY
+                response_id = fields.get("id") or get(response, "id")
+                if response_id:
+                    attributes[semconv.GEN_AI_RESPONSE_ID] = str(response_id)
+                response_model = fields.get("model") or get(response, "model")
+                if response_model:
+                    response_model = attributes[semconv.GEN_AI_RESPONSE_MODEL] = str(response_model)
+                choices = fields.get("choices") or get(response, "choices")
+                if choices:
+                    reasons = []
+                    for choice in choices:
+                        reason = get(choice, "finish_reason")
+                        if reason:
+                            reasons.append(str(reason))
+                    if reasons:
+                        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+                input_tokens, output_tokens = usage_attributes(get(response, "usage"), attributes)
+                if call.shape.operation == semconv.OP_EMBEDDINGS:
+                    attributes.pop(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, None)  # embeddings have no output tokens
+                    output_tokens = None
+                if self.capture_content and choices:
+                    attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(_content.output_messages(response))
+                if call.streaming:
+                    first = to_ns(kwargs.get("completion_start_time"))
+                    if first and first >= call.start_ns:
+                        first_chunk_s = attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
+                            first - call.start_ns
+                        ) / 1e9
+                    if not _usage_requested(kwargs):
+                        # LiteLLM's own count stands in for the provider's, or there is none: estimate, and say so.
+                        input_tokens, output_tokens = estimate_stream_usage(kwargs, response, attributes)
+
+            logging_object = kwargs.get("standard_logging_object") or _EMPTY
+            cost = logging_object.get("response_cost")
+            if cost is None:
+                cost = kwargs.get("response_cost")
+            if cost is not None and error is None and not logging_object.get("response_cost_failure_debug_info"):
+                attributes[semconv.LLM_COST_USD] = float(cost)
+            headers = (logging_object.get("hidden_params") or _EMPTY).get("additional_headers")
+            if headers:
+                rate_limit_attributes(headers, attributes)
+
+            bound = (
+                call.shape.metrics
+                if response_model is None
+                else call.shape.by_response_model.get(response_model)
+                or self._bound_with_model(call.shape, response_model)
+            )
+            if error is not None:
+                status = getattr(error, "status_code", None)
+                if isinstance(status, int):
+                    attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = status
+                record_error(span, error, (call.api_key or "", kwargs.get("api_key") or ""))
+                bound = self._metrics.with_error(bound, type(error).__name__)
+            span.set_attributes(attributes)
+            end_ns = (
+                int(end_time.timestamp() * 1e9) if type(end_time) is datetime else to_ns(end_time)
+            ) or time.time_ns()
+            span.end(end_time=end_ns)
+            self._metrics.record(
+                bound, max(0, end_ns - call.start_ns) / 1e9, input_tokens, output_tokens, first_chunk_s
+            )
         except Exception:
             _log.debug("telemetron: could not finish LLM span", exc_info=True)
-
-    def _finish(self, kwargs: dict, response: Any, start_time: Any, end_time: Any, error: Any) -> None:
-        call_id = kwargs.get("litellm_call_id")
-        with self._lock:
-            call = self._calls.pop(call_id, None) if call_id is not None else None
-            if call is None and call_id in self._finished:  # LiteLLM may report an async call twice
-                return
-            if call_id is not None:
-                self._finished[call_id] = None
-                if len(self._finished) > _MAX_OPEN_CALLS:
-                    self._finished.popitem(last=False)
-        if call is None:
-            if call_id is None:
-                return
-            # No pre-call hook for this call (e.g. a cache hit): start it now, at LiteLLM's start time.
-            call = self._start(kwargs.get("model"), kwargs.get("messages"), kwargs, start_time)
-            if call is None:
-                return
-            with self._lock:
-                self._calls.pop(call_id, None)
-        span = call.span
-        attributes: dict[str, Any] = {}
-        input_tokens = output_tokens = response_model = first_chunk_s = None
-        if response is not None and error is None:
-            # LiteLLM's response keeps these in its __dict__: one read each, the general lookup only when absent.
-            fields = response if type(response) is dict else getattr(response, "__dict__", None) or _EMPTY
-            response_id = fields.get("id") or get(response, "id")
-            if response_id:
-                attributes[semconv.GEN_AI_RESPONSE_ID] = str(response_id)
-            response_model = fields.get("model") or get(response, "model")
-            if response_model:
-                response_model = attributes[semconv.GEN_AI_RESPONSE_MODEL] = str(response_model)
-            choices = fields.get("choices") or get(response, "choices")
-            if choices:
-                reasons = [str(reason) for reason in (get(c, "finish_reason") for c in choices) if reason]
-                if reasons:
-                    attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-            input_tokens, output_tokens = usage_attributes(get(response, "usage"), attributes)
-            if call.shape.operation == semconv.OP_EMBEDDINGS:
-                attributes.pop(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, None)  # embeddings have no output tokens
-                output_tokens = None
-            if self.capture_content and choices:
-                attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(_content.output_messages(response))
-            if call.streaming:
-                first = to_ns(kwargs.get("completion_start_time"))
-                if first and first >= call.start_ns:
-                    first_chunk_s = attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
-                        first - call.start_ns
-                    ) / 1e9
-                if not _usage_requested(kwargs):
-                    # LiteLLM's own count stands in for the provider's, or there is none: estimate, and say so.
-                    input_tokens, output_tokens = estimate_stream_usage(kwargs, response, attributes)
-
-        logging_object = kwargs.get("standard_logging_object") or _EMPTY
-        cost = logging_object.get("response_cost")
-        if cost is None:
-            cost = kwargs.get("response_cost")
-        if cost is not None and error is None and not logging_object.get("response_cost_failure_debug_info"):
-            attributes[semconv.LLM_COST_USD] = float(cost)
-        headers = (logging_object.get("hidden_params") or _EMPTY).get("additional_headers")
-        if headers:
-            rate_limit_attributes(headers, attributes)
-
-        bound = call.shape.metrics if response_model is None else self._bound_with_model(call.shape, response_model)
-        if error is not None:
-            status = getattr(error, "status_code", None)
-            if isinstance(status, int):
-                attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = status
-            record_error(span, error, (call.api_key or "", kwargs.get("api_key") or ""))
-            bound = self._metrics.with_error(bound, type(error).__name__)
-        span.set_attributes(attributes)
-        end_ns = to_ns(end_time) or time.time_ns()
-        span.end(end_time=end_ns)
-        self._metrics.record(bound, max(0, end_ns - call.start_ns) / 1e9, input_tokens, output_tokens, first_chunk_s)
 
     def _bound_with_model(self, shape: _Shape, response_model: str) -> BoundMetrics:
         bound = shape.by_response_model.get(response_model)
@@ -342,6 +364,22 @@ class TelemetronLiteLLMCallback(CustomLogger):
 
 
 def _usage_requested(kwargs: Mapping) -> bool:
-    """Whether the caller asked the provider to report a stream's usage (``stream_options.include_usage``)."""
+    """Whether the provider was asked to report a stream's usage (``stream_options.include_usage``).
+
+    The caller may ask; when it says nothing, LiteLLM itself asks OpenAI's own API (at both ends of
+    the supported LiteLLM versions), so those counts are the provider's too.
+    """
     options = kwargs.get("stream_options") or (kwargs.get("optional_params") or _EMPTY).get("stream_options")
-    return bool(options and get(options, "include_usage"))
+    if options is not None:
+        return bool(get(options, "include_usage"))
+    litellm_params = kwargs.get("litellm_params") or _EMPTY
+    if (litellm_params.get("custom_llm_provider") or kwargs.get("custom_llm_provider")) != "openai":
+        return False
+    api_base = litellm_params.get("api_base")
+    if not api_base:
+        return True
+    try:
+        host = urlsplit(str(api_base)).hostname or ""
+    except ValueError:
+        return False
+    return host == _OPENAI_HOST or host.endswith("." + _OPENAI_HOST)

@@ -82,17 +82,6 @@ class _Series:
         self.attributes = attributes
         self.intervals = [histogram.interval(start_ns) for _ in range(readers)]
 
-    def add(self, value: float) -> None:  # the caller holds GenAIHistograms.lock
-        index = bisect_left(self.histogram.boundaries, value)
-        for interval in self.intervals:
-            interval.counts[index] += 1
-            interval.count += 1
-            interval.sum += value
-            if value < interval.min:
-                interval.min = value
-            if value > interval.max:
-                interval.max = value
-
 
 class _Spec(NamedTuple):
     name: str
@@ -336,10 +325,23 @@ class GenAIMetrics:
         # The SDK ignores negative and non-finite values on a histogram; so do we.
         with h.lock:
             if 0 <= duration_s < _INF:
-                bound.duration.add(duration_s)
+                _add(bound.duration, duration_s)
             if input_tokens is not None and input_tokens >= 0:
-                bound.input_tokens.add(input_tokens)
+                _add(bound.input_tokens, input_tokens)
             if output_tokens is not None and output_tokens >= 0:
-                bound.output_tokens.add(output_tokens)
+                _add(bound.output_tokens, output_tokens)
             if first_chunk_s is not None and 0 <= first_chunk_s < _INF:
-                bound.first_chunk.add(first_chunk_s)
+                _add(bound.first_chunk, first_chunk_s)
+
+
+def _add(series: _Series, value: float) -> None:
+    """One value into every interval of a series (the caller holds GenAIHistograms.lock)."""
+    index = bisect_left(series.histogram.boundaries, value)
+    for interval in series.intervals:
+        interval.counts[index] += 1
+        interval.count += 1
+        interval.sum += value
+        if value < interval.min:
+            interval.min = value
+        if value > interval.max:
+            interval.max = value

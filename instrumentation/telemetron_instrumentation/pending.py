@@ -15,6 +15,11 @@ again every few seconds while the span stays open (a heartbeat). A pending span:
 It is an ordinary span, so it passes through any Collector, Kafka topic or OTLP backend unchanged;
 a reader drops it once the real span (whose span id is the pending span's parent) arrives. Spans
 that end within the export delay (200 ms) get no pending span: their real span is the record.
+No record is built once a span has ended, and a span that ends while one of its records is being
+exported is handed on (to the exporters after this processor) only once that export returned.
+
+The same processor also sets ``gen_ai.conversation.id`` from ``conversation()`` (one processor
+instead of two: the SDK calls every processor for every span).
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ import random
 import threading
 import time
 
+from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanContext, SpanKind
 
 from . import semconv
+from .conversation import CONVERSATION_KEY
 
 HEARTBEAT_ENV = "TELEMETRON_HEARTBEAT_SECONDS"
 DEFAULT_HEARTBEAT_SECONDS = 5.0
@@ -52,18 +59,6 @@ TRACKED_OPERATIONS = frozenset(
 _log = logging.getLogger(__name__)
 
 
-def is_tracked(span: ReadableSpan) -> bool:
-    """Agent, tool, workflow, LLM and queue-process spans are the ones worth a start record."""
-    # The SDK's plain dict behind a span's attributes, when it has one: its public view is slower to read.
-    attributes = getattr(getattr(span, "_attributes", None), "_dict", None)
-    if type(attributes) is not dict:
-        attributes = span.attributes or {}
-    return (
-        attributes.get(semconv.GEN_AI_OPERATION_NAME) in TRACKED_OPERATIONS
-        or attributes.get(semconv.MESSAGING_OPERATION_TYPE) == "process"
-    )
-
-
 def heartbeat_seconds_from_env() -> float:
     try:
         value = float(os.environ.get(HEARTBEAT_ENV, DEFAULT_HEARTBEAT_SECONDS))
@@ -80,7 +75,8 @@ class PendingSpanProcessor(SpanProcessor):
     heartbeat for each span open for another ``heartbeat_seconds``, and exports them in one batch.
     A span that ends within the delay (most LLM calls) needs no start record: its real span says
     all there is, so none is built, even if a tick falls inside it, and the hot path costs one
-    dictionary insert and one delete.
+    dictionary insert and one delete, with no lock. With ``set_conversation_id`` it also does what
+    ``ConversationSpanProcessor`` does.
     """
 
     def __init__(
@@ -89,33 +85,57 @@ class PendingSpanProcessor(SpanProcessor):
         *,
         heartbeat_seconds: float | None = None,
         export_delay_ms: int = DEFAULT_EXPORT_DELAY_MS,
+        set_conversation_id: bool = False,
     ) -> None:
         self._exporter = exporter
         self.heartbeat_seconds = heartbeat_seconds or heartbeat_seconds_from_env()
         self.export_delay_s = max(0.01, export_delay_ms / 1000.0)
-        self._open: dict[int, list] = {}  # span id -> [span, next record due (monotonic)]
+        self._set_conversation_id = set_conversation_id
+        self._open: dict[int, Span] = {}  # span id -> span, for every open tracked span
+        self._next_beat: dict[int, float] = {}  # span id -> next heartbeat due (monotonic), once it has a record
         self._lock = threading.Lock()
-        self._export_lock = threading.Lock()
+        self._export_lock = threading.Lock()  # held by a tick from choosing its spans until its export returned
         self._stop = threading.Event()
+        self._stopped = False  # the Event's flag as a plain read, for the hot path
         self._thread: threading.Thread | None = None
         self._random = random.Random()
 
     # --- SpanProcessor ----------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        context = span.context
-        if not context.trace_flags.sampled or self._stop.is_set() or not is_tracked(span):
+        # The SDK's plain dict behind a span's attributes, when it has one: its public view is slower.
+        try:
+            attributes = span._attributes._dict  # type: ignore[union-attr]
+        except AttributeError:
+            attributes = None
+        if type(attributes) is not dict:
+            attributes = span.attributes or {}
+        if self._set_conversation_id:
+            conversation_id = (otel_context.get_current() if parent_context is None else parent_context).get(
+                CONVERSATION_KEY
+            )
+            if type(conversation_id) is str and semconv.GEN_AI_CONVERSATION_ID not in attributes:
+                span.set_attribute(semconv.GEN_AI_CONVERSATION_ID, conversation_id)
+        if (
+            attributes.get(semconv.GEN_AI_OPERATION_NAME) not in TRACKED_OPERATIONS
+            and attributes.get(semconv.MESSAGING_OPERATION_TYPE) != "process"
+        ) or self._stopped:
             return
-        # One store and one pop per span, each atomic on a dict: no lock on the hot path.
-        self._open[context.span_id] = [span, 0.0]  # a start record is due once it is old enough
-        if self._thread is None:
-            self._start_thread()
+        context = span.context
+        if context.trace_flags.sampled:
+            self._open[context.span_id] = span  # atomic on a dict: no lock on the hot path
+            if self._thread is None:
+                self._start_thread()
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._open:
-            self._open.pop(span.context.span_id, None)
+        span_id = span.context.span_id
+        if self._open.pop(span_id, None) is not None and span_id in self._next_beat:
+            # A record of this span may be on its way: let its export return before the span goes on.
+            with self._export_lock:
+                self._next_beat.pop(span_id, None)
 
     def shutdown(self) -> None:
+        self._stopped = True
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -151,18 +171,23 @@ class PendingSpanProcessor(SpanProcessor):
             now = time.monotonic()
             started_before = time.time_ns() - int(self.export_delay_s * 1e9)
             due = []
-            for entry in list(self._open.values()):  # a snapshot: spans start and end meanwhile
-                span, next_due = entry
-                if next_due == 0.0:  # no start record yet: due once the span is old enough
+            for span_id, span in list(self._open.items()):  # a snapshot: spans start and end meanwhile
+                next_beat = self._next_beat.get(span_id)
+                if next_beat is None:  # no start record yet: due once the span is old enough
                     is_due = (span.start_time or 0) <= started_before
-                else:  # a heartbeat
-                    is_due = next_due <= now
-                if is_due:
-                    entry[1] = now + self.heartbeat_seconds
+                else:
+                    is_due = next_beat <= now
+                if not is_due:
+                    continue
+                self._next_beat[span_id] = now + self.heartbeat_seconds
+                # Checked after the store above: the SDK sets end_time before on_end, and on_end looks
+                # for that store, so a span either is seen ended here or waits in on_end for this export.
+                if span.end_time is None:
                     due.append(span)
-            records = [self._pending(span) for span in due if span.end_time is None]
-            if records:
-                self._exporter.export(records)
+                elif span_id not in self._open:
+                    self._next_beat.pop(span_id, None)
+            if due:
+                self._exporter.export([self._pending(span) for span in due])
 
     def _pending(self, span: Span) -> ReadableSpan:
         real = span.context

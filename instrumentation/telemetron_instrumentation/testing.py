@@ -17,7 +17,6 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from .conversation import ConversationSpanProcessor
 from .metrics import GenAIHistograms, GenAIInMemoryMetricReader, genai_meter_provider
 from .pending import PendingSpanProcessor
 
@@ -99,8 +98,9 @@ def capture_globally(heartbeat_seconds: float = 0.25, with_litellm: bool = True)
     spans, pending_spans = InMemorySpanExporter(), InMemorySpanExporter()
     existing = trace.get_tracer_provider()
     tracer_provider = existing if isinstance(existing, TracerProvider) else TracerProvider()
-    tracer_provider.add_span_processor(ConversationSpanProcessor())
-    pending = PendingSpanProcessor(pending_spans, heartbeat_seconds=heartbeat_seconds, export_delay_ms=20)
+    pending = PendingSpanProcessor(
+        pending_spans, heartbeat_seconds=heartbeat_seconds, export_delay_ms=20, set_conversation_id=True
+    )
     tracer_provider.add_span_processor(pending)
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     tracer_provider._telemetron_installed = True  # type: ignore[attr-defined]
