@@ -178,7 +178,7 @@ def test_stream_without_reported_usage_has_estimated_counts_never_a_zero(cap, pr
         pass
     unreported, reported = sorted(llm_spans(cap, 2), key=lambda s: s.start_time)
     assert unreported.attributes[semconv.LLM_USAGE_ESTIMATED] is True
-    assert semconv.LLM_USAGE_ESTIMATED == "telemetron.usage.estimated"  # the name oracle_api reads
+    assert semconv.LLM_USAGE_ESTIMATED == "telemetron.llm.usage.estimated"  # the name oracle_api reads
     assert unreported.attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] > 0
     assert unreported.attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
     assert semconv.LLM_USAGE_ESTIMATED not in reported.attributes

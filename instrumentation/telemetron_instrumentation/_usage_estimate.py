@@ -2,7 +2,7 @@
 
 OpenAI-style providers send a stream's usage only with ``stream_options={"include_usage": True}``.
 Without it the counts LiteLLM hands over are its own estimate, or zero: unknown is not zero, so
-they are counted with LiteLLM's token counter where missing and marked ``telemetron.usage.estimated``.
+they are counted with LiteLLM's token counter where missing and marked ``telemetron.llm.usage.estimated``.
 A count that cannot be had is left out (no attribute, no histogram point), never recorded as 0.
 """
 

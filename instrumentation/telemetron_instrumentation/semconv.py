@@ -123,7 +123,7 @@ LLM_RATELIMIT_TOKENS_LIMIT = "telemetron.llm.ratelimit.tokens.limit"
 LLM_RATELIMIT_TOKENS_REMAINING = "telemetron.llm.ratelimit.tokens.remaining"
 LLM_RATELIMIT_TOKENS_RESET = "telemetron.llm.ratelimit.tokens.reset"
 # True when the token counts are LiteLLM's estimate, not the provider's report (streams without usage).
-LLM_USAGE_ESTIMATED = "telemetron.usage.estimated"  # the name oracle_api reads
+LLM_USAGE_ESTIMATED = "telemetron.llm.usage.estimated"  # oracle_api reads it (oracle/llm.py)
 
 # Work in progress: a zero-length "pending" span emitted when a real span starts (and again as a
 # heartbeat while it stays open). Its parent is the real span; it carries the real span's name,
