@@ -119,6 +119,36 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("info", description="debug | info | warning | error")
 
+    # --- retention (the same definitions as the SQLite retention's; 0 disables a limit) ---
+    retention_max_age_hours: float = Field(
+        168.0, description="retention: spans older than this many hours are deleted (0 keeps them)"
+    )
+    retention_max_bytes: int = Field(
+        10 * 1024**3, description="retention: the oldest spans are deleted while the store is larger (0: no limit)"
+    )
+    retention_interval_seconds: float = Field(30.0, description="retention: seconds between checks (0: never)")
+
+    # --- scale-out: PostgreSQL and Kafka ingest ---
+    store_url: str = Field(
+        "", description="the store: empty or a file path keeps SQLite (at db_path); postgresql://... uses PostgreSQL"
+    )
+    ingest: str = Field(
+        "grpc",
+        description="where spans come in: grpc (the OTLP receiver) | kafka (a worker of the Kafka consumer group, "
+        "writing to the store; no HTTP) | none (an API replica: reads the shared store)",
+    )
+    live_feed: str = Field(
+        "store",
+        description="what feeds the Oracle and the live stream: store (this process's own commits) | kafka (the whole "
+        "stream from Kafka under this replica's own group id, from the latest offsets)",
+    )
+    kafka_group_id: str = Field("telemetron-ingest", description="the consumer group of the Kafka ingest workers")
+    kafka_metrics_topic: str = Field("agent-telemetry-metrics", description="the Kafka topic of metrics")
+    kafka_logs_topic: str = Field("agent-telemetry-events", description="the Kafka topic of logs (events)")
+    postgres_partition_hours: float = Field(
+        1.0, description="PostgreSQL: the time span of one spans partition (retention drops whole partitions)"
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -30,7 +30,8 @@ from ..hub import Committed, Hub
 from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, trace_summaries
-from .sqlite_reads import SqliteReads, connect
+from .sqlite_oracle import SqliteOracle
+from .sqlite_reads import connect
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +175,8 @@ class _Job:
         self.size = len(decoded.spans) + len(decoded.metric_points) + len(decoded.logs)
 
 
-class Store(SqliteReads):
-    """Owns the database file: schema and the batching writer; the reads come from ``SqliteReads``."""
+class Store(SqliteOracle):
+    """Owns the database file: schema and the batching writer; the reads come from ``SqliteOracle``."""
 
     def __init__(
         self,
@@ -236,6 +237,7 @@ class Store(SqliteReads):
         self._jobs.put(None)
         self._thread.join(timeout=30)
         self._writer.close()
+        self.close_snapshots()
 
     def _run(self) -> None:
         while True:
