@@ -719,6 +719,28 @@ class PostgresServer(LocalProcess):
         return self.config.url(name)
 
 
+class OracleWorker(LocalProcess):
+    """oracle_api with ``ingest=kafka``: one member of the ingest consumer group, writing the shared store."""
+
+    name = "oracle_worker"
+
+    def __init__(self, config: OracleApiConfig, log_path: Path) -> None:
+        super().__init__(log_path)
+        self.config = config
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        return []  # a worker listens on nothing
+
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        return [self.config.python, "-m", "telemetron_oracle_api"], _child_env(self.config.env())
+
+    def wait_ready(self, process: ManagedProcess) -> None:
+        def assigned() -> bool:
+            return "assigned" in self.log_path.read_text(errors="replace").rsplit("=== ", 1)[-1]
+
+        process.wait_until(assigned, self.config.start_timeout, "assigned partitions by the group")
+
+
 # --- the mock LLM provider -------------------------------------------------------------------
 
 
