@@ -471,6 +471,7 @@ class CollectorConfig:
     binary: Path
     storage_dir: Path
     config_file: Path = COLLECTOR_CONFIG
+    overlays: tuple[Path, ...] = ()  # further --config files, merged over config_file (collector-config/overlays)
     host: str = LOOPBACK
     grpc_port: int = 4317
     http_port: int = 4318
@@ -543,7 +544,8 @@ class Collector(LocalProcess):
         if not os.access(config.binary, os.X_OK):
             raise StackError(f"collector: {config.binary} is not an executable (run deploy/local/build_collector.sh)")
         config.storage_dir.mkdir(parents=True, exist_ok=True)
-        return [str(config.binary), "--config", str(config.config_file)], _child_env(config.env())
+        files = [str(config.config_file), *map(str, config.overlays)]
+        return [str(config.binary), *(arg for f in files for arg in ("--config", f))], _child_env(config.env())
 
     def wait_ready(self, process: ManagedProcess) -> None:
         process.wait_until(lambda: _http_ok(self.config.health_url), self.config.start_timeout, "healthy")
