@@ -22,6 +22,7 @@ def open_store(settings: Settings, hub: Hub | None = None) -> TelemetryStore:
     """``store_url`` empty or a file path: SQLite (the path wins over ``db_path``); ``postgresql://...``: PostgreSQL."""
     if is_postgres(settings.store_url):
         from .postgres import PostgresStore  # psycopg is needed only here
+        from .postgres_retention import RetentionPolicy
 
         return PostgresStore(
             settings.store_url,
@@ -29,6 +30,9 @@ def open_store(settings: Settings, hub: Hub | None = None) -> TelemetryStore:
             queue_limit=settings.write_queue_spans,
             batch_limit=settings.write_batch_spans,
             partition_hours=settings.postgres_partition_hours,
+            retention=RetentionPolicy(
+                settings.retention_max_age_hours, settings.retention_max_bytes, settings.retention_interval_seconds
+            ),
         )
     from .sqlite import Store
 

@@ -27,6 +27,7 @@ from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index
 from .postgres_reads import PostgresReads, connect
+from .postgres_retention import Retention, RetentionPolicy, partitions
 from .sqlite import _PENDING_MARKERS, StoreClosed, StoreFull, _dumps, _records, _reject_refused
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class PostgresStore(PostgresReads):
         queue_limit: int = 200_000,
         batch_limit: int = 20_000,
         partition_hours: float = 1.0,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         super().__init__(url)
         self.hub = hub or Hub()
@@ -172,6 +174,8 @@ class PostgresStore(PostgresReads):
         self._known_resources: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
+        self.retention = Retention(url, retention or RetentionPolicy(interval_seconds=0))
+        self.retention.start()
 
     def _open_writer(self) -> psycopg.Connection:
         conn = connect(self.url)
@@ -200,6 +204,7 @@ class PostgresStore(PostgresReads):
         with self._queued_lock:
             self._closed = True
         self._jobs.put(None)
+        self.retention.stop()
         self._thread.join(timeout=30)
         self._writer.close()
         self.close_reads()
@@ -462,12 +467,4 @@ def migrate(conn: psycopg.Connection) -> None:
 
 def existing_partitions(conn: psycopg.Connection, partition_ns: int) -> set[int]:
     """Numbers of the spans partitions that exist with this width (by their lower bound)."""
-    found = set()
-    for (bound,) in conn.execute(
-        "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'spans'::regclass"
-    ):
-        low = int(bound.split("FROM ('")[1].split("'")[0]) if "FROM ('" in bound else None
-        if low is not None and low % partition_ns == 0:
-            found.add(low // partition_ns)
-    return found
+    return {low // partition_ns for _, low, _, _ in partitions(conn) if low % partition_ns == 0}
