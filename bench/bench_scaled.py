@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--lag-seconds", type=int, default=30)
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-scaled-") as name:
+    with tempfile.TemporaryDirectory(prefix="bench-scaled-", ignore_cleanup_errors=True) as name:
         tmp = Path(name)
         os.chmod(tmp, 0o755)
         kafka_port, controller, pg_port = stack.free_ports(3)
