@@ -65,7 +65,7 @@ def main() -> None:
             big = load(pg.url, args.spans, args.spans_per_trace)
             with psycopg.connect(pg.url, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE")
-                size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+                size = conn.execute("SELECT pg_database_size(current_database())").fetchall()[0][0]
                 ids = [
                     r[0]
                     for r in conn.execute("SELECT trace_id FROM traces ORDER BY random() LIMIT %s", (args.runs + 3,))

@@ -61,13 +61,13 @@ def produce(bootstrap: str, topic: str, run: bytes, first: int, spans: int, prod
 
 def stored_count(store_url: str, db_path: Path) -> int:
     if store_url:
-        with psycopg.connect(store_url) as conn:
-            return conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+        with psycopg.connect(store_url) as pg:
+            return pg.execute("SELECT count(*) FROM spans").fetchall()[0][0]
     if not db_path.exists():
         return 0
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
-        return conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM spans").fetchall()[0][0]
     except sqlite3.OperationalError:
         return 0
     finally:

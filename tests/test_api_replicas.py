@@ -93,7 +93,7 @@ def test_two_replicas_serve_the_same_issues_for_the_same_faults(kafka_broker, po
                 agents.tool("http_get", parent=run, error="timeout")
         trace_id = format(run.context.trace_id, "032x")
 
-        def failing_tools(replica) -> list[tuple[str, str, int]]:
+        def failing_tools(replica) -> list[tuple[str, int, tuple[str, ...]]]:
             return sorted(
                 (i["id"], i["evidence"]["numbers"]["failures"], tuple(i["evidence"]["trace_ids"]))
                 for i in issues_of(replica, "tool_failing")

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from stack import (
     REPO,
@@ -67,7 +68,7 @@ class ScaledStack:
             ),
             logs / "collector.log",
         )
-        shared = {"store_url": self.postgres.url, "kafka_bootstrap": self.kafka.bootstrap}
+        shared: dict[str, Any] = {"store_url": self.postgres.url, "kafka_bootstrap": self.kafka.bootstrap}
         self.workers = [
             OracleWorker(OracleApiConfig(ingest="kafka", **shared), logs / f"worker-{n}.log") for n in range(workers)
         ]
