@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("info", description="debug | info | warning | error")
 
-    # --- retention (the same definitions as the SQLite retention's; 0 disables a limit) ---
+    # --- scale-out: PostgreSQL and Kafka ingest ---
+    # Retention, the same names as the SQLite store's (0 disables a limit); PostgreSQL drops whole partitions.
     retention_max_age_hours: float = Field(
         168.0, description="retention: spans older than this many hours are deleted (0 keeps them)"
     )
@@ -128,7 +129,6 @@ class Settings(BaseSettings):
     )
     retention_interval_seconds: float = Field(30.0, description="retention: seconds between checks (0: never)")
 
-    # --- scale-out: PostgreSQL and Kafka ingest ---
     store_url: str = Field(
         "", description="the store: empty or a file path keeps SQLite (at db_path); postgresql://... uses PostgreSQL"
     )
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     live_feed: str = Field(
         "store",
         description="what feeds the Oracle and the live stream: store (this process's own commits) | kafka (the whole "
-        "stream from Kafka under this replica's own group id, from the latest offsets)",
+        "stream from Kafka under this replica's own group id, from a minute before it started)",
     )
     kafka_group_id: str = Field("telemetron-ingest", description="the consumer group of the Kafka ingest workers")
     kafka_metrics_topic: str = Field("agent-telemetry-metrics", description="the Kafka topic of metrics")
