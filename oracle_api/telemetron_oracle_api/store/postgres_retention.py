@@ -65,6 +65,7 @@ def apply(conn: psycopg.Connection, policy: RetentionPolicy, now_ns: int | None 
     try:
         conn.execute(f"SET lock_timeout = '{_LOCK_TIMEOUT}'")
         now_ns = time.time_ns() if now_ns is None else now_ns
+        _finish_interrupted(conn)
         found = partitions(conn)
         dropped: list[str] = []
         total = store_bytes(conn)
@@ -94,6 +95,18 @@ def _drop(conn: psycopg.Connection, name: str) -> None:
     table = sql.Identifier(name)
     conn.execute(sql.SQL("ALTER TABLE spans DETACH PARTITION {} CONCURRENTLY").format(table))
     conn.execute(sql.SQL("DROP TABLE {}").format(table))
+
+
+def _finish_interrupted(conn: psycopg.Connection) -> None:
+    """Drop a partition whose concurrent detach was interrupted (it stays "detach pending" until finalized)."""
+    pending = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'spans'::regclass AND i.inhdetachpending"
+    ).fetchall()
+    for (name,) in pending:
+        table = sql.Identifier(name)
+        conn.execute(sql.SQL("ALTER TABLE spans DETACH PARTITION {} FINALIZE").format(table))
+        conn.execute(sql.SQL("DROP TABLE {}").format(table))
 
 
 def _delete_older_than(conn: psycopg.Connection, cutoff_ns: int) -> None:
