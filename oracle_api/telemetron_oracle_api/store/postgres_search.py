@@ -19,7 +19,10 @@ _INDEXED_TRACES_LIMIT = 1000
 
 # The spans of trace ``t``. Its spans all start within [t.start_ns, t.end_ns]: saying so lets
 # PostgreSQL skip, at run time, the time partitions that cannot hold them, instead of probing
-# the trace id index of every partition for each trace a search walks.
+# the trace id index of every partition for each trace a search walks. Each EXISTS on them ends
+# in OFFSET 0, which keeps it a per-trace check: as a semi-join, PostgreSQL would read every
+# matching span of the store before sorting, instead of walking traces newest first and
+# stopping at a full page (it cannot tell how common an attribute value is).
 _OF_TRACE = "s.trace_id = t.trace_id AND s.start_ns >= t.start_ns AND s.start_ns <= t.end_ns"
 
 
@@ -117,13 +120,13 @@ def list_traces(
         where.add("t.trace_id IN (SELECT c.trace_id FROM spans c WHERE c.conversation_id = %s)", f.conversation_id)
     for column, value in (("agent_name", f.agent), ("request_model", f.model), ("operation", f.operation)):
         if value is not None:
-            where.add(f"EXISTS (SELECT 1 FROM spans s WHERE {_OF_TRACE} AND s.{column} = %s)", value)
+            where.add(f"EXISTS (SELECT 1 FROM spans s WHERE {_OF_TRACE} AND s.{column} = %s OFFSET 0)", value)
     for key, value in (f.attributes or {}).items():
         on_span, span_values = attribute_match("s.attributes", key, value)
         on_scope, scope_values = attribute_match("s.scope_attributes", key, value)
         where.add(
             f"EXISTS (SELECT 1 FROM spans s WHERE {_OF_TRACE}"
-            f" AND ({on_span} OR (s.scope_attributes <> '{{}}' AND {on_scope})))",
+            f" AND ({on_span} OR (s.scope_attributes <> '{{}}' AND {on_scope})) OFFSET 0)",
             *span_values,
             *scope_values,
         )
@@ -251,5 +254,5 @@ def find_trace_ids(conn: psycopg.Connection, q: SpanSearch) -> list[str]:
     traces = _Where()
     _overlapping(traces, q.start_min_ns, q.start_max_ns)
     if where.conditions:
-        traces.add(f"EXISTS (SELECT 1 FROM spans s WHERE {_OF_TRACE}{where.sql(' AND ')})", *where.params)
+        traces.add(f"EXISTS (SELECT 1 FROM spans s WHERE {_OF_TRACE}{where.sql(' AND ')} OFFSET 0)", *where.params)
     return [r["trace_id"] for r in _newest_traces(conn, traces, candidates, q.limit)]
