@@ -7,6 +7,8 @@ A component that cannot be built or started makes the tests that use it fail, ne
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -74,6 +76,40 @@ def kafka_broker(kafka_libs: Path, stack_dir: Path) -> Iterator[stack.KafkaBroke
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[stack.PostgresServer]:
+    """A throwaway PostgreSQL cluster (Debian's binaries, initdb) on a free port; each test module makes its databases."""
+    root = Path(tempfile.mkdtemp(prefix="telemetron-pg-"))
+    root.chmod(0o755)  # as root the server runs as the postgres user, which must reach its data directory
+    (port,) = stack.free_ports(1)
+    server = stack.PostgresServer(
+        stack.PostgresConfig(data_dir=root / "data", port=port), log_path=root / "postgres.log"
+    )
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _store_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "sqlite":
+        return ""  # the default: SQLite at the test's db_path
+    server: stack.PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_store_url(request: pytest.FixtureRequest) -> str:
+    """TELEMETRON_STORE_URL for a module's server: the API suite runs once on each backend."""
+    return _store_url(request)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """TELEMETRON_STORE_URL for one test, on a fresh PostgreSQL database or the test's own SQLite file."""
+    return _store_url(request)
 
 
 @pytest.fixture(scope="session")

@@ -90,10 +90,10 @@ def scenario() -> ExportTraceServiceRequest:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, module_store_url):
     from oracle_fixtures import start_oracle
 
-    running = start_oracle(tmp_path_factory.mktemp("jaeger-api") / "t.db")
+    running = start_oracle(tmp_path_factory.mktemp("jaeger-api") / "t.db", store_url=module_store_url)
     channel = grpc.insecure_channel(running.grpc_endpoint)
     export = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
     export(scenario().SerializeToString(), timeout=30)

@@ -158,10 +158,10 @@ def varied_trace(trace: str, flavour: str) -> list[ResourceSpans]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, module_store_url):
     from oracle_fixtures import start_oracle
 
-    running = start_oracle(tmp_path_factory.mktemp("jaeger-tags") / "t.db")
+    running = start_oracle(tmp_path_factory.mktemp("jaeger-tags") / "t.db", store_url=module_store_url)
     request = ExportTraceServiceRequest(resource_spans=[*varied_trace(TRACE, ""), *varied_trace(DECOY, "9")])
     channel = grpc.insecure_channel(running.grpc_endpoint)
     export = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)

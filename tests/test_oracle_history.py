@@ -26,8 +26,8 @@ def state_at(oracle, at: str) -> dict | None:
 
 
 @pytest.fixture
-def oracle(tmp_path):
-    running = start_oracle(tmp_path / "t.db", snapshot_interval_s=0.2, snapshot_min_gap_s=0.1)
+def oracle(tmp_path, store_url):
+    running = start_oracle(tmp_path / "t.db", snapshot_interval_s=0.2, snapshot_min_gap_s=0.1, store_url=store_url)
     yield running
     running.stop()
 
@@ -122,9 +122,9 @@ def test_diff_since_a_time_and_bad_since_values(oracle):
     assert bad.status_code == 400 and "ISO 8601" in bad.json()["detail"]
 
 
-def test_state_is_rebuilt_from_the_store_after_a_restart(tmp_path):
+def test_state_is_rebuilt_from_the_store_after_a_restart(tmp_path, store_url):
     db = tmp_path / "t.db"
-    first = start_oracle(db, tool_failure_threshold=2)
+    first = start_oracle(db, tool_failure_threshold=2, store_url=store_url)
     try:
         agents = Agents(first, "agents", **{"k8s.deployment.name": "agents"})
         running = agents.start_agent("writer", "t-2", max_parallel=3, models=["gpt-4o"])
@@ -151,7 +151,7 @@ def test_state_is_rebuilt_from_the_store_after_a_restart(tmp_path):
         issue_before = first.wait_for(lambda: issues_of(first, "tool_failing"))[0]
     finally:
         first.stop()
-    second = start_oracle(db, tool_failure_threshold=2)
+    second = start_oracle(db, tool_failure_threshold=2, store_url=store_url)
     try:
         after = get_state(second)
         assert agent_of(after, "writer") == agent_of(before, "writer")

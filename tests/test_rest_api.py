@@ -187,10 +187,10 @@ def multi_agent_run() -> ExportTraceServiceRequest:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, module_store_url):
     from oracle_fixtures import start_oracle
 
-    running = start_oracle(tmp_path_factory.mktemp("rest") / "t.db")
+    running = start_oracle(tmp_path_factory.mktemp("rest") / "t.db", store_url=module_store_url)
     channel = grpc.insecure_channel(running.grpc_endpoint)
     channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)(
         multi_agent_run().SerializeToString(), timeout=30

@@ -4,7 +4,9 @@
 #      versions (deploy/local/lock.sh writes that file); re-run when either file changes,
 #   2. the Collector binary (deploy/local/build_collector.sh, cached outside the clone),
 #   3. the Kafka broker's jars (deploy/local/fetch_kafka.sh, cached outside the clone),
-#   4. the dashboard's front-end libraries from npm (frontend/vendor.sh, when its lock file changes).
+#   4. the dashboard's front-end libraries from npm (frontend/vendor.sh, when its lock file changes),
+#   5. Debian's PostgreSQL server binaries (the scaled deployment's store; its tests run a throwaway
+#      cluster with initdb), installed with apt-get when no initdb is found.
 #
 #   TELEMETRON_PYTHON     interpreter for a new .venv (default: python3.11, else python3; 3.11+)
 #   TELEMETRON_CACHE_DIR  cache root for the Collector and Kafka (default ~/.cache/telemetron)
@@ -29,6 +31,12 @@ if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]]; then
     echo "bootstrap.sh: installing the project into $venv (pyproject.toml or constraints.txt changed)" >&2
     (cd "$repo" && "$venv/bin/python" -m pip install --disable-pip-version-check -q -c "$constraints" -e '.[server,dev]')
     echo "$want" >"$stamp"
+fi
+
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    echo "bootstrap.sh: installing Debian's postgresql (initdb, postgres) for the PostgreSQL store" >&2
+    apt-get update
+    apt-get install -y postgresql
 fi
 
 vendor="$repo/oracle_api/telemetron_oracle_api/static/vendor"

@@ -471,6 +471,7 @@ class CollectorConfig:
     binary: Path
     storage_dir: Path
     config_file: Path = COLLECTOR_CONFIG
+    overlays: tuple[Path, ...] = ()  # further --config files, merged over config_file (collector-config/overlays)
     host: str = LOOPBACK
     grpc_port: int = 4317
     http_port: int = 4318
@@ -543,7 +544,8 @@ class Collector(LocalProcess):
         if not os.access(config.binary, os.X_OK):
             raise StackError(f"collector: {config.binary} is not an executable (run deploy/local/build_collector.sh)")
         config.storage_dir.mkdir(parents=True, exist_ok=True)
-        return [str(config.binary), "--config", str(config.config_file)], _child_env(config.env())
+        files = [str(config.config_file), *map(str, config.overlays)]
+        return [str(config.binary), *(arg for f in files for arg in ("--config", f))], _child_env(config.env())
 
     def wait_ready(self, process: ManagedProcess) -> None:
         process.wait_until(lambda: _http_ok(self.config.health_url), self.config.start_timeout, "healthy")
@@ -620,6 +622,125 @@ class OracleApi(LocalProcess):
         process.wait_until(
             lambda: _http_ok(self.config.base_url + "/health", token), self.config.start_timeout, "healthy"
         )
+
+
+# --- PostgreSQL (the scaled deployment's shared store) ------------------------------------------
+
+
+def postgres_bin_dir() -> Path:
+    """Debian's PostgreSQL binaries (``apt-get install postgresql``; bootstrap.sh installs them)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    if not found:
+        raise StackError("postgres: no initdb under /usr/lib/postgresql (run: apt-get install -y postgresql)")
+    return found[-1].parent
+
+
+@dataclass(frozen=True)
+class PostgresConfig:
+    """A throwaway cluster (initdb on first start, trust auth on loopback, no Unix socket)."""
+
+    data_dir: Path
+    host: str = LOOPBACK
+    port: int = 5432
+    user: str = "telemetron"
+    database: str = "telemetron"
+    start_timeout: float = 60.0
+
+    def url(self, database: str | None = None) -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{database or self.database}"
+
+
+class PostgresServer(LocalProcess):
+    """Runs ``postgres`` on a data directory made by ``initdb``; as root, as the ``postgres`` user
+    (PostgreSQL refuses to run as root)."""
+
+    name = "postgres"
+
+    def __init__(self, config: PostgresConfig, log_path: Path | None = None) -> None:
+        super().__init__(log_path or config.data_dir.parent / "postgres.log")
+        self.config = config
+
+    @property
+    def url(self) -> str:
+        return self.config.url()
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        return [(self.config.host, self.config.port, "postgres")]
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        config, bin_dir = self.config, postgres_bin_dir()
+        if not (config.data_dir / "PG_VERSION").exists():
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                shutil.chown(config.data_dir, "postgres", "postgres")
+            argv = [str(bin_dir / "initdb"), "-D", str(config.data_dir), "-U", config.user, "--auth=trust"]
+            result = subprocess.run(
+                self._as_owner([*argv, "-E", "UTF8", "--no-sync"]),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            if result.returncode != 0:
+                raise StackError(f"postgres: initdb failed:\n{_tail_text(result.stdout)}")
+        options = {
+            "listen_addresses": config.host,
+            "port": str(config.port),
+            "unix_socket_directories": "",
+            "max_connections": "200",
+            "shared_buffers": "256MB",
+            "fsync": "on",
+            "synchronous_commit": "on",
+        }
+        flags = [item for name, value in options.items() for item in ("-c", f"{name}={value}")]
+        return self._as_owner([str(bin_dir / "postgres"), "-D", str(config.data_dir), *flags]), None
+
+    def wait_ready(self, process: ManagedProcess) -> None:
+        config = self.config
+        process.wait_until(lambda: self._answers("postgres"), config.start_timeout, "accepting connections")
+        self.create_database(config.database)
+
+    def _answers(self, database: str) -> bool:
+        import psycopg
+
+        try:
+            psycopg.connect(self.config.url(database), connect_timeout=2).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+
+    def create_database(self, name: str) -> str:
+        """Create ``name`` unless it exists; returns its URL."""
+        import psycopg
+
+        with psycopg.connect(self.config.url("postgres"), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
+        return self.config.url(name)
+
+
+class OracleWorker(LocalProcess):
+    """oracle_api with ``ingest=kafka``: one member of the ingest consumer group, writing the shared store."""
+
+    name = "oracle_worker"
+
+    def __init__(self, config: OracleApiConfig, log_path: Path) -> None:
+        super().__init__(log_path)
+        self.config = config
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        return []  # a worker listens on nothing
+
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        return [self.config.python, "-m", "telemetron_oracle_api"], _child_env(self.config.env())
+
+    def wait_ready(self, process: ManagedProcess) -> None:
+        def assigned() -> bool:
+            return "assigned" in self.log_path.read_text(errors="replace").rsplit("=== ", 1)[-1]
+
+        process.wait_until(assigned, self.config.start_timeout, "assigned partitions by the group")
 
 
 # --- the mock LLM provider -------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 
 import uvicorn
 
@@ -16,9 +18,13 @@ from .hub import Hub
 from .oracle import Oracle
 from .receiver.auth import GrpcRefusals, TokenInterceptor
 from .receiver.grpc_server import OtlpReceiver
+from .receiver.kafka_feed import KafkaFeed
+from .receiver.kafka_ingest import KafkaIngest
 from .settings import Settings
-from .store.retention import RetentionPolicy
-from .store.sqlite import Store
+from .store.open import open_store
+
+INGEST_MODES = ("grpc", "kafka", "none")
+LIVE_FEEDS = ("store", "kafka")
 
 log = logging.getLogger("telemetron")
 
@@ -28,23 +34,32 @@ class OracleApi:
 
     def __init__(self, settings: Settings) -> None:
         settings.validate()  # e.g. no listener beyond loopback without a token, however Settings was made
+        _check_modes(settings)
         self.settings = settings
         self.hub = Hub()
-        self.store = Store(
-            settings.db_path,
-            self.hub,
-            queue_limit=settings.write_queue_spans,
-            batch_limit=settings.write_batch_spans,
-            retention=RetentionPolicy.from_settings(settings),
-        )
+        # Fed from Kafka, the Oracle must not also see this process's own commits (there are none
+        # in an API replica; the store publishes to a hub nobody reads).
+        self.store = open_store(settings, Hub() if settings.live_feed == "kafka" else self.hub)
         grpc_refusals = GrpcRefusals()
         self.receiver = OtlpReceiver(
             self.store,
             settings.grpc_host,
-            settings.grpc_port,
+            settings.grpc_port if settings.ingest == "grpc" else 0,
             workers=settings.grpc_workers,
             max_message_bytes=settings.grpc_max_message_bytes,
             interceptors=[TokenInterceptor(settings.api_token, grpc_refusals)] if settings.api_token else [],
+        )
+        self.feed = (
+            KafkaFeed(
+                self.hub,
+                self.store.rejections,
+                settings.kafka_bootstrap,
+                settings.kafka_spans_topic,
+                settings.kafka_metrics_topic,
+                settings.kafka_logs_topic,
+            )
+            if settings.live_feed == "kafka"
+            else None
         )
         # What the store commits goes to the Oracle and to the live stream, which also streams the Oracle's issues.
         self.oracle = Oracle(settings, self.store)
@@ -64,12 +79,49 @@ class OracleApi:
 
     def start(self) -> None:
         self.oracle.start()  # rebuilds from the store before new data arrives
-        self.receiver.start()
+        if self.settings.ingest == "grpc":
+            self.receiver.start()
+        if self.feed is not None:
+            self.feed.start()
 
     def stop(self) -> None:
-        self.receiver.stop()
+        if self.settings.ingest == "grpc":
+            self.receiver.stop()
+        if self.feed is not None:
+            self.feed.stop()
         self.oracle.stop()
         self.store.close()
+
+
+def _check_modes(settings: Settings) -> None:
+    if settings.ingest not in INGEST_MODES:
+        raise ValueError(f"TELEMETRON_INGEST must be one of {', '.join(INGEST_MODES)} (got {settings.ingest!r})")
+    if settings.live_feed not in LIVE_FEEDS:
+        raise ValueError(f"TELEMETRON_LIVE_FEED must be one of {', '.join(LIVE_FEEDS)} (got {settings.live_feed!r})")
+
+
+def run_worker(settings: Settings) -> None:
+    """``--ingest kafka``: consume the telemetry topics as one member of the group until SIGINT/SIGTERM."""
+    store = open_store(settings)
+    ingest = KafkaIngest(
+        store,
+        settings.kafka_bootstrap,
+        settings.kafka_group_id,
+        settings.kafka_spans_topic,
+        settings.kafka_metrics_topic,
+        settings.kafka_logs_topic,
+    )
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    log.info(
+        "oracle_api worker: group %s on %s, store %s", settings.kafka_group_id, settings.kafka_bootstrap, store.path
+    )
+    try:
+        ingest.run(stop)
+    finally:
+        store.close()
+        log.info("oracle_api worker stopped: %s", ingest.stats)
 
 
 def serve(settings: Settings) -> None:
@@ -78,6 +130,9 @@ def serve(settings: Settings) -> None:
     keep_freed_memory()
     redact_tokens_in_logs()
     collect_less()
+    if settings.ingest == "kafka":
+        run_worker(settings)
+        return
     oracle = OracleApi(settings)
     oracle.start()
     log.info(
@@ -86,7 +141,7 @@ def serve(settings: Settings) -> None:
         oracle.receiver.port,
         settings.http_host,
         settings.http_port,
-        settings.db_path,
+        oracle.store.path,
         "API token required" if settings.api_token else "no API token (loopback only)",
     )
     try:

@@ -141,15 +141,39 @@ class Settings(BaseSettings):
     )
     symptoms_listed: int = Field(10, description="issues: symptoms listed under one incident (the rest counted)")
 
-    # --- retention and ingest (store) ---
+    # --- retention and ingest (store); PostgreSQL applies the same limits by dropping whole span partitions ---
     retention_max_age_hours: float = Field(
-        168.0, description="store: delete telemetry this many hours after it arrived (0: keep forever)"
+        168.0,
+        description="store: delete telemetry this many hours after it arrived (0: keep forever); PostgreSQL drops "
+        "a span partition once its whole time range is older",
     )
     retention_max_bytes: int = Field(
         10 * 1024**3,
-        description="store: past this many bytes of data, delete the oldest arrivals first (0: no size limit)",
+        description="store: past this many bytes of data, delete the oldest first (0: no size limit)",
     )
     retention_interval_seconds: float = Field(30.0, description="store: seconds between retention passes")
+
+    # --- scale-out: PostgreSQL and Kafka ingest ---
+
+    store_url: str = Field(
+        "", description="the store: empty or a file path keeps SQLite (at db_path); postgresql://... uses PostgreSQL"
+    )
+    ingest: str = Field(
+        "grpc",
+        description="where spans come in: grpc (the OTLP receiver) | kafka (a worker of the Kafka consumer group, "
+        "writing to the store; no HTTP) | none (an API replica: reads the shared store)",
+    )
+    live_feed: str = Field(
+        "store",
+        description="what feeds the Oracle and the live stream: store (this process's own commits) | kafka (the whole "
+        "stream from Kafka under this replica's own group id, from a minute before it started)",
+    )
+    kafka_group_id: str = Field("telemetron-ingest", description="the consumer group of the Kafka ingest workers")
+    kafka_metrics_topic: str = Field("agent-telemetry-metrics", description="the Kafka topic of metrics")
+    kafka_logs_topic: str = Field("agent-telemetry-events", description="the Kafka topic of logs (events)")
+    postgres_partition_hours: float = Field(
+        1.0, description="PostgreSQL: the time span of one spans partition (retention drops whole partitions)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -38,7 +38,7 @@ from .window import NS, Lru
 from .workload import WorkloadTracker
 
 if TYPE_CHECKING:
-    from ..store.sqlite import Store
+    from ..store.interface import TelemetryStore as Store
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Oracle:
             self.instances,
         )
         self.registry = IssueRegistry()
-        self.snapshots = SnapshotStore(store.path, settings.snapshot_retention) if store is not None else None
+        self.snapshots = SnapshotStore(store, settings.snapshot_retention) if store is not None else None
         self.version = 0
         self.counters = {"spans": 0, "pending": 0, "metric_points": 0, "duplicates": 0}
         self.rebuild_report: dict = {}

@@ -1,6 +1,6 @@
 """Rebuilding the Oracle's memory after a restart: from the store, or from Kafka when the store is gone.
 
-From the store: open work (``active_spans``), then the newest spans in arrival order (rowid),
+From the store: open work (``active_spans``), then the newest spans in arrival order,
 then recent workload metric points, each folded in exactly as if it had just arrived.
 From Kafka: the spans topic is replayed from the beginning into the store, whose commits reach
 the Oracle through the hub like any other data (so the store is restored too).
@@ -22,7 +22,7 @@ from ..receiver.normalize import promote_coordination
 
 if TYPE_CHECKING:
     from ..settings import Settings
-    from ..store.sqlite import Store
+    from ..store.interface import TelemetryStore as Store
 
 log = logging.getLogger(__name__)
 
@@ -32,29 +32,17 @@ Ingest = Callable[..., None]
 _BATCH = 5000
 _METRICS_HORIZON_S = 900.0
 
-# Only spans the Oracle reads attributes from pay for parsing them; the rest only place lineage.
-_SPAN_COLUMNS = """
-    trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, status_message,
-    operation, agent_name, provider, request_model, response_model, input_tokens, output_tokens,
-    conversation_id, error_type, resource_key, scope_name, scope_version, trace_state, flags,
-    CASE WHEN operation IS NOT NULL OR request_model IS NOT NULL OR kind IN (4, 5)
-         OR instr(attributes, '"messaging.') THEN attributes END AS attributes,
-    CASE WHEN kind = 5 OR instr(attributes, '"messaging.') THEN links END AS links
-"""
-
 
 class _Resources:
-    def __init__(self, conn) -> None:
-        self._conn = conn
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self._known: dict[str, Resource] = {}
 
     def get(self, key: str) -> Resource:
         resource = self._known.get(key)
         if resource is None:
-            row = self._conn.execute(
-                "SELECT service_name, attributes FROM resources WHERE resource_key = ?", (key,)
-            ).fetchone()
-            service, attrs = (row[0], json.loads(row[1])) if row else ("unknown_service", {})
+            found = self._store.resources([key]).get(key)
+            service, attrs = (found["service_name"], found["attributes"]) if found else ("unknown_service", {})
             resource = self._known[key] = Resource(key, service, attrs)
         return resource
 
@@ -87,7 +75,7 @@ def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
         flags,
         attributes,
         links,
-    ) = row  # _SPAN_COLUMNS, in order
+    ) = row  # store.interface.ORACLE_SPAN_COLUMNS, in order
     span = SpanRecord(
         trace_id,
         span_id,
@@ -154,49 +142,33 @@ def _pending(row, resources: _Resources) -> SpanRecord:
 def rebuild_from_store(ingest: Ingest, store: Store, settings: Settings, metric_names: tuple[str, ...]) -> dict:
     """Feed the store's recent history (spans, open spans, the metrics named) to ``ingest``; returns what was read."""
     now = time.time_ns()
-    report = {"active_spans": 0, "spans": 0, "metric_points": 0, "store_spans": 0}
-    with store.reader() as conn:
-        resources = _Resources(conn)
-        report["store_spans"] = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
-        active = [_pending(r, resources) for r in conn.execute("SELECT * FROM active_spans ORDER BY start_ns")]
-        ingest(pending=active)
-        report["active_spans"] = len(active)
-        cursor = conn.cursor()
-        cursor.row_factory = None  # plain tuples: this loop reads up to oracle_rebuild_max_spans rows
-        cursor.execute(
-            f"SELECT {_SPAN_COLUMNS} FROM spans WHERE rowid > ? AND received_ns >= ? ORDER BY rowid",
-            (
-                report["store_spans"] - settings.oracle_rebuild_max_spans,
-                now - int(settings.oracle_rebuild_horizon_s * 1e9),
-            ),
-        )
-        while rows := cursor.fetchmany(_BATCH):
-            ingest(spans=[_span(r, resources) for r in rows])
-            report["spans"] += len(rows)
-        names = metric_names
-        cursor = conn.execute(
-            f"SELECT * FROM metric_points WHERE name IN ({','.join('?' * len(names))}) AND time_ns >= ? "
-            "ORDER BY time_ns",
-            (*names, now - int(_METRICS_HORIZON_S * 1e9)),
-        )
-        while rows := cursor.fetchmany(_BATCH):
-            points = [
-                MetricPoint(
-                    resource=resources.get(r["resource_key"]),
-                    scope_name=r["scope_name"],
-                    name=r["name"],
-                    unit=r["unit"],
-                    kind=r["kind"],
-                    time_ns=r["time_ns"],
-                    start_ns=r["start_ns"],
-                    attributes=json.loads(r["attributes"]),
-                    value=r["value"],
-                    data=json.loads(r["data"]),
-                )
-                for r in rows
-            ]
-            ingest(metric_points=points)
-            report["metric_points"] += len(points)
+    resources = _Resources(store)
+    report = {"active_spans": 0, "spans": 0, "metric_points": 0, "store_spans": store.span_marker()}
+    active = [_pending(r, resources) for r in store.open_span_rows()]
+    ingest(pending=active)
+    report["active_spans"] = len(active)
+    since = now - int(settings.oracle_rebuild_horizon_s * 1e9)
+    for span_rows in store.recent_span_rows(report["store_spans"] - settings.oracle_rebuild_max_spans, since):
+        ingest(spans=[_span(r, resources) for r in span_rows])
+        report["spans"] += len(span_rows)
+    for rows in store.recent_metric_rows(metric_names, now - int(_METRICS_HORIZON_S * 1e9)):
+        points = [
+            MetricPoint(
+                resource=resources.get(r["resource_key"]),
+                scope_name=r["scope_name"],
+                name=r["name"],
+                unit=r["unit"],
+                kind=r["kind"],
+                time_ns=r["time_ns"],
+                start_ns=r["start_ns"],
+                attributes=json.loads(r["attributes"]),
+                value=r["value"],
+                data=json.loads(r["data"]),
+            )
+            for r in rows
+        ]
+        ingest(metric_points=points)
+        report["metric_points"] += len(points)
     return report
 
 

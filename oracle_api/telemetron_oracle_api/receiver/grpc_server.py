@@ -22,7 +22,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ..model import Decoded
-from ..store.sqlite import Store, StoreClosed, StoreFull
+from ..store.interface import TelemetryStore
+from ..store.sqlite import StoreClosed, StoreFull
 from .decode import MalformedRequest, ResourceCache, decode_logs, decode_metrics, decode_traces
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class OtlpReceiver:
 
     def __init__(
         self,
-        store: Store,
+        store: TelemetryStore,
         host: str = "127.0.0.1",
         port: int = 4319,
         *,

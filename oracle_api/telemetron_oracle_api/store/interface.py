@@ -7,10 +7,8 @@ client is the API's part (``api/rest_model.py``, ``api/jaeger_model.py``).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +16,36 @@ from ..model import Decoded
 from ..receiver.rejections import RejectionLog
 from .search import SpanSearch, TraceFilter
 from .telemetry_reads import LogFilter, MetricFilter
+
+# The span columns ``recent_span_rows`` yields, in order: what the Oracle folds in again at startup.
+# ``attributes`` and ``links`` (stored JSON text) may be None for spans whose attributes it never reads.
+ORACLE_SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "status_message",
+    "operation",
+    "agent_name",
+    "provider",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "conversation_id",
+    "error_type",
+    "resource_key",
+    "scope_name",
+    "scope_version",
+    "trace_state",
+    "flags",
+    "attributes",
+    "links",
+)
 
 
 class TelemetryStore(Protocol):
@@ -69,5 +97,17 @@ class TelemetryStore(Protocol):
         self, f: MetricFilter, *, limit: int = 100, cursor: str | None = None
     ) -> tuple[list[dict], str | None]: ...
 
-    # --- still SQLite-shaped: the Oracle's rebuild reads the tables itself -----------------------
-    def reader(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    # --- the Oracle's startup history (oracle/rebuild.py) -----------------------------------------
+    def span_marker(self) -> int: ...  # grows with every stored span: the newest spans are those above it minus N
+    def open_span_rows(self) -> list[dict]: ...  # active_spans rows, oldest first
+    def recent_span_rows(self, after_marker: int, since_received_ns: int) -> Iterator[list[tuple]]: ...
+    def recent_metric_rows(self, names: Sequence[str], since_ns: int) -> Iterator[list[dict]]: ...
+
+    # --- the Oracle's snapshots (oracle/snapshots.py): rows with id, taken_ns, reason, state, issues --
+    def save_snapshot(self, taken_ns: int, reason: str, state: bytes, issues: str, keep: int) -> int: ...
+    def snapshot_by_id(self, snapshot_id: int) -> dict | None: ...
+    def snapshot_at(self, t_ns: int) -> dict | None: ...
+    def latest_snapshot(self) -> dict | None: ...
+    def snapshot_listing(self, limit: int, before_id: int | None) -> list[dict]: ...
+    def snapshot_count(self) -> int: ...
+    def close_snapshots(self) -> None: ...

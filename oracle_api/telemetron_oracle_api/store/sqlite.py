@@ -31,7 +31,8 @@ from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, log_bodies, trace_summaries
 from .retention import Retention, RetentionPolicy
-from .sqlite_reads import SqliteReads, connect
+from .sqlite_oracle import SqliteOracle
+from .sqlite_reads import connect
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +189,8 @@ class _Job:
         self.size = len(decoded.spans) + len(decoded.metric_points) + len(decoded.logs)
 
 
-class Store(SqliteReads):
-    """Owns the database file: schema and the batching writer; the reads come from ``SqliteReads``."""
+class Store(SqliteOracle):
+    """Owns the database file: schema and the batching writer; the reads come from ``SqliteOracle``."""
 
     def __init__(
         self,
@@ -255,6 +256,7 @@ class Store(SqliteReads):
         self._jobs.put(None)
         self._thread.join(timeout=30)
         self._writer.close()
+        self.close_snapshots()
 
     def _next_job(self) -> _Job | None:
         """The next request, doing retention's steps while none is waiting (and one between batches)."""

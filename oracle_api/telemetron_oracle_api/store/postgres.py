@@ -1,0 +1,471 @@
+"""The PostgreSQL store: the SQLite store's interface over a server many processes share.
+
+One writer thread per process commits decoded requests in batches, as the SQLite store does:
+each batch is copied (``COPY``) into session-local staging tables, then inserted with ``ON
+CONFLICT DO NOTHING`` so that a span delivered twice (a Kafka batch read again after a worker
+died) is stored once; only the spans that were new are folded into the trace summaries. A batch
+the database refuses because of its data is written again request by request, then by halves,
+so only the records at fault are rejected; a failure of the database itself fails the batch and
+the sender (the gRPC client, or the Kafka worker) retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from importlib import resources as package_files
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ..hub import Committed, Hub
+from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
+from ..receiver.rejections import RejectionLog
+from . import attribute_index
+from .postgres_reads import PostgresReads, connect
+from .postgres_retention import Retention, partitions
+from .retention import RetentionPolicy
+from .sqlite import _PENDING_MARKERS, StoreClosed, StoreFull, _dumps, _records, _reject_refused
+
+log = logging.getLogger(__name__)
+
+# Bump with a new entry in _MIGRATIONS; each runs once, in order, under an advisory lock.
+_MIGRATIONS = ("postgres_schema.sql",)
+_LOCK_MIGRATE = 7_316_001
+_LOCK_PARTITIONS = 7_316_002
+INT64 = 2**63
+
+_SPAN_COLUMNS = (
+    "trace_id, span_id, parent_span_id, name, kind, service_name, start_ns, end_ns, duration_ns,"
+    " status_code, status_message, operation, agent_name, provider, request_model, response_model,"
+    " input_tokens, output_tokens, conversation_id, error_type, attributes, events, links,"
+    " resource_key, scope_name, scope_version, trace_state, flags, dropped_counts, received_ns, scope_attributes"
+)
+
+_STAGING = f"""
+CREATE TEMP TABLE IF NOT EXISTS staging_spans AS SELECT {_SPAN_COLUMNS} FROM spans WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS staging_attributes (key TEXT, value TEXT, trace_id TEXT);
+"""
+
+_UPSERT_TRACE = """
+INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, services)
+VALUES (%s, %s, %s, %s, %s, NULL, NULL, %s)
+ON CONFLICT (trace_id) DO UPDATE SET
+    start_ns = least(traces.start_ns, excluded.start_ns),
+    end_ns = greatest(traces.end_ns, excluded.end_ns),
+    span_count = traces.span_count + excluded.span_count,
+    error_count = traces.error_count + excluded.error_count,
+    services = (
+        SELECT coalesce(json_agg(v ORDER BY v), '[]')::text FROM (
+            SELECT json_array_elements_text(traces.services::json) AS v
+            UNION SELECT json_array_elements_text(excluded.services::json)
+        ) u
+    )
+"""
+
+_SET_ROOT = """
+UPDATE traces SET (root_name, root_service) = (
+    SELECT r.name, r.service_name FROM spans r WHERE r.trace_id = traces.trace_id AND r.parent_span_id IS NULL
+    ORDER BY r.start_ns, r.span_id LIMIT 1
+)
+WHERE trace_id = %s
+"""
+
+_UPSERT_ACTIVE = """
+INSERT INTO active_spans (
+    trace_id, span_id, parent_span_id, name, kind, service_name, operation, agent_name,
+    start_ns, last_seen_ns, attributes, resource_key
+)
+SELECT %(t)s, %(s)s, %(p)s, %(n)s, %(k)s, %(svc)s, %(op)s, %(a)s, %(st)s, %(ls)s, %(at)s, %(r)s
+WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = %(t)s AND span_id = %(s)s)
+ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = greatest(active_spans.last_seen_ns, excluded.last_seen_ns)
+"""
+
+
+def _span_row(s: SpanRecord, received_ns: int) -> tuple:
+    """The COPY row of a span, in _SPAN_COLUMNS order (this store's format: it need not follow SQLite's)."""
+    return (
+        s.trace_id,
+        s.span_id,
+        s.parent_span_id,
+        s.name,
+        s.kind,
+        s.resource.service_name,
+        s.start_ns,
+        s.end_ns,
+        s.end_ns - s.start_ns,
+        s.status_code,
+        s.status_message,
+        s.operation,
+        s.agent_name,
+        s.provider,
+        s.request_model,
+        s.response_model,
+        s.input_tokens,
+        s.output_tokens,
+        s.conversation_id,
+        s.error_type,
+        _dumps(s.attributes),
+        _dumps(s.events) if s.events else "[]",
+        _dumps(s.links) if s.links else "[]",
+        s.resource.key,
+        s.scope_name,
+        s.scope_version,
+        s.trace_state,
+        s.flags,
+        _dumps(list(s.dropped)),
+        received_ns,
+        _dumps(s.scope_attributes) if s.scope_attributes else "{}",
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a write failed because of the database (retry later) rather than the data (reject it)."""
+    if isinstance(
+        exc, (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, ValueError, OverflowError)
+    ):
+        return False
+    return True
+
+
+def partition_name(number: int) -> str:
+    return f"spans_{number}" if number >= 0 else f"spans_m{-number}"
+
+
+class _Job:
+    __slots__ = ("decoded", "future", "size")
+
+    def __init__(self, decoded: Decoded) -> None:
+        self.decoded = decoded
+        self.future: Future[None] = Future()
+        self.size = len(decoded.spans) + len(decoded.metric_points) + len(decoded.logs)
+
+
+class PostgresStore(PostgresReads):
+    """Applies migrations, owns the batching writer; the reads come from ``PostgresReads``."""
+
+    def __init__(
+        self,
+        url: str,
+        hub: Hub | None = None,
+        *,
+        queue_limit: int = 200_000,
+        batch_limit: int = 20_000,
+        partition_hours: float = 1.0,
+        retention: RetentionPolicy | None = None,
+    ) -> None:
+        super().__init__(url)
+        self.hub = hub or Hub()
+        self.partition_ns = max(1, int(partition_hours * 3600e9))
+        self._queue_limit = queue_limit
+        self._batch_limit = batch_limit
+        self._queued = 0
+        self._queued_lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._closed = False
+        self._partitions: set[int] = set()
+        self.committed_spans = 0
+        self.write_errors = 0
+        self.rejections = RejectionLog()
+        self._writer = self._open_writer()
+        self._known_resources: set[str] = set()
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
+        self.retention = Retention(url, retention or RetentionPolicy())
+        self.retention.start()
+
+    def _open_writer(self) -> psycopg.Connection:
+        conn = connect(self.url)
+        migrate(conn)
+        conn.execute(_STAGING)
+        self._partitions = existing_partitions(conn, self.partition_ns)
+        return conn
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def submit(self, decoded: Decoded) -> Future[None]:
+        job = _Job(decoded)
+        with self._queued_lock:
+            if self._closed:
+                raise StoreClosed("store is closed")
+            if self._queued + job.size > self._queue_limit and self._queued > 0:
+                raise StoreFull(f"write queue holds {self._queued} items (limit {self._queue_limit})")
+            self._queued += job.size
+        self._jobs.put(job)
+        return job.future
+
+    def write(self, decoded: Decoded, timeout: float | None = 60.0) -> None:
+        self.submit(decoded).result(timeout)
+
+    def close(self) -> None:
+        with self._queued_lock:
+            self._closed = True
+        self._jobs.put(None)
+        self.retention.stop()
+        self._thread.join(timeout=30)
+        self._writer.close()
+        self.close_reads()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            batch, size = [job], job.size
+            while size < self._batch_limit:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._jobs.put(None)
+                    break
+                batch.append(more)
+                size += more.size
+            self._commit(batch)
+            with self._queued_lock:
+                self._queued -= size
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        try:
+            self._write_and_publish([r for job in jobs for r in _records(job.decoded)])
+        except Exception as exc:
+            self.write_errors += 1
+            if is_transient(exc):
+                log.warning("store write failed, the senders will retry: %r", exc)
+                self._reconnect_if_broken()
+                for job in jobs:
+                    job.future.set_exception(exc)
+                return
+            log.warning("store refused a batch of %d request(s) (%r): writing each on its own", len(jobs), exc)
+            for job in jobs:
+                try:
+                    refused = self._write_halves(_records(job.decoded))
+                except Exception as retry_exc:
+                    job.future.set_exception(retry_exc)
+                    continue
+                if refused:
+                    _reject_refused(job.decoded, refused)
+                job.future.set_result(None)
+            return
+        for job in jobs:
+            job.future.set_result(None)
+
+    def _reconnect_if_broken(self) -> None:
+        if self._writer.closed or self._writer.broken:
+            try:
+                self._writer = self._open_writer()
+            except Exception as exc:  # the next batch tries again
+                log.warning("store: cannot reconnect to PostgreSQL: %r", exc)
+
+    def _write_halves(self, records: list) -> list[tuple[Any, Exception]]:
+        try:
+            self._write_and_publish(records)
+            return []
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(records) == 1:
+                log.warning("store refused a record: %r", exc)
+                return [(records[0], exc)]
+            middle = len(records) // 2
+            return self._write_halves(records[:middle]) + self._write_halves(records[middle:])
+
+    def _write_and_publish(self, records: list) -> None:
+        committed = Committed()
+        for record in records:
+            if isinstance(record, SpanRecord):
+                (committed.pending if record.pending else committed.spans).append(record)
+            elif isinstance(record, MetricPoint):
+                committed.metric_points.append(record)
+            else:
+                committed.logs.append(record)
+        self._ensure_partitions(committed.spans)
+        self._write(committed)
+        self.committed_spans += len(committed.spans)
+        self.hub.publish(committed)
+
+    def _ensure_partitions(self, spans: list[SpanRecord]) -> None:
+        """Create the hour partitions the spans fall in (in their own transaction, under a lock shared by all writers)."""
+        wanted = {s.start_ns // self.partition_ns for s in spans if -INT64 <= s.start_ns < INT64} - self._partitions
+        if not wanted:
+            return
+        conn = self._writer
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_PARTITIONS,))
+            for number in sorted(wanted):
+                low, high = number * self.partition_ns, (number + 1) * self.partition_ns
+                if low < -INT64 or high >= INT64:
+                    continue  # the COPY refuses such a start time as out of range: the span is rejected
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF spans FOR VALUES FROM ({}) TO ({})").format(
+                        sql.Identifier(partition_name(number)), sql.Literal(low), sql.Literal(high)
+                    )
+                )
+        self._partitions |= wanted
+
+    def _write(self, c: Committed) -> None:
+        now = time.time_ns()
+        conn = self._writer
+        with conn.transaction():
+            new_resources = self._write_resources(conn, c)
+            if c.spans:
+                with conn.cursor() as cur:
+                    with cur.copy(f"COPY staging_spans ({_SPAN_COLUMNS}) FROM STDIN") as copy:
+                        for s in c.spans:
+                            copy.write_row(_span_row(s, now))
+                    cur.execute(
+                        f"INSERT INTO spans ({_SPAN_COLUMNS}) SELECT {_SPAN_COLUMNS} FROM staging_spans"
+                        " ON CONFLICT DO NOTHING RETURNING trace_id, span_id"
+                    )
+                    fresh = {(r[0], r[1]) for r in cur.fetchall()}
+                    cur.execute(
+                        "DELETE FROM active_spans a USING staging_spans s"
+                        " WHERE a.trace_id = s.trace_id AND a.span_id = s.span_id"
+                    )
+                    cur.execute("TRUNCATE staging_spans")
+                    new = []
+                    for s in c.spans:
+                        key = (s.trace_id, s.span_id)
+                        if key in fresh:
+                            fresh.discard(key)  # a second copy in the same batch was not stored
+                            new.append(s)
+                    with cur.copy("COPY staging_attributes (key, value, trace_id) FROM STDIN") as copy:
+                        for row in attribute_index.rows(new):
+                            copy.write_row(row)
+                    cur.execute(
+                        "INSERT INTO trace_attributes SELECT DISTINCT key, value, trace_id FROM staging_attributes"
+                        " ON CONFLICT DO NOTHING"
+                    )
+                    cur.execute("TRUNCATE staging_attributes")
+                    _fold(cur, new)
+            if c.pending:
+                _write_pending(conn, c.pending)
+            if c.metric_points:
+                with conn.cursor().copy("COPY metric_points FROM STDIN") as copy:
+                    for p in c.metric_points:
+                        copy.write_row(
+                            (
+                                p.resource.key,
+                                p.resource.service_name,
+                                p.scope_name,
+                                p.name,
+                                p.unit,
+                                p.kind,
+                                p.time_ns,
+                                p.start_ns,
+                                _dumps(p.attributes),
+                                p.value,
+                                _dumps(p.data),
+                            )
+                        )
+            if c.logs:
+                with conn.cursor().copy("COPY log_records FROM STDIN") as copy:
+                    for r in c.logs:
+                        copy.write_row(_log_row(r))
+        self._known_resources.update(new_resources)
+
+    def _write_resources(self, conn: psycopg.Connection, c: Committed) -> list[str]:
+        new: dict[str, Resource] = {}
+        for group in (c.spans, c.pending, c.metric_points, c.logs):
+            for item in group:
+                r = item.resource
+                if r.key not in self._known_resources:
+                    new[r.key] = r
+        if new:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO resources VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(r.key, r.service_name, _dumps(r.attributes)) for r in sorted(new.values(), key=_key)],
+                )
+        return list(new)
+
+
+def _key(resource: Resource) -> str:
+    return resource.key
+
+
+def _log_row(r: LogRecord) -> tuple:
+    return (
+        r.resource.key,
+        r.resource.service_name,
+        r.scope_name,
+        r.time_ns,
+        r.observed_ns,
+        r.severity_number,
+        r.severity_text,
+        _dumps(r.body),
+        _dumps(r.attributes),
+        r.trace_id,
+        r.span_id,
+        r.event_name,
+    )
+
+
+def _fold(cur: psycopg.Cursor, spans: list[SpanRecord]) -> None:
+    """Add newly stored spans to their traces' summary rows (in trace id order: concurrent writers never deadlock)."""
+    folds: dict[str, list] = {}
+    for s in spans:
+        f = folds.get(s.trace_id)
+        if f is None:
+            f = folds[s.trace_id] = [s.start_ns, s.end_ns, 0, 0, set(), False]
+        f[0] = min(f[0], s.start_ns)
+        f[1] = max(f[1], s.end_ns)
+        f[2] += 1
+        f[3] += s.status_code == 2
+        f[4].add(s.resource.service_name)
+        f[5] = f[5] or s.parent_span_id is None
+    ordered = sorted(folds.items())
+    cur.executemany(_UPSERT_TRACE, [(t, f[0], f[1], f[2], f[3], _dumps(sorted(f[4]))) for t, f in ordered])
+    cur.executemany(_SET_ROOT, [(t,) for t, f in ordered if f[5]])
+
+
+def _write_pending(conn: psycopg.Connection, pending: list[SpanRecord]) -> None:
+    rows = []
+    for p in pending:
+        if not p.parent_span_id:
+            continue  # a pending record names the real span as its parent
+        attrs = {k: v for k, v in p.attributes.items() if k not in _PENDING_MARKERS}
+        rows.append(
+            {
+                "t": p.trace_id,
+                "s": p.parent_span_id,
+                "p": p.pending_parent_id,
+                "n": p.name,
+                "k": p.kind,
+                "svc": p.resource.service_name,
+                "op": p.operation,
+                "a": p.agent_name,
+                "st": p.start_ns,
+                "ls": max(p.end_ns, p.start_ns),
+                "at": _dumps(attrs),
+                "r": p.resource.key,
+            }
+        )
+    if rows:
+        rows.sort(key=lambda r: (r["t"], r["s"]))
+        with conn.cursor() as cur:
+            cur.executemany(_UPSERT_ACTIVE, rows)
+
+
+def migrate(conn: psycopg.Connection) -> None:
+    """Apply the migrations this database has not had yet (once, whichever process starts first)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_MIGRATE,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ns BIGINT)")
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        for version, name in enumerate(_MIGRATIONS, start=1):
+            if version in done:
+                continue
+            log.info("PostgreSQL store: applying migration %d (%s)", version, name)
+            conn.execute(package_files.files(__package__).joinpath(name).read_text())
+            conn.execute("INSERT INTO schema_migrations VALUES (%s, %s)", (version, time.time_ns()))
+
+
+def existing_partitions(conn: psycopg.Connection, partition_ns: int) -> set[int]:
+    """Numbers of the spans partitions that exist with this width (by their lower bound)."""
+    return {low // partition_ns for _, low, _, _ in partitions(conn) if low % partition_ns == 0}
