@@ -1,7 +1,8 @@
 """Log records and metric points sent over OTLP are readable over HTTP, and log records show in their trace.
 
 Everything goes through the real path: the OpenTelemetry SDK's OTLP gRPC exporters into oracle_api's
-receiver, SQLite, and HTTP requests to the running API.
+receiver, the store (each test once on SQLite, once on a real PostgreSQL), and HTTP requests to the
+running API.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import psycopg
 import pytest
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -19,6 +21,24 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from oracle_fixtures import start_oracle
+
+
+@pytest.fixture
+def oracle_server(tmp_path, store_url):
+    """A fresh oracle_api on SQLite (its own file) or on a fresh PostgreSQL database."""
+    running = start_oracle(tmp_path / "telemetron.db", store_url=store_url)
+    yield running
+    running.stop()
+
+
+def stored_rows(oracle_server, sql: str, params: tuple) -> list[tuple]:
+    """Rows of a query on the server's store, read with the backend's own client (``?`` placeholders)."""
+    settings = oracle_server.oracle.settings
+    if settings.store_url:
+        with psycopg.connect(settings.store_url) as conn:
+            return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
+    with sqlite3.connect(settings.db_path) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 def logger_of(oracle_server, service: str):
@@ -112,10 +132,11 @@ def test_bad_log_parameters_answer_400_naming_the_parameter(oracle_server):
 
 
 def test_string_bodies_are_stored_as_plain_text(oracle_server, traced_logs):
-    with sqlite3.connect(oracle_server.oracle.settings.db_path) as conn:
-        rows = conn.execute(
-            "SELECT body, body_type FROM log_records WHERE trace_id = ? ORDER BY time_ns", (traced_logs["trace_id"],)
-        ).fetchall()
+    rows = stored_rows(
+        oracle_server,
+        "SELECT body, body_type FROM log_records WHERE trace_id = ? ORDER BY time_ns",
+        (traced_logs["trace_id"],),
+    )
     assert rows == [("Searching for sources", "string"), ('{"query":"otel","hits":3}', "json"), ("gave up", "string")]
 
 
@@ -199,19 +220,34 @@ def test_metric_points_are_filtered_by_name_service_and_time_and_paged(oracle_se
     provider.shutdown()
 
 
-def test_a_store_made_before_body_type_keeps_its_json_bodies_readable(tmp_path):
+_OLD_ROW = (
+    "INSERT INTO log_records (resource_key, service_name, scope_name, time_ns, observed_ns, severity_number,"
+    " severity_text, body, attributes, trace_id, span_id, event_name)"
+    " VALUES ('r', 'old-service', 's', 5, 5, 9, 'INFO', '\"quoted before\"', '{}', NULL, NULL, '')"
+)
+
+
+def _as_before_body_type(db, store_url: str) -> None:
+    """Make the stopped store look like one of the release before: no body_type, every body JSON, no arrival times."""
+    if not store_url:
+        with sqlite3.connect(db) as conn:
+            conn.execute("ALTER TABLE log_records DROP COLUMN body_type")
+            conn.execute("ALTER TABLE log_records DROP COLUMN received_ns")  # nor arrival times (retention)
+            conn.execute(_OLD_ROW)
+        return
+    with psycopg.connect(store_url) as conn:  # and no row ids: migration 2 had not run
+        conn.execute("ALTER TABLE log_records DROP COLUMN body_type, DROP COLUMN received_ns, DROP COLUMN id")
+        conn.execute("ALTER TABLE metric_points DROP COLUMN received_ns, DROP COLUMN id")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 2")
+        conn.execute(_OLD_ROW)
+
+
+def test_a_store_made_before_body_type_keeps_its_json_bodies_readable(tmp_path, store_url):
     db = tmp_path / "old.db"
-    first = start_oracle(db)
+    first = start_oracle(db, store_url=store_url)
     first.stop()
-    with sqlite3.connect(db) as conn:  # as a store of the release before: no body_type, every body JSON
-        conn.execute("ALTER TABLE log_records DROP COLUMN body_type")
-        conn.execute("ALTER TABLE log_records DROP COLUMN received_ns")  # nor arrival times (retention)
-        conn.execute(
-            "INSERT INTO log_records (resource_key, service_name, scope_name, time_ns, observed_ns, severity_number,"
-            " severity_text, body, attributes, trace_id, span_id, event_name)"
-            " VALUES ('r', 'old-service', 's', 5, 5, 9, 'INFO', '\"quoted before\"', '{}', NULL, NULL, '')"
-        )
-    reopened = start_oracle(db)
+    _as_before_body_type(db, store_url)
+    reopened = start_oracle(db, store_url=store_url)
     try:
         logger_of(reopened, "new-service").emit(body="plain now", severity_number=SeverityNumber.INFO)
         found = reopened.wait_for(lambda: (p := logs(reopened.client()))["count"] == 2 and p)
@@ -219,5 +255,6 @@ def test_a_store_made_before_body_type_keeps_its_json_bodies_readable(tmp_path):
             ("new-service", "plain now", "string"),
             ("old-service", "quoted before", "json"),
         ]
+        assert found["logs"][1]["received_ns"] > 0  # the old row counts as arrived when the column came
     finally:
         reopened.stop()

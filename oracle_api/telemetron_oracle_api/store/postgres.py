@@ -25,16 +25,17 @@ from psycopg import sql
 from ..hub import Committed, Hub
 from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index
+from . import attribute_index, log_bodies
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
 from .sqlite import _PENDING_MARKERS, StoreClosed, StoreFull, _dumps, _records, _reject_refused
+from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
 
 # Bump with a new entry in _MIGRATIONS; each runs once, in order, under an advisory lock.
-_MIGRATIONS = ("postgres_schema.sql",)
+_MIGRATIONS = ("postgres_schema.sql", "postgres_migration_2.sql")
 _LOCK_MIGRATE = 7_316_001
 _LOCK_PARTITIONS = 7_316_002
 INT64 = 2**63
@@ -346,7 +347,7 @@ class PostgresStore(PostgresReads):
             if c.pending:
                 _write_pending(conn, c.pending)
             if c.metric_points:
-                with conn.cursor().copy("COPY metric_points FROM STDIN") as copy:
+                with conn.cursor().copy(f"COPY metric_points ({METRIC_COLUMNS}) FROM STDIN") as copy:
                     for p in c.metric_points:
                         copy.write_row(
                             (
@@ -361,12 +362,13 @@ class PostgresStore(PostgresReads):
                                 _dumps(p.attributes),
                                 p.value,
                                 _dumps(p.data),
+                                now,
                             )
                         )
             if c.logs:
-                with conn.cursor().copy("COPY log_records FROM STDIN") as copy:
+                with conn.cursor().copy(f"COPY log_records ({LOG_COLUMNS}) FROM STDIN") as copy:
                     for r in c.logs:
-                        copy.write_row(_log_row(r))
+                        copy.write_row(_log_row(r, now))
         self._known_resources.update(new_resources)
 
     def _write_resources(self, conn: psycopg.Connection, c: Committed) -> list[str]:
@@ -389,7 +391,9 @@ def _key(resource: Resource) -> str:
     return resource.key
 
 
-def _log_row(r: LogRecord) -> tuple:
+def _log_row(r: LogRecord, received_ns: int) -> tuple:
+    """The COPY row of a log record, in telemetry_reads.LOG_COLUMNS order."""
+    body, body_type = log_bodies.encode(r.body)
     return (
         r.resource.key,
         r.resource.service_name,
@@ -398,11 +402,13 @@ def _log_row(r: LogRecord) -> tuple:
         r.observed_ns,
         r.severity_number,
         r.severity_text,
-        _dumps(r.body),
+        body,
         _dumps(r.attributes),
         r.trace_id,
         r.span_id,
         r.event_name,
+        body_type,
+        received_ns,
     )
 
 

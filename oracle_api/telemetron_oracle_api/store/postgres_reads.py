@@ -17,9 +17,10 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
-from . import postgres_search
+from . import postgres_search, telemetry_reads
 from .interface import ORACLE_SPAN_COLUMNS
 from .search import SpanSearch, TraceFilter
+from .telemetry_reads import POSTGRES, LogFilter, MetricFilter, Query
 
 _BATCH = 5000
 
@@ -271,6 +272,37 @@ class PostgresReads:
                 (since_ns, until_ns),
             )
         )
+
+    # --- log records and metric points (the SQL is telemetry_reads.py's, shared with SQLite) --------
+
+    def _query(self, q: Query) -> list[dict]:
+        return self._dicts(q.sql, q.params)
+
+    def log_records(
+        self, f: LogFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict], str | None]:
+        rows, next_cursor = telemetry_reads.next_page(
+            self._query(telemetry_reads.log_records_query(POSTGRES, f, limit, cursor)), limit
+        )
+        return [telemetry_reads.log_row(r) for r in rows], next_cursor
+
+    def trace_log_records(self, trace_id: str, limit: int) -> list[dict]:
+        q = telemetry_reads.trace_log_records_query(POSTGRES, trace_id, limit)
+        return [telemetry_reads.log_row(r) for r in self._query(q)]
+
+    def log_counts(self, trace_ids: Sequence[str]) -> dict[str, int]:
+        if not trace_ids:
+            return {}
+        q = telemetry_reads.log_counts_query(POSTGRES, trace_ids)
+        return {r[0]: r[1] for r in self._rows(q.sql, q.params)}
+
+    def metric_points(
+        self, f: MetricFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict], str | None]:
+        rows, next_cursor = telemetry_reads.next_page(
+            self._query(telemetry_reads.metric_points_query(POSTGRES, f, limit, cursor)), limit
+        )
+        return [telemetry_reads.metric_point_row(r) for r in rows], next_cursor
 
     # --- the Oracle's startup history -------------------------------------------------------------
 
