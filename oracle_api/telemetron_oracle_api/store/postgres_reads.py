@@ -281,10 +281,8 @@ class PostgresReads:
     def log_records(
         self, f: LogFilter, *, limit: int = 100, cursor: str | None = None
     ) -> tuple[list[dict], str | None]:
-        rows, next_cursor = telemetry_reads.next_page(
-            self._query(telemetry_reads.log_records_query(POSTGRES, f, limit, cursor)), limit
-        )
-        return [telemetry_reads.log_row(r) for r in rows], next_cursor
+        q = telemetry_reads.log_records_query(POSTGRES, f, limit, cursor)
+        return telemetry_reads.page(self._query(q), limit, telemetry_reads.log_row)
 
     def trace_log_records(self, trace_id: str, limit: int) -> list[dict]:
         q = telemetry_reads.trace_log_records_query(POSTGRES, trace_id, limit)
@@ -299,10 +297,8 @@ class PostgresReads:
     def metric_points(
         self, f: MetricFilter, *, limit: int = 100, cursor: str | None = None
     ) -> tuple[list[dict], str | None]:
-        rows, next_cursor = telemetry_reads.next_page(
-            self._query(telemetry_reads.metric_points_query(POSTGRES, f, limit, cursor)), limit
-        )
-        return [telemetry_reads.metric_point_row(r) for r in rows], next_cursor
+        q = telemetry_reads.metric_points_query(POSTGRES, f, limit, cursor)
+        return telemetry_reads.page(self._query(q), limit, telemetry_reads.metric_point_row)
 
     # --- the Oracle's startup history -------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,12 +149,10 @@ def log_counts_query(d: Dialect, trace_ids: Sequence[str]) -> Query:
     )
 
 
-def next_page(rows: Sequence[Mapping], limit: int) -> tuple[Sequence[Mapping], str | None]:
-    """The page's rows and the cursor of the next page (None on the last page)."""
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, f"{rows[-1]['time_ns']}.{rows[-1]['row_id']}"
+def page(rows: Sequence[Mapping], limit: int, decode: Callable[[Mapping], dict]) -> tuple[list[dict], str | None]:
+    """The page's rows, decoded, and the cursor of the next page (None on the last page)."""
+    next_cursor = f"{rows[limit - 1]['time_ns']}.{rows[limit - 1]['row_id']}" if len(rows) > limit else None
+    return [decode(r) for r in rows[:limit]], next_cursor
 
 
 def log_row(row: Mapping) -> dict:
@@ -186,8 +184,7 @@ def _run(conn: sqlite3.Connection, q: Query) -> list[dict]:
 def log_records(
     conn: sqlite3.Connection, f: LogFilter, *, limit: int = 100, cursor: str | None = None
 ) -> tuple[list[dict], str | None]:
-    rows, next_cursor = next_page(_run(conn, log_records_query(SQLITE, f, limit, cursor)), limit)
-    return [log_row(r) for r in rows], next_cursor
+    return page(_run(conn, log_records_query(SQLITE, f, limit, cursor)), limit, log_row)
 
 
 def trace_log_records(conn: sqlite3.Connection, trace_id: str, limit: int) -> list[dict]:
@@ -206,5 +203,4 @@ def log_counts(conn: sqlite3.Connection, trace_ids: Sequence[str]) -> dict[str, 
 def metric_points(
     conn: sqlite3.Connection, f: MetricFilter, *, limit: int = 100, cursor: str | None = None
 ) -> tuple[list[dict], str | None]:
-    rows, next_cursor = next_page(_run(conn, metric_points_query(SQLITE, f, limit, cursor)), limit)
-    return [metric_point_row(r) for r in rows], next_cursor
+    return page(_run(conn, metric_points_query(SQLITE, f, limit, cursor)), limit, metric_point_row)
