@@ -22,8 +22,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ..model import Decoded
+from ..store.batch_writer import StoreClosed, StoreFull
 from ..store.interface import TelemetryStore
-from ..store.sqlite import StoreClosed, StoreFull
 from .decode import MalformedRequest, ResourceCache, decode_logs, decode_metrics, decode_traces
 
 log = logging.getLogger(__name__)

@@ -12,24 +12,21 @@ the sender (the gRPC client, or the Kafka worker) retries it.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from concurrent.futures import Future
 from importlib import resources as package_files
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from ..hub import Committed, Hub
-from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
+from ..model import LogRecord, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, log_bodies
+from .batch_writer import BatchWriter
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
-from .sqlite import _PENDING_MARKERS, StoreClosed, StoreFull, _dumps, _records, _reject_refused
+from .sqlite import _PENDING_MARKERS, _dumps
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -137,17 +134,8 @@ def partition_name(number: int) -> str:
     return f"spans_{number}" if number >= 0 else f"spans_m{-number}"
 
 
-class _Job:
-    __slots__ = ("decoded", "future", "size")
-
-    def __init__(self, decoded: Decoded) -> None:
-        self.decoded = decoded
-        self.future: Future[None] = Future()
-        self.size = len(decoded.spans) + len(decoded.metric_points) + len(decoded.logs)
-
-
-class PostgresStore(PostgresReads):
-    """Applies migrations, owns the batching writer; the reads come from ``PostgresReads``."""
+class PostgresStore(PostgresReads, BatchWriter):
+    """Applies migrations and writes each batch (``BatchWriter`` queues them); the reads come from ``PostgresReads``."""
 
     def __init__(
         self,
@@ -160,24 +148,14 @@ class PostgresStore(PostgresReads):
         retention: RetentionPolicy | None = None,
     ) -> None:
         super().__init__(url)
-        self.hub = hub or Hub()
         self.partition_ns = max(1, int(partition_hours * 3600e9))
-        self._queue_limit = queue_limit
-        self._batch_limit = batch_limit
-        self._queued = 0
-        self._queued_lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._closed = False
         self._partitions: set[int] = set()
-        self.committed_spans = 0
-        self.write_errors = 0
         self.rejections = RejectionLog()
         self._writer = self._open_writer()
         self._known_resources: set[str] = set()
-        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
-        self._thread.start()
         self.retention = Retention(url, retention or RetentionPolicy())
         self.retention.start()
+        self._start_writer(hub, queue_limit, batch_limit)
 
     def _open_writer(self) -> psycopg.Connection:
         conn = connect(self.url)
@@ -186,109 +164,23 @@ class PostgresStore(PostgresReads):
         self._partitions = existing_partitions(conn, self.partition_ns)
         return conn
 
-    # --- writing ----------------------------------------------------------------------------------
-
-    def submit(self, decoded: Decoded) -> Future[None]:
-        job = _Job(decoded)
-        with self._queued_lock:
-            if self._closed:
-                raise StoreClosed("store is closed")
-            if self._queued + job.size > self._queue_limit and self._queued > 0:
-                raise StoreFull(f"write queue holds {self._queued} items (limit {self._queue_limit})")
-            self._queued += job.size
-        self._jobs.put(job)
-        return job.future
-
-    def write(self, decoded: Decoded, timeout: float | None = 60.0) -> None:
-        self.submit(decoded).result(timeout)
+    # --- writing (the queue, batches and rejections are BatchWriter's) ---------------------------
 
     def close(self) -> None:
-        with self._queued_lock:
-            self._closed = True
-        self._jobs.put(None)
+        self._stop_writer()
         self.retention.stop()
-        self._thread.join(timeout=30)
         self._writer.close()
         self.close_reads()
 
-    def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            batch, size = [job], job.size
-            while size < self._batch_limit:
-                try:
-                    more = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._jobs.put(None)
-                    break
-                batch.append(more)
-                size += more.size
-            self._commit(batch)
-            with self._queued_lock:
-                self._queued -= size
+    def _is_transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
 
-    def _commit(self, jobs: list[_Job]) -> None:
-        try:
-            self._write_and_publish([r for job in jobs for r in _records(job.decoded)])
-        except Exception as exc:
-            self.write_errors += 1
-            if is_transient(exc):
-                log.warning("store write failed, the senders will retry: %r", exc)
-                self._reconnect_if_broken()
-                for job in jobs:
-                    job.future.set_exception(exc)
-                return
-            log.warning("store refused a batch of %d request(s) (%r): writing each on its own", len(jobs), exc)
-            for job in jobs:
-                try:
-                    refused = self._write_halves(_records(job.decoded))
-                except Exception as retry_exc:
-                    job.future.set_exception(retry_exc)
-                    continue
-                if refused:
-                    _reject_refused(job.decoded, refused)
-                job.future.set_result(None)
-            return
-        for job in jobs:
-            job.future.set_result(None)
-
-    def _reconnect_if_broken(self) -> None:
+    def _after_transient(self) -> None:
         if self._writer.closed or self._writer.broken:
             try:
                 self._writer = self._open_writer()
             except Exception as exc:  # the next batch tries again
                 log.warning("store: cannot reconnect to PostgreSQL: %r", exc)
-
-    def _write_halves(self, records: list) -> list[tuple[Any, Exception]]:
-        try:
-            self._write_and_publish(records)
-            return []
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            if len(records) == 1:
-                log.warning("store refused a record: %r", exc)
-                return [(records[0], exc)]
-            middle = len(records) // 2
-            return self._write_halves(records[:middle]) + self._write_halves(records[middle:])
-
-    def _write_and_publish(self, records: list) -> None:
-        committed = Committed()
-        for record in records:
-            if isinstance(record, SpanRecord):
-                (committed.pending if record.pending else committed.spans).append(record)
-            elif isinstance(record, MetricPoint):
-                committed.metric_points.append(record)
-            else:
-                committed.logs.append(record)
-        self._ensure_partitions(committed.spans)
-        self._write(committed)
-        self.committed_spans += len(committed.spans)
-        self.hub.publish(committed)
 
     def _ensure_partitions(self, spans: list[SpanRecord]) -> None:
         """Create the hour partitions the spans fall in (in their own transaction, under a lock shared by all writers)."""
@@ -310,6 +202,7 @@ class PostgresStore(PostgresReads):
         self._partitions |= wanted
 
     def _write(self, c: Committed) -> None:
+        self._ensure_partitions(c.spans)
         now = time.time_ns()
         conn = self._writer
         with conn.transaction():

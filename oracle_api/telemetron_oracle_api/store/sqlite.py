@@ -2,24 +2,17 @@
 
 A request is acknowledged only after the transaction holding it commits with ``synchronous =
 FULL``: the WAL is fsynced at every commit (once per batch of requests), so an acknowledged span
-survives a process kill, an OS crash or a power loss. The queue in front of the writer is bounded:
-when it is full ``submit`` raises ``StoreFull`` and the receiver answers UNAVAILABLE, which makes
-the Collector retry later.
-
-A batch the database refuses because of its data (a value SQLite cannot bind, a constraint) is
-written again request by request, and a request that is still refused record by record (by
-halves), so only the records at fault are rejected. Errors of the database itself (disk full,
-I/O, read-only, locked) fail the whole batch: the sender retries it.
+survives a process kill, an OS crash or a power loss. The bounded queue, the batches and the
+rejection of only the records at fault are ``batch_writer.py``'s: a data error (a value SQLite
+cannot bind, a constraint) rejects records; an error of the database itself (disk full, I/O,
+read-only, locked) fails the whole batch and the sender retries it.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import sqlite3
-import threading
 import time
-from concurrent.futures import Future
 from importlib import resources as package_files
 from pathlib import Path
 
@@ -27,9 +20,10 @@ import orjson
 from telemetron_instrumentation import semconv
 
 from ..hub import Committed, Hub
-from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
+from ..model import Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, log_bodies, trace_summaries
+from .batch_writer import BatchWriter
 from .retention import Retention, RetentionPolicy
 from .sqlite_oracle import SqliteOracle
 from .sqlite_reads import connect
@@ -51,14 +45,6 @@ _PENDING_MARKERS = frozenset((semconv.SPAN_TYPE, semconv.LOGFIRE_SPAN_TYPE))
 SYNCHRONOUS = "FULL"
 # The WAL is truncated to this after a checkpoint, so a burst does not leave a large file behind.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
-
-
-class StoreFull(Exception):
-    """The write queue is at its limit; the caller should ask the sender to retry."""
-
-
-class StoreClosed(Exception):
-    """The store is shutting down and takes no more writes."""
 
 
 _INSERT_SPAN = """
@@ -126,35 +112,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (sqlite3.DatabaseError, OSError, MemoryError))  # disk full, I/O, read-only, locked
 
 
-_Record = SpanRecord | MetricPoint | LogRecord
-
-
-def _records(decoded: Decoded) -> list[_Record]:
-    return [*decoded.spans, *decoded.metric_points, *decoded.logs]
-
-
-def _reject_refused(decoded: Decoded, refused: list[tuple[_Record, Exception]]) -> None:
-    """Take the refused records out of ``decoded`` and count them there, with the database's reason."""
-    gone = {id(record) for record, _ in refused}
-    decoded.spans = [r for r in decoded.spans if id(r) not in gone]
-    decoded.metric_points = [r for r in decoded.metric_points if id(r) not in gone]
-    decoded.logs = [r for r in decoded.logs if id(r) not in gone]
-    for record, exc in refused:
-        reason = f"the store refused it: {type(exc).__name__}: {exc}"
-        if isinstance(record, SpanRecord):
-            example = {
-                "trace_id": record.trace_id,
-                "span_id": record.span_id,
-                "name": record.name,
-                "service": record.service_name,
-            }
-            decoded.reject("span", reason, example)
-        elif isinstance(record, MetricPoint):
-            decoded.reject("data point", reason, {"metric": record.name, "service": record.resource.service_name})
-        else:
-            decoded.reject("log record", reason, {"service": record.resource.service_name})
-
-
 # Columns added to a table after its first release: CREATE TABLE IF NOT EXISTS leaves a store made
 # before them as it was, so they are added on open (SQLite appends a column without rewriting rows).
 # The rows already stored count as arrived when the column was added ({now}): retention keeps them
@@ -180,17 +137,8 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
                 raise
 
 
-class _Job:
-    __slots__ = ("decoded", "future", "size")
-
-    def __init__(self, decoded: Decoded) -> None:
-        self.decoded = decoded
-        self.future: Future[None] = Future()
-        self.size = len(decoded.spans) + len(decoded.metric_points) + len(decoded.logs)
-
-
-class Store(SqliteOracle):
-    """Owns the database file: schema and the batching writer; the reads come from ``SqliteOracle``."""
+class Store(SqliteOracle, BatchWriter):
+    """Owns the database file: schema and the writer (``BatchWriter``); the reads come from ``SqliteOracle``."""
 
     def __init__(
         self,
@@ -203,13 +151,6 @@ class Store(SqliteOracle):
     ) -> None:
         super().__init__(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.hub = hub or Hub()
-        self._queue_limit = queue_limit
-        self._batch_limit = batch_limit
-        self._queued = 0
-        self._queued_lock = threading.Lock()
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._closed = False
         self._writer = connect(self.path)
         tables = {r[0] for r in self._writer.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not tables:  # only a new file can take it; an older store reuses its free pages instead
@@ -225,47 +166,29 @@ class Store(SqliteOracle):
         self._active: set[tuple[str, str]] = {
             (r[0], r[1]) for r in self._writer.execute("SELECT trace_id, span_id FROM active_spans")
         }
-        self.committed_spans = 0
-        self.write_errors = 0
         self.rejections = RejectionLog()  # what the receiver refused, for the Oracle's issues
         self.retention = Retention(retention or RetentionPolicy())
-        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
-        self._thread.start()
+        self._start_writer(hub, queue_limit, batch_limit)
 
-    # --- writing ----------------------------------------------------------------------------------
-
-    def submit(self, decoded: Decoded) -> Future[None]:
-        """Queue a decoded request; the future completes when it is committed."""
-        job = _Job(decoded)
-        with self._queued_lock:
-            if self._closed:
-                raise StoreClosed("store is closed")
-            if self._queued + job.size > self._queue_limit and self._queued > 0:
-                raise StoreFull(f"write queue holds {self._queued} items (limit {self._queue_limit})")
-            self._queued += job.size
-        self._jobs.put(job)
-        return job.future
-
-    def write(self, decoded: Decoded, timeout: float | None = 60.0) -> None:
-        """Submit and wait for the commit."""
-        self.submit(decoded).result(timeout)
+    # --- writing (the queue, batches and rejections are BatchWriter's) ---------------------------
 
     def close(self) -> None:
-        with self._queued_lock:
-            self._closed = True
-        self._jobs.put(None)
-        self._thread.join(timeout=30)
+        self._stop_writer()
         self._writer.close()
         self.close_snapshots()
 
-    def _next_job(self) -> _Job | None:
-        """The next request, doing retention's steps while none is waiting (and one between batches)."""
-        while True:
-            wait = self.retention.seconds_until_due()
-            try:
-                return self._jobs.get(timeout=wait) if wait != 0.0 else self._jobs.get_nowait()
-            except queue.Empty:
-                self._retention_step()
+    def _is_transient(self, exc: BaseException) -> bool:
+        return is_transient(exc)
+
+    def _idle_timeout(self) -> float | None:
+        return self.retention.seconds_until_due()
+
+    def _idle(self) -> None:
+        self._retention_step()
+
+    def _after_batch(self) -> None:
+        if self.retention.due_after_batch(self._writer):
+            self._retention_step()
 
     def _retention_step(self) -> None:
         try:
@@ -273,83 +196,6 @@ class Store(SqliteOracle):
         except Exception as exc:  # the database's trouble; the next step tries again, ingest goes on
             self.write_errors += 1
             log.warning("retention step failed: %r", exc)
-
-    def _run(self) -> None:
-        while True:
-            job = self._next_job()
-            if job is None:
-                return
-            batch, size = [job], job.size
-            while size < self._batch_limit:
-                try:
-                    more = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._jobs.put(None)  # finish this batch, then stop
-                    break
-                batch.append(more)
-                size += more.size
-            self._commit(batch)
-            with self._queued_lock:
-                self._queued -= size
-            if self.retention.due_after_batch(self._writer):
-                self._retention_step()
-
-    def _commit(self, jobs: list[_Job]) -> None:
-        try:
-            self._write_and_publish([record for job in jobs for record in _records(job.decoded)])
-        except Exception as exc:
-            self.write_errors += 1
-            if is_transient(exc):
-                log.warning("store write failed, the senders will retry: %r", exc)
-                for job in jobs:
-                    job.future.set_exception(exc)
-                return
-            log.warning("store refused a batch of %d request(s) (%r): writing each on its own", len(jobs), exc)
-            for job in jobs:
-                self._commit_isolated(job)
-            return
-        for job in jobs:
-            job.future.set_result(None)
-
-    def _commit_isolated(self, job: _Job) -> None:
-        """Write one request, leaving out (and rejecting on its Decoded) the records the database refuses."""
-        try:
-            refused = self._write_halves(_records(job.decoded))
-        except Exception as exc:  # only a transient error gets here
-            job.future.set_exception(exc)
-            return
-        if refused:
-            _reject_refused(job.decoded, refused)
-        job.future.set_result(None)
-
-    def _write_halves(self, records: list[_Record]) -> list[tuple[_Record, Exception]]:
-        """Write ``records``; on a data error split them in halves until the records at fault are found."""
-        try:
-            self._write_and_publish(records)
-            return []
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            if len(records) == 1:
-                log.warning("store refused a record: %r", exc)
-                return [(records[0], exc)]
-            middle = len(records) // 2
-            return self._write_halves(records[:middle]) + self._write_halves(records[middle:])
-
-    def _write_and_publish(self, records: list) -> None:
-        committed = Committed()
-        for record in records:
-            if isinstance(record, SpanRecord):
-                (committed.pending if record.pending else committed.spans).append(record)
-            elif isinstance(record, MetricPoint):
-                committed.metric_points.append(record)
-            else:
-                committed.logs.append(record)
-        self._write(committed)
-        self.committed_spans += len(committed.spans)
-        self.hub.publish(committed)
 
     def _write(self, c: Committed) -> None:
         now = time.time_ns()
