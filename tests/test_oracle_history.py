@@ -107,9 +107,12 @@ def test_diff_since_a_time_and_bad_since_values(oracle):
     oracle.wait_for(lambda: oracle.client().get("/api/v1/oracle/snapshots").json()["count"])
     client = oracle.client()
     assert client.get("/api/v1/oracle/diff", params={"since": now_iso()}).status_code == 200
-    # a duration ago: answered once 0.1 s ago is after the first snapshot
-    oracle.wait_for(lambda: client.get("/api/v1/oracle/diff", params={"since": "0.1s"}).status_code == 200)
-    assert client.get("/api/v1/oracle/state", params={"at": "0.1s"}).json()["snapshot"]["id"] >= 1
+    # a duration ago: once 0.1 s ago is after the first snapshot, the state then is that snapshot
+    past = oracle.wait_for(
+        lambda: (r := client.get("/api/v1/oracle/state", params={"at": "0.1s"})).status_code == 200 and r.json()
+    )
+    assert past["snapshot"]["id"] >= 1
+    assert client.get("/api/v1/oracle/diff", params={"since": "0.1s"}).status_code == 200
     assert client.get("/api/v1/oracle/diff", params={"since": "999999"}).status_code == 404
     # a stack younger than the asked-for time diffs from its first snapshot, and says so
     young = client.get("/api/v1/oracle/diff", params={"since": "10m"})
