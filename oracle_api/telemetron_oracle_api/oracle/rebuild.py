@@ -16,9 +16,12 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import orjson
+
 from ..model import Decoded, MetricPoint, Resource, SpanRecord
 from ..receiver.decode import ResourceCache, decode_traces
 from ..receiver.normalize import promote_coordination
+from ..store import span_documents
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -32,15 +35,25 @@ Ingest = Callable[..., None]
 _BATCH = 5000
 _METRICS_HORIZON_S = 900.0
 
-# Only spans the Oracle reads attributes from pay for parsing them; the rest only place lineage.
+# The stored attributes and links, compressed or JSON text (store/span_documents.py); _span parses them.
 _SPAN_COLUMNS = """
     trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, status_message,
     operation, agent_name, provider, request_model, response_model, input_tokens, output_tokens,
     conversation_id, error_type, resource_key, scope_name, scope_version, trace_state, flags,
-    CASE WHEN operation IS NOT NULL OR request_model IS NOT NULL OR kind IN (4, 5)
-         OR instr(attributes, '"messaging.') THEN attributes END AS attributes,
-    CASE WHEN kind = 5 OR instr(attributes, '"messaging.') THEN links END AS links
+    attributes, NULLIF(links, '[]') AS links
 """
+_MESSAGING = b'"messaging.'
+
+
+def _documents(kind: int, operation: str | None, request_model: str | None, attributes, links) -> tuple[dict, list]:
+    """The attributes and links the Oracle reads; only spans it reads attributes from pay for parsing them."""
+    text = span_documents.json_bytes(attributes)
+    messaging = _MESSAGING in text
+    wanted = operation is not None or request_model is not None or kind in (4, 5) or messaging
+    return (
+        orjson.loads(text) if wanted else {},
+        orjson.loads(span_documents.json_bytes(links)) if links is not None and (kind == 5 or messaging) else [],
+    )
 
 
 class _Resources:
@@ -59,7 +72,7 @@ class _Resources:
         return resource
 
 
-def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
+def _span(row: tuple, resources: _Resources) -> SpanRecord:
     """A stored span as the receiver handed it over (promoted columns read back, coordination fields refilled)."""
     (
         trace_id,
@@ -88,6 +101,7 @@ def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
         attributes,
         links,
     ) = row  # _SPAN_COLUMNS, in order
+    attributes, links = _documents(kind, operation, request_model, attributes, links)
     span = SpanRecord(
         trace_id,
         span_id,
@@ -98,9 +112,9 @@ def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
         end,
         status,
         message,
-        loads(attributes) if attributes else {},
+        attributes,
         [],
-        loads(links) if links else [],
+        links,
         resources.get(resource_key),
         scope_name,
         scope_version,

@@ -29,7 +29,7 @@ from telemetron_instrumentation import semconv
 from ..hub import Committed, Hub
 from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, log_bodies, trace_summaries
+from . import attribute_index, log_bodies, span_documents, trace_summaries
 from .retention import Retention, RetentionPolicy
 from .sqlite_reads import SqliteReads, connect
 
@@ -104,9 +104,9 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
         s.output_tokens,
         s.conversation_id,
         s.error_type,
-        _dumps(s.attributes),
-        _dumps(s.events) if s.events else "[]",
-        _dumps(s.links) if s.links else "[]",
+        span_documents.encode(s.attributes) if s.attributes else "{}",
+        span_documents.encode(s.events) if s.events else "[]",
+        span_documents.encode(s.links) if s.links else "[]",
         s.resource.key,
         s.scope_name,
         s.scope_version,
@@ -114,7 +114,7 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
         s.flags,
         _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
         received_ns,
-        _dumps(s.scope_attributes) if s.scope_attributes else "{}",
+        span_documents.encode(s.scope_attributes) if s.scope_attributes else "{}",
     )
 
 
