@@ -36,39 +36,41 @@ def read_rows(
     must be TEXT, INTEGER or NULL (JSON would round a REAL to 15 digits).
 
     Each of ``documents`` is an expression giving a stored document (span_documents.py: compressed
-    BLOB or JSON text) or NULL (read as None), appended to every row decoded. A BLOB comes as hex,
-    marked by a leading "z" that JSON text never starts with.
+    BLOB or JSON text) or NULL, appended to every row decoded. SQLite concatenates the JSON texts
+    into one array instead of quoting each one as a string, with ``false`` (never a stored
+    document) in place of each BLOB; the BLOBs come apart, as hex, and are decoded into those places.
 
     Each of ``texts`` is an expression giving JSON text (or NULL, read as ""), appended after the
     documents as an unparsed string: for JSON that SQLite writes and the caller splices into a
-    response. Texts and documents are joined by U+001E, which JSON text never holds unescaped, and
-    split back in one call; quoting them inside the array would double their size and parsing time.
+    response. The texts are joined by U+001E, which JSON text never holds unescaped, and split
+    back in one call; quoting them inside the array would double their size and parsing time.
     """
     parts = [f"json_group_array(json_array({columns}))"]
-    parts += [
-        f"group_concat(coalesce(CASE WHEN typeof({d}) = 'blob' THEN 'z' || hex({d}) ELSE {d} END, ''), char(30))"
-        for d in documents
-    ]
+    for d in documents:
+        parts.append(f"'[' || group_concat(iif(typeof({d}) = 'blob', 'false', coalesce({d}, 'null')), ',') || ']'")
+        parts.append(f"group_concat(iif(typeof({d}) = 'blob', hex({d}), NULL), ',')")
     parts += [f"group_concat(coalesce({t}, ''), char(30))" for t in texts]
     values = conn.execute(f"SELECT {', '.join(parts)} {rest}", params).fetchone()
     rows = orjson.loads(values[0])
     if rows:
-        for text in values[1 : 1 + len(documents)]:
-            for row, piece in zip(rows, text.split("\x1e"), strict=True):
-                row.append(_document(piece))
-        for text in values[1 + len(documents) :]:
+        for i in range(len(documents)):
+            for row, document in zip(rows, _documents(values[1 + 2 * i], values[2 + 2 * i]), strict=True):
+                row.append(document)
+        for text in values[1 + 2 * len(documents) :]:
             for row, piece in zip(rows, text.split("\x1e"), strict=True):
                 row.append(piece)
     return rows
 
 
-def _document(piece: str) -> object:
-    """A document as ``read_rows`` receives it: "" for NULL, "z" and hex for a BLOB, else JSON text."""
-    if not piece:
-        return None
-    if piece[0] == "z":
-        return span_documents.decode(bytes.fromhex(piece[1:]))
-    return orjson.loads(piece)
+def _documents(texts: str, blobs: str | None) -> list:
+    """One document column as ``read_rows`` reads it: a JSON array, and the BLOBs its ``false`` items stand for."""
+    documents = orjson.loads(texts)
+    if blobs:
+        stored = iter(blobs.split(","))
+        for i, document in enumerate(documents):
+            if document is False:
+                documents[i] = span_documents.decode(bytes.fromhex(next(stored)))
+    return documents
 
 
 # The stored JSON columns of a span, read parsed.
