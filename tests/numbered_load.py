@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status, TracesData
 from otlp_builders import TRACE_EXPORT, kv
+from telemetron_oracle_api.store import span_documents
 
 SEQ_ATTRIBUTE = "load.seq"
 SPANS_PER_TRACE = 10
@@ -181,9 +182,10 @@ class NumberedSender:
 def stored_seqs(db_path: Path, run: bytes) -> Counter[int]:
     """How many rows the store holds for each sequence number of one sender's run."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    span_documents.register(conn)
     try:
         rows = conn.execute(
-            f"SELECT json_extract(attributes, '$.\"{SEQ_ATTRIBUTE}\"') AS seq, count(*) FROM spans "
+            f"SELECT json_extract(telemetron_json(attributes), '$.\"{SEQ_ATTRIBUTE}\"') AS seq, count(*) FROM spans "
             "WHERE trace_id >= ? AND trace_id < ? GROUP BY seq",
             (run.hex(), run.hex() + "g"),
         ).fetchall()

@@ -19,6 +19,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 from oracle_fixtures import start_oracle
 from otlp_builders import LOGS_EXPORT, METRICS_EXPORT, TRACE_EXPORT, kv
+from telemetron_oracle_api.store import span_documents
 
 T0 = 1_700_000_000_000_000_000
 
@@ -64,6 +65,7 @@ def export(oracle_server):
 
 def stored(oracle_server, sql: str, *params):
     with sqlite3.connect(oracle_server.oracle.settings.db_path) as conn:
+        span_documents.register(conn)  # telemetron_json(column): a stored document as JSON text
         return conn.execute(sql, params).fetchall()
 
 
@@ -76,7 +78,7 @@ def test_acknowledged_spans_are_stored_with_promoted_columns(oracle_server, expo
     assert not response.HasField("partial_success")
     rows = stored(
         oracle_server,
-        "SELECT span_id, parent_span_id, service_name, request_model, json_extract(attributes, '$.n') "
+        "SELECT span_id, parent_span_id, service_name, request_model, json_extract(telemetron_json(attributes), '$.n') "
         "FROM spans ORDER BY span_id",
     )
     assert rows == [
@@ -122,7 +124,8 @@ def test_one_mebibyte_attribute_is_stored_losslessly(oracle_server, export):
     response = export(request_of(make_span(0, attributes=[kv("gen_ai.output.messages", big)])))
     assert not response.HasField("partial_success")
     [(length,)] = stored(
-        oracle_server, "SELECT length(json_extract(attributes, '$.\"gen_ai.output.messages\"')) FROM spans"
+        oracle_server,
+        "SELECT length(json_extract(telemetron_json(attributes), '$.\"gen_ai.output.messages\"')) FROM spans",
     )
     assert length == len(big)
 
@@ -175,7 +178,7 @@ def test_non_utf8_scope_attribute_drops_only_that_attribute(oracle_server, expor
     assert response.partial_success.rejected_spans == 0
     assert "attribute(s) dropped: a string is not valid UTF-8" in response.partial_success.error_message
     assert span_names(oracle_server) == ["span-0", "span-1"]
-    scopes = stored(oracle_server, "SELECT DISTINCT scope_name, scope_attributes FROM spans")
+    scopes = stored(oracle_server, "SELECT DISTINCT scope_name, telemetron_json(scope_attributes) FROM spans")
     assert scopes == [("lib", '{"good":"yes"}')]
 
 

@@ -6,6 +6,8 @@ arrival times back while the store is closed: retention counts age from arrival.
 
 from __future__ import annotations
 
+import base64
+import random
 import sqlite3
 import threading
 import time
@@ -24,6 +26,11 @@ HOUR_NS = 3600 * 10**9
 RESOURCE = Resource(key="r1", service_name="svc", attributes={"service.name": "svc"})
 
 
+def _noise(seed: int, size: int) -> str:
+    """``size`` characters that do not compress (the store compresses attributes), the same for a seed."""
+    return base64.b64encode(random.Random(seed).randbytes(size))[:size].decode()
+
+
 def span(trace: int, n: int, *, padding: int = 0) -> SpanRecord:
     start = time.time_ns()
     return SpanRecord(
@@ -36,7 +43,7 @@ def span(trace: int, n: int, *, padding: int = 0) -> SpanRecord:
         end_ns=start + 1000,
         status_code=0,
         status_message="",
-        attributes={"gen_ai.agent.name": f"agent-{trace}", "note": "x" * padding},
+        attributes={"gen_ai.agent.name": f"agent-{trace}", "note": _noise(trace * 100 + n, padding)},
         events=[{"name": "e", "time_unix_nano": start, "attributes": {"event.key": f"ev-{trace}"}}],
         links=[],
         resource=RESOURCE,

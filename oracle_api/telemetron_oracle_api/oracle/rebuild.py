@@ -16,9 +16,12 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import orjson
+
 from ..model import Decoded, MetricPoint, Resource, SpanRecord
 from ..receiver.decode import ResourceCache, decode_traces
 from ..receiver.normalize import promote_coordination
+from ..store import span_documents
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -31,6 +34,25 @@ Ingest = Callable[..., None]
 
 _BATCH = 5000
 _METRICS_HORIZON_S = 900.0
+
+_MESSAGING = b'"messaging.'
+
+
+def _documents(kind: int, operation: str | None, request_model: str | None, attributes, links) -> tuple[dict, list]:
+    """The attributes and links the Oracle reads; only spans it reads attributes from pay for parsing them.
+
+    Both come as stored (JSON text or compressed, store/span_documents.py), or None where a store
+    already left out what the Oracle does not read.
+    """
+    if attributes is None:
+        return {}, []
+    text = span_documents.json_bytes(attributes)
+    messaging = _MESSAGING in text
+    wanted = operation is not None or request_model is not None or kind in (4, 5) or messaging
+    return (
+        orjson.loads(text) if wanted else {},
+        orjson.loads(span_documents.json_bytes(links)) if links is not None and (kind == 5 or messaging) else [],
+    )
 
 
 class _Resources:
@@ -47,7 +69,7 @@ class _Resources:
         return resource
 
 
-def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
+def _span(row: tuple, resources: _Resources) -> SpanRecord:
     """A stored span as the receiver handed it over (promoted columns read back, coordination fields refilled)."""
     (
         trace_id,
@@ -76,6 +98,7 @@ def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
         attributes,
         links,
     ) = row  # store.interface.ORACLE_SPAN_COLUMNS, in order
+    attributes, links = _documents(kind, operation, request_model, attributes, links)
     span = SpanRecord(
         trace_id,
         span_id,
@@ -86,9 +109,9 @@ def _span(row: tuple, resources: _Resources, loads=json.loads) -> SpanRecord:
         end,
         status,
         message,
-        loads(attributes) if attributes else {},
+        attributes,
         [],
-        loads(links) if links else [],
+        links,
         resources.get(resource_key),
         scope_name,
         scope_version,

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from ..model import SpanRecord
+from . import span_documents
 
 # Message contents and tool schemas: long, unique, never looked up by value.
 UNINDEXED_KEYS = frozenset(
@@ -65,16 +66,16 @@ def _value(j: str) -> str:
 def _indexed_values(spans_where: str) -> str:
     """SELECT key, value, trace_id: the rows ``rows`` makes, for the stored spans ``s`` matching ``spans_where``."""
     return f"""
-SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.attributes) j
+SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.attributes")}) j
 WHERE {spans_where} AND {_eligible("j")}
 UNION ALL
-SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.scope_attributes) j
+SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.scope_attributes")}) j
 WHERE {spans_where} AND s.scope_attributes <> '{{}}' AND {_eligible("j")}
 UNION ALL
-SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.events) e, json_each(e.value, '$.attributes') j
+SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.events")}) e, json_each(e.value, '$.attributes') j
 WHERE {spans_where} AND s.events <> '[]' AND {_eligible("j")}
 UNION ALL
-SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each(s.links) l, json_each(l.value, '$.attributes') j
+SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.links")}) l, json_each(l.value, '$.attributes') j
 WHERE {spans_where} AND s.links <> '[]' AND {_eligible("j")}
 """
 

@@ -18,7 +18,8 @@ from .search import SpanSearch, TraceFilter
 from .telemetry_reads import LogFilter, MetricFilter
 
 # The span columns ``recent_span_rows`` yields, in order: what the Oracle folds in again at startup.
-# ``attributes`` and ``links`` (stored JSON text) may be None for spans whose attributes it never reads.
+# ``attributes`` and ``links`` come as stored (JSON text, or compressed: span_documents.py) and may be
+# None for spans whose attributes it never reads.
 ORACLE_SPAN_COLUMNS = (
     "trace_id",
     "span_id",

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
+from . import span_documents
+
 _loads = json.loads
 
 
@@ -33,9 +35,10 @@ def read_rows(
     wait at most, and orjson parses it back about as fast as sqlite3 builds tuples. Columns
     must be TEXT, INTEGER or NULL (JSON would round a REAL to 15 digits).
 
-    Each of ``documents`` is an expression giving stored JSON text (or NULL), appended to every
-    row already parsed. SQLite concatenates those texts into one array instead of quoting each
-    one as a string, and orjson parses the array in one call.
+    Each of ``documents`` is an expression giving a stored document (span_documents.py: compressed
+    BLOB or JSON text) or NULL, appended to every row decoded. SQLite concatenates the JSON texts
+    into one array instead of quoting each one as a string, with ``false`` (never a stored
+    document) in place of each BLOB; the BLOBs come apart, as hex, and are decoded into those places.
 
     Each of ``texts`` is an expression giving JSON text (or NULL, read as ""), appended after the
     documents as an unparsed string: for JSON that SQLite writes and the caller splices into a
@@ -43,18 +46,31 @@ def read_rows(
     back in one call; quoting them inside the array would double their size and parsing time.
     """
     parts = [f"json_group_array(json_array({columns}))"]
-    parts += [f"'[' || group_concat(coalesce({d}, 'null'), ',') || ']'" for d in documents]
+    for d in documents:
+        parts.append(f"'[' || group_concat(iif(typeof({d}) = 'blob', 'false', coalesce({d}, 'null')), ',') || ']'")
+        parts.append(f"group_concat(iif(typeof({d}) = 'blob', hex({d}), NULL), ',')")
     parts += [f"group_concat(coalesce({t}, ''), char(30))" for t in texts]
     values = conn.execute(f"SELECT {', '.join(parts)} {rest}", params).fetchone()
     rows = orjson.loads(values[0])
     if rows:
-        for text in values[1 : 1 + len(documents)]:
-            for row, document in zip(rows, orjson.loads(text), strict=True):
+        for i in range(len(documents)):
+            for row, document in zip(rows, _documents(values[1 + 2 * i], values[2 + 2 * i]), strict=True):
                 row.append(document)
-        for text in values[1 + len(documents) :]:
+        for text in values[1 + 2 * len(documents) :]:
             for row, piece in zip(rows, text.split("\x1e"), strict=True):
                 row.append(piece)
     return rows
+
+
+def _documents(texts: str, blobs: str | None) -> list:
+    """One document column as ``read_rows`` reads it: a JSON array, and the BLOBs its ``false`` items stand for."""
+    documents = orjson.loads(texts)
+    if blobs:
+        stored = iter(blobs.split(","))
+        for i, document in enumerate(documents):
+            if document is False:
+                documents[i] = span_documents.decode(bytes.fromhex(next(stored)))
+    return documents
 
 
 # The stored JSON columns of a span, read parsed.
@@ -208,7 +224,7 @@ _WINDOW_COLUMNS = (
 
 def _attribute(key: str) -> str:
     """SQL reading one span attribute whose name holds dots."""
-    return f"json_extract(attributes, '$.\"{key}\"')"
+    return f"json_extract({span_documents.sql('attributes')}, '$.\"{key}\"')"
 
 
 def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> Iterator[sqlite3.Row]:
@@ -246,9 +262,9 @@ def llm_spans(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> list[sq
     ratelimit = "telemetron.llm.ratelimit"
     return conn.execute(
         "SELECT request_model, provider, start_ns, duration_ns, status_code, error_type, input_tokens, output_tokens,"
-        " json_extract(attributes, '$.\"telemetron.llm.cost.usd\"') AS cost_usd,"
-        f" json_extract(attributes, '$.\"{ratelimit}.tokens.remaining\"') AS tokens_remaining,"
-        f" json_extract(attributes, '$.\"{ratelimit}.requests.remaining\"') AS requests_remaining"
+        f" {_attribute('telemetron.llm.cost.usd')} AS cost_usd,"
+        f" {_attribute(ratelimit + '.tokens.remaining')} AS tokens_remaining,"
+        f" {_attribute(ratelimit + '.requests.remaining')} AS requests_remaining"
         " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ? AND request_model IS NOT NULL",
         (since_ns, until_ns),
     ).fetchall()

@@ -1,6 +1,8 @@
 -- Telemetron's store: plain SQLite tables you can query with any client (sqlite3 var/telemetron.db).
 -- Times are Unix nanoseconds; ids are lowercase hex; attributes, events and links are JSON with
--- OTLP's value types kept (ints stay ints, bytes as {"$bytes": base64}).
+-- OTLP's value types kept (ints stay ints, bytes as {"$bytes": base64}). A span's attributes, events,
+-- links and scope attributes are compressed JSON (BLOB) unless empty or written by an older version
+-- (TEXT): read them with telemetron_json(column) (store/span_documents.py).
 
 PRAGMA journal_mode = WAL;
 
@@ -49,8 +51,10 @@ CREATE TABLE IF NOT EXISTS spans (
     UNIQUE (trace_id, span_id)             -- a span delivered twice is stored once
 );
 CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
-CREATE INDEX IF NOT EXISTS spans_agent ON spans (agent_name) WHERE agent_name IS NOT NULL;
-CREATE INDEX IF NOT EXISTS spans_model ON spans (request_model) WHERE request_model IS NOT NULL;
+-- Agent and model filters look at the spans of each trace they walk, by trace id: an index by agent
+-- or model led SQLite to scan all of that agent's spans for every trace instead. Older stores lose theirs.
+DROP INDEX IF EXISTS spans_agent;
+DROP INDEX IF EXISTS spans_model;
 CREATE INDEX IF NOT EXISTS spans_conversation ON spans (conversation_id) WHERE conversation_id IS NOT NULL;
 -- Trace viewing (store/reads.py): time-window scans (metrics, Jaeger search without a service,
 -- dependencies) and the operation list of a service (Jaeger's operation picker).

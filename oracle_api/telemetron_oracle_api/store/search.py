@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from ..formats import SPAN_KINDS, go_json, go_json_text
-from . import attribute_index
+from . import attribute_index, span_documents
 
 # --- attribute matching ---------------------------------------------------------------------------
 
@@ -123,6 +123,13 @@ def _go_json_text_of(value: str) -> str:
     return go_json(_structured_value(value))
 
 
+# A span's stored documents as JSON text, whichever form they are stored in (span_documents.py).
+_SPAN_ATTRIBUTES = span_documents.sql("s.attributes")
+_SCOPE_ATTRIBUTES = span_documents.sql("s.scope_attributes")
+_EVENTS = span_documents.sql("s.events")
+_LINKS = span_documents.sql("s.links")
+
+
 # --- REST trace search ----------------------------------------------------------------------------
 
 
@@ -221,8 +228,8 @@ def list_traces(
         if value is not None:
             where.add(f"EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND s.{column} = ?)", value)
     for key, value in (f.attributes or {}).items():
-        on_span, span_values = attribute_match("s.attributes", key, value)
-        on_scope, scope_values = attribute_match("s.scope_attributes", key, value)
+        on_span, span_values = attribute_match(_SPAN_ATTRIBUTES, key, value)
+        on_scope, scope_values = attribute_match(_SCOPE_ATTRIBUTES, key, value)
         where.add(
             "EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id"
             f" AND (({on_span}) OR (s.scope_attributes <> '{{}}' AND {on_scope})))",
@@ -319,21 +326,21 @@ def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tupl
     if key.startswith("resource."):
         keys = _resource_keys_matching(conn, key[len("resource.") :], value)
         return "s.resource_key IN (SELECT value FROM json_each(?))", [json.dumps(keys)]
-    on_span, span_params = attribute_match("s.attributes", key, value, conn=conn)
-    on_scope, scope_params = attribute_match("s.scope_attributes", key, value, conn=conn)
+    on_span, span_params = attribute_match(_SPAN_ATTRIBUTES, key, value, conn=conn)
+    on_scope, scope_params = attribute_match(_SCOPE_ATTRIBUTES, key, value, conn=conn)
     on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value, raw=False, conn=conn)
     on_link, link_params = attribute_match("json_extract(l.value, '$.attributes')", key, value, raw=False, conn=conn)
     needles = attribute_needles(key, value)
     if _BASE64.match(value) and value:
         needles.append(f'{_stored(key)}:{{"$bytes":{_stored(value)}}}')  # bytes on an event or a link
-    in_events = " OR ".join("instr(s.events, ?) > 0" for _ in needles)
-    in_links = " OR ".join("instr(s.links, ?) > 0" for _ in needles)
+    in_events = " OR ".join(f"instr({_EVENTS}, ?) > 0" for _ in needles)
+    in_links = " OR ".join(f"instr({_LINKS}, ?) > 0" for _ in needles)
     sql = (
         f"(({on_span})"
         " OR s.resource_key IN (SELECT value FROM json_each(?))"
         f" OR (s.scope_attributes <> '{{}}' AND {on_scope})"
-        f" OR (({in_events}) AND EXISTS (SELECT 1 FROM json_each(s.events) e WHERE {on_event}))"
-        f" OR (({in_links}) AND EXISTS (SELECT 1 FROM json_each(s.links) l WHERE {on_link})))"
+        f" OR (({in_events}) AND EXISTS (SELECT 1 FROM json_each({_EVENTS}) e WHERE {on_event}))"
+        f" OR (({in_links}) AND EXISTS (SELECT 1 FROM json_each({_LINKS}) l WHERE {on_link})))"
     )
     params = [*span_params, json.dumps(_resource_keys_matching(conn, key, value)), *scope_params]
     params += [*needles, *event_params, *needles, *link_params]

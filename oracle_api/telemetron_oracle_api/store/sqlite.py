@@ -22,7 +22,7 @@ from telemetron_instrumentation import semconv
 from ..hub import Committed, Hub
 from ..model import Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, log_bodies, trace_summaries
+from . import attribute_index, log_bodies, span_documents, trace_summaries
 from .batch_writer import BatchWriter
 from .retention import Retention, RetentionPolicy
 from .sqlite_oracle import SqliteOracle
@@ -91,9 +91,9 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
         s.output_tokens,
         s.conversation_id,
         s.error_type,
-        _dumps(s.attributes),
-        _dumps(s.events) if s.events else "[]",
-        _dumps(s.links) if s.links else "[]",
+        span_documents.encode(s.attributes) if s.attributes else "{}",
+        span_documents.encode(s.events) if s.events else "[]",
+        span_documents.encode(s.links) if s.links else "[]",
         s.resource.key,
         s.scope_name,
         s.scope_version,
@@ -101,7 +101,7 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
         s.flags,
         _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
         received_ns,
-        _dumps(s.scope_attributes) if s.scope_attributes else "{}",
+        span_documents.encode(s.scope_attributes) if s.scope_attributes else "{}",
     )
 
 

@@ -32,15 +32,9 @@ CREATE INDEX IF NOT EXISTS oracle_snapshots_taken ON oracle_snapshots (taken_ns)
 
 _SNAPSHOT_COLUMNS = "id, taken_ns, reason, state, issues"
 
-# Only spans the Oracle reads attributes from pay for parsing them; the rest only place lineage.
-_ORACLE_SELECT = ", ".join(
-    {
-        "attributes": "CASE WHEN operation IS NOT NULL OR request_model IS NOT NULL OR kind IN (4, 5)"
-        " OR instr(attributes, '\"messaging.') THEN attributes END",
-        "links": "CASE WHEN kind = 5 OR instr(attributes, '\"messaging.') THEN links END",
-    }.get(column, column)
-    for column in ORACLE_SPAN_COLUMNS
-)
+# Attributes and links as stored, compressed or not (span_documents.py): the Oracle's rebuild
+# decides in Python which spans it parses them for, since SQL cannot look inside a compressed one.
+_ORACLE_SELECT = ", ".join({"links": "NULLIF(links, '[]')"}.get(column, column) for column in ORACLE_SPAN_COLUMNS)
 
 
 class SqliteOracle(SqliteReads):

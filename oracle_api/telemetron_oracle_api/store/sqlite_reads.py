@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
-from . import reads, search, telemetry_reads
+from . import reads, search, span_documents, telemetry_reads
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -23,6 +23,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 5000")
+    span_documents.register(conn)
     return conn
 
 

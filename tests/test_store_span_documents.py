@@ -1,0 +1,70 @@
+"""A span's attributes, events, links and scope attributes are stored compressed, and rows written
+before (JSON text) read back the same: by trace, by search on a value the attribute index leaves out,
+and through the ``telemetron_json`` SQL function."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
+from telemetron_oracle_api.store import span_documents
+from telemetron_oracle_api.store.search import SpanSearch
+from telemetron_oracle_api.store.sqlite import Store
+
+RESOURCE = Resource(key="r1", service_name="svc", attributes={"service.name": "svc"})
+
+
+def span(trace: int) -> SpanRecord:
+    start = time.time_ns()
+    return SpanRecord(
+        trace_id=f"{trace:032x}",
+        span_id=f"{trace:016x}",
+        parent_span_id=None,
+        name="chat gpt-4o",
+        kind=3,
+        start_ns=start,
+        end_ns=start + 1000,
+        status_code=0,
+        status_message="",
+        attributes={"gen_ai.usage.input_tokens": 1234, "blob": {"$bytes": "AAE="}, "text": "é\x1e"},
+        events=[{"name": "retry", "time_unix_nano": start, "attributes": {"attempt": 2}}],
+        links=[{"trace_id": "ab" * 16, "span_id": "cd" * 8, "trace_state": "", "attributes": {"kind": "x"}}],
+        resource=RESOURCE,
+        scope_name="lib",
+        scope_version="1",
+        trace_state="",
+        flags=0,
+        dropped=(0, 0, 0),
+        scope_attributes={"scope.key": "v"},
+    )
+
+
+COLUMNS = ("attributes", "events", "links", "scope_attributes")
+
+
+def test_compressed_and_json_text_rows_read_back_alike(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store = Store(path)
+    try:
+        store.write(Decoded(spans=[span(1), span(2)]))
+        with sqlite3.connect(path) as conn:
+            span_documents.register(conn)
+            assert {r[0] for r in conn.execute("SELECT DISTINCT typeof(attributes) FROM spans")} == {"blob"}
+            # Trace 1 as a store written before compression holds it: JSON text.
+            sets = ", ".join(f"{c} = telemetron_json({c})" for c in COLUMNS)
+            conn.execute(f"UPDATE spans SET {sets} WHERE trace_id = ?", (f"{1:032x}",))
+        expected = span(1)
+        for trace in (1, 2):
+            (stored,) = store.trace_spans(f"{trace:032x}")
+            assert stored["attributes"] == expected.attributes
+            assert stored["events"][0]["attributes"] == {"attempt": 2}
+            assert stored["links"] == expected.links
+            assert stored["scope_attributes"] == {"scope.key": "v"}
+            assert store.jaeger_span_rows([f"{trace:032x}"])[0][-5] == expected.attributes
+        for tags in ({"gen_ai.usage.input_tokens": "1234"}, {"attempt": "2"}, {"kind": "x"}, {"scope.key": "v"}):
+            assert sorted(store.find_trace_ids(SpanSearch(service="svc", tags=tags))) == [f"{t:032x}" for t in (1, 2)]
+        assert store.find_trace_ids(SpanSearch(service="svc", tags={"gen_ai.usage.input_tokens": "1235"})) == []
+    finally:
+        store.close()
