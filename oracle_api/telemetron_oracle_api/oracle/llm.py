@@ -137,25 +137,24 @@ class LlmTracker:
                 stats.cost.add(ended_ns, cost)
                 stats.cost_total += cost
                 break
-        if (
-            _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_LIMIT) is not None
-            or _attrs.number(attrs, sc.LLM_RATELIMIT_REQUESTS_LIMIT) is not None
-        ):
+        tokens_limit = _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_LIMIT)
+        requests_limit = _attrs.number(attrs, sc.LLM_RATELIMIT_REQUESTS_LIMIT)
+        if tokens_limit is not None or requests_limit is not None:
             if ended_ns >= stats.ratelimit_seen_ns:
                 stats.ratelimit_seen_ns = ended_ns
-                stats.tokens_limit = _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_LIMIT)
+                stats.tokens_limit = tokens_limit
                 stats.tokens_remaining = _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_REMAINING)
                 stats.tokens_reset_s = _attrs.number(attrs, sc.LLM_RATELIMIT_TOKENS_RESET)
-                stats.requests_limit = _attrs.number(attrs, sc.LLM_RATELIMIT_REQUESTS_LIMIT)
+                stats.requests_limit = requests_limit
                 stats.requests_remaining = _attrs.number(attrs, sc.LLM_RATELIMIT_REQUESTS_REMAINING)
                 stats.requests_reset_s = _attrs.number(attrs, sc.LLM_RATELIMIT_REQUESTS_RESET)
         error_type = span.error_type
         if error_type is not None:
-            kind = error_class(error_type, attrs.get(sc.HTTP_RESPONSE_STATUS_CODE))
+            server, status = attrs.get(sc.SERVER_ADDRESS), attrs.get(sc.HTTP_RESPONSE_STATUS_CODE)
+            kind = error_class(error_type, status)
             stats.errors.add(ended_ns)
             stats.error_counts[error_type] += 1
             stats.error_traces.append(span.trace_id)
-            server, status = attrs.get(sc.SERVER_ADDRESS), attrs.get(sc.HTTP_RESPONSE_STATUS_CODE)
             if server and len(stats.error_servers) < 20:
                 stats.error_servers[str(server)] += 1
             if status is not None and len(stats.error_statuses) < 20:
