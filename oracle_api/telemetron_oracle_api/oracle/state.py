@@ -25,11 +25,6 @@ _PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def build_state(view: StateView, now_ns: int) -> dict:
-    """The whole state; call with the Oracle's lock held."""
-    return build(view, now_ns)[0]
-
-
 def build(view: StateView, now_ns: int) -> tuple[dict, bytes, str]:
     """The whole state, its JSON encoding and a hash of its content; call with the Oracle's lock held.
 
