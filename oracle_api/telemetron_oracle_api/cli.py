@@ -14,7 +14,7 @@ import os
 import shlex
 import sys
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 
 import httpx
 
@@ -86,18 +86,12 @@ def _num(value, digits: int = 1) -> str:
 def _ago(stamp: str | None) -> str:
     if not stamp:
         return "-"
-    from datetime import datetime
-
     seconds = (datetime.now(UTC) - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
     if seconds < 120:
         return f"{seconds:.0f}s ago"
     if seconds < 7200:
         return f"{seconds / 60:.0f}m ago"
     return f"{seconds / 3600:.1f}h ago"
-
-
-def _short(trace_id: str | None) -> str:
-    return trace_id or "-"
 
 
 def render_agents(state: dict) -> str:
