@@ -36,8 +36,9 @@ class _Series:
         }
 
     def json(self, model: str) -> dict:
-        p50 = [percentile(sorted(d), 50) for d in self.durations]
-        p95 = [percentile(sorted(d), 95) for d in self.durations]
+        ordered = [sorted(d) for d in self.durations]
+        p50 = [percentile(d, 50) for d in ordered]
+        p95 = [percentile(d, 95) for d in ordered]
         return {
             "model": model,
             "provider": self.provider,
