@@ -14,10 +14,12 @@ def stuck_or_slow_tasks(view: StateView, now_ns: int) -> list[Issue]:
     stuck_ns = settings.stuck_task_after_s * NS
     out = []
     for agent in view.agents.agents.values():
-        p95 = None
-        if len(agent.durations_ms) >= settings.slow_task_min_samples:
-            p95 = percentile(agent.durations_ms, 95)
-        peers_p95 = percentile(agent.durations_ms, 95) if len(agent.durations_ms) >= settings.hung_min_samples else None
+        if not agent.running:
+            continue  # nothing to judge: skip sorting its durations
+        samples = len(agent.durations_ms)
+        agent_p95 = percentile(agent.durations_ms, 95)
+        p95 = agent_p95 if samples >= settings.slow_task_min_samples else None
+        peers_p95 = agent_p95 if samples >= settings.hung_min_samples else None
         for task in agent.running.values():
             silent_ns = now_ns - task.last_seen_ns
             running_s = (now_ns - task.started_ns) / NS
