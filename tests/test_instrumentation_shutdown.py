@@ -1,7 +1,6 @@
 """A dead Collector does not hold the app's exit: shutdown waits at most TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS."""
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,17 +19,10 @@ APP = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_exit_with_nothing_listening_gives_up_on_the_export_after_the_configured_timeout():
+def test_exit_with_nothing_listening_gives_up_on_the_export_after_the_configured_timeout(free_ports):
     env = {
         **os.environ,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_ports(1)[0]}",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
         "TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS": "1",
     }
@@ -41,13 +33,10 @@ def test_exit_with_nothing_listening_gives_up_on_the_export_after_the_configured
     assert "telemetry not flushed within 1.0s" in result.stderr
 
 
-def test_shutdown_timeout_defaults_to_five_seconds_and_ignores_nonsense():
+def test_shutdown_timeout_defaults_to_five_seconds_and_ignores_nonsense(monkeypatch):
     from telemetron_instrumentation.configure import Settings
 
-    os.environ.pop("TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS", None)
+    monkeypatch.delenv("TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS", raising=False)
     assert Settings.from_env().shutdown_timeout_seconds == 5.0
-    os.environ["TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS"] = "soon"
-    try:
-        assert Settings.from_env().shutdown_timeout_seconds == 5.0
-    finally:
-        del os.environ["TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS"]
+    monkeypatch.setenv("TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS", "soon")
+    assert Settings.from_env().shutdown_timeout_seconds == 5.0
