@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+from mock_llm_provider import free_port
+
 APP = textwrap.dedent(
     """
     from opentelemetry import trace
@@ -19,10 +21,10 @@ APP = textwrap.dedent(
 )
 
 
-def test_exit_with_nothing_listening_gives_up_on_the_export_after_the_configured_timeout(free_ports):
+def test_exit_with_nothing_listening_gives_up_on_the_export_after_the_configured_timeout():
     env = {
         **os.environ,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_ports(1)[0]}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
         "TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS": "1",
     }
