@@ -12,7 +12,6 @@ PostgreSQL store's batching writer; one oracle_api process then serves it over H
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -103,29 +102,7 @@ def main() -> None:
                 n,
                 20,
             )
-            end_us = time.time_ns() // 1000
-            week_us = 7 * 24 * 3600 * 10**6
-
-            def jaeger(tags):
-                return lambda i: (
-                    "/api/traces",
-                    {
-                        "service": rng.choice(q.SERVICES),
-                        "tags": json.dumps(tags(i)),
-                        "limit": 20,
-                        "start": end_us - week_us,
-                        "end": end_us,
-                    },
-                )
-
-            def rest(attrs):
-                return lambda i: (
-                    "/api/v1/traces",
-                    {"service": rng.choice(q.SERVICES), "attributes": json.dumps(attrs(i)), "limit": 20},
-                )
-
-            common = lambda i: {"gen_ai.request.model": rng.choice(q.MODELS)}  # noqa: E731 - 1 span in 16
-            rare = lambda i: {"customer.id": f"cust-{rng.randrange(q.CUSTOMERS)}"}  # noqa: E731 - 1 trace in 1,000
+            jaeger, rest, common, rare = q.attribute_searches(rng)
             q.timed(client, "search service + attribute (1 span in 16): Jaeger", jaeger(common), n, 100)
             q.timed(client, "search service + attribute (1 trace in 1,000): Jaeger", jaeger(rare), n, 100)
             q.timed(client, "search service + attribute (1 span in 16): REST", rest(common), n, 100)

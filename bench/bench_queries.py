@@ -251,6 +251,42 @@ class HttpxClient:
         self._client.close()
 
 
+def attribute_searches(rng: random.Random):
+    """Request makers for searches by service + attribute, shared with bench_postgres.py.
+
+    Returns ``jaeger(tags, lookback_us=a week)``, ``rest(attrs)`` and the attribute makers ``common``
+    (1 span in 16) and ``rare`` (1 trace in 1,000).
+    """
+    end_us = time.time_ns() // 1000
+    week_us = 7 * 24 * 3600 * 10**6
+
+    def jaeger(tags, lookback_us=week_us):
+        return lambda i: (
+            "/api/traces",
+            {
+                "service": rng.choice(SERVICES),
+                "tags": json.dumps(tags(i)),
+                "limit": 20,
+                "start": end_us - lookback_us,
+                "end": end_us,
+            },
+        )
+
+    def rest(attrs):
+        return lambda i: (
+            "/api/v1/traces",
+            {"service": rng.choice(SERVICES), "attributes": json.dumps(attrs(i)), "limit": 20},
+        )
+
+    def common(i):
+        return {"gen_ai.request.model": rng.choice(MODELS)}
+
+    def rare(i):
+        return {"customer.id": f"cust-{rng.randrange(CUSTOMERS)}"}
+
+    return jaeger, rest, common, rare
+
+
 def timed(client: LeanClient | HttpxClient, label: str, make_params, runs: int, target_ms: float | None) -> None:
     times, sizes = [], []
     for i in range(runs + 3):
@@ -360,29 +396,7 @@ def bench_queries(args) -> None:
                     client, "trace timeline, 1,000 spans", lambda i: (f"/api/v1/traces/{big}/timeline", None), n, None
                 )
                 timed(client, "trace graph, 1,000 spans", lambda i: (f"/api/v1/traces/{big}/graph", None), n, None)
-                end_us = time.time_ns() // 1000
-                week_us = 7 * 24 * 3600 * 10**6
-
-                def jaeger(tags, lookback_us=week_us):
-                    return lambda i: (
-                        "/api/traces",
-                        {
-                            "service": rng.choice(SERVICES),
-                            "tags": json.dumps(tags(i)),
-                            "limit": 20,
-                            "start": end_us - lookback_us,
-                            "end": end_us,
-                        },
-                    )
-
-                def rest(attrs):
-                    return lambda i: (
-                        "/api/v1/traces",
-                        {"service": rng.choice(SERVICES), "attributes": json.dumps(attrs(i)), "limit": 20},
-                    )
-
-                common = lambda i: {"gen_ai.request.model": rng.choice(MODELS)}  # noqa: E731 - 1 span in 16
-                rare = lambda i: {"customer.id": f"cust-{rng.randrange(CUSTOMERS)}"}  # noqa: E731 - 1 trace in 1,000
+                jaeger, rest, common, rare = attribute_searches(rng)
                 timed(client, "search service + attribute (1 span in 16): Jaeger", jaeger(common), n, 100)
                 timed(client, "search service + attribute (1 trace in 1,000): Jaeger", jaeger(rare), n, 100)
                 timed(

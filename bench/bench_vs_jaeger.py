@@ -23,16 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import ROOT, build_requests, send_all  # noqa: E402 (bench/ on the path)
 from jaeger_v2 import VERSION, Jaeger  # noqa: E402
+from numbered_load import rss_bytes  # noqa: E402 (tests/, on the path since bench_ingest)
 
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import stack  # noqa: E402
-
-
-def rss_mb(pid: int | None) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def allocated_bytes(paths: list[Path]) -> int:
@@ -49,7 +43,7 @@ def run_oracle_api(requests: list[bytes], workdir: Path) -> tuple[float, float, 
     oracle.start()
     try:
         elapsed = send_all(oracle.config.grpc_endpoint, requests, 4)
-        rss = rss_mb(oracle.pid)
+        rss = rss_bytes(oracle.pid or 0) / 2**20
     finally:
         oracle.stop()
     with sqlite3.connect(db) as conn:
@@ -62,7 +56,7 @@ def run_jaeger(requests: list[bytes], workdir: Path, batch: bool) -> tuple[float
     jaeger.start()
     try:
         elapsed = send_all(jaeger.grpc_endpoint, requests, 4)
-        rss = rss_mb(jaeger.pid)
+        rss = rss_bytes(jaeger.pid or 0) / 2**20
     finally:
         jaeger.stop()
     return elapsed, rss, allocated_bytes([jaeger.data])

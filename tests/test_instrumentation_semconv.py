@@ -61,10 +61,6 @@ def defined_names() -> set[str]:
     return names
 
 
-def metric_points(cap, name):
-    return cap.metric_points(name)
-
-
 def test_every_gen_ai_name_we_emit_is_defined_by_the_installed_conventions_or_a_listed_proposal(cap, provider):
     cap.callback.capture_content = True
     tool = {
@@ -143,11 +139,11 @@ def test_both_metrics_carry_the_response_model_and_streams_record_time_to_first_
         pass
     llm_spans(cap, 2)
     for name in (semconv.METRIC_OPERATION_DURATION, semconv.METRIC_TOKEN_USAGE):
-        points = [p for p in metric_points(cap, name) if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL]
+        points = [p for p in cap.metric_points(name) if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL]
         assert points and all(p.attributes.get(semconv.GEN_AI_RESPONSE_MODEL) == MODEL for p in points)
     first_chunk = [
         p
-        for p in metric_points(cap, semconv.METRIC_TIME_TO_FIRST_CHUNK)
+        for p in cap.metric_points(semconv.METRIC_TIME_TO_FIRST_CHUNK)
         if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL
     ]
     assert first_chunk and all(p.attributes[semconv.GEN_AI_RESPONSE_MODEL] == MODEL for p in first_chunk), [
@@ -159,7 +155,7 @@ def test_both_metrics_carry_the_response_model_and_streams_record_time_to_first_
     assert (
         sum(
             p.count
-            for p in metric_points(cap, semconv.METRIC_TIME_TO_FIRST_CHUNK)
+            for p in cap.metric_points(semconv.METRIC_TIME_TO_FIRST_CHUNK)
             if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == MODEL
         )
         == streamed_before
@@ -186,7 +182,7 @@ def test_stream_without_reported_usage_has_estimated_counts_never_a_zero(cap, pr
     for span, model in ((unreported, unreported_model), (reported, reported_model)):
         tokens = {
             p.attributes[semconv.GEN_AI_TOKEN_TYPE]: p
-            for p in metric_points(cap, semconv.METRIC_TOKEN_USAGE)
+            for p in cap.metric_points(semconv.METRIC_TOKEN_USAGE)
             if p.attributes[semconv.GEN_AI_REQUEST_MODEL] == model
         }
         assert {kind: (p.count, p.sum) for kind, p in tokens.items()} == {

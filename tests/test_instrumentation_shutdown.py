@@ -1,10 +1,11 @@
 """A dead Collector does not hold the app's exit: shutdown waits at most TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS."""
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
+
+from mock_llm_provider import free_port
 
 APP = textwrap.dedent(
     """
@@ -18,13 +19,6 @@ APP = textwrap.dedent(
             pass
     """
 )
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_exit_with_nothing_listening_gives_up_on_the_export_after_the_configured_timeout():
@@ -41,13 +35,10 @@ def test_exit_with_nothing_listening_gives_up_on_the_export_after_the_configured
     assert "telemetry not flushed within 1.0s" in result.stderr
 
 
-def test_shutdown_timeout_defaults_to_five_seconds_and_ignores_nonsense():
+def test_shutdown_timeout_defaults_to_five_seconds_and_ignores_nonsense(monkeypatch):
     from telemetron_instrumentation.configure import Settings
 
-    os.environ.pop("TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS", None)
+    monkeypatch.delenv("TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS", raising=False)
     assert Settings.from_env().shutdown_timeout_seconds == 5.0
-    os.environ["TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS"] = "soon"
-    try:
-        assert Settings.from_env().shutdown_timeout_seconds == 5.0
-    finally:
-        del os.environ["TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS"]
+    monkeypatch.setenv("TELEMETRON_SHUTDOWN_TIMEOUT_SECONDS", "soon")
+    assert Settings.from_env().shutdown_timeout_seconds == 5.0
