@@ -289,3 +289,16 @@ def test_a_failure_that_still_blocks_others_is_not_forgotten_with_older_outcomes
         outcomes.record(f"later-{n}", Outcome(COMPLETED, "t3", 3))
     assert outcomes.get("draft-1") == Outcome(FAILED, "t1", 1, "ContextWindowExceeded", "writer")
     assert outcomes.get("done-1") is None  # a failure nothing waits on ages out as before
+
+
+def test_work_of_an_instance_forgotten_under_the_per_agent_cap_keeps_the_issues_answering(make_oracle):
+    oracle = make_oracle()
+    Agents(oracle, "churn", **{"service.instance.id": "churn-0"}).start_agent("churn", "job-open")
+    wait_until(lambda: get_state(oracle)["counts"]["tasks_running"] == 1, DEADLINE_S, "the task shows running")
+    for n in range(1, 202):  # more instances of one agent than the Oracle remembers: churn-0 is forgotten
+        later = Agents(oracle, "churn", **{"service.instance.id": f"churn-{n}"})
+        with later.agent("churn", f"job-{n}"):
+            pass
+        later.close()
+    wait_until(lambda: get_state(oracle)["counts"]["tasks_running"] == 1 and issues(oracle), DEADLINE_S, "issues")
+    assert "work_lost_in_crash" not in kinds(oracle)  # nothing left to say churn-0 died

@@ -162,8 +162,10 @@ def retire_lost_work(
             name = instances.task_instance.get(key)
             if name is None:
                 continue
+            dead = instances.by_agent.get(agent.name, {}).get(name)
+            if dead is None:
+                continue  # forgotten under the per-agent cap: nothing left to judge it by
             newer = instances.replacement(agent.name, name, now_ns, silent_ns)
-            dead = instances.by_agent[agent.name][name]
             restarted = _restarted_since(workload, dead.pod, task.last_seen_ns) if newer is None else False
             if newer is None and not restarted:
                 continue
