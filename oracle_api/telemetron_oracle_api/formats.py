@@ -13,6 +13,9 @@ from functools import lru_cache
 
 import orjson
 
+# Compact JSON text as every stage writes it (what SQLite's JSON functions also produce).
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 SPAN_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 STATUS_CODES = ("UNSET", "OK", "ERROR")
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar, cast
 
 import orjson
 
-from ..formats import go_json, is_tagged
+from ..formats import compact_json, go_json, is_tagged
 from ..store.interface import TelemetryStore
 from ..store.telemetry_reads import MAX_TRACE_LOGS
 from .trace_cache import rendered
@@ -45,7 +45,6 @@ def jaeger_trace_id(trace_id: str) -> str:
 
 
 _q = json.encoder.encode_basestring  # C-accelerated, keeps non-ASCII as is
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 # The routes write JSON text directly (a trace can hold thousands of spans and tens of thousands
@@ -238,7 +237,7 @@ def _log_records_json(logs: str, records: list[dict], adjust: bool, cache: dict)
         body = record["body"]
         fields = [
             f'{{"key":"event","type":"string","value":{_q(record["event_name"] or "log")}}}',
-            f'{{"key":"message","type":"string","value":{_q(body if isinstance(body, str) else _compact(body))}}}',
+            f'{{"key":"message","type":"string","value":{_q(body if isinstance(body, str) else compact_json(body))}}}',
         ]
         if record["severity_text"]:
             fields.append(f'{{"key":"level","type":"string","value":{_q(record["severity_text"])}}}')
@@ -287,7 +286,7 @@ def _ui_span_texts(rows: list[list], adjust: bool, span_logs: dict[tuple[str, st
                 f'[{{"refType":"CHILD_OF","traceID":"{jaeger_tid}","spanID":"',
             )
         if links:
-            refs = _compact(_references(trace_id, parent, links))
+            refs = compact_json(_references(trace_id, parent, links))
         else:
             refs = f'{head[1]}{parent}"}}]' if parent else "[]"
         fixed_key = (scope_name, scope_version, kind, status_code, status_message, trace_state)
@@ -416,7 +415,7 @@ def any_value_text(value: object) -> str:
         return f'{{"intValue":"{value}"}}'
     if isinstance(value, float):
         return f'{{"doubleValue":{_number(value)}}}'
-    return _compact(any_value_json(value))
+    return compact_json(any_value_json(value))
 
 
 def _attributes_text(attributes: dict, adjust: bool, cache: dict | None = None) -> str:

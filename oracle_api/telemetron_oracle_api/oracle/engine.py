@@ -8,7 +8,6 @@ A background thread expires old entries, evaluates issues and writes snapshots.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from telemetron_instrumentation import semconv as sc
 
+from ..formats import compact_json
 from ..hub import Committed
 from ..model import MetricPoint, SpanRecord
 from ..settings import Settings
@@ -52,8 +52,6 @@ _CHUNK = 1000  # items folded per lock hold, so readers never wait long behind a
 _REBUILD_MIN_S = 0.05
 _REBUILD_IDLE_S = 1.0
 _KAFKA_REBUILD_MODES = ("off", "if_store_missing", "always")
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def parse_iso_ns(value: str) -> int:
@@ -217,7 +215,7 @@ class Oracle:
     def state_json(self, *, agent: str | None = None, deployment: str | None = None) -> bytes:
         state, raw = self._current()
         if agent or deployment:
-            return _dumps(filter_state(state, agent=agent, deployment=deployment)).encode()
+            return compact_json(filter_state(state, agent=agent, deployment=deployment)).encode()
         return raw
 
     def _current(self) -> tuple[dict, bytes]:

@@ -12,10 +12,10 @@ import json
 import zlib
 from typing import TYPE_CHECKING
 
+from ..formats import compact_json
+
 if TYPE_CHECKING:
     from ..store.interface import TelemetryStore
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class SnapshotStore:
@@ -26,7 +26,9 @@ class SnapshotStore:
     def save(self, taken_ns: int, reason: str, state: bytes, issues: list[dict]) -> int:
         """Store ``state`` (the document's JSON, as served) and the open issues."""
         taken_ns -= taken_ns % 1000  # microseconds, as served: asking for a served taken_at finds this row
-        return self._store.save_snapshot(taken_ns, reason, zlib.compress(state, 1), _dumps(issues), self.retention)
+        return self._store.save_snapshot(
+            taken_ns, reason, zlib.compress(state, 1), compact_json(issues), self.retention
+        )
 
     def by_id(self, snapshot_id: int) -> dict | None:
         return _parsed(self._store.snapshot_by_id(snapshot_id))

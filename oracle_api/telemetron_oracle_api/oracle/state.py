@@ -8,10 +8,9 @@ much was left out.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import TYPE_CHECKING, cast
 
-from ..formats import iso
+from ..formats import compact_json, iso
 from .tasks import COMPLETED, FAILED, RUNNING, WAITING
 from .window import NS, percentile
 from .workload import mib, quantity_cpu, quantity_memory
@@ -20,9 +19,6 @@ if TYPE_CHECKING:
     from .view import StateView
 
 _PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
-
-
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def build(view: StateView, now_ns: int) -> tuple[dict, bytes, str]:
@@ -63,8 +59,8 @@ def build(view: StateView, now_ns: int) -> tuple[dict, bytes, str]:
         if key == "agents":
             encoded = b"[" + b",".join(agent_bytes[: settings.state_max_agents]) + b"]"
         else:
-            encoded = _encode(value).encode()
-        part = _encode(key).encode() + b":" + encoded
+            encoded = compact_json(value).encode()
+        part = compact_json(key).encode() + b":" + encoded
         if key != "generated_at":
             content.update(part)
         parts.append(part)
@@ -102,7 +98,7 @@ def _agents(view: StateView, now_ns: int) -> tuple[list[dict], list[bytes], dict
         cached = agent.rendered
         if cached is None or cached[0] != key or not agent.updated_ns:
             item, counts = _agent_json(view, agent, now_ns, own)
-            cached = agent.rendered = (key, item, _encode(item).encode(), counts)
+            cached = agent.rendered = (key, item, compact_json(item).encode(), counts)
         items.append(cached[1])
         encoded.append(cached[2])
         for status, value in cached[3].items():
