@@ -17,6 +17,44 @@ from ..receiver.rejections import RejectionLog
 from .search import SpanSearch, TraceFilter
 from .telemetry_reads import LogFilter, MetricFilter
 
+# The stored JSON documents of a span (span_documents.py); the reads return them parsed.
+SPAN_DOCUMENTS = ("attributes", "events", "links", "dropped_counts", "scope_attributes")
+
+# Every column a span is written with, in the order of the writers' rows (``sqlite.span_row``).
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "service_name",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "status_code",
+    "status_message",
+    "operation",
+    "agent_name",
+    "provider",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "conversation_id",
+    "error_type",
+    "attributes",
+    "events",
+    "links",
+    "resource_key",
+    "scope_name",
+    "scope_version",
+    "trace_state",
+    "flags",
+    "dropped_counts",
+    "received_ns",
+    "scope_attributes",
+)
+
 # The span columns ``recent_span_rows`` yields, in order: what the Oracle folds in again at startup.
 # ``attributes`` and ``links`` come as stored (JSON text, or compressed: span_documents.py) and may be
 # None for spans whose attributes it never reads.

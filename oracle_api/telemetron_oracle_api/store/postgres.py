@@ -23,10 +23,11 @@ from ..model import LogRecord, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, log_bodies
 from .batch_writer import BatchWriter
+from .interface import SPAN_COLUMNS
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
-from .sqlite import _PENDING_MARKERS, _dumps
+from .sqlite import _PENDING_MARKERS, _dumps, span_row
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,7 @@ _LOCK_MIGRATE = 7_316_001
 _LOCK_PARTITIONS = 7_316_002
 INT64 = 2**63
 
-_SPAN_COLUMNS = (
-    "trace_id, span_id, parent_span_id, name, kind, service_name, start_ns, end_ns, duration_ns,"
-    " status_code, status_message, operation, agent_name, provider, request_model, response_model,"
-    " input_tokens, output_tokens, conversation_id, error_type, attributes, events, links,"
-    " resource_key, scope_name, scope_version, trace_state, flags, dropped_counts, received_ns, scope_attributes"
-)
+_SPAN_COLUMNS = ", ".join(SPAN_COLUMNS)
 
 _STAGING = f"""
 CREATE TEMP TABLE IF NOT EXISTS staging_spans AS SELECT {_SPAN_COLUMNS} FROM spans WITH NO DATA;
@@ -82,43 +78,6 @@ SELECT %(t)s, %(s)s, %(p)s, %(n)s, %(k)s, %(svc)s, %(op)s, %(a)s, %(st)s, %(ls)s
 WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = %(t)s AND span_id = %(s)s)
 ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = greatest(active_spans.last_seen_ns, excluded.last_seen_ns)
 """
-
-
-def _span_row(s: SpanRecord, received_ns: int) -> tuple:
-    """The COPY row of a span, in _SPAN_COLUMNS order (this store's format: it need not follow SQLite's)."""
-    return (
-        s.trace_id,
-        s.span_id,
-        s.parent_span_id,
-        s.name,
-        s.kind,
-        s.resource.service_name,
-        s.start_ns,
-        s.end_ns,
-        s.end_ns - s.start_ns,
-        s.status_code,
-        s.status_message,
-        s.operation,
-        s.agent_name,
-        s.provider,
-        s.request_model,
-        s.response_model,
-        s.input_tokens,
-        s.output_tokens,
-        s.conversation_id,
-        s.error_type,
-        _dumps(s.attributes),
-        _dumps(s.events) if s.events else "[]",
-        _dumps(s.links) if s.links else "[]",
-        s.resource.key,
-        s.scope_name,
-        s.scope_version,
-        s.trace_state,
-        s.flags,
-        _dumps(list(s.dropped)),
-        received_ns,
-        _dumps(s.scope_attributes) if s.scope_attributes else "{}",
-    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -211,7 +170,7 @@ class PostgresStore(PostgresReads, BatchWriter):
                 with conn.cursor() as cur:
                     with cur.copy(f"COPY staging_spans ({_SPAN_COLUMNS}) FROM STDIN") as copy:
                         for s in c.spans:
-                            copy.write_row(_span_row(s, now))
+                            copy.write_row(span_row(s, now, _dumps))  # documents as plain JSON text
                     cur.execute(
                         f"INSERT INTO spans ({_SPAN_COLUMNS}) SELECT {_SPAN_COLUMNS} FROM staging_spans"
                         " ON CONFLICT DO NOTHING RETURNING trace_id, span_id"

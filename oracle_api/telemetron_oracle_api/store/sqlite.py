@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from importlib import resources as package_files
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ..model import Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, log_bodies, span_documents, trace_summaries
 from .batch_writer import BatchWriter
+from .interface import SPAN_COLUMNS
 from .retention import Retention, RetentionPolicy
 from .sqlite_oracle import SqliteOracle
 from .sqlite_reads import connect
@@ -47,14 +49,7 @@ SYNCHRONOUS = "FULL"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
-_INSERT_SPAN = """
-INSERT OR IGNORE INTO spans (
-    trace_id, span_id, parent_span_id, name, kind, service_name, start_ns, end_ns, duration_ns,
-    status_code, status_message, operation, agent_name, provider, request_model, response_model,
-    input_tokens, output_tokens, conversation_id, error_type, attributes, events, links,
-    resource_key, scope_name, scope_version, trace_state, flags, dropped_counts, received_ns, scope_attributes
-) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-"""
+_INSERT_SPAN = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
 
 _UPSERT_ACTIVE = """
 INSERT INTO active_spans (
@@ -69,7 +64,8 @@ ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, e
 _NO_DROPS = "[0,0,0]"
 
 
-def _span_row(s: SpanRecord, received_ns: int) -> tuple:
+def span_row(s: SpanRecord, received_ns: int, encode: Callable[[object], bytes | str] = span_documents.encode) -> tuple:
+    """A span's row in ``SPAN_COLUMNS`` order; ``encode`` stores its non-empty documents (PostgreSQL: JSON text)."""
     return (
         s.trace_id,
         s.span_id,
@@ -91,9 +87,9 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
         s.output_tokens,
         s.conversation_id,
         s.error_type,
-        span_documents.encode(s.attributes) if s.attributes else "{}",
-        span_documents.encode(s.events) if s.events else "[]",
-        span_documents.encode(s.links) if s.links else "[]",
+        encode(s.attributes) if s.attributes else "{}",
+        encode(s.events) if s.events else "[]",
+        encode(s.links) if s.links else "[]",
         s.resource.key,
         s.scope_name,
         s.scope_version,
@@ -101,7 +97,7 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
         s.flags,
         _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
         received_ns,
-        span_documents.encode(s.scope_attributes) if s.scope_attributes else "{}",
+        encode(s.scope_attributes) if s.scope_attributes else "{}",
     )
 
 
@@ -205,7 +201,7 @@ class Store(SqliteOracle, BatchWriter):
             new_resources = self._write_resources(conn, c)
             if c.spans:
                 rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
-                inserted = conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans]).rowcount
+                inserted = conn.executemany(_INSERT_SPAN, [span_row(s, now) for s in c.spans]).rowcount
                 conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
                 trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
                 ended = [key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active]
