@@ -18,13 +18,11 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from . import postgres_search, reads, telemetry_reads
-from .interface import ORACLE_SPAN_COLUMNS, SPAN_COLUMNS, SPAN_DOCUMENTS
+from .interface import ORACLE_SPAN_COLUMNS, SPAN_DOCUMENTS
 from .search import SpanSearch, TraceFilter
 from .telemetry_reads import POSTGRES, LogFilter, MetricFilter, Query
 
 _BATCH = 5000
-
-_SPAN_FIELDS = tuple(c for c in SPAN_COLUMNS if c not in SPAN_DOCUMENTS)
 
 # SQLite's columns and documents (reads.py); here the documents are JSON text, parsed after the read.
 _JAEGER_COLUMNS = ", ".join((reads.JAEGER_COLUMNS, *reads.JAEGER_DOCUMENTS))
@@ -102,11 +100,11 @@ class PostgresReads:
     # --- traces -----------------------------------------------------------------------------------
 
     def trace_spans(self, trace_id: str) -> list[dict]:
-        columns = ", ".join((*_SPAN_FIELDS, *SPAN_DOCUMENTS))
+        columns = ", ".join((*reads.SPAN_FIELDS, *SPAN_DOCUMENTS))
         spans = []
         for row in self._rows(f"SELECT {columns} FROM spans WHERE trace_id = %s", (trace_id.lower(),)):
-            span = dict(zip(_SPAN_FIELDS, row, strict=False))
-            for name, text in zip(SPAN_DOCUMENTS, row[len(_SPAN_FIELDS) :], strict=True):
+            span = dict(zip(reads.SPAN_FIELDS, row, strict=False))
+            for name, text in zip(SPAN_DOCUMENTS, row[len(reads.SPAN_FIELDS) :], strict=True):
                 span[name] = orjson.loads(text)
             spans.append(span)
         spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))

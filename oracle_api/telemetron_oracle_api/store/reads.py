@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import orjson
 
 from . import span_documents
-from .interface import SPAN_DOCUMENTS
+from .interface import SPAN_COLUMNS, SPAN_DOCUMENTS
 
 _loads = json.loads
 
@@ -74,13 +74,16 @@ def _documents(texts: str, blobs: str | None) -> list:
     return documents
 
 
+# A span's columns other than its documents, in table order (the schema's; no PRAGMA per read).
+SPAN_FIELDS = tuple(c for c in SPAN_COLUMNS if c not in SPAN_DOCUMENTS)
+
+
 def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
     """Every column of a trace's spans by name, JSON columns parsed, in start order (then span id)."""
-    names = [r[1] for r in conn.execute("PRAGMA table_info(spans)") if r[1] not in SPAN_DOCUMENTS]
     rows = read_rows(
-        conn, ", ".join(names), "FROM spans WHERE trace_id = ?", (trace_id.lower(),), documents=SPAN_DOCUMENTS
+        conn, ", ".join(SPAN_FIELDS), "FROM spans WHERE trace_id = ?", (trace_id.lower(),), documents=SPAN_DOCUMENTS
     )
-    spans = [dict(zip((*names, *SPAN_DOCUMENTS), row, strict=True)) for row in rows]
+    spans = [dict(zip((*SPAN_FIELDS, *SPAN_DOCUMENTS), row, strict=True)) for row in rows]
     spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
     return spans
 
