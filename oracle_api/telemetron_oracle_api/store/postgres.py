@@ -21,7 +21,7 @@ from psycopg import sql
 from ..hub import Committed, Hub
 from ..model import LogRecord, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, log_bodies
+from . import attribute_index, log_bodies, trace_summaries
 from .batch_writer import BatchWriter
 from .interface import SPAN_COLUMNS
 from .postgres_reads import PostgresReads, connect
@@ -181,12 +181,7 @@ class PostgresStore(PostgresReads, BatchWriter):
                         " WHERE a.trace_id = s.trace_id AND a.span_id = s.span_id"
                     )
                     cur.execute("TRUNCATE staging_spans")
-                    new = []
-                    for s in c.spans:
-                        key = (s.trace_id, s.span_id)
-                        if key in fresh:
-                            fresh.discard(key)  # a second copy in the same batch was not stored
-                            new.append(s)
+                    new = trace_summaries.first_stored(c.spans, fresh)
                     with cur.copy("COPY staging_attributes (key, value, trace_id) FROM STDIN") as copy:
                         for row in attribute_index.rows(new):
                             copy.write_row(row)
@@ -266,20 +261,11 @@ def _log_row(r: LogRecord, received_ns: int) -> tuple:
 
 def _fold(cur: psycopg.Cursor, spans: list[SpanRecord]) -> None:
     """Add newly stored spans to their traces' summary rows (in trace id order: concurrent writers never deadlock)."""
-    folds: dict[str, list] = {}
-    for s in spans:
-        f = folds.get(s.trace_id)
-        if f is None:
-            f = folds[s.trace_id] = [s.start_ns, s.end_ns, 0, 0, set(), False]
-        f[0] = min(f[0], s.start_ns)
-        f[1] = max(f[1], s.end_ns)
-        f[2] += 1
-        f[3] += s.status_code == 2
-        f[4].add(s.resource.service_name)
-        f[5] = f[5] or s.parent_span_id is None
-    ordered = sorted(folds.items())
-    cur.executemany(_UPSERT_TRACE, [(t, f[0], f[1], f[2], f[3], _dumps(sorted(f[4]))) for t, f in ordered])
-    cur.executemany(_SET_ROOT, [(t,) for t, f in ordered if f[5]])
+    ordered = sorted(trace_summaries.folds(spans).items())
+    cur.executemany(
+        _UPSERT_TRACE, [(t, f.start_ns, f.end_ns, f.spans, f.errors, _dumps(sorted(f.services))) for t, f in ordered]
+    )
+    cur.executemany(_SET_ROOT, [(t,) for t, f in ordered if f.has_root])
 
 
 def _write_pending(conn: psycopg.Connection, pending: list[SpanRecord]) -> None:
