@@ -27,7 +27,7 @@ from .interface import SPAN_COLUMNS
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
-from .sqlite import _PENDING_MARKERS, _dumps, span_row
+from .sqlite import _dumps, active_span_rows, span_row
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ SELECT %(t)s, %(s)s, %(p)s, %(n)s, %(k)s, %(svc)s, %(op)s, %(a)s, %(st)s, %(ls)s
 WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = %(t)s AND span_id = %(s)s)
 ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = greatest(active_spans.last_seen_ns, excluded.last_seen_ns)
 """
+# _UPSERT_ACTIVE's parameters, in the order of sqlite.active_span_rows.
+_ACTIVE_PARAMS = ("t", "s", "p", "n", "k", "svc", "op", "a", "st", "ls", "at", "r")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -269,27 +271,7 @@ def _fold(cur: psycopg.Cursor, spans: list[SpanRecord]) -> None:
 
 
 def _write_pending(conn: psycopg.Connection, pending: list[SpanRecord]) -> None:
-    rows = []
-    for p in pending:
-        if not p.parent_span_id:
-            continue  # a pending record names the real span as its parent
-        attrs = {k: v for k, v in p.attributes.items() if k not in _PENDING_MARKERS}
-        rows.append(
-            {
-                "t": p.trace_id,
-                "s": p.parent_span_id,
-                "p": p.pending_parent_id,
-                "n": p.name,
-                "k": p.kind,
-                "svc": p.resource.service_name,
-                "op": p.operation,
-                "a": p.agent_name,
-                "st": p.start_ns,
-                "ls": max(p.end_ns, p.start_ns),
-                "at": _dumps(attrs),
-                "r": p.resource.key,
-            }
-        )
+    rows = [dict(zip(_ACTIVE_PARAMS, row, strict=True)) for row in active_span_rows(pending)]
     if rows:
         rows.sort(key=lambda r: (r["t"], r["s"]))
         with conn.cursor() as cur:

@@ -101,6 +101,32 @@ def span_row(s: SpanRecord, received_ns: int, encode: Callable[[object], bytes |
     )
 
 
+def active_span_rows(pending: list[SpanRecord]) -> list[tuple]:
+    """The active_spans rows of pending-span records, in ``_UPSERT_ACTIVE``'s column order."""
+    rows = []
+    for p in pending:
+        if not p.parent_span_id:
+            continue  # a pending record names the real span as its parent
+        attrs = {k: v for k, v in p.attributes.items() if k not in _PENDING_MARKERS}
+        rows.append(
+            (
+                p.trace_id,
+                p.parent_span_id,
+                p.pending_parent_id,
+                p.name,
+                p.kind,
+                p.resource.service_name,
+                p.operation,
+                p.agent_name,
+                p.start_ns,
+                max(p.end_ns, p.start_ns),
+                _dumps(attrs),
+                p.resource.key,
+            )
+        )
+    return rows
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a write failed because of the database (retry later) rather than the data (reject it)."""
     if isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
@@ -296,26 +322,6 @@ class Store(SqliteOracle, BatchWriter):
         return list(new)
 
     def _write_pending(self, conn: sqlite3.Connection, pending: list[SpanRecord]) -> None:
-        rows = []
-        for p in pending:
-            if not p.parent_span_id:
-                continue  # a pending record names the real span as its parent
-            attrs = {k: v for k, v in p.attributes.items() if k not in _PENDING_MARKERS}
-            rows.append(
-                (
-                    p.trace_id,
-                    p.parent_span_id,
-                    p.pending_parent_id,
-                    p.name,
-                    p.kind,
-                    p.resource.service_name,
-                    p.operation,
-                    p.agent_name,
-                    p.start_ns,
-                    max(p.end_ns, p.start_ns),
-                    _dumps(attrs),
-                    p.resource.key,
-                )
-            )
+        rows = active_span_rows(pending)
         if rows:
             conn.executemany(_UPSERT_ACTIVE, rows)
