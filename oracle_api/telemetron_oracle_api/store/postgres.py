@@ -19,15 +19,15 @@ import psycopg
 from psycopg import sql
 
 from ..hub import Committed, Hub
-from ..model import LogRecord, Resource, SpanRecord
+from ..model import Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, log_bodies, trace_summaries
+from . import attribute_index, trace_summaries
 from .batch_writer import BatchWriter
 from .interface import SPAN_COLUMNS
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
-from .sqlite import _dumps, active_span_rows, span_row
+from .sqlite import _dumps, active_span_rows, log_row, metric_row, span_row
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -198,26 +198,11 @@ class PostgresStore(PostgresReads, BatchWriter):
             if c.metric_points:
                 with conn.cursor().copy(f"COPY metric_points ({METRIC_COLUMNS}) FROM STDIN") as copy:
                     for p in c.metric_points:
-                        copy.write_row(
-                            (
-                                p.resource.key,
-                                p.resource.service_name,
-                                p.scope_name,
-                                p.name,
-                                p.unit,
-                                p.kind,
-                                p.time_ns,
-                                p.start_ns,
-                                _dumps(p.attributes),
-                                p.value,
-                                _dumps(p.data),
-                                now,
-                            )
-                        )
+                        copy.write_row(metric_row(p, now))
             if c.logs:
                 with conn.cursor().copy(f"COPY log_records ({LOG_COLUMNS}) FROM STDIN") as copy:
                     for r in c.logs:
-                        copy.write_row(_log_row(r, now))
+                        copy.write_row(log_row(r, now))
         self._known_resources.update(new_resources)
 
     def _write_resources(self, conn: psycopg.Connection, c: Committed) -> list[str]:
@@ -238,27 +223,6 @@ class PostgresStore(PostgresReads, BatchWriter):
 
 def _key(resource: Resource) -> str:
     return resource.key
-
-
-def _log_row(r: LogRecord, received_ns: int) -> tuple:
-    """The COPY row of a log record, in telemetry_reads.LOG_COLUMNS order."""
-    body, body_type = log_bodies.encode(r.body)
-    return (
-        r.resource.key,
-        r.resource.service_name,
-        r.scope_name,
-        r.time_ns,
-        r.observed_ns,
-        r.severity_number,
-        r.severity_text,
-        body,
-        _dumps(r.attributes),
-        r.trace_id,
-        r.span_id,
-        r.event_name,
-        body_type,
-        received_ns,
-    )
 
 
 def _fold(cur: psycopg.Cursor, spans: list[SpanRecord]) -> None:

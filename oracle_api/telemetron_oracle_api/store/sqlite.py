@@ -21,7 +21,7 @@ import orjson
 from telemetron_instrumentation import semconv
 
 from ..hub import Committed, Hub
-from ..model import Resource, SpanRecord
+from ..model import LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, log_bodies, span_documents, trace_summaries
 from .batch_writer import BatchWriter
@@ -29,6 +29,7 @@ from .interface import SPAN_COLUMNS
 from .retention import Retention, RetentionPolicy
 from .sqlite_oracle import SqliteOracle
 from .sqlite_reads import connect
+from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,53 @@ def active_span_rows(pending: list[SpanRecord]) -> list[tuple]:
             )
         )
     return rows
+
+
+def _insert(table: str, columns: str) -> str:
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(columns.split(',')))})"
+
+
+_INSERT_METRIC = _insert("metric_points", METRIC_COLUMNS)
+_INSERT_LOG = _insert("log_records", LOG_COLUMNS)
+
+
+def metric_row(p: MetricPoint, received_ns: int) -> tuple:
+    """A metric point's row in ``telemetry_reads.METRIC_COLUMNS`` order (both stores)."""
+    return (
+        p.resource.key,
+        p.resource.service_name,
+        p.scope_name,
+        p.name,
+        p.unit,
+        p.kind,
+        p.time_ns,
+        p.start_ns,
+        _dumps(p.attributes),
+        p.value,
+        _dumps(p.data),
+        received_ns,
+    )
+
+
+def log_row(r: LogRecord, received_ns: int) -> tuple:
+    """A log record's row in ``telemetry_reads.LOG_COLUMNS`` order (both stores)."""
+    body, body_type = log_bodies.encode(r.body)
+    return (
+        r.resource.key,
+        r.resource.service_name,
+        r.scope_name,
+        r.time_ns,
+        r.observed_ns,
+        r.severity_number,
+        r.severity_text,
+        body,
+        _dumps(r.attributes),
+        r.trace_id,
+        r.span_id,
+        r.event_name,
+        body_type,
+        received_ns,
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -236,51 +284,9 @@ class Store(SqliteOracle, BatchWriter):
             if c.pending:
                 self._write_pending(conn, c.pending)
             if c.metric_points:
-                conn.executemany(
-                    "INSERT INTO metric_points (resource_key, service_name, scope_name, name, unit, kind, time_ns,"
-                    " start_ns, attributes, value, data, received_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            p.resource.key,
-                            p.resource.service_name,
-                            p.scope_name,
-                            p.name,
-                            p.unit,
-                            p.kind,
-                            p.time_ns,
-                            p.start_ns,
-                            _dumps(p.attributes),
-                            p.value,
-                            _dumps(p.data),
-                            now,
-                        )
-                        for p in c.metric_points
-                    ],
-                )
+                conn.executemany(_INSERT_METRIC, [metric_row(p, now) for p in c.metric_points])
             if c.logs:
-                conn.executemany(
-                    "INSERT INTO log_records (resource_key, service_name, scope_name, time_ns, observed_ns,"
-                    " severity_number, severity_text, attributes, trace_id, span_id, event_name, body, body_type,"
-                    " received_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            r.resource.key,
-                            r.resource.service_name,
-                            r.scope_name,
-                            r.time_ns,
-                            r.observed_ns,
-                            r.severity_number,
-                            r.severity_text,
-                            _dumps(r.attributes),
-                            r.trace_id,
-                            r.span_id,
-                            r.event_name,
-                            *log_bodies.encode(r.body),
-                            now,
-                        )
-                        for r in c.logs
-                    ],
-                )
+                conn.executemany(_INSERT_LOG, [log_row(r, now) for r in c.logs])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
