@@ -27,7 +27,7 @@ from .interface import SPAN_COLUMNS
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
-from .sqlite import _dumps, active_span_rows, log_row, metric_row, span_row
+from .sqlite import _dumps, active_span_rows, log_row, metric_row, span_row, unknown_resources
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -206,12 +206,7 @@ class PostgresStore(PostgresReads, BatchWriter):
         self._known_resources.update(new_resources)
 
     def _write_resources(self, conn: psycopg.Connection, c: Committed) -> list[str]:
-        new: dict[str, Resource] = {}
-        for group in (c.spans, c.pending, c.metric_points, c.logs):
-            for item in group:
-                r = item.resource
-                if r.key not in self._known_resources:
-                    new[r.key] = r
+        new = unknown_resources(c, self._known_resources)
         if new:
             with conn.cursor() as cur:
                 cur.executemany(

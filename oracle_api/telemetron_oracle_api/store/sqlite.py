@@ -175,6 +175,17 @@ def log_row(r: LogRecord, received_ns: int) -> tuple:
     )
 
 
+def unknown_resources(c: Committed, known: set[str]) -> dict[str, Resource]:
+    """The resources of a batch's records that are not in ``known`` (the keys already stored), by key."""
+    new: dict[str, Resource] = {}
+    for group in (c.spans, c.pending, c.metric_points, c.logs):
+        for item in group:
+            r = item.resource
+            if r.key not in known:
+                new[r.key] = r
+    return new
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a write failed because of the database (retry later) rather than the data (reject it)."""
     if isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
@@ -314,12 +325,7 @@ class Store(SqliteOracle, BatchWriter):
         log.info("attribute values indexed in %.1f s", time.perf_counter() - started)
 
     def _write_resources(self, conn: sqlite3.Connection, c: Committed) -> list[str]:
-        new: dict[str, Resource] = {}
-        for group in (c.spans, c.pending, c.metric_points, c.logs):
-            for item in group:
-                r = item.resource
-                if r.key not in self._known_resources:
-                    new[r.key] = r
+        new = unknown_resources(c, self._known_resources)
         if new:
             conn.executemany(
                 "INSERT OR IGNORE INTO resources VALUES (?,?,?)",
