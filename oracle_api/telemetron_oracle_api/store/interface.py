@@ -1,6 +1,7 @@
-"""What the receiver, the APIs and the Oracle need from storage: one typed interface, SQLite behind it.
+"""What the receiver, the APIs and the Oracle need from storage: one typed interface, two backends behind it.
 
-A second backend implements ``TelemetryStore`` and the routes do not change. The rows it returns
+SQLite (``sqlite.py``) and PostgreSQL (``postgres.py``) implement ``TelemetryStore``; the routes do not
+change with the backend (``open.py`` picks it). The rows it returns
 are plain dicts, tuples and lists with the column names of ``schema.sql``; rendering them for a
 client is the API's part (``api/rest_model.py``, ``api/jaeger_model.py``).
 """
