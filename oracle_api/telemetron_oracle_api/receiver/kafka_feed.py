@@ -15,9 +15,9 @@ import time
 import uuid
 
 from ..hub import Committed, Hub
-from ..receiver.rejections import RejectionLog
 from .decode import ResourceCache
 from .kafka import decode_messages, decoders
+from .rejections import RejectionLog
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
-"""What the receiver, the APIs and the Oracle need from storage: one typed interface, SQLite behind it.
+"""What the receiver, the APIs and the Oracle need from storage: one typed interface, two backends behind it.
 
-A second backend implements ``TelemetryStore`` and the routes do not change. The rows it returns
+SQLite (``sqlite.py``) and PostgreSQL (``postgres.py``) implement ``TelemetryStore``; the routes do not
+change with the backend (``open.py`` picks it). The rows it returns
 are plain dicts, tuples and lists with the column names of ``schema.sql``; rendering them for a
 client is the API's part (``api/rest_model.py``, ``api/jaeger_model.py``).
 """
@@ -16,6 +17,44 @@ from ..model import Decoded
 from ..receiver.rejections import RejectionLog
 from .search import SpanSearch, TraceFilter
 from .telemetry_reads import LogFilter, MetricFilter
+
+# The stored JSON documents of a span (span_documents.py); the reads return them parsed.
+SPAN_DOCUMENTS = ("attributes", "events", "links", "dropped_counts", "scope_attributes")
+
+# Every column a span is written with, in the order of the writers' rows (``sqlite.span_row``).
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "service_name",
+    "start_ns",
+    "end_ns",
+    "duration_ns",
+    "status_code",
+    "status_message",
+    "operation",
+    "agent_name",
+    "provider",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "conversation_id",
+    "error_type",
+    "attributes",
+    "events",
+    "links",
+    "resource_key",
+    "scope_name",
+    "scope_version",
+    "trace_state",
+    "flags",
+    "dropped_counts",
+    "received_ns",
+    "scope_attributes",
+)
 
 # The span columns ``recent_span_rows`` yields, in order: what the Oracle folds in again at startup.
 # ``attributes`` and ``links`` come as stored (JSON text, or compressed: span_documents.py) and may be

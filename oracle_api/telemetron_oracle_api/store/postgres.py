@@ -19,14 +19,15 @@ import psycopg
 from psycopg import sql
 
 from ..hub import Committed, Hub
-from ..model import LogRecord, Resource, SpanRecord
+from ..model import Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, log_bodies
+from . import attribute_index, trace_summaries
 from .batch_writer import BatchWriter
+from .interface import SPAN_COLUMNS
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
-from .sqlite import _PENDING_MARKERS, _dumps
+from .sqlite import _dumps, active_span_rows, log_row, metric_row, span_row, unknown_resources
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,7 @@ _LOCK_MIGRATE = 7_316_001
 _LOCK_PARTITIONS = 7_316_002
 INT64 = 2**63
 
-_SPAN_COLUMNS = (
-    "trace_id, span_id, parent_span_id, name, kind, service_name, start_ns, end_ns, duration_ns,"
-    " status_code, status_message, operation, agent_name, provider, request_model, response_model,"
-    " input_tokens, output_tokens, conversation_id, error_type, attributes, events, links,"
-    " resource_key, scope_name, scope_version, trace_state, flags, dropped_counts, received_ns, scope_attributes"
-)
+_SPAN_COLUMNS = ", ".join(SPAN_COLUMNS)
 
 _STAGING = f"""
 CREATE TEMP TABLE IF NOT EXISTS staging_spans AS SELECT {_SPAN_COLUMNS} FROM spans WITH NO DATA;
@@ -82,43 +78,8 @@ SELECT %(t)s, %(s)s, %(p)s, %(n)s, %(k)s, %(svc)s, %(op)s, %(a)s, %(st)s, %(ls)s
 WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = %(t)s AND span_id = %(s)s)
 ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = greatest(active_spans.last_seen_ns, excluded.last_seen_ns)
 """
-
-
-def _span_row(s: SpanRecord, received_ns: int) -> tuple:
-    """The COPY row of a span, in _SPAN_COLUMNS order (this store's format: it need not follow SQLite's)."""
-    return (
-        s.trace_id,
-        s.span_id,
-        s.parent_span_id,
-        s.name,
-        s.kind,
-        s.resource.service_name,
-        s.start_ns,
-        s.end_ns,
-        s.end_ns - s.start_ns,
-        s.status_code,
-        s.status_message,
-        s.operation,
-        s.agent_name,
-        s.provider,
-        s.request_model,
-        s.response_model,
-        s.input_tokens,
-        s.output_tokens,
-        s.conversation_id,
-        s.error_type,
-        _dumps(s.attributes),
-        _dumps(s.events) if s.events else "[]",
-        _dumps(s.links) if s.links else "[]",
-        s.resource.key,
-        s.scope_name,
-        s.scope_version,
-        s.trace_state,
-        s.flags,
-        _dumps(list(s.dropped)),
-        received_ns,
-        _dumps(s.scope_attributes) if s.scope_attributes else "{}",
-    )
+# _UPSERT_ACTIVE's parameters, in the order of sqlite.active_span_rows.
+_ACTIVE_PARAMS = ("t", "s", "p", "n", "k", "svc", "op", "a", "st", "ls", "at", "r")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -211,7 +172,7 @@ class PostgresStore(PostgresReads, BatchWriter):
                 with conn.cursor() as cur:
                     with cur.copy(f"COPY staging_spans ({_SPAN_COLUMNS}) FROM STDIN") as copy:
                         for s in c.spans:
-                            copy.write_row(_span_row(s, now))
+                            copy.write_row(span_row(s, now, _dumps))  # documents as plain JSON text
                     cur.execute(
                         f"INSERT INTO spans ({_SPAN_COLUMNS}) SELECT {_SPAN_COLUMNS} FROM staging_spans"
                         " ON CONFLICT DO NOTHING RETURNING trace_id, span_id"
@@ -222,12 +183,7 @@ class PostgresStore(PostgresReads, BatchWriter):
                         " WHERE a.trace_id = s.trace_id AND a.span_id = s.span_id"
                     )
                     cur.execute("TRUNCATE staging_spans")
-                    new = []
-                    for s in c.spans:
-                        key = (s.trace_id, s.span_id)
-                        if key in fresh:
-                            fresh.discard(key)  # a second copy in the same batch was not stored
-                            new.append(s)
+                    new = trace_summaries.first_stored(c.spans, fresh)
                     with cur.copy("COPY staging_attributes (key, value, trace_id) FROM STDIN") as copy:
                         for row in attribute_index.rows(new):
                             copy.write_row(row)
@@ -242,35 +198,15 @@ class PostgresStore(PostgresReads, BatchWriter):
             if c.metric_points:
                 with conn.cursor().copy(f"COPY metric_points ({METRIC_COLUMNS}) FROM STDIN") as copy:
                     for p in c.metric_points:
-                        copy.write_row(
-                            (
-                                p.resource.key,
-                                p.resource.service_name,
-                                p.scope_name,
-                                p.name,
-                                p.unit,
-                                p.kind,
-                                p.time_ns,
-                                p.start_ns,
-                                _dumps(p.attributes),
-                                p.value,
-                                _dumps(p.data),
-                                now,
-                            )
-                        )
+                        copy.write_row(metric_row(p, now))
             if c.logs:
                 with conn.cursor().copy(f"COPY log_records ({LOG_COLUMNS}) FROM STDIN") as copy:
                     for r in c.logs:
-                        copy.write_row(_log_row(r, now))
+                        copy.write_row(log_row(r, now))
         self._known_resources.update(new_resources)
 
     def _write_resources(self, conn: psycopg.Connection, c: Committed) -> list[str]:
-        new: dict[str, Resource] = {}
-        for group in (c.spans, c.pending, c.metric_points, c.logs):
-            for item in group:
-                r = item.resource
-                if r.key not in self._known_resources:
-                    new[r.key] = r
+        new = unknown_resources(c, self._known_resources)
         if new:
             with conn.cursor() as cur:
                 cur.executemany(
@@ -284,67 +220,17 @@ def _key(resource: Resource) -> str:
     return resource.key
 
 
-def _log_row(r: LogRecord, received_ns: int) -> tuple:
-    """The COPY row of a log record, in telemetry_reads.LOG_COLUMNS order."""
-    body, body_type = log_bodies.encode(r.body)
-    return (
-        r.resource.key,
-        r.resource.service_name,
-        r.scope_name,
-        r.time_ns,
-        r.observed_ns,
-        r.severity_number,
-        r.severity_text,
-        body,
-        _dumps(r.attributes),
-        r.trace_id,
-        r.span_id,
-        r.event_name,
-        body_type,
-        received_ns,
-    )
-
-
 def _fold(cur: psycopg.Cursor, spans: list[SpanRecord]) -> None:
     """Add newly stored spans to their traces' summary rows (in trace id order: concurrent writers never deadlock)."""
-    folds: dict[str, list] = {}
-    for s in spans:
-        f = folds.get(s.trace_id)
-        if f is None:
-            f = folds[s.trace_id] = [s.start_ns, s.end_ns, 0, 0, set(), False]
-        f[0] = min(f[0], s.start_ns)
-        f[1] = max(f[1], s.end_ns)
-        f[2] += 1
-        f[3] += s.status_code == 2
-        f[4].add(s.resource.service_name)
-        f[5] = f[5] or s.parent_span_id is None
-    ordered = sorted(folds.items())
-    cur.executemany(_UPSERT_TRACE, [(t, f[0], f[1], f[2], f[3], _dumps(sorted(f[4]))) for t, f in ordered])
-    cur.executemany(_SET_ROOT, [(t,) for t, f in ordered if f[5]])
+    ordered = sorted(trace_summaries.folds(spans).items())
+    cur.executemany(
+        _UPSERT_TRACE, [(t, f.start_ns, f.end_ns, f.spans, f.errors, _dumps(sorted(f.services))) for t, f in ordered]
+    )
+    cur.executemany(_SET_ROOT, [(t,) for t, f in ordered if f.has_root])
 
 
 def _write_pending(conn: psycopg.Connection, pending: list[SpanRecord]) -> None:
-    rows = []
-    for p in pending:
-        if not p.parent_span_id:
-            continue  # a pending record names the real span as its parent
-        attrs = {k: v for k, v in p.attributes.items() if k not in _PENDING_MARKERS}
-        rows.append(
-            {
-                "t": p.trace_id,
-                "s": p.parent_span_id,
-                "p": p.pending_parent_id,
-                "n": p.name,
-                "k": p.kind,
-                "svc": p.resource.service_name,
-                "op": p.operation,
-                "a": p.agent_name,
-                "st": p.start_ns,
-                "ls": max(p.end_ns, p.start_ns),
-                "at": _dumps(attrs),
-                "r": p.resource.key,
-            }
-        )
+    rows = [dict(zip(_ACTIVE_PARAMS, row, strict=True)) for row in active_span_rows(pending)]
     if rows:
         rows.sort(key=lambda r: (r["t"], r["s"]))
         with conn.cursor() as cur:

@@ -17,50 +17,16 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
-from . import postgres_search, telemetry_reads
-from .interface import ORACLE_SPAN_COLUMNS
+from . import postgres_search, reads, telemetry_reads
+from .interface import ORACLE_SPAN_COLUMNS, SPAN_DOCUMENTS
 from .search import SpanSearch, TraceFilter
 from .telemetry_reads import POSTGRES, LogFilter, MetricFilter, Query
 
 _BATCH = 5000
 
-_SPAN_FIELDS = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "kind",
-    "service_name",
-    "start_ns",
-    "end_ns",
-    "duration_ns",
-    "status_code",
-    "status_message",
-    "operation",
-    "agent_name",
-    "provider",
-    "request_model",
-    "response_model",
-    "input_tokens",
-    "output_tokens",
-    "conversation_id",
-    "error_type",
-    "resource_key",
-    "scope_name",
-    "scope_version",
-    "trace_state",
-    "flags",
-    "received_ns",
-)
-_SPAN_DOCUMENTS = ("attributes", "events", "links", "dropped_counts", "scope_attributes")
-
-_JAEGER_COLUMNS = (
-    "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
-    " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags,"
-    " attributes, NULLIF(events, '[]'), NULLIF(links, '[]'), NULLIF(dropped_counts, '[0,0,0]'),"
-    " NULLIF(scope_attributes, '{}')"
-)
-_JAEGER_FIRST_DOCUMENT = 15
+# SQLite's columns and documents (reads.py); here the documents are JSON text, parsed after the read.
+_JAEGER_COLUMNS = ", ".join((reads.JAEGER_COLUMNS, *reads.JAEGER_DOCUMENTS))
+_JAEGER_FIRST_DOCUMENT = -len(reads.JAEGER_DOCUMENTS)
 
 _ORACLE_SELECT = ", ".join(
     {
@@ -134,11 +100,11 @@ class PostgresReads:
     # --- traces -----------------------------------------------------------------------------------
 
     def trace_spans(self, trace_id: str) -> list[dict]:
-        columns = ", ".join((*_SPAN_FIELDS, *_SPAN_DOCUMENTS))
+        columns = ", ".join((*reads.SPAN_FIELDS, *SPAN_DOCUMENTS))
         spans = []
         for row in self._rows(f"SELECT {columns} FROM spans WHERE trace_id = %s", (trace_id.lower(),)):
-            span = dict(zip(_SPAN_FIELDS, row, strict=False))
-            for name, text in zip(_SPAN_DOCUMENTS, row[len(_SPAN_FIELDS) :], strict=True):
+            span = dict(zip(reads.SPAN_FIELDS, row, strict=False))
+            for name, text in zip(SPAN_DOCUMENTS, row[len(reads.SPAN_FIELDS) :], strict=True):
                 span[name] = orjson.loads(text)
             spans.append(span)
         spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
@@ -236,8 +202,7 @@ class PostgresReads:
     def spans_in_window(self, since_ns: int, until_ns: int) -> Iterator[Mapping]:
         return iter(
             self._dicts(
-                "SELECT trace_id, span_id, parent_span_id, name, kind, start_ns, duration_ns, status_code, operation,"
-                " agent_name, provider, request_model, input_tokens, output_tokens, service_name,"
+                f"SELECT {reads.WINDOW_COLUMNS},"
                 f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.tool.name')} END AS tool_name,"
                 f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.agent.handoff.target.name')} END"
                 " AS handoff_target,"

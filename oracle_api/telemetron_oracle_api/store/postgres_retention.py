@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -84,9 +84,10 @@ def apply(conn: psycopg.Connection, policy: RetentionPolicy, now_ns: int | None 
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_RETENTION,))
 
 
-def _drop(conn: psycopg.Connection, name: str) -> None:
+def _drop(conn: psycopg.Connection, name: str, detach: Literal["CONCURRENTLY", "FINALIZE"] = "CONCURRENTLY") -> None:
+    """Detach the partition (``FINALIZE``: one whose concurrent detach was interrupted), then drop it."""
     table = sql.Identifier(name)
-    conn.execute(sql.SQL("ALTER TABLE spans DETACH PARTITION {} CONCURRENTLY").format(table))
+    conn.execute(sql.SQL("ALTER TABLE spans DETACH PARTITION {} " + detach).format(table))
     conn.execute(sql.SQL("DROP TABLE {}").format(table))
 
 
@@ -97,9 +98,7 @@ def _finish_interrupted(conn: psycopg.Connection) -> None:
         " WHERE i.inhparent = 'spans'::regclass AND i.inhdetachpending"
     ).fetchall()
     for (name,) in pending:
-        table = sql.Identifier(name)
-        conn.execute(sql.SQL("ALTER TABLE spans DETACH PARTITION {} FINALIZE").format(table))
-        conn.execute(sql.SQL("DROP TABLE {}").format(table))
+        _drop(conn, name, "FINALIZE")
 
 
 def _delete_older_than(conn: psycopg.Connection, cutoff_ns: int) -> None:

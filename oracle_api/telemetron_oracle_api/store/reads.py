@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import orjson
 
 from . import span_documents
+from .interface import SPAN_COLUMNS, SPAN_DOCUMENTS
 
 _loads = json.loads
 
@@ -73,17 +74,16 @@ def _documents(texts: str, blobs: str | None) -> list:
     return documents
 
 
-# The stored JSON columns of a span, read parsed.
-_SPAN_DOCUMENTS = ("attributes", "events", "links", "dropped_counts", "scope_attributes")
+# A span's columns other than its documents, in table order (the schema's; no PRAGMA per read).
+SPAN_FIELDS = tuple(c for c in SPAN_COLUMNS if c not in SPAN_DOCUMENTS)
 
 
 def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
     """Every column of a trace's spans by name, JSON columns parsed, in start order (then span id)."""
-    names = [r[1] for r in conn.execute("PRAGMA table_info(spans)") if r[1] not in _SPAN_DOCUMENTS]
     rows = read_rows(
-        conn, ", ".join(names), "FROM spans WHERE trace_id = ?", (trace_id.lower(),), documents=_SPAN_DOCUMENTS
+        conn, ", ".join(SPAN_FIELDS), "FROM spans WHERE trace_id = ?", (trace_id.lower(),), documents=SPAN_DOCUMENTS
     )
-    spans = [dict(zip((*names, *_SPAN_DOCUMENTS), row, strict=True)) for row in rows]
+    spans = [dict(zip((*SPAN_FIELDS, *SPAN_DOCUMENTS), row, strict=True)) for row in rows]
     spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
     return spans
 
@@ -93,11 +93,11 @@ def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
 # first three columns are the sort key. Columns holding their default come back as None (NULLIF),
 # which spares creating a string per row. The stored JSON documents come last, already parsed
 # (see read_rows); events, links and dropped counts are None when empty.
-_JAEGER_COLUMNS = (
+JAEGER_COLUMNS = (
     "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
     " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
 )
-_JAEGER_DOCUMENTS = (
+JAEGER_DOCUMENTS = (
     "attributes",
     "NULLIF(events, '[]')",
     "NULLIF(links, '[]')",
@@ -109,7 +109,7 @@ _JAEGER_DOCUMENTS = (
 def jaeger_span_rows(conn: sqlite3.Connection, trace_ids: list[str]) -> list[list]:
     """The traces' spans as the lists api/jaeger_model.py renders, sorted by trace, start and span id."""
     where = "FROM spans s WHERE s.trace_id IN (SELECT value FROM json_each(?))"
-    rows = read_rows(conn, _JAEGER_COLUMNS, where, (json.dumps(trace_ids),), documents=_JAEGER_DOCUMENTS)
+    rows = read_rows(conn, JAEGER_COLUMNS, where, (json.dumps(trace_ids),), documents=JAEGER_DOCUMENTS)
     rows.sort()  # sorted here: SQLite's sorter would copy every row
     return rows
 
@@ -216,7 +216,7 @@ def dependencies(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> list[t
 
 # --- aggregates over a time window ----------------------------------------------------------------
 
-_WINDOW_COLUMNS = (
+WINDOW_COLUMNS = (
     "trace_id, span_id, parent_span_id, name, kind, start_ns, duration_ns, status_code, operation,"
     " agent_name, provider, request_model, input_tokens, output_tokens, service_name"
 )
@@ -230,7 +230,7 @@ def _attribute(key: str) -> str:
 def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> Iterator[sqlite3.Row]:
     """Spans that started in [since, until], with the columns the aggregates need plus tool and cost."""
     return conn.execute(
-        f"SELECT {_WINDOW_COLUMNS},"
+        f"SELECT {WINDOW_COLUMNS},"
         f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.tool.name')} END AS tool_name,"
         f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.agent.handoff.target.name')} END"
         " AS handoff_target,"

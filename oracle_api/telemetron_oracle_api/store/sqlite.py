@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from importlib import resources as package_files
 from pathlib import Path
 
@@ -20,13 +21,15 @@ import orjson
 from telemetron_instrumentation import semconv
 
 from ..hub import Committed, Hub
-from ..model import Resource, SpanRecord
+from ..model import LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
 from . import attribute_index, log_bodies, span_documents, trace_summaries
 from .batch_writer import BatchWriter
+from .interface import SPAN_COLUMNS
 from .retention import Retention, RetentionPolicy
 from .sqlite_oracle import SqliteOracle
 from .sqlite_reads import connect
+from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +50,7 @@ SYNCHRONOUS = "FULL"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
-_INSERT_SPAN = """
-INSERT OR IGNORE INTO spans (
-    trace_id, span_id, parent_span_id, name, kind, service_name, start_ns, end_ns, duration_ns,
-    status_code, status_message, operation, agent_name, provider, request_model, response_model,
-    input_tokens, output_tokens, conversation_id, error_type, attributes, events, links,
-    resource_key, scope_name, scope_version, trace_state, flags, dropped_counts, received_ns, scope_attributes
-) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-"""
+_INSERT_SPAN = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
 
 _UPSERT_ACTIVE = """
 INSERT INTO active_spans (
@@ -69,7 +65,8 @@ ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, e
 _NO_DROPS = "[0,0,0]"
 
 
-def _span_row(s: SpanRecord, received_ns: int) -> tuple:
+def span_row(s: SpanRecord, received_ns: int, encode: Callable[[object], bytes | str] = span_documents.encode) -> tuple:
+    """A span's row in ``SPAN_COLUMNS`` order; ``encode`` stores its non-empty documents (PostgreSQL: JSON text)."""
     return (
         s.trace_id,
         s.span_id,
@@ -91,9 +88,9 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
         s.output_tokens,
         s.conversation_id,
         s.error_type,
-        span_documents.encode(s.attributes) if s.attributes else "{}",
-        span_documents.encode(s.events) if s.events else "[]",
-        span_documents.encode(s.links) if s.links else "[]",
+        encode(s.attributes) if s.attributes else "{}",
+        encode(s.events) if s.events else "[]",
+        encode(s.links) if s.links else "[]",
         s.resource.key,
         s.scope_name,
         s.scope_version,
@@ -101,8 +98,92 @@ def _span_row(s: SpanRecord, received_ns: int) -> tuple:
         s.flags,
         _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
         received_ns,
-        span_documents.encode(s.scope_attributes) if s.scope_attributes else "{}",
+        encode(s.scope_attributes) if s.scope_attributes else "{}",
     )
+
+
+def active_span_rows(pending: list[SpanRecord]) -> list[tuple]:
+    """The active_spans rows of pending-span records, in ``_UPSERT_ACTIVE``'s column order."""
+    rows = []
+    for p in pending:
+        if not p.parent_span_id:
+            continue  # a pending record names the real span as its parent
+        attrs = {k: v for k, v in p.attributes.items() if k not in _PENDING_MARKERS}
+        rows.append(
+            (
+                p.trace_id,
+                p.parent_span_id,
+                p.pending_parent_id,
+                p.name,
+                p.kind,
+                p.resource.service_name,
+                p.operation,
+                p.agent_name,
+                p.start_ns,
+                max(p.end_ns, p.start_ns),
+                _dumps(attrs),
+                p.resource.key,
+            )
+        )
+    return rows
+
+
+def _insert(table: str, columns: str) -> str:
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(columns.split(',')))})"
+
+
+_INSERT_METRIC = _insert("metric_points", METRIC_COLUMNS)
+_INSERT_LOG = _insert("log_records", LOG_COLUMNS)
+
+
+def metric_row(p: MetricPoint, received_ns: int) -> tuple:
+    """A metric point's row in ``telemetry_reads.METRIC_COLUMNS`` order (both stores)."""
+    return (
+        p.resource.key,
+        p.resource.service_name,
+        p.scope_name,
+        p.name,
+        p.unit,
+        p.kind,
+        p.time_ns,
+        p.start_ns,
+        _dumps(p.attributes),
+        p.value,
+        _dumps(p.data),
+        received_ns,
+    )
+
+
+def log_row(r: LogRecord, received_ns: int) -> tuple:
+    """A log record's row in ``telemetry_reads.LOG_COLUMNS`` order (both stores)."""
+    body, body_type = log_bodies.encode(r.body)
+    return (
+        r.resource.key,
+        r.resource.service_name,
+        r.scope_name,
+        r.time_ns,
+        r.observed_ns,
+        r.severity_number,
+        r.severity_text,
+        body,
+        _dumps(r.attributes),
+        r.trace_id,
+        r.span_id,
+        r.event_name,
+        body_type,
+        received_ns,
+    )
+
+
+def unknown_resources(c: Committed, known: set[str]) -> dict[str, Resource]:
+    """The resources of a batch's records that are not in ``known`` (the keys already stored), by key."""
+    new: dict[str, Resource] = {}
+    for group in (c.spans, c.pending, c.metric_points, c.logs):
+        for item in group:
+            r = item.resource
+            if r.key not in known:
+                new[r.key] = r
+    return new
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -205,7 +286,7 @@ class Store(SqliteOracle, BatchWriter):
             new_resources = self._write_resources(conn, c)
             if c.spans:
                 rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
-                inserted = conn.executemany(_INSERT_SPAN, [_span_row(s, now) for s in c.spans]).rowcount
+                inserted = conn.executemany(_INSERT_SPAN, [span_row(s, now) for s in c.spans]).rowcount
                 conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
                 trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
                 ended = [key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active]
@@ -214,51 +295,9 @@ class Store(SqliteOracle, BatchWriter):
             if c.pending:
                 self._write_pending(conn, c.pending)
             if c.metric_points:
-                conn.executemany(
-                    "INSERT INTO metric_points (resource_key, service_name, scope_name, name, unit, kind, time_ns,"
-                    " start_ns, attributes, value, data, received_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            p.resource.key,
-                            p.resource.service_name,
-                            p.scope_name,
-                            p.name,
-                            p.unit,
-                            p.kind,
-                            p.time_ns,
-                            p.start_ns,
-                            _dumps(p.attributes),
-                            p.value,
-                            _dumps(p.data),
-                            now,
-                        )
-                        for p in c.metric_points
-                    ],
-                )
+                conn.executemany(_INSERT_METRIC, [metric_row(p, now) for p in c.metric_points])
             if c.logs:
-                conn.executemany(
-                    "INSERT INTO log_records (resource_key, service_name, scope_name, time_ns, observed_ns,"
-                    " severity_number, severity_text, attributes, trace_id, span_id, event_name, body, body_type,"
-                    " received_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            r.resource.key,
-                            r.resource.service_name,
-                            r.scope_name,
-                            r.time_ns,
-                            r.observed_ns,
-                            r.severity_number,
-                            r.severity_text,
-                            _dumps(r.attributes),
-                            r.trace_id,
-                            r.span_id,
-                            r.event_name,
-                            *log_bodies.encode(r.body),
-                            now,
-                        )
-                        for r in c.logs
-                    ],
-                )
+                conn.executemany(_INSERT_LOG, [log_row(r, now) for r in c.logs])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -286,12 +325,7 @@ class Store(SqliteOracle, BatchWriter):
         log.info("attribute values indexed in %.1f s", time.perf_counter() - started)
 
     def _write_resources(self, conn: sqlite3.Connection, c: Committed) -> list[str]:
-        new: dict[str, Resource] = {}
-        for group in (c.spans, c.pending, c.metric_points, c.logs):
-            for item in group:
-                r = item.resource
-                if r.key not in self._known_resources:
-                    new[r.key] = r
+        new = unknown_resources(c, self._known_resources)
         if new:
             conn.executemany(
                 "INSERT OR IGNORE INTO resources VALUES (?,?,?)",
@@ -300,26 +334,6 @@ class Store(SqliteOracle, BatchWriter):
         return list(new)
 
     def _write_pending(self, conn: sqlite3.Connection, pending: list[SpanRecord]) -> None:
-        rows = []
-        for p in pending:
-            if not p.parent_span_id:
-                continue  # a pending record names the real span as its parent
-            attrs = {k: v for k, v in p.attributes.items() if k not in _PENDING_MARKERS}
-            rows.append(
-                (
-                    p.trace_id,
-                    p.parent_span_id,
-                    p.pending_parent_id,
-                    p.name,
-                    p.kind,
-                    p.resource.service_name,
-                    p.operation,
-                    p.agent_name,
-                    p.start_ns,
-                    max(p.end_ns, p.start_ns),
-                    _dumps(attrs),
-                    p.resource.key,
-                )
-            )
+        rows = active_span_rows(pending)
         if rows:
             conn.executemany(_UPSERT_ACTIVE, rows)

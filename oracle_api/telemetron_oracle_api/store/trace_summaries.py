@@ -54,14 +54,27 @@ FROM spans s GROUP BY s.trace_id ORDER BY s.trace_id
 """
 
 
-@dataclass
-class _Fold:
+@dataclass(slots=True)
+class Fold:
+    """What a batch's new spans add to one trace's summary row."""
+
     start_ns: int
     end_ns: int
     spans: int = 0
     errors: int = 0
     services: set[str] = field(default_factory=set)
     has_root: bool = False
+
+
+def first_stored(spans: list[SpanRecord], fresh: set[tuple[str, str]]) -> list[SpanRecord]:
+    """The spans whose (trace id, span id) the insert reported as stored, each id once (``fresh`` is consumed)."""
+    out = []
+    for s in spans:
+        key = (s.trace_id, s.span_id)
+        if key in fresh:
+            fresh.discard(key)  # a second copy in the same batch was ignored
+            out.append(s)
+    return out
 
 
 def newly_stored(
@@ -74,33 +87,33 @@ def newly_stored(
     if inserted == len(spans):
         return spans
     fresh = {(r[0], r[1]) for r in conn.execute("SELECT trace_id, span_id FROM spans WHERE rowid > ?", (rowid_before,))}
-    out = []
-    for s in spans:
-        key = (s.trace_id, s.span_id)
-        if key in fresh:
-            fresh.discard(key)  # a second copy in the same batch was ignored
-            out.append(s)
-    return out
+    return first_stored(spans, fresh)
 
 
-def fold(conn: sqlite3.Connection, spans: Iterable[SpanRecord]) -> None:
-    """Add newly stored spans to their traces' summary rows."""
-    folds: dict[str, _Fold] = {}
+def folds(spans: Iterable[SpanRecord]) -> dict[str, Fold]:
+    """Newly stored spans summed up by trace: both stores upsert these into ``traces``."""
+    out: dict[str, Fold] = {}
     for s in spans:
-        f = folds.get(s.trace_id)
+        f = out.get(s.trace_id)
         if f is None:
-            f = folds[s.trace_id] = _Fold(s.start_ns, s.end_ns)
+            f = out[s.trace_id] = Fold(s.start_ns, s.end_ns)
         f.start_ns = min(f.start_ns, s.start_ns)
         f.end_ns = max(f.end_ns, s.end_ns)
         f.spans += 1
         f.errors += s.status_code == 2
         f.services.add(s.resource.service_name)
         f.has_root = f.has_root or s.parent_span_id is None
+    return out
+
+
+def fold(conn: sqlite3.Connection, spans: Iterable[SpanRecord]) -> None:
+    """Add newly stored spans to their traces' summary rows."""
+    by_trace = folds(spans)
     conn.executemany(
         _UPSERT,
         [
             (trace_id, f.start_ns, f.end_ns, f.spans, f.errors, _dumps(sorted(f.services)))
-            for trace_id, f in folds.items()
+            for trace_id, f in by_trace.items()
         ],
     )
-    conn.executemany(_SET_ROOT, [(trace_id,) for trace_id, f in folds.items() if f.has_root])
+    conn.executemany(_SET_ROOT, [(trace_id,) for trace_id, f in by_trace.items() if f.has_root])
