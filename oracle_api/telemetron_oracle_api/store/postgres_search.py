@@ -12,6 +12,7 @@ import json
 import psycopg
 from psycopg.rows import dict_row
 
+from ..formats import compact_json
 from . import search
 from .search import SpanSearch, TraceFilter
 
@@ -44,9 +45,9 @@ class _Where:
 def _needles(key: str, value: str) -> list[str]:
     needles = search.attribute_needles(key, value)
     if search._BASE64.match(value) and value:
-        needles.append(f'{search._stored(key)}:{{"$bytes":{search._stored(value)}}}')
+        needles.append(f'{compact_json(key)}:{{"$bytes":{compact_json(value)}}}')
     if search._structured_value(value) is not None:
-        needles.append(f"{search._stored(key)}:{value[0]}")
+        needles.append(f"{compact_json(key)}:{value[0]}")
     return needles
 
 

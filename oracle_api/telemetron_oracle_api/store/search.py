@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ..formats import SPAN_KINDS, go_json, go_json_text
+from ..formats import SPAN_KINDS, compact_json, go_json, go_json_text
 from . import attribute_index, span_documents
 
 # --- attribute matching ---------------------------------------------------------------------------
@@ -27,9 +27,6 @@ _INT = re.compile(r"^[+-]?\d+$")
 def json_path(key: str) -> str:
     """A JSON path selecting one top-level attribute whose name contains dots."""
     return '$."' + key.replace('"', '\\"') + '"'
-
-
-_stored = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as the writer stores JSON
 
 
 def _candidates(value: str) -> list:
@@ -52,12 +49,12 @@ def _candidates(value: str) -> list:
 
 def _spellings(value: object) -> set[str]:
     """How stored JSON text spells ``value``: the writer's orjson writes 1e-7 where json (older rows) wrote 1e-07."""
-    return {_stored(value), orjson.dumps(value).decode()}
+    return {compact_json(value), orjson.dumps(value).decode()}
 
 
 def attribute_needles(key: str, value: str) -> list[str]:
     """``"key":value`` as the stored JSON text spells it, for each candidate type of the value."""
-    return [_stored(key) + ":" + spelled for c in _candidates(value) for spelled in sorted(_spellings(c))]
+    return [compact_json(key) + ":" + spelled for c in _candidates(value) for spelled in sorted(_spellings(c))]
 
 
 def _structured_value(value: str) -> object | None:
@@ -102,7 +99,7 @@ def attribute_match(
     if _BASE64.match(value) and value:
         sql += f" OR json_extract({json_column}, ?) = ?"
         params += [f'{path}."$bytes"', value]
-        needles.append(f'{_stored(key)}:{{"$bytes":{_stored(value)}}}')
+        needles.append(f'{compact_json(key)}:{{"$bytes":{compact_json(value)}}}')
     if conn is not None and _structured_value(value) is not None:
         function = _go_json_function(conn)
         sql += (
@@ -110,7 +107,7 @@ def attribute_match(
             f" AND {function}(json_extract({json_column}, ?)) = ?)"
         )
         params += [path, path, _go_json_text_of(value)]
-        needles.append(f"{_stored(key)}:{value[0]}")
+        needles.append(f"{compact_json(key)}:{value[0]}")
     sql = f"({sql})"
     if raw:
         prefilter = " OR ".join(f"instr({json_column}, ?) > 0" for _ in needles)
@@ -332,7 +329,7 @@ def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tupl
     on_link, link_params = attribute_match("json_extract(l.value, '$.attributes')", key, value, raw=False, conn=conn)
     needles = attribute_needles(key, value)
     if _BASE64.match(value) and value:
-        needles.append(f'{_stored(key)}:{{"$bytes":{_stored(value)}}}')  # bytes on an event or a link
+        needles.append(f'{compact_json(key)}:{{"$bytes":{compact_json(value)}}}')  # bytes on an event or a link
     in_events = " OR ".join(f"instr({_EVENTS}, ?) > 0" for _ in needles)
     in_links = " OR ".join(f"instr({_LINKS}, ?) > 0" for _ in needles)
     sql = (

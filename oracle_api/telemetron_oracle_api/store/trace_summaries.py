@@ -7,14 +7,12 @@ without a parent looks at the trace's stored roots, to keep the earliest one.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..formats import compact_json
 from ..model import SpanRecord
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as SQLite writes JSON
 
 _UPSERT = """
 INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, services)
@@ -112,7 +110,7 @@ def fold(conn: sqlite3.Connection, spans: Iterable[SpanRecord]) -> None:
     conn.executemany(
         _UPSERT,
         [
-            (trace_id, f.start_ns, f.end_ns, f.spans, f.errors, _dumps(sorted(f.services)))
+            (trace_id, f.start_ns, f.end_ns, f.spans, f.errors, compact_json(sorted(f.services)))
             for trace_id, f in by_trace.items()
         ],
     )
