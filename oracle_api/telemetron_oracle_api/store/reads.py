@@ -185,7 +185,7 @@ def services(conn: sqlite3.Connection) -> list[str]:
 
 
 def operations(conn: sqlite3.Connection, service: str | None, span_kind: int | None = None) -> list[tuple[str, int]]:
-    """(span name, OTLP kind) pairs, sorted; for one service or all."""
+    """(span name, OTLP kind) pairs, sorted; for one service or all (the operations table, schema.sql)."""
     where: list[str] = []
     params: list[object] = []
     if service:
@@ -194,7 +194,7 @@ def operations(conn: sqlite3.Connection, service: str | None, span_kind: int | N
     if span_kind is not None:
         where.append("kind = ?")
         params.append(span_kind)
-    sql = "SELECT DISTINCT name, kind FROM spans"
+    sql = "SELECT DISTINCT name, kind FROM operations"
     if where:
         sql += " WHERE " + " AND ".join(where)
     return [(r[0], r[1]) for r in conn.execute(sql + " ORDER BY name, kind", params)]

@@ -38,6 +38,10 @@ SIZE_HEADROOM = 0.05
 SIZE_CHECK_S = 0.25
 
 _ARRIVAL_ORDERED = ("metric_points", "log_records")
+# An operation whose newest span starts before every span still stored has none left (schema.sql).
+_DELETE_GONE_OPERATIONS = (
+    "DELETE FROM operations WHERE last_ns < coalesce((SELECT min(start_ns) FROM spans), 9223372036854775807)"
+)
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,7 @@ class Retention:
         spans = conn.execute("DELETE FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,)).rowcount
         conn.execute("DELETE FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,))
         conn.execute("DELETE FROM active_spans WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,))
+        conn.execute(_DELETE_GONE_OPERATIONS)
         self.stats.traces += len(trace_ids)
         self._count("spans", spans, why)
 

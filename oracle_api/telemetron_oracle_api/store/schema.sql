@@ -57,9 +57,22 @@ DROP INDEX IF EXISTS spans_agent;
 DROP INDEX IF EXISTS spans_model;
 CREATE INDEX IF NOT EXISTS spans_conversation ON spans (conversation_id) WHERE conversation_id IS NOT NULL;
 -- Trace viewing (store/reads.py): time-window scans (metrics, Jaeger search without a service,
--- dependencies) and the operation list of a service (Jaeger's operation picker).
+-- dependencies).
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
-CREATE INDEX IF NOT EXISTS spans_service_operation ON spans (service_name, name, kind);
+-- The operation list (Jaeger's operation picker) reads the operations table: an index of every
+-- span by service, name and kind cost 45 bytes a span for a list of a few dozen rows.
+DROP INDEX IF EXISTS spans_service_operation;
+
+-- The distinct (service, span name, kind) of the stored spans, upserted with each batch. last_ns is
+-- the newest start among them: once every stored span starts later, none of them is left and
+-- retention drops the row (store/retention.py).
+CREATE TABLE IF NOT EXISTS operations (
+    service_name TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    kind         INTEGER NOT NULL,
+    last_ns      INTEGER NOT NULL,
+    PRIMARY KEY (service_name, name, kind)
+) WITHOUT ROWID;
 
 -- Search by attribute: which traces carry a short string attribute value on a span, its scope,
 -- an event or a link, one row per distinct (key, value) in a trace (store/attribute_index.py says which

@@ -64,6 +64,28 @@ ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, e
 
 _NO_DROPS = "[0,0,0]"
 
+_UPSERT_OPERATION = (
+    "INSERT INTO operations (service_name, name, kind, last_ns) VALUES (?,?,?,?)"
+    " ON CONFLICT (service_name, name, kind) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)"
+)
+# Stores written before the operations table existed: their spans' operations, once, on open
+# (one statement: a crash leaves the table empty, and the next open fills it).
+_SPANS_WITHOUT_OPERATIONS = "SELECT EXISTS (SELECT 1 FROM spans) AND NOT EXISTS (SELECT 1 FROM operations)"
+_BACKFILL_OPERATIONS = (
+    "INSERT OR IGNORE INTO operations (service_name, name, kind, last_ns)"
+    " SELECT service_name, name, kind, max(start_ns) FROM spans GROUP BY 1, 2, 3"
+)
+
+
+def operation_rows(spans: list[SpanRecord]) -> list[tuple[str, str, int, int]]:
+    """(service, span name, kind, newest start) of each distinct operation among ``spans``."""
+    newest: dict[tuple[str, str, int], int] = {}
+    for s in spans:
+        key = (s.resource.service_name, s.name, s.kind)
+        if newest.get(key, -1) < s.start_ns:
+            newest[key] = s.start_ns
+    return [(*key, start) for key, start in newest.items()]
+
 
 def span_row(s: SpanRecord, received_ns: int, encode: Callable[[object], bytes | str] = span_documents.encode) -> tuple:
     """A span's row in ``SPAN_COLUMNS`` order; ``encode`` stores its non-empty documents (PostgreSQL: JSON text)."""
@@ -241,6 +263,9 @@ class Store(SqliteOracle, BatchWriter):
         _add_missing_columns(self._writer)
         if "spans" in tables and "trace_attributes" not in tables:
             self._backfill_attribute_index()
+        if self._writer.execute(_SPANS_WITHOUT_OPERATIONS).fetchone()[0]:
+            log.info("listing the operations of stored spans (once, for the operation list)")
+            self._writer.execute(_BACKFILL_OPERATIONS)
         self._writer.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
         self._writer.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         self._known_resources: set[str] = {r[0] for r in self._writer.execute("SELECT resource_key FROM resources")}
@@ -288,6 +313,7 @@ class Store(SqliteOracle, BatchWriter):
                 rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
                 inserted = conn.executemany(_INSERT_SPAN, [span_row(s, now) for s in c.spans]).rowcount
                 conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
+                conn.executemany(_UPSERT_OPERATION, operation_rows(c.spans))
                 trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
                 ended = [key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active]
                 if ended:
