@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import struct
 from collections.abc import Iterator
 
 from google.protobuf.message import DecodeError, Message
@@ -33,7 +34,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from ..model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from .normalize import promote
-from .wire import MAX_NESTING, NOT_UTF8, TOO_DEEP, MalformedRequest, Part, fields, parse_lenient
+from .otlp_view import SpanView, TraceRequestView
+from .wire import MAX_NESTING, NOT_UTF8, TOO_DEEP, MalformedRequest, Part, fields, parse_key_value, parse_lenient
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
@@ -86,19 +88,145 @@ def attributes(kvs, parts: list[Part]) -> dict:
     """Attributes as a dict; a value nested too deep is left out and noted in ``parts``."""
     out = {}
     for kv in kvs:
-        value = kv.value
-        which = value.WhichOneof("value")
-        # Most attributes are plain strings, ints, bools and finite doubles: skip the general path.
-        if which in _PLAIN:
-            out[kv.key] = getattr(value, which)
-        elif which == "double_value" and math.isfinite(d := value.double_value):
-            out[kv.key] = d
-        else:
+        try:
+            out[kv.key] = _attribute_value(kv.value)
+        except _TooDeep:
+            parts.append(("attribute", TOO_DEEP, kv.key))
+    return out
+
+
+def _attribute_value(value) -> object:
+    which = value.WhichOneof("value")
+    # Most attributes are plain strings, ints, bools and finite doubles: skip the general path.
+    if which in _PLAIN:
+        return getattr(value, which)
+    if which == "double_value" and math.isfinite(d := value.double_value):
+        return d
+    return any_value(value)
+
+
+# --- span attributes as bytes (otlp_view.py) -------------------------------------------------------
+
+_SCALARS = (str, int, float, bool)
+_UNPACK_DOUBLE = struct.Struct("<d").unpack_from
+_INT64_WRAP = 2**64
+
+
+class KeyValueCache:
+    """(key, value) by the attribute's bytes: most of a span's attributes repeat those of earlier spans.
+
+    Only scalar values and arrays of scalars (kept as a tuple, handed out as a new list) are kept,
+    and only from short attributes; at ``max_entries`` the cache starts again empty.
+    """
+
+    def __init__(self, max_entries: int = 16_384, max_bytes: int = 256) -> None:
+        self._entries: dict[bytes, tuple[str, object]] = {}
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+
+    def span_attributes(self, raws, parts: list[Part]) -> dict:
+        """The attributes of a SpanView (raw KeyValue bytes) as a dict, as ``attributes`` gives them."""
+        out: dict[str, object] = {}
+        entries = self._entries
+        for raw in raws:
+            hit = entries.get(raw)
+            if hit is None:
+                hit = self._parse(raw, parts)
+                if hit is None:
+                    continue
+            key, value = hit
+            out[key] = list(value) if value.__class__ is tuple else value
+        return out
+
+    def _parse(self, raw: bytes, parts: list[Part]) -> tuple[str, object] | None:
+        found = _canonical_key_value(raw)
+        if found is None:
+            kv = parse_key_value(raw)
+            if isinstance(kv, tuple):
+                parts.append(kv)
+                return None
             try:
-                out[kv.key] = any_value(value)
+                found = (kv.key, _attribute_value(kv.value))
             except _TooDeep:
                 parts.append(("attribute", TOO_DEEP, kv.key))
-    return out
+                return None
+        value = found[1]
+        if len(raw) <= self._max_bytes:
+            if value.__class__ is list:
+                if all(v is None or v.__class__ in _SCALARS for v in value):
+                    self._keep(raw, (found[0], tuple(value)))
+            elif value is None or value.__class__ in _SCALARS:
+                self._keep(raw, found)
+        return found
+
+    def _keep(self, raw: bytes, entry: tuple[str, object]) -> None:
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()
+        self._entries[raw] = entry
+
+
+def _length(raw: bytes, pos: int) -> tuple[int, int]:
+    """A length of one or two varint bytes at ``pos`` and the position after it; (-1, pos) otherwise."""
+    first = raw[pos]
+    if first < 0x80:
+        return first, pos + 1
+    second = raw[pos + 1]
+    if second < 0x80:
+        return (first & 0x7F) | (second << 7), pos + 2
+    return -1, pos
+
+
+def _canonical_key_value(raw: bytes) -> tuple[str, object] | None:
+    """(key, value) of a KeyValue laid out as exporters write it (the key, then one plain value:
+    string, bool, int or finite double; lengths under 16 KiB); None for anything else, which the
+    caller gives protobuf's parser (also for text that is not UTF-8, so the same rules refuse it)."""
+    end = len(raw)
+    try:
+        if raw[0] != 0x0A:
+            return None
+        key_length, pos = _length(raw, 1)
+        if key_length < 0 or pos + key_length > end:
+            return None
+        key = raw[pos : pos + key_length].decode()
+        pos += key_length
+        if pos == end:
+            return key, None  # no value at all
+        if raw[pos] != 0x12:
+            return None
+        value_length, pos = _length(raw, pos + 1)
+        if value_length < 0 or pos + value_length != end:
+            return None
+        if pos == end:
+            return key, None  # an empty AnyValue
+        tag = raw[pos]
+        if tag == 0x0A:  # string_value
+            text_length, start = _length(raw, pos + 1)
+            if text_length < 0 or start + text_length != end:
+                return None
+            return key, raw[start:end].decode()
+        if tag == 0x18:  # int_value: a varint, two's complement for negatives
+            number, shift, pos = 0, 0, pos + 1
+            while pos < end and shift < 64:
+                byte = raw[pos]
+                number |= (byte & 0x7F) << shift
+                pos += 1
+                shift += 7
+                if byte < 0x80:
+                    if pos != end or number >= _INT64_WRAP:
+                        return None
+                    return key, number - _INT64_WRAP if number >= INT64_MAX + 1 else number
+            return None
+        if tag == 0x21 and pos + 9 == end:  # double_value
+            d = _UNPACK_DOUBLE(raw, pos + 1)[0]
+            return (key, d) if math.isfinite(d) else None
+        if tag == 0x10 and pos + 2 == end and raw[pos + 1] < 2:  # bool_value
+            return key, raw[pos + 1] == 1
+    except (IndexError, UnicodeDecodeError):
+        return None
+    return None
+
+
+_KEY_VALUES = KeyValueCache()
 
 
 class ResourceCache:
@@ -155,9 +283,13 @@ _ITEM_TYPE: dict[type[Message], type[Message]] = {
 Group = tuple[Resource, InstrumentationScope, list]
 
 
+# The type each request is parsed with when it parses whole: traces through the view (otlp_view.py).
+_STRICT_TYPE: dict[type[Message], type[Message]] = {ExportTraceServiceRequest: TraceRequestView}
+
+
 def _groups(raw: bytes, request_type, resources: ResourceCache, out: Decoded) -> Iterator[Group]:
     try:
-        request = request_type.FromString(raw)
+        request = _STRICT_TYPE.get(request_type, request_type).FromString(raw)
     except DecodeError:
         yield from _groups_lenient(raw, request_type, resources, out)
         return
@@ -263,7 +395,10 @@ def _links(span, parts: list[Part]) -> list[dict]:
 
 def _span_record(span, resource: Resource, scope, scope_attributes: dict, parts: list[Part]) -> SpanRecord:
     parent = span.parent_span_id
-    attrs = attributes(span.attributes, parts)
+    if span.__class__ is SpanView:
+        attrs = _KEY_VALUES.span_attributes(span.attributes, parts)
+    else:  # parsed by the lenient path, as a generated Span
+        attrs = attributes(span.attributes, parts)
     events = _events(span, parts) if span.events else []
     links = _links(span, parts) if span.links else []
     dropped = (span.dropped_attributes_count, span.dropped_events_count, span.dropped_links_count)

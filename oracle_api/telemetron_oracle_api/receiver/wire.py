@@ -81,11 +81,11 @@ def parse_lenient(message_type, payload: bytes):
         element_type, what = splittable[number]
         field = message_type.DESCRIPTOR.fields_by_number[number]
         if element_type is KeyValue:
-            try:
-                element, element_parts = KeyValue.FromString(value), []
-            except DecodeError:
-                parts.append((what, TOO_DEEP if _nesting(value) > MAX_NESTING else NOT_UTF8, _key_of(value)))
+            found = parse_key_value(value)
+            if isinstance(found, tuple):
+                parts.append(found)
                 continue
+            element, element_parts = found, []
         else:
             element, element_parts = parse_lenient(element_type, value)
             if element is None:
@@ -97,6 +97,14 @@ def parse_lenient(message_type, payload: bytes):
             getattr(message, field.name).CopyFrom(element)
         parts.extend(element_parts)
     return message, parts
+
+
+def parse_key_value(payload: bytes) -> KeyValue | Part:
+    """One attribute on the wire: the KeyValue, or why it cannot be kept (the part left out)."""
+    try:
+        return KeyValue.FromString(payload)
+    except DecodeError:
+        return ("attribute", TOO_DEEP if _nesting(payload) > MAX_NESTING else NOT_UTF8, _key_of(payload))
 
 
 def _key_of(kv_payload: bytes) -> str:
