@@ -205,7 +205,8 @@ def test_a_store_made_by_the_previous_schema_opens_and_gets_the_column(tmp_path)
             " '[]', '[]', 'r1', 'old-lib', '1', '', 1, '[0,0,0]', ?)",
             (TRACE, T0, T0 + 1000, T0),
         )
-        conn.execute("INSERT INTO trace_attributes VALUES ('k', 'v', ?)", (TRACE,))
+        conn.execute("INSERT INTO attribute_keys VALUES (1, 'k')")
+        conn.execute("INSERT INTO attribute_traces VALUES (1, 'v', ?)", (bytes.fromhex(TRACE),))
         conn.execute(
             "INSERT INTO traces VALUES (?, ?, ?, 1, 0, 'old span', 'old-service', '[\"old-service\"]')",
             (TRACE, T0, T0 + 1000),

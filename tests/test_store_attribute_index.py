@@ -1,4 +1,4 @@
-"""The trace_attributes table: which values it holds, and searches that use it find what a scan finds.
+"""The attribute index (attribute_traces): which values it holds, and searches that use it find what a scan finds.
 
 Real SQLite files through the real Store writer; searches through store/search.py, compared
 with the same search forced to walk spans.
@@ -87,7 +87,11 @@ def store(tmp_path: Path):
 
 def indexed(path: Path) -> set[tuple]:
     with sqlite3.connect(path) as conn:
-        return set(conn.execute("SELECT key, value, trace_id FROM trace_attributes"))
+        return set(
+            conn.execute(
+                "SELECT k.key, a.value, lower(hex(a.trace)) FROM attribute_traces a JOIN attribute_keys k USING (key_id)"
+            )
+        )
 
 
 def test_short_strings_of_spans_events_and_links_are_indexed_once_per_trace(store):
@@ -111,14 +115,40 @@ def test_numbers_bools_long_strings_and_message_contents_are_not_indexed(store):
     assert ("count", 5) not in values and ("count", "5") in values  # the string "5" only
 
 
-def test_a_store_written_before_the_table_existed_is_indexed_at_startup(store, tmp_path):
+def test_a_store_written_before_the_index_existed_is_indexed_at_startup(store, tmp_path):
     before = indexed(store.path)
     store.close()
     with sqlite3.connect(store.path) as conn:
-        conn.execute("DROP TABLE trace_attributes")
+        conn.execute("DROP TABLE attribute_traces")
+        conn.execute("DROP TABLE attribute_keys")
     reopened = Store(store.path)
     try:
         assert indexed(store.path) == before
+    finally:
+        reopened.close()
+
+
+def test_the_older_index_of_key_value_and_hex_trace_id_is_carried_over_at_startup(store, tmp_path):
+    before = indexed(store.path)
+    store.close()
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("DROP TABLE attribute_traces")
+        conn.execute("DROP TABLE attribute_keys")
+        conn.execute(
+            "CREATE TABLE trace_attributes (key TEXT NOT NULL, value TEXT NOT NULL, trace_id TEXT NOT NULL,"
+            " PRIMARY KEY (key, value, trace_id)) WITHOUT ROWID"
+        )
+        conn.executemany("INSERT INTO trace_attributes VALUES (?, ?, ?)", sorted(before))
+        conn.execute("INSERT INTO trace_attributes VALUES ('only.in.the.older', 'index', ?)", (f"{9:032x}",))
+    reopened = Store(store.path)
+    try:
+        assert indexed(store.path) == before | {("only.in.the.older", "index", f"{9:032x}")}
+        with sqlite3.connect(store.path) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "trace_attributes" not in tables
+        # Keys numbered by the carry-over are the writer's too: a new span with one of them is indexed.
+        reopened.write(Decoded(spans=[span(10, 0, attributes={"only.in.the.older": "again"})]))
+        assert ("only.in.the.older", "again", f"{10:032x}") in indexed(store.path)
     finally:
         reopened.close()
 
@@ -242,4 +272,4 @@ def test_readers_see_the_rows_of_a_committed_batch(tmp_path):
             assert search.find_trace_ids(conn, search.SpanSearch(tags={"customer.id": "late"})) == [f"{9:032x}"]
     finally:
         s.close()
-    assert connect(tmp_path / "t.db", readonly=True).execute("SELECT count(*) FROM trace_attributes").fetchone()[0] == 1
+    assert connect(tmp_path / "t.db", readonly=True).execute("SELECT count(*) FROM attribute_traces").fetchone()[0] == 1

@@ -1,5 +1,9 @@
-"""The trace_attributes table: which traces carry an attribute value, so a search for a rare value
+"""The attribute index: which traces carry an attribute value, so a search for a rare value
 reads a few traces instead of every span of a service.
+
+In SQLite it is the attribute_traces table (each key numbered once in attribute_keys, the trace id
+as its 16 bytes); PostgreSQL keeps its trace_attributes table of (key, value, trace id) as ``rows``
+gives them.
 
 It holds the short strings (at most 128 characters) found in the attributes of spans, their
 instrumentation scopes, their events and their links, one row per distinct (key, value) in a
@@ -25,7 +29,10 @@ UNINDEXED_KEYS = frozenset(
 )
 MAX_CHARS = 128
 
-INSERT = "INSERT OR IGNORE INTO trace_attributes (key, value, trace_id) VALUES (?,?,?)"
+_INSERT = "INSERT OR IGNORE INTO attribute_traces (key_id, value, trace) VALUES (?,?,?)"
+_DELETE = "DELETE FROM attribute_traces WHERE key_id = ? AND value = ? AND trace = ?"
+_NEW_KEY = "INSERT OR IGNORE INTO attribute_keys (key) VALUES (?)"
+_KEY_ID = "SELECT key_id FROM attribute_keys WHERE key = ?"
 
 
 def rows(spans: Iterable[SpanRecord]) -> set[tuple[str, str, str]]:
@@ -80,13 +87,67 @@ WHERE {spans_where} AND s.links <> '[]' AND {_eligible("j")}
 """
 
 
-# The same rows as ``rows``, for spans stored before the table existed.
-BACKFILL = f"INSERT OR IGNORE INTO trace_attributes (key, value, trace_id) {_indexed_values('1')}"
-
 # The rows of the traces named in ?1 (a JSON array of trace ids), found before their spans are deleted
-# and then deleted one by one by key (a DELETE ... WHERE (key, value, trace_id) IN (...) scans the table).
-OF_TRACES = _indexed_values("s.trace_id IN (SELECT value FROM json_each(?1))").replace("UNION ALL", "UNION")
-DELETE = "DELETE FROM trace_attributes WHERE key = ? AND value = ? AND trace_id = ?"
+# and then deleted one by one by key (a DELETE ... WHERE trace IN (...) would scan the table).
+_OF_TRACES = _indexed_values("s.trace_id IN (SELECT value FROM json_each(?1))").replace("UNION ALL", "UNION")
+
+
+class SqliteIndex:
+    """The writer's side of the SQLite index: key numbers, kept in memory once committed."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._key_ids: dict[str, int] = dict(conn.execute("SELECT key, key_id FROM attribute_keys").fetchall())
+
+    def insert(self, conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> dict[str, int]:
+        """Insert (key, value, trace id) rows in the open transaction; the keys it numbered, for ``committed``."""
+        key_ids = self._key_ids
+        new: dict[str, int] = {}
+        stored = []
+        for key, value, trace_id in rows:
+            key_id = key_ids.get(key)
+            if key_id is None:
+                key_id = new.get(key)
+                if key_id is None:
+                    key_id = new[key] = _key_id(conn, key)
+            stored.append((key_id, value, bytes.fromhex(trace_id)))
+        conn.executemany(_INSERT, stored)
+        return new
+
+    def committed(self, new_keys: dict[str, int]) -> None:
+        """The transaction that numbered ``new_keys`` committed (a rolled-back one numbered nothing)."""
+        self._key_ids.update(new_keys)
+
+
+def _key_id(conn: sqlite3.Connection, key: str) -> int:
+    """The key's number, numbering it if new (another writer may have numbered it first)."""
+    conn.execute(_NEW_KEY, (key,))
+    return conn.execute(_KEY_ID, (key,)).fetchone()[0]
+
+
+def delete_traces(conn: sqlite3.Connection, trace_ids_json: str) -> None:
+    """Delete the index rows of the traces in ``trace_ids_json`` (a JSON array), before their spans go."""
+    key_ids: dict[str, int | None] = {}
+    doomed = []
+    for key, value, trace_id in conn.execute(_OF_TRACES, (trace_ids_json,)).fetchall():
+        if key not in key_ids:
+            found = conn.execute(_KEY_ID, (key,)).fetchone()
+            key_ids[key] = found[0] if found else None
+        key_id = key_ids[key]
+        if key_id is not None:
+            doomed.append((key_id, value, bytes.fromhex(trace_id)))
+    conn.executemany(_DELETE, doomed)
+
+
+def backfill(conn: sqlite3.Connection, older_table: bool) -> None:
+    """Fill the index of a store written before it existed, in the open transaction: from the older
+    trace_attributes table of (key, value, trace id) if ``older_table`` (then dropped), else from the spans."""
+    source = "SELECT key, value, trace_id FROM trace_attributes" if older_table else _indexed_values("1")
+    index = SqliteIndex(conn)
+    cursor = conn.execute(source)
+    while chunk := cursor.fetchmany(50_000):
+        index.committed(index.insert(conn, chunk))
+    if older_table:
+        conn.execute("DROP TABLE trace_attributes")
 
 
 def can_answer(key: str, candidates: list) -> bool:
@@ -99,7 +160,9 @@ def trace_ids(conn: sqlite3.Connection, key: str, value: str, limit: int) -> lis
     found = [
         r[0]
         for r in conn.execute(
-            "SELECT trace_id FROM trace_attributes WHERE key = ? AND value = ? LIMIT ?", (key, value, limit + 1)
+            "SELECT lower(hex(trace)) FROM attribute_traces"
+            " WHERE key_id = (SELECT key_id FROM attribute_keys WHERE key = ?) AND value = ? LIMIT ?",
+            (key, value, limit + 1),
         )
     ]
     return None if len(found) > limit else found

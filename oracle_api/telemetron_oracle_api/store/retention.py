@@ -243,7 +243,7 @@ class Retention:
         if not trace_ids:
             return
         ids = json.dumps(trace_ids)
-        conn.executemany(attribute_index.DELETE, conn.execute(attribute_index.OF_TRACES, (ids,)).fetchall())
+        attribute_index.delete_traces(conn, ids)
         spans = conn.execute("DELETE FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,)).rowcount
         conn.execute("DELETE FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,))
         conn.execute("DELETE FROM active_spans WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,))

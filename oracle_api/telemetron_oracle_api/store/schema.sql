@@ -76,12 +76,17 @@ CREATE TABLE IF NOT EXISTS operations (
 
 -- Search by attribute: which traces carry a short string attribute value on a span, its scope,
 -- an event or a link, one row per distinct (key, value) in a trace (store/attribute_index.py says which
--- values and why numbers are left out). Other searches scan spans (store/search.py).
-CREATE TABLE IF NOT EXISTS trace_attributes (
-    key      TEXT NOT NULL,
-    value    TEXT NOT NULL,
-    trace_id TEXT NOT NULL,
-    PRIMARY KEY (key, value, trace_id)
+-- values and why numbers are left out). Other searches scan spans (store/search.py). Each key is
+-- stored once, in attribute_keys, and a row holds its number and the trace id as its 16 bytes.
+CREATE TABLE IF NOT EXISTS attribute_keys (
+    key_id INTEGER PRIMARY KEY,
+    key    TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS attribute_traces (
+    key_id INTEGER NOT NULL,
+    value  TEXT NOT NULL,
+    trace  BLOB NOT NULL,                  -- the trace id, 16 bytes
+    PRIMARY KEY (key_id, value, trace)
 ) WITHOUT ROWID;
 
 -- One row per trace, updated from the new spans of each batch (store/trace_summaries.py).

@@ -261,8 +261,9 @@ class Store(SqliteOracle, BatchWriter):
         schema = package_files.files(__package__).joinpath("schema.sql").read_text()
         self._writer.executescript(schema)
         _add_missing_columns(self._writer)
-        if "spans" in tables and "trace_attributes" not in tables:
-            self._backfill_attribute_index()
+        if "trace_attributes" in tables or ("spans" in tables and "attribute_traces" not in tables):
+            self._backfill_attribute_index(older_table="trace_attributes" in tables)
+        self._attribute_index = attribute_index.SqliteIndex(self._writer)
         if self._writer.execute(_SPANS_WITHOUT_OPERATIONS).fetchone()[0]:
             log.info("listing the operations of stored spans (once, for the operation list)")
             self._writer.execute(_BACKFILL_OPERATIONS)
@@ -306,13 +307,14 @@ class Store(SqliteOracle, BatchWriter):
     def _write(self, c: Committed) -> None:
         now = time.time_ns()
         conn = self._writer
+        new_keys: dict[str, int] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             new_resources = self._write_resources(conn, c)
             if c.spans:
                 rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
                 inserted = conn.executemany(_INSERT_SPAN, [span_row(s, now) for s in c.spans]).rowcount
-                conn.executemany(attribute_index.INSERT, attribute_index.rows(c.spans))
+                new_keys = self._attribute_index.insert(conn, attribute_index.rows(c.spans))
                 conn.executemany(_UPSERT_OPERATION, operation_rows(c.spans))
                 trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
                 ended = [key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active]
@@ -329,24 +331,26 @@ class Store(SqliteOracle, BatchWriter):
             conn.execute("ROLLBACK")
             raise
         self._known_resources.update(new_resources)  # only once committed: a rolled-back batch is written again
+        self._attribute_index.committed(new_keys)
         for s in c.spans:
             self._active.discard((s.trace_id, s.span_id))
         for p in c.pending:
             if p.parent_span_id:
                 self._active.add((p.trace_id, p.parent_span_id))
 
-    def _backfill_attribute_index(self) -> None:
-        """Index the spans of a store written before trace_attributes existed (once, at startup)."""
+    def _backfill_attribute_index(self, older_table: bool) -> None:
+        """Index the spans of a store written before the attribute index (or before its current form), once."""
         started = time.perf_counter()
         log.info("indexing the attribute values of stored spans (once, for searches by attribute)")
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(attribute_index.BACKFILL)
+            attribute_index.backfill(conn, older_table)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
-            conn.execute("DROP TABLE trace_attributes")  # an empty index would hide these spans; retry next start
+            if not older_table:  # an empty index would hide these spans; retry next start
+                conn.execute("DROP TABLE attribute_traces")
             raise
         log.info("attribute values indexed in %.1f s", time.perf_counter() - started)
 
