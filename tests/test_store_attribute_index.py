@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from records import span_record
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store import attribute_index, search
 from telemetron_oracle_api.store.sqlite import Store, connect
@@ -30,25 +31,16 @@ def span(
     attributes: dict[str, object] | None = None,
 ) -> SpanRecord:
     start = NOW - 3600 * 10**9 + trace * 10**9 + n * 10**6
-    return SpanRecord(
-        trace_id=f"{trace:032x}",
-        span_id=f"{trace * 100 + n:016x}",
+    return span_record(
+        f"{trace:032x}",
+        f"{trace * 100 + n:016x}",
+        start,
+        duration_ns=10**6,
         parent_span_id=None if n == 0 else f"{trace * 100:016x}",
-        name="op",
-        kind=1,
-        start_ns=start,
-        end_ns=start + 10**6,
-        status_code=0,
-        status_message="",
-        attributes=attributes if attributes is not None else {},
-        events=events or [],
-        links=links or [],
+        attributes=attributes,
+        events=events,
+        links=links,
         resource=resource,
-        scope_name="",
-        scope_version="",
-        trace_state="",
-        flags=0,
-        dropped=(0, 0, 0),
     )
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from polling import wait_until
+from records import span_record
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store.retention import RetentionPolicy
 from telemetron_oracle_api.store.sqlite import Store
@@ -22,26 +23,7 @@ TOOLS = Resource(key="rt", service_name="tools", attributes={"service.name": "to
 
 def span(trace: int, n: int, name: str, kind: int, resource: Resource, start_ns: int | None = None) -> SpanRecord:
     start = time.time_ns() if start_ns is None else start_ns
-    return SpanRecord(
-        trace_id=f"{trace:032x}",
-        span_id=f"{trace * 100 + n + 1:016x}",
-        parent_span_id=None,
-        name=name,
-        kind=kind,
-        start_ns=start,
-        end_ns=start + 1000,
-        status_code=0,
-        status_message="",
-        attributes={},
-        events=[],
-        links=[],
-        resource=resource,
-        scope_name="",
-        scope_version="",
-        trace_state="",
-        flags=0,
-        dropped=(0, 0, 0),
-    )
+    return span_record(f"{trace:032x}", f"{trace * 100 + n + 1:016x}", start, name=name, kind=kind, resource=resource)
 
 
 def spans_of_two_services() -> list[SpanRecord]:

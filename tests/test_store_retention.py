@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from polling import wait_until
+from records import span_record
 from telemetron_oracle_api.model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from telemetron_oracle_api.settings import settings_from_environment
 from telemetron_oracle_api.store import retention
@@ -33,25 +34,15 @@ def _noise(seed: int, size: int) -> str:
 
 def span(trace: int, n: int, *, padding: int = 0) -> SpanRecord:
     start = time.time_ns()
-    return SpanRecord(
-        trace_id=f"{trace:032x}",
-        span_id=f"{trace * 10_000 + n:016x}",
-        parent_span_id=None if n == 0 else f"{trace * 10_000:016x}",
+    return span_record(
+        f"{trace:032x}",
+        f"{trace * 10_000 + n:016x}",
+        start,
         name=f"op-{n}",
-        kind=1,
-        start_ns=start,
-        end_ns=start + 1000,
-        status_code=0,
-        status_message="",
+        parent_span_id=None if n == 0 else f"{trace * 10_000:016x}",
         attributes={"gen_ai.agent.name": f"agent-{trace}", "note": _noise(trace * 100 + n, padding)},
         events=[{"name": "e", "time_unix_nano": start, "attributes": {"event.key": f"ev-{trace}"}}],
-        links=[],
         resource=RESOURCE,
-        scope_name="",
-        scope_version="",
-        trace_state="",
-        flags=0,
-        dropped=(0, 0, 0),
     )
 
 

@@ -1,0 +1,43 @@
+"""Decoded records for tests that write to the store directly, with the fields a test does not care about empty."""
+
+from __future__ import annotations
+
+from telemetron_oracle_api.model import Resource, SpanRecord
+
+RESOURCE = Resource(key="r1", service_name="svc", attributes={"service.name": "svc"})
+
+
+def span_record(
+    trace_id: str,
+    span_id: str,
+    start_ns: int,
+    *,
+    duration_ns: int = 1000,
+    name: str = "op",
+    kind: int = 1,
+    parent_span_id: str | None = None,
+    attributes: dict | None = None,
+    events: list | None = None,
+    links: list | None = None,
+    resource: Resource = RESOURCE,
+) -> SpanRecord:
+    return SpanRecord(
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent_span_id,
+        name=name,
+        kind=kind,
+        start_ns=start_ns,
+        end_ns=start_ns + duration_ns,
+        status_code=0,
+        status_message="",
+        attributes=attributes if attributes is not None else {},
+        events=events or [],
+        links=links or [],
+        resource=resource,
+        scope_name="",
+        scope_version="",
+        trace_state="",
+        flags=0,
+        dropped=(0, 0, 0),
+    )
