@@ -1,0 +1,135 @@
+"""telemetrygen, the OpenTelemetry Collector contrib load generator, as a GenAI span sender for
+benchmarks and tests: a Go process, so the load costs far less CPU than Python sender threads.
+
+The binary is built once from the Go module proxy (``go get -tool`` in a throwaway module, then
+``go build``) and cached under ``~/.cache/telemetron/telemetrygen-<version>/``
+(``TELEMETRON_CACHE_DIR`` moves it); it is never committed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+VERSION = "v0.161.0"
+MODULE = "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
+SERVICE = "genai-agents"
+
+# Set on every span, as our LiteLLM callback sets them on an LLM call (bench/bench_ingest.py's
+# genai_span). telemetrygen takes strings, ints, bools and lists only, so the float ones are
+# strings; it adds network.peer.address and peer.service itself: 20 attributes in all.
+GENAI_ATTRIBUTES: dict[str, str | int | list[str]] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.response.model": "gpt-4o-2024-08-06",
+    "gen_ai.request.temperature": "0.2",
+    "gen_ai.request.max_tokens": 512,
+    "gen_ai.response.id": "chatcmpl-telemetrygen",
+    "gen_ai.response.finish_reasons": ["stop"],
+    "gen_ai.usage.input_tokens": 1200,
+    "gen_ai.usage.output_tokens": 300,
+    "gen_ai.agent.name": "researcher",
+    "gen_ai.conversation.id": "conv-telemetrygen",
+    "server.address": "api.openai.com",
+    "server.port": 443,
+    "telemetron.llm.cost.usd": "0.0012",
+    "telemetron.llm.ratelimit.requests.limit": 10_000,
+    "telemetron.llm.ratelimit.requests.remaining": 9_000,
+    "telemetron.llm.ratelimit.tokens.remaining": 1_900_000,
+}
+ATTRIBUTES_PER_SPAN = len(GENAI_ATTRIBUTES) + 2
+
+# Each worker's rate limiter waits before every span and allows no burst, so one worker falls
+# short of a high rate; a worker per this many spans/s keeps the asked rate.
+_SPANS_PER_WORKER = 1000
+_GENERATED = re.compile(r'traces generated.*"traces": (\d+)')
+
+
+def binary() -> Path:
+    """The cached telemetrygen binary, built from the Go module proxy the first time (about a minute)."""
+    cache = Path(os.environ.get("TELEMETRON_CACHE_DIR", Path.home() / ".cache" / "telemetron"))
+    target = cache / f"telemetrygen-{VERSION}" / "telemetrygen"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="telemetrygen-build-") as tmp:
+        run = {"cwd": tmp, "check": True}
+        subprocess.run(["go", "mod", "init", "telemetrygenbuild"], **run)  # type: ignore[call-overload]
+        subprocess.run(["go", "get", "-tool", f"{MODULE}@{VERSION}"], **run)  # type: ignore[call-overload]
+        partial = target.with_suffix(".tmp")
+        subprocess.run(["go", "build", "-o", str(partial), MODULE], **run)  # type: ignore[call-overload]
+        partial.rename(target)
+    return target
+
+
+def _flag_value(value: str | int | list[str]) -> str:
+    """One attribute value in telemetrygen's ``key=value`` syntax: strings quoted, lists bracketed."""
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{item}"' for item in value) + "]"
+    return str(value) if isinstance(value, int) else f'"{value}"'
+
+
+class Telemetrygen:
+    """One telemetrygen run: ``rate`` GenAI spans/s in total for ``seconds`` to an OTLP gRPC endpoint,
+    traces of ``spans_per_trace`` spans (one parent and its children), requests of ``per_request``."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        log_path: Path,
+        *,
+        rate: float,
+        seconds: float,
+        spans_per_trace: int = 10,
+        per_request: int = 512,
+    ) -> None:
+        workers = max(1, math.ceil(rate / _SPANS_PER_WORKER))
+        self.spans_per_trace = spans_per_trace
+        self.log_path = log_path
+        self.argv = [
+            str(binary()),
+            "traces",
+            "--otlp-endpoint",
+            endpoint,
+            "--otlp-insecure",
+            "--service",
+            SERVICE,
+            "--workers",
+            str(workers),
+            "--rate",
+            str(rate / workers),  # per worker, counting every span (the limiter waits before each)
+            "--duration",
+            f"{seconds}s",
+            "--child-spans",
+            str(spans_per_trace - 1),
+            "--batch-size",
+            str(per_request),
+        ]
+        for key, value in GENAI_ATTRIBUTES.items():
+            self.argv += ["--telemetry-attributes", f"{key}={_flag_value(value)}"]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Telemetrygen:
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait(self, timeout: float) -> int:
+        """Waits for the run to end and returns the spans it generated (its own count, from its log)."""
+        assert self._process is not None, "start() first"
+        code = self._process.wait(timeout)
+        log = self.log_path.read_text(errors="replace")
+        if code != 0:
+            raise RuntimeError(f"telemetrygen exited with {code}:\n{log[-3000:]}")
+        traces = sum(int(found) for found in _GENERATED.findall(log))
+        return traces * self.spans_per_trace
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
