@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 import os
 import re
+import resource
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 VERSION = "v0.161.0"
@@ -44,9 +46,13 @@ GENAI_ATTRIBUTES: dict[str, str | int | list[str]] = {
 }
 ATTRIBUTES_PER_SPAN = len(GENAI_ATTRIBUTES) + 2
 
-# Each worker's rate limiter waits before every span and allows no burst, so one worker falls
-# short of a high rate; a worker per this many spans/s keeps the asked rate.
-_SPANS_PER_WORKER = 1000
+# Each worker's rate limiter waits before every span and allows no burst, so a worker that wakes
+# late loses that time for good: many slow workers keep closer to the asked rate than a few fast ones.
+_SPANS_PER_WORKER = 100
+# The SDK's batch span processor drops spans once this many wait for the (one-at-a-time) export;
+# its default, 2,048, is a fifth of a second at 10k spans/s, so a short stall of the Collector
+# would drop spans. The SDK reads it from this variable; telemetrygen has no flag for it.
+_QUEUE_ENV = {"OTEL_BSP_MAX_QUEUE_SIZE": "65536"}
 _GENERATED = re.compile(r'traces generated.*"traces": (\d+)')
 
 
@@ -75,22 +81,29 @@ def _flag_value(value: str | int | list[str]) -> str:
 
 
 class Telemetrygen:
-    """One telemetrygen run: ``rate`` GenAI spans/s in total for ``seconds`` to an OTLP gRPC endpoint,
-    traces of ``spans_per_trace`` spans (one parent and its children), requests of ``per_request``."""
+    """``rate`` GenAI spans/s in total for ``seconds`` to an OTLP gRPC endpoint, from ``processes``
+    telemetrygen processes: traces of ``spans_per_trace`` spans (a parent and its children) in
+    requests of ``per_request``.
+
+    One process exports one request at a time (the SDK's batch span processor), as one agent
+    does; several export side by side, as several agents do. Each process logs to ``log_dir``.
+    """
 
     def __init__(
         self,
         endpoint: str,
-        log_path: Path,
+        log_dir: Path,
         *,
         rate: float,
         seconds: float,
+        processes: int = 1,
         spans_per_trace: int = 10,
         per_request: int = 512,
     ) -> None:
-        workers = max(1, math.ceil(rate / _SPANS_PER_WORKER))
+        per_process = rate / processes
+        workers = max(1, math.ceil(per_process / _SPANS_PER_WORKER))
         self.spans_per_trace = spans_per_trace
-        self.log_path = log_path
+        self.log_paths = [log_dir / f"telemetrygen-{i}.log" for i in range(processes)]
         self.argv = [
             str(binary()),
             "traces",
@@ -102,7 +115,7 @@ class Telemetrygen:
             "--workers",
             str(workers),
             "--rate",
-            str(rate / workers),  # per worker, counting every span (the limiter waits before each)
+            str(per_process / workers),  # per worker, counting every span (the limiter waits before each)
             "--duration",
             f"{seconds}s",
             "--child-spans",
@@ -112,24 +125,37 @@ class Telemetrygen:
         ]
         for key, value in GENAI_ATTRIBUTES.items():
             self.argv += ["--telemetry-attributes", f"{key}={_flag_value(value)}"]
-        self._process: subprocess.Popen[bytes] | None = None
+        self.cpu_seconds = 0.0  # user + system of every process, known once wait() returns
+        self._processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> Telemetrygen:
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, **_QUEUE_ENV}
+        for path in self.log_paths:
+            with path.open("wb") as log:
+                self._processes.append(subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env))
         return self
 
     def wait(self, timeout: float) -> int:
-        """Waits for the run to end and returns the spans it generated (its own count, from its log)."""
-        assert self._process is not None, "start() first"
-        code = self._process.wait(timeout)
-        log = self.log_path.read_text(errors="replace")
-        if code != 0:
-            raise RuntimeError(f"telemetrygen exited with {code}:\n{log[-3000:]}")
-        traces = sum(int(found) for found in _GENERATED.findall(log))
+        """Waits for the run to end and returns the spans generated (telemetrygen's own counts, from its logs).
+
+        Also sets ``cpu_seconds``: the children's rusage grows by the reaped processes' alone.
+        """
+        assert self._processes, "start() first"
+        deadline = time.monotonic() + timeout
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        codes = [process.wait(max(0.0, deadline - time.monotonic())) for process in self._processes]
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu_seconds = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        traces = 0
+        for code, path in zip(codes, self.log_paths, strict=True):
+            log = path.read_text(errors="replace")
+            if code != 0:
+                raise RuntimeError(f"telemetrygen exited with {code}:\n{log[-3000:]}")
+            traces += sum(int(found) for found in _GENERATED.findall(log))
         return traces * self.spans_per_trace
 
     def kill(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
+        for process in self._processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
