@@ -26,7 +26,6 @@ import os
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from telemetrygen import Telemetrygen  # noqa: E402
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 sys.path.insert(0, str(ROOT / "tests"))
 import stack  # noqa: E402
-from numbered_load import NumberedSender, PeakRss, collector_metric, kafka_spans, rss_bytes  # noqa: E402
+from numbered_load import NumberedSender, PeakRss, Sampling, collector_metric, kafka_spans, rss_bytes  # noqa: E402
 
 MIB = 1024 * 1024
 FLAT_SLACK_MIB = 8.0
@@ -73,32 +72,21 @@ class Sample:
     accepted: int
 
 
-class QueueSampler:
+class QueueSampler(Sampling):
     """Samples the Collector's queue towards oracle_api and its accepted spans every second."""
 
     def __init__(self, collector: stack.Collector) -> None:
+        super().__init__(1.0)
         self.samples: list[Sample] = []
         self._collector = collector
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="queue-sampler", daemon=True)
         self._t0 = time.monotonic()
 
-    def __enter__(self) -> QueueSampler:
-        self._t0 = time.monotonic()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(1.0):
-            try:
-                queue, accepted = queue_mib(self._collector), accepted_spans(self._collector)
-            except httpx.HTTPError:
-                continue
-            self.samples.append(Sample(time.monotonic() - self._t0, queue, accepted))
+    def sample(self) -> None:
+        try:
+            queue, accepted = queue_mib(self._collector), accepted_spans(self._collector)
+        except httpx.HTTPError:
+            return
+        self.samples.append(Sample(time.monotonic() - self._t0, queue, accepted))
 
     def print_table(self) -> None:
         print("s      queue (MiB)   accepted by the Collector")

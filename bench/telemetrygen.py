@@ -13,9 +13,10 @@ import os
 import re
 import resource
 import subprocess
-import tempfile
 import time
 from pathlib import Path
+
+import go_build
 
 VERSION = "v0.161.0"
 MODULE = "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
@@ -58,19 +59,7 @@ _GENERATED = re.compile(r'traces generated.*"traces": (\d+)')
 
 def binary() -> Path:
     """The cached telemetrygen binary, built from the Go module proxy the first time (about a minute)."""
-    cache = Path(os.environ.get("TELEMETRON_CACHE_DIR", Path.home() / ".cache" / "telemetron"))
-    target = cache / f"telemetrygen-{VERSION}" / "telemetrygen"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="telemetrygen-build-") as tmp:
-        run = {"cwd": tmp, "check": True}
-        subprocess.run(["go", "mod", "init", "telemetrygenbuild"], **run)  # type: ignore[call-overload]
-        subprocess.run(["go", "get", "-tool", f"{MODULE}@{VERSION}"], **run)  # type: ignore[call-overload]
-        partial = target.with_suffix(".tmp")
-        subprocess.run(["go", "build", "-o", str(partial), MODULE], **run)  # type: ignore[call-overload]
-        partial.rename(target)
-    return target
+    return go_build.cached_binary("telemetrygen", MODULE, VERSION)
 
 
 def _flag_value(value: str | int | list[str]) -> str:

@@ -284,22 +284,15 @@ def rss_bytes(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-class PeakRss:
-    """Samples the RSS of named processes every ``interval`` seconds and keeps each one's peak.
+class Sampling:
+    """A background thread that calls ``sample()`` every ``interval`` seconds inside a ``with`` block."""
 
-    Each process is given as a callable returning its current pid (None while it is down), so the
-    peak follows a process across restarts.
-    """
-
-    def __init__(self, pids: dict[str, Callable[[], int | None]], interval: float = 0.2) -> None:
-        self.peak: dict[str, int] = dict.fromkeys(pids, 0)
-        self.peak_anon: dict[str, int] = dict.fromkeys(pids, 0)
-        self._pids = pids
+    def __init__(self, interval: float) -> None:
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="peak-rss", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=type(self).__name__, daemon=True)
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self: S) -> S:
         self._thread.start()
         return self
 
@@ -307,13 +300,36 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
 
+    def sample(self) -> None:
+        raise NotImplementedError
+
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
-            for name, pid in self._pids.items():
-                current = pid()
-                if current:
-                    self.peak[name] = max(self.peak[name], rss_bytes(current))
-                    self.peak_anon[name] = max(self.peak_anon[name], rss_bytes(current, "RssAnon"))
+            self.sample()
+
+
+S = TypeVar("S", bound=Sampling)
+
+
+class PeakRss(Sampling):
+    """Samples the RSS of named processes every ``interval`` seconds and keeps each one's peak.
+
+    Each process is given as a callable returning its current pid (None while it is down), so the
+    peak follows a process across restarts.
+    """
+
+    def __init__(self, pids: dict[str, Callable[[], int | None]], interval: float = 0.2) -> None:
+        super().__init__(interval)
+        self.peak: dict[str, int] = dict.fromkeys(pids, 0)
+        self.peak_anon: dict[str, int] = dict.fromkeys(pids, 0)
+        self._pids = pids
+
+    def sample(self) -> None:
+        for name, pid in self._pids.items():
+            current = pid()
+            if current:
+                self.peak[name] = max(self.peak[name], rss_bytes(current))
+                self.peak_anon[name] = max(self.peak_anon[name], rss_bytes(current, "RssAnon"))
 
 
 def collector_metric(metrics_url: str, name: str, **labels: str) -> float:

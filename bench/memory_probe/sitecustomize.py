@@ -3,7 +3,7 @@
 bench/bench_ingest.py puts this folder on the child's PYTHONPATH and sets
 TELEMETRON_BENCH_MEMORY_REPORT to a file path; Python imports ``sitecustomize`` at start. A daemon
 thread then writes a report to that path whenever ``<path>.please`` appears: glibc's heap
-(mallinfo2), the live objects by type, and, when the process runs with ``-X tracemalloc`` or
+(mallinfo2), SQLite's allocations, the live objects by type, and, when the process runs with ``-X tracemalloc`` or
 PYTHONTRACEMALLOC, the source lines holding the most Python memory.
 """
 
@@ -41,6 +41,20 @@ def _heap() -> str:
     )
 
 
+def _sqlite() -> str:
+    """SQLite's own allocations (page caches, statements), which neither tracemalloc nor Python's
+    allocator sees; read from the libsqlite3 that the sqlite3 module loaded."""
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    paths = sorted({line.split()[-1] for line in maps if "libsqlite3" in line})
+    if not paths:
+        return "SQLite: no libsqlite3 mapped (linked statically?)"
+    lib = ctypes.CDLL(paths[0])
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    lib.sqlite3_memory_highwater.restype = ctypes.c_int64
+    used, peak = lib.sqlite3_memory_used(), lib.sqlite3_memory_highwater(0)
+    return f"SQLite: {used / MIB:.1f} MiB allocated now, {peak / MIB:.1f} MiB at most"
+
+
 def _objects(top: int = 15) -> list[str]:
     counts: Counter[str] = Counter(type(o).__name__ for o in gc.get_objects())
     return [f"  {count:>10,}  {name}" for name, count in counts.most_common(top)]
@@ -60,7 +74,19 @@ def _python_lines(top: int = 25) -> list[str]:
 
 
 def _report(path: Path) -> None:
-    text = "\n".join([_heap(), "live objects by type:", *_objects(), *_python_lines()]) + "\n"
+    text = (
+        "\n".join(
+            [
+                _heap(),
+                _sqlite(),
+                f"threads: {threading.active_count()}",
+                "live objects by type:",
+                *_objects(),
+                *_python_lines(),
+            ]
+        )
+        + "\n"
+    )
     partial = path.with_suffix(".tmp")
     partial.write_text(text)
     partial.rename(path)
