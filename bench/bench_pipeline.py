@@ -69,29 +69,45 @@ def accepted_spans(collector: stack.Collector) -> int:
 class Sample:
     at: float  # seconds since the load started
     queue_mib: float
-    accepted: int
+    accepted: int  # by the Collector's receiver
+    committed: int  # by oracle_api's store
 
 
 class QueueSampler(Sampling):
-    """Samples the Collector's queue towards oracle_api and its accepted spans every second."""
+    """Samples the Collector's queue towards oracle_api, its accepted spans and oracle_api's
+    committed spans every second."""
 
-    def __init__(self, collector: stack.Collector) -> None:
+    def __init__(self, running: stack.Stack) -> None:
         super().__init__(1.0)
         self.samples: list[Sample] = []
-        self._collector = collector
+        self._running = running
         self._t0 = time.monotonic()
 
     def sample(self) -> None:
+        collector = self._running.collector
         try:
-            queue, accepted = queue_mib(self._collector), accepted_spans(self._collector)
+            queue, accepted = queue_mib(collector), accepted_spans(collector)
+            committed = committed_spans(self._running.oracle_api.config.base_url)
         except httpx.HTTPError:
             return
-        self.samples.append(Sample(time.monotonic() - self._t0, queue, accepted))
+        self.samples.append(Sample(time.monotonic() - self._t0, queue, accepted, committed))
 
     def print_table(self) -> None:
-        print("s      queue (MiB)   accepted by the Collector")
+        print("s      queue (MiB)   accepted by the Collector   committed by oracle_api")
         for sample in self.samples[4::5]:
-            print(f"{sample.at:5.0f}  {sample.queue_mib:11.1f}   {sample.accepted:,}")
+            print(f"{sample.at:5.0f}  {sample.queue_mib:11.1f}   {sample.accepted:>25,}   {sample.committed:>23,}")
+
+    def rates(self) -> str:
+        """Spans/s accepted by the Collector and committed by oracle_api from FLAT_FROM_S to the last sample."""
+        if not self.samples:
+            return "no samples"
+        start = next((s for s in self.samples if s.at >= FLAT_FROM_S), self.samples[0])
+        end = self.samples[-1]
+        span = max(end.at - start.at, 1e-9)
+        return (
+            f"from {start.at:.0f} s to {end.at:.0f} s the Collector accepted {(end.accepted - start.accepted) / span:,.0f} "
+            f"spans/s and oracle_api committed {(end.committed - start.committed) / span:,.0f}"
+        )
 
     def flat(self) -> tuple[bool, str]:
         """Whether the queue stayed flat (module docstring), with the numbers that decide it."""
@@ -183,7 +199,7 @@ def run_telemetrygen(running: stack.Stack, args: argparse.Namespace, workdir: Pa
     load_before = load_average()
     parts = {"oracle_api": running.oracle_api, "Collector": running.collector, "Kafka": running.kafka}
     cpu_before = {name: cpu_seconds(part.pid) for name, part in parts.items()}
-    with QueueSampler(running.collector) as sampler:
+    with QueueSampler(running) as sampler:
         t0 = time.monotonic()
         sender.start()
         try:
@@ -209,6 +225,7 @@ def run_telemetrygen(running: stack.Stack, args: argparse.Namespace, workdir: Pa
         f"{generated - accepted - refused:,} dropped inside telemetrygen"
     )
     print(f"queue flat:               {'yes' if flat else 'no'} ({flat_numbers})")
+    print(f"keeping up:               {sampler.rates()}")
     print(
         "CPU during the load:      "
         + ", ".join(f"{name} {seconds / load_s:.0%}" for name, seconds in cpu.items())
@@ -228,7 +245,7 @@ def run_telemetrygen(running: stack.Stack, args: argparse.Namespace, workdir: Pa
 
 def run_python(running: stack.Stack, args: argparse.Namespace, rss: PeakRss) -> None:
     endpoint = running.collector.config.otlp_grpc_endpoint.removeprefix("http://")
-    with QueuePeak(running.collector) as queue, QueueSampler(running.collector) as sampler:
+    with QueuePeak(running.collector) as queue, QueueSampler(running) as sampler:
         sender = NumberedSender(
             endpoint, per_request=args.per_request, threads=args.threads, rate=args.rate, attributes=20
         ).start()
@@ -239,6 +256,7 @@ def run_python(running: stack.Stack, args: argparse.Namespace, rss: PeakRss) -> 
     sampler.print_table()
     flat, flat_numbers = sampler.flat()
     print(f"queue flat:               {'yes' if flat else 'no'} ({flat_numbers}); {load_average()}")
+    print(f"keeping up:               {sampler.rates()}")
     report(f"steady {args.rate:,.0f} spans/s offered for {args.seconds:.0f} s", running, sender, load_s, rss, queue)
 
 
