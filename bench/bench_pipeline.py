@@ -4,14 +4,16 @@
     python bench/bench_pipeline.py --rate 10000 --seconds 60 --sender python   # numbered spans
 
 Offers ``--rate`` spans/s for ``--seconds`` to the Collector's OTLP gRPC receiver, samples the
-Collector's on-disk queue towards oracle_api every second and prints it every 5 s.
+Collector's on-disk queue towards oracle_api, the spans it accepted and the spans oracle_api
+committed about every second, and prints them every 5 samples.
 
-The queue is *flat*, and oracle_api keeps up in real time, when its size at the end of the load is at
-most FLAT_SLACK_MIB above its size 10 s into the load (about one 8,192-span batch the Collector
-cuts from it) and it never exceeds FLAT_CEILING_MIB.
+The queue is *flat*, and oracle_api keeps up in real time, when its size at the end of the load is
+at most 8 MiB (FLAT_SLACK_MIB) above its size 10 s into the load (FLAT_FROM_S; 8 MiB is about one
+8,192-span batch the Collector cuts from the queue, at ~870 B a queued span) and it never exceeds
+32 MiB (FLAT_CEILING_MIB).
 
-``--sender telemetrygen`` (bench/telemetrygen.py, a Go process, cheap on CPU) sends traces of
-``--spans-per-trace`` spans with 20 GenAI attributes. Its spans are not numbered, so they are
+``--sender telemetrygen`` (bench/telemetrygen.py, Go, cheap on CPU) sends from ``--senders``
+processes traces of ``--spans-per-trace`` spans with 20 GenAI attributes. Its spans are not numbered, so they are
 counted: generated (telemetrygen's own count), accepted by the Collector's receiver (its
 ``otelcol_receiver_accepted_spans`` metric), stored in oracle_api (rows in its SQLite file) and
 distinct on the Kafka spans topic; lost = accepted - stored. ``--sender python`` keeps the numbered
