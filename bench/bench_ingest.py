@@ -2,15 +2,22 @@
 
     python bench/bench_ingest.py                      # straight into a fresh oracle_api process
     python bench/bench_ingest.py --via-collector      # agents → Collector → (Kafka + oracle_api)
+    python bench/bench_ingest.py --spans 1000000 --memory-report   # RSS at 1M spans, and where it is
 
 Prints spans/s (acknowledged), the time from the first send until the last span is returned by
-GET /api/v1/traces/{id}, and, straight into oracle_api, its RSS after the load and the store's
-bytes per span once the WAL is checkpointed. Not a test: numbers depend on the machine.
+GET /api/v1/traces/{id}, and, straight into oracle_api, the store's bytes per span once the WAL is
+checkpointed and its RSS: the peak during the load, after it, and after a round of queries (traces
+by id and searches by service + attribute, REST and Jaeger, and the Oracle's state), as anonymous
+memory + mapped files. ``--memory-report`` adds, from inside oracle_api (bench/memory_probe), glibc's
+heap and the live objects by type; ``--tracemalloc`` also the source lines holding the most
+Python memory (slower ingest). Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import sqlite3
 import sys
@@ -31,11 +38,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from numbered_load import rss_bytes  # noqa: E402 (needs the path above)
+from numbered_load import PeakRss, rss_bytes  # noqa: E402 (needs the path above)
 from otlp_builders import TRACE_EXPORT, kv  # noqa: E402
 
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
 AGENTS = ["orchestrator", "researcher", "writer", "coder"]
+SERVICE = "bench-agents"
+MIB = 1024 * 1024
+MEMORY_PROBE = Path(__file__).resolve().parent / "memory_probe"
 
 
 def genai_span(trace_id: bytes, span_id: int, parent: int, start_ns: int, rng: random.Random) -> Span:
@@ -83,7 +93,7 @@ def build_requests(total: int, per_request: int, spans_per_trace: int) -> tuple[
     for _ in range(0, total, per_request):
         req = ExportTraceServiceRequest()
         rs = req.resource_spans.add()
-        rs.resource.attributes.extend([kv("service.name", "bench-agents"), kv("service.version", "1.0")])
+        rs.resource.attributes.extend([kv("service.name", SERVICE), kv("service.version", "1.0")])
         ss = rs.scope_spans.add()
         ss.scope.name = "telemetron_instrumentation"
         for _ in range(per_request):
@@ -133,6 +143,53 @@ def wait_queryable(http_url: str, trace_id: str, spans: int, timeout: float = 60
     raise TimeoutError(f"trace {trace_id} not queryable after {timeout}s")
 
 
+def rss(pid: int) -> str:
+    """RSS of a process, split into anonymous memory and mapped files (shared libraries, mostly)."""
+    anon, files = rss_bytes(pid, "RssAnon"), rss_bytes(pid, "RssFile")
+    return f"{rss_bytes(pid) / MIB:.0f} MiB ({anon / MIB:.0f} anonymous + {files / MIB:.0f} mapped files)"
+
+
+def query_round(base_url: str, traces: int, rounds: int) -> None:
+    """What a user does after the load: traces by id and searches by service + attribute, REST and
+    Jaeger, and the Oracle's state, ``rounds`` times each, so oracle_api's read caches fill up."""
+    rng = random.Random(7)
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        for _ in range(rounds):
+            trace = (rng.randrange(traces) + 1).to_bytes(16, "big").hex()
+            model = json.dumps({"gen_ai.request.model": rng.choice(MODELS)})
+            agent = json.dumps({"gen_ai.agent.name": rng.choice(AGENTS)})
+            queries: list[tuple[str, dict[str, str | int]]] = [
+                (f"/api/v1/traces/{trace}", {}),
+                (f"/api/traces/{trace}", {}),
+                ("/api/v1/traces", {"service": SERVICE, "attributes": model, "limit": 20}),
+                ("/api/traces", {"service": SERVICE, "tags": agent, "limit": 20}),
+                ("/api/v1/oracle/state", {}),
+            ]
+            for path, params in queries:
+                client.get(path, params=params).raise_for_status()
+
+
+def memory_report(report: Path, timeout: float = 120) -> str:
+    """Asks bench/memory_probe inside oracle_api for its report and returns it."""
+    Path(f"{report}.please").touch()
+    deadline = time.monotonic() + timeout
+    while not report.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"oracle_api wrote no memory report to {report} (is bench/memory_probe on its path?)")
+        time.sleep(0.2)
+    return report.read_text()
+
+
+def probe_memory(workdir: Path, trace_python: bool) -> Path:
+    """Loads bench/memory_probe into the oracle_api started next (children inherit this environment)."""
+    report = workdir / "memory-report.txt"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(MEMORY_PROBE), os.environ.get("PYTHONPATH")]))
+    os.environ["TELEMETRON_BENCH_MEMORY_REPORT"] = str(report)
+    if trace_python:
+        os.environ["PYTHONTRACEMALLOC"] = "1"
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=200_000)
@@ -140,6 +197,9 @@ def main() -> None:
     parser.add_argument("--spans-per-trace", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--via-collector", action="store_true", help="start Kafka + Collector and send to it")
+    parser.add_argument("--queries", type=int, default=100, help="rounds of queries after the load (straight only)")
+    parser.add_argument("--memory-report", action="store_true", help="where oracle_api's memory is, after the queries")
+    parser.add_argument("--tracemalloc", action="store_true", help="the report with Python source lines (slower)")
     args = parser.parse_args()
 
     import stack
@@ -158,23 +218,29 @@ def main() -> None:
                 wait_queryable(http_url, last_trace, args.spans_per_trace)
                 lag = time.perf_counter() - start_wait
         else:
+            report = probe_memory(workdir, args.tracemalloc) if args.memory_report or args.tracemalloc else None
             oracle = stack.OracleApi(
                 stack.OracleApiConfig.on_free_ports(workdir / "bench.db", log_level="warning"),
                 log_path=workdir / "oracle.log",
             )
             oracle.start()
+            pid = oracle.pid or 0
             try:
-                elapsed = send_all(oracle.config.grpc_endpoint, requests, args.concurrency)
-                start_wait = time.perf_counter()
-                wait_queryable(oracle.config.base_url, last_trace, args.spans_per_trace)
-                lag = time.perf_counter() - start_wait
-                rss_mb = rss_bytes(oracle.pid or 0) / 2**20
+                with PeakRss({"oracle_api": lambda: oracle.pid}) as peak:
+                    elapsed = send_all(oracle.config.grpc_endpoint, requests, args.concurrency)
+                    start_wait = time.perf_counter()
+                    wait_queryable(oracle.config.base_url, last_trace, args.spans_per_trace)
+                    lag = time.perf_counter() - start_wait
+                after_load = rss(pid)
+                query_round(oracle.config.base_url, total // args.spans_per_trace, args.queries)
+                after_queries = rss(pid)
+                inside = memory_report(report) if report else ""
             finally:
                 oracle.stop()
             db = oracle.config.db_path
             with sqlite3.connect(db) as conn:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            footprint = f"RSS {rss_mb:.0f} MiB after the load; store {db.stat().st_size / total:,.0f} B/span"
+            footprint = f"store {db.stat().st_size / total:,.0f} B/span"
     path = "agents → Collector → oracle_api (+ Kafka)" if args.via_collector else "straight into oracle_api"
     print(f"path:                     {path}")
     print(f"spans sent:               {total} in {len(requests)} requests of {args.per_request}")
@@ -184,6 +250,12 @@ def main() -> None:
     )
     if not args.via_collector:
         print(f"oracle_api:               {footprint} (after a checkpoint)")
+        print(f"RSS peak during the load: {peak.peak['oracle_api'] / MIB:.0f} MiB")
+        print(f"RSS after the load:       {after_load}")
+        print(f"RSS after {args.queries} query rounds: {after_queries}")
+        if inside:
+            print("inside oracle_api after the queries (bench/memory_probe):")
+            print(inside, end="")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,10 @@ throwaway module, then ``go build``) and cached under ``~/.cache/telemetron/jaeg
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+import go_build
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,19 +75,7 @@ exporters:
 
 def binary() -> Path:
     """The cached Jaeger v2 binary, built from the Go module proxy the first time (a few minutes)."""
-    cache = Path(os.environ.get("TELEMETRON_CACHE_DIR", Path.home() / ".cache" / "telemetron"))
-    target = cache / f"jaeger-{VERSION}" / "jaeger"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="jaeger-build-") as tmp:
-        run = {"cwd": tmp, "check": True}
-        subprocess.run(["go", "mod", "init", "jaegerbuild"], **run)  # type: ignore[call-overload]
-        subprocess.run(["go", "get", "-tool", f"{MODULE}/cmd/jaeger@{VERSION}"], **run)  # type: ignore[call-overload]
-        partial = target.with_suffix(".tmp")
-        subprocess.run(["go", "build", "-o", str(partial), f"{MODULE}/cmd/jaeger"], **run)  # type: ignore[call-overload]
-        partial.rename(target)
-    return target
+    return go_build.cached_binary("jaeger", f"{MODULE}/cmd/jaeger", VERSION)
 
 
 class Jaeger:

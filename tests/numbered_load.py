@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -196,6 +196,19 @@ def stored_seqs(db_path: Path, run: bytes) -> Counter[int]:
 
 def kafka_seqs(bootstrap: str, topic: str, run: bytes, timeout: float = 120.0) -> Counter[int]:
     """How many times each sequence number of one sender's run appears on ``topic``, read from offset 0 to the end."""
+    counts: Counter[int] = Counter()
+    for span in kafka_spans(bootstrap, topic, timeout):
+        if span.trace_id[:8] != run:
+            continue
+        for attr in span.attributes:
+            if attr.key == SEQ_ATTRIBUTE:
+                counts[attr.value.int_value] += 1
+                break
+    return counts
+
+
+def kafka_spans(bootstrap: str, topic: str, timeout: float = 120.0) -> Iterator[Span]:
+    """Every span on ``topic`` (OTLP protobuf messages), read from offset 0 to the end of each partition."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -204,7 +217,6 @@ def kafka_seqs(bootstrap: str, topic: str, run: bytes, timeout: float = 120.0) -
             "logger": _log,
         }
     )
-    counts: Counter[int] = Counter()
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
@@ -219,18 +231,11 @@ def kafka_seqs(bootstrap: str, topic: str, run: bytes, timeout: float = 120.0) -
                 continue
             for resource_spans in TracesData.FromString(message.value()).resource_spans:
                 for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        if span.trace_id[:8] != run:
-                            continue
-                        for attr in span.attributes:
-                            if attr.key == SEQ_ATTRIBUTE:
-                                counts[attr.value.int_value] += 1
-                                break
+                    yield from scope_spans.spans
             if (message.offset() or 0) + 1 >= ends[message.partition()]:  # a consumed message has an offset
                 remaining.discard(message.partition())
     finally:
         consumer.close()
-    return counts
 
 
 T = TypeVar("T")
@@ -279,22 +284,15 @@ def rss_bytes(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-class PeakRss:
-    """Samples the RSS of named processes every ``interval`` seconds and keeps each one's peak.
+class Sampling:
+    """A background thread that calls ``sample()`` every ``interval`` seconds inside a ``with`` block."""
 
-    Each process is given as a callable returning its current pid (None while it is down), so the
-    peak follows a process across restarts.
-    """
-
-    def __init__(self, pids: dict[str, Callable[[], int | None]], interval: float = 0.2) -> None:
-        self.peak: dict[str, int] = dict.fromkeys(pids, 0)
-        self.peak_anon: dict[str, int] = dict.fromkeys(pids, 0)
-        self._pids = pids
+    def __init__(self, interval: float) -> None:
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="peak-rss", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=type(self).__name__, daemon=True)
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self: S) -> S:
         self._thread.start()
         return self
 
@@ -302,13 +300,36 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
 
+    def sample(self) -> None:
+        raise NotImplementedError
+
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
-            for name, pid in self._pids.items():
-                current = pid()
-                if current:
-                    self.peak[name] = max(self.peak[name], rss_bytes(current))
-                    self.peak_anon[name] = max(self.peak_anon[name], rss_bytes(current, "RssAnon"))
+            self.sample()
+
+
+S = TypeVar("S", bound=Sampling)
+
+
+class PeakRss(Sampling):
+    """Samples the RSS of named processes every ``interval`` seconds and keeps each one's peak.
+
+    Each process is given as a callable returning its current pid (None while it is down), so the
+    peak follows a process across restarts.
+    """
+
+    def __init__(self, pids: dict[str, Callable[[], int | None]], interval: float = 0.2) -> None:
+        super().__init__(interval)
+        self.peak: dict[str, int] = dict.fromkeys(pids, 0)
+        self.peak_anon: dict[str, int] = dict.fromkeys(pids, 0)
+        self._pids = pids
+
+    def sample(self) -> None:
+        for name, pid in self._pids.items():
+            current = pid()
+            if current:
+                self.peak[name] = max(self.peak[name], rss_bytes(current))
+                self.peak_anon[name] = max(self.peak_anon[name], rss_bytes(current, "RssAnon"))
 
 
 def collector_metric(metrics_url: str, name: str, **labels: str) -> float:
