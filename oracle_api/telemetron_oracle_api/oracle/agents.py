@@ -17,7 +17,7 @@ from telemetron_instrumentation import semconv as sc
 from ..model import SpanRecord
 from . import _attrs
 from .tasks import COMPLETED, FAILED, RUNNING, WAITING, Outcome, Outcomes, Task
-from .window import Lru, Rolling
+from .window import Lru, Rolling, id_key
 
 _MAX_OBSERVED_MODELS = 20
 _MAX_DONE_TASKS = 200
@@ -56,6 +56,8 @@ class Agent:
 class Lineage:
     """span id -> agent for recent spans, resolving children whose ancestors arrive later.
 
+    Span ids are kept as ``window.id_key`` ints: the Oracle holds hundreds of thousands of them.
+
     Children end (and arrive) before their parents, so a child whose parent is not known yet is
     parked under the parent's id and resolved when the parent, or a pending record for it, shows up.
     """
@@ -67,7 +69,7 @@ class Lineage:
         self._on_model = on_model
 
     def agent_of(self, span_id: str | None) -> str | None:
-        return self._agent_of.get(span_id) if span_id else None
+        return self._agent_of.get(id_key(span_id)) if span_id else None
 
     def place(
         self,
@@ -79,21 +81,23 @@ class Lineage:
     ) -> str | None:
         """Record a span; its agent when known now. ``model`` is passed to ``on_model`` once the agent is known."""
         agent = own_agent or self.agent_of(parent_id)
+        key = id_key(span_id)
         if agent is None:
             if parent_id:
-                waiting = self._orphans.get(parent_id)
+                parent_key = id_key(parent_id)
+                waiting = self._orphans.get(parent_key)
                 if waiting is None:
-                    self._orphans.put(parent_id, [(span_id, model, t_ns)])
+                    self._orphans.put(parent_key, [(key, model, t_ns)])
                 elif len(waiting) < 1000:
-                    waiting.append((span_id, model, t_ns))
+                    waiting.append((key, model, t_ns))
             return None
         if model:
             self._on_model(agent, model, t_ns)
-        self._resolve(span_id, agent)
+        self._resolve(key, agent)
         return agent
 
-    def _resolve(self, span_id: str, agent: str) -> None:
-        stack = [span_id]
+    def _resolve(self, key: int | str, agent: str) -> None:
+        stack = [key]
         while stack:
             current = stack.pop()
             self._agent_of.put(current, agent)

@@ -34,7 +34,7 @@ from .state import build, filter_state
 from .tasks import Outcomes
 from .tools import ToolTracker
 from .view import StateView
-from .window import NS, Lru
+from .window import NS, RecentKeys, id_key
 from .workload import WorkloadTracker
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Oracle:
         self.version = 0
         self.counters = {"spans": 0, "pending": 0, "metric_points": 0, "duplicates": 0}
         self.rebuild_report: dict = {}
-        self._ended: Lru = Lru(200_000)  # (trace id, span id) already folded in: redelivery, replays
+        self._ended = RecentKeys(200_000)  # id_key(trace id, span id) already folded in: redelivery, replays
         self._cache: tuple | None = None  # (version, built at (monotonic), state, JSON, content hash, built at (ns))
         self._changed = threading.Event()
         self._stop = threading.Event()
@@ -141,7 +141,7 @@ class Oracle:
 
     def _pending(self, pending: SpanRecord) -> None:
         real_id = pending.parent_span_id
-        if not real_id or (pending.trace_id, real_id) in self._ended:
+        if not real_id or id_key(pending.trace_id, real_id) in self._ended:
             return  # the real span already ended: a late heartbeat
         operation = pending.operation
         if operation in _AGENT_OPERATIONS and pending.agent_name:
@@ -164,13 +164,9 @@ class Oracle:
             self.queues.consumed(pending, ended=False)
 
     def _span(self, span: SpanRecord) -> None:
-        ended, key = self._ended, (span.trace_id, span.span_id)
-        if key in ended:
+        if not self._ended.add(id_key(span.trace_id, span.span_id)):
             self.counters["duplicates"] += 1
             return
-        ended[key] = None
-        if len(ended) > ended.limit:
-            ended.popitem(last=False)
         operation = span.operation
         lineage = self.agents.lineage
         agent: str | None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Hashable, Iterable, Sequence
 from typing import cast
 
 NS = 1_000_000_000
@@ -69,6 +69,44 @@ class Lru(OrderedDict):
         self[key] = value
         if len(self) > self.limit:
             self.popitem(last=False)
+
+
+class RecentKeys:
+    """The last ``limit`` keys added, to ask "seen before?": a set that forgets its oldest first.
+
+    A third of an ``Lru``'s memory per key, for the Oracle's largest record of spans (see ``id_key``).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._keys: set[Hashable] = set()
+        self._order: deque[Hashable] = deque()
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, key: Hashable) -> bool:
+        """Remember ``key``; False if it was already remembered."""
+        if key in self._keys:
+            return False
+        self._keys.add(key)
+        self._order.append(key)
+        if len(self._order) > self.limit:
+            self._keys.discard(self._order.popleft())
+        return True
+
+
+def id_key(*hex_ids: str) -> int | str:
+    """Fixed-length hex ids (a trace id, a span id) as one int: half the memory of their strings, and
+    the records' own strings are not kept alive. Ids that are not hex stay one string."""
+    joined = "".join(hex_ids)
+    try:
+        return int(joined, 16)
+    except ValueError:
+        return joined
 
 
 def percentile(values: Iterable[float], q: float, *, ordered: bool = False) -> float | None:
