@@ -40,3 +40,36 @@ def test_a_large_block_comes_from_the_heap_and_stays_there_once_freed():
     in_mmap, free_in_heap = probe("tuned")
     assert in_mmap < 8 << 20
     assert free_in_heap >= 8 << 20  # kept for the next response
+
+
+# Threads that allocate, then glibc's own per-arena report (malloc_stats, on stderr).
+ARENA_PROBE = """
+import ctypes, sys, threading
+from telemetron_oracle_api._malloc import keep_freed_memory
+
+if sys.argv[1] == "tuned":
+    assert keep_freed_memory()
+barrier = threading.Barrier(8)
+
+def allocate():
+    barrier.wait()
+    blocks = [bytearray(4096) for _ in range(200)]
+    barrier.wait()
+
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def arenas(mode: str) -> int:
+    err = subprocess.run([sys.executable, "-c", ARENA_PROBE, mode], capture_output=True, text=True, check=True).stderr
+    return sum(1 for line in err.splitlines() if line.startswith("Arena "))
+
+
+def test_threads_share_two_arenas_instead_of_one_each():
+    assert arenas("default") > 2  # glibc's default: new threads get arenas of their own
+    assert arenas("tuned") <= 2
