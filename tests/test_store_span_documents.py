@@ -1,13 +1,15 @@
-"""A span's attributes, events, links and scope attributes are stored compressed, and rows written
-before (JSON text) read back the same: by trace, by search on a value the attribute index leaves out,
+"""A span's attributes, events, links and scope attributes are stored compressed (zstd), and rows
+written before (JSON text, or DEFLATE: format 1) read back the same: by trace, by search on a value the attribute index leaves out,
 and through the ``telemetron_json`` SQL function."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+import zlib
 from pathlib import Path
 
+import orjson
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store import span_documents
 from telemetron_oracle_api.store.search import SpanSearch
@@ -44,19 +46,39 @@ def span(trace: int) -> SpanRecord:
 COLUMNS = ("attributes", "events", "links", "scope_attributes")
 
 
+def deflate_format(document: object) -> bytes:
+    """A document as versions before zstd wrote it: format byte 1, raw DEFLATE against the same dictionary."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15, 4, zdict=span_documents._ZDICT)
+    return b"\x01" + packer.compress(orjson.dumps(document)) + packer.flush()
+
+
 def test_compressed_and_json_text_rows_read_back_alike(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     store = Store(path)
     try:
-        store.write(Decoded(spans=[span(1), span(2)]))
+        store.write(Decoded(spans=[span(1), span(2), span(3)]))
         with sqlite3.connect(path) as conn:
             span_documents.register(conn)
             assert {r[0] for r in conn.execute("SELECT DISTINCT typeof(attributes) FROM spans")} == {"blob"}
+            assert {r[0] for r in conn.execute("SELECT DISTINCT substr(attributes, 1, 1) FROM spans")} == {b"\x02"}
             # Trace 1 as a store written before compression holds it: JSON text.
             sets = ", ".join(f"{c} = telemetron_json({c})" for c in COLUMNS)
             conn.execute(f"UPDATE spans SET {sets} WHERE trace_id = ?", (f"{1:032x}",))
+            # Trace 3 as a store written with DEFLATE holds it.
+            documents = [
+                orjson.loads(
+                    conn.execute(
+                        f"SELECT telemetron_json({c}) FROM spans WHERE trace_id = ?", (f"{3:032x}",)
+                    ).fetchone()[0]
+                )
+                for c in COLUMNS
+            ]
+            conn.execute(
+                f"UPDATE spans SET {', '.join(f'{c} = ?' for c in COLUMNS)} WHERE trace_id = ?",
+                (*(deflate_format(d) for d in documents), f"{3:032x}"),
+            )
         expected = span(1)
-        for trace in (1, 2):
+        for trace in (1, 2, 3):
             (stored,) = store.trace_spans(f"{trace:032x}")
             assert stored["attributes"] == expected.attributes
             assert stored["events"][0]["attributes"] == {"attempt": 2}
@@ -64,7 +86,9 @@ def test_compressed_and_json_text_rows_read_back_alike(tmp_path: Path) -> None:
             assert stored["scope_attributes"] == {"scope.key": "v"}
             assert store.jaeger_span_rows([f"{trace:032x}"])[0][-5] == expected.attributes
         for tags in ({"gen_ai.usage.input_tokens": "1234"}, {"attempt": "2"}, {"kind": "x"}, {"scope.key": "v"}):
-            assert sorted(store.find_trace_ids(SpanSearch(service="svc", tags=tags))) == [f"{t:032x}" for t in (1, 2)]
+            assert sorted(store.find_trace_ids(SpanSearch(service="svc", tags=tags))) == [
+                f"{t:032x}" for t in (1, 2, 3)
+            ]
         assert store.find_trace_ids(SpanSearch(service="svc", tags={"gen_ai.usage.input_tokens": "1235"})) == []
     finally:
         store.close()
