@@ -23,7 +23,8 @@ pytestmark = pytest.mark.pipeline
 
 MIB = 1024 * 1024
 # Batches a persistent queue can have read but not finished when the Collector dies: num_consumers
-# exporting plus the one being filled (collector-config/otelcol.yaml), of at most max_size spans.
+# exporting plus the one being filled (collector-config/otelcol.yaml), of at most max_size spans;
+# the Kafka queues' (4 + 1) * 8,192 is more than oracle_api's (8 + 1) * 4,096.
 IN_FLIGHT_SPANS_PER_QUEUE = (4 + 1) * 8192
 # bench/bench_faults.py's overload (1.1M spans, 318 MiB queued) peaked at 262 MiB RSS for oracle_api
 # and 497 MiB for the Collector, 180 MiB of it outside its memory-mapped queue files (README, "What

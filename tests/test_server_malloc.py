@@ -73,3 +73,27 @@ def arenas(mode: str) -> int:
 def test_threads_share_two_arenas_instead_of_one_each():
     assert arenas("default") > 2  # glibc's default: new threads get arenas of their own
     assert arenas("tuned") <= 2
+
+
+# Many small blocks freed except the last one, so the free memory sits inside the heap, not at its top.
+TRIM_PROBE = """
+import sys
+from telemetron_oracle_api._malloc import give_back_free_memory, keep_freed_memory
+
+def resident_kib():
+    return int(open("/proc/self/statm").read().split()[1]) * 4
+
+assert keep_freed_memory()
+blocks = [bytearray(1000) for _ in range(100_000)]
+keep = bytearray(1000)
+del blocks
+before = resident_kib()
+assert give_back_free_memory()
+print(before, resident_kib())
+"""
+
+
+def test_the_free_memory_inside_the_heap_goes_back_to_the_kernel():
+    out = subprocess.run([sys.executable, "-c", TRIM_PROBE], capture_output=True, text=True, check=True).stdout
+    before_kib, after_kib = map(int, out.split())
+    assert before_kib - after_kib > 50_000  # most of the ~100 MB the blocks took

@@ -14,6 +14,7 @@ Elsewhere (musl, macOS) this does nothing.
 from __future__ import annotations
 
 import ctypes
+import threading
 
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's <malloc.h>
 _M_MMAP_THRESHOLD = -3
@@ -38,3 +39,29 @@ def keep_freed_memory() -> bool:
             (_M_ARENA_MAX, ARENAS),
         )
     )
+
+
+def give_back_free_memory() -> bool:
+    """Return the free pages inside the heap to the kernel (glibc's ``malloc_trim``); False elsewhere.
+
+    The trim threshold only returns the top of the heap, and a heap that millions of short-lived
+    records went through is free mostly in its middle: with 1M spans stored, 50-120 MiB of it.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 - present only in glibc
+    except (OSError, AttributeError):
+        return False
+    return bool(libc.malloc_trim(0))
+
+
+def give_back_free_memory_every(seconds: float, stop: threading.Event) -> threading.Thread:
+    """A daemon thread that calls ``give_back_free_memory`` every ``seconds`` until ``stop`` is set."""
+
+    def loop() -> None:
+        while not stop.wait(seconds):
+            give_back_free_memory()
+
+    thread = threading.Thread(target=loop, name="malloc-trim", daemon=True)
+    thread.start()
+    return thread

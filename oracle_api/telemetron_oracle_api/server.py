@@ -9,7 +9,7 @@ import threading
 import uvicorn
 
 from ._gc import collect_less
-from ._malloc import keep_freed_memory
+from ._malloc import give_back_free_memory_every, keep_freed_memory
 from .api.app import create_app
 from .api.deps import Services
 from .api.security import redact_tokens_in_logs
@@ -24,6 +24,9 @@ from .settings import Settings
 from .store.open import open_store
 
 INGEST_MODES = ("grpc", "kafka", "none")
+# How often the heap's free pages go back to the kernel (_malloc.give_back_free_memory): a trim
+# of a few hundred MiB heap takes milliseconds.
+FREE_MEMORY_EVERY_S = 10.0
 LIVE_FEEDS = ("store", "kafka")
 
 log = logging.getLogger("telemetron")
@@ -128,6 +131,7 @@ def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then stop taking OTLP, finish writes and exit."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     keep_freed_memory()
+    give_back_free_memory_every(FREE_MEMORY_EVERY_S, threading.Event())  # until the process exits
     redact_tokens_in_logs()
     collect_less()
     if settings.ingest == "kafka":

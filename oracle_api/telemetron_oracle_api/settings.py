@@ -175,6 +175,14 @@ class Settings(BaseSettings):
         1.0, description="PostgreSQL: the time span of one spans partition (retention drops whole partitions)"
     )
 
+    # --- ingest speed and memory (SQLite writer) ---
+    sqlite_writer_cache_mb: int = Field(
+        64,
+        ge=2,
+        description="SQLite: page cache of the writer connection in MiB; the index pages that spans insert into at "
+        "random (trace ids, unique attribute values) stay in memory instead of being read back for each insert",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -40,4 +40,5 @@ def open_store(settings: Settings, hub: Hub | None = None) -> TelemetryStore:
         queue_limit=settings.write_queue_spans,
         batch_limit=settings.write_batch_spans,
         retention=RetentionPolicy.from_settings(settings),
+        cache_mb=settings.sqlite_writer_cache_mb,
     )
