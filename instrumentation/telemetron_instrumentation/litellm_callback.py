@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -84,9 +83,10 @@ class TelemetronLiteLLMCallback(CustomLogger):
         self._metrics = GenAIMetrics(meter_provider)
         self.capture_content = _content.capture_enabled_from_env() if capture_content is None else capture_content
         self._calls: dict[str, _Call] = {}
-        # Recently ended call ids, oldest first (an OrderedDict drops its oldest in O(1); a dict's
-        # first key is found by skipping every slot deleted before it).
-        self._finished: OrderedDict[str, None] = OrderedDict()
+        # Recently ended call ids -> the claim of the hook that ended each, in two generations: the
+        # newer fills up to _MAX_OPEN_CALLS, then replaces the older (no per-call eviction).
+        self._finished: dict[str, object] = {}
+        self._finished_before: dict[str, object] = {}
         self._lock = threading.Lock()
         self._servers: dict[str, tuple[str | None, int | None]] = {}
         self._shapes: dict[tuple, _Shape | None] = {}
@@ -252,17 +252,10 @@ class TelemetronLiteLLMCallback(CustomLogger):
     def _finish_safely(self, kwargs: dict, response: Any, start_time: Any, end_time: Any, error: Any) -> None:
         try:  # one frame per call: the whole finish is in here
             call_id = kwargs.get("litellm_call_id")
-            with self._lock:
-                call = self._calls.pop(call_id, None) if call_id is not None else None
-                if call is None and call_id in self._finished:  # LiteLLM may report an async call twice
-                    return
-                if call_id is not None:
-                    self._finished[call_id] = None
-                    if len(self._finished) > _MAX_OPEN_CALLS:
-                        self._finished.popitem(last=False)
+            if call_id is None or not self._claim(call_id):  # LiteLLM may report an async call twice
+                return
+            call = self._calls.pop(call_id, None)
             if call is None:
-                if call_id is None:
-                    return
                 # No pre-call hook for this call (e.g. a cache hit): start it now, at LiteLLM's start time.
                 call = self._start(kwargs.get("model"), kwargs.get("messages"), kwargs, start_time)
                 if call is None:
@@ -338,6 +331,20 @@ class TelemetronLiteLLMCallback(CustomLogger):
             )
         except Exception:
             _log.debug("telemetron: could not finish LLM span", exc_info=True)
+
+    def _claim(self, call_id: str) -> bool:
+        """True for the first hook that reports the end of ``call_id`` (atomic without a lock)."""
+        claim = object()
+        if self._finished.setdefault(call_id, claim) is not claim:
+            return False
+        earlier = self._finished_before.get(call_id)  # claimed before the generations turned over
+        if earlier is not None and earlier is not claim:
+            return False
+        if len(self._finished) >= _MAX_OPEN_CALLS:
+            with self._lock:  # one turnover at a time, so no generation is lost
+                if len(self._finished) >= _MAX_OPEN_CALLS:
+                    self._finished_before, self._finished = self._finished, {}
+        return True
 
     def _bound_with_model(self, shape: _Shape, response_model: str) -> BoundMetrics:
         bound = shape.by_response_model.get(response_model)
