@@ -95,7 +95,12 @@ def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | Non
                 reasons.append(str(reason))
         if reasons:
             attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-    usage = fields.get("usage") or get(response, "usage")
+    usage = fields.get("usage")
+    if usage is None:
+        if "usage" not in fields and _PLAIN_PYDANTIC_FIELDS.get((type(response), "usage")):
+            usage = (response.__pydantic_extra__ or _NO_FIELDS).get("usage")  # LiteLLM's ModelResponse: an extra
+        else:
+            usage = get(response, "usage")
     if usage is None:
         return model, None, None, choices
     if _PLAIN_MODELS.get(type(usage)) or _is_plain_model(type(usage)):
@@ -197,17 +202,18 @@ def _is_plain_model(cls: type) -> bool:
     return plain
 
 
-def conversation_from_litellm(litellm_params: Mapping) -> str | None:
-    metadata = litellm_params.get("metadata")
-    if metadata and (type(metadata) is dict or isinstance(metadata, Mapping)):
+def conversation_from_metadata(metadata: Any) -> str | None:
+    """The conversation id a caller passed in LiteLLM's ``metadata``, if any."""
+    if type(metadata) is dict or isinstance(metadata, Mapping):
         for key in _CONVERSATION_METADATA_KEYS:
             value = metadata.get(key)
             if value:
                 return str(value)
-    return litellm_params.get("litellm_session_id")
+    return None
 
 
 _CONVERSATION_METADATA_KEYS = (semconv.GEN_AI_CONVERSATION_ID, "conversation_id", "session_id")
+CONVERSATION_METADATA_KEYS = frozenset(_CONVERSATION_METADATA_KEYS)  # any of them: worth the lookup
 
 
 def to_ns(value: Any) -> int | None:

@@ -83,9 +83,14 @@ def int_or_none(value: Any) -> int | None:
 
 
 def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
+    get = headers.get
     for attribute, is_count, keys in _RATE_LIMIT_HEADERS:
+        value = get(keys[0])
+        if type(value) is int:  # LiteLLM's parsed OpenAI-style count: the common case, no loop
+            attributes[attribute] = value if is_count else float(value)
+            continue
         for key in keys:
-            value = headers.get(key)
+            value = get(key)
             if value is None:
                 continue
             parsed: float | None

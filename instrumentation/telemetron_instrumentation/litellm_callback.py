@@ -28,7 +28,14 @@ from opentelemetry.trace import Span, SpanKind, TracerProvider
 from . import __version__, _content, semconv
 from ._context_guards import LITELLM_CALL_SLOT, activate
 from ._errors import record_error
-from ._litellm_data import conversation_from_litellm, drain_logging_queue, get, response_attributes, to_ns
+from ._litellm_data import (
+    CONVERSATION_METADATA_KEYS,
+    conversation_from_metadata,
+    drain_logging_queue,
+    get,
+    response_attributes,
+    to_ns,
+)
 from ._providers import DEFAULT_SERVERS, OPERATION_BY_CALL_TYPE, PROVIDER_NAMES, REQUEST_PARAM_KEYS, REQUEST_PARAMS
 from ._ratelimit import parse_reset_seconds, rate_limit_attributes
 from ._usage_estimate import estimate_stream_usage
@@ -96,9 +103,6 @@ class TelemetronLiteLLMCallback(CustomLogger):
         except Exception:  # telemetry must never break the call
             _log.debug("telemetron: could not start LLM span", exc_info=True)
 
-    def log_success_event(self, kwargs, response_obj, start_time, end_time):
-        self._finish_safely(kwargs, response_obj, start_time, end_time, None)
-
     def log_failure_event(self, kwargs, response_obj, start_time, end_time):
         self._finish_safely(kwargs, response_obj, start_time, end_time, kwargs.get("exception"))
 
@@ -164,7 +168,12 @@ class TelemetronLiteLLMCallback(CustomLogger):
             attributes[semconv.GEN_AI_REQUEST_STREAM] = True
 
         context = get_current()  # read once: passed on, so neither the SDK nor our processor reads it again
-        conversation_id = context.get(CONVERSATION_KEY) or conversation_from_litellm(litellm_params)
+        conversation_id = context.get(CONVERSATION_KEY)
+        if not conversation_id:
+            metadata = litellm_params.get("metadata")
+            if metadata and (type(metadata) is not dict or not CONVERSATION_METADATA_KEYS.isdisjoint(metadata)):
+                conversation_id = conversation_from_metadata(metadata)
+            conversation_id = conversation_id or litellm_params.get("litellm_session_id")
         if conversation_id:
             attributes[semconv.GEN_AI_CONVERSATION_ID] = str(conversation_id)
 
@@ -227,11 +236,23 @@ class TelemetronLiteLLMCallback(CustomLogger):
         if optional.get("tools"):
             attributes[semconv.GEN_AI_TOOL_DEFINITIONS] = _content.dumps(_content.tool_definitions(optional["tools"]))
 
-    def _finish_safely(self, kwargs: dict, response: Any, start_time: Any, end_time: Any, error: Any) -> None:
+    def _finish_safely(
+        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any, error: Any = None
+    ) -> None:
         try:  # one frame per call: the whole finish is in here
             call_id = kwargs.get("litellm_call_id")
-            if call_id is None or not self._claim(call_id):  # LiteLLM may report an async call twice
+            if call_id is None:
                 return
+            # The first hook to report a call claims it (LiteLLM may report an async call twice):
+            # setdefault is atomic, so no lock.
+            claim = object()
+            if self._finished.setdefault(call_id, claim) is not claim:
+                return
+            earlier = self._finished_before.get(call_id)  # claimed before the generations turned over
+            if earlier is not None and earlier is not claim:
+                return
+            if len(self._finished) >= _MAX_OPEN_CALLS:
+                self._turn_over_finished()
             call = self._calls.pop(call_id, None)
             if call is None:
                 # No pre-call hook for this call (e.g. a cache hit): start it now, at LiteLLM's start time.
@@ -243,13 +264,13 @@ class TelemetronLiteLLMCallback(CustomLogger):
             span, start_ns, shape, api_key, streaming = call
             attributes: dict[str, Any] = {}
             input_tokens = output_tokens = response_model = first_chunk_s = None
-            if response is not None and error is None:
-                response_model, input_tokens, output_tokens, choices = response_attributes(response, attributes)
+            if response_obj is not None and error is None:
+                response_model, input_tokens, output_tokens, choices = response_attributes(response_obj, attributes)
                 if shape.operation == semconv.OP_EMBEDDINGS:
                     attributes.pop(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, None)  # embeddings have no output tokens
                     output_tokens = None
                 if self.capture_content and choices:
-                    attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(_content.output_messages(response))
+                    attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(_content.output_messages(response_obj))
                 if streaming:
                     first = to_ns(kwargs.get("completion_start_time"))
                     if first and first >= start_ns:
@@ -258,7 +279,7 @@ class TelemetronLiteLLMCallback(CustomLogger):
                         ) / 1e9
                     if not _usage_requested(kwargs):
                         # LiteLLM's own count stands in for the provider's, or there is none: estimate, and say so.
-                        input_tokens, output_tokens = estimate_stream_usage(kwargs, response, attributes)
+                        input_tokens, output_tokens = estimate_stream_usage(kwargs, response_obj, attributes)
 
             logging_object = kwargs.get("standard_logging_object")
             if logging_object:
@@ -299,19 +320,13 @@ class TelemetronLiteLLMCallback(CustomLogger):
         except Exception:
             _log.debug("telemetron: could not finish LLM span", exc_info=True)
 
-    def _claim(self, call_id: str) -> bool:
-        """True for the first hook that reports the end of ``call_id`` (atomic without a lock)."""
-        claim = object()
-        if self._finished.setdefault(call_id, claim) is not claim:
-            return False
-        earlier = self._finished_before.get(call_id)  # claimed before the generations turned over
-        if earlier is not None and earlier is not claim:
-            return False
-        if len(self._finished) >= _MAX_OPEN_CALLS:
-            with self._lock:  # one turnover at a time, so no generation is lost
-                if len(self._finished) >= _MAX_OPEN_CALLS:
-                    self._finished_before, self._finished = self._finished, {}
-        return True
+    # LiteLLM's sync success hook is the finish itself: one call less on every LLM call.
+    log_success_event = _finish_safely
+
+    def _turn_over_finished(self) -> None:
+        with self._lock:  # one turnover at a time, so no generation is lost
+            if len(self._finished) >= _MAX_OPEN_CALLS:
+                self._finished_before, self._finished = self._finished, {}
 
     def _bound_with_model(self, shape: _Shape, response_model: str) -> BoundMetrics:
         bound = shape.by_response_model.get(response_model)
