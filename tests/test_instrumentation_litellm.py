@@ -350,3 +350,26 @@ def test_a_call_reported_twice_is_one_span_across_the_turnover_of_ended_call_ids
         callback.log_success_event(kwargs, None, None, None)
     assert len(exporter.get_finished_spans()) == len(calls)
     assert callback.open_calls == 0
+
+
+def test_a_call_id_reused_after_its_end_gets_a_span_of_its_own():
+    """A fallback may reuse the failed call's id: the second call is started and ended again."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from telemetron_instrumentation.litellm_callback import TelemetronLiteLLMCallback
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    callback = TelemetronLiteLLMCallback(tracer_provider, MeterProvider())
+    kwargs = {"litellm_call_id": "reused", "call_type": "completion", "model": MODEL, "litellm_params": {}}
+    callback.log_pre_api_call(MODEL, [], kwargs)
+    callback.log_failure_event({**kwargs, "exception": RuntimeError("first try")}, None, None, None)
+    callback.log_pre_api_call(MODEL, [], kwargs)
+    callback.log_success_event(kwargs, None, None, None)
+    callback.log_success_event(kwargs, None, None, None)  # reported twice: still two spans
+    spans = exporter.get_finished_spans()
+    assert [s.status.status_code for s in spans] == [StatusCode.ERROR, StatusCode.UNSET]
+    assert callback.open_calls == 0

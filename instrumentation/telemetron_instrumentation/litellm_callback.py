@@ -85,10 +85,10 @@ class TelemetronLiteLLMCallback(CustomLogger):
         self._metrics = GenAIMetrics(meter_provider)
         self.capture_content = _content.capture_enabled_from_env() if capture_content is None else capture_content
         self._calls: dict[str, _Call] = {}
-        # Recently ended call ids -> the claim of the hook that ended each, in two generations: the
-        # newer fills up to _MAX_OPEN_CALLS, then replaces the older (no per-call eviction).
-        self._finished: dict[str, object] = {}
-        self._finished_before: dict[str, object] = {}
+        # Recently ended call ids in two generations: the newer fills up to _MAX_OPEN_CALLS, then
+        # replaces the older (no eviction per call).
+        self._finished: dict[str, None] = {}
+        self._finished_before: dict[str, None] = {}
         self._lock = threading.Lock()
         self._servers: dict[str, tuple[str | None, int | None]] = {}
         self._shapes: dict[tuple, _Shape | None] = {}
@@ -243,17 +243,13 @@ class TelemetronLiteLLMCallback(CustomLogger):
             call_id = kwargs.get("litellm_call_id")
             if call_id is None:
                 return
-            # The first hook to report a call claims it (LiteLLM may report an async call twice):
-            # setdefault is atomic, so no lock.
-            claim = object()
-            if self._finished.setdefault(call_id, claim) is not claim:
-                return
-            earlier = self._finished_before.get(call_id)  # claimed before the generations turned over
-            if earlier is not None and earlier is not claim:
-                return
-            if len(self._finished) >= _MAX_OPEN_CALLS:
-                self._turn_over_finished()
-            call = self._calls.pop(call_id, None)
+            with self._lock:
+                call = self._calls.pop(call_id, None)
+                if call is None and (call_id in self._finished or call_id in self._finished_before):
+                    return  # LiteLLM may report an async call twice
+                self._finished[call_id] = None
+                if len(self._finished) >= _MAX_OPEN_CALLS:
+                    self._finished_before, self._finished = self._finished, {}
             if call is None:
                 # No pre-call hook for this call (e.g. a cache hit): start it now, at LiteLLM's start time.
                 call = self._start(kwargs.get("model"), kwargs.get("messages"), kwargs, start_time)
@@ -322,11 +318,6 @@ class TelemetronLiteLLMCallback(CustomLogger):
 
     # LiteLLM's sync success hook is the finish itself: one call less on every LLM call.
     log_success_event = _finish_safely
-
-    def _turn_over_finished(self) -> None:
-        with self._lock:  # one turnover at a time, so no generation is lost
-            if len(self._finished) >= _MAX_OPEN_CALLS:
-                self._finished_before, self._finished = self._finished, {}
 
     def _bound_with_model(self, shape: _Shape, response_model: str) -> BoundMetrics:
         bound = shape.by_response_model.get(response_model)
