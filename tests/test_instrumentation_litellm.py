@@ -324,3 +324,52 @@ async def test_every_context_the_call_attached_is_detached_in_the_callers_contex
         await litellm.acompletion(**args(provider, model="mock-500"))
     assert otel_context.get_current() is before
     assert "Failed to detach context" not in caplog.text
+
+
+def test_a_call_reported_twice_is_one_span_across_the_turnover_of_ended_call_ids():
+    """LiteLLM may report a call's end from both its sync and async hooks; the ids of ended calls
+    are kept in two generations, so a late second report is still recognised after a turnover."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from telemetron_instrumentation.litellm_callback import _MAX_OPEN_CALLS, TelemetronLiteLLMCallback
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    callback = TelemetronLiteLLMCallback(tracer_provider, MeterProvider())
+    calls = [
+        {"litellm_call_id": f"call-{i}", "call_type": "completion", "model": MODEL, "litellm_params": {}}
+        for i in range(_MAX_OPEN_CALLS + 10)
+    ]
+    for kwargs in calls:
+        callback.log_pre_api_call(MODEL, [], kwargs)
+        callback.log_success_event(kwargs, None, None, None)
+    for kwargs in calls:  # the second reports, the oldest from before the turnover
+        callback.log_success_event(kwargs, None, None, None)
+    assert len(exporter.get_finished_spans()) == len(calls)
+    assert callback.open_calls == 0
+
+
+def test_a_call_id_reused_after_its_end_gets_a_span_of_its_own():
+    """A fallback may reuse the failed call's id: the second call is started and ended again."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from telemetron_instrumentation.litellm_callback import TelemetronLiteLLMCallback
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    callback = TelemetronLiteLLMCallback(tracer_provider, MeterProvider())
+    kwargs = {"litellm_call_id": "reused", "call_type": "completion", "model": MODEL, "litellm_params": {}}
+    callback.log_pre_api_call(MODEL, [], kwargs)
+    callback.log_failure_event({**kwargs, "exception": RuntimeError("first try")}, None, None, None)
+    callback.log_pre_api_call(MODEL, [], kwargs)
+    callback.log_success_event(kwargs, None, None, None)
+    callback.log_success_event(kwargs, None, None, None)  # reported twice: still two spans
+    spans = exporter.get_finished_spans()
+    assert [s.status.status_code for s in spans] == [StatusCode.ERROR, StatusCode.UNSET]
+    assert callback.open_calls == 0

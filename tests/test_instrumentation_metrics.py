@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from telemetron_instrumentation import semconv
 from telemetron_instrumentation.metrics import (
+    _FOLD_AT,
     CARDINALITY_LIMIT,
     DURATION_BUCKETS,
     TOKEN_BUCKETS,
@@ -151,6 +152,30 @@ def test_delta_points_cover_one_interval_and_skip_quiet_series():
     assert {dict(k[3])[semconv.GEN_AI_OPERATION_NAME] for k in second} == {"chat"}  # embeddings were quiet
     duration = next(v for k, v in second.items() if k[0] == semconv.METRIC_OPERATION_DURATION)
     assert duration[0] == 1 and duration[4] == duration[5] == 2.0  # min and max of this interval only
+
+
+@pytest.mark.parametrize("delta", [False, True])
+def test_points_equal_the_sdks_when_values_are_folded_while_recording(delta):
+    """More records than a series gathers before it folds them, with collections in between."""
+    (ours, ours_reader), (sdk, sdk_reader) = _pair(delta)
+    calls = [(CHAT, (i % 97) / 10, i % 5000, (i * 7) % 300 or None) for i in range(_FOLD_AT * 2 + 37)]
+    for m in (ours, sdk):
+        _drive(m, calls[: _FOLD_AT + 5])
+    assert _points(ours_reader) == _points(sdk_reader)
+    for m in (ours, sdk):
+        _drive(m, calls[_FOLD_AT + 5 :])
+    points = _points(ours_reader)
+    assert points == _points(sdk_reader)
+    duration = next(v for k, v in points.items() if k[0] == semconv.METRIC_OPERATION_DURATION)
+    assert duration[0] == (len(calls) - _FOLD_AT - 5 if delta else len(calls))
+
+
+def test_values_waiting_to_be_folded_stay_bounded_between_collections():
+    (ours, ours_reader), _ = _pair()
+    _drive(ours, [(CHAT, 0.5, 10, 20)] * (_FOLD_AT * 3))
+    histograms = ours_reader.genai_histograms
+    waiting = [len(s.values) for h in histograms.histograms for s in h.series.values()]
+    assert waiting and max(waiting) < _FOLD_AT
 
 
 def test_negative_and_non_finite_values_are_ignored_as_the_sdk_ignores_them():

@@ -42,7 +42,7 @@ def get(obj: Any, key: str) -> Any:
         value = fields.get(key)
         if value is not None or key in fields:
             return value
-        if _plain_pydantic_field(type(obj), key):
+        if _PLAIN_PYDANTIC_FIELDS.get((type(obj), key)) or _plain_pydantic_field(type(obj), key):
             # What pydantic's __getattr__ would find, without raising and catching AttributeError.
             extra = obj.__pydantic_extra__
             return extra.get(key) if extra else None
@@ -71,15 +71,44 @@ def _plain_pydantic_field(cls: type, key: str) -> bool:
 _NO_FIELDS: dict = {}
 
 
-def usage_attributes(usage: Any, attributes: dict) -> tuple[int | None, int | None]:
-    """Set the token-count attributes from a response's usage; returns (input, output) tokens."""
+def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | None, int | None, Any]:
+    """Set a response's id, model, finish reasons and token counts; returns (model, input tokens, output tokens, choices).
+
+    One function for what every call reads: LiteLLM's responses keep id, model and choices in
+    their ``__dict__`` (one read each; the general lookup only when absent).
+    """
+    fields = response if type(response) is dict else getattr(response, "__dict__", None) or _NO_FIELDS
+    response_id = fields.get("id") or get(response, "id")
+    if response_id:
+        attributes[semconv.GEN_AI_RESPONSE_ID] = str(response_id)
+    model = fields.get("model") or get(response, "model")
+    if model:
+        model = attributes[semconv.GEN_AI_RESPONSE_MODEL] = str(model)
+    choices = fields.get("choices") or get(response, "choices")
+    if choices:
+        reasons = []
+        for choice in choices:
+            reason = (getattr(choice, "__dict__", None) or _NO_FIELDS).get("finish_reason") or get(
+                choice, "finish_reason"
+            )
+            if reason:
+                reasons.append(str(reason))
+        if reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    usage = fields.get("usage")
     if usage is None:
-        return None, None
+        if "usage" not in fields and _PLAIN_PYDANTIC_FIELDS.get((type(response), "usage")):
+            usage = (response.__pydantic_extra__ or _NO_FIELDS).get("usage")  # LiteLLM's ModelResponse: an extra
+        else:
+            usage = get(response, "usage")
+    if usage is None:
+        return model, None, None, choices
     if _PLAIN_MODELS.get(type(usage)) or _is_plain_model(type(usage)):
         counts = _plain_usage_attributes(usage, attributes)
         if counts is not None:
-            return counts
-    return _any_usage_attributes(usage, attributes)
+            return model, counts[0], counts[1], choices
+    input_tokens, output_tokens = _any_usage_attributes(usage, attributes)
+    return model, input_tokens, output_tokens, choices
 
 
 def _plain_usage_attributes(usage: Any, attributes: dict) -> tuple[int, int] | None:
@@ -173,17 +202,18 @@ def _is_plain_model(cls: type) -> bool:
     return plain
 
 
-def conversation_from_litellm(litellm_params: Mapping) -> str | None:
-    metadata = litellm_params.get("metadata")
-    if metadata and (type(metadata) is dict or isinstance(metadata, Mapping)):
+def conversation_from_metadata(metadata: Any) -> str | None:
+    """The conversation id a caller passed in LiteLLM's ``metadata``, if any."""
+    if type(metadata) is dict or isinstance(metadata, Mapping):
         for key in _CONVERSATION_METADATA_KEYS:
             value = metadata.get(key)
             if value:
                 return str(value)
-    return litellm_params.get("litellm_session_id")
+    return None
 
 
 _CONVERSATION_METADATA_KEYS = (semconv.GEN_AI_CONVERSATION_ID, "conversation_id", "session_id")
+CONVERSATION_METADATA_KEYS = frozenset(_CONVERSATION_METADATA_KEYS)  # any of them: worth the lookup
 
 
 def to_ns(value: Any) -> int | None:

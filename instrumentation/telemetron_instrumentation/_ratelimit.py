@@ -71,6 +71,9 @@ _RATE_LIMIT_HEADERS = (
     ),
 )
 
+# The same as (attribute, is_count, first key, the other keys), for one lookup of the first key.
+_LOOKUPS = tuple((attribute, is_count, keys[0], keys[1:]) for attribute, is_count, keys in _RATE_LIMIT_HEADERS)
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
@@ -83,9 +86,14 @@ def int_or_none(value: Any) -> int | None:
 
 
 def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
-    for attribute, is_count, keys in _RATE_LIMIT_HEADERS:
-        for key in keys:
-            value = headers.get(key)
+    get = headers.get
+    for attribute, is_count, first, others in _LOOKUPS:
+        value = get(first)
+        if type(value) is int:  # LiteLLM's parsed OpenAI-style count: the common case, no loop
+            attributes[attribute] = value if is_count else float(value)
+            continue
+        for key in others if value is None else (first, *others):
+            value = get(key)
             if value is None:
                 continue
             parsed: float | None

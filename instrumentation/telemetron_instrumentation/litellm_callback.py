@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -29,7 +28,14 @@ from opentelemetry.trace import Span, SpanKind, TracerProvider
 from . import __version__, _content, semconv
 from ._context_guards import LITELLM_CALL_SLOT, activate
 from ._errors import record_error
-from ._litellm_data import conversation_from_litellm, drain_logging_queue, get, to_ns, usage_attributes
+from ._litellm_data import (
+    CONVERSATION_METADATA_KEYS,
+    conversation_from_metadata,
+    drain_logging_queue,
+    get,
+    response_attributes,
+    to_ns,
+)
 from ._providers import DEFAULT_SERVERS, OPERATION_BY_CALL_TYPE, PROVIDER_NAMES, REQUEST_PARAM_KEYS, REQUEST_PARAMS
 from ._ratelimit import parse_reset_seconds, rate_limit_attributes
 from ._usage_estimate import estimate_stream_usage
@@ -46,6 +52,8 @@ _MAX_SHAPES = 256
 _MAX_OPEN_CALLS = 4096
 # Response formats that make the output JSON (gen_ai.output.type = "json").
 _JSON_FORMATS = frozenset(("json_object", "json_schema"))
+# optional_params keys that set a request attribute (_request_attributes)
+_REQUEST_KEYS = REQUEST_PARAM_KEYS | {"stop", "encoding_format", "response_format"}
 _OPENAI_HOST = "api.openai.com"
 
 
@@ -59,15 +67,8 @@ class _Shape(NamedTuple):
     by_response_model: dict[str, BoundMetrics]  # the metrics' series with gen_ai.response.model too
 
 
-class _Call:
-    __slots__ = ("span", "start_ns", "shape", "api_key", "streaming")
-
-    def __init__(self, span: Span, start_ns: int, shape: _Shape, api_key: str | None, streaming: bool) -> None:
-        self.span = span
-        self.start_ns = start_ns
-        self.shape = shape
-        self.api_key = api_key
-        self.streaming = streaming
+# An open call: (span, start ns, shape, api key, streaming); a plain tuple, the cheapest record to build.
+_Call = tuple[Span, int, _Shape, "str | None", bool]
 
 
 class TelemetronLiteLLMCallback(CustomLogger):
@@ -84,9 +85,10 @@ class TelemetronLiteLLMCallback(CustomLogger):
         self._metrics = GenAIMetrics(meter_provider)
         self.capture_content = _content.capture_enabled_from_env() if capture_content is None else capture_content
         self._calls: dict[str, _Call] = {}
-        # Recently ended call ids, oldest first (an OrderedDict drops its oldest in O(1); a dict's
-        # first key is found by skipping every slot deleted before it).
-        self._finished: OrderedDict[str, None] = OrderedDict()
+        # Recently ended call ids in two generations: the newer fills up to _MAX_OPEN_CALLS, then
+        # replaces the older (no eviction per call).
+        self._finished: dict[str, None] = {}
+        self._finished_before: dict[str, None] = {}
         self._lock = threading.Lock()
         self._servers: dict[str, tuple[str | None, int | None]] = {}
         self._shapes: dict[tuple, _Shape | None] = {}
@@ -97,12 +99,9 @@ class TelemetronLiteLLMCallback(CustomLogger):
         try:
             call = self._start(model, messages, kwargs)
             if call is not None and LITELLM_CALL_SLOT.get() is not None:
-                activate(call.span)  # current while LiteLLM talks to the provider: HTTP spans nest under it
+                activate(call[0])  # current while LiteLLM talks to the provider: HTTP spans nest under it
         except Exception:  # telemetry must never break the call
             _log.debug("telemetron: could not start LLM span", exc_info=True)
-
-    def log_success_event(self, kwargs, response_obj, start_time, end_time):
-        self._finish_safely(kwargs, response_obj, start_time, end_time, None)
 
     def log_failure_event(self, kwargs, response_obj, start_time, end_time):
         self._finish_safely(kwargs, response_obj, start_time, end_time, kwargs.get("exception"))
@@ -162,31 +161,19 @@ class TelemetronLiteLLMCallback(CustomLogger):
         attributes = shape.span_attributes.copy()
 
         optional = kwargs.get("optional_params") or _EMPTY
-        if not REQUEST_PARAM_KEYS.isdisjoint(optional):
-            for param, attribute, convert in REQUEST_PARAMS:
-                value = optional.get(param)
-                if value is not None:
-                    try:
-                        attributes[attribute] = convert(value)
-                    except (TypeError, ValueError):
-                        pass
-        stop = optional.get("stop")
-        if stop:
-            attributes[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = (
-                [stop] if isinstance(stop, str) else [str(s) for s in stop]
-            )
-        if operation == semconv.OP_EMBEDDINGS:
-            if optional.get("encoding_format"):
-                attributes[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = [str(optional["encoding_format"])]
-        response_format = optional.get("response_format")
-        if response_format is not None and get(response_format, "type") in _JSON_FORMATS:
-            attributes[semconv.GEN_AI_OUTPUT_TYPE] = semconv.OUTPUT_TYPE_JSON
+        if not _REQUEST_KEYS.isdisjoint(optional):  # most calls set none of them: one check
+            _request_attributes(operation, optional, attributes)
         streaming = operation != semconv.OP_EMBEDDINGS and bool(kwargs.get("stream") or optional.get("stream"))
         if streaming:  # the conventions: set if and only if the call streams
             attributes[semconv.GEN_AI_REQUEST_STREAM] = True
 
         context = get_current()  # read once: passed on, so neither the SDK nor our processor reads it again
-        conversation_id = context.get(CONVERSATION_KEY) or conversation_from_litellm(litellm_params)
+        conversation_id = context.get(CONVERSATION_KEY)
+        if not conversation_id:
+            metadata = litellm_params.get("metadata")
+            if metadata and (type(metadata) is not dict or not CONVERSATION_METADATA_KEYS.isdisjoint(metadata)):
+                conversation_id = conversation_from_metadata(metadata)
+            conversation_id = conversation_id or litellm_params.get("litellm_session_id")
         if conversation_id:
             attributes[semconv.GEN_AI_CONVERSATION_ID] = str(conversation_id)
 
@@ -198,7 +185,7 @@ class TelemetronLiteLLMCallback(CustomLogger):
         span = self._tracer.start_span(
             shape.span_name, context, SpanKind.CLIENT, attributes=attributes, start_time=start_ns
         )
-        call = _Call(span, start_ns or time.time_ns(), shape, kwargs.get("api_key"), streaming)
+        call = (span, start_ns or time.time_ns(), shape, kwargs.get("api_key"), streaming)
         self._calls[call_id] = call  # one store, atomic on a dict
         if len(self._calls) > _MAX_OPEN_CALLS:
             self._drop_oldest_call()
@@ -211,8 +198,8 @@ class TelemetronLiteLLMCallback(CustomLogger):
                 stale = self._calls.pop(next(iter(self._calls)))
             except (StopIteration, RuntimeError, KeyError):  # another thread changed the dict meanwhile
                 return
-        stale.span.set_attribute(semconv.ERROR_TYPE, "abandoned")
-        stale.span.end()
+        stale[0].set_attribute(semconv.ERROR_TYPE, "abandoned")
+        stale[0].end()
 
     def _shape(self, call_type: str, raw_provider: str, request_model: str, api_base: str) -> _Shape | None:
         operation = OPERATION_BY_CALL_TYPE.get(call_type)
@@ -249,95 +236,88 @@ class TelemetronLiteLLMCallback(CustomLogger):
         if optional.get("tools"):
             attributes[semconv.GEN_AI_TOOL_DEFINITIONS] = _content.dumps(_content.tool_definitions(optional["tools"]))
 
-    def _finish_safely(self, kwargs: dict, response: Any, start_time: Any, end_time: Any, error: Any) -> None:
+    def _finish_safely(
+        self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any, error: Any = None
+    ) -> None:
         try:  # one frame per call: the whole finish is in here
             call_id = kwargs.get("litellm_call_id")
+            if call_id is None:
+                return
             with self._lock:
-                call = self._calls.pop(call_id, None) if call_id is not None else None
-                if call is None and call_id in self._finished:  # LiteLLM may report an async call twice
-                    return
-                if call_id is not None:
-                    self._finished[call_id] = None
-                    if len(self._finished) > _MAX_OPEN_CALLS:
-                        self._finished.popitem(last=False)
+                call = self._calls.pop(call_id, None)
+                if call is None and (call_id in self._finished or call_id in self._finished_before):
+                    return  # LiteLLM may report an async call twice
+                self._finished[call_id] = None
+                if len(self._finished) >= _MAX_OPEN_CALLS:
+                    self._finished_before, self._finished = self._finished, {}
             if call is None:
-                if call_id is None:
-                    return
                 # No pre-call hook for this call (e.g. a cache hit): start it now, at LiteLLM's start time.
                 call = self._start(kwargs.get("model"), kwargs.get("messages"), kwargs, start_time)
                 if call is None:
                     return
                 with self._lock:
                     self._calls.pop(call_id, None)
-            span = call.span
+            span, start_ns, shape, api_key, streaming = call
             attributes: dict[str, Any] = {}
             input_tokens = output_tokens = response_model = first_chunk_s = None
-            if response is not None and error is None:
-                # LiteLLM's response keeps these in its __dict__: one read each, the general lookup only when absent.
-                fields = response if type(response) is dict else getattr(response, "__dict__", None) or _EMPTY
-                response_id = fields.get("id") or get(response, "id")
-                if response_id:
-                    attributes[semconv.GEN_AI_RESPONSE_ID] = str(response_id)
-                response_model = fields.get("model") or get(response, "model")
-                if response_model:
-                    response_model = attributes[semconv.GEN_AI_RESPONSE_MODEL] = str(response_model)
-                choices = fields.get("choices") or get(response, "choices")
-                if choices:
-                    reasons = []
-                    for choice in choices:
-                        reason = get(choice, "finish_reason")
-                        if reason:
-                            reasons.append(str(reason))
-                    if reasons:
-                        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-                input_tokens, output_tokens = usage_attributes(get(response, "usage"), attributes)
-                if call.shape.operation == semconv.OP_EMBEDDINGS:
+            if response_obj is not None and error is None:
+                response_model, input_tokens, output_tokens, choices = response_attributes(response_obj, attributes)
+                if shape.operation == semconv.OP_EMBEDDINGS:
                     attributes.pop(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, None)  # embeddings have no output tokens
                     output_tokens = None
                 if self.capture_content and choices:
-                    attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(_content.output_messages(response))
-                if call.streaming:
+                    attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = _content.dumps(_content.output_messages(response_obj))
+                if streaming:
                     first = to_ns(kwargs.get("completion_start_time"))
-                    if first and first >= call.start_ns:
+                    if first and first >= start_ns:
                         first_chunk_s = attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
-                            first - call.start_ns
+                            first - start_ns
                         ) / 1e9
                     if not _usage_requested(kwargs):
                         # LiteLLM's own count stands in for the provider's, or there is none: estimate, and say so.
-                        input_tokens, output_tokens = estimate_stream_usage(kwargs, response, attributes)
+                        input_tokens, output_tokens = estimate_stream_usage(kwargs, response_obj, attributes)
 
-            logging_object = kwargs.get("standard_logging_object") or _EMPTY
-            cost = logging_object.get("response_cost")
-            if cost is None:
+            logging_object = kwargs.get("standard_logging_object")
+            if logging_object:
+                cost = logging_object.get("response_cost")
+                if cost is None:
+                    cost = kwargs.get("response_cost")
+                if cost is not None and error is None and not logging_object.get("response_cost_failure_debug_info"):
+                    attributes[semconv.LLM_COST_USD] = float(cost)
+                hidden = logging_object.get("hidden_params")
+                headers = hidden.get("additional_headers") if hidden else None
+                if headers:
+                    rate_limit_attributes(headers, attributes)
+            else:
                 cost = kwargs.get("response_cost")
-            if cost is not None and error is None and not logging_object.get("response_cost_failure_debug_info"):
-                attributes[semconv.LLM_COST_USD] = float(cost)
-            headers = (logging_object.get("hidden_params") or _EMPTY).get("additional_headers")
-            if headers:
-                rate_limit_attributes(headers, attributes)
+                if cost is not None and error is None:
+                    attributes[semconv.LLM_COST_USD] = float(cost)
 
             bound = (
-                call.shape.metrics
+                shape.metrics
                 if response_model is None
-                else call.shape.by_response_model.get(response_model)
-                or self._bound_with_model(call.shape, response_model)
+                else shape.by_response_model.get(response_model) or self._bound_with_model(shape, response_model)
             )
             if error is not None:
                 status = getattr(error, "status_code", None)
                 if isinstance(status, int):
                     attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = status
-                record_error(span, error, (call.api_key or "", kwargs.get("api_key") or ""))
+                record_error(span, error, (api_key or "", kwargs.get("api_key") or ""))
                 bound = self._metrics.with_error(bound, type(error).__name__)
             span.set_attributes(attributes)
             end_ns = (
                 int(end_time.timestamp() * 1e9) if type(end_time) is datetime else to_ns(end_time)
             ) or time.time_ns()
             span.end(end_time=end_ns)
+            duration_s = (end_ns - start_ns) / 1e9
             self._metrics.record(
-                bound, max(0, end_ns - call.start_ns) / 1e9, input_tokens, output_tokens, first_chunk_s
+                bound, duration_s if duration_s > 0 else 0.0, input_tokens, output_tokens, first_chunk_s
             )
         except Exception:
             _log.debug("telemetron: could not finish LLM span", exc_info=True)
+
+    # LiteLLM's sync success hook is the finish itself: one call less on every LLM call.
+    log_success_event = _finish_safely
 
     def _bound_with_model(self, shape: _Shape, response_model: str) -> BoundMetrics:
         bound = shape.by_response_model.get(response_model)
@@ -361,6 +341,27 @@ class TelemetronLiteLLMCallback(CustomLogger):
             if len(self._servers) < 256:
                 self._servers[api_base] = cached
         return cached
+
+
+def _request_attributes(operation: str, optional: Mapping[str, Any], attributes: dict) -> None:
+    """The request parameters (``optional_params``) the conventions name."""
+    if not REQUEST_PARAM_KEYS.isdisjoint(optional):
+        for param, attribute, convert in REQUEST_PARAMS:
+            value = optional.get(param)
+            if value is not None:
+                try:
+                    attributes[attribute] = convert(value)
+                except (TypeError, ValueError):
+                    pass
+    stop = optional.get("stop")
+    if stop:
+        attributes[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
+    if operation == semconv.OP_EMBEDDINGS:
+        if optional.get("encoding_format"):
+            attributes[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = [str(optional["encoding_format"])]
+    response_format = optional.get("response_format")
+    if response_format is not None and get(response_format, "type") in _JSON_FORMATS:
+        attributes[semconv.GEN_AI_OUTPUT_TYPE] = semconv.OUTPUT_TYPE_JSON
 
 
 def _usage_requested(kwargs: Mapping) -> bool:

@@ -7,8 +7,10 @@ Two ways to record, the same data model and the same OTLP output:
   ``GenAIInMemoryMetricReader`` in ``testing``). The SDK's ``Histogram.record`` copies, validates
   and hashes the attribute set on every record: about 12 µs each, three per LLM call, which was
   the largest part of the callback's cost. Here an attribute set is resolved to its series once
-  (the callback binds one per model and server), and a record is a bisect and a few additions
-  under a lock. The readers add the points to every collection next to the SDK's own metrics.
+  (the callback binds one per model and server), and a record appends the value to its series
+  under a lock; values are folded into the buckets in bulk, when a series has gathered
+  ``_FOLD_AT`` of them or a reader collects. The readers add the points to every collection next
+  to the SDK's own metrics.
 * **Through the SDK's instruments** with any other MeterProvider (the one ``opentelemetry-instrument``
   sets up, or an application's own).
 
@@ -56,6 +58,7 @@ SCOPE_NAME = "telemetron_instrumentation"
 CARDINALITY_LIMIT = 2000  # the SDK's default: attribute sets beyond it share one overflow series
 _OVERFLOW = {"otel.metric.overflow": True}
 _INF = float("inf")
+_FOLD_AT = 512  # values a series gathers before the recording thread folds them into its buckets
 
 
 class _Interval:
@@ -73,14 +76,16 @@ class _Interval:
 
 
 class _Series:
-    """One attribute set of one histogram: a cumulative interval plus one per delta reader."""
+    """One attribute set of one histogram: a cumulative interval plus one per delta reader, and
+    the values recorded since they were last folded into those intervals."""
 
-    __slots__ = ("histogram", "attributes", "intervals")
+    __slots__ = ("histogram", "attributes", "intervals", "values")
 
     def __init__(self, histogram: _Histogram, attributes: dict, start_ns: int, readers: int) -> None:
         self.histogram = histogram
         self.attributes = attributes
         self.intervals = [histogram.interval(start_ns) for _ in range(readers)]
+        self.values: list[float] = []
 
 
 class _Spec(NamedTuple):
@@ -126,6 +131,7 @@ class GenAIHistograms:
             self._delta_readers += 1
             for histogram in self.histograms:
                 for series in histogram.series.values():
+                    _fold(series)  # recorded before this reader existed: not in its interval
                     series.intervals.append(histogram.interval(time_ns()))
             return self._delta_readers
 
@@ -150,6 +156,7 @@ class GenAIHistograms:
             for histogram in self.histograms:
                 points = []
                 for series in histogram.series.values():
+                    _fold(series)
                     acc = series.intervals[interval]
                     if interval:
                         series.intervals[interval] = histogram.interval(now_ns)
@@ -323,25 +330,46 @@ class GenAIMetrics:
                 self._tokens.record(output_tokens, bound.output_tokens)
             return
         # The SDK ignores negative and non-finite values on a histogram; so do we.
+        duration = bound.duration
         with h.lock:
             if 0 <= duration_s < _INF:
-                _add(bound.duration, duration_s)
+                duration.values.append(duration_s)
+            else:  # rare: keeps every series of this set at most one value longer than its durations
+                _fold_all(bound)
             if input_tokens is not None and input_tokens >= 0:
-                _add(bound.input_tokens, input_tokens)
+                bound.input_tokens.values.append(input_tokens)
             if output_tokens is not None and output_tokens >= 0:
-                _add(bound.output_tokens, output_tokens)
+                bound.output_tokens.values.append(output_tokens)
             if first_chunk_s is not None and 0 <= first_chunk_s < _INF:
-                _add(bound.first_chunk, first_chunk_s)
+                bound.first_chunk.values.append(first_chunk_s)
+            if len(duration.values) >= _FOLD_AT:
+                _fold_all(bound)
 
 
-def _add(series: _Series, value: float) -> None:
-    """One value into every interval of a series (the caller holds GenAIHistograms.lock)."""
-    index = bisect_left(series.histogram.boundaries, value)
+def _fold_all(bound: BoundMetrics) -> None:
+    for series in (bound.duration, bound.input_tokens, bound.output_tokens, bound.first_chunk):
+        _fold(series)
+
+
+def _fold(series: _Series) -> None:
+    """The series' recorded values into every interval, in record order (the caller holds GenAIHistograms.lock)."""
+    values = series.values
+    if not values:
+        return
+    series.values = []
+    boundaries = series.histogram.boundaries
+    indexes = [bisect_left(boundaries, value) for value in values]
+    low, high = min(values), max(values)
     for interval in series.intervals:
-        interval.counts[index] += 1
-        interval.count += 1
-        interval.sum += value
-        if value < interval.min:
-            interval.min = value
-        if value > interval.max:
-            interval.max = value
+        counts = interval.counts
+        for index in indexes:
+            counts[index] += 1
+        interval.count += len(values)
+        total = interval.sum
+        for value in values:  # one addition at a time, as the SDK adds them (sum() may round otherwise)
+            total += value
+        interval.sum = total
+        if low < interval.min:
+            interval.min = low
+        if high > interval.max:
+            interval.max = high

@@ -34,7 +34,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from . import semconv
 from .conversation import CONVERSATION_KEY
@@ -122,7 +122,7 @@ class PendingSpanProcessor(SpanProcessor):
         ) or self._stopped:
             return
         context = span.context
-        if context.trace_flags.sampled:
+        if context.trace_flags & TraceFlags.SAMPLED:  # the flag itself: .sampled is one more Python call
             self._open[context.span_id] = span  # atomic on a dict: no lock on the hot path
             if self._thread is None:
                 self._start_thread()
