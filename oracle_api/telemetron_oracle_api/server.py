@@ -26,7 +26,7 @@ from .store.open import open_store
 INGEST_MODES = ("grpc", "kafka", "none")
 # How often the heap's free pages go back to the kernel (_malloc.give_back_free_memory): a trim
 # of a few hundred MiB heap takes milliseconds.
-FREE_MEMORY_EVERY_S = 10.0
+FREE_MEMORY_EVERY_S = 5.0
 LIVE_FEEDS = ("store", "kafka")
 
 log = logging.getLogger("telemetron")

@@ -251,7 +251,7 @@ class Store(SqliteOracle, BatchWriter):
         queue_limit: int = 200_000,
         batch_limit: int = 20_000,
         retention: RetentionPolicy | None = None,
-        cache_mb: int = 64,
+        cache_mb: int = 32,
     ) -> None:
         super().__init__(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
