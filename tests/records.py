@@ -20,7 +20,18 @@ def span_record(
     events: list | None = None,
     links: list | None = None,
     resource: Resource = RESOURCE,
+    **fields: object,
 ) -> SpanRecord:
+    """A span record; ``fields`` sets any other SpanRecord field (scope, status, ...)."""
+    defaults: dict = {
+        "status_code": 0,
+        "status_message": "",
+        "scope_name": "",
+        "scope_version": "",
+        "trace_state": "",
+        "flags": 0,
+        "dropped": (0, 0, 0),
+    }
     return SpanRecord(
         trace_id=trace_id,
         span_id=span_id,
@@ -29,15 +40,9 @@ def span_record(
         kind=kind,
         start_ns=start_ns,
         end_ns=start_ns + duration_ns,
-        status_code=0,
-        status_message="",
         attributes=attributes if attributes is not None else {},
         events=events or [],
         links=links or [],
         resource=resource,
-        scope_name="",
-        scope_version="",
-        trace_state="",
-        flags=0,
-        dropped=(0, 0, 0),
+        **{**defaults, **fields},
     )

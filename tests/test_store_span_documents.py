@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import orjson
+from records import span_record
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store import span_documents
 from telemetron_oracle_api.store.search import SpanSearch
@@ -20,25 +21,18 @@ RESOURCE = Resource(key="r1", service_name="svc", attributes={"service.name": "s
 
 def span(trace: int) -> SpanRecord:
     start = time.time_ns()
-    return SpanRecord(
-        trace_id=f"{trace:032x}",
-        span_id=f"{trace:016x}",
-        parent_span_id=None,
+    return span_record(
+        f"{trace:032x}",
+        f"{trace:016x}",
+        start,
         name="chat gpt-4o",
         kind=3,
-        start_ns=start,
-        end_ns=start + 1000,
-        status_code=0,
-        status_message="",
         attributes={"gen_ai.usage.input_tokens": 1234, "blob": {"$bytes": "AAE="}, "text": "é\x1e"},
         events=[{"name": "retry", "time_unix_nano": start, "attributes": {"attempt": 2}}],
         links=[{"trace_id": "ab" * 16, "span_id": "cd" * 8, "trace_state": "", "attributes": {"kind": "x"}}],
         resource=RESOURCE,
         scope_name="lib",
         scope_version="1",
-        trace_state="",
-        flags=0,
-        dropped=(0, 0, 0),
         scope_attributes={"scope.key": "v"},
     )
 
