@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from ..model import SpanRecord
 from . import span_documents
+from .many_rows import insert_many
 
 # Message contents and tool schemas: long, unique, never looked up by value.
 UNINDEXED_KEYS = frozenset(
@@ -29,7 +30,7 @@ UNINDEXED_KEYS = frozenset(
 )
 MAX_CHARS = 128
 
-_INSERT = "INSERT OR IGNORE INTO attribute_traces (key_id, value, trace) VALUES (?,?,?)"
+_INSERT = "INSERT OR IGNORE INTO attribute_traces (key_id, value, trace) VALUES"
 _DELETE = "DELETE FROM attribute_traces WHERE key_id = ? AND value = ? AND trace = ?"
 _NEW_KEY = "INSERT OR IGNORE INTO attribute_keys (key) VALUES (?)"
 _KEY_ID = "SELECT key_id FROM attribute_keys WHERE key = ?"
@@ -110,7 +111,7 @@ class SqliteIndex:
                 if key_id is None:
                     key_id = new[key] = _key_id(conn, key)
             stored.append((key_id, value, bytes.fromhex(trace_id)))
-        conn.executemany(_INSERT, stored)
+        insert_many(conn, _INSERT, stored)
         return new
 
     def committed(self, new_keys: dict[str, int]) -> None:

@@ -26,6 +26,7 @@ from ..receiver.rejections import RejectionLog
 from . import attribute_index, log_bodies, span_documents, trace_summaries
 from .batch_writer import BatchWriter
 from .interface import SPAN_COLUMNS
+from .many_rows import insert_many
 from .retention import Retention, RetentionPolicy
 from .sqlite_oracle import SqliteOracle
 from .sqlite_reads import connect
@@ -50,7 +51,8 @@ SYNCHRONOUS = "FULL"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
-_INSERT_SPAN = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"
+_INSERT_SPANS = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES"
+
 
 _UPSERT_ACTIVE = """
 INSERT INTO active_spans (
@@ -64,10 +66,8 @@ ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, e
 
 _NO_DROPS = "[0,0,0]"
 
-_UPSERT_OPERATION = (
-    "INSERT INTO operations (service_name, name, kind, last_ns) VALUES (?,?,?,?)"
-    " ON CONFLICT (service_name, name, kind) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)"
-)
+_INSERT_OPERATIONS = "INSERT INTO operations (service_name, name, kind, last_ns) VALUES"
+_NEWER_OPERATION = " ON CONFLICT (service_name, name, kind) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)"
 # Stores written before the operations table existed: their spans' operations, once, on open
 # (one statement: a crash leaves the table empty, and the next open fills it).
 _SPANS_WITHOUT_OPERATIONS = "SELECT EXISTS (SELECT 1 FROM spans) AND NOT EXISTS (SELECT 1 FROM operations)"
@@ -317,9 +317,9 @@ class Store(SqliteOracle, BatchWriter):
             new_resources = self._write_resources(conn, c)
             if c.spans:
                 rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
-                inserted = conn.executemany(_INSERT_SPAN, [span_row(s, now) for s in c.spans]).rowcount
+                inserted = insert_many(conn, _INSERT_SPANS, [span_row(s, now) for s in c.spans])
                 new_keys = self._attribute_index.insert(conn, attribute_index.rows(c.spans))
-                conn.executemany(_UPSERT_OPERATION, operation_rows(c.spans))
+                insert_many(conn, _INSERT_OPERATIONS, operation_rows(c.spans), _NEWER_OPERATION)
                 trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
                 ended = [key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active]
                 if ended:
