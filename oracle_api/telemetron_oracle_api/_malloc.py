@@ -14,7 +14,9 @@ Elsewhere (musl, macOS) this does nothing.
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
+import time
 
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's <malloc.h>
 _M_MMAP_THRESHOLD = -3
@@ -24,12 +26,21 @@ MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's largest allowed value on 64-bit
 TRIM_THRESHOLD_BYTES = 64 << 20
 
 
-def keep_freed_memory() -> bool:
-    """Apply the thresholds and the arena limit in this process (before it starts threads); False when the C library is not glibc."""
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library if it is glibc (loaded once), else None."""
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018 - present only in glibc
     except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def keep_freed_memory() -> bool:
+    """Apply the thresholds and the arena limit in this process (before it starts threads); False when the C library is not glibc."""
+    libc = _glibc()
+    if libc is None:
         return False
     return all(
         libc.mallopt(parameter, value)
@@ -47,19 +58,16 @@ def give_back_free_memory() -> bool:
     The trim threshold only returns the top of the heap, and a heap that millions of short-lived
     records went through is free mostly in its middle: with 1M spans stored, 50-120 MiB of it.
     """
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018 - present only in glibc
-    except (OSError, AttributeError):
-        return False
-    return bool(libc.malloc_trim(0))
+    libc = _glibc()
+    return libc is not None and bool(libc.malloc_trim(0))
 
 
-def give_back_free_memory_every(seconds: float, stop: threading.Event) -> threading.Thread:
-    """A daemon thread that calls ``give_back_free_memory`` every ``seconds`` until ``stop`` is set."""
+def give_back_free_memory_every(seconds: float) -> threading.Thread:
+    """A daemon thread that calls ``give_back_free_memory`` every ``seconds`` for the life of the process."""
 
     def loop() -> None:
-        while not stop.wait(seconds):
+        while True:
+            time.sleep(seconds)
             give_back_free_memory()
 
     thread = threading.Thread(target=loop, name="malloc-trim", daemon=True)

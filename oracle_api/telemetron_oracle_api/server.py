@@ -131,7 +131,7 @@ def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then stop taking OTLP, finish writes and exit."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     keep_freed_memory()
-    give_back_free_memory_every(FREE_MEMORY_EVERY_S, threading.Event())  # until the process exits
+    give_back_free_memory_every(FREE_MEMORY_EVERY_S)
     redact_tokens_in_logs()
     collect_less()
     if settings.ingest == "kafka":
