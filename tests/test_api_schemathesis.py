@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,7 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 def live_oracle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     config = OracleApiConfig.on_free_ports(tmp_path / "telemetron.db")
     monkeypatch.setenv("TELEMETRON_SIMULATE_OTLP_ENDPOINT", config.grpc_endpoint)  # the simulated run comes back here
+    monkeypatch.setenv("TELEMETRON_SNAPSHOT_INTERVAL_S", "1")  # snapshots to diff exist before Schemathesis starts
     oracle = OracleApi(config, log_path=tmp_path / "oracle_api.log")
     oracle.start()
     try:
@@ -35,17 +37,36 @@ def live_oracle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         oracle.stop()
 
 
+def _stored_snapshot_ids(base: str) -> list[str]:
+    """Ids of the Oracle's stored snapshots, once there are at least two."""
+    deadline = time.monotonic() + 30
+    while True:
+        snapshots = httpx.get(f"{base}/api/v1/oracle/snapshots", timeout=10).json()["snapshots"]
+        if len(snapshots) >= 2:
+            return [str(s["id"]) for s in snapshots]
+        assert time.monotonic() < deadline, f"the Oracle took no snapshots in 30 s: {snapshots}"
+        time.sleep(0.2)
+
+
 def test_every_operation_answers_within_its_openapi_document(live_oracle: OracleApiConfig, tmp_path: Path):
     base = live_oracle.base_url
     for error in (False, True):
         assert httpx.post(f"{base}/api/v1/debug/simulate-trace", json={"error": error}, timeout=30).status_code == 200
     assert len(httpx.get(f"{base}/api/services", timeout=10).json()["data"]) == 2
     trace_ids = [t["trace_id"] for t in httpx.get(f"{base}/api/v1/traces", timeout=10).json()["traces"]]
-    # Half of the trace ids Schemathesis sends are stored ones, so the trace views are reached, not only their 404.
+    snapshot_ids = _stored_snapshot_ids(base)
+    # Half of the trace and snapshot ids Schemathesis sends are stored ones, so the trace views and the Oracle's
+    # history (state?at=, diff?since=&until=) are reached, not only their 404.
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         f"[dictionaries.stored_traces]\nvalues = {trace_ids!r}\n\n"
-        '[parameters]\n"path.trace_id" = { dictionary = "stored_traces", probability = 0.5 }\n'
+        f"[dictionaries.stored_snapshots]\nvalues = {snapshot_ids!r}\n\n"
+        "[parameters]\n"
+        '"path.trace_id" = { dictionary = "stored_traces", probability = 0.5 }\n'
+        + "".join(
+            f'"query.{name}" = {{ dictionary = "stored_snapshots", probability = 0.5 }}\n'
+            for name in ("since", "until", "at")
+        )
     )
 
     report = tmp_path / "schemathesis.txt"
