@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,12 +27,21 @@ Subscriber = Callable[[Committed], None]
 
 
 class Hub:
-    """Subscribers run on the store's writer thread, so they must be quick and must not block."""
+    """Fan-out of committed batches to subscribers, in commit order.
 
-    def __init__(self) -> None:
+    By default subscribers run on the publisher's thread (the store's writer). ``own_thread`` runs them
+    on the hub's thread instead, so the writer acknowledges and starts its next batch while the
+    subscribers fold this one; at most ``waiting`` batches wait, then ``publish`` blocks (backpressure).
+    """
+
+    def __init__(self, *, own_thread: bool = False, waiting: int = 4) -> None:
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
         self.subscriber_errors = 0
+        self._waiting: queue.Queue[Committed] | None = None
+        if own_thread:
+            self._waiting = queue.Queue(waiting)
+            threading.Thread(target=self._dispatch, name="hub", daemon=True).start()
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         with self._lock:
@@ -44,6 +54,21 @@ class Hub:
         return unsubscribe
 
     def publish(self, batch: Committed) -> None:
+        if self._waiting is None:
+            self._deliver(batch)
+        else:
+            self._waiting.put(batch)
+
+    def waiting(self) -> int:
+        """Batches published and not yet taken by the hub's thread (0 without one)."""
+        return 0 if self._waiting is None else self._waiting.qsize()
+
+    def _dispatch(self) -> None:
+        assert self._waiting is not None
+        while True:
+            self._deliver(self._waiting.get())
+
+    def _deliver(self, batch: Committed) -> None:
         for subscriber in self._subscribers:
             try:
                 subscriber(batch)

@@ -39,7 +39,9 @@ class OracleApi:
         settings.validate()  # e.g. no listener beyond loopback without a token, however Settings was made
         _check_modes(settings)
         self.settings = settings
-        self.hub = Hub()
+        # The Oracle and the live stream fold each commit on the hub's thread: the writer acknowledges
+        # and starts its next batch meanwhile, instead of waiting for them.
+        self.hub = Hub(own_thread=True)
         # Fed from Kafka, the Oracle must not also see this process's own commits (there are none
         # in an API replica; the store publishes to a hub nobody reads).
         self.store = open_store(settings, Hub() if settings.live_feed == "kafka" else self.hub)

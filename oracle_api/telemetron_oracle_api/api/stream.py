@@ -8,7 +8,7 @@ Filters come as query parameters and/or JSON messages from the client at any tim
 ``agent``, ``trace_id``, ``kind`` (agent | tool | llm | handoff | queue | other, comma-separated),
 ``types`` (span, pending, issue), ``errors_only``.
 
-Ingestion never waits for a client: the hub subscriber, on the store's writer thread, only hands
+Ingestion never waits for a client: the hub subscriber, on the hub's thread, only hands
 the committed batch to the event loop (``call_soon_threadsafe``). Each client has a bounded
 buffer; a client that does not keep up loses messages and is told how many by a ``gap`` message,
 and one that stays stalled for ``stall_timeout_s`` is disconnected.
@@ -202,7 +202,7 @@ class LiveStream:
         self._issues: dict[str, dict] = {}
         self._issue_task: asyncio.Task | None = None
 
-    # --- the writer thread's side: hand over and return -------------------------------------------
+    # --- the hub thread's side: hand over and return ----------------------------------------------
 
     def on_committed(self, batch: Committed) -> None:
         loop = self.loop

@@ -1,6 +1,6 @@
 """The Oracle: live system state materialized from committed telemetry as it arrives.
 
-It subscribes to the hub (called on the store's writer thread after each commit), folds each
+It subscribes to the hub (called on the hub's thread after each commit), folds each
 batch into the trackers under one lock, and serves the state, issues and diffs from memory.
 A background thread expires old entries, evaluates issues and writes snapshots.
 """
@@ -109,7 +109,7 @@ class Oracle:
         self._kafka_thread: threading.Thread | None = None
         self._last_snapshot: tuple[int, str, tuple | None] = (0, "", None)  # (taken_ns, content hash, activity)
 
-    # --- ingest (hub subscriber, on the store's writer thread) -------------------------------------
+    # --- ingest (hub subscriber, on the hub's thread) ----------------------------------------------
 
     def on_committed(self, batch: Committed) -> None:
         self.ingest(batch.spans, batch.pending, batch.metric_points)
