@@ -175,3 +175,20 @@ def test_replay_config_feeds_kafka_spans_to_an_otlp_endpoint(
         assert sink.wait_for(trace_id, timeout=60), replay.process.log_tail() if replay.process else ""
     finally:
         replay.stop()
+
+
+def test_the_collector_runs_with_gos_collector_paced_unless_the_environment_says_otherwise(
+    collector: stack.Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert collector.pid is not None
+    environ = dict(
+        item.split("=", 1) for item in Path(f"/proc/{collector.pid}/environ").read_text().split("\0") if "=" in item
+    )
+    expected = stack._go_memory_env()
+    assert (environ.get("GOGC"), environ.get("GOMEMLIMIT")) == (expected["GOGC"], expected["GOMEMLIMIT"])
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    monkeypatch.setenv("TELEMETRON_COLLECTOR_MEMORY_LIMIT_MIB", "2000")
+    assert stack._go_memory_env() == {"GOGC": "400", "GOMEMLIMIT": "1200MiB"}
+    monkeypatch.setenv("GOGC", "100")
+    assert stack._go_memory_env()["GOGC"] == "100"
