@@ -34,7 +34,7 @@ class Hub:
     subscribers fold this one; at most ``waiting`` batches wait, then ``publish`` blocks (backpressure).
     """
 
-    def __init__(self, *, own_thread: bool = False, waiting: int = 4) -> None:
+    def __init__(self, *, own_thread: bool = False, waiting: int = 2) -> None:
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
         self.subscriber_errors = 0
