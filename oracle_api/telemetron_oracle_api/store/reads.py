@@ -200,15 +200,20 @@ def operations(conn: sqlite3.Connection, service: str | None, span_kind: int | N
     return [(r[0], r[1]) for r in conn.execute(sql + " ORDER BY name, kind", params)]
 
 
+# Spans ``s`` that started in [?, ?], read service by service from spans_service_start (schema.sql): the
+# operations table lists every service with a stored span.
+_IN_WINDOW = "s.service_name IN (SELECT service_name FROM operations) AND s.start_ns BETWEEN ? AND ?"
+_BY_SERVICE = "spans s INDEXED BY spans_service_start"
+
+
 def dependencies(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
     """(parent service, child service, calls) for parent/child spans in different services."""
     return [
         (r[0], r[1], r[2])
         for r in conn.execute(
-            "SELECT p.service_name, c.service_name, count(*) FROM spans c"
-            " JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id"
-            " WHERE c.start_ns BETWEEN ? AND ? AND p.service_name <> c.service_name"
-            " GROUP BY 1, 2 ORDER BY 1, 2",
+            f"SELECT p.service_name, s.service_name, count(*) FROM {_BY_SERVICE}"
+            " CROSS JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id"
+            f" WHERE {_IN_WINDOW} AND p.service_name <> s.service_name GROUP BY 1, 2 ORDER BY 1, 2",
             (start_ns, end_ns),
         )
     ]
@@ -235,7 +240,7 @@ def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> I
         f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.agent.handoff.target.name')} END"
         " AS handoff_target,"
         f" CASE WHEN request_model IS NOT NULL THEN {_attribute('telemetron.llm.cost.usd')} END AS cost_usd"
-        " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ?",
+        f" FROM {_BY_SERVICE} WHERE {_IN_WINDOW}",
         (since_ns, until_ns),
     )
 
@@ -265,6 +270,6 @@ def llm_spans(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> list[sq
         f" {_attribute('telemetron.llm.cost.usd')} AS cost_usd,"
         f" {_attribute(ratelimit + '.tokens.remaining')} AS tokens_remaining,"
         f" {_attribute(ratelimit + '.requests.remaining')} AS requests_remaining"
-        " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ? AND request_model IS NOT NULL",
+        f" FROM {_BY_SERVICE} WHERE {_IN_WINDOW} AND request_model IS NOT NULL",
         (since_ns, until_ns),
     ).fetchall()

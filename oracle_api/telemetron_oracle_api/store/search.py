@@ -203,8 +203,8 @@ def list_traces(
 
     Each span condition may hold on a different span of the trace (an agent span and an LLM
     span of the same run). Conditions are correlated ``EXISTS`` lookups on the trace's own spans,
-    so the walk down ``traces_start`` stops once a page is full; the conversation id, which
-    picks out few traces, drives the search through its own index instead.
+    so the walk down ``traces_start_id`` stops once a page is full; a conversation id or a rare
+    attribute value reads the few traces the attribute index names instead.
     """
     where = _Where()
     _overlapping(where, f.start_ns, f.end_ns)
@@ -220,7 +220,9 @@ def list_traces(
         # The summary row lists the trace's services: no need to visit its spans.
         where.add("EXISTS (SELECT 1 FROM json_each(t.services) j WHERE j.value = ?)", f.service)
     if f.conversation_id is not None:
-        where.add("t.trace_id IN (SELECT c.trace_id FROM spans c WHERE c.conversation_id = ?)", f.conversation_id)
+        where.add(
+            "EXISTS (SELECT 1 FROM spans c WHERE c.trace_id = t.trace_id AND c.conversation_id = ?)", f.conversation_id
+        )
     for column, value in (("agent_name", f.agent), ("request_model", f.model), ("operation", f.operation)):
         if value is not None:
             where.add(f"EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND s.{column} = ?)", value)
@@ -236,12 +238,45 @@ def list_traces(
     if cursor:
         start_ns, trace_id = decode_cursor(cursor)
         where.add("(t.start_ns < ? OR (t.start_ns = ? AND t.trace_id < ?))", start_ns, start_ns, trace_id)
-    rows = _newest_traces(conn, where, _indexed_trace_ids(conn, f.attributes or {}), limit + 1)
+    candidates = _indexed_trace_ids(conn, f.attributes or {})
+    if f.conversation_id is not None:
+        in_conversation = _conversation_trace_ids(conn, f.conversation_id)
+        if in_conversation is not None:
+            candidates = in_conversation if candidates is None else sorted(set(candidates) & set(in_conversation))
+    rows = _newest_traces(conn, where, candidates, limit + 1)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = _encode_cursor(last["start_ns"], last["trace_id"])
     return [dict(r) for r in rows[:limit]], next_cursor
+
+
+# The attributes a span's conversation id comes from (receiver/normalize.py), the first one set.
+_CONVERSATION_KEYS = ("gen_ai.conversation.id", "session.id")
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)\s*$", re.IGNORECASE)
+
+
+def _conversation_trace_ids(conn: sqlite3.Connection, conversation_id: str) -> list[str] | None:
+    """Every trace that can hold a span of this conversation, from the attribute index; None to walk traces.
+
+    A conversation id is the text of a string attribute, which the index holds when it is short, or of a
+    number, a bool, bytes or an array (Python's ``str`` of it), which it does not: an id that may be one of
+    those, or a long one, is looked up on the spans of each trace walked instead.
+    """
+    if (
+        len(conversation_id) > attribute_index.MAX_CHARS
+        or conversation_id in ("True", "False")
+        or conversation_id[:1] in ("{", "[")
+        or _NUMBER.match(conversation_id)
+    ):
+        return None
+    found: set[str] = set()
+    for key in _CONVERSATION_KEYS:
+        ids = attribute_index.trace_ids(conn, key, conversation_id, _INDEXED_TRACES_LIMIT)
+        if ids is None:
+            return None
+        found.update(ids)
+    return sorted(found)
 
 
 # --- Jaeger-style search: one span must match every condition -------------------------------------
