@@ -76,12 +76,13 @@ def _documents(texts: str, blobs: str | None) -> list:
 
 # A span's columns other than its documents, in table order (the schema's; no PRAGMA per read).
 SPAN_FIELDS = tuple(c for c in SPAN_COLUMNS if c not in SPAN_DOCUMENTS)
+_SPAN_DOCUMENTS = tuple(span_documents.or_empty(c) for c in SPAN_DOCUMENTS)
 
 
 def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
     """Every column of a trace's spans by name, JSON columns parsed, in start order (then span id)."""
     rows = read_rows(
-        conn, ", ".join(SPAN_FIELDS), "FROM spans WHERE trace_id = ?", (trace_id.lower(),), documents=SPAN_DOCUMENTS
+        conn, ", ".join(SPAN_FIELDS), "FROM spans WHERE trace_id = ?", (trace_id.lower(),), documents=_SPAN_DOCUMENTS
     )
     spans = [dict(zip((*SPAN_FIELDS, *SPAN_DOCUMENTS), row, strict=True)) for row in rows]
     spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
@@ -99,10 +100,7 @@ JAEGER_COLUMNS = (
 )
 JAEGER_DOCUMENTS = (
     "attributes",
-    "NULLIF(events, '[]')",
-    "NULLIF(links, '[]')",
-    "NULLIF(dropped_counts, '[0,0,0]')",
-    "NULLIF(scope_attributes, '{}')",
+    *(span_documents.none_if_empty(c) for c in ("events", "links", "dropped_counts", "scope_attributes")),
 )
 
 

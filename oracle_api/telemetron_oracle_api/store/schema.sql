@@ -1,8 +1,9 @@
 -- Telemetron's store: plain SQLite tables you can query with any client (sqlite3 var/telemetron.db).
 -- Times are Unix nanoseconds; ids are lowercase hex; attributes, events and links are JSON with
 -- OTLP's value types kept (ints stay ints, bytes as {"$bytes": base64}). A span's attributes, events,
--- links and scope attributes are compressed JSON (BLOB) unless empty or written by an older version
--- (TEXT): read them with telemetron_json(column) (store/span_documents.py).
+-- links and scope attributes are compressed JSON (BLOB), TEXT when written by an older version, and
+-- '' when empty (older rows: '{}', '[]'): read them with telemetron_json(column), NULL for an empty one
+-- (store/span_documents.py).
 
 PRAGMA journal_mode = WAL;
 
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS spans (
     scope_version   TEXT NOT NULL,
     trace_state     TEXT NOT NULL,
     flags           INTEGER NOT NULL,
-    dropped_counts  TEXT NOT NULL,         -- [attributes, events, links]
+    dropped_counts  TEXT NOT NULL,         -- [attributes, events, links]; '' for none (older rows: [0,0,0])
     received_ns     INTEGER NOT NULL,
     -- The instrumentation scope's attributes (JSON, like attributes). Last, because a store made
     -- before it existed gets it by ALTER TABLE ... ADD COLUMN (store/sqlite.py), which appends.

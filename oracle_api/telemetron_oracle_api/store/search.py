@@ -123,6 +123,7 @@ def _go_json_text_of(value: str) -> str:
 # A span's stored documents as JSON text, whichever form they are stored in (span_documents.py).
 _SPAN_ATTRIBUTES = span_documents.sql("s.attributes")
 _SCOPE_ATTRIBUTES = span_documents.sql("s.scope_attributes")
+_HAS_SCOPE_ATTRIBUTES = span_documents.not_empty("s.scope_attributes")
 _EVENTS = span_documents.sql("s.events")
 _LINKS = span_documents.sql("s.links")
 
@@ -231,7 +232,7 @@ def list_traces(
         on_scope, scope_values = attribute_match(_SCOPE_ATTRIBUTES, key, value)
         where.add(
             "EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id"
-            f" AND (({on_span}) OR (s.scope_attributes <> '{{}}' AND {on_scope})))",
+            f" AND (({on_span}) OR ({_HAS_SCOPE_ATTRIBUTES} AND {on_scope})))",
             *span_values,
             *scope_values,
         )
@@ -370,7 +371,7 @@ def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tupl
     sql = (
         f"(({on_span})"
         " OR s.resource_key IN (SELECT value FROM json_each(?))"
-        f" OR (s.scope_attributes <> '{{}}' AND {on_scope})"
+        f" OR ({_HAS_SCOPE_ATTRIBUTES} AND {on_scope})"
         f" OR (({in_events}) AND EXISTS (SELECT 1 FROM json_each({_EVENTS}) e WHERE {on_event}))"
         f" OR (({in_links}) AND EXISTS (SELECT 1 FROM json_each({_LINKS}) l WHERE {on_link})))"
     )

@@ -64,7 +64,11 @@ WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2)
 ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)
 """
 
-_NO_DROPS = "[0,0,0]"
+# What a span's empty events, links and scope attributes and its zero dropped counts are stored as, in that
+# order: nothing in SQLite (rows written before hold the JSON; reads take either: span_documents.py), the
+# JSON in PostgreSQL.
+STORED_EMPTY = ("", "", "", "")
+JSON_EMPTY = ("[]", "[]", "{}", "[0,0,0]")
 
 _INSERT_OPERATIONS = "INSERT INTO operations (service_name, name, kind, last_ns) VALUES"
 _NEWER_OPERATION = " ON CONFLICT (service_name, name, kind) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)"
@@ -87,8 +91,15 @@ def operation_rows(spans: list[SpanRecord]) -> list[tuple[str, str, int, int]]:
     return [(*key, start) for key, start in newest.items()]
 
 
-def span_row(s: SpanRecord, received_ns: int, encode: Callable[[object], bytes | str] = span_documents.encode) -> tuple:
-    """A span's row in ``SPAN_COLUMNS`` order; ``encode`` stores its non-empty documents (PostgreSQL: JSON text)."""
+def span_row(
+    s: SpanRecord,
+    received_ns: int,
+    encode: Callable[[object], bytes | str] = span_documents.encode,
+    empty: tuple[str, str, str, str] = STORED_EMPTY,
+) -> tuple:
+    """A span's row in ``SPAN_COLUMNS`` order; ``encode`` stores its non-empty documents and ``empty`` stands for
+    the empty ones (PostgreSQL: JSON text, ``JSON_EMPTY``)."""
+    no_events, no_links, no_scope_attributes, no_drops = empty
     return (
         s.trace_id,
         s.span_id,
@@ -111,16 +122,16 @@ def span_row(s: SpanRecord, received_ns: int, encode: Callable[[object], bytes |
         s.conversation_id,
         s.error_type,
         encode(s.attributes) if s.attributes else "{}",
-        encode(s.events) if s.events else "[]",
-        encode(s.links) if s.links else "[]",
+        encode(s.events) if s.events else no_events,
+        encode(s.links) if s.links else no_links,
         s.resource.key,
         s.scope_name,
         s.scope_version,
         s.trace_state,
         s.flags,
-        _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
+        no_drops if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
         received_ns,
-        encode(s.scope_attributes) if s.scope_attributes else "{}",
+        encode(s.scope_attributes) if s.scope_attributes else no_scope_attributes,
     )
 
 
