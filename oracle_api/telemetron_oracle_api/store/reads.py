@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
-from . import span_documents
+from . import span_documents, span_sources
 from .interface import SPAN_COLUMNS, SPAN_DOCUMENTS
 
 _loads = json.loads
@@ -82,7 +82,11 @@ _SPAN_DOCUMENTS = tuple(span_documents.or_empty(c) for c in SPAN_DOCUMENTS)
 def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
     """Every column of a trace's spans by name, JSON columns parsed, in start order (then span id)."""
     rows = read_rows(
-        conn, ", ".join(SPAN_FIELDS), "FROM spans WHERE trace_id = ?", (trace_id.lower(),), documents=_SPAN_DOCUMENTS
+        conn,
+        span_sources.columns(SPAN_FIELDS),
+        f"FROM spans s {span_sources.JOIN} WHERE s.trace_id = ?",
+        (trace_id.lower(),),
+        documents=_SPAN_DOCUMENTS,
     )
     spans = [dict(zip((*SPAN_FIELDS, *SPAN_DOCUMENTS), row, strict=True)) for row in rows]
     spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
@@ -94,10 +98,25 @@ def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
 # first three columns are the sort key. Columns holding their default come back as None (NULLIF),
 # which spares creating a string per row. The stored JSON documents come last, already parsed
 # (see read_rows); events, links and dropped counts are None when empty.
-JAEGER_COLUMNS = (
-    "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
-    " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
+_JAEGER_FIELDS = (
+    "trace_id",
+    "start_ns",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "end_ns",
+    "status_code",
+    "NULLIF(status_message, '')",
+    "resource_key",
+    "service_name",
+    "scope_name",
+    "scope_version",
+    "NULLIF(trace_state, '')",
+    "flags",
 )
+JAEGER_COLUMNS = ", ".join(_JAEGER_FIELDS)  # PostgreSQL's (postgres_reads.py); SQLite reads the sources too
+_JAEGER_SELECT = span_sources.columns(_JAEGER_FIELDS)
 JAEGER_DOCUMENTS = (
     "attributes",
     *(span_documents.none_if_empty(c) for c in ("events", "links", "dropped_counts", "scope_attributes")),
@@ -106,8 +125,8 @@ JAEGER_DOCUMENTS = (
 
 def jaeger_span_rows(conn: sqlite3.Connection, trace_ids: list[str]) -> list[list]:
     """The traces' spans as the lists api/jaeger_model.py renders, sorted by trace, start and span id."""
-    where = "FROM spans s WHERE s.trace_id IN (SELECT value FROM json_each(?))"
-    rows = read_rows(conn, JAEGER_COLUMNS, where, (json.dumps(trace_ids),), documents=JAEGER_DOCUMENTS)
+    where = f"FROM spans s {span_sources.JOIN} WHERE s.trace_id IN (SELECT value FROM json_each(?))"
+    rows = read_rows(conn, _JAEGER_SELECT, where, (json.dumps(trace_ids),), documents=JAEGER_DOCUMENTS)
     rows.sort()  # sorted here: SQLite's sorter would copy every row
     return rows
 

@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS spans (
     attributes      TEXT NOT NULL,
     events          TEXT NOT NULL,
     links           TEXT NOT NULL,
-    resource_key    TEXT NOT NULL REFERENCES resources(resource_key),
+    resource_key    TEXT NOT NULL,         -- these three are '' when source_id is set (span_sources below)
     scope_name      TEXT NOT NULL,
     scope_version   TEXT NOT NULL,
     trace_state     TEXT NOT NULL,
@@ -49,7 +49,19 @@ CREATE TABLE IF NOT EXISTS spans (
     -- The instrumentation scope's attributes (JSON, like attributes). Last, because a store made
     -- before it existed gets it by ALTER TABLE ... ADD COLUMN (store/sqlite.py), which appends.
     scope_attributes TEXT NOT NULL DEFAULT '{}',
+    source_id       INTEGER,               -- span_sources; NULL in rows written before it (added the same way)
     UNIQUE (trace_id, span_id)             -- a span delivered twice is stored once
+);
+
+-- The resource and instrumentation scope spans came from, numbered once (store/span_sources.py): a span
+-- row holds the number instead of ~50 bytes of strings. Read a span's with
+--   SELECT coalesce(src.scope_name, s.scope_name) FROM spans s LEFT JOIN span_sources src USING (source_id)
+CREATE TABLE IF NOT EXISTS span_sources (
+    source_id     INTEGER PRIMARY KEY,
+    resource_key  TEXT NOT NULL,           -- resources(resource_key)
+    scope_name    TEXT NOT NULL,
+    scope_version TEXT NOT NULL,
+    UNIQUE (resource_key, scope_name, scope_version)
 );
 CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
 -- Agent and model filters look at the spans of each trace they walk, by trace id: an index by agent

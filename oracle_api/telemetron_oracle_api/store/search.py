@@ -12,12 +12,13 @@ import base64
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
 
 from ..formats import SPAN_KINDS, compact_json, go_json, go_json_text
-from . import attribute_index, span_documents
+from . import attribute_index, span_documents, span_sources
 
 # --- attribute matching ---------------------------------------------------------------------------
 
@@ -124,6 +125,7 @@ def _go_json_text_of(value: str) -> str:
 _SPAN_ATTRIBUTES = span_documents.sql("s.attributes")
 _SCOPE_ATTRIBUTES = span_documents.sql("s.scope_attributes")
 _HAS_SCOPE_ATTRIBUTES = span_documents.not_empty("s.scope_attributes")
+_RESOURCE_KEY = span_sources.sql("resource_key")
 _EVENTS = span_documents.sql("s.events")
 _LINKS = span_documents.sql("s.links")
 
@@ -329,8 +331,19 @@ _SHOWN_FIXED_TAGS = frozenset(
 _STATUS_BY_TAG = {"OK": 1, "ERROR": 2}
 
 
-def _fixed_tag_condition(key: str, value: str) -> tuple[str, list] | None:
-    """The condition on a span's own columns for a tag Jaeger writes from them; None for any other key."""
+def _span_column(column: str) -> str:
+    return f"s.{column}"
+
+
+def _sqlite_span_column(column: str) -> str:
+    """A span's column in SQLite, where a row may hold its resource key and scope in span_sources."""
+    return span_sources.sql(column) if column in span_sources.COLUMNS else f"s.{column}"
+
+
+def _fixed_tag_condition(
+    key: str, value: str, column_sql: Callable[[str], str] = _span_column
+) -> tuple[str, list] | None:
+    """The condition on a span's own columns (``column_sql``) for a tag Jaeger writes from them; None for any other key."""
     if key == "error":
         return ("s.status_code = 2" if value.lower() == "true" else "s.status_code <> 2"), []
     if key == "span.status":
@@ -340,7 +353,7 @@ def _fixed_tag_condition(key: str, value: str) -> tuple[str, list] | None:
     if key == "span.kind":
         return "s.kind = ?", [_KIND_BY_NAME.get(value.lower(), -1)]
     column = _FIXED_TAG_COLUMNS.get(key)
-    return None if column is None else (f"s.{column} = ?", [value])
+    return None if column is None else (f"{column_sql(column)} = ?", [value])
 
 
 _FIXED_TAG_COLUMNS = {
@@ -358,7 +371,7 @@ def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tupl
     events' and links'."""
     if key.startswith("resource."):
         keys = _resource_keys_matching(conn, key[len("resource.") :], value)
-        return "s.resource_key IN (SELECT value FROM json_each(?))", [json.dumps(keys)]
+        return f"{_RESOURCE_KEY} IN (SELECT value FROM json_each(?))", [json.dumps(keys)]
     on_span, span_params = attribute_match(_SPAN_ATTRIBUTES, key, value, conn=conn)
     on_scope, scope_params = attribute_match(_SCOPE_ATTRIBUTES, key, value, conn=conn)
     on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value, raw=False, conn=conn)
@@ -370,7 +383,7 @@ def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tupl
     in_links = " OR ".join(f"instr({_LINKS}, ?) > 0" for _ in needles)
     sql = (
         f"(({on_span})"
-        " OR s.resource_key IN (SELECT value FROM json_each(?))"
+        f" OR {_RESOURCE_KEY} IN (SELECT value FROM json_each(?))"
         f" OR ({_HAS_SCOPE_ATTRIBUTES} AND {on_scope})"
         f" OR (({in_events}) AND EXISTS (SELECT 1 FROM json_each({_EVENTS}) e WHERE {on_event}))"
         f" OR (({in_links}) AND EXISTS (SELECT 1 FROM json_each({_LINKS}) l WHERE {on_link})))"
@@ -396,7 +409,7 @@ def _span_conditions(conn: sqlite3.Connection, q: SpanSearch) -> _Where:
     if q.duration_max_ns:
         where.add("s.duration_ns <= ?", q.duration_max_ns)
     for key, value in q.tags.items():
-        fixed = _fixed_tag_condition(key, value)
+        fixed = _fixed_tag_condition(key, value, _sqlite_span_column)
         attribute, attribute_params = _attribute_condition(conn, key, value)
         if fixed is None:
             where.add(attribute, *attribute_params)
