@@ -3,7 +3,8 @@
 Every span of a resource and scope repeats the same three strings (~50 bytes). The span_sources table
 numbers each distinct triple; a span row written by this version holds the number (``source_id``) and
 '' in its own three columns, a row written before holds the strings and no number. Reads take either:
-SELECT through ``columns`` with ``JOIN``, filter on ``sql``.
+SELECT through ``columns`` with ``JOIN``, filter on ``sql``. Retention leaves the table alone: it holds
+a row per process and library that ever sent spans.
 """
 
 from __future__ import annotations
