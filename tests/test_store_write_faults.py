@@ -28,10 +28,11 @@ def span_names(db_path) -> list[str]:
 
 
 def spans_without_resource(db_path) -> int:
-    """Spans whose resource row is missing (a rolled-back batch must not leave the resource marked written)."""
+    """Spans whose resource (or source) row is missing: a rolled-back batch must not leave either marked written."""
     with sqlite3.connect(db_path) as conn:
         return conn.execute(
-            "SELECT count(*) FROM spans WHERE resource_key NOT IN (SELECT resource_key FROM resources)"
+            "SELECT count(*) FROM spans s LEFT JOIN span_sources src USING (source_id)"
+            " WHERE coalesce(src.resource_key, s.resource_key) NOT IN (SELECT resource_key FROM resources)"
         ).fetchone()[0]
 
 

@@ -78,13 +78,13 @@ SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.
 WHERE {spans_where} AND {_eligible("j")}
 UNION ALL
 SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.scope_attributes")}) j
-WHERE {spans_where} AND s.scope_attributes <> '{{}}' AND {_eligible("j")}
+WHERE {spans_where} AND {span_documents.not_empty("s.scope_attributes")} AND {_eligible("j")}
 UNION ALL
 SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.events")}) e, json_each(e.value, '$.attributes') j
-WHERE {spans_where} AND s.events <> '[]' AND {_eligible("j")}
+WHERE {spans_where} AND {span_documents.not_empty("s.events")} AND {_eligible("j")}
 UNION ALL
 SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.links")}) l, json_each(l.value, '$.attributes') j
-WHERE {spans_where} AND s.links <> '[]' AND {_eligible("j")}
+WHERE {spans_where} AND {span_documents.not_empty("s.links")} AND {_eligible("j")}
 """
 
 

@@ -27,7 +27,7 @@ from .interface import SPAN_COLUMNS
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
-from .sqlite import _dumps, active_span_rows, log_row, metric_row, span_row, unknown_resources
+from .sqlite import JSON_EMPTY, _dumps, active_span_rows, log_row, metric_row, span_row, unknown_resources
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class PostgresStore(PostgresReads, BatchWriter):
                 with conn.cursor() as cur:
                     with cur.copy(f"COPY staging_spans ({_SPAN_COLUMNS}) FROM STDIN") as copy:
                         for s in c.spans:
-                            copy.write_row(span_row(s, now, _dumps))  # documents as plain JSON text
+                            copy.write_row(span_row(s, now, _dumps, JSON_EMPTY))  # documents as plain JSON text
                     cur.execute(
                         f"INSERT INTO spans ({_SPAN_COLUMNS}) SELECT {_SPAN_COLUMNS} FROM staging_spans"
                         " ON CONFLICT DO NOTHING RETURNING trace_id, span_id"

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
-from . import span_documents
+from . import span_documents, span_sources
 from .interface import SPAN_COLUMNS, SPAN_DOCUMENTS
 
 _loads = json.loads
@@ -76,12 +76,17 @@ def _documents(texts: str, blobs: str | None) -> list:
 
 # A span's columns other than its documents, in table order (the schema's; no PRAGMA per read).
 SPAN_FIELDS = tuple(c for c in SPAN_COLUMNS if c not in SPAN_DOCUMENTS)
+_SPAN_DOCUMENTS = tuple(span_documents.or_empty(c) for c in SPAN_DOCUMENTS)
 
 
 def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
     """Every column of a trace's spans by name, JSON columns parsed, in start order (then span id)."""
     rows = read_rows(
-        conn, ", ".join(SPAN_FIELDS), "FROM spans WHERE trace_id = ?", (trace_id.lower(),), documents=SPAN_DOCUMENTS
+        conn,
+        span_sources.columns(SPAN_FIELDS),
+        f"FROM spans s {span_sources.JOIN} WHERE s.trace_id = ?",
+        (trace_id.lower(),),
+        documents=_SPAN_DOCUMENTS,
     )
     spans = [dict(zip((*SPAN_FIELDS, *SPAN_DOCUMENTS), row, strict=True)) for row in rows]
     spans.sort(key=lambda s: (s["start_ns"], s["span_id"]))
@@ -93,23 +98,35 @@ def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
 # first three columns are the sort key. Columns holding their default come back as None (NULLIF),
 # which spares creating a string per row. The stored JSON documents come last, already parsed
 # (see read_rows); events, links and dropped counts are None when empty.
-JAEGER_COLUMNS = (
-    "trace_id, start_ns, span_id, parent_span_id, name, kind, end_ns, status_code, NULLIF(status_message, ''),"
-    " resource_key, service_name, scope_name, scope_version, NULLIF(trace_state, ''), flags"
+_JAEGER_FIELDS = (
+    "trace_id",
+    "start_ns",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "end_ns",
+    "status_code",
+    "NULLIF(status_message, '')",
+    "resource_key",
+    "service_name",
+    "scope_name",
+    "scope_version",
+    "NULLIF(trace_state, '')",
+    "flags",
 )
+JAEGER_COLUMNS = ", ".join(_JAEGER_FIELDS)  # PostgreSQL's (postgres_reads.py); SQLite reads the sources too
+_JAEGER_SELECT = span_sources.columns(_JAEGER_FIELDS)
 JAEGER_DOCUMENTS = (
     "attributes",
-    "NULLIF(events, '[]')",
-    "NULLIF(links, '[]')",
-    "NULLIF(dropped_counts, '[0,0,0]')",
-    "NULLIF(scope_attributes, '{}')",
+    *(span_documents.none_if_empty(c) for c in ("events", "links", "dropped_counts", "scope_attributes")),
 )
 
 
 def jaeger_span_rows(conn: sqlite3.Connection, trace_ids: list[str]) -> list[list]:
     """The traces' spans as the lists api/jaeger_model.py renders, sorted by trace, start and span id."""
-    where = "FROM spans s WHERE s.trace_id IN (SELECT value FROM json_each(?))"
-    rows = read_rows(conn, JAEGER_COLUMNS, where, (json.dumps(trace_ids),), documents=JAEGER_DOCUMENTS)
+    where = f"FROM spans s {span_sources.JOIN} WHERE s.trace_id IN (SELECT value FROM json_each(?))"
+    rows = read_rows(conn, _JAEGER_SELECT, where, (json.dumps(trace_ids),), documents=JAEGER_DOCUMENTS)
     rows.sort()  # sorted here: SQLite's sorter would copy every row
     return rows
 
@@ -200,15 +217,20 @@ def operations(conn: sqlite3.Connection, service: str | None, span_kind: int | N
     return [(r[0], r[1]) for r in conn.execute(sql + " ORDER BY name, kind", params)]
 
 
+# Spans ``s`` that started in [?, ?], read service by service from spans_service_start (schema.sql): the
+# operations table lists every service with a stored span.
+_IN_WINDOW = "s.service_name IN (SELECT service_name FROM operations) AND s.start_ns BETWEEN ? AND ?"
+_BY_SERVICE = "spans s INDEXED BY spans_service_start"
+
+
 def dependencies(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
     """(parent service, child service, calls) for parent/child spans in different services."""
     return [
         (r[0], r[1], r[2])
         for r in conn.execute(
-            "SELECT p.service_name, c.service_name, count(*) FROM spans c"
-            " JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id"
-            " WHERE c.start_ns BETWEEN ? AND ? AND p.service_name <> c.service_name"
-            " GROUP BY 1, 2 ORDER BY 1, 2",
+            f"SELECT p.service_name, s.service_name, count(*) FROM {_BY_SERVICE}"
+            " CROSS JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id"
+            f" WHERE {_IN_WINDOW} AND p.service_name <> s.service_name GROUP BY 1, 2 ORDER BY 1, 2",
             (start_ns, end_ns),
         )
     ]
@@ -235,7 +257,7 @@ def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> I
         f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.agent.handoff.target.name')} END"
         " AS handoff_target,"
         f" CASE WHEN request_model IS NOT NULL THEN {_attribute('telemetron.llm.cost.usd')} END AS cost_usd"
-        " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ?",
+        f" FROM {_BY_SERVICE} WHERE {_IN_WINDOW}",
         (since_ns, until_ns),
     )
 
@@ -265,6 +287,6 @@ def llm_spans(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> list[sq
         f" {_attribute('telemetron.llm.cost.usd')} AS cost_usd,"
         f" {_attribute(ratelimit + '.tokens.remaining')} AS tokens_remaining,"
         f" {_attribute(ratelimit + '.requests.remaining')} AS requests_remaining"
-        " FROM spans INDEXED BY spans_start WHERE start_ns BETWEEN ? AND ? AND request_model IS NOT NULL",
+        f" FROM {_BY_SERVICE} WHERE {_IN_WINDOW} AND request_model IS NOT NULL",
         (since_ns, until_ns),
     ).fetchall()

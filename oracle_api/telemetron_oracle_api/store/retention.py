@@ -38,9 +38,10 @@ SIZE_HEADROOM = 0.05
 SIZE_CHECK_S = 0.25
 
 _ARRIVAL_ORDERED = ("metric_points", "log_records")
-# An operation whose newest span starts before every span still stored has none left (schema.sql).
+# An operation whose newest span starts before every span still stored has none left (schema.sql). A trace's
+# summary starts with its first span and goes with its spans, so the oldest trace start is the oldest span's.
 _DELETE_GONE_OPERATIONS = (
-    "DELETE FROM operations WHERE last_ns < coalesce((SELECT min(start_ns) FROM spans), 9223372036854775807)"
+    "DELETE FROM operations WHERE last_ns < coalesce((SELECT min(start_ns) FROM traces), 9223372036854775807)"
 )
 
 

@@ -1,8 +1,9 @@
 -- Telemetron's store: plain SQLite tables you can query with any client (sqlite3 var/telemetron.db).
 -- Times are Unix nanoseconds; ids are lowercase hex; attributes, events and links are JSON with
 -- OTLP's value types kept (ints stay ints, bytes as {"$bytes": base64}). A span's attributes, events,
--- links and scope attributes are compressed JSON (BLOB) unless empty or written by an older version
--- (TEXT): read them with telemetron_json(column) (store/span_documents.py).
+-- links and scope attributes are compressed JSON (BLOB), TEXT when written by an older version, and
+-- '' when empty (older rows: '{}', '[]'): read them with telemetron_json(column), NULL for an empty one
+-- (store/span_documents.py).
 
 PRAGMA journal_mode = WAL;
 
@@ -38,27 +39,40 @@ CREATE TABLE IF NOT EXISTS spans (
     attributes      TEXT NOT NULL,
     events          TEXT NOT NULL,
     links           TEXT NOT NULL,
-    resource_key    TEXT NOT NULL REFERENCES resources(resource_key),
+    resource_key    TEXT NOT NULL,         -- these three are '' when source_id is set (span_sources below)
     scope_name      TEXT NOT NULL,
     scope_version   TEXT NOT NULL,
     trace_state     TEXT NOT NULL,
     flags           INTEGER NOT NULL,
-    dropped_counts  TEXT NOT NULL,         -- [attributes, events, links]
+    dropped_counts  TEXT NOT NULL,         -- [attributes, events, links]; '' for none (older rows: [0,0,0])
     received_ns     INTEGER NOT NULL,
     -- The instrumentation scope's attributes (JSON, like attributes). Last, because a store made
     -- before it existed gets it by ALTER TABLE ... ADD COLUMN (store/sqlite.py), which appends.
     scope_attributes TEXT NOT NULL DEFAULT '{}',
+    source_id       INTEGER,               -- span_sources; NULL in rows written before it (added the same way)
     UNIQUE (trace_id, span_id)             -- a span delivered twice is stored once
+);
+
+-- The resource and instrumentation scope spans came from, numbered once (store/span_sources.py): a span
+-- row holds the number instead of ~50 bytes of strings. Read a span's with
+--   SELECT coalesce(src.scope_name, s.scope_name) FROM spans s LEFT JOIN span_sources src USING (source_id)
+CREATE TABLE IF NOT EXISTS span_sources (
+    source_id     INTEGER PRIMARY KEY,
+    resource_key  TEXT NOT NULL,           -- resources(resource_key)
+    scope_name    TEXT NOT NULL,
+    scope_version TEXT NOT NULL,
+    UNIQUE (resource_key, scope_name, scope_version)
 );
 CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
 -- Agent and model filters look at the spans of each trace they walk, by trace id: an index by agent
 -- or model led SQLite to scan all of that agent's spans for every trace instead. Older stores lose theirs.
 DROP INDEX IF EXISTS spans_agent;
 DROP INDEX IF EXISTS spans_model;
-CREATE INDEX IF NOT EXISTS spans_conversation ON spans (conversation_id) WHERE conversation_id IS NOT NULL;
--- Trace viewing (store/reads.py): time-window scans (metrics, Jaeger search without a service,
--- dependencies).
-CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
+-- The conversation filter reads the traces the attribute index names for the conversation id (store/search.py),
+-- and time windows (metrics, dependencies, LLM usage) read spans_service_start one service at a time
+-- (store/reads.py): an index by conversation cost 25 bytes a span, one by start 19. Older stores lose theirs.
+DROP INDEX IF EXISTS spans_conversation;
+DROP INDEX IF EXISTS spans_start;
 -- The operation list (Jaeger's operation picker) reads the operations table: an index of every
 -- span by service, name and kind cost 45 bytes a span for a list of a few dozen rows.
 DROP INDEX IF EXISTS spans_service_operation;
@@ -100,9 +114,10 @@ CREATE TABLE IF NOT EXISTS traces (
     root_service TEXT,
     services     TEXT NOT NULL             -- JSON array of service names
 );
-CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns);
--- Newest-first trace pages ordered by (start_ns, trace_id) without a sort.
+-- Newest-first trace pages ordered by (start_ns, trace_id) without a sort; also the oldest start
+-- of any stored span (store/retention.py). traces_start, on start_ns alone, repeated it.
 CREATE INDEX IF NOT EXISTS traces_start_id ON traces (start_ns, trace_id);
+DROP INDEX IF EXISTS traces_start;
 
 -- Work in progress: spans that have started and not yet ended, from pending-span records.
 -- A row is removed when the real span arrives.

@@ -12,12 +12,13 @@ import base64
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
 
 from ..formats import SPAN_KINDS, compact_json, go_json, go_json_text
-from . import attribute_index, span_documents
+from . import attribute_index, span_documents, span_sources
 
 # --- attribute matching ---------------------------------------------------------------------------
 
@@ -123,6 +124,8 @@ def _go_json_text_of(value: str) -> str:
 # A span's stored documents as JSON text, whichever form they are stored in (span_documents.py).
 _SPAN_ATTRIBUTES = span_documents.sql("s.attributes")
 _SCOPE_ATTRIBUTES = span_documents.sql("s.scope_attributes")
+_HAS_SCOPE_ATTRIBUTES = span_documents.not_empty("s.scope_attributes")
+_RESOURCE_KEY = span_sources.sql("resource_key")
 _EVENTS = span_documents.sql("s.events")
 _LINKS = span_documents.sql("s.links")
 
@@ -203,8 +206,8 @@ def list_traces(
 
     Each span condition may hold on a different span of the trace (an agent span and an LLM
     span of the same run). Conditions are correlated ``EXISTS`` lookups on the trace's own spans,
-    so the walk down ``traces_start`` stops once a page is full; the conversation id, which
-    picks out few traces, drives the search through its own index instead.
+    so the walk down ``traces_start_id`` stops once a page is full; a conversation id or a rare
+    attribute value reads the few traces the attribute index names instead.
     """
     where = _Where()
     _overlapping(where, f.start_ns, f.end_ns)
@@ -220,7 +223,9 @@ def list_traces(
         # The summary row lists the trace's services: no need to visit its spans.
         where.add("EXISTS (SELECT 1 FROM json_each(t.services) j WHERE j.value = ?)", f.service)
     if f.conversation_id is not None:
-        where.add("t.trace_id IN (SELECT c.trace_id FROM spans c WHERE c.conversation_id = ?)", f.conversation_id)
+        where.add(
+            "EXISTS (SELECT 1 FROM spans c WHERE c.trace_id = t.trace_id AND c.conversation_id = ?)", f.conversation_id
+        )
     for column, value in (("agent_name", f.agent), ("request_model", f.model), ("operation", f.operation)):
         if value is not None:
             where.add(f"EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND s.{column} = ?)", value)
@@ -229,19 +234,52 @@ def list_traces(
         on_scope, scope_values = attribute_match(_SCOPE_ATTRIBUTES, key, value)
         where.add(
             "EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id"
-            f" AND (({on_span}) OR (s.scope_attributes <> '{{}}' AND {on_scope})))",
+            f" AND (({on_span}) OR ({_HAS_SCOPE_ATTRIBUTES} AND {on_scope})))",
             *span_values,
             *scope_values,
         )
     if cursor:
         start_ns, trace_id = decode_cursor(cursor)
         where.add("(t.start_ns < ? OR (t.start_ns = ? AND t.trace_id < ?))", start_ns, start_ns, trace_id)
-    rows = _newest_traces(conn, where, _indexed_trace_ids(conn, f.attributes or {}), limit + 1)
+    candidates = _indexed_trace_ids(conn, f.attributes or {})
+    if f.conversation_id is not None:
+        in_conversation = _conversation_trace_ids(conn, f.conversation_id)
+        if in_conversation is not None:
+            candidates = in_conversation if candidates is None else sorted(set(candidates) & set(in_conversation))
+    rows = _newest_traces(conn, where, candidates, limit + 1)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = _encode_cursor(last["start_ns"], last["trace_id"])
     return [dict(r) for r in rows[:limit]], next_cursor
+
+
+# The attributes a span's conversation id comes from (receiver/normalize.py), the first one set.
+_CONVERSATION_KEYS = ("gen_ai.conversation.id", "session.id")
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)\s*$", re.IGNORECASE)
+
+
+def _conversation_trace_ids(conn: sqlite3.Connection, conversation_id: str) -> list[str] | None:
+    """Every trace that can hold a span of this conversation, from the attribute index; None to walk traces.
+
+    A conversation id is the text of a string attribute, which the index holds when it is short, or of a
+    number, a bool, bytes or an array (Python's ``str`` of it), which it does not: an id that may be one of
+    those, or a long one, is looked up on the spans of each trace walked instead.
+    """
+    if (
+        len(conversation_id) > attribute_index.MAX_CHARS
+        or conversation_id in ("True", "False")
+        or conversation_id[:1] in ("{", "[")
+        or _NUMBER.match(conversation_id)
+    ):
+        return None
+    found: set[str] = set()
+    for key in _CONVERSATION_KEYS:
+        ids = attribute_index.trace_ids(conn, key, conversation_id, _INDEXED_TRACES_LIMIT)
+        if ids is None:
+            return None
+        found.update(ids)
+    return sorted(found)
 
 
 # --- Jaeger-style search: one span must match every condition -------------------------------------
@@ -293,8 +331,19 @@ _SHOWN_FIXED_TAGS = frozenset(
 _STATUS_BY_TAG = {"OK": 1, "ERROR": 2}
 
 
-def _fixed_tag_condition(key: str, value: str) -> tuple[str, list] | None:
-    """The condition on a span's own columns for a tag Jaeger writes from them; None for any other key."""
+def _span_column(column: str) -> str:
+    return f"s.{column}"
+
+
+def _sqlite_span_column(column: str) -> str:
+    """A span's column in SQLite, where a row may hold its resource key and scope in span_sources."""
+    return span_sources.sql(column) if column in span_sources.COLUMNS else f"s.{column}"
+
+
+def _fixed_tag_condition(
+    key: str, value: str, column_sql: Callable[[str], str] = _span_column
+) -> tuple[str, list] | None:
+    """The condition on a span's own columns (``column_sql``) for a tag Jaeger writes from them; None for any other key."""
     if key == "error":
         return ("s.status_code = 2" if value.lower() == "true" else "s.status_code <> 2"), []
     if key == "span.status":
@@ -304,7 +353,7 @@ def _fixed_tag_condition(key: str, value: str) -> tuple[str, list] | None:
     if key == "span.kind":
         return "s.kind = ?", [_KIND_BY_NAME.get(value.lower(), -1)]
     column = _FIXED_TAG_COLUMNS.get(key)
-    return None if column is None else (f"s.{column} = ?", [value])
+    return None if column is None else (f"{column_sql(column)} = ?", [value])
 
 
 _FIXED_TAG_COLUMNS = {
@@ -322,7 +371,7 @@ def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tupl
     events' and links'."""
     if key.startswith("resource."):
         keys = _resource_keys_matching(conn, key[len("resource.") :], value)
-        return "s.resource_key IN (SELECT value FROM json_each(?))", [json.dumps(keys)]
+        return f"{_RESOURCE_KEY} IN (SELECT value FROM json_each(?))", [json.dumps(keys)]
     on_span, span_params = attribute_match(_SPAN_ATTRIBUTES, key, value, conn=conn)
     on_scope, scope_params = attribute_match(_SCOPE_ATTRIBUTES, key, value, conn=conn)
     on_event, event_params = attribute_match("json_extract(e.value, '$.attributes')", key, value, raw=False, conn=conn)
@@ -334,8 +383,8 @@ def _attribute_condition(conn: sqlite3.Connection, key: str, value: str) -> tupl
     in_links = " OR ".join(f"instr({_LINKS}, ?) > 0" for _ in needles)
     sql = (
         f"(({on_span})"
-        " OR s.resource_key IN (SELECT value FROM json_each(?))"
-        f" OR (s.scope_attributes <> '{{}}' AND {on_scope})"
+        f" OR {_RESOURCE_KEY} IN (SELECT value FROM json_each(?))"
+        f" OR ({_HAS_SCOPE_ATTRIBUTES} AND {on_scope})"
         f" OR (({in_events}) AND EXISTS (SELECT 1 FROM json_each({_EVENTS}) e WHERE {on_event}))"
         f" OR (({in_links}) AND EXISTS (SELECT 1 FROM json_each({_LINKS}) l WHERE {on_link})))"
     )
@@ -360,7 +409,7 @@ def _span_conditions(conn: sqlite3.Connection, q: SpanSearch) -> _Where:
     if q.duration_max_ns:
         where.add("s.duration_ns <= ?", q.duration_max_ns)
     for key, value in q.tags.items():
-        fixed = _fixed_tag_condition(key, value)
+        fixed = _fixed_tag_condition(key, value, _sqlite_span_column)
         attribute, attribute_params = _attribute_condition(conn, key, value)
         if fixed is None:
             where.add(attribute, *attribute_params)

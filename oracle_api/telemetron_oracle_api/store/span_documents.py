@@ -6,9 +6,10 @@ values GenAI and OpenTelemetry spans repeat, so that a short document still comp
 1, raw DEFLATE against the same dictionary, is what earlier versions wrote: on a 20-attribute GenAI
 span it was a fifth smaller than zstd's output but took three times the writer's time (104 against
 127 B; 12.6 against 3.7 µs), the largest share of a span's write. It is TEXT (the JSON itself) in rows
-written before either, and for an empty document (``{}``, ``[]``), which SQL tests for. ``decode``
-reads every form; SQL reads them through ``telemetron_json(column)``, registered on every connection
-by ``sqlite_reads.connect``. Run this module to query a store with that function
+written before either. An empty document (and zero dropped counts) is stored as nothing, '', and was its
+JSON (``{}``, ``[]``, ``[0,0,0]``) in rows written before: ``or_empty``, ``none_if_empty`` and ``not_empty``
+give SQL that takes both. ``decode`` reads every form; SQL reads them through ``telemetron_json(column)``
+(NULL for an empty one), registered on every connection by ``sqlite_reads.connect``. Run this module to query a store with that function
 (``python -m telemetron_oracle_api.store.span_documents FILE SQL``).
 """
 
@@ -106,8 +107,10 @@ def json_bytes(stored: bytes | str) -> bytes:
 
 
 def json_text(stored: bytes | str | None) -> str | None:
-    """The document's JSON text (None for NULL), from either stored form."""
-    return stored if stored is None or isinstance(stored, str) else json_bytes(stored).decode()
+    """The document's JSON text, from either stored form; None for NULL and '' (empty: SQL's json_each finds nothing)."""
+    if not stored:
+        return None
+    return stored if isinstance(stored, str) else json_bytes(stored).decode()
 
 
 def decode(stored: bytes | str | None) -> object:
@@ -123,6 +126,29 @@ def register(conn: sqlite3.Connection) -> None:
 def sql(column: str) -> str:
     """SQL giving the JSON text of a stored document column."""
     return f"{SQL_FUNCTION}({column})"
+
+
+# The JSON of each column's empty document, as rows written before empty ones were stored as ''.
+EMPTY = {"attributes": "{}", "events": "[]", "links": "[]", "scope_attributes": "{}", "dropped_counts": "[0,0,0]"}
+
+
+def _empty(column: str) -> str:
+    return EMPTY[column.rpartition(".")[2]]
+
+
+def or_empty(column: str) -> str:
+    """SQL giving the stored document in ``column`` (``s.events``), its empty JSON for one stored as ''."""
+    return f"iif({column} = '', '{_empty(column)}', {column})"
+
+
+def none_if_empty(column: str) -> str:
+    """SQL giving the stored document in ``column``, NULL when it is empty in either form."""
+    return f"NULLIF(NULLIF({column}, ''), '{_empty(column)}')"
+
+
+def not_empty(column: str) -> str:
+    """SQL true when the document in ``column`` is not empty, in either form."""
+    return f"{column} NOT IN ('', '{_empty(column)}')"
 
 
 def main(argv: list[str]) -> int:

@@ -23,7 +23,7 @@ from telemetron_instrumentation import semconv
 from ..hub import Committed, Hub
 from ..model import LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, log_bodies, span_documents, trace_summaries
+from . import attribute_index, log_bodies, span_documents, span_sources, trace_summaries
 from .batch_writer import BatchWriter
 from .interface import SPAN_COLUMNS
 from .many_rows import insert_many
@@ -51,7 +51,7 @@ SYNCHRONOUS = "FULL"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
-_INSERT_SPANS = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES"
+_INSERT_SPANS = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}, source_id) VALUES"
 
 
 _UPSERT_ACTIVE = """
@@ -64,7 +64,12 @@ WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2)
 ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)
 """
 
-_NO_DROPS = "[0,0,0]"
+# What a span's empty events, links and scope attributes and its zero dropped counts are stored as, in that
+# order: nothing in SQLite (rows written before hold the JSON; reads take either: span_documents.py), the
+# JSON in PostgreSQL.
+STORED_EMPTY = ("", "", "", "")
+JSON_EMPTY = ("[]", "[]", "{}", "[0,0,0]")
+_NO_SOURCE = ("", "", "")
 
 _INSERT_OPERATIONS = "INSERT INTO operations (service_name, name, kind, last_ns) VALUES"
 _NEWER_OPERATION = " ON CONFLICT (service_name, name, kind) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)"
@@ -87,9 +92,21 @@ def operation_rows(spans: list[SpanRecord]) -> list[tuple[str, str, int, int]]:
     return [(*key, start) for key, start in newest.items()]
 
 
-def span_row(s: SpanRecord, received_ns: int, encode: Callable[[object], bytes | str] = span_documents.encode) -> tuple:
-    """A span's row in ``SPAN_COLUMNS`` order; ``encode`` stores its non-empty documents (PostgreSQL: JSON text)."""
-    return (
+def span_row(
+    s: SpanRecord,
+    received_ns: int,
+    encode: Callable[[object], bytes | str] = span_documents.encode,
+    empty: tuple[str, str, str, str] = STORED_EMPTY,
+    source_id: int | None = None,
+) -> tuple:
+    """A span's row in ``SPAN_COLUMNS`` order; ``encode`` stores its non-empty documents and ``empty`` stands for
+    the empty ones (PostgreSQL: JSON text, ``JSON_EMPTY``). With ``source_id`` (SQLite: span_sources.py) the
+    row holds that number, last, instead of its resource key and scope."""
+    no_events, no_links, no_scope_attributes, no_drops = empty
+    resource_key, scope_name, scope_version = (
+        (s.resource.key, s.scope_name, s.scope_version) if source_id is None else _NO_SOURCE
+    )
+    row = (
         s.trace_id,
         s.span_id,
         s.parent_span_id,
@@ -111,17 +128,18 @@ def span_row(s: SpanRecord, received_ns: int, encode: Callable[[object], bytes |
         s.conversation_id,
         s.error_type,
         encode(s.attributes) if s.attributes else "{}",
-        encode(s.events) if s.events else "[]",
-        encode(s.links) if s.links else "[]",
-        s.resource.key,
-        s.scope_name,
-        s.scope_version,
+        encode(s.events) if s.events else no_events,
+        encode(s.links) if s.links else no_links,
+        resource_key,
+        scope_name,
+        scope_version,
         s.trace_state,
         s.flags,
-        _NO_DROPS if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
+        no_drops if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
         received_ns,
-        encode(s.scope_attributes) if s.scope_attributes else "{}",
+        encode(s.scope_attributes) if s.scope_attributes else no_scope_attributes,
     )
+    return row if source_id is None else (*row, source_id)
 
 
 def active_span_rows(pending: list[SpanRecord]) -> list[tuple]:
@@ -221,6 +239,7 @@ def is_transient(exc: BaseException) -> bool:
 # for its full age from then on.
 _ADDED_COLUMNS = (
     ("spans", "scope_attributes", "TEXT NOT NULL DEFAULT '{{}}'"),
+    ("spans", "source_id", "INTEGER"),  # NULL: written before it, the row holds its resource key and scope
     ("metric_points", "received_ns", "INTEGER NOT NULL DEFAULT {now}"),
     ("log_records", "received_ns", "INTEGER NOT NULL DEFAULT {now}"),
     ("log_records", "body_type", "TEXT"),  # NULL: written before it, a JSON body (log_bodies.py)
@@ -265,6 +284,7 @@ class Store(SqliteOracle, BatchWriter):
         if "trace_attributes" in tables or ("spans" in tables and "attribute_traces" not in tables):
             self._backfill_attribute_index(older_table="trace_attributes" in tables)
         self._attribute_index = attribute_index.SqliteIndex(self._writer)
+        self._sources = span_sources.SqliteSources(self._writer)
         if self._writer.execute(_SPANS_WITHOUT_OPERATIONS).fetchone()[0]:
             log.info("listing the operations of stored spans (once, for the operation list)")
             self._writer.execute(_BACKFILL_OPERATIONS)
@@ -312,12 +332,15 @@ class Store(SqliteOracle, BatchWriter):
         now = time.time_ns()
         conn = self._writer
         new_keys: dict[str, int] = {}
+        new_sources: dict[span_sources.Source, int] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             new_resources = self._write_resources(conn, c)
             if c.spans:
                 rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
-                inserted = insert_many(conn, _INSERT_SPANS, [span_row(s, now) for s in c.spans])
+                source_ids, new_sources = self._sources.ids(conn, c.spans)
+                rows = [span_row(s, now, source_id=i) for s, i in zip(c.spans, source_ids, strict=True)]
+                inserted = insert_many(conn, _INSERT_SPANS, rows)
                 new_keys = self._attribute_index.insert(conn, attribute_index.rows(c.spans))
                 insert_many(conn, _INSERT_OPERATIONS, operation_rows(c.spans), _NEWER_OPERATION)
                 trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
@@ -336,6 +359,7 @@ class Store(SqliteOracle, BatchWriter):
             raise
         self._known_resources.update(new_resources)  # only once committed: a rolled-back batch is written again
         self._attribute_index.committed(new_keys)
+        self._sources.committed(new_sources)
         for s in c.spans:
             self._active.discard((s.trace_id, s.span_id))
         for p in c.pending:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from . import span_documents, span_sources
 from .interface import ORACLE_SPAN_COLUMNS
 from .sqlite_reads import SqliteReads
 
@@ -34,7 +35,9 @@ _SNAPSHOT_COLUMNS = "id, taken_ns, reason, state, issues"
 
 # Attributes and links as stored, compressed or not (span_documents.py): the Oracle's rebuild
 # decides in Python which spans it parses them for, since SQL cannot look inside a compressed one.
-_ORACLE_SELECT = ", ".join({"links": "NULLIF(links, '[]')"}.get(column, column) for column in ORACLE_SPAN_COLUMNS)
+_ORACLE_SELECT = span_sources.columns(
+    span_documents.none_if_empty(column) if column == "links" else column for column in ORACLE_SPAN_COLUMNS
+)
 
 
 class SqliteOracle(SqliteReads):
@@ -57,7 +60,8 @@ class SqliteOracle(SqliteReads):
         cursor = self._conn().cursor()
         cursor.row_factory = None  # plain tuples: this reads up to oracle_rebuild_max_spans rows
         cursor.execute(
-            f"SELECT {_ORACLE_SELECT} FROM spans WHERE rowid > ? AND received_ns >= ? ORDER BY rowid",
+            f"SELECT {_ORACLE_SELECT} FROM spans s {span_sources.JOIN}"
+            " WHERE s.rowid > ? AND s.received_ns >= ? ORDER BY s.rowid",
             (after_marker, since_received_ns),
         )
         while rows := cursor.fetchmany(_BATCH):
