@@ -12,6 +12,7 @@ from mock_llm_provider import MockProviderProcess
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from telemetron_instrumentation import conversation, semconv
+from telemetron_instrumentation._ratelimit import rate_limit_attributes
 from telemetron_instrumentation.litellm_callback import parse_reset_seconds
 from telemetron_instrumentation.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
 from telemetron_instrumentation.testing import capture_globally
@@ -291,6 +292,38 @@ def test_reset_header_formats():
     assert parse_reset_seconds("1.5") == 1.5
     assert parse_reset_seconds("1h2m3s") == 3723.0
     assert parse_reset_seconds("not a time") is None
+
+
+class _Headers(dict):
+    """A dict subclass: always read through the general per-key lookup."""
+
+
+def test_openai_style_rate_limit_headers_read_alike_on_every_path():
+    headers = {
+        "x_ratelimit_limit_requests": 10000,
+        "x_ratelimit_remaining_requests": 9998,
+        "x_ratelimit_limit_tokens": 2_000_000,
+        "x_ratelimit_remaining_tokens": 1_999_950,
+        "llm_provider-x-ratelimit-reset-requests": "17ms",
+        "llm_provider-x-ratelimit-reset-tokens": "6m0s",
+        "llm_provider-x-ratelimit-limit-requests": "10000",
+    }
+    general: dict = {}
+    rate_limit_attributes(_Headers(headers), general)
+    assert list(general.items()) == [
+        (semconv.LLM_RATELIMIT_REQUESTS_LIMIT, 10000),
+        (semconv.LLM_RATELIMIT_REQUESTS_REMAINING, 9998),
+        (semconv.LLM_RATELIMIT_REQUESTS_RESET, pytest.approx(0.017)),
+        (semconv.LLM_RATELIMIT_TOKENS_LIMIT, 2_000_000),
+        (semconv.LLM_RATELIMIT_TOKENS_REMAINING, 1_999_950),
+        (semconv.LLM_RATELIMIT_TOKENS_RESET, 360.0),
+    ]
+    for variant in (headers, {**headers, "x_ratelimit_reset_tokens": 5}, {**headers, "x_ratelimit_limit_tokens": "7"}):
+        fast: dict = {}
+        rate_limit_attributes(variant, fast)  # the resets are known now: the straight-line read when it applies
+        slow: dict = {}
+        rate_limit_attributes(_Headers(variant), slow)
+        assert list(fast.items()) == list(slow.items())
 
 
 def test_slow_llm_call_has_a_pending_record_at_start_and_heartbeats(cap, provider):

@@ -75,15 +75,18 @@ def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | Non
     """Set a response's id, model, finish reasons and token counts; returns (model, input tokens, output tokens, choices).
 
     One function for what every call reads: LiteLLM's responses keep id, model and choices in
-    their ``__dict__`` (one read each; the general lookup only when absent).
+    their ``__dict__`` and usage in their pydantic extras (one read each; the general lookup only
+    when absent).
     """
     fields = response if type(response) is dict else getattr(response, "__dict__", None) or _NO_FIELDS
     response_id = fields.get("id") or get(response, "id")
     if response_id:
-        attributes[semconv.GEN_AI_RESPONSE_ID] = str(response_id)
+        attributes[semconv.GEN_AI_RESPONSE_ID] = response_id if type(response_id) is str else str(response_id)
     model = fields.get("model") or get(response, "model")
     if model:
-        model = attributes[semconv.GEN_AI_RESPONSE_MODEL] = str(model)
+        if type(model) is not str:
+            model = str(model)
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
     choices = fields.get("choices") or get(response, "choices")
     if choices:
         reasons = []
@@ -92,23 +95,37 @@ def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | Non
                 choice, "finish_reason"
             )
             if reason:
-                reasons.append(str(reason))
+                reasons.append(reason if type(reason) is str else str(reason))
         if reasons:
             attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
     usage = fields.get("usage")
     if usage is None:
-        if "usage" not in fields and _PLAIN_PYDANTIC_FIELDS.get((type(response), "usage")):
-            usage = (response.__pydantic_extra__ or _NO_FIELDS).get("usage")  # LiteLLM's ModelResponse: an extra
+        in_extras = _USAGE_IN_EXTRAS.get(type(response))
+        if in_extras is None:
+            in_extras = _usage_in_extras(type(response))
+        if in_extras and "usage" not in fields:
+            usage = (response.__pydantic_extra__ or _NO_FIELDS).get("usage")  # LiteLLM's ModelResponse
         else:
             usage = get(response, "usage")
-    if usage is None:
-        return model, None, None, choices
+        if usage is None:
+            return model, None, None, choices
     if _PLAIN_MODELS.get(type(usage)) or _is_plain_model(type(usage)):
         counts = _plain_usage_attributes(usage, attributes)
         if counts is not None:
             return model, counts[0], counts[1], choices
     input_tokens, output_tokens = _any_usage_attributes(usage, attributes)
     return model, input_tokens, output_tokens, choices
+
+
+_USAGE_IN_EXTRAS: dict[type, bool] = {}
+
+
+def _usage_in_extras(cls: type) -> bool:
+    """Whether a response class can hold ``usage`` only as a pydantic extra (LiteLLM's ModelResponse)."""
+    in_extras = _plain_pydantic_field(cls, "usage")
+    if len(_USAGE_IN_EXTRAS) < 256:
+        _USAGE_IN_EXTRAS[cls] = in_extras
+    return in_extras
 
 
 def _plain_usage_attributes(usage: Any, attributes: dict) -> tuple[int, int] | None:
@@ -125,15 +142,16 @@ def _plain_usage_attributes(usage: Any, attributes: dict) -> tuple[int, int] | N
         return None
     attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
     attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
-    extra = usage.__pydantic_extra__ or _NO_FIELDS
     cached = created = reasoning = None
     if prompt is not None:
         details = prompt.__dict__
         cached, created = details.get("cached_tokens"), details.get("cache_creation_tokens")
-    if cached is None:
-        cached = extra.get("cache_read_input_tokens")
-    if created is None:
-        created = extra.get("cache_creation_input_tokens")
+    if cached is None or created is None:
+        extra = usage.__pydantic_extra__ or _NO_FIELDS
+        if cached is None:
+            cached = extra.get("cache_read_input_tokens")
+        if created is None:
+            created = extra.get("cache_creation_input_tokens")
     if completion is not None:
         reasoning = completion.__dict__.get("reasoning_tokens")
     if cached or created or reasoning:  # only when there are some: every attribute costs on every call
