@@ -22,7 +22,7 @@ def _batch(n: int) -> Committed:
     return batch
 
 
-def test_batches_reach_every_subscriber_in_order_off_the_publishers_thread():
+def test_batches_reach_every_subscriber_in_order_off_the_publishers_thread() -> None:
     hub = Hub(own_thread=True)
     seen: list[tuple[str, int, str]] = []
     hub.subscribe(lambda b: seen.append(("first", len(b.metric_points), threading.current_thread().name)))
@@ -34,7 +34,7 @@ def test_batches_reach_every_subscriber_in_order_off_the_publishers_thread():
     assert {thread for _, _, thread in seen} == {"hub"}
 
 
-def test_a_failing_subscriber_is_counted_and_the_others_still_get_the_batch():
+def test_a_failing_subscriber_is_counted_and_the_others_still_get_the_batch() -> None:
     hub = Hub(own_thread=True)
     got: list[int] = []
 
@@ -49,7 +49,7 @@ def test_a_failing_subscriber_is_counted_and_the_others_still_get_the_batch():
     assert hub.subscriber_errors == 2
 
 
-def test_a_slow_subscriber_makes_publish_wait_once_the_queue_is_full():
+def test_a_slow_subscriber_makes_publish_wait_once_the_queue_is_full() -> None:
     hub = Hub(own_thread=True, waiting=2)
     release = threading.Event()
     folded: list[int] = []
@@ -73,7 +73,7 @@ def test_a_slow_subscriber_makes_publish_wait_once_the_queue_is_full():
     _wait_for(lambda: folded == [1, 2, 3, 4], "every batch folded, in order")
 
 
-def test_without_its_own_thread_subscribers_run_inside_publish():
+def test_without_its_own_thread_subscribers_run_inside_publish() -> None:
     hub = Hub()
     got: list[str] = []
     hub.subscribe(lambda b: got.append(threading.current_thread().name))

@@ -23,6 +23,7 @@ LAYERS = {
     "settings": 0,
     "hub": 0,
     "_gc": 0,
+    "_gil": 0,
     "_malloc": 0,
     "receiver": 1,
     "store": 1,

@@ -86,3 +86,14 @@ def test_compressed_and_json_text_rows_read_back_alike(tmp_path: Path) -> None:
         assert store.find_trace_ids(SpanSearch(service="svc", tags={"gen_ai.usage.input_tokens": "1235"})) == []
     finally:
         store.close()
+
+
+def test_a_batch_encoded_in_one_call_stores_what_encoding_each_stores() -> None:
+    documents: list = [
+        {"gen_ai.response.id": f"chatcmpl-{i}", "gen_ai.usage.input_tokens": i, "tags": ["a", i]} if i % 3 else {}
+        for i in range(40)
+    ]
+    stored = span_documents.encode_many(documents, "{}")
+    assert stored == [span_documents.encode(d) if d else "{}" for d in documents]
+    assert [span_documents.decode(s) if s != "{}" else {} for s in stored] == documents
+    assert span_documents.encode_many([{}, {}], "{}") == ["{}", "{}"]

@@ -9,6 +9,7 @@ import threading
 import uvicorn
 
 from ._gc import collect_less
+from ._gil import switch_threads_sooner
 from ._malloc import give_back_free_memory_every, keep_freed_memory
 from .api.app import create_app
 from .api.deps import Services
@@ -136,6 +137,7 @@ def serve(settings: Settings) -> None:
     give_back_free_memory_every(FREE_MEMORY_EVERY_S)
     redact_tokens_in_logs()
     collect_less()
+    switch_threads_sooner()
     if settings.ingest == "kafka":
         run_worker(settings)
         return

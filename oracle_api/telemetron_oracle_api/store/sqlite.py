@@ -98,10 +98,12 @@ def span_row(
     encode: Callable[[object], bytes | str] = span_documents.encode,
     empty: tuple[str, str, str, str] = STORED_EMPTY,
     source_id: int | None = None,
+    attributes: bytes | str | None = None,
 ) -> tuple:
     """A span's row in ``SPAN_COLUMNS`` order; ``encode`` stores its non-empty documents and ``empty`` stands for
     the empty ones (PostgreSQL: JSON text, ``JSON_EMPTY``). With ``source_id`` (SQLite: span_sources.py) the
-    row holds that number, last, instead of its resource key and scope."""
+    row holds that number, last, instead of its resource key and scope; ``attributes``, the stored attributes
+    already encoded (``span_documents.encode_many``)."""
     no_events, no_links, no_scope_attributes, no_drops = empty
     resource_key, scope_name, scope_version = (
         (s.resource.key, s.scope_name, s.scope_version) if source_id is None else _NO_SOURCE
@@ -127,7 +129,7 @@ def span_row(
         s.output_tokens,
         s.conversation_id,
         s.error_type,
-        encode(s.attributes) if s.attributes else "{}",
+        attributes if attributes is not None else encode(s.attributes) if s.attributes else "{}",
         encode(s.events) if s.events else no_events,
         encode(s.links) if s.links else no_links,
         resource_key,
@@ -339,7 +341,11 @@ class Store(SqliteOracle, BatchWriter):
             if c.spans:
                 rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
                 source_ids, new_sources = self._sources.ids(conn, c.spans)
-                rows = [span_row(s, now, source_id=i) for s, i in zip(c.spans, source_ids, strict=True)]
+                documents = span_documents.encode_many([s.attributes for s in c.spans], "{}")
+                rows = [
+                    span_row(s, now, source_id=i, attributes=d)
+                    for s, i, d in zip(c.spans, source_ids, documents, strict=True)
+                ]
                 inserted = insert_many(conn, _INSERT_SPANS, rows)
                 new_keys = self._attribute_index.insert(conn, attribute_index.rows(c.spans))
                 insert_many(conn, _INSERT_OPERATIONS, operation_rows(c.spans), _NEWER_OPERATION)
