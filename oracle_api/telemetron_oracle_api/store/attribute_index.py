@@ -112,7 +112,7 @@ class SqliteIndex:
     def insert(self, conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> dict[str, int]:
         """Insert (key, value, trace id) rows in the open transaction; the keys it numbered, for ``committed``."""
         key_ids = self._key_ids
-        hashed = value_hash
+        hashes: dict[str, int] = {}  # a batch repeats its models, agents and operations in every trace
         new: dict[str, int] = {}
         stored = []
         for key, value, trace_id in rows:
@@ -121,7 +121,10 @@ class SqliteIndex:
                 key_id = new.get(key)
                 if key_id is None:
                     key_id = new[key] = _key_id(conn, key)
-            stored.append((key_id, hashed(value), bytes.fromhex(trace_id)))
+            hashed = hashes.get(value)
+            if hashed is None:
+                hashed = hashes[value] = value_hash(value)
+            stored.append((key_id, hashed, bytes.fromhex(trace_id)))
         insert_many(conn, _INSERT, stored)
         return new
 
