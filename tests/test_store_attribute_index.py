@@ -164,10 +164,9 @@ def test_the_older_index_of_key_value_and_hex_trace_id_is_carried_over_at_startu
         reopened.close()
 
 
-def test_the_index_of_value_texts_is_rebuilt_as_hashes_once(store, tmp_path):
-    before = indexed(store.path)
-    store.close()
-    with sqlite3.connect(store.path) as conn:  # the store as the previous version left it
+def as_the_previous_version_left_it(path: Path) -> None:
+    """The index of value texts (attribute_traces) in place of the hashes, with a row the spans do not give."""
+    with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE attribute_hashes")
         conn.execute(
             "CREATE TABLE attribute_traces (key_id INTEGER NOT NULL, value TEXT NOT NULL, trace BLOB NOT NULL,"
@@ -179,6 +178,12 @@ def test_the_index_of_value_texts_is_rebuilt_as_hashes_once(store, tmp_path):
         conn.executemany(
             "INSERT INTO attribute_traces VALUES (?, ?, ?)", [(key_ids[k], v, bytes.fromhex(t)) for k, v, t in texts]
         )
+
+
+def test_the_index_of_value_texts_is_rebuilt_as_hashes_once(store, tmp_path):
+    before = indexed(store.path)
+    store.close()
+    as_the_previous_version_left_it(store.path)
     Store(store.path).close()
     assert indexed(store.path) == before | {row("only.in.the.older", "index", 9)}
     assert "attribute_traces" not in tables(store.path)
@@ -194,6 +199,20 @@ def test_the_index_of_value_texts_is_rebuilt_as_hashes_once(store, tmp_path):
             assert search._indexed_trace_ids(conn, {"customer.id": "c-1"}) == [f"{1:032x}", f"{5:032x}"]
     finally:
         reopened.close()
+
+
+def test_a_rebuild_that_fails_leaves_the_older_index_to_rebuild_next_start(store, monkeypatch):
+    before = indexed(store.path)
+    store.close()
+    as_the_previous_version_left_it(store.path)
+    with monkeypatch.context() as m:
+        m.setattr(attribute_index, "value_hash", lambda value: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            Store(store.path)
+    assert "attribute_traces" in tables(store.path) and indexed(store.path) == set()
+    Store(store.path).close()
+    assert indexed(store.path) == before | {row("only.in.the.older", "index", 9)}
+    assert "attribute_traces" not in tables(store.path)
 
 
 def tags_name(tags: dict) -> str:
