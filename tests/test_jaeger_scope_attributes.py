@@ -24,6 +24,7 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from oracle_fixtures import start_oracle
 from otlp_builders import TRACE_EXPORT, kv
+from telemetron_oracle_api.store import attribute_index
 
 NOW = time.time_ns()
 T0 = NOW - 120 * 10**9
@@ -206,7 +207,9 @@ def test_a_store_made_by_the_previous_schema_opens_and_gets_the_column(tmp_path)
             (TRACE, T0, T0 + 1000, T0),
         )
         conn.execute("INSERT INTO attribute_keys VALUES (1, 'k')")
-        conn.execute("INSERT INTO attribute_traces VALUES (1, 'v', ?)", (bytes.fromhex(TRACE),))
+        conn.execute(
+            "INSERT INTO attribute_hashes VALUES (1, ?, ?)", (attribute_index.value_hash("v"), bytes.fromhex(TRACE))
+        )
         conn.execute(
             "INSERT INTO traces VALUES (?, ?, ?, 1, 0, 'old span', 'old-service', '[\"old-service\"]')",
             (TRACE, T0, T0 + 1000),

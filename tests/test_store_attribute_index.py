@@ -1,4 +1,4 @@
-"""The attribute index (attribute_traces): which values it holds, and searches that use it find what a scan finds.
+"""The attribute index (attribute_hashes): which values it holds, and searches that use it find what a scan finds.
 
 Real SQLite files through the real Store writer; searches through store/search.py, compared
 with the same search forced to walk spans.
@@ -78,40 +78,56 @@ def store(tmp_path: Path):
 
 
 def indexed(path: Path) -> set[tuple]:
+    """(key, value hash, trace id) of every row of the index."""
     with sqlite3.connect(path) as conn:
         return set(
             conn.execute(
-                "SELECT k.key, a.value, lower(hex(a.trace)) FROM attribute_traces a JOIN attribute_keys k USING (key_id)"
+                "SELECT k.key, a.value_hash, lower(hex(a.trace)) FROM attribute_hashes a JOIN attribute_keys k USING (key_id)"
             )
         )
 
 
+def row(key: str, value: str, trace: int) -> tuple:
+    return key, attribute_index.value_hash(value), f"{trace:032x}"
+
+
+# (key, value, trace id) of every value the index holds for SPANS, as its older forms held them.
+TEXT_ROWS = attribute_index.rows(SPANS)
+
+
 def test_short_strings_of_spans_events_and_links_are_indexed_once_per_trace(store):
     rows = indexed(store.path)
-    assert ("customer.id", "c-1", f"{1:032x}") in rows  # on two spans of trace 1, one row
-    assert ("customer.id", "c-2", f"{2:032x}") in rows  # an event's attribute
-    assert ("customer.id", "c-3", f"{3:032x}") in rows  # a link's attribute
-    assert ("count", "5", f"{3:032x}") in rows
-    assert len([r for r in rows if r[:2] == ("customer.id", "c-1")]) == 2
+    assert row("customer.id", "c-1", 1) in rows  # on two spans of trace 1, one row
+    assert row("customer.id", "c-2", 2) in rows  # an event's attribute
+    assert row("customer.id", "c-3", 3) in rows  # a link's attribute
+    assert row("count", "5", 3) in rows
+    assert len([r for r in rows if r[:2] == row("customer.id", "c-1", 1)[:2]]) == 2
+    assert rows == {row(key, value, int(trace, 16)) for key, value, trace in TEXT_ROWS}
 
 
 def test_bytes_are_indexed_as_the_base64_text_jaeger_shows(store):
     rows = indexed(store.path)
-    assert ("blob", "Ymlu", f"{6:032x}") in rows
-    assert ("blob", "AAAwOQ==", f"{6:032x}") in rows  # an event's
+    assert row("blob", "Ymlu", 6) in rows
+    assert row("blob", "AAAwOQ==", 6) in rows  # an event's
 
 
 def test_numbers_bools_long_strings_and_message_contents_are_not_indexed(store):
     values = {(key, value) for key, value, _ in indexed(store.path)}
     assert {key for key, _ in values} == {"customer.id", "gen_ai.request.model", "count", "team", "blob"}
-    assert ("count", 5) not in values and ("count", "5") in values  # the string "5" only
+    assert values >= {row("count", "5", 3)[:2]} and len([k for k, _ in values if k == "count"]) == 1
+
+
+def test_the_value_hash_is_the_same_in_every_process():
+    # Stored hashes are looked up by later processes: a hash that changed between starts would lose them.
+    assert attribute_index.value_hash("c-1") == 8458119715100675186
+    assert attribute_index.value_hash("\ud800") != attribute_index.value_hash("")  # a lone surrogate still hashes
 
 
 def test_a_store_written_before_the_index_existed_is_indexed_at_startup(store, tmp_path):
     before = indexed(store.path)
     store.close()
     with sqlite3.connect(store.path) as conn:
-        conn.execute("DROP TABLE attribute_traces")
+        conn.execute("DROP TABLE attribute_hashes")
         conn.execute("DROP TABLE attribute_keys")
     reopened = Store(store.path)
     try:
@@ -120,29 +136,83 @@ def test_a_store_written_before_the_index_existed_is_indexed_at_startup(store, t
         reopened.close()
 
 
+def tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
 def test_the_older_index_of_key_value_and_hex_trace_id_is_carried_over_at_startup(store, tmp_path):
     before = indexed(store.path)
     store.close()
     with sqlite3.connect(store.path) as conn:
-        conn.execute("DROP TABLE attribute_traces")
+        conn.execute("DROP TABLE attribute_hashes")
         conn.execute("DROP TABLE attribute_keys")
         conn.execute(
             "CREATE TABLE trace_attributes (key TEXT NOT NULL, value TEXT NOT NULL, trace_id TEXT NOT NULL,"
             " PRIMARY KEY (key, value, trace_id)) WITHOUT ROWID"
         )
-        conn.executemany("INSERT INTO trace_attributes VALUES (?, ?, ?)", sorted(before))
+        conn.executemany("INSERT INTO trace_attributes VALUES (?, ?, ?)", sorted(TEXT_ROWS))
         conn.execute("INSERT INTO trace_attributes VALUES ('only.in.the.older', 'index', ?)", (f"{9:032x}",))
     reopened = Store(store.path)
     try:
-        assert indexed(store.path) == before | {("only.in.the.older", "index", f"{9:032x}")}
-        with sqlite3.connect(store.path) as conn:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert "trace_attributes" not in tables
+        assert indexed(store.path) == before | {row("only.in.the.older", "index", 9)}
+        assert "trace_attributes" not in tables(store.path)
         # Keys numbered by the carry-over are the writer's too: a new span with one of them is indexed.
         reopened.write(Decoded(spans=[span(10, 0, attributes={"only.in.the.older": "again"})]))
-        assert ("only.in.the.older", "again", f"{10:032x}") in indexed(store.path)
+        assert row("only.in.the.older", "again", 10) in indexed(store.path)
     finally:
         reopened.close()
+
+
+def as_the_previous_version_left_it(path: Path) -> None:
+    """The index of value texts (attribute_traces) in place of the hashes, with a row the spans do not give."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE attribute_hashes")
+        conn.execute(
+            "CREATE TABLE attribute_traces (key_id INTEGER NOT NULL, value TEXT NOT NULL, trace BLOB NOT NULL,"
+            " PRIMARY KEY (key_id, value, trace)) WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO attribute_keys (key) VALUES ('only.in.the.older')")
+        key_ids = dict(conn.execute("SELECT key, key_id FROM attribute_keys"))
+        texts = [*TEXT_ROWS, ("only.in.the.older", "index", f"{9:032x}")]
+        conn.executemany(
+            "INSERT INTO attribute_traces VALUES (?, ?, ?)", [(key_ids[k], v, bytes.fromhex(t)) for k, v, t in texts]
+        )
+
+
+def test_the_index_of_value_texts_is_rebuilt_as_hashes_once(store, tmp_path):
+    before = indexed(store.path)
+    store.close()
+    as_the_previous_version_left_it(store.path)
+    Store(store.path).close()
+    assert indexed(store.path) == before | {row("only.in.the.older", "index", 9)}
+    assert "attribute_traces" not in tables(store.path)
+    with sqlite3.connect(store.path) as conn:  # rows gone since: a second start must not rebuild the index
+        conn.execute(
+            "DELETE FROM attribute_hashes WHERE trace IN (?, ?)",
+            (bytes.fromhex(f"{3:032x}"), bytes.fromhex(f"{9:032x}")),
+        )
+    reopened = Store(store.path)
+    try:
+        assert indexed(store.path) == {r for r in before if r[2] != f"{3:032x}"}
+        with reopened.reader() as conn:
+            assert search._indexed_trace_ids(conn, {"customer.id": "c-1"}) == [f"{1:032x}", f"{5:032x}"]
+    finally:
+        reopened.close()
+
+
+def test_a_rebuild_that_fails_leaves_the_older_index_to_rebuild_next_start(store, monkeypatch):
+    before = indexed(store.path)
+    store.close()
+    as_the_previous_version_left_it(store.path)
+    with monkeypatch.context() as m:
+        m.setattr(attribute_index, "value_hash", lambda value: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            Store(store.path)
+    assert "attribute_traces" in tables(store.path) and indexed(store.path) == set()
+    Store(store.path).close()
+    assert indexed(store.path) == before | {row("only.in.the.older", "index", 9)}
+    assert "attribute_traces" not in tables(store.path)
 
 
 def tags_name(tags: dict) -> str:
@@ -264,4 +334,4 @@ def test_readers_see_the_rows_of_a_committed_batch(tmp_path):
             assert search.find_trace_ids(conn, search.SpanSearch(tags={"customer.id": "late"})) == [f"{9:032x}"]
     finally:
         s.close()
-    assert connect(tmp_path / "t.db", readonly=True).execute("SELECT count(*) FROM attribute_traces").fetchone()[0] == 1
+    assert connect(tmp_path / "t.db", readonly=True).execute("SELECT count(*) FROM attribute_hashes").fetchone()[0] == 1

@@ -114,15 +114,16 @@ def test_the_attribute_index_is_rebuilt_and_deleted_from_either_form(store):
         with sqlite3.connect(store.path) as conn:
             return set(
                 conn.execute(
-                    "SELECT k.key, a.value, lower(hex(a.trace)) FROM attribute_traces a JOIN attribute_keys k USING (key_id)"
+                    "SELECT k.key, a.value_hash, lower(hex(a.trace)) FROM attribute_hashes a JOIN attribute_keys k USING (key_id)"
                 )
             )
 
     before = indexed()
-    assert ("attempt", "2", f"{1:032x}") in before and ("scope.key", "v", f"{2:032x}") in before
+    hashed = attribute_index.value_hash
+    assert ("attempt", hashed("2"), f"{1:032x}") in before and ("scope.key", hashed("v"), f"{2:032x}") in before
     conn = connect(store.path)  # with telemetron_json, as the writer's
     try:
-        conn.execute("DELETE FROM attribute_traces")
+        conn.execute("DELETE FROM attribute_hashes")
         attribute_index.backfill(conn, older_table=False)
         assert indexed() == before
         attribute_index.delete_traces(conn, f'["{1:032x}", "{2:032x}"]')

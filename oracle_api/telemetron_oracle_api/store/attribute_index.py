@@ -1,9 +1,11 @@
 """The attribute index: which traces carry an attribute value, so a search for a rare value
 reads a few traces instead of every span of a service.
 
-In SQLite it is the attribute_traces table (each key numbered once in attribute_keys, the trace id
-as its 16 bytes); PostgreSQL keeps its trace_attributes table of (key, value, trace id) as ``rows``
-gives them.
+In SQLite it is the attribute_hashes table: each key numbered once in attribute_keys, each value as a
+64-bit hash of its text (``value_hash``), the trace id as its 16 bytes. Most indexed values are unique per
+span or trace (response ids, conversation ids), so the hash halves the table; two values of a key that
+collide only make a search read one more trace, whose spans it then checks. PostgreSQL keeps its
+trace_attributes table of (key, value, trace id) as ``rows`` gives them.
 
 It holds the short strings (at most 128 characters) found in the attributes of spans, their
 instrumentation scopes, their events and their links, one row per distinct (key, value) in a
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from hashlib import blake2b
 
 from ..model import SpanRecord
 from . import span_documents
@@ -30,10 +33,17 @@ UNINDEXED_KEYS = frozenset(
 )
 MAX_CHARS = 128
 
-_INSERT = "INSERT OR IGNORE INTO attribute_traces (key_id, value, trace) VALUES"
-_DELETE = "DELETE FROM attribute_traces WHERE key_id = ? AND value = ? AND trace = ?"
+_INSERT = "INSERT OR IGNORE INTO attribute_hashes (key_id, value_hash, trace) VALUES"
+_DELETE = "DELETE FROM attribute_hashes WHERE key_id = ? AND value_hash = ? AND trace = ?"
 _NEW_KEY = "INSERT OR IGNORE INTO attribute_keys (key) VALUES (?)"
 _KEY_ID = "SELECT key_id FROM attribute_keys WHERE key = ?"
+
+
+def value_hash(value: str) -> int:
+    """The value as the table holds it: 8 bytes of BLAKE2b as a signed int64, the same in every process
+    (Python's ``hash`` of a str changes with each start)."""
+    digest = blake2b(value.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def rows(spans: Iterable[SpanRecord]) -> set[tuple[str, str, str]]:
@@ -102,6 +112,7 @@ class SqliteIndex:
     def insert(self, conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> dict[str, int]:
         """Insert (key, value, trace id) rows in the open transaction; the keys it numbered, for ``committed``."""
         key_ids = self._key_ids
+        hashes: dict[str, int] = {}  # a batch repeats its models, agents and operations in every trace
         new: dict[str, int] = {}
         stored = []
         for key, value, trace_id in rows:
@@ -110,7 +121,10 @@ class SqliteIndex:
                 key_id = new.get(key)
                 if key_id is None:
                     key_id = new[key] = _key_id(conn, key)
-            stored.append((key_id, value, bytes.fromhex(trace_id)))
+            hashed = hashes.get(value)
+            if hashed is None:
+                hashed = hashes[value] = value_hash(value)
+            stored.append((key_id, hashed, bytes.fromhex(trace_id)))
         insert_many(conn, _INSERT, stored)
         return new
 
@@ -135,20 +149,28 @@ def delete_traces(conn: sqlite3.Connection, trace_ids_json: str) -> None:
             key_ids[key] = found[0] if found else None
         key_id = key_ids[key]
         if key_id is not None:
-            doomed.append((key_id, value, bytes.fromhex(trace_id)))
+            doomed.append((key_id, value_hash(value), bytes.fromhex(trace_id)))
     conn.executemany(_DELETE, doomed)
 
 
-def backfill(conn: sqlite3.Connection, older_table: bool) -> None:
-    """Fill the index of a store written before it existed, in the open transaction: from the older
-    trace_attributes table of (key, value, trace id) if ``older_table`` (then dropped), else from the spans."""
-    source = "SELECT key, value, trace_id FROM trace_attributes" if older_table else _indexed_values("1")
+# The (key, value, trace id) rows of the older forms of the index, by table name: trace_attributes of
+# text only, then attribute_traces of numbered keys, texts and 16-byte trace ids.
+OLDER_TABLES = {
+    "trace_attributes": "SELECT key, value, trace_id FROM trace_attributes",
+    "attribute_traces": "SELECT k.key, a.value, lower(hex(a.trace)) FROM attribute_traces a JOIN attribute_keys k USING (key_id)",
+}
+
+
+def backfill(conn: sqlite3.Connection, older_table: str | None) -> None:
+    """Fill the index of a store written before it (or before its current form), in the open transaction:
+    from ``older_table`` (one of OLDER_TABLES, then dropped) if given, else from the spans."""
+    source = OLDER_TABLES[older_table] if older_table else _indexed_values("1")
     index = SqliteIndex(conn)
     cursor = conn.execute(source)
     while chunk := cursor.fetchmany(50_000):
         index.committed(index.insert(conn, chunk))
     if older_table:
-        conn.execute("DROP TABLE trace_attributes")
+        conn.execute(f"DROP TABLE {older_table}")
 
 
 def can_answer(key: str, candidates: list) -> bool:
@@ -157,13 +179,14 @@ def can_answer(key: str, candidates: list) -> bool:
 
 
 def trace_ids(conn: sqlite3.Connection, key: str, value: str, limit: int) -> list[str] | None:
-    """Ids of the traces carrying ``key`` = ``value``; None when there are more than ``limit`` (a common value)."""
+    """Ids of the traces that may carry ``key`` = ``value`` (a hash collision adds a trace that does not, which
+    the caller's check on its spans drops); None when there are more than ``limit`` (a common value)."""
     found = [
         r[0]
         for r in conn.execute(
-            "SELECT lower(hex(trace)) FROM attribute_traces"
-            " WHERE key_id = (SELECT key_id FROM attribute_keys WHERE key = ?) AND value = ? LIMIT ?",
-            (key, value, limit + 1),
+            "SELECT lower(hex(trace)) FROM attribute_hashes"
+            " WHERE key_id = (SELECT key_id FROM attribute_keys WHERE key = ?) AND value_hash = ? LIMIT ?",
+            (key, value_hash(value), limit + 1),
         )
     ]
     return None if len(found) > limit else found

@@ -91,16 +91,19 @@ CREATE TABLE IF NOT EXISTS operations (
 -- Search by attribute: which traces carry a short string attribute value on a span, its scope,
 -- an event or a link, one row per distinct (key, value) in a trace (store/attribute_index.py says which
 -- values and why numbers are left out). Other searches scan spans (store/search.py). Each key is
--- stored once, in attribute_keys, and a row holds its number and the trace id as its 16 bytes.
+-- stored once, in attribute_keys, and a row holds its number, a 64-bit hash of the value (a search
+-- checks the spans of the traces it names, so a collision costs a read, never a wrong answer) and the
+-- trace id as its 16 bytes. Older stores' attribute_traces, with the value's text, is rebuilt into it
+-- once at startup (store/sqlite.py).
 CREATE TABLE IF NOT EXISTS attribute_keys (
     key_id INTEGER PRIMARY KEY,
     key    TEXT NOT NULL UNIQUE
 );
-CREATE TABLE IF NOT EXISTS attribute_traces (
-    key_id INTEGER NOT NULL,
-    value  TEXT NOT NULL,
-    trace  BLOB NOT NULL,                  -- the trace id, 16 bytes
-    PRIMARY KEY (key_id, value, trace)
+CREATE TABLE IF NOT EXISTS attribute_hashes (
+    key_id     INTEGER NOT NULL,
+    value_hash INTEGER NOT NULL,           -- attribute_index.value_hash(value): BLAKE2b, 8 bytes, signed
+    trace      BLOB NOT NULL,              -- the trace id, 16 bytes
+    PRIMARY KEY (key_id, value_hash, trace)
 ) WITHOUT ROWID;
 
 -- One row per trace, updated from the new spans of each batch (store/trace_summaries.py).

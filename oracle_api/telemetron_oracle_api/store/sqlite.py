@@ -283,8 +283,9 @@ class Store(SqliteOracle, BatchWriter):
         schema = package_files.files(__package__).joinpath("schema.sql").read_text()
         self._writer.executescript(schema)
         _add_missing_columns(self._writer)
-        if "trace_attributes" in tables or ("spans" in tables and "attribute_traces" not in tables):
-            self._backfill_attribute_index(older_table="trace_attributes" in tables)
+        older_index = next((t for t in attribute_index.OLDER_TABLES if t in tables), None)
+        if older_index or ("spans" in tables and "attribute_hashes" not in tables):
+            self._backfill_attribute_index(older_index)
         self._attribute_index = attribute_index.SqliteIndex(self._writer)
         self._sources = span_sources.SqliteSources(self._writer)
         if self._writer.execute(_SPANS_WITHOUT_OPERATIONS).fetchone()[0]:
@@ -372,7 +373,7 @@ class Store(SqliteOracle, BatchWriter):
             if p.parent_span_id:
                 self._active.add((p.trace_id, p.parent_span_id))
 
-    def _backfill_attribute_index(self, older_table: bool) -> None:
+    def _backfill_attribute_index(self, older_table: str | None) -> None:
         """Index the spans of a store written before the attribute index (or before its current form), once."""
         started = time.perf_counter()
         log.info("indexing the attribute values of stored spans (once, for searches by attribute)")
@@ -384,7 +385,7 @@ class Store(SqliteOracle, BatchWriter):
         except BaseException:
             conn.execute("ROLLBACK")
             if not older_table:  # an empty index would hide these spans; retry next start
-                conn.execute("DROP TABLE attribute_traces")
+                conn.execute("DROP TABLE attribute_hashes")
             raise
         log.info("attribute values indexed in %.1f s", time.perf_counter() - started)
 
