@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from telemetron_oracle_api.model import Resource, SpanRecord
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
+from telemetron_oracle_api.store.sqlite import Store
 
 RESOURCE = Resource(key="r1", service_name="svc", attributes={"service.name": "svc"})
 
@@ -46,3 +51,14 @@ def span_record(
         resource=resource,
         **{**defaults, **fields},
     )
+
+
+@contextmanager
+def sqlite_store_with(path: Path, spans: list[SpanRecord]) -> Iterator[Store]:
+    """A SQLite store at ``path`` holding ``spans`` (one write), closed afterwards."""
+    store = Store(path)
+    store.write(Decoded(spans=spans))
+    try:
+        yield store
+    finally:
+        store.close()

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from records import span_record
-from telemetron_oracle_api.model import Decoded, SpanRecord
+from records import span_record, sqlite_store_with
+from telemetron_oracle_api.model import SpanRecord
 from telemetron_oracle_api.receiver.normalize import promote
 from telemetron_oracle_api.store import attribute_index, search
-from telemetron_oracle_api.store.sqlite import Store, connect
+from telemetron_oracle_api.store.sqlite import connect
 
 NOW = time.time_ns()
 
@@ -45,10 +45,8 @@ def trace(n: int) -> str:
 def colliding(tmp_path: Path, monkeypatch):
     """A store whose index holds every value under the same hash."""
     monkeypatch.setattr(attribute_index, "value_hash", lambda value: 7)
-    s = Store(tmp_path / "t.db")
-    s.write(Decoded(spans=SPANS))
-    yield s
-    s.close()
+    with sqlite_store_with(tmp_path / "t.db", SPANS) as s:
+        yield s
 
 
 def test_every_value_of_a_key_shares_the_forced_hash(colliding):

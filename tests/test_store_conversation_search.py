@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from records import span_record
-from telemetron_oracle_api.model import Decoded, SpanRecord
+from records import span_record, sqlite_store_with
+from telemetron_oracle_api.model import SpanRecord
 from telemetron_oracle_api.receiver.normalize import promote
 from telemetron_oracle_api.store import attribute_index, search
 from telemetron_oracle_api.store.sqlite import Store
@@ -50,10 +50,8 @@ SPANS = [
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = Store(tmp_path / "t.db")
-    s.write(Decoded(spans=SPANS))
-    yield s
-    s.close()
+    with sqlite_store_with(tmp_path / "t.db", SPANS) as s:
+        yield s
 
 
 def found(store: Store, conversation: str, **filters) -> list[str]:
