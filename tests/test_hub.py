@@ -79,3 +79,29 @@ def test_without_its_own_thread_subscribers_run_inside_publish() -> None:
     hub.subscribe(lambda b: got.append(threading.current_thread().name))
     hub.publish(_batch(1))
     assert got == [threading.current_thread().name]
+
+
+def _hub_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "hub")
+
+
+def test_close_delivers_what_waits_ends_the_thread_and_later_batches_are_delivered_in_publish() -> None:
+    before = _hub_threads()
+    hub = Hub(own_thread=True, waiting=4)
+    assert _hub_threads() == before + 1
+    release = threading.Event()
+    got: list[tuple[int, str]] = []
+
+    def slow(batch: Committed) -> None:
+        release.wait(10)
+        got.append((len(batch.metric_points), threading.current_thread().name))
+
+    hub.subscribe(slow)
+    for n in (1, 2, 3):
+        hub.publish(_batch(n))
+    release.set()
+    hub.close()
+    assert [n for n, _ in got] == [1, 2, 3]
+    assert _hub_threads() == before
+    hub.publish(_batch(4))
+    assert got[-1] == (4, threading.current_thread().name)

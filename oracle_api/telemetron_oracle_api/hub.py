@@ -38,10 +38,12 @@ class Hub:
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
         self.subscriber_errors = 0
-        self._waiting: queue.Queue[Committed] | None = None
+        self._waiting: queue.Queue[Committed | None] | None = None
+        self._thread: threading.Thread | None = None
         if own_thread:
             self._waiting = queue.Queue(waiting)
-            threading.Thread(target=self._dispatch, name="hub", daemon=True).start()
+            self._thread = threading.Thread(target=self._dispatch, name="hub", daemon=True)
+            self._thread.start()
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         with self._lock:
@@ -59,14 +61,25 @@ class Hub:
         else:
             self._waiting.put(batch)
 
+    def close(self) -> None:
+        """Deliver the batches still waiting and end the hub's thread; later batches are delivered in ``publish``."""
+        waiting, thread = self._waiting, self._thread
+        if waiting is None or thread is None:
+            return
+        waiting.put(None)
+        thread.join(timeout=30)
+        self._waiting = None
+
     def waiting(self) -> int:
         """Batches published and not yet taken by the hub's thread (0 without one)."""
-        return 0 if self._waiting is None else self._waiting.qsize()
+        waiting = self._waiting
+        return 0 if waiting is None else waiting.qsize()
 
     def _dispatch(self) -> None:
         assert self._waiting is not None
-        while True:
-            self._deliver(self._waiting.get())
+        waiting = self._waiting
+        while (batch := waiting.get()) is not None:
+            self._deliver(batch)
 
     def _deliver(self, batch: Committed) -> None:
         for subscriber in self._subscribers:

@@ -97,6 +97,7 @@ class OracleApi:
             self.feed.stop()
         self.oracle.stop()
         self.store.close()
+        self.hub.close()  # after the store's last commits, so they are delivered too
 
 
 def _check_modes(settings: Settings) -> None:
