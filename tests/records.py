@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,22 @@ def sqlite_store_with(path: Path, spans: list[SpanRecord]) -> Iterator[Store]:
     """A SQLite store at ``path`` holding ``spans`` (one write), closed afterwards."""
     store = Store(path)
     store.write(Decoded(spans=spans))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def reopened(path: Path, *statements: str) -> Iterator[Store]:
+    """The SQLite store at ``path`` opened again after ``statements`` ran on its file (as an older version
+    left it), closed afterwards."""
+    conn = sqlite3.connect(path)
+    with conn:
+        for sql in statements:
+            conn.execute(sql)
+    conn.close()
+    store = Store(path)
     try:
         yield store
     finally:

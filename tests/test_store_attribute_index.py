@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from records import span_record, sqlite_store_with
+from records import reopened, span_record, sqlite_store_with
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store import attribute_index, search
 from telemetron_oracle_api.store.sqlite import Store, connect
@@ -124,14 +124,8 @@ def test_the_value_hash_is_the_same_in_every_process():
 def test_a_store_written_before_the_index_existed_is_indexed_at_startup(store, tmp_path):
     before = indexed(store.path)
     store.close()
-    with sqlite3.connect(store.path) as conn:
-        conn.execute("DROP TABLE attribute_hashes")
-        conn.execute("DROP TABLE attribute_keys")
-    reopened = Store(store.path)
-    try:
+    with reopened(store.path, "DROP TABLE attribute_hashes", "DROP TABLE attribute_keys"):
         assert indexed(store.path) == before
-    finally:
-        reopened.close()
 
 
 def tables(path: Path) -> set[str]:
@@ -151,15 +145,12 @@ def test_the_older_index_of_key_value_and_hex_trace_id_is_carried_over_at_startu
         )
         conn.executemany("INSERT INTO trace_attributes VALUES (?, ?, ?)", sorted(TEXT_ROWS))
         conn.execute("INSERT INTO trace_attributes VALUES ('only.in.the.older', 'index', ?)", (f"{9:032x}",))
-    reopened = Store(store.path)
-    try:
+    with reopened(store.path) as again:
         assert indexed(store.path) == before | {row("only.in.the.older", "index", 9)}
         assert "trace_attributes" not in tables(store.path)
         # Keys numbered by the carry-over are the writer's too: a new span with one of them is indexed.
-        reopened.write(Decoded(spans=[span(10, 0, attributes={"only.in.the.older": "again"})]))
+        again.write(Decoded(spans=[span(10, 0, attributes={"only.in.the.older": "again"})]))
         assert row("only.in.the.older", "again", 10) in indexed(store.path)
-    finally:
-        reopened.close()
 
 
 def as_the_previous_version_left_it(path: Path) -> None:
@@ -190,13 +181,10 @@ def test_the_index_of_value_texts_is_rebuilt_as_hashes_once(store, tmp_path):
             "DELETE FROM attribute_hashes WHERE trace IN (?, ?)",
             (bytes.fromhex(f"{3:032x}"), bytes.fromhex(f"{9:032x}")),
         )
-    reopened = Store(store.path)
-    try:
+    with reopened(store.path) as again:
         assert indexed(store.path) == {r for r in before if r[2] != f"{3:032x}"}
-        with reopened.reader() as conn:
+        with again.reader() as conn:
             assert search._indexed_trace_ids(conn, {"customer.id": "c-1"}) == [f"{1:032x}", f"{5:032x}"]
-    finally:
-        reopened.close()
 
 
 def test_a_rebuild_that_fails_leaves_the_older_index_to_rebuild_next_start(store, monkeypatch):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from records import span_record, sqlite_store_with
+from records import reopened, span_record, sqlite_store_with
 from telemetron_oracle_api.model import SpanRecord
 from telemetron_oracle_api.receiver.normalize import promote
 from telemetron_oracle_api.store import attribute_index, search
@@ -108,15 +108,13 @@ def test_pages_of_a_conversation_follow_each_other(store):
 
 def test_an_older_store_loses_its_conversation_and_start_indexes_and_reads_the_same(store):
     store.close()
-    with sqlite3.connect(store.path) as conn:
-        conn.execute("CREATE INDEX spans_conversation ON spans (conversation_id) WHERE conversation_id IS NOT NULL")
-        conn.execute("CREATE INDEX spans_start ON spans (start_ns)")
-        conn.execute("CREATE INDEX traces_start ON traces (start_ns)")
-    reopened = Store(store.path)
-    try:
+    with reopened(
+        store.path,
+        "CREATE INDEX spans_conversation ON spans (conversation_id) WHERE conversation_id IS NOT NULL",
+        "CREATE INDEX spans_start ON spans (start_ns)",
+        "CREATE INDEX traces_start ON traces (start_ns)",
+    ) as again:
         with sqlite3.connect(store.path) as conn:
             indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert not indexes & {"spans_conversation", "spans_start", "traces_start"}
-        assert found(reopened, "conv-a") == ids(9, 6, 1)
-    finally:
-        reopened.close()
+        assert found(again, "conv-a") == ids(9, 6, 1)

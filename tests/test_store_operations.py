@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from polling import wait_until
-from records import span_record
+from records import reopened, span_record
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store.retention import RetentionPolicy
 from telemetron_oracle_api.store.sqlite import Store
@@ -61,16 +61,11 @@ def test_a_store_written_before_the_operations_table_gets_its_operations_on_open
     store.write(Decoded(spans=spans_of_two_services()))
     before = store.operations(None)
     store.close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP TABLE operations")
-        conn.execute("CREATE INDEX spans_service_operation ON spans (service_name, name, kind)")
-
-    reopened = Store(path)
-    try:
-        assert reopened.operations(None) == before
-        assert reopened.operations("tools") == [("chat gpt-4o", 2), ("execute_tool search", 1)]
-    finally:
-        reopened.close()
+    with reopened(
+        path, "DROP TABLE operations", "CREATE INDEX spans_service_operation ON spans (service_name, name, kind)"
+    ) as again:
+        assert again.operations(None) == before
+        assert again.operations("tools") == [("chat gpt-4o", 2), ("execute_tool search", 1)]
     with sqlite3.connect(path) as conn:
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "spans_service_operation" not in indexes

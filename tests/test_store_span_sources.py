@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from records import span_record
+from records import reopened, span_record
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store.search import SpanSearch
 from telemetron_oracle_api.store.sqlite import Store
@@ -117,17 +117,11 @@ def test_searches_by_scope_and_resource_find_both_forms(store, tags, service, ex
 def test_a_store_made_before_span_sources_gets_them_on_open(store):
     as_older_rows(store.path, 2)
     store.close()
-    with sqlite3.connect(store.path) as conn:
-        conn.execute("ALTER TABLE spans DROP COLUMN source_id")
-        conn.execute("DROP TABLE span_sources")
-    reopened = Store(store.path)
-    try:
-        reopened.write(Decoded(spans=spans(3)))
+    with reopened(store.path, "ALTER TABLE spans DROP COLUMN source_id", "DROP TABLE span_sources") as again:
+        again.write(Decoded(spans=spans(3)))
         for trace in (1, 2, 3):
-            read = reopened.trace_spans(f"{trace:032x}")
+            read = again.trace_spans(f"{trace:032x}")
             assert [(s["resource_key"], s["scope_name"], s["scope_version"]) for s in read] == EXPECTED
         with sqlite3.connect(store.path) as conn:
             numbered = conn.execute("SELECT count(*) FROM spans WHERE source_id IS NOT NULL").fetchone()[0]
         assert numbered == 3
-    finally:
-        reopened.close()

@@ -42,7 +42,7 @@ def get(obj: Any, key: str) -> Any:
         value = fields.get(key)
         if value is not None or key in fields:
             return value
-        if _PLAIN_PYDANTIC_FIELDS.get((type(obj), key)) or _plain_pydantic_field(type(obj), key):
+        if _plain_pydantic_field(type(obj), key):
             # What pydantic's __getattr__ would find, without raising and catching AttributeError.
             extra = obj.__pydantic_extra__
             return extra.get(key) if extra else None
@@ -100,10 +100,7 @@ def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | Non
             attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
     usage = fields.get("usage")
     if usage is None:
-        in_extras = _USAGE_IN_EXTRAS.get(type(response))
-        if in_extras is None:
-            in_extras = _usage_in_extras(type(response))
-        if in_extras and "usage" not in fields:
+        if "usage" not in fields and _plain_pydantic_field(type(response), "usage"):
             usage = (response.__pydantic_extra__ or _NO_FIELDS).get("usage")  # LiteLLM's ModelResponse
         else:
             usage = get(response, "usage")
@@ -115,17 +112,6 @@ def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | Non
             return model, counts[0], counts[1], choices
     input_tokens, output_tokens = _any_usage_attributes(usage, attributes)
     return model, input_tokens, output_tokens, choices
-
-
-_USAGE_IN_EXTRAS: dict[type, bool] = {}
-
-
-def _usage_in_extras(cls: type) -> bool:
-    """Whether a response class can hold ``usage`` only as a pydantic extra (LiteLLM's ModelResponse)."""
-    in_extras = _plain_pydantic_field(cls, "usage")
-    if len(_USAGE_IN_EXTRAS) < 256:
-        _USAGE_IN_EXTRAS[cls] = in_extras
-    return in_extras
 
 
 def _plain_usage_attributes(usage: Any, attributes: dict) -> tuple[int, int] | None:

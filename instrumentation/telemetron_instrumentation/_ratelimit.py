@@ -86,8 +86,6 @@ def int_or_none(value: Any) -> int | None:
 
 
 def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
-    if type(headers) is dict and _openai_style(headers, attributes):
-        return
     get = headers.get
     for attribute, is_count, first, others in _LOOKUPS:
         value = get(first)
@@ -114,38 +112,6 @@ def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
                 break
 
 
-def _openai_style(headers: dict, attributes: dict) -> bool:
-    """LiteLLM's usual OpenAI-style headers (parsed counts, reset strings seen before) in straight-line
-    code; False, having set nothing, for any other shape."""
-    get = headers.get
-    requests_limit, requests_remaining = get("x_ratelimit_limit_requests"), get("x_ratelimit_remaining_requests")
-    tokens_limit, tokens_remaining = get("x_ratelimit_limit_tokens"), get("x_ratelimit_remaining_tokens")
-    requests_reset, tokens_reset = get(_RAW_REQUESTS_RESET), get(_RAW_TOKENS_RESET)
-    if (
-        type(requests_limit) is not int
-        or type(requests_remaining) is not int
-        or type(tokens_limit) is not int
-        or type(tokens_remaining) is not int
-        or type(requests_reset) is not str
-        or type(tokens_reset) is not str
-        or _PARSED_REQUESTS_RESET in headers  # would come before the raw header
-        or _PARSED_TOKENS_RESET in headers
-    ):
-        return False
-    requests_reset_s, tokens_reset_s = _RESET_CACHE.get(requests_reset), _RESET_CACHE.get(tokens_reset)
-    if requests_reset_s is None or tokens_reset_s is None:
-        return False
-    attributes[semconv.LLM_RATELIMIT_REQUESTS_LIMIT] = requests_limit
-    attributes[semconv.LLM_RATELIMIT_REQUESTS_REMAINING] = requests_remaining
-    attributes[semconv.LLM_RATELIMIT_REQUESTS_RESET] = requests_reset_s
-    attributes[semconv.LLM_RATELIMIT_TOKENS_LIMIT] = tokens_limit
-    attributes[semconv.LLM_RATELIMIT_TOKENS_REMAINING] = tokens_remaining
-    attributes[semconv.LLM_RATELIMIT_TOKENS_RESET] = tokens_reset_s
-    return True
-
-
-_PARSED_REQUESTS_RESET, _RAW_REQUESTS_RESET = _RATE_LIMIT_HEADERS[2][2][:2]
-_PARSED_TOKENS_RESET, _RAW_TOKENS_RESET = _RATE_LIMIT_HEADERS[5][2][:2]
 _RESET_CACHE: dict[str, float | None] = {}
 
 

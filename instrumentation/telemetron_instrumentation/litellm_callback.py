@@ -277,21 +277,15 @@ class TelemetronLiteLLMCallback(CustomLogger):
                         # LiteLLM's own count stands in for the provider's, or there is none: estimate, and say so.
                         input_tokens, output_tokens = estimate_stream_usage(kwargs, response_obj, attributes)
 
-            logging_object = kwargs.get("standard_logging_object")
-            if logging_object:
-                cost = logging_object.get("response_cost")
-                if cost is None:
-                    cost = kwargs.get("response_cost")
-                if cost is not None and error is None and not logging_object.get("response_cost_failure_debug_info"):
-                    attributes[semconv.LLM_COST_USD] = float(cost)
-                hidden = logging_object.get("hidden_params")
-                headers = hidden.get("additional_headers") if hidden else None
-                if headers:
-                    rate_limit_attributes(headers, attributes)
-            else:
+            logging_object = kwargs.get("standard_logging_object") or _EMPTY
+            cost = logging_object.get("response_cost")
+            if cost is None:
                 cost = kwargs.get("response_cost")
-                if cost is not None and error is None:
-                    attributes[semconv.LLM_COST_USD] = float(cost)
+            if cost is not None and error is None and not logging_object.get("response_cost_failure_debug_info"):
+                attributes[semconv.LLM_COST_USD] = float(cost)
+            headers = (logging_object.get("hidden_params") or _EMPTY).get("additional_headers")
+            if headers:
+                rate_limit_attributes(headers, attributes)
 
             bound = (
                 shape.metrics

@@ -27,6 +27,7 @@ from hashlib import blake2b
 from ..model import SpanRecord
 from . import span_documents
 from .many_rows import insert_many
+from .numbers import Numbers, Value
 
 # Message contents and tool schemas: long, unique, never looked up by value.
 UNINDEXED_KEYS = frozenset(
@@ -36,7 +37,6 @@ MAX_CHARS = 128
 
 _INSERT = "INSERT OR IGNORE INTO attribute_hashes (key_id, value_hash, trace) VALUES"
 _DELETE = "DELETE FROM attribute_hashes WHERE key_id = ? AND value_hash = ? AND trace = ?"
-_NEW_KEY = "INSERT OR IGNORE INTO attribute_keys (key) VALUES (?)"
 _KEY_ID = "SELECT key_id FROM attribute_keys WHERE key = ?"
 
 
@@ -108,20 +108,17 @@ class SqliteIndex:
     """The writer's side of the SQLite index: key numbers, kept in memory once committed."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self._key_ids: dict[str, int] = dict(conn.execute("SELECT key, key_id FROM attribute_keys").fetchall())
+        self._keys = Numbers(conn, "attribute_keys", "key_id", ("key",))
 
-    def insert(self, conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> dict[str, int]:
+    def insert(self, conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> dict[Value, int]:
         """Insert (key, value, trace id) rows in the open transaction; the keys it numbered, for ``committed``."""
-        key_ids = self._key_ids
+        keys = self._keys
+        known = keys.known
         hashes: dict[str, int] = {}  # a batch repeats its models, agents and operations in every trace
-        new: dict[str, int] = {}
+        new: dict[Value, int] = {}
         stored = []
         for key, value, trace_id in rows:
-            key_id = key_ids.get(key)
-            if key_id is None:
-                key_id = new.get(key)
-                if key_id is None:
-                    key_id = new[key] = _key_id(conn, key)
+            key_id = known.get(key) or keys.number(conn, key, new)
             hashed = hashes.get(value)
             if hashed is None:
                 hashed = hashes[value] = value_hash(value)
@@ -129,15 +126,9 @@ class SqliteIndex:
         insert_many(conn, _INSERT, stored)
         return new
 
-    def committed(self, new_keys: dict[str, int]) -> None:
+    def committed(self, new_keys: dict[Value, int]) -> None:
         """The transaction that numbered ``new_keys`` committed (a rolled-back one numbered nothing)."""
-        self._key_ids.update(new_keys)
-
-
-def _key_id(conn: sqlite3.Connection, key: str) -> int:
-    """The key's number, numbering it if new (another writer may have numbered it first)."""
-    conn.execute(_NEW_KEY, (key,))
-    return conn.execute(_KEY_ID, (key,)).fetchone()[0]
+        self._keys.committed(new_keys)
 
 
 def delete_traces(conn: sqlite3.Connection, trace_ids_json: str) -> None:

@@ -27,6 +27,7 @@ from . import attribute_index, log_bodies, span_documents, span_sources, trace_s
 from .batch_writer import BatchWriter
 from .interface import SPAN_COLUMNS
 from .many_rows import insert_many
+from .numbers import Value
 from .retention import Retention, RetentionPolicy
 from .sqlite_oracle import SqliteOracle
 from .sqlite_reads import connect
@@ -287,7 +288,7 @@ class Store(SqliteOracle, BatchWriter):
         if older_index or ("spans" in tables and "attribute_hashes" not in tables):
             self._backfill_attribute_index(older_index)
         self._attribute_index = attribute_index.SqliteIndex(self._writer)
-        self._sources = span_sources.SqliteSources(self._writer)
+        self._sources = span_sources.numbers(self._writer)
         if self._writer.execute(_SPANS_WITHOUT_OPERATIONS).fetchone()[0]:
             log.info("listing the operations of stored spans (once, for the operation list)")
             self._writer.execute(_BACKFILL_OPERATIONS)
@@ -334,14 +335,14 @@ class Store(SqliteOracle, BatchWriter):
     def _write(self, c: Committed) -> None:
         now = time.time_ns()
         conn = self._writer
-        new_keys: dict[str, int] = {}
-        new_sources: dict[span_sources.Source, int] = {}
+        new_keys: dict[Value, int] = {}
+        new_sources: dict[Value, int] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             new_resources = self._write_resources(conn, c)
             if c.spans:
                 rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
-                source_ids, new_sources = self._sources.ids(conn, c.spans)
+                source_ids, new_sources = span_sources.ids(self._sources, conn, c.spans)
                 documents = span_documents.encode_many([s.attributes for s in c.spans], "{}")
                 rows = [
                     span_row(s, now, source_id=i, attributes=d)

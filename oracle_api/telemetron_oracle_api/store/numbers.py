@@ -1,0 +1,38 @@
+"""Small tables that number each distinct value once, so the big tables hold the number instead:
+attribute keys (attribute_index.py) and span sources (span_sources.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# One column's value, or a tuple of several columns' values.
+Value = str | tuple[str, ...]
+
+
+class Numbers:
+    """The writer's numbers of one such table, kept in memory once committed.
+
+    Numbers start at 1 (an INTEGER PRIMARY KEY), so ``known.get(value) or number(...)`` is the quick way to look one up.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, table: str, id_column: str, columns: tuple[str, ...]) -> None:
+        names = ", ".join(columns)
+        self._insert = f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
+        self._select = f"SELECT {id_column} FROM {table} WHERE " + " AND ".join(f"{c} = ?" for c in columns)
+        self.known: dict[Value, int] = {
+            (row[1] if len(columns) == 1 else tuple(row[1:])): row[0]
+            for row in conn.execute(f"SELECT {id_column}, {names} FROM {table}")
+        }
+
+    def number(self, conn: sqlite3.Connection, value: Value, new: dict[Value, int]) -> int:
+        """``value``'s number, given in the open transaction if it has none (and kept in ``new`` for ``committed``)."""
+        number = self.known.get(value) or new.get(value)
+        if number is None:
+            params = value if isinstance(value, tuple) else (value,)
+            conn.execute(self._insert, params)  # OR IGNORE: another writer may have numbered it first
+            number = new[value] = conn.execute(self._select, params).fetchone()[0]
+        return number
+
+    def committed(self, new: dict[Value, int]) -> None:
+        """The transaction that numbered ``new`` committed (a rolled-back one numbered nothing)."""
+        self.known.update(new)
