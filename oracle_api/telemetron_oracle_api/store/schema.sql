@@ -53,6 +53,16 @@ CREATE TABLE IF NOT EXISTS spans (
     UNIQUE (trace_id, span_id)             -- a span delivered twice is stored once
 );
 
+-- The zstd dictionaries span documents are compressed against, trained on the store's own spans
+-- (store/dictionaries.py). A document names its dictionary after its format byte; a span uses the
+-- dictionary with the greatest first_span at or below its rowid, current when it was written.
+CREATE TABLE IF NOT EXISTS document_dictionaries (
+    dictionary_id INTEGER PRIMARY KEY,     -- random, 32 bits
+    first_span    INTEGER NOT NULL,        -- the rowid of the first span that may use it
+    trained_ns    INTEGER NOT NULL,
+    data          BLOB NOT NULL            -- the dictionary, as zstd writes it
+);
+
 -- The resource and instrumentation scope spans came from, numbered once (store/span_sources.py): a span
 -- row holds the number instead of ~50 bytes of strings. Read a span's with
 --   SELECT coalesce(src.scope_name, s.scope_name) FROM spans s LEFT JOIN span_sources src USING (source_id)

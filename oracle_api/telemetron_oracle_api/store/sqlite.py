@@ -23,7 +23,7 @@ from telemetron_instrumentation import semconv
 from ..hub import Committed, Hub
 from ..model import LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, log_bodies, span_documents, span_sources, trace_summaries
+from . import attribute_index, dictionaries, log_bodies, span_documents, span_sources, trace_summaries
 from .batch_writer import BatchWriter
 from .interface import SPAN_COLUMNS
 from .many_rows import insert_many
@@ -289,6 +289,7 @@ class Store(SqliteOracle, BatchWriter):
             self._backfill_attribute_index(older_index)
         self._attribute_index = attribute_index.SqliteIndex(self._writer)
         self._sources = span_sources.numbers(self._writer)
+        self._documents = dictionaries.StoreDocuments(self._writer)
         if self._writer.execute(_SPANS_WITHOUT_OPERATIONS).fetchone()[0]:
             log.info("listing the operations of stored spans (once, for the operation list)")
             self._writer.execute(_BACKFILL_OPERATIONS)
@@ -328,6 +329,7 @@ class Store(SqliteOracle, BatchWriter):
     def _retention_step(self) -> None:
         try:
             self.retention.step(self._writer)
+            dictionaries.delete_unused(self._writer)
         except Exception as exc:  # the database's trouble; the next step tries again, ingest goes on
             self.write_errors += 1
             log.warning("retention step failed: %r", exc)
@@ -343,9 +345,10 @@ class Store(SqliteOracle, BatchWriter):
             if c.spans:
                 rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
                 source_ids, new_sources = span_sources.ids(self._sources, conn, c.spans)
-                documents = span_documents.encode_many([s.attributes for s in c.spans], "{}")
+                documents = self._documents.encode_many(conn, [s.attributes for s in c.spans], "{}", rowid_before + 1)
+                encode = self._documents.encode
                 rows = [
-                    span_row(s, now, source_id=i, attributes=d)
+                    span_row(s, now, encode, source_id=i, attributes=d)
                     for s, i, d in zip(c.spans, source_ids, documents, strict=True)
                 ]
                 inserted = insert_many(conn, _INSERT_SPANS, rows)
@@ -368,6 +371,7 @@ class Store(SqliteOracle, BatchWriter):
         self._known_resources.update(new_resources)  # only once committed: a rolled-back batch is written again
         self._attribute_index.committed(new_keys)
         self._sources.committed(new_sources)
+        self._documents.committed()
         for s in c.spans:
             self._active.discard((s.trace_id, s.span_id))
         for p in c.pending:
