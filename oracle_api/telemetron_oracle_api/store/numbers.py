@@ -3,25 +3,35 @@ attribute keys (attribute_index.py) and span sources (span_sources.py)."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 
 # One column's value, or a tuple of several columns' values.
 Value = str | tuple[str, ...]
+
+# Numbers kept in memory per table. Senders choose the values (attribute keys, scope names), so a hostile
+# or careless one could make millions; past this many the oldest are forgotten and, when met again,
+# looked up in the table (the number never changes).
+KEPT = 65_536
 
 
 class Numbers:
     """The writer's numbers of one such table, kept in memory once committed.
 
     Numbers start at 1 (an INTEGER PRIMARY KEY), so ``known.get(value) or number(...)`` is the quick way to look one up.
+    ``known`` holds at most about ``kept`` of them, the latest.
     """
 
-    def __init__(self, conn: sqlite3.Connection, table: str, id_column: str, columns: tuple[str, ...]) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, table: str, id_column: str, columns: tuple[str, ...], kept: int | None = None
+    ) -> None:
         names = ", ".join(columns)
         self._insert = f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
         self._select = f"SELECT {id_column} FROM {table} WHERE " + " AND ".join(f"{c} = ?" for c in columns)
+        self._kept = kept = kept or KEPT
+        latest = conn.execute(f"SELECT {id_column}, {names} FROM {table} ORDER BY {id_column} DESC LIMIT ?", (kept,))
         self.known: dict[Value, int] = {
-            (row[1] if len(columns) == 1 else tuple(row[1:])): row[0]
-            for row in conn.execute(f"SELECT {id_column}, {names} FROM {table}")
+            (row[1] if len(columns) == 1 else tuple(row[1:])): row[0] for row in reversed(latest.fetchall())
         }
 
     def number(self, conn: sqlite3.Connection, value: Value, new: dict[Value, int]) -> int:
@@ -35,4 +45,8 @@ class Numbers:
 
     def committed(self, new: dict[Value, int]) -> None:
         """The transaction that numbered ``new`` committed (a rolled-back one numbered nothing)."""
-        self.known.update(new)
+        known = self.known
+        known.update(new)
+        if len(known) > self._kept:  # forget the oldest quarter at once: one pass per many values
+            for value in list(itertools.islice(known, len(known) - self._kept * 3 // 4)):
+                del known[value]

@@ -27,7 +27,7 @@ from . import attribute_index, dictionaries, log_bodies, span_documents, span_so
 from .batch_writer import BatchWriter
 from .interface import SPAN_COLUMNS
 from .many_rows import insert_many
-from .numbers import Value
+from .numbers import KEPT, Value
 from .retention import Retention, RetentionPolicy
 from .sqlite_oracle import SqliteOracle
 from .sqlite_reads import connect
@@ -298,7 +298,10 @@ class Store(SqliteOracle, BatchWriter):
         # A span inserts into indexes at random places (its trace id, its unique attribute values): with
         # SQLite's default 2 MiB cache nearly every insert read a page back from the file.
         self._writer.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
-        self._known_resources: set[str] = {r[0] for r in self._writer.execute("SELECT resource_key FROM resources")}
+        # Resources known to be stored (a forgotten one is only inserted again, OR IGNORE): at most KEPT.
+        self._known_resources: set[str] = {
+            r[0] for r in self._writer.execute("SELECT resource_key FROM resources LIMIT ?", (KEPT,))
+        }
         self._active: set[tuple[str, str]] = {
             (r[0], r[1]) for r in self._writer.execute("SELECT trace_id, span_id FROM active_spans")
         }
@@ -368,6 +371,8 @@ class Store(SqliteOracle, BatchWriter):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if len(self._known_resources) + len(new_resources) > KEPT:
+            self._known_resources.clear()
         self._known_resources.update(new_resources)  # only once committed: a rolled-back batch is written again
         self._attribute_index.committed(new_keys)
         self._sources.committed(new_sources)
