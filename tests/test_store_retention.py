@@ -225,3 +225,34 @@ def test_an_older_store_gets_arrival_times_that_keep_its_metrics_and_logs_for_th
     assert rows(path, "SELECT body FROM log_records") == [("kept",)]
     arrived = rows(path, "SELECT received_ns FROM metric_points UNION ALL SELECT received_ns FROM log_records")
     assert all(abs(r[0] - time.time_ns()) < HOUR_NS for r in arrived)
+
+
+def pending(trace: int, started_ns: int) -> SpanRecord:
+    """A record of work in progress: the real span ``{trace}0000...`` started at ``started_ns``, last seen then too."""
+    return span_record(
+        f"{trace:032x}",
+        f"{trace * 10_000 + 9_999:016x}",
+        started_ns,
+        duration_ns=0,
+        name="invoke_agent planner",
+        parent_span_id=f"{trace * 10_000:016x}",
+        pending=True,
+        resource=RESOURCE,
+    )
+
+
+def test_age_deletes_work_in_progress_whose_heartbeats_stopped_and_keeps_the_rest_open(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    store = Store(path)
+    store.write(Decoded(spans=[pending(7, time.time_ns() - 3 * HOUR_NS), pending(8, time.time_ns())]))
+    store.close()
+
+    store = Store(path, retention=RetentionPolicy(max_age_s=3600, interval_s=0.05))
+    try:
+        wait_until(lambda: store.retention.stats.passes >= 1, what="a retention pass")
+        assert rows(path, "SELECT trace_id FROM active_spans") == [(f"{8:032x}",)]  # 7's process died 3 h ago
+        assert store.retention.stats.active_spans == 1
+        store.write(Decoded(spans=[span(8, 0)]))  # the running span ends: its record goes
+    finally:
+        store.close()
+    assert rows(path, "SELECT count(*) FROM active_spans") == [(0,)]

@@ -76,6 +76,7 @@ class RetentionStats:
     spans: int = 0
     metric_points: int = 0
     log_records: int = 0
+    active_spans: int = 0  # records of work in progress whose last heartbeat is older than the age limit
     pages_released: int = 0
     longest_step_ms: float = 0.0
     last_pass_ns: int = 0
@@ -153,7 +154,7 @@ class Retention:
         self._span_cursor = 0
         if self.policy.max_age_s > 0:
             self._horizon_ns = time.time_ns() - int(self.policy.max_age_s * 1e9)
-            self._age_left = ["spans", *_ARRIVAL_ORDERED]
+            self._age_left = ["spans", *_ARRIVAL_ORDERED, "active_spans"]
         else:
             self._age_left = []
 
@@ -172,6 +173,17 @@ class Retention:
     def _delete_by_age(self, conn: sqlite3.Connection, table: str) -> None:
         if table == "spans":
             done = self._delete_old_traces(conn)
+        elif table == "active_spans":
+            # Work whose process stopped sending heartbeats (a crash) and whose span never came: its trace
+            # may hold no span, so deleting traces does not reach it.
+            with _transaction(conn):
+                deleted = conn.execute(
+                    "DELETE FROM active_spans WHERE rowid IN"
+                    " (SELECT rowid FROM active_spans WHERE last_seen_ns < ? LIMIT ?)",
+                    (self._horizon_ns, STEP_ROWS),
+                ).rowcount
+            self._count(table, deleted, "age")
+            done = deleted < STEP_ROWS
         else:
             with _transaction(conn):
                 deleted = conn.execute(

@@ -302,9 +302,7 @@ class Store(SqliteOracle, BatchWriter):
         self._known_resources: set[str] = {
             r[0] for r in self._writer.execute("SELECT resource_key FROM resources LIMIT ?", (KEPT,))
         }
-        self._active: set[tuple[str, str]] = {
-            (r[0], r[1]) for r in self._writer.execute("SELECT trace_id, span_id FROM active_spans")
-        }
+        self._active = self._open_spans()
         self.rejections = RejectionLog()  # what the receiver refused, for the Oracle's issues
         self.retention = Retention(retention or RetentionPolicy())
         self._start_writer(hub, queue_limit, batch_limit)
@@ -331,11 +329,18 @@ class Store(SqliteOracle, BatchWriter):
 
     def _retention_step(self) -> None:
         try:
+            open_before = self.retention.stats.active_spans
             self.retention.step(self._writer)
             dictionaries.delete_unused(self._writer)
+            if self.retention.stats.active_spans != open_before:
+                self._active = self._open_spans()
         except Exception as exc:  # the database's trouble; the next step tries again, ingest goes on
             self.write_errors += 1
             log.warning("retention step failed: %r", exc)
+
+    def _open_spans(self) -> set[tuple[str, str]]:
+        """(trace id, span id) of the stored records of work in progress."""
+        return {(r[0], r[1]) for r in self._writer.execute("SELECT trace_id, span_id FROM active_spans")}
 
     def _write(self, c: Committed) -> None:
         now = time.time_ns()
