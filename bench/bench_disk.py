@@ -40,9 +40,11 @@ def main() -> None:
             for name, size, payload in rows:
                 if size / spans > 1:
                     print(f"  {name:32s} {size / spans:6.1f} B/span (payload {payload / spans:6.1f})")
-            columns = [r[1] for r in conn.execute("PRAGMA table_info(spans)") if r[2] == "TEXT"]
-            lengths = conn.execute(f"SELECT {', '.join(f'avg(length({c}))' for c in columns)} FROM spans").fetchone()
-            print("  average length of the spans TEXT columns (B; a BLOB document's too):")
+            columns = [r[1] for r in conn.execute("PRAGMA table_info(span_rows)") if r[2] in ("TEXT", "BLOB")]
+            lengths = conn.execute(
+                f"SELECT {', '.join(f'avg(length({c}))' for c in columns)} FROM span_rows"
+            ).fetchone()
+            print("  average length of the span_rows TEXT and BLOB columns (B):")
             print("   ", ", ".join(f"{c} {v:.0f}" for c, v in zip(columns, lengths, strict=True) if v))
 
 

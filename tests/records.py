@@ -79,3 +79,54 @@ def reopened(path: Path, *statements: str) -> Iterator[Store]:
         yield store
     finally:
         store.close()
+
+
+# The spans table as versions before span_rows wrote it (hex ids, strings in every row).
+_OLDER_SPANS = """
+CREATE TABLE {name} (
+    trace_id TEXT NOT NULL, span_id TEXT NOT NULL, parent_span_id TEXT, name TEXT NOT NULL, kind INTEGER NOT NULL,
+    service_name TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, duration_ns INTEGER NOT NULL,
+    status_code INTEGER NOT NULL, status_message TEXT NOT NULL, operation TEXT, agent_name TEXT, provider TEXT,
+    request_model TEXT, response_model TEXT, input_tokens INTEGER, output_tokens INTEGER, conversation_id TEXT,
+    error_type TEXT, attributes TEXT NOT NULL, events TEXT NOT NULL, links TEXT NOT NULL, resource_key TEXT NOT NULL,
+    scope_name TEXT NOT NULL, scope_version TEXT NOT NULL, trace_state TEXT NOT NULL, flags INTEGER NOT NULL,
+    dropped_counts TEXT NOT NULL, received_ns INTEGER NOT NULL{later}, UNIQUE (trace_id, span_id)
+)"""
+_LATER_COLUMNS = ", scope_attributes TEXT NOT NULL DEFAULT '{}', source_id INTEGER"
+
+
+def older_spans_table(name: str = "spans", *, later_columns: bool = True) -> str:
+    """CREATE TABLE of an older version's spans table; without ``later_columns``, as the versions before its
+    scope_attributes and source_id columns made it."""
+    return _OLDER_SPANS.format(name=name, later=_LATER_COLUMNS if later_columns else "")
+
+
+_OLDER_COLUMNS = (
+    "trace_id, span_id, parent_span_id, name, kind, service_name, start_ns, end_ns, duration_ns, status_code,"
+    " status_message, operation, agent_name, provider, request_model, response_model, input_tokens, output_tokens,"
+    " conversation_id, error_type, attributes, events, links"
+)
+_OLDER_TAIL = "trace_state, flags, dropped_counts, received_ns, scope_attributes, source_id"
+
+
+def as_older_layout(path: Path) -> None:
+    """Rewrite a closed store's spans as versions before span_rows held them: a spans table of hex ids and
+    strings (resource key and scope '' beside their source number, as the last of those versions wrote)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.execute(older_spans_table("older_spans"))
+    conn.execute(
+        f"INSERT INTO older_spans (rowid, {_OLDER_COLUMNS}, resource_key, scope_name, scope_version, {_OLDER_TAIL})"
+        f" SELECT span_no, {_OLDER_COLUMNS}, '', '', '', {_OLDER_TAIL} FROM spans"
+    )
+    for statement in (
+        "DROP VIEW spans",
+        "DROP TABLE span_rows",
+        "DROP TABLE span_shapes",
+        "DROP TABLE span_services",
+        "ALTER TABLE older_spans RENAME TO spans",
+        "CREATE INDEX spans_service_start ON spans (service_name, start_ns)",
+        "COMMIT",
+    ):
+        conn.execute(statement)
+    conn.close()

@@ -24,6 +24,7 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from oracle_fixtures import start_oracle
 from otlp_builders import TRACE_EXPORT, kv
+from records import older_spans_table
 from telemetron_oracle_api.store import attribute_index
 
 NOW = time.time_ns()
@@ -186,11 +187,10 @@ def test_the_rest_api_shows_and_searches_scope_attributes(server):
 
 
 def previous_schema() -> str:
-    """schema.sql as it was before scope attributes: the spans table without that column."""
+    """The store as versions before scope attributes made it: their spans table without that column (and without
+    source_id, which came later), beside today's other tables."""
     schema = package_files.files("telemetron_oracle_api.store").joinpath("schema.sql").read_text()
-    lines = [line for line in schema.splitlines() if not line.strip().startswith("scope_attributes ")]
-    assert len(lines) == len(schema.splitlines()) - 1
-    return "\n".join(lines)
+    return older_spans_table(later_columns=False) + ";\n" + schema
 
 
 def test_a_store_made_by_the_previous_schema_opens_and_gets_the_column(tmp_path):

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from records import reopened, span_record, sqlite_store_with
+from records import as_older_layout, reopened, span_record, sqlite_store_with
 from telemetron_oracle_api.model import SpanRecord
 from telemetron_oracle_api.receiver.normalize import promote
 from telemetron_oracle_api.store import attribute_index, search
@@ -108,6 +108,7 @@ def test_pages_of_a_conversation_follow_each_other(store):
 
 def test_an_older_store_loses_its_conversation_and_start_indexes_and_reads_the_same(store):
     store.close()
+    as_older_layout(store.path)
     with reopened(
         store.path,
         "CREATE INDEX spans_conversation ON spans (conversation_id) WHERE conversation_id IS NOT NULL",

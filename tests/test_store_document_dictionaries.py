@@ -83,7 +83,7 @@ def write_traces(
 def formats(path: Path) -> list[int]:
     """The format byte of each stored span's attributes, in the order written."""
     with sqlite3.connect(path) as conn:
-        return [r[0][0] for r in conn.execute("SELECT attributes FROM spans ORDER BY rowid")]
+        return [r[0][0] for r in conn.execute("SELECT attributes FROM span_rows ORDER BY rowid")]
 
 
 def dictionary_ids(path: Path) -> list[int]:
@@ -147,7 +147,7 @@ def test_a_reader_opened_before_the_dictionary_was_trained_finds_it(tmp_path: Pa
     script = (
         "import sys; from telemetron_oracle_api.store.sqlite_reads import connect\n"
         "conn = connect(sys.argv[1], readonly=True); print('open', flush=True); sys.stdin.readline()\n"
-        "for row in conn.execute('SELECT telemetron_json(attributes) FROM spans ORDER BY rowid DESC LIMIT 1'): print(row[0])\n"
+        "for row in conn.execute('SELECT telemetron_json(attributes) FROM spans ORDER BY span_no DESC LIMIT 1'): print(row[0])\n"
     )
     reader = subprocess.Popen(
         [sys.executable, "-c", script, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -187,7 +187,7 @@ def test_a_batch_rolled_back_after_training_leaves_every_stored_span_readable(tm
         used = {
             int.from_bytes(r[0], "big")
             for r in conn.execute(
-                "SELECT DISTINCT substr(attributes, 2, 4) FROM spans WHERE substr(attributes, 1, 1) = x'03'"
+                "SELECT DISTINCT substr(attributes, 2, 4) FROM span_rows WHERE substr(attributes, 1, 1) = x'03'"
             )
         }
     assert used and used <= set(dictionary_ids(path))
@@ -208,7 +208,7 @@ def test_documents_unlike_the_dictionary_train_another_and_retention_deletes_the
 
     with sqlite3.connect(path) as conn:  # the traces written before the second dictionary arrived hours ago
         conn.execute(
-            "UPDATE spans SET received_ns = received_ns - ?"
+            "UPDATE span_rows SET received_ns = received_ns - ?"
             " WHERE rowid < (SELECT first_span FROM document_dictionaries WHERE dictionary_id = ?)",
             (3 * HOUR_NS, second),
         )

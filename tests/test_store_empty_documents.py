@@ -1,7 +1,8 @@
 """Empty events, links and scope attributes and zero dropped counts are stored as nothing (''), and rows written
 before, holding their JSON ('[]', '{}', '[0,0,0]'), read back the same on every read path.
 
-Real SQLite files through the real Store writer; the older rows are made by rewriting stored ones in place.
+Real SQLite files through the real Store writer; the older rows are made by rewriting stored ones as an older
+version's spans table held them, which the store moves into its current layout when it opens the file again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from records import span_record
+from records import as_older_layout, span_record
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store import attribute_index
 from telemetron_oracle_api.store.search import SpanSearch, TraceFilter
@@ -55,12 +56,15 @@ SPANS = [span(1, 0), full(1, 1), span(2, 0), full(2, 1)]
 def store(tmp_path: Path):
     s = Store(tmp_path / "t.db")
     s.write(Decoded(spans=SPANS))
+    s.close()
+    as_older_layout(s.path)
     with sqlite3.connect(s.path) as conn:
         conn.execute(
             "UPDATE spans SET events = '[]', links = '[]', scope_attributes = '{}', dropped_counts = '[0,0,0]'"
             " WHERE trace_id = ? AND span_id = ?",
             (f"{1:032x}", f"{100:016x}"),
         )
+    s = Store(tmp_path / "t.db")
     yield s
     s.close()
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from polling import wait_until
-from records import reopened, span_record
+from records import as_older_layout, reopened, span_record
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store.retention import RetentionPolicy
 from telemetron_oracle_api.store.sqlite import Store
@@ -61,6 +61,7 @@ def test_a_store_written_before_the_operations_table_gets_its_operations_on_open
     store.write(Decoded(spans=spans_of_two_services()))
     before = store.operations(None)
     store.close()
+    as_older_layout(path)
     with reopened(
         path, "DROP TABLE operations", "CREATE INDEX spans_service_operation ON spans (service_name, name, kind)"
     ) as again:
@@ -85,7 +86,7 @@ def test_retention_drops_the_operations_whose_spans_are_all_gone(tmp_path: Path)
     )
     store.close()
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE spans SET received_ns = received_ns - ?", (3 * HOUR_NS,))
+        conn.execute("UPDATE span_rows SET received_ns = received_ns - ?", (3 * HOUR_NS,))
 
     store = Store(path, retention=RetentionPolicy(max_age_s=3600, interval_s=0.05))
     try:

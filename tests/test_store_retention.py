@@ -64,11 +64,11 @@ def rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
 def age_everything(path: Path, hours: float, *, but: list[SpanRecord] = ()) -> None:  # type: ignore[assignment]
     """Make every stored record but the spans ``but`` look as if it arrived ``hours`` ago (the store is closed)."""
     with sqlite3.connect(path) as conn:
-        for table in ("spans", "metric_points", "log_records"):
+        for table in ("span_rows", "metric_points", "log_records"):
             conn.execute(f"UPDATE {table} SET received_ns = received_ns - ?", (int(hours * HOUR_NS),))
         conn.executemany(
-            "UPDATE spans SET received_ns = ? WHERE trace_id = ? AND span_id = ?",
-            [(time.time_ns(), s.trace_id, s.span_id) for s in but],
+            "UPDATE span_rows SET received_ns = ? WHERE trace = ? AND span = ?",
+            [(time.time_ns(), bytes.fromhex(s.trace_id), bytes.fromhex(s.span_id)) for s in but],
         )
 
 

@@ -57,7 +57,7 @@ def test_compressed_and_json_text_rows_read_back_alike(tmp_path: Path) -> None:
             assert {r[0] for r in conn.execute("SELECT DISTINCT substr(attributes, 1, 1) FROM spans")} == {b"\x02"}
             # Trace 1 as a store written before compression holds it: JSON text.
             sets = ", ".join(f"{c} = telemetron_json({c})" for c in COLUMNS)
-            conn.execute(f"UPDATE spans SET {sets} WHERE trace_id = ?", (f"{1:032x}",))
+            conn.execute(f"UPDATE span_rows SET {sets} WHERE trace = ?", (bytes.fromhex(f"{1:032x}"),))
             # Trace 3 as a store written with DEFLATE holds it.
             documents = [
                 orjson.loads(
@@ -68,8 +68,8 @@ def test_compressed_and_json_text_rows_read_back_alike(tmp_path: Path) -> None:
                 for c in COLUMNS
             ]
             conn.execute(
-                f"UPDATE spans SET {', '.join(f'{c} = ?' for c in COLUMNS)} WHERE trace_id = ?",
-                (*(deflate_format(d) for d in documents), f"{3:032x}"),
+                f"UPDATE span_rows SET {', '.join(f'{c} = ?' for c in COLUMNS)} WHERE trace = ?",
+                (*(deflate_format(d) for d in documents), bytes.fromhex(f"{3:032x}")),
             )
         expected = span(1)
         for trace in (1, 2, 3):

@@ -1,7 +1,8 @@
 """A span's resource key and scope are stored once per distinct source (span_sources), and rows written before,
 holding the strings themselves, read and search the same.
 
-Real SQLite files through the real Store writer; the older rows are made by rewriting stored ones in place.
+Real SQLite files through the real Store writer; the older rows are made by rewriting stored ones as an older
+version's spans table held them, which the store moves into its current layout when it opens the file again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from records import reopened, span_record
+from records import as_older_layout, reopened, span_record
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store.search import SpanSearch
 from telemetron_oracle_api.store.sqlite import Store
@@ -59,7 +60,10 @@ def as_older_rows(path: Path, trace: int) -> None:
 def store(tmp_path: Path):
     s = Store(tmp_path / "t.db")
     s.write(Decoded(spans=spans(1) + spans(2)))
+    s.close()
+    as_older_layout(s.path)
     as_older_rows(s.path, 1)
+    s = Store(tmp_path / "t.db")
     yield s
     s.close()
 
@@ -67,16 +71,13 @@ def store(tmp_path: Path):
 def test_each_source_is_stored_once_and_spans_hold_its_number(store):
     with sqlite3.connect(store.path) as conn:
         sources = conn.execute("SELECT resource_key, scope_name, scope_version FROM span_sources").fetchall()
-        rows = conn.execute(
-            "SELECT resource_key, scope_name, scope_version, source_id IS NOT NULL FROM spans WHERE trace_id = ?",
-            (f"{2:032x}",),
-        ).fetchall()
+        numbers = conn.execute("SELECT source_id FROM span_rows ORDER BY rowid").fetchall()
     assert sorted(sources) == [
         ("r-agents", "openai-agents", "0.4"),
         ("r-tools", "httpx", ""),
         ("r-tools", "openai-agents", "0.4"),
     ]
-    assert rows == [("", "", "", 1)] * 3
+    assert len(numbers) == 6 and len(set(numbers)) == 3
 
 
 EXPECTED = [("r-agents", "openai-agents", "0.4"), ("r-tools", "openai-agents", "0.4"), ("r-tools", "httpx", "")]
@@ -115,13 +116,15 @@ def test_searches_by_scope_and_resource_find_both_forms(store, tags, service, ex
 
 
 def test_a_store_made_before_span_sources_gets_them_on_open(store):
-    as_older_rows(store.path, 2)
     store.close()
+    as_older_layout(store.path)
+    as_older_rows(store.path, 1)
+    as_older_rows(store.path, 2)
     with reopened(store.path, "ALTER TABLE spans DROP COLUMN source_id", "DROP TABLE span_sources") as again:
         again.write(Decoded(spans=spans(3)))
         for trace in (1, 2, 3):
             read = again.trace_spans(f"{trace:032x}")
             assert [(s["resource_key"], s["scope_name"], s["scope_version"]) for s in read] == EXPECTED
         with sqlite3.connect(store.path) as conn:
-            numbered = conn.execute("SELECT count(*) FROM spans WHERE source_id IS NOT NULL").fetchone()[0]
+            numbered = conn.execute("SELECT count(DISTINCT source_id) FROM span_rows").fetchone()[0]
         assert numbered == 3

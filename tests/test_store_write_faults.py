@@ -17,7 +17,7 @@ from test_receiver import make_span, request_of
 
 # A real SQLite refusal that decode cannot foresee: a trigger aborting the insert of one span.
 _POISON_TRIGGER = """
-CREATE TRIGGER refuse_poison BEFORE INSERT ON spans WHEN NEW.name = 'poison'
+CREATE TRIGGER refuse_poison BEFORE INSERT ON span_shapes WHEN NEW.name = 'poison'
 BEGIN SELECT RAISE(ABORT, 'poison span refused'); END
 """
 

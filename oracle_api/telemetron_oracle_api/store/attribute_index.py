@@ -101,7 +101,9 @@ WHERE {spans_where} AND {span_documents.not_empty("s.links")} AND {_eligible("j"
 
 # The rows of the traces named in ?1 (a JSON array of trace ids), found before their spans are deleted
 # and then deleted one by one by key (a DELETE ... WHERE trace IN (...) would scan the table).
-_OF_TRACES = _indexed_values("s.trace_id IN (SELECT value FROM json_each(?1))").replace("UNION ALL", "UNION")
+_OF_TRACES = _indexed_values("s.trace IN (SELECT telemetron_id(value) FROM json_each(?1))").replace(
+    "UNION ALL", "UNION"
+)
 
 
 class SqliteIndex:

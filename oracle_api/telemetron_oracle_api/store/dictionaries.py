@@ -55,7 +55,7 @@ _DELETE_UNUSED = """
 DELETE FROM document_dictionaries AS d WHERE EXISTS (
     SELECT 1 FROM document_dictionaries n
     WHERE (n.first_span, n.trained_ns) > (d.first_span, d.trained_ns)
-      AND n.first_span <= coalesce((SELECT min(rowid) FROM spans), n.first_span)
+      AND n.first_span <= coalesce((SELECT min(rowid) FROM span_rows), n.first_span)
 )
 """
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 import sqlite3
 
-# One column's value, or a tuple of several columns' values.
-Value = str | tuple[str, ...]
+# One column's value, or a tuple of several columns' values (None for NULL where a column allows it).
+Value = str | tuple[str | int | None, ...]
 
 # Numbers kept in memory per table. Senders choose the values (attribute keys, scope names), so a hostile
 # or careless one could make millions; past this many the oldest are forgotten and, when met again,
@@ -23,11 +23,20 @@ class Numbers:
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, table: str, id_column: str, columns: tuple[str, ...], kept: int | None = None
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        id_column: str,
+        columns: tuple[str, ...],
+        kept: int | None = None,
+        nullable: tuple[str, ...] = (),
     ) -> None:
+        """``nullable`` columns may hold NULL: the table's unique index holds them as ``ifnull(column, x'00')``."""
         names = ", ".join(columns)
         self._insert = f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})"
-        self._select = f"SELECT {id_column} FROM {table} WHERE " + " AND ".join(f"{c} = ?" for c in columns)
+        self._select = f"SELECT {id_column} FROM {table} WHERE " + " AND ".join(
+            f"ifnull({c}, x'00') = ifnull(?, x'00')" if c in nullable else f"{c} = ?" for c in columns
+        )
         self._kept = kept = kept or KEPT
         latest = conn.execute(f"SELECT {id_column}, {names} FROM {table} ORDER BY {id_column} DESC LIMIT ?", (kept,))
         self.known: dict[Value, int] = {

@@ -27,7 +27,7 @@ from .interface import SPAN_COLUMNS
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
-from .sqlite import JSON_EMPTY, _dumps, active_span_rows, log_row, metric_row, span_row, unknown_resources
+from .sqlite import _dumps, active_span_rows, log_row, metric_row, unknown_resources
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,43 @@ ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = greatest(active_spa
 """
 # _UPSERT_ACTIVE's parameters, in the order of sqlite.active_span_rows.
 _ACTIVE_PARAMS = ("t", "s", "p", "n", "k", "svc", "op", "a", "st", "ls", "at", "r")
+
+
+def span_row(s: SpanRecord, received_ns: int) -> tuple:
+    """A span's row in ``SPAN_COLUMNS`` order, its documents as JSON text."""
+    return (
+        s.trace_id,
+        s.span_id,
+        s.parent_span_id,
+        s.name,
+        s.kind,
+        s.resource.service_name,
+        s.start_ns,
+        s.end_ns,
+        s.end_ns - s.start_ns,
+        s.status_code,
+        s.status_message,
+        s.operation,
+        s.agent_name,
+        s.provider,
+        s.request_model,
+        s.response_model,
+        s.input_tokens,
+        s.output_tokens,
+        s.conversation_id,
+        s.error_type,
+        _dumps(s.attributes or {}),
+        _dumps(s.events or []),
+        _dumps(s.links or []),
+        s.resource.key,
+        s.scope_name,
+        s.scope_version,
+        s.trace_state,
+        s.flags,
+        _dumps(list(s.dropped)),
+        received_ns,
+        _dumps(s.scope_attributes or {}),
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -172,7 +209,7 @@ class PostgresStore(PostgresReads, BatchWriter):
                 with conn.cursor() as cur:
                     with cur.copy(f"COPY staging_spans ({_SPAN_COLUMNS}) FROM STDIN") as copy:
                         for s in c.spans:
-                            copy.write_row(span_row(s, now, _dumps, JSON_EMPTY))  # documents as plain JSON text
+                            copy.write_row(span_row(s, now))
                     cur.execute(
                         f"INSERT INTO spans ({_SPAN_COLUMNS}) SELECT {_SPAN_COLUMNS} FROM staging_spans"
                         " ON CONFLICT DO NOTHING RETURNING trace_id, span_id"

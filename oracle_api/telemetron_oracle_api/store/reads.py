@@ -84,8 +84,8 @@ def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
     rows = read_rows(
         conn,
         span_sources.columns(SPAN_FIELDS),
-        f"FROM spans s {span_sources.JOIN} WHERE s.trace_id = ?",
-        (trace_id.lower(),),
+        f"FROM spans s {span_sources.JOIN} WHERE s.trace = telemetron_id(?)",
+        (trace_id,),
         documents=_SPAN_DOCUMENTS,
     )
     spans = [dict(zip((*SPAN_FIELDS, *SPAN_DOCUMENTS), row, strict=True)) for row in rows]
@@ -125,7 +125,7 @@ JAEGER_DOCUMENTS = (
 
 def jaeger_span_rows(conn: sqlite3.Connection, trace_ids: list[str]) -> list[list]:
     """The traces' spans as the lists api/jaeger_model.py renders, sorted by trace, start and span id."""
-    where = f"FROM spans s {span_sources.JOIN} WHERE s.trace_id IN (SELECT value FROM json_each(?))"
+    where = f"FROM spans s {span_sources.JOIN} WHERE s.trace IN (SELECT telemetron_id(value) FROM json_each(?))"
     rows = read_rows(conn, _JAEGER_SELECT, where, (json.dumps(trace_ids),), documents=JAEGER_DOCUMENTS)
     rows.sort()  # sorted here: SQLite's sorter would copy every row
     return rows
@@ -175,7 +175,7 @@ def service_span_stats(conn: sqlite3.Connection, trace_id: str) -> list[tuple[st
     return [
         (r[0], r[1], r[2])
         for r in conn.execute(
-            "SELECT service_name, count(*), sum(status_code = 2) FROM spans WHERE trace_id = ?"
+            "SELECT service_name, count(*), sum(status_code = 2) FROM spans WHERE trace = telemetron_id(?)"
             " GROUP BY service_name ORDER BY service_name",
             (trace_id,),
         )
@@ -184,8 +184,8 @@ def service_span_stats(conn: sqlite3.Connection, trace_id: str) -> list[tuple[st
 
 def orphan_span_count(conn: sqlite3.Connection, trace_id: str) -> int:
     return conn.execute(
-        "SELECT count(*) FROM spans c WHERE c.trace_id = ?1 AND c.parent_span_id IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = ?1 AND p.span_id = c.parent_span_id)",
+        "SELECT count(*) FROM span_rows c WHERE c.trace = telemetron_id(?1) AND c.parent IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM span_rows p WHERE p.trace = c.trace AND p.span = c.parent)",
         (trace_id,),
     ).fetchone()[0]
 
@@ -195,8 +195,8 @@ def services(conn: sqlite3.Connection) -> list[str]:
     return [
         r[0]
         for r in conn.execute(
-            "SELECT DISTINCT r.service_name FROM resources r WHERE EXISTS"
-            " (SELECT 1 FROM spans s WHERE s.service_name = r.service_name) ORDER BY 1"
+            "SELECT n.service_name FROM span_services n WHERE EXISTS"
+            " (SELECT 1 FROM span_rows r WHERE r.service_id = n.service_id) ORDER BY 1"
         )
     ]
 
@@ -217,10 +217,9 @@ def operations(conn: sqlite3.Connection, service: str | None, span_kind: int | N
     return [(r[0], r[1]) for r in conn.execute(sql + " ORDER BY name, kind", params)]
 
 
-# Spans ``s`` that started in [?, ?], read service by service from spans_service_start (schema.sql): the
-# operations table lists every service with a stored span.
-_IN_WINDOW = "s.service_name IN (SELECT service_name FROM operations) AND s.start_ns BETWEEN ? AND ?"
-_BY_SERVICE = "spans s INDEXED BY spans_service_start"
+# Spans ``s`` that started in [?, ?], read service by service from span_rows_service_start (schema.sql).
+_BY_SERVICE = "span_services w CROSS JOIN spans s ON s.service_id = w.service_id"
+_IN_WINDOW = "s.start_ns BETWEEN ? AND ?"
 
 
 def dependencies(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> list[tuple[str, str, int]]:
@@ -229,7 +228,7 @@ def dependencies(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> list[t
         (r[0], r[1], r[2])
         for r in conn.execute(
             f"SELECT p.service_name, s.service_name, count(*) FROM {_BY_SERVICE}"
-            " CROSS JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id"
+            " CROSS JOIN spans p ON p.trace = s.trace AND p.span = s.parent"
             f" WHERE {_IN_WINDOW} AND p.service_name <> s.service_name GROUP BY 1, 2 ORDER BY 1, 2",
             (start_ns, end_ns),
         )
@@ -244,6 +243,9 @@ WINDOW_COLUMNS = (
 )
 
 
+_WINDOW_SELECT = ", ".join(f"s.{c.strip()}" for c in WINDOW_COLUMNS.split(","))
+
+
 def _attribute(key: str) -> str:
     """SQL reading one span attribute whose name holds dots."""
     return f"json_extract({span_documents.sql('attributes')}, '$.\"{key}\"')"
@@ -252,7 +254,7 @@ def _attribute(key: str) -> str:
 def spans_in_window(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> Iterator[sqlite3.Row]:
     """Spans that started in [since, until], with the columns the aggregates need plus tool and cost."""
     return conn.execute(
-        f"SELECT {WINDOW_COLUMNS},"
+        f"SELECT {_WINDOW_SELECT},"
         f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.tool.name')} END AS tool_name,"
         f" CASE WHEN operation = 'execute_tool' THEN {_attribute('gen_ai.agent.handoff.target.name')} END"
         " AS handoff_target,"
@@ -270,9 +272,9 @@ def red_spans(
     return [
         (r[0], r[1], r[2], r[3], r[4])
         for r in conn.execute(
-            "SELECT service_name, name, start_ns, duration_ns, status_code FROM spans"
-            " WHERE service_name IN (SELECT value FROM json_each(?)) AND kind IN (SELECT value FROM json_each(?))"
-            " AND start_ns > ? AND start_ns <= ? ORDER BY start_ns",
+            f"SELECT s.service_name, s.name, s.start_ns, s.duration_ns, s.status_code FROM {_BY_SERVICE}"
+            " WHERE w.service_name IN (SELECT value FROM json_each(?)) AND s.kind IN (SELECT value FROM json_each(?))"
+            " AND s.start_ns > ? AND s.start_ns <= ? ORDER BY s.start_ns",
             (json.dumps(list(services)), json.dumps(list(kinds)), since_ns, until_ns),
         )
     ]

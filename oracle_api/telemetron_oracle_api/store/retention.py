@@ -38,6 +38,7 @@ SIZE_HEADROOM = 0.05
 SIZE_CHECK_S = 0.25
 
 _ARRIVAL_ORDERED = ("metric_points", "log_records")
+_TABLE = {"spans": "span_rows"}  # where each kind of record is stored, when not under its own name
 # An operation whose newest span starts before every span still stored has none left (schema.sql). A trace's
 # summary starts with its first span and goes with its spans, so the oldest trace start is the oldest span's.
 _DELETE_GONE_OPERATIONS = (
@@ -199,7 +200,7 @@ class Retention:
     def _delete_old_traces(self, conn: sqlite3.Connection) -> bool:
         """Delete the traces of the next arrivals older than the horizon whose every span is; True when none are left."""
         rows = conn.execute(
-            "SELECT rowid, trace_id, received_ns FROM spans WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            "SELECT rowid, lower(hex(trace)), received_ns FROM span_rows WHERE rowid > ? ORDER BY rowid LIMIT ?",
             (self._span_cursor, STEP_SPANS),
         ).fetchall()
         old = [r for r in rows if r[2] < self._horizon_ns]  # arrival order: a prefix of ``rows``
@@ -211,8 +212,8 @@ class Retention:
             expired = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT trace_id FROM spans WHERE trace_id IN (SELECT value FROM json_each(?)) "
-                    "GROUP BY trace_id HAVING max(received_ns) < ?",
+                    "SELECT lower(hex(trace)) FROM span_rows WHERE trace IN (SELECT telemetron_id(value) FROM json_each(?)) "
+                    "GROUP BY trace HAVING max(received_ns) < ?",
                     (candidates, self._horizon_ns),
                 )
             ]
@@ -226,7 +227,11 @@ class Retention:
         firsts = {
             table: row[0]
             for table in ("spans", *_ARRIVAL_ORDERED)
-            if (row := conn.execute(f"SELECT received_ns FROM {table} ORDER BY rowid LIMIT 1").fetchone())
+            if (
+                row := conn.execute(
+                    f"SELECT received_ns FROM {_TABLE.get(table, table)} ORDER BY rowid LIMIT 1"
+                ).fetchone()
+            )
         }
         if not firsts:
             return False
@@ -236,7 +241,7 @@ class Retention:
                 traces = [
                     r[0]
                     for r in conn.execute(
-                        "SELECT DISTINCT trace_id FROM (SELECT trace_id FROM spans ORDER BY rowid LIMIT ?)",
+                        "SELECT DISTINCT lower(hex(trace)) FROM (SELECT trace FROM span_rows ORDER BY rowid LIMIT ?)",
                         (STEP_SPANS,),
                     )
                 ]
@@ -257,7 +262,9 @@ class Retention:
             return
         ids = json.dumps(trace_ids)
         attribute_index.delete_traces(conn, ids)
-        spans = conn.execute("DELETE FROM spans WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,)).rowcount
+        spans = conn.execute(
+            "DELETE FROM span_rows WHERE trace IN (SELECT telemetron_id(value) FROM json_each(?))", (ids,)
+        ).rowcount
         conn.execute("DELETE FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,))
         conn.execute("DELETE FROM active_spans WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,))
         conn.execute(_DELETE_GONE_OPERATIONS)

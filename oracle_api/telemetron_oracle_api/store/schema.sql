@@ -14,43 +14,61 @@ CREATE TABLE IF NOT EXISTS resources (
     attributes   TEXT NOT NULL
 );
 
--- One row per span; the fields the product filters on are promoted to columns.
-CREATE TABLE IF NOT EXISTS spans (
-    trace_id        TEXT NOT NULL,
-    span_id         TEXT NOT NULL,
-    parent_span_id  TEXT,
-    name            TEXT NOT NULL,
-    kind            INTEGER NOT NULL,      -- OTLP SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer
-    service_name    TEXT NOT NULL,
-    start_ns        INTEGER NOT NULL,
-    end_ns          INTEGER NOT NULL,
-    duration_ns     INTEGER NOT NULL,
-    status_code     INTEGER NOT NULL,      -- 0 unset, 1 ok, 2 error
-    status_message  TEXT NOT NULL,
-    operation       TEXT,                  -- gen_ai.operation.name (normalized)
-    agent_name      TEXT,
-    provider        TEXT,                  -- gen_ai.provider.name (normalized)
-    request_model   TEXT,
-    response_model  TEXT,
-    input_tokens    INTEGER,
-    output_tokens   INTEGER,
-    conversation_id TEXT,
-    error_type      TEXT,
-    attributes      TEXT NOT NULL,
-    events          TEXT NOT NULL,
-    links           TEXT NOT NULL,
-    resource_key    TEXT NOT NULL,         -- these three are '' when source_id is set (span_sources below)
-    scope_name      TEXT NOT NULL,
-    scope_version   TEXT NOT NULL,
-    trace_state     TEXT NOT NULL,
-    flags           INTEGER NOT NULL,
-    dropped_counts  TEXT NOT NULL,         -- [attributes, events, links]; '' for none (older rows: [0,0,0])
-    received_ns     INTEGER NOT NULL,
-    -- The instrumentation scope's attributes (JSON, like attributes). Last, because a store made
-    -- before it existed gets it by ALTER TABLE ... ADD COLUMN (store/sqlite.py), which appends.
-    scope_attributes TEXT NOT NULL DEFAULT '{}',
-    source_id       INTEGER,               -- span_sources; NULL in rows written before it (added the same way)
-    UNIQUE (trace_id, span_id)             -- a span delivered twice is stored once
+-- One row per span in span_rows; read them through the spans view below, which gives every column as
+-- earlier versions' spans table held it. A row holds its ids as bytes (16 for the trace, 8 for a span),
+-- its duration (end_ns = start_ns + duration_ns) and the number of its shape (span_shapes) and its source
+-- (span_sources) in place of their strings: a GenAI span's row took ~370 bytes with hex ids and the strings,
+-- ~150 this way (store/span_layout.py). A store written before is rebuilt into it once at startup (sqlite.py).
+CREATE TABLE IF NOT EXISTS span_rows (
+    trace            BLOB NOT NULL,           -- the trace id's 16 bytes
+    span             BLOB NOT NULL,           -- the span id's 8 bytes
+    parent           BLOB,                    -- the parent span id's 8 bytes; NULL for a root
+    shape_id         INTEGER NOT NULL,        -- span_shapes: service, name, kind and the gen_ai.* names
+    service_id       INTEGER NOT NULL,        -- span_services: the service's name (also in the shape), for the index below
+    start_ns         INTEGER NOT NULL,
+    duration_ns      INTEGER NOT NULL,
+    status_code      INTEGER NOT NULL,        -- 0 unset, 1 ok, 2 error
+    status_message   TEXT NOT NULL,
+    input_tokens     INTEGER,
+    output_tokens    INTEGER,
+    conversation_id  TEXT,
+    error_type       TEXT,
+    attributes       BLOB NOT NULL,
+    events           BLOB NOT NULL,
+    links            BLOB NOT NULL,
+    trace_state      TEXT NOT NULL,
+    flags            INTEGER NOT NULL,
+    dropped_counts   TEXT NOT NULL,           -- [attributes, events, links]; '' for none
+    received_ns      INTEGER NOT NULL,
+    scope_attributes BLOB NOT NULL,
+    source_id        INTEGER NOT NULL,        -- span_sources: resource and instrumentation scope
+    UNIQUE (trace, span)                      -- a span delivered twice is stored once
+);
+-- A service's spans by start: searches walk them newest first, time windows read them service by service.
+CREATE INDEX IF NOT EXISTS span_rows_service_start ON span_rows (service_id, start_ns);
+
+CREATE TABLE IF NOT EXISTS span_services (
+    service_id   INTEGER PRIMARY KEY,
+    service_name TEXT NOT NULL UNIQUE
+);
+
+-- What many spans repeat, numbered once: the service, span name and kind, and the normalized
+-- gen_ai.operation.name, gen_ai.agent.name, gen_ai.provider.name and request and response models.
+CREATE TABLE IF NOT EXISTS span_shapes (
+    shape_id       INTEGER PRIMARY KEY,
+    service_name   TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    kind           INTEGER NOT NULL,          -- OTLP SpanKind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer
+    operation      TEXT,
+    agent_name     TEXT,
+    provider       TEXT,
+    request_model  TEXT,
+    response_model TEXT
+);
+-- One row per distinct shape; a missing name is x'00' here, which no text equals.
+CREATE UNIQUE INDEX IF NOT EXISTS span_shapes_key ON span_shapes (
+    service_name, name, kind, ifnull(operation, x'00'), ifnull(agent_name, x'00'), ifnull(provider, x'00'),
+    ifnull(request_model, x'00'), ifnull(response_model, x'00')
 );
 
 -- The zstd dictionaries span documents are compressed against, trained on the store's own spans
@@ -64,8 +82,7 @@ CREATE TABLE IF NOT EXISTS document_dictionaries (
 );
 
 -- The resource and instrumentation scope spans came from, numbered once (store/span_sources.py): a span
--- row holds the number instead of ~50 bytes of strings. Read a span's with
---   SELECT coalesce(src.scope_name, s.scope_name) FROM spans s LEFT JOIN span_sources src USING (source_id)
+-- row holds the number instead of ~50 bytes of strings.
 CREATE TABLE IF NOT EXISTS span_sources (
     source_id     INTEGER PRIMARY KEY,
     resource_key  TEXT NOT NULL,           -- resources(resource_key)
@@ -73,19 +90,52 @@ CREATE TABLE IF NOT EXISTS span_sources (
     scope_version TEXT NOT NULL,
     UNIQUE (resource_key, scope_name, scope_version)
 );
-CREATE INDEX IF NOT EXISTS spans_service_start ON spans (service_name, start_ns);
--- Agent and model filters look at the spans of each trace they walk, by trace id: an index by agent
--- or model led SQLite to scan all of that agent's spans for every trace instead. Older stores lose theirs.
-DROP INDEX IF EXISTS spans_agent;
-DROP INDEX IF EXISTS spans_model;
--- The conversation filter reads the traces the attribute index names for the conversation id (store/search.py),
--- and time windows (metrics, dependencies, LLM usage) read spans_service_start one service at a time
--- (store/reads.py): an index by conversation cost 25 bytes a span, one by start 19. Older stores lose theirs.
-DROP INDEX IF EXISTS spans_conversation;
-DROP INDEX IF EXISTS spans_start;
--- The operation list (Jaeger's operation picker) reads the operations table: an index of every
--- span by service, name and kind cost 45 bytes a span for a list of a few dozen rows.
-DROP INDEX IF EXISTS spans_service_operation;
+-- Every span as a row of plain values, hex ids and names, as earlier versions' spans table held it: the
+-- way to read spans with any SQLite client. Its trace, span and parent columns are the stored bytes, for
+-- lookups by id that use span_rows' key (WHERE trace = x'...'). Not created while an older store's spans
+-- table is still there: sqlite.py rebuilds that into span_rows, then creates this view.
+CREATE VIEW IF NOT EXISTS spans AS
+SELECT lower(hex(r.trace)) AS trace_id,
+       lower(hex(r.span)) AS span_id,
+       CASE WHEN r.parent IS NOT NULL THEN lower(hex(r.parent)) END AS parent_span_id,
+       h.name,
+       h.kind,
+       h.service_name,
+       r.start_ns,
+       r.start_ns + r.duration_ns AS end_ns,
+       r.duration_ns,
+       r.status_code,
+       r.status_message,
+       h.operation,
+       h.agent_name,
+       h.provider,
+       h.request_model,
+       h.response_model,
+       r.input_tokens,
+       r.output_tokens,
+       r.conversation_id,
+       r.error_type,
+       r.attributes,
+       r.events,
+       r.links,
+       src.resource_key,
+       src.scope_name,
+       src.scope_version,
+       r.trace_state,
+       r.flags,
+       r.dropped_counts,
+       r.received_ns,
+       r.scope_attributes,
+       r.source_id,
+       r.trace,
+       r.span,
+       r.parent,
+       r.shape_id,
+       r.service_id,
+       r.rowid AS span_no
+FROM span_rows r
+JOIN span_shapes h ON h.shape_id = r.shape_id
+JOIN span_sources src ON src.source_id = r.source_id;
 
 -- The distinct (service, span name, kind) of the stored spans, upserted with each batch. last_ns is
 -- the newest start among them: once every stored span starts later, none of them is left and

@@ -224,16 +224,19 @@ def list_traces(
         where.add("EXISTS (SELECT 1 FROM json_each(t.services) j WHERE j.value = ?)", f.service)
     if f.conversation_id is not None:
         where.add(
-            "EXISTS (SELECT 1 FROM spans c WHERE c.trace_id = t.trace_id AND c.conversation_id = ?)", f.conversation_id
+            "EXISTS (SELECT 1 FROM spans c WHERE c.trace = telemetron_id(t.trace_id) AND c.conversation_id = ?)",
+            f.conversation_id,
         )
     for column, value in (("agent_name", f.agent), ("request_model", f.model), ("operation", f.operation)):
         if value is not None:
-            where.add(f"EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id AND s.{column} = ?)", value)
+            where.add(
+                f"EXISTS (SELECT 1 FROM spans s WHERE s.trace = telemetron_id(t.trace_id) AND s.{column} = ?)", value
+            )
     for key, value in (f.attributes or {}).items():
         on_span, span_values = attribute_match(_SPAN_ATTRIBUTES, key, value)
         on_scope, scope_values = attribute_match(_SCOPE_ATTRIBUTES, key, value)
         where.add(
-            "EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id"
+            "EXISTS (SELECT 1 FROM spans s WHERE s.trace = telemetron_id(t.trace_id)"
             f" AND (({on_span}) OR ({_HAS_SCOPE_ATTRIBUTES} AND {on_scope})))",
             *span_values,
             *scope_values,
@@ -455,18 +458,19 @@ def find_trace_ids(conn: sqlite3.Connection, q: SpanSearch) -> list[str]:
     where = _span_conditions(conn, q)
     candidates = _indexed_trace_ids(conn, q.tags, resources=True)
     if q.service and candidates is not None:
-        # The spans of the candidate traces only, newest matching span first. The index is the
-        # UNIQUE (trace_id, span_id) one: left to itself SQLite walks the service's spans instead.
+        # The spans of the candidate traces only, newest matching span first, found by their (trace, span)
+        # key: the CROSS JOIN keeps SQLite from walking the service's spans instead.
         sql = (
-            "SELECT s.trace_id FROM json_each(?) c CROSS JOIN spans s INDEXED BY sqlite_autoindex_spans_1"
-            f" ON s.trace_id = c.value WHERE s.service_name = ?{where.sql(' AND ')}"
-            " GROUP BY s.trace_id ORDER BY max(s.start_ns) DESC LIMIT ?"
+            "SELECT s.trace_id FROM json_each(?) c CROSS JOIN spans s"
+            f" ON s.trace = telemetron_id(c.value) WHERE s.service_name = ?{where.sql(' AND ')}"
+            " GROUP BY s.trace ORDER BY max(s.start_ns) DESC LIMIT ?"
         )
         return [r[0] for r in conn.execute(sql, [json.dumps(candidates), q.service, *where.params, q.limit])]
     if q.service:
         # Walk the service's spans newest first and stop at `limit` distinct traces.
         sql = (
-            "SELECT s.trace_id FROM spans s INDEXED BY spans_service_start WHERE s.service_name = ?"
+            "SELECT s.trace_id FROM spans s"
+            " WHERE s.service_id = (SELECT service_id FROM span_services WHERE service_name = ?)"
             f"{where.sql(' AND ')} ORDER BY s.start_ns DESC"
         )
         found: dict[str, None] = {}
@@ -484,5 +488,8 @@ def find_trace_ids(conn: sqlite3.Connection, q: SpanSearch) -> list[str]:
     traces = _Where()
     _overlapping(traces, q.start_min_ns, q.start_max_ns)
     if where.conditions:
-        traces.add(f"EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id{where.sql(' AND ')})", *where.params)
+        traces.add(
+            f"EXISTS (SELECT 1 FROM spans s WHERE s.trace = telemetron_id(t.trace_id){where.sql(' AND ')})",
+            *where.params,
+        )
     return [r["trace_id"] for r in _newest_traces(conn, traces, candidates, q.limit)]

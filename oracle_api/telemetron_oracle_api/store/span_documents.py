@@ -27,6 +27,8 @@ from contextlib import closing
 import orjson
 import zstandard
 
+from . import span_layout
+
 SQL_FUNCTION = "telemetron_json"
 
 log = logging.getLogger(__name__)
@@ -289,6 +291,7 @@ def main(argv: list[str]) -> int:
         return 2
     conn = sqlite3.connect(f"file:{argv[0]}?mode=ro", uri=True)
     register(conn)
+    span_layout.register(conn)  # WHERE trace = telemetron_id('...')
     for row in conn.execute(argv[1]):
         print("\t".join("" if v is None else str(v) for v in row))
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
 from importlib import resources as package_files
 from pathlib import Path
 
@@ -23,9 +22,8 @@ from telemetron_instrumentation import semconv
 from ..hub import Committed, Hub
 from ..model import LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, dictionaries, log_bodies, span_documents, span_sources, trace_summaries
+from . import attribute_index, dictionaries, log_bodies, span_layout, span_sources, trace_summaries
 from .batch_writer import BatchWriter
-from .interface import SPAN_COLUMNS
 from .many_rows import insert_many
 from .numbers import KEPT, Value
 from .retention import Retention, RetentionPolicy
@@ -52,25 +50,15 @@ SYNCHRONOUS = "FULL"
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
-_INSERT_SPANS = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}, source_id) VALUES"
-
-
 _UPSERT_ACTIVE = """
 INSERT INTO active_spans (
     trace_id, span_id, parent_span_id, name, kind, service_name, operation, agent_name,
     start_ns, last_seen_ns, attributes, resource_key
 )
 SELECT ?,?,?,?,?,?,?,?,?,?,?,?
-WHERE NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2)
+WHERE NOT EXISTS (SELECT 1 FROM span_rows WHERE trace = telemetron_id(?1) AND span = telemetron_id(?2))
 ON CONFLICT (trace_id, span_id) DO UPDATE SET last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)
 """
-
-# What a span's empty events, links and scope attributes and its zero dropped counts are stored as, in that
-# order: nothing in SQLite (rows written before hold the JSON; reads take either: span_documents.py), the
-# JSON in PostgreSQL.
-STORED_EMPTY = ("", "", "", "")
-JSON_EMPTY = ("[]", "[]", "{}", "[0,0,0]")
-_NO_SOURCE = ("", "", "")
 
 _INSERT_OPERATIONS = "INSERT INTO operations (service_name, name, kind, last_ns) VALUES"
 _NEWER_OPERATION = " ON CONFLICT (service_name, name, kind) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)"
@@ -91,58 +79,6 @@ def operation_rows(spans: list[SpanRecord]) -> list[tuple[str, str, int, int]]:
         if newest.get(key, -1) < s.start_ns:
             newest[key] = s.start_ns
     return [(*key, start) for key, start in newest.items()]
-
-
-def span_row(
-    s: SpanRecord,
-    received_ns: int,
-    encode: Callable[[object], bytes | str] = span_documents.encode,
-    empty: tuple[str, str, str, str] = STORED_EMPTY,
-    source_id: int | None = None,
-    attributes: bytes | str | None = None,
-) -> tuple:
-    """A span's row in ``SPAN_COLUMNS`` order; ``encode`` stores its non-empty documents and ``empty`` stands for
-    the empty ones (PostgreSQL: JSON text, ``JSON_EMPTY``). With ``source_id`` (SQLite: span_sources.py) the
-    row holds that number, last, instead of its resource key and scope; ``attributes``, the stored attributes
-    already encoded (``span_documents.encode_many``)."""
-    no_events, no_links, no_scope_attributes, no_drops = empty
-    resource_key, scope_name, scope_version = (
-        (s.resource.key, s.scope_name, s.scope_version) if source_id is None else _NO_SOURCE
-    )
-    row = (
-        s.trace_id,
-        s.span_id,
-        s.parent_span_id,
-        s.name,
-        s.kind,
-        s.resource.service_name,
-        s.start_ns,
-        s.end_ns,
-        s.end_ns - s.start_ns,
-        s.status_code,
-        s.status_message,
-        s.operation,
-        s.agent_name,
-        s.provider,
-        s.request_model,
-        s.response_model,
-        s.input_tokens,
-        s.output_tokens,
-        s.conversation_id,
-        s.error_type,
-        attributes if attributes is not None else encode(s.attributes) if s.attributes else "{}",
-        encode(s.events) if s.events else no_events,
-        encode(s.links) if s.links else no_links,
-        resource_key,
-        scope_name,
-        scope_version,
-        s.trace_state,
-        s.flags,
-        no_drops if s.dropped == (0, 0, 0) else _dumps(list(s.dropped)),
-        received_ns,
-        encode(s.scope_attributes) if s.scope_attributes else no_scope_attributes,
-    )
-    return row if source_id is None else (*row, source_id)
 
 
 def active_span_rows(pending: list[SpanRecord]) -> list[tuple]:
@@ -262,6 +198,12 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
                 raise
 
 
+def _statement(script: str, start: str) -> str:
+    """The statement of ``script`` that begins with ``start``."""
+    begin = script.index(start)
+    return script[begin : script.index(";", begin) + 1]
+
+
 class Store(SqliteOracle, BatchWriter):
     """Owns the database file: schema and the writer (``BatchWriter``); the reads come from ``SqliteOracle``."""
 
@@ -284,11 +226,15 @@ class Store(SqliteOracle, BatchWriter):
         schema = package_files.files(__package__).joinpath("schema.sql").read_text()
         self._writer.executescript(schema)
         _add_missing_columns(self._writer)
+        if span_layout.is_older(self._writer):
+            span_layout.rebuild_older(self._writer, _statement(schema, "CREATE VIEW IF NOT EXISTS spans"))
         older_index = next((t for t in attribute_index.OLDER_TABLES if t in tables), None)
-        if older_index or ("spans" in tables and "attribute_hashes" not in tables):
+        if older_index or (tables & {"spans", "span_rows"} and "attribute_hashes" not in tables):
             self._backfill_attribute_index(older_index)
         self._attribute_index = attribute_index.SqliteIndex(self._writer)
         self._sources = span_sources.numbers(self._writer)
+        self._shapes = span_layout.shapes(self._writer)
+        self._services = span_layout.services(self._writer)
         self._documents = dictionaries.StoreDocuments(self._writer)
         if self._writer.execute(_SPANS_WITHOUT_OPERATIONS).fetchone()[0]:
             log.info("listing the operations of stored spans (once, for the operation list)")
@@ -347,19 +293,25 @@ class Store(SqliteOracle, BatchWriter):
         conn = self._writer
         new_keys: dict[Value, int] = {}
         new_sources: dict[Value, int] = {}
+        new_shapes: dict[Value, int] = {}
+        new_services: dict[Value, int] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             new_resources = self._write_resources(conn, c)
             if c.spans:
-                rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+                rowid_before = conn.execute("SELECT coalesce(max(rowid), 0) FROM span_rows").fetchone()[0]
                 source_ids, new_sources = span_sources.ids(self._sources, conn, c.spans)
+                shape_ids, new_shapes = span_layout.shape_ids(self._shapes, conn, c.spans)
+                service_ids, new_services = span_layout.service_ids(self._services, conn, c.spans)
                 documents = self._documents.encode_many(conn, [s.attributes for s in c.spans], "{}", rowid_before + 1)
                 encode = self._documents.encode
                 rows = [
-                    span_row(s, now, encode, source_id=i, attributes=d)
-                    for s, i, d in zip(c.spans, source_ids, documents, strict=True)
+                    span_layout.row(s, now, encode, shape, service, source, d)
+                    for s, shape, service, source, d in zip(
+                        c.spans, shape_ids, service_ids, source_ids, documents, strict=True
+                    )
                 ]
-                inserted = insert_many(conn, _INSERT_SPANS, rows)
+                inserted = insert_many(conn, span_layout.INSERT, rows)
                 new_keys = self._attribute_index.insert(conn, attribute_index.rows(c.spans))
                 insert_many(conn, _INSERT_OPERATIONS, operation_rows(c.spans), _NEWER_OPERATION)
                 trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
@@ -381,6 +333,8 @@ class Store(SqliteOracle, BatchWriter):
         self._known_resources.update(new_resources)  # only once committed: a rolled-back batch is written again
         self._attribute_index.committed(new_keys)
         self._sources.committed(new_sources)
+        self._shapes.committed(new_shapes)
+        self._services.committed(new_services)
         self._documents.committed()
         for s in c.spans:
             self._active.discard((s.trace_id, s.span_id))

@@ -51,7 +51,7 @@ class SqliteOracle(SqliteReads):
     # --- the Oracle's startup history ----------------------------------------------------------------
 
     def span_marker(self) -> int:
-        return self._conn().execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+        return self._conn().execute("SELECT coalesce(max(rowid), 0) FROM span_rows").fetchone()[0]
 
     def open_span_rows(self) -> list[dict]:
         return [dict(r) for r in self._conn().execute("SELECT * FROM active_spans ORDER BY start_ns")]
@@ -61,7 +61,7 @@ class SqliteOracle(SqliteReads):
         cursor.row_factory = None  # plain tuples: this reads up to oracle_rebuild_max_spans rows
         cursor.execute(
             f"SELECT {_ORACLE_SELECT} FROM spans s {span_sources.JOIN}"
-            " WHERE s.rowid > ? AND s.received_ns >= ? ORDER BY s.rowid",
+            " WHERE s.span_no > ? AND s.received_ns >= ? ORDER BY s.span_no",
             (after_marker, since_received_ns),
         )
         while rows := cursor.fetchmany(_BATCH):

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
-from . import reads, search, span_documents, telemetry_reads
+from . import reads, search, span_documents, span_layout, telemetry_reads
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -24,6 +24,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 5000")
     span_documents.register(conn)
+    span_layout.register(conn)
     return conn
 
 

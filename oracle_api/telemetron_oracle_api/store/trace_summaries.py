@@ -33,8 +33,8 @@ ON CONFLICT (trace_id) DO UPDATE SET
 # The earliest span without a parent names the trace (ties: the lower span id).
 _SET_ROOT = """
 UPDATE traces SET (root_name, root_service) = (
-    SELECT r.name, r.service_name FROM spans r WHERE r.trace_id = traces.trace_id AND r.parent_span_id IS NULL
-    ORDER BY r.start_ns, r.span_id LIMIT 1
+    SELECT r.name, r.service_name FROM spans r WHERE r.trace = telemetron_id(traces.trace_id) AND r.parent IS NULL
+    ORDER BY r.start_ns, r.span LIMIT 1
 )
 WHERE trace_id = ?
 """
@@ -42,12 +42,12 @@ WHERE trace_id = ?
 # The same summaries computed from every stored span: the reference the incremental ones must equal.
 FULL_REAGGREGATION = """
 SELECT s.trace_id, min(s.start_ns), max(s.end_ns), count(*), sum(s.status_code = 2),
-       (SELECT r.name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
+       (SELECT r.name FROM spans r WHERE r.trace = s.trace AND r.parent IS NULL
         ORDER BY r.start_ns, r.span_id LIMIT 1),
-       (SELECT r.service_name FROM spans r WHERE r.trace_id = s.trace_id AND r.parent_span_id IS NULL
+       (SELECT r.service_name FROM spans r WHERE r.trace = s.trace AND r.parent IS NULL
         ORDER BY r.start_ns, r.span_id LIMIT 1),
        (SELECT json_group_array(value) FROM (SELECT DISTINCT service_name AS value FROM spans v
-        WHERE v.trace_id = s.trace_id ORDER BY 1))
+        WHERE v.trace = s.trace ORDER BY 1))
 FROM spans s GROUP BY s.trace_id ORDER BY s.trace_id
 """
 
@@ -84,7 +84,12 @@ def newly_stored(
     """
     if inserted == len(spans):
         return spans
-    fresh = {(r[0], r[1]) for r in conn.execute("SELECT trace_id, span_id FROM spans WHERE rowid > ?", (rowid_before,))}
+    fresh = {
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT lower(hex(trace)), lower(hex(span)) FROM span_rows WHERE rowid > ?", (rowid_before,)
+        )
+    }
     return first_stored(spans, fresh)
 
 
