@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from records import reopened, span_record, sqlite_store_with
+from records import indexed, reopened, span_record, sqlite_store_with
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store import attribute_index, search
 from telemetron_oracle_api.store.sqlite import Store, connect
@@ -73,17 +73,6 @@ SPANS = [
 def store(tmp_path: Path):
     with sqlite_store_with(tmp_path / "t.db", SPANS) as s:
         yield s
-
-
-def indexed(path: Path) -> set[tuple]:
-    """(key, value hash, trace id) of every row of the index; None for a trace number no trace has."""
-    with sqlite3.connect(path) as conn:
-        return set(
-            conn.execute(
-                "SELECT k.key, a.value_hash, t.trace_id FROM attribute_hashes a JOIN attribute_keys k USING (key_id)"
-                " LEFT JOIN traces t USING (trace_no)"
-            )
-        )
 
 
 def row(key: str, value: str, trace: int) -> tuple:

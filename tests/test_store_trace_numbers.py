@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from polling import wait_until
-from records import reopened, span_record, sqlite_store_with
+from records import indexed, reopened, span_record, sqlite_store_with
 from telemetron_oracle_api.model import Decoded, SpanRecord
 from telemetron_oracle_api.store import attribute_index, search, trace_numbers, trace_summaries
 from telemetron_oracle_api.store.retention import RetentionPolicy
@@ -46,17 +46,6 @@ SPANS = [
 ]
 SEARCHES = [{"customer.id": "c-1"}, {"customer.id": "c-2"}, {"customer.id": "nobody"}]
 TRACES_COLUMNS = trace_summaries.COLUMNS
-
-
-def indexed(path: Path) -> set[tuple]:
-    """(key, value hash, trace id) of every row of the index; None for a number no trace has."""
-    with sqlite3.connect(path) as conn:
-        return set(
-            conn.execute(
-                "SELECT k.key, a.value_hash, t.trace_id FROM attribute_hashes a JOIN attribute_keys k USING (key_id)"
-                " LEFT JOIN traces t USING (trace_no)"
-            )
-        )
 
 
 def columns(path: Path, table: str) -> list[str]:

@@ -3,7 +3,7 @@
 Searches walk an index newest first and stop as soon as they have a page, so their cost follows
 the page size rather than the size of the store (see bench/bench_queries.py). A search by a rare
 attribute value, which such a walk would carry through the whole store, reads the few traces the
-trace_attributes table names instead (store/attribute_index.py).
+attribute index (attribute_hashes) names instead (store/attribute_index.py).
 """
 
 from __future__ import annotations
