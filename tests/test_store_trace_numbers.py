@@ -79,6 +79,19 @@ EXPECTED = [
 ]
 
 
+def test_a_trace_keeps_its_number_as_its_spans_arrive_in_later_batches(tmp_path):
+    with sqlite_store_with(tmp_path / "t.db", SPANS[:1]) as store:
+        first = numbers(store.path)[trace(1)]
+        store.write(Decoded(spans=[span(2, 0), span(1, 1, **{"customer.id": "late"})]))  # the upsert updates trace 1
+        assert numbers(store.path)[trace(1)] == first
+        assert (attribute_index.value_hash("late"), trace(1)) in {r[1:] for r in indexed(store.path)}
+        store.write(Decoded(spans=[span(1, 1, **{"customer.id": "late"})]))  # delivered again: stored once
+        assert numbers(store.path)[trace(1)] == first
+        with store.reader() as conn:
+            assert search.find_trace_ids(conn, search.SpanSearch(tags={"customer.id": "late"})) == [trace(1)]
+            assert conn.execute("SELECT span_count FROM traces WHERE trace_id = ?", (trace(1),)).fetchone()[0] == 2
+
+
 def as_before_trace_numbers(path: Path) -> None:
     """The store as the version before trace numbers left it: traces keyed by trace id alone, and the index
     holding 16-byte trace ids, with one row of a trace the store does not hold."""

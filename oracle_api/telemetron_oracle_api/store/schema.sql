@@ -93,10 +93,11 @@ CREATE TABLE IF NOT EXISTS operations (
 -- values and why numbers are left out). Other searches scan spans (store/search.py). Each key is
 -- stored once, in attribute_keys, and a row holds its number, a 64-bit hash of the value (a search
 -- checks the spans of the traces it names, so a collision costs a read, never a wrong answer) and the
--- trace's number (traces.trace_no, 2-4 bytes instead of the 16 of its id). Find a value's traces with
+-- trace's number (traces.trace_no, an integer of 1-4 bytes instead of the 16 of its id). Find a value's
+-- traces with
 --   SELECT t.trace_id FROM attribute_hashes a JOIN traces t USING (trace_no) WHERE a.key_id = ? AND a.value_hash = ?
 -- Older stores' index (attribute_traces with the value's text, or attribute_hashes with the 16-byte
--- trace id) is rebuilt into it once at startup (store/sqlite.py).
+-- trace id) is rebuilt into it once at startup (store/sqlite.py, store/trace_numbers.py).
 CREATE TABLE IF NOT EXISTS attribute_keys (
     key_id INTEGER PRIMARY KEY,
     key    TEXT NOT NULL UNIQUE

@@ -14,7 +14,10 @@ from . import trace_summaries
 log = logging.getLogger(__name__)
 
 _NAMED = re.compile(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)")
-_FILL_TRACES = f"INSERT INTO traces_numbered ({trace_summaries.COLUMNS}) SELECT {trace_summaries.COLUMNS} FROM traces ORDER BY rowid"
+_FILL_TRACES = (
+    f"INSERT INTO traces_numbered ({trace_summaries.COLUMNS})"
+    f" SELECT {trace_summaries.COLUMNS} FROM traces ORDER BY rowid"
+)
 # An index row of a trace the store does not hold (no number) names nothing a search could read: left out.
 _FILL_INDEX = """
 INSERT INTO attribute_hashes_numbered (key_id, value_hash, trace_no)
