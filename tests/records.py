@@ -130,3 +130,15 @@ def as_older_layout(path: Path) -> None:
     ):
         conn.execute(statement)
     conn.close()
+
+
+def indexed(path: Path) -> set[tuple]:
+    """(key, value hash, trace id) of every row of the SQLite store's attribute index at ``path``; None for a
+    trace number no stored trace has."""
+    with sqlite3.connect(path) as conn:
+        return set(
+            conn.execute(
+                "SELECT k.key, a.value_hash, t.trace_id FROM attribute_hashes a JOIN attribute_keys k USING (key_id)"
+                " LEFT JOIN traces t USING (trace_no)"
+            )
+        )

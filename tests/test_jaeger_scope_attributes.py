@@ -206,13 +206,15 @@ def test_a_store_made_by_the_previous_schema_opens_and_gets_the_column(tmp_path)
             " '[]', '[]', 'r1', 'old-lib', '1', '', 1, '[0,0,0]', ?)",
             (TRACE, T0, T0 + 1000, T0),
         )
+        conn.execute(
+            "INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, services)"
+            " VALUES (?, ?, ?, 1, 0, 'old span', 'old-service', '[\"old-service\"]')",
+            (TRACE, T0, T0 + 1000),
+        )
         conn.execute("INSERT INTO attribute_keys VALUES (1, 'k')")
         conn.execute(
-            "INSERT INTO attribute_hashes VALUES (1, ?, ?)", (attribute_index.value_hash("v"), bytes.fromhex(TRACE))
-        )
-        conn.execute(
-            "INSERT INTO traces VALUES (?, ?, ?, 1, 0, 'old span', 'old-service', '[\"old-service\"]')",
-            (TRACE, T0, T0 + 1000),
+            "INSERT INTO attribute_hashes SELECT 1, ?, trace_no FROM traces WHERE trace_id = ?",
+            (attribute_index.value_hash("v"), TRACE),
         )
         assert "scope_attributes" not in {r[1] for r in conn.execute("PRAGMA table_info(spans)")}
     conn.close()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from records import reopened, span_record, sqlite_store_with
+from records import indexed, reopened, span_record, sqlite_store_with
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store import attribute_index, search
 from telemetron_oracle_api.store.sqlite import Store, connect
@@ -75,16 +75,6 @@ def store(tmp_path: Path):
         yield s
 
 
-def indexed(path: Path) -> set[tuple]:
-    """(key, value hash, trace id) of every row of the index."""
-    with sqlite3.connect(path) as conn:
-        return set(
-            conn.execute(
-                "SELECT k.key, a.value_hash, lower(hex(a.trace)) FROM attribute_hashes a JOIN attribute_keys k USING (key_id)"
-            )
-        )
-
-
 def row(key: str, value: str, trace: int) -> tuple:
     return key, attribute_index.value_hash(value), f"{trace:032x}"
 
@@ -144,9 +134,11 @@ def test_the_older_index_of_key_value_and_hex_trace_id_is_carried_over_at_startu
             " PRIMARY KEY (key, value, trace_id)) WITHOUT ROWID"
         )
         conn.executemany("INSERT INTO trace_attributes VALUES (?, ?, ?)", sorted(TEXT_ROWS))
-        conn.execute("INSERT INTO trace_attributes VALUES ('only.in.the.older', 'index', ?)", (f"{9:032x}",))
+        conn.execute("INSERT INTO trace_attributes VALUES ('only.in.the.older', 'index', ?)", (f"{1:032x}",))
+        conn.execute("INSERT INTO trace_attributes VALUES ('of.no.stored.trace', 'x', ?)", (f"{9:032x}",))
     with reopened(store.path) as again:
-        assert indexed(store.path) == before | {row("only.in.the.older", "index", 9)}
+        # A row of a trace the store does not hold has no trace number: it named nothing to read, and goes.
+        assert indexed(store.path) == before | {row("only.in.the.older", "index", 1)}
         assert "trace_attributes" not in tables(store.path)
         # Keys numbered by the carry-over are the writer's too: a new span with one of them is indexed.
         again.write(Decoded(spans=[span(10, 0, attributes={"only.in.the.older": "again"})]))
@@ -154,7 +146,8 @@ def test_the_older_index_of_key_value_and_hex_trace_id_is_carried_over_at_startu
 
 
 def as_the_previous_version_left_it(path: Path) -> None:
-    """The index of value texts (attribute_traces) in place of the hashes, with a row the spans do not give."""
+    """The index of value texts (attribute_traces) in place of the hashes, with a row the spans do not give
+    and one of a trace the store does not hold."""
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE attribute_hashes")
         conn.execute(
@@ -163,7 +156,7 @@ def as_the_previous_version_left_it(path: Path) -> None:
         )
         conn.execute("INSERT INTO attribute_keys (key) VALUES ('only.in.the.older')")
         key_ids = dict(conn.execute("SELECT key, key_id FROM attribute_keys"))
-        texts = [*TEXT_ROWS, ("only.in.the.older", "index", f"{9:032x}")]
+        texts = [*TEXT_ROWS, ("only.in.the.older", "index", f"{1:032x}"), ("only.in.the.older", "x", f"{9:032x}")]
         conn.executemany(
             "INSERT INTO attribute_traces VALUES (?, ?, ?)", [(key_ids[k], v, bytes.fromhex(t)) for k, v, t in texts]
         )
@@ -174,12 +167,13 @@ def test_the_index_of_value_texts_is_rebuilt_as_hashes_once(store, tmp_path):
     store.close()
     as_the_previous_version_left_it(store.path)
     Store(store.path).close()
-    assert indexed(store.path) == before | {row("only.in.the.older", "index", 9)}
+    assert indexed(store.path) == before | {row("only.in.the.older", "index", 1)}
     assert "attribute_traces" not in tables(store.path)
     with sqlite3.connect(store.path) as conn:  # rows gone since: a second start must not rebuild the index
         conn.execute(
-            "DELETE FROM attribute_hashes WHERE trace IN (?, ?)",
-            (bytes.fromhex(f"{3:032x}"), bytes.fromhex(f"{9:032x}")),
+            "DELETE FROM attribute_hashes WHERE trace_no = (SELECT trace_no FROM traces WHERE trace_id = ?)"
+            " OR key_id = (SELECT key_id FROM attribute_keys WHERE key = 'only.in.the.older')",
+            (f"{3:032x}",),
         )
     with reopened(store.path) as again:
         assert indexed(store.path) == {r for r in before if r[2] != f"{3:032x}"}
@@ -197,7 +191,7 @@ def test_a_rebuild_that_fails_leaves_the_older_index_to_rebuild_next_start(store
             Store(store.path)
     assert "attribute_traces" in tables(store.path) and indexed(store.path) == set()
     Store(store.path).close()
-    assert indexed(store.path) == before | {row("only.in.the.older", "index", 9)}
+    assert indexed(store.path) == before | {row("only.in.the.older", "index", 1)}
     assert "attribute_traces" not in tables(store.path)
 
 

@@ -118,7 +118,8 @@ def test_the_attribute_index_is_rebuilt_and_deleted_from_either_form(store):
         with sqlite3.connect(store.path) as conn:
             return set(
                 conn.execute(
-                    "SELECT k.key, a.value_hash, lower(hex(a.trace)) FROM attribute_hashes a JOIN attribute_keys k USING (key_id)"
+                    "SELECT k.key, a.value_hash, t.trace_id FROM attribute_hashes a JOIN attribute_keys k USING (key_id)"
+                    " LEFT JOIN traces t USING (trace_no)"
                 )
             )
 

@@ -2,10 +2,12 @@
 reads a few traces instead of every span of a service.
 
 In SQLite it is the attribute_hashes table: each key numbered once in attribute_keys, each value as a
-64-bit hash of its text (``value_hash``), the trace id as its 16 bytes. Most indexed values are unique per
-span or trace (response ids, conversation ids), and a hash keeps their rows short (with random
-29-character response ids the table took 63 B a span instead of 103). Two values of a key that collide
-only make a search read one more trace, whose spans it then checks. PostgreSQL keeps its
+64-bit hash of its text (``value_hash``), the trace as its number in traces (``trace_no``). Most indexed
+values are unique per span or trace (response ids, conversation ids), so rows are many and kept short:
+8 bytes of hash and a trace number of 1-4 bytes instead of the value's text and the 16-byte trace id.
+Two values of a key that collide only make a search read one more trace, whose spans it then checks.
+Retention deletes a trace's rows with it; a trace number is never given again (AUTOINCREMENT), so a row
+left behind could only name no trace, which the lookup's join drops. PostgreSQL keeps its
 trace_attributes table of (key, value, trace id) as ``rows`` gives them.
 
 It holds the short strings (at most 128 characters) found in the attributes of spans, their
@@ -21,7 +23,7 @@ exact condition on the spans it reads, so the table only decides which spans are
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from hashlib import blake2b
 
 from ..model import SpanRecord
@@ -35,8 +37,8 @@ UNINDEXED_KEYS = frozenset(
 )
 MAX_CHARS = 128
 
-_INSERT = "INSERT OR IGNORE INTO attribute_hashes (key_id, value_hash, trace) VALUES"
-_DELETE = "DELETE FROM attribute_hashes WHERE key_id = ? AND value_hash = ? AND trace = ?"
+_INSERT = "INSERT OR IGNORE INTO attribute_hashes (key_id, value_hash, trace_no) VALUES"
+_DELETE = "DELETE FROM attribute_hashes WHERE key_id = ? AND value_hash = ? AND trace_no = ?"
 _KEY_ID = "SELECT key_id FROM attribute_keys WHERE key = ?"
 
 
@@ -83,24 +85,26 @@ def _value(j: str) -> str:
 
 
 def _indexed_values(spans_where: str) -> str:
-    """SELECT key, value, trace_id: the rows ``rows`` makes, for the stored spans ``s`` matching ``spans_where``."""
+    """SELECT key, value, trace_no: the rows ``rows`` makes, numbered, for the stored spans ``s`` matching
+    ``spans_where`` (a span whose trace has no summary row has no number, and no rows)."""
+    spans = "spans s CROSS JOIN traces t ON t.trace_id = s.trace_id"  # the spans first, by their own index
     return f"""
-SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.attributes")}) j
+SELECT j.key, {_value("j")}, t.trace_no FROM {spans}, json_each({span_documents.sql("s.attributes")}) j
 WHERE {spans_where} AND {_eligible("j")}
 UNION ALL
-SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.scope_attributes")}) j
+SELECT j.key, {_value("j")}, t.trace_no FROM {spans}, json_each({span_documents.sql("s.scope_attributes")}) j
 WHERE {spans_where} AND {span_documents.not_empty("s.scope_attributes")} AND {_eligible("j")}
 UNION ALL
-SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.events")}) e, json_each(e.value, '$.attributes') j
+SELECT j.key, {_value("j")}, t.trace_no FROM {spans}, json_each({span_documents.sql("s.events")}) e, json_each(e.value, '$.attributes') j
 WHERE {spans_where} AND {span_documents.not_empty("s.events")} AND {_eligible("j")}
 UNION ALL
-SELECT j.key, {_value("j")}, s.trace_id FROM spans s, json_each({span_documents.sql("s.links")}) l, json_each(l.value, '$.attributes') j
+SELECT j.key, {_value("j")}, t.trace_no FROM {spans}, json_each({span_documents.sql("s.links")}) l, json_each(l.value, '$.attributes') j
 WHERE {spans_where} AND {span_documents.not_empty("s.links")} AND {_eligible("j")}
 """
 
 
 # The rows of the traces named in ?1 (a JSON array of trace ids), found before their spans are deleted
-# and then deleted one by one by key (a DELETE ... WHERE trace IN (...) would scan the table).
+# and then deleted one by one by key (a DELETE ... WHERE trace_no IN (...) would scan the table).
 _OF_TRACES = _indexed_values("s.trace IN (SELECT telemetron_id(value) FROM json_each(?1))").replace(
     "UNION ALL", "UNION"
 )
@@ -112,19 +116,26 @@ class SqliteIndex:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._keys = Numbers(conn, "attribute_keys", "key_id", ("key",))
 
-    def insert(self, conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> dict[Value, int]:
-        """Insert (key, value, trace id) rows in the open transaction; the keys it numbered, for ``committed``."""
+    def insert_spans(
+        self, conn: sqlite3.Connection, spans: Iterable[SpanRecord], trace_nos: Mapping[str, int]
+    ) -> dict[Value, int]:
+        """Index newly stored spans in the open transaction, their traces numbered by ``trace_nos`` (trace id:
+        trace_no); the keys it numbered, for ``committed``."""
+        return self.insert(conn, [(key, value, trace_nos[trace_id]) for key, value, trace_id in rows(spans)])
+
+    def insert(self, conn: sqlite3.Connection, rows: Iterable[tuple[str, str, int]]) -> dict[Value, int]:
+        """Insert (key, value, trace_no) rows in the open transaction; the keys it numbered, for ``committed``."""
         keys = self._keys
         known = keys.known
         hashes: dict[str, int] = {}  # a batch repeats its models, agents and operations in every trace
         new: dict[Value, int] = {}
         stored = []
-        for key, value, trace_id in rows:
+        for key, value, trace_no in rows:
             key_id = known.get(key) or keys.number(conn, key, new)
             hashed = hashes.get(value)
             if hashed is None:
                 hashed = hashes[value] = value_hash(value)
-            stored.append((key_id, hashed, bytes.fromhex(trace_id)))
+            stored.append((key_id, hashed, trace_no))
         insert_many(conn, _INSERT, stored)
         return new
 
@@ -137,21 +148,25 @@ def delete_traces(conn: sqlite3.Connection, trace_ids_json: str) -> None:
     """Delete the index rows of the traces in ``trace_ids_json`` (a JSON array), before their spans go."""
     key_ids: dict[str, int | None] = {}
     doomed = []
-    for key, value, trace_id in conn.execute(_OF_TRACES, (trace_ids_json,)).fetchall():
+    for key, value, trace_no in conn.execute(_OF_TRACES, (trace_ids_json,)).fetchall():
         if key not in key_ids:
             found = conn.execute(_KEY_ID, (key,)).fetchone()
             key_ids[key] = found[0] if found else None
         key_id = key_ids[key]
         if key_id is not None:
-            doomed.append((key_id, value_hash(value), bytes.fromhex(trace_id)))
+            doomed.append((key_id, value_hash(value), trace_no))
     conn.executemany(_DELETE, doomed)
 
 
-# The (key, value, trace id) rows of the older forms of the index, by table name: trace_attributes of
-# text only, then attribute_traces of numbered keys, texts and 16-byte trace ids.
+# The (key, value, trace_no) rows of the older forms of the index, by table name: trace_attributes of
+# text only, then attribute_traces of numbered keys, texts and 16-byte trace ids. A row of a trace the
+# store does not hold (no summary row, no number) names nothing a search could read, and is left out.
 OLDER_TABLES = {
-    "trace_attributes": "SELECT key, value, trace_id FROM trace_attributes",
-    "attribute_traces": "SELECT k.key, a.value, lower(hex(a.trace)) FROM attribute_traces a JOIN attribute_keys k USING (key_id)",
+    "trace_attributes": "SELECT a.key, a.value, t.trace_no FROM trace_attributes a JOIN traces t USING (trace_id)",
+    "attribute_traces": (
+        "SELECT k.key, a.value, t.trace_no FROM attribute_traces a JOIN attribute_keys k USING (key_id)"
+        " JOIN traces t ON t.trace_id = lower(hex(a.trace))"
+    ),
 }
 
 
@@ -178,8 +193,8 @@ def trace_ids(conn: sqlite3.Connection, key: str, value: str, limit: int) -> lis
     found = [
         r[0]
         for r in conn.execute(
-            "SELECT lower(hex(trace)) FROM attribute_hashes"
-            " WHERE key_id = (SELECT key_id FROM attribute_keys WHERE key = ?) AND value_hash = ? LIMIT ?",
+            "SELECT t.trace_id FROM attribute_hashes a JOIN traces t USING (trace_no)"
+            " WHERE a.key_id = (SELECT key_id FROM attribute_keys WHERE key = ?) AND a.value_hash = ? LIMIT ?",
             (key, value_hash(value), limit + 1),
         )
     ]

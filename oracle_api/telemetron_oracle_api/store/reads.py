@@ -14,6 +14,7 @@ import orjson
 
 from . import span_documents, span_sources
 from .interface import SPAN_COLUMNS, SPAN_DOCUMENTS
+from .trace_summaries import COLUMNS as SUMMARY_COLUMNS
 
 _loads = json.loads
 
@@ -140,7 +141,7 @@ def active_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
 
 
 def trace_summary(conn: sqlite3.Connection, trace_id: str) -> dict | None:
-    row = conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id.lower(),)).fetchone()
+    row = conn.execute(f"SELECT {SUMMARY_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id.lower(),)).fetchone()
     return dict(row) if row else None
 
 
@@ -164,7 +165,8 @@ def trace_summaries(conn: sqlite3.Connection, trace_ids: list[str]) -> list[dict
     rows = {
         r["trace_id"]: r
         for r in conn.execute(
-            "SELECT * FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))", (json.dumps(trace_ids),)
+            f"SELECT {SUMMARY_COLUMNS} FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(trace_ids),),
         )
     }
     return [dict(rows[t]) for t in trace_ids if t in rows]

@@ -257,7 +257,8 @@ class Retention:
     # --- deleting -------------------------------------------------------------------------------
 
     def _delete_traces(self, conn: sqlite3.Connection, trace_ids: list[str], why: str) -> None:
-        """Delete whole traces: attribute-index rows first (they are found from the spans), spans, summary, open spans."""
+        """Delete whole traces: attribute-index rows first (found from the spans, by the summaries' trace numbers),
+        spans, summary, open spans."""
         if not trace_ids:
             return
         ids = json.dumps(trace_ids)

@@ -153,8 +153,11 @@ CREATE TABLE IF NOT EXISTS operations (
 -- values and why numbers are left out). Other searches scan spans (store/search.py). Each key is
 -- stored once, in attribute_keys, and a row holds its number, a 64-bit hash of the value (a search
 -- checks the spans of the traces it names, so a collision costs a read, never a wrong answer) and the
--- trace id as its 16 bytes. Older stores' attribute_traces, with the value's text, is rebuilt into it
--- once at startup (store/sqlite.py).
+-- trace's number (traces.trace_no, an integer of 1-4 bytes instead of the 16 of its id). Find a value's
+-- traces with
+--   SELECT t.trace_id FROM attribute_hashes a JOIN traces t USING (trace_no) WHERE a.key_id = ? AND a.value_hash = ?
+-- Older stores' index (attribute_traces with the value's text, or attribute_hashes with the 16-byte
+-- trace id) is rebuilt into it once at startup (store/sqlite.py, store/trace_numbers.py).
 CREATE TABLE IF NOT EXISTS attribute_keys (
     key_id INTEGER PRIMARY KEY,
     key    TEXT NOT NULL UNIQUE
@@ -162,13 +165,18 @@ CREATE TABLE IF NOT EXISTS attribute_keys (
 CREATE TABLE IF NOT EXISTS attribute_hashes (
     key_id     INTEGER NOT NULL,
     value_hash INTEGER NOT NULL,           -- attribute_index.value_hash(value): BLAKE2b, 8 bytes, signed
-    trace      BLOB NOT NULL,              -- the trace id, 16 bytes
-    PRIMARY KEY (key_id, value_hash, trace)
+    trace_no   INTEGER NOT NULL,           -- traces(trace_no)
+    PRIMARY KEY (key_id, value_hash, trace_no)
 ) WITHOUT ROWID;
 
 -- One row per trace, updated from the new spans of each batch (store/trace_summaries.py).
+-- trace_no numbers the trace for the attribute index. AUTOINCREMENT: a number is never given again, even
+-- after its trace is deleted (retention), so an index row left behind can only name no trace, never a
+-- newer one; an upsert that updates a row uses up a number too, so the numbers have gaps.
+-- Older stores' traces, keyed by trace_id alone, get the column once at startup (store/trace_numbers.py).
 CREATE TABLE IF NOT EXISTS traces (
-    trace_id     TEXT PRIMARY KEY,
+    trace_no     INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id     TEXT NOT NULL UNIQUE,
     start_ns     INTEGER NOT NULL,
     end_ns       INTEGER NOT NULL,
     span_count   INTEGER NOT NULL,

@@ -3,7 +3,7 @@
 Searches walk an index newest first and stop as soon as they have a page, so their cost follows
 the page size rather than the size of the store (see bench/bench_queries.py). A search by a rare
 attribute value, which such a walk would carry through the whole store, reads the few traces the
-trace_attributes table names instead (store/attribute_index.py).
+attribute index (attribute_hashes) names instead (store/attribute_index.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from ..formats import SPAN_KINDS, compact_json, go_json, go_json_text
-from . import attribute_index, span_documents, span_sources
+from . import attribute_index, span_documents, span_sources, trace_summaries
 
 # --- attribute matching ---------------------------------------------------------------------------
 
@@ -188,6 +188,10 @@ def _overlapping(where: _Where, start_ns: int | None, end_ns: int | None) -> Non
         where.add("t.start_ns <= ?", end_ns)
 
 
+# A trace summary row's columns as the APIs return them (not its trace_no).
+_SUMMARY_COLUMNS = ", ".join(f"t.{column}" for column in trace_summaries.COLUMNS.split(", "))
+
+
 def _newest_traces(conn: sqlite3.Connection, where: _Where, candidates: list[str] | None, limit: int) -> list:
     """The newest trace summary rows that meet ``where``, among the candidate traces when the attribute
     index named them (a rare value: its few traces are read, then sorted), else walking ``traces_start_id``."""
@@ -195,7 +199,7 @@ def _newest_traces(conn: sqlite3.Connection, where: _Where, candidates: list[str
         source, params = "traces t", []
     else:
         source, params = "json_each(?) c CROSS JOIN traces t ON t.trace_id = c.value", [json.dumps(candidates)]
-    sql = f"SELECT t.* FROM {source}{where.sql()} ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
+    sql = f"SELECT {_SUMMARY_COLUMNS} FROM {source}{where.sql()} ORDER BY t.start_ns DESC, t.trace_id DESC LIMIT ?"
     return conn.execute(sql, [*params, *where.params, limit]).fetchall()
 
 

@@ -22,7 +22,7 @@ from telemetron_instrumentation import semconv
 from ..hub import Committed, Hub
 from ..model import LogRecord, MetricPoint, Resource, SpanRecord
 from ..receiver.rejections import RejectionLog
-from . import attribute_index, dictionaries, log_bodies, span_layout, span_sources, trace_summaries
+from . import attribute_index, dictionaries, log_bodies, span_layout, span_sources, trace_numbers, trace_summaries
 from .batch_writer import BatchWriter
 from .many_rows import insert_many
 from .numbers import KEPT, Value
@@ -228,6 +228,8 @@ class Store(SqliteOracle, BatchWriter):
         _add_missing_columns(self._writer)
         if span_layout.is_older(self._writer):
             span_layout.rebuild_older(self._writer, _statement(schema, "CREATE VIEW IF NOT EXISTS spans"))
+        if trace_numbers.missing(self._writer):
+            trace_numbers.add(self._writer, schema)
         older_index = next((t for t in attribute_index.OLDER_TABLES if t in tables), None)
         if older_index or (tables & {"spans", "span_rows"} and "attribute_hashes" not in tables):
             self._backfill_attribute_index(older_index)
@@ -312,9 +314,10 @@ class Store(SqliteOracle, BatchWriter):
                     )
                 ]
                 inserted = insert_many(conn, span_layout.INSERT, rows)
-                new_keys = self._attribute_index.insert(conn, attribute_index.rows(c.spans))
                 insert_many(conn, _INSERT_OPERATIONS, operation_rows(c.spans), _NEWER_OPERATION)
-                trace_summaries.fold(conn, trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before))
+                new = trace_summaries.newly_stored(conn, c.spans, inserted, rowid_before)
+                # A span stored before was indexed then: only the new ones, by their traces' numbers.
+                new_keys = self._attribute_index.insert_spans(conn, new, trace_summaries.fold(conn, new))
                 ended = [key for key in ((s.trace_id, s.span_id) for s in c.spans) if key in self._active]
                 if ended:
                     conn.executemany("DELETE FROM active_spans WHERE trace_id = ? AND span_id = ?", ended)

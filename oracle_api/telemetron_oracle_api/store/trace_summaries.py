@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 
 from ..formats import compact_json
 from ..model import SpanRecord
+from .many_rows import insert_many_returning
 
-_UPSERT = """
-INSERT INTO traces (trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, services)
-VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)
+# The summary's columns, without trace_no (the attribute index's number for the trace, schema.sql).
+COLUMNS = "trace_id, start_ns, end_ns, span_count, error_count, root_name, root_service, services"
+
+_INSERT = f"INSERT INTO traces ({COLUMNS}) VALUES"
+# The traces' numbers come back with the upsert: one statement per 500 traces, no SELECT after it.
+_ON_CONFLICT = """
 ON CONFLICT (trace_id) DO UPDATE SET
     start_ns = min(start_ns, excluded.start_ns),
     end_ns = max(end_ns, excluded.end_ns),
@@ -28,6 +32,7 @@ ON CONFLICT (trace_id) DO UPDATE SET
             ORDER BY value
         )
     )
+RETURNING trace_id, trace_no
 """
 
 # The earliest span without a parent names the trace (ties: the lower span id).
@@ -109,14 +114,13 @@ def folds(spans: Iterable[SpanRecord]) -> dict[str, Fold]:
     return out
 
 
-def fold(conn: sqlite3.Connection, spans: Iterable[SpanRecord]) -> None:
-    """Add newly stored spans to their traces' summary rows."""
+def fold(conn: sqlite3.Connection, spans: Iterable[SpanRecord]) -> dict[str, int]:
+    """Add newly stored spans to their traces' summary rows; the numbers (trace_no) of those traces, by id."""
     by_trace = folds(spans)
-    conn.executemany(
-        _UPSERT,
-        [
-            (trace_id, f.start_ns, f.end_ns, f.spans, f.errors, compact_json(sorted(f.services)))
-            for trace_id, f in by_trace.items()
-        ],
-    )
+    rows = [
+        (trace_id, f.start_ns, f.end_ns, f.spans, f.errors, None, None, compact_json(sorted(f.services)))
+        for trace_id, f in by_trace.items()
+    ]
+    numbers = {r[0]: r[1] for r in insert_many_returning(conn, _INSERT, rows, _ON_CONFLICT)}
     conn.executemany(_SET_ROOT, [(trace_id,) for trace_id, f in by_trace.items() if f.has_root])
+    return numbers
