@@ -132,7 +132,7 @@ def stored_spans(db_path: Path) -> int:
     """Span rows in oracle_api's SQLite file (a span delivered twice is one row)."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
-        return int(conn.execute("SELECT count(*) FROM spans").fetchone()[0])
+        return int(conn.execute("SELECT count(*) FROM span_rows").fetchone()[0])
     finally:
         conn.close()
 

@@ -75,7 +75,7 @@ def one_run(requests: list[bytes], per_request: int, max_bytes: int, workdir: Pa
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             free = conn.execute("PRAGMA freelist_count").fetchone()[0]
             size = conn.execute("PRAGMA page_size").fetchone()[0]
-            spans = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+            spans = conn.execute("SELECT count(*) FROM span_rows").fetchone()[0]
     finally:
         oracle.stop()
     return {

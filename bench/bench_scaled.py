@@ -67,7 +67,7 @@ def stored_count(store_url: str, db_path: Path) -> int:
         return 0
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
-        return conn.execute("SELECT count(*) FROM spans").fetchall()[0][0]
+        return conn.execute("SELECT count(*) FROM span_rows").fetchall()[0][0]
     except sqlite3.OperationalError:
         return 0
     finally:
