@@ -21,14 +21,15 @@ from bench_ingest import build_requests  # noqa: E402 (bench/ on the path)
 from bench_vs_jaeger import run_oracle_api  # noqa: E402
 
 PER_REQUEST = 512
-ATTRIBUTES = 20
+SPANS_PER_TRACE = 20
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=100_000)
+    parser.add_argument("--random-trace-ids", action="store_true", help="as SDKs make them (default: counting up)")
     args = parser.parse_args()
-    requests, _ = build_requests(args.spans, PER_REQUEST, ATTRIBUTES)
+    requests, _ = build_requests(args.spans, PER_REQUEST, SPANS_PER_TRACE, random_trace_ids=args.random_trace_ids)
     spans = len(requests) * PER_REQUEST
     with tempfile.TemporaryDirectory() as tmp:
         elapsed, rss, disk = run_oracle_api(requests, Path(tmp))

@@ -86,7 +86,11 @@ def genai_span(trace_id: bytes, span_id: int, parent: int, start_ns: int, rng: r
     return span
 
 
-def build_requests(total: int, per_request: int, spans_per_trace: int) -> tuple[list[bytes], str]:
+def build_requests(
+    total: int, per_request: int, spans_per_trace: int, *, random_trace_ids: bool = False
+) -> tuple[list[bytes], str]:
+    """OTLP requests of ``total`` GenAI spans; the last trace id. Trace ids count up unless ``random_trace_ids``
+    (as SDKs make them), which a store's index by trace id writes at random places."""
     rng = random.Random(42)
     requests, now, span_no = [], time.time_ns(), 0
     last_trace = ""
@@ -98,7 +102,11 @@ def build_requests(total: int, per_request: int, spans_per_trace: int) -> tuple[
         ss.scope.name = "telemetron_instrumentation"
         for _ in range(per_request):
             trace_no = span_no // spans_per_trace
-            trace_id = (trace_no + 1).to_bytes(16, "big")
+            trace_id = (
+                (trace_no + 1).to_bytes(16, "big")
+                if not random_trace_ids
+                else random.Random(f"trace-{trace_no}").randbytes(16)
+            )
             parent = (trace_no * spans_per_trace + 1) if span_no % spans_per_trace else 0
             ss.spans.append(genai_span(trace_id, span_no + 1, parent, now + span_no * 1000, rng))
             last_trace = trace_id.hex()

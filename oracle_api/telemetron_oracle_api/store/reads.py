@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
 
-from . import span_documents, span_sources
+from . import span_documents
 from .interface import SPAN_COLUMNS, SPAN_DOCUMENTS
 from .trace_summaries import COLUMNS as SUMMARY_COLUMNS
 
@@ -84,8 +84,8 @@ def trace_spans(conn: sqlite3.Connection, trace_id: str) -> list[dict]:
     """Every column of a trace's spans by name, JSON columns parsed, in start order (then span id)."""
     rows = read_rows(
         conn,
-        span_sources.columns(SPAN_FIELDS),
-        f"FROM spans s {span_sources.JOIN} WHERE s.trace = telemetron_id(?)",
+        ", ".join(SPAN_FIELDS),
+        "FROM spans s WHERE s.trace = telemetron_id(?)",
         (trace_id,),
         documents=_SPAN_DOCUMENTS,
     )
@@ -116,8 +116,7 @@ _JAEGER_FIELDS = (
     "NULLIF(trace_state, '')",
     "flags",
 )
-JAEGER_COLUMNS = ", ".join(_JAEGER_FIELDS)  # PostgreSQL's (postgres_reads.py); SQLite reads the sources too
-_JAEGER_SELECT = span_sources.columns(_JAEGER_FIELDS)
+JAEGER_COLUMNS = ", ".join(_JAEGER_FIELDS)
 JAEGER_DOCUMENTS = (
     "attributes",
     *(span_documents.none_if_empty(c) for c in ("events", "links", "dropped_counts", "scope_attributes")),
@@ -126,8 +125,8 @@ JAEGER_DOCUMENTS = (
 
 def jaeger_span_rows(conn: sqlite3.Connection, trace_ids: list[str]) -> list[list]:
     """The traces' spans as the lists api/jaeger_model.py renders, sorted by trace, start and span id."""
-    where = f"FROM spans s {span_sources.JOIN} WHERE s.trace IN (SELECT telemetron_id(value) FROM json_each(?))"
-    rows = read_rows(conn, _JAEGER_SELECT, where, (json.dumps(trace_ids),), documents=JAEGER_DOCUMENTS)
+    where = "FROM spans s WHERE s.trace IN (SELECT telemetron_id(value) FROM json_each(?))"
+    rows = read_rows(conn, JAEGER_COLUMNS, where, (json.dumps(trace_ids),), documents=JAEGER_DOCUMENTS)
     rows.sort()  # sorted here: SQLite's sorter would copy every row
     return rows
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from ..formats import SPAN_KINDS, compact_json, go_json, go_json_text
-from . import attribute_index, span_documents, span_sources, trace_summaries
+from . import attribute_index, span_documents, trace_summaries
 
 # --- attribute matching ---------------------------------------------------------------------------
 
@@ -125,7 +125,7 @@ def _go_json_text_of(value: str) -> str:
 _SPAN_ATTRIBUTES = span_documents.sql("s.attributes")
 _SCOPE_ATTRIBUTES = span_documents.sql("s.scope_attributes")
 _HAS_SCOPE_ATTRIBUTES = span_documents.not_empty("s.scope_attributes")
-_RESOURCE_KEY = span_sources.sql("resource_key")
+_RESOURCE_KEY = "s.resource_key"
 _EVENTS = span_documents.sql("s.events")
 _LINKS = span_documents.sql("s.links")
 
@@ -342,11 +342,6 @@ def _span_column(column: str) -> str:
     return f"s.{column}"
 
 
-def _sqlite_span_column(column: str) -> str:
-    """A span's column in SQLite, where a row may hold its resource key and scope in span_sources."""
-    return span_sources.sql(column) if column in span_sources.COLUMNS else f"s.{column}"
-
-
 def _fixed_tag_condition(
     key: str, value: str, column_sql: Callable[[str], str] = _span_column
 ) -> tuple[str, list] | None:
@@ -416,7 +411,7 @@ def _span_conditions(conn: sqlite3.Connection, q: SpanSearch) -> _Where:
     if q.duration_max_ns:
         where.add("s.duration_ns <= ?", q.duration_max_ns)
     for key, value in q.tags.items():
-        fixed = _fixed_tag_condition(key, value, _sqlite_span_column)
+        fixed = _fixed_tag_condition(key, value, _span_column)
         attribute, attribute_params = _attribute_condition(conn, key, value)
         if fixed is None:
             where.add(attribute, *attribute_params)

@@ -14,8 +14,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from . import span_documents, span_sources
-from .interface import ORACLE_SPAN_COLUMNS
+from . import span_documents
 from .sqlite_reads import SqliteReads
 
 _BATCH = 5000
@@ -33,11 +32,60 @@ CREATE INDEX IF NOT EXISTS oracle_snapshots_taken ON oracle_snapshots (taken_ns)
 
 _SNAPSHOT_COLUMNS = "id, taken_ns, reason, state, issues"
 
-# Attributes and links as stored, compressed or not (span_documents.py): the Oracle's rebuild
-# decides in Python which spans it parses them for, since SQL cannot look inside a compressed one.
-_ORACLE_SELECT = span_sources.columns(
-    span_documents.none_if_empty(column) if column == "links" else column for column in ORACLE_SPAN_COLUMNS
+# The rebuild reads up to oracle_rebuild_max_spans rows: straight from span_rows, the ids' hex and the shapes'
+# and sources' strings added in Python (the spans view computes the hex and joins both tables for every row,
+# which took a third longer). Attributes and links come as stored (span_documents.py): the rebuild decides
+# in Python which spans it parses them for, since SQL cannot look inside a compressed one.
+_ORACLE_ROWS = (
+    "SELECT trace, span, parent, shape_id, source_id, start_ns, duration_ns, status_code, status_message,"
+    f" input_tokens, output_tokens, conversation_id, error_type, trace_state, flags, attributes,"
+    f" {span_documents.none_if_empty('links')} FROM span_rows WHERE rowid > ? AND received_ns >= ? ORDER BY rowid"
 )
+_SHAPE = "SELECT name, kind, operation, agent_name, provider, request_model, response_model FROM span_shapes WHERE shape_id = ?"
+_SOURCE = "SELECT resource_key, scope_name, scope_version FROM span_sources WHERE source_id = ?"
+
+
+class _Numbered(dict):
+    """The strings behind shape or source numbers, read from their table on first use."""
+
+    def __init__(self, conn: sqlite3.Connection, sql: str) -> None:
+        super().__init__()
+        self._conn, self._sql = conn, sql
+
+    def __missing__(self, number: int) -> tuple:
+        found = self[number] = tuple(self._conn.execute(self._sql, (number,)).fetchone())
+        return found
+
+
+def _oracle_row(r: tuple, shapes: _Numbered, sources: _Numbered) -> tuple:
+    """A span_rows row in ORACLE_SPAN_COLUMNS order."""
+    name, kind, operation, agent, provider, request_model, response_model = shapes[r[3]]
+    parent = r[2]
+    return (
+        r[0].hex(),
+        r[1].hex(),
+        parent.hex() if parent is not None else None,
+        name,
+        kind,
+        r[5],
+        r[5] + r[6],
+        r[7],
+        r[8],
+        operation,
+        agent,
+        provider,
+        request_model,
+        response_model,
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        *sources[r[4]],
+        r[13],
+        r[14],
+        r[15],
+        r[16],
+    )
 
 
 class SqliteOracle(SqliteReads):
@@ -57,15 +105,13 @@ class SqliteOracle(SqliteReads):
         return [dict(r) for r in self._conn().execute("SELECT * FROM active_spans ORDER BY start_ns")]
 
     def recent_span_rows(self, after_marker: int, since_received_ns: int) -> Iterator[list[tuple]]:
-        cursor = self._conn().cursor()
-        cursor.row_factory = None  # plain tuples: this reads up to oracle_rebuild_max_spans rows
-        cursor.execute(
-            f"SELECT {_ORACLE_SELECT} FROM spans s {span_sources.JOIN}"
-            " WHERE s.span_no > ? AND s.received_ns >= ? ORDER BY s.span_no",
-            (after_marker, since_received_ns),
-        )
+        conn = self._conn()
+        cursor = conn.cursor()
+        cursor.row_factory = None  # plain tuples
+        cursor.execute(_ORACLE_ROWS, (after_marker, since_received_ns))
+        shapes, sources = _Numbered(conn, _SHAPE), _Numbered(conn, _SOURCE)
         while rows := cursor.fetchmany(_BATCH):
-            yield rows
+            yield [_oracle_row(r, shapes, sources) for r in rows]
 
     def recent_metric_rows(self, names: Sequence[str], since_ns: int) -> Iterator[list[dict]]:
         cursor = self._conn().execute(
