@@ -87,6 +87,7 @@ class StoreDocuments:
         if latest is not None:
             self._encoder = span_documents.trained_encoder(latest[0], span_documents.add_dictionary(*latest))
             self._trained = True
+        # The latest documents, kept only while a training is ahead (``_collecting``).
         self._samples: deque[bytes | bytearray | memoryview] = deque(maxlen=SAMPLES)
         self._seen = 0  # documents since the last training (or since open)
         self._baseline: float | None = None  # the first window's ratio after training
@@ -120,10 +121,24 @@ class StoreDocuments:
 
     def committed(self) -> None:
         """The transaction of the last ``encode_many`` committed: a dictionary it trained is the store's."""
+        if self._previous is not None:
+            self._samples.clear()  # until the documents drift away from it
         self._previous = None
+
+    def _collecting(self) -> bool:
+        """Whether samples are wanted: before the first training, and once a window compresses worse."""
+        if not self._trained:
+            return True
+        return (
+            self._baseline is not None
+            and self._window.documents >= WINDOW
+            and self._window.value > self._baseline * WORSE
+        )
 
     def _sample(self, documents: list, texts: list[bytes | bytearray | memoryview]) -> None:
         self._seen += len(texts)
+        if not self._collecting():
+            return
         step = max(1, len(texts) // SAMPLES_PER_BATCH)
         full = [d for d in documents if d]
         for i in range(0, len(texts), step):
@@ -134,12 +149,7 @@ class StoreDocuments:
     def _due(self) -> bool:
         if not self._trained:
             return self._seen >= FIRST_TRAINING and len(self._samples) >= SAMPLES // 4
-        return (
-            self._baseline is not None
-            and self._window.documents >= WINDOW
-            and self._window.value > self._baseline * WORSE
-            and len(self._samples) >= SAMPLES // 4
-        )
+        return self._collecting() and len(self._samples) >= SAMPLES // 4
 
     def _measure(self, texts: list[bytes | bytearray | memoryview], stored: list[bytes]) -> None:
         if not self._trained:
