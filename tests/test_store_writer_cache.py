@@ -14,10 +14,10 @@ def writer_cache_kib(store) -> int:
     return -store._writer.execute("PRAGMA cache_size").fetchone()[0]
 
 
-def test_the_writer_cache_is_32_mib_by_default_and_follows_its_variable(tmp_path: Path, monkeypatch) -> None:
+def test_the_writer_cache_is_20_mib_by_default_and_follows_its_variable(tmp_path: Path, monkeypatch) -> None:
     store = open_store(settings_from_environment(db_path=tmp_path / "a.db"))
     try:
-        assert writer_cache_kib(store) == 32 * 1024
+        assert writer_cache_kib(store) == 20 * 1024
     finally:
         store.close()
     monkeypatch.setenv("TELEMETRON_SQLITE_WRITER_CACHE_MB", "8")

@@ -215,7 +215,7 @@ class Store(SqliteOracle, BatchWriter):
         queue_limit: int = 200_000,
         batch_limit: int = 20_000,
         retention: RetentionPolicy | None = None,
-        cache_mb: int = 32,
+        cache_mb: int = 20,
     ) -> None:
         super().__init__(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
