@@ -3,7 +3,8 @@
 A span's ids are stored as their bytes (16 and 8, instead of 32 and 16 hex characters, in the row and
 again in its (trace, span) key), its end as its duration, and what many spans repeat (service, span
 name, kind, the gen_ai.* operation, agent, provider and models) as the number of a span_shapes row, the
-resource and scope as a span_sources number (span_sources.py). The spans view (schema.sql) gives them
+service alone as a span_services number (for the (service_id, start_ns) index), the resource and scope as
+a span_sources number (span_sources.py). The spans view (schema.sql) gives them
 back as plain values. Reads look a span up by id through ``trace = telemetron_id(?)``: the view's hex
 ``trace_id`` is computed per row and cannot use the key.
 """
