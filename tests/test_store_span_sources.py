@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from records import as_older_layout, reopened, span_record
+from records import as_older_layout, reopened, span_record, sqlite_store_with
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
+from telemetron_oracle_api.store import span_layout
 from telemetron_oracle_api.store.search import SpanSearch
-from telemetron_oracle_api.store.sqlite import Store
+from telemetron_oracle_api.store.sqlite import Store, connect
 
 NOW = time.time_ns()
 AGENTS = Resource(key="r-agents", service_name="agents", attributes={"service.name": "agents", "team": "blue"})
@@ -128,3 +129,18 @@ def test_a_store_made_before_span_sources_gets_them_on_open(store):
         with sqlite3.connect(store.path) as conn:
             numbered = conn.execute("SELECT count(DISTINCT source_id) FROM span_rows").fetchone()[0]
         assert numbered == 3
+
+
+def test_an_older_store_moved_by_another_process_first_is_left_as_it_is(tmp_path):
+    path = tmp_path / "t.db"
+    with sqlite_store_with(path, spans(1)):
+        pass
+    as_older_layout(path)
+    first = connect(path)  # a second process that saw the older table before the first one moved it
+    with reopened(path):
+        pass
+    span_layout.rebuild_older(first, "CREATE VIEW spans AS SELECT 1")
+    first.close()
+    with reopened(path) as again:
+        read = again.trace_spans(f"{1:032x}")
+    assert [(s["resource_key"], s["scope_name"], s["scope_version"]) for s in read] == EXPECTED

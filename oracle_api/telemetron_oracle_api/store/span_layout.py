@@ -192,17 +192,19 @@ def is_older(conn: sqlite3.Connection) -> bool:
 
 def rebuild_older(conn: sqlite3.Connection, view: str) -> None:
     """Move an older store's spans table into span_rows and put the ``view`` (its CREATE VIEW) in its place,
-    in one transaction: a crash leaves the older table as it was, and the next start does it again."""
+    in one transaction: a crash leaves the older table as it was, and the next start does it again. A store
+    another process moved first is left as it is."""
     started = time.perf_counter()
-    count = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
-    log.info("moving %d spans into the current layout (once, in one transaction)", count)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in _OLDER:
-            conn.execute(statement)
-        conn.execute(view)
+        if is_older(conn):
+            count = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+            log.info("moving %d spans into the current layout (once, in one transaction)", count)
+            for statement in _OLDER:
+                conn.execute(statement)
+            conn.execute(view)
+            log.info("spans moved in %.1f s", time.perf_counter() - started)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    log.info("spans moved in %.1f s", time.perf_counter() - started)
