@@ -1,10 +1,12 @@
 """Small tables that number each distinct value once, so the big tables hold the number instead:
-attribute keys (attribute_index.py) and span sources (span_sources.py)."""
+attribute keys (attribute_index.py), span sources (span_sources.py), span shapes and services
+(span_layout.py)."""
 
 from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Iterable
 
 # One column's value, or a tuple of several columns' values (None for NULL where a column allows it).
 Value = str | tuple[str | int | None, ...]
@@ -51,6 +53,12 @@ class Numbers:
             conn.execute(self._insert, params)  # OR IGNORE: another writer may have numbered it first
             number = new[value] = conn.execute(self._select, params).fetchone()[0]
         return number
+
+    def ids(self, conn: sqlite3.Connection, values: Iterable[Value]) -> tuple[list[int], dict[Value, int]]:
+        """Each value's number, numbering new ones in the open transaction; and those, for ``committed``."""
+        known = self.known
+        new: dict[Value, int] = {}
+        return [known.get(v) or self.number(conn, v, new) for v in values], new
 
     def committed(self, new: dict[Value, int]) -> None:
         """The transaction that numbered ``new`` committed (a rolled-back one numbered nothing)."""

@@ -129,15 +129,14 @@ def is_known(dictionary_id: int) -> bool:
     return dictionary_id in _trained
 
 
-def load_dictionaries(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
-    """Add the dictionaries of the store ``conn`` is open on (none before its schema exists); their rows."""
+def load_dictionaries(conn: sqlite3.Connection) -> None:
+    """Add the dictionaries of the store ``conn`` is open on (none before its schema exists)."""
     try:
         rows = conn.execute(_DICTIONARIES).fetchall()
     except sqlite3.OperationalError:  # no such table: a new store, or one written before dictionaries
-        return []
+        return
     for dictionary_id, data in rows:
         add_dictionary(dictionary_id, data)
-    return [(r[0], r[1]) for r in rows]
 
 
 def _look_up(dictionary_id: int) -> zstandard.ZstdCompressionDict:

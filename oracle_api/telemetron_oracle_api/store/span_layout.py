@@ -93,33 +93,29 @@ def service_ids(
     numbers: Numbers, conn: sqlite3.Connection, spans: list[SpanRecord]
 ) -> tuple[list[int], dict[Value, int]]:
     """Each span's service number, numbering new ones in the open transaction; and those, for ``committed``."""
-    known = numbers.known
-    new: dict[Value, int] = {}
-    return [
-        known.get(s.resource.service_name) or numbers.number(conn, s.resource.service_name, new) for s in spans
-    ], new
+    return numbers.ids(conn, (s.resource.service_name for s in spans))
 
 
 def shape_ids(
     numbers: Numbers, conn: sqlite3.Connection, spans: list[SpanRecord]
 ) -> tuple[list[int], dict[Value, int]]:
     """Each span's shape number, numbering new shapes in the open transaction; and those, for ``committed``."""
-    known = numbers.known
-    new: dict[Value, int] = {}
-    out = []
-    for s in spans:
-        key = (
-            s.resource.service_name,
-            s.name,
-            s.kind,
-            s.operation,
-            s.agent_name,
-            s.provider,
-            s.request_model,
-            s.response_model,
-        )
-        out.append(known.get(key) or numbers.number(conn, key, new))
-    return out, new
+    return numbers.ids(
+        conn,
+        (
+            (
+                s.resource.service_name,
+                s.name,
+                s.kind,
+                s.operation,
+                s.agent_name,
+                s.provider,
+                s.request_model,
+                s.response_model,
+            )
+            for s in spans
+        ),
+    )
 
 
 def row(

@@ -23,10 +23,4 @@ def numbers(conn: sqlite3.Connection) -> Numbers:
 
 def ids(sources: Numbers, conn: sqlite3.Connection, spans: list[SpanRecord]) -> tuple[list[int], dict[Value, int]]:
     """Each span's source number, numbering new sources in the open transaction; and those, for ``committed``."""
-    known = sources.known
-    new: dict[Value, int] = {}
-    out = []
-    for s in spans:
-        key = (s.resource.key, s.scope_name, s.scope_version)
-        out.append(known.get(key) or sources.number(conn, key, new))
-    return out, new
+    return sources.ids(conn, ((s.resource.key, s.scope_name, s.scope_version) for s in spans))

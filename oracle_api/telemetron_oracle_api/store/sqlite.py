@@ -27,6 +27,7 @@ from .batch_writer import BatchWriter
 from .many_rows import insert_many
 from .numbers import KEPT, Value
 from .retention import Retention, RetentionPolicy
+from .schema_statements import statements as schema_statements
 from .sqlite_oracle import SqliteOracle
 from .sqlite_reads import connect
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
@@ -198,12 +199,6 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
                 raise
 
 
-def _statement(script: str, start: str) -> str:
-    """The statement of ``script`` that begins with ``start``."""
-    begin = script.index(start)
-    return script[begin : script.index(";", begin) + 1]
-
-
 class Store(SqliteOracle, BatchWriter):
     """Owns the database file: schema and the writer (``BatchWriter``); the reads come from ``SqliteOracle``."""
 
@@ -227,7 +222,7 @@ class Store(SqliteOracle, BatchWriter):
         self._writer.executescript(schema)
         _add_missing_columns(self._writer)
         if span_layout.is_older(self._writer):
-            span_layout.rebuild_older(self._writer, _statement(schema, "CREATE VIEW IF NOT EXISTS spans"))
+            span_layout.rebuild_older(self._writer, schema_statements(schema)["spans"])
         if trace_numbers.missing(self._writer):
             trace_numbers.add(self._writer, schema)
         older_index = next((t for t in attribute_index.OLDER_TABLES if t in tables), None)

@@ -5,15 +5,14 @@ alone, is rebuilt with schema.sql's trace_no column, and its attribute index (at
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import time
 
 from . import trace_summaries
+from .schema_statements import statements as schema_statements
 
 log = logging.getLogger(__name__)
 
-_NAMED = re.compile(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)")
 _FILL_TRACES = (
     f"INSERT INTO traces_numbered ({trace_summaries.COLUMNS})"
     f" SELECT {trace_summaries.COLUMNS} FROM traces ORDER BY rowid"
@@ -38,7 +37,7 @@ def add(conn: sqlite3.Connection, schema: str) -> None:
     try:
         if missing(conn):
             log.info("numbering the stored traces (once, for the attribute index)")
-            statements = _statements(schema)
+            statements = schema_statements(schema)
             _rebuild(conn, statements, "traces", _FILL_TRACES)
             if "trace" in _columns(conn, "attribute_hashes"):  # not "trace_no": 16-byte trace ids
                 _rebuild(conn, statements, "attribute_hashes", _FILL_INDEX)
@@ -60,21 +59,6 @@ def _rebuild(conn: sqlite3.Connection, statements: dict[str, str], table: str, f
     for sql in statements.values():
         if sql.startswith("CREATE INDEX") and f" ON {table} (" in sql:
             conn.execute(sql)
-
-
-def _statements(schema: str) -> dict[str, str]:
-    """schema.sql's CREATE TABLE and CREATE INDEX statements, by the name they create."""
-    out: dict[str, str] = {}
-    statement = ""
-    for line in schema.splitlines(keepends=True):
-        if not statement and (not line.strip() or line.lstrip().startswith("--")):
-            continue
-        statement += line
-        if sqlite3.complete_statement(statement):
-            if named := _NAMED.match(statement):
-                out[named[1]] = statement
-            statement = ""
-    return out
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
