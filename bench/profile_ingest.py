@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=512)
     parser.add_argument("--py-spy", required=True, help="path of a py-spy executable")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--gil", action="store_true", help="only samples of the thread holding the GIL")
+    parser.add_argument("--subprocesses", action="store_true", help="the store's writer process too")
     args = parser.parse_args()
     requests, _ = build_requests(args.spans, args.per_request, 20)
     with tempfile.TemporaryDirectory(prefix="telemetron-profile-") as tmp:
@@ -80,6 +82,8 @@ def main() -> None:
                     "--output",
                     str(out),
                     "--nonblocking",
+                    *(["--gil"] if args.gil else []),
+                    *(["--subprocesses"] if args.subprocesses else []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -271,9 +272,23 @@ def wait_stored(db_path: Path, sender: NumberedSender, timeout: float) -> Counte
 # --- memory -------------------------------------------------------------------------------------
 
 
-def rss_bytes(pid: int, field: str = "VmRSS") -> int:
-    """Resident set size of one process (0 when it is gone); ``field="RssAnon"`` leaves out mapped
-    files, such as the Collector's memory-mapped queue files."""
+def _descendants(pid: int) -> list[int]:
+    """The process's children, theirs, and so on (oracle_api's decoder and writer processes)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{task}/children") as children:
+                    todo.extend(int(c) for c in children.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if parent != pid:
+            found.append(parent)
+    return found
+
+
+def _own_rss_bytes(pid: int, field: str) -> int:
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
@@ -282,6 +297,13 @@ def rss_bytes(pid: int, field: str = "VmRSS") -> int:
     except (FileNotFoundError, ProcessLookupError):
         pass
     return 0
+
+
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident set size of a process and its descendants, added up (0 when it is gone); ``field="RssAnon"``
+    leaves out mapped files, such as the Collector's memory-mapped queue files. Pages the processes share
+    (the Python interpreter's) count once per process: an upper bound."""
+    return sum(_own_rss_bytes(p, field) for p in [pid, *_descendants(pid)])
 
 
 class Sampling:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store.sqlite import Store
+from telemetron_oracle_api.store.sqlite_writer import SqliteWriter
+from telemetron_oracle_api.store.writer_process import WriterProcess
 
 RESOURCE = Resource(key="r1", service_name="svc", attributes={"service.name": "svc"})
 
@@ -142,3 +144,15 @@ def indexed(path: Path) -> set[tuple]:
                 " LEFT JOIN traces t USING (trace_no)"
             )
         )
+
+
+def thread_writer(store: Store) -> SqliteWriter:
+    """The writer of a store that writes on its own thread (the default, ``writer_process=False``)."""
+    assert isinstance(store.writer, SqliteWriter)
+    return store.writer
+
+
+def process_writer(store: Store) -> WriterProcess:
+    """The writer of a store opened with ``writer_process=True``."""
+    assert isinstance(store.writer, WriterProcess)
+    return store.writer

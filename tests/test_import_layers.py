@@ -25,6 +25,8 @@ LAYERS = {
     "_gc": 0,
     "_gil": 0,
     "_malloc": 0,
+    "child": 0,
+    "record_packing": 0,
     "receiver": 1,
     "store": 1,
     "oracle": 2,

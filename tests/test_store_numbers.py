@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from records import span_record
+from records import span_record, thread_writer
 from telemetron_oracle_api.model import Decoded
 from telemetron_oracle_api.store import numbers, search
 from telemetron_oracle_api.store.numbers import Numbers
@@ -50,8 +50,8 @@ def test_a_store_flooded_with_distinct_keys_and_scopes_stays_bounded_and_finds_t
                 )
             ]
             store.write(Decoded(spans=spans))
-        assert len(store._attribute_index._keys.known) <= 50
-        assert len(store._sources.known) <= 50
+        assert len(thread_writer(store)._attribute_index._keys.known) <= 50
+        assert len(thread_writer(store)._sources.known) <= 50
         with store.reader() as conn:
             found = search.find_trace_ids(conn, search.SpanSearch(tags={"flood.1.0": "v-1-0"}))
             by_scope = search.find_trace_ids(conn, search.SpanSearch(tags={"otel.scope.name": "lib-2"}))

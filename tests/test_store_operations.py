@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from polling import wait_until
-from records import as_older_layout, reopened, span_record
+from records import as_older_layout, reopened, span_record, thread_writer
 from telemetron_oracle_api.model import Decoded, Resource, SpanRecord
 from telemetron_oracle_api.store.retention import RetentionPolicy
 from telemetron_oracle_api.store.sqlite import Store
@@ -91,8 +91,8 @@ def test_retention_drops_the_operations_whose_spans_are_all_gone(tmp_path: Path)
     store = Store(path, retention=RetentionPolicy(max_age_s=3600, interval_s=0.05))
     try:
         store.write(Decoded(spans=[span(2, 0, "kept operation", 1, AGENTS), span(2, 1, "new operation", 1, TOOLS)]))
-        wait_until(lambda: store.retention.stats.passes >= 1, what="a retention pass")
-        assert store.retention.stats.traces == 1
+        wait_until(lambda: thread_writer(store).retention.stats.passes >= 1, what="a retention pass")
+        assert thread_writer(store).retention.stats.traces == 1
         assert store.operations("agents") == [("kept operation", 1)]
         assert store.operations(None) == [("kept operation", 1), ("new operation", 1)]
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from polling import wait_until
-from records import span_record
+from records import span_record, thread_writer
 from telemetron_oracle_api.model import Decoded, LogRecord, MetricPoint, Resource, SpanRecord
 from telemetron_oracle_api.settings import settings_from_environment
 from telemetron_oracle_api.store import retention
@@ -89,7 +89,7 @@ def test_age_deletes_old_traces_metrics_and_logs_and_keeps_a_trace_still_receivi
     store = Store(path, retention=RetentionPolicy(max_age_s=3600, interval_s=0.05))
     try:
         store.write(Decoded(spans=[span(3, 0)], metric_points=[metric(2.0)], logs=[log_record("new")]))
-        wait_until(lambda: store.retention.stats.passes >= 1, what="a retention pass")
+        wait_until(lambda: thread_writer(store).retention.stats.passes >= 1, what="a retention pass")
     finally:
         store.close()
 
@@ -104,7 +104,7 @@ def test_age_deletes_old_traces_metrics_and_logs_and_keeps_a_trace_still_receivi
     ]
     assert rows(path, "SELECT value FROM metric_points") == [(2.0,)]
     assert rows(path, "SELECT body FROM log_records") == [("new",)]
-    assert store.retention.stats.deleted_by["age"] == 2 + 1 + 1
+    assert thread_writer(store).retention.stats.deleted_by["age"] == 2 + 1 + 1
 
 
 def test_size_limit_keeps_the_newest_data_and_reuses_the_freed_space_while_ingest_runs(
@@ -155,7 +155,7 @@ def test_size_limit_keeps_the_newest_data_and_reuses_the_freed_space_while_inges
     assert largest[0] < limit + 256 * 1024
     # Freed pages were written again: the file stays near the limit instead of growing to all 8 MB.
     assert file_bytes < 1.5 * limit
-    assert store.retention.stats.deleted_by["size"] > 0
+    assert thread_writer(store).retention.stats.deleted_by["size"] > 0
 
 
 def test_summaries_of_kept_traces_stay_equal_to_a_full_reaggregation(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_summaries_of_kept_traces_stay_equal_to_a_full_reaggregation(tmp_path: P
     age_everything(path, 2, but=receiving)
     store = Store(path, retention=RetentionPolicy(max_age_s=3600, interval_s=0.05))
     try:
-        wait_until(lambda: store.retention.stats.passes >= 1, what="a retention pass")
+        wait_until(lambda: thread_writer(store).retention.stats.passes >= 1, what="a retention pass")
     finally:
         store.close()
     assert [int(r[0], 16) for r in rows(path, "SELECT trace_id FROM traces ORDER BY 1")] == list(range(20, 40))
@@ -192,14 +192,14 @@ def test_a_lower_size_limit_gives_free_pages_back_to_the_file_system(
 
     store = Store(path, retention=RetentionPolicy(max_bytes=1024 * 1024, interval_s=0.05))
     try:
-        wait_until(lambda: store.retention.stats.passes >= 1, what="a retention pass")
+        wait_until(lambda: thread_writer(store).retention.stats.passes >= 1, what="a retention pass")
     finally:
         store.close()
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert before > 4 * 1024 * 1024
     assert path.stat().st_size < 1.2 * 1024 * 1024
-    assert store.retention.stats.pages_released > 0
+    assert thread_writer(store).retention.stats.pages_released > 0
 
 
 def test_retention_settings_and_their_variables() -> None:
@@ -224,7 +224,7 @@ def test_an_older_store_gets_arrival_times_that_keep_its_metrics_and_logs_for_th
 
     store = Store(path, retention=RetentionPolicy(max_age_s=3600, interval_s=0.05))
     try:
-        wait_until(lambda: store.retention.stats.passes >= 1, what="a retention pass")
+        wait_until(lambda: thread_writer(store).retention.stats.passes >= 1, what="a retention pass")
     finally:
         store.close()
     assert rows(path, "SELECT value FROM metric_points") == [(1.0,)]
@@ -255,9 +255,9 @@ def test_age_deletes_work_in_progress_whose_heartbeats_stopped_and_keeps_the_res
 
     store = Store(path, retention=RetentionPolicy(max_age_s=3600, interval_s=0.05))
     try:
-        wait_until(lambda: store.retention.stats.passes >= 1, what="a retention pass")
+        wait_until(lambda: thread_writer(store).retention.stats.passes >= 1, what="a retention pass")
         assert rows(path, "SELECT trace_id FROM active_spans") == [(f"{8:032x}",)]  # 7's process died 3 h ago
-        assert store.retention.stats.active_spans == 1
+        assert thread_writer(store).retention.stats.active_spans == 1
         store.write(Decoded(spans=[span(8, 0)]))  # the running span ends: its record goes
     finally:
         store.close()

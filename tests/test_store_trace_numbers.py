@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from polling import wait_until
-from records import indexed, reopened, span_record, sqlite_store_with
+from records import indexed, reopened, span_record, sqlite_store_with, thread_writer
 from telemetron_oracle_api.model import Decoded, SpanRecord
 from telemetron_oracle_api.store import attribute_index, search, trace_numbers, trace_summaries
 from telemetron_oracle_api.store.retention import RetentionPolicy
@@ -183,7 +183,7 @@ def test_a_deleted_traces_number_is_never_given_again_so_a_row_left_behind_names
         conn.execute("UPDATE span_rows SET received_ns = received_ns - ?", (3 * HOUR_NS,))
     store = Store(path, retention=RetentionPolicy(max_age_s=3600, interval_s=0.05))
     try:
-        wait_until(lambda: store.retention.stats.traces == 3, what="retention deleting every trace")
+        wait_until(lambda: thread_writer(store).retention.stats.traces == 3, what="retention deleting every trace")
         assert indexed(path) == set()  # retention deleted exactly the deleted traces' rows: all of them
         with sqlite3.connect(path) as conn:  # rows retention missed, one for each deleted trace's number
             key_id = conn.execute("SELECT key_id FROM attribute_keys WHERE key = 'customer.id'").fetchone()[0]

@@ -11,7 +11,7 @@ from telemetron_oracle_api.store.open import open_store
 
 
 def writer_cache_kib(store) -> int:
-    return -store._writer.execute("PRAGMA cache_size").fetchone()[0]
+    return store.writer_status()["cache_kib"]
 
 
 def test_the_writer_cache_is_20_mib_by_default_and_follows_its_variable(tmp_path: Path, monkeypatch) -> None:

@@ -21,6 +21,9 @@ class Committed:
     pending: list[SpanRecord] = field(default_factory=list)
     metric_points: list[MetricPoint] = field(default_factory=list)
     logs: list[LogRecord] = field(default_factory=list)
+    # These records as the decoder process packed them (record_packing.py), one entry per request, when
+    # the batch is exactly those requests: a writer process takes them as they came instead of packing.
+    packed: list[bytes] | None = None
 
 
 Subscriber = Callable[[Committed], None]

@@ -140,6 +140,9 @@ class Decoded:
     logs: list[LogRecord] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     _by_key: dict[tuple, Rejection] = field(default_factory=dict, repr=False)
+    # The records as the decoder process packed them (record_packing.py); None once they change or
+    # when decoded in this process.
+    packed: bytes | None = field(default=None, repr=False)
 
     @property
     def rejected(self) -> int:

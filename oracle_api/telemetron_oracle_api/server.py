@@ -18,6 +18,7 @@ from .api.stream import LiveStream
 from .hub import Hub
 from .oracle import Oracle
 from .receiver.auth import GrpcRefusals, TokenInterceptor
+from .receiver.decode_process import DecoderProcesses
 from .receiver.grpc_server import OtlpReceiver
 from .receiver.kafka_feed import KafkaFeed
 from .receiver.kafka_ingest import KafkaIngest
@@ -47,6 +48,8 @@ class OracleApi:
         # in an API replica; the store publishes to a hub nobody reads).
         self.store = open_store(settings, Hub() if settings.live_feed == "kafka" else self.hub)
         grpc_refusals = GrpcRefusals()
+        grpc_ingest = settings.ingest == "grpc" and settings.decode_processes > 0
+        self.decoders = DecoderProcesses(settings.decode_processes) if grpc_ingest else None
         self.receiver = OtlpReceiver(
             self.store,
             settings.grpc_host,
@@ -54,6 +57,7 @@ class OracleApi:
             workers=settings.grpc_workers,
             max_message_bytes=settings.grpc_max_message_bytes,
             interceptors=[TokenInterceptor(settings.api_token, grpc_refusals)] if settings.api_token else [],
+            decoders=self.decoders,
         )
         self.feed = (
             KafkaFeed(
@@ -93,6 +97,8 @@ class OracleApi:
     def stop(self) -> None:
         if self.settings.ingest == "grpc":
             self.receiver.stop()
+        if self.decoders is not None:
+            self.decoders.close()
         if self.feed is not None:
             self.feed.stop()
         self.oracle.stop()

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     write_batch_spans: int = Field(20_000, description="the writer commits once per batch of at most this many spans")
     grpc_max_message_bytes: int = Field(64 * 1024 * 1024, description="largest OTLP gRPC request accepted")
     grpc_workers: int = Field(8, description="threads serving OTLP gRPC requests")
+    decode_processes: int = Field(
+        1,
+        ge=0,
+        description="processes decoding OTLP trace requests (receiver/decode_process.py), off the server's GIL; "
+        "0: the request threads decode them",
+    )
     completed_task_retention_s: float = Field(600.0, description="Oracle: how long completed tasks stay in activity")
     snapshot_interval_s: float = Field(10.0, description="Oracle: seconds between periodic state snapshots")
     snapshot_retention: int = Field(8640, description="Oracle: snapshots kept for history and diffs")
@@ -182,6 +188,11 @@ class Settings(BaseSettings):
         description="SQLite: page cache of the writer connection in MiB; the index pages that spans insert into at "
         "random (trace ids, unique attribute values) stay in memory instead of being read back for each insert "
         "(more keeps up better under a sustained load, for as much more memory)",
+    )
+    sqlite_writer_process: bool = Field(
+        True,
+        description="SQLite: commit in a writer process of its own (store/writer_process.py), so the writer's Python "
+        "work runs on another core than decoding and the Oracle; false: on a thread of the server's process",
     )
 
     @classmethod

@@ -25,6 +25,7 @@ from ..model import Decoded
 from ..store.batch_writer import StoreClosed, StoreFull
 from ..store.interface import TelemetryStore
 from .decode import MalformedRequest, ResourceCache, decode_logs, decode_metrics, decode_traces
+from .decode_process import DecoderProcesses, DecoderUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,10 @@ class OtlpReceiver:
         max_message_bytes: int = 64 * 1024 * 1024,
         interceptors: list[grpc.ServerInterceptor] | None = None,
         max_in_flight_bytes: int = MAX_IN_FLIGHT_BYTES,
+        decoders: DecoderProcesses | None = None,
     ) -> None:
         self.store = store
+        self.decoders = decoders  # trace requests are decoded there when given (decode_process.py)
         self.max_in_flight_bytes = max_in_flight_bytes
         self._in_flight = 0  # guarded by _stats_lock
         self.stats = ReceiverStats()
@@ -166,6 +169,7 @@ class OtlpReceiver:
 
     def _export_handler(self, signal: _Signal):
         stats: SignalStats = getattr(self.stats, signal.stats_name)
+        decoders = self.decoders if signal.decode is decode_traces else None
 
         def export(raw: bytes, context: grpc.ServicerContext):
             stats.requests += 1
@@ -181,8 +185,14 @@ class OtlpReceiver:
 
         def _export(raw: bytes, context: grpc.ServicerContext):
             try:
-                with self._lock:
-                    decoded = signal.decode(raw, self._resources)
+                if decoders is not None:
+                    decoded = decoders.decode_traces(raw)
+                else:
+                    with self._lock:
+                        decoded = signal.decode(raw, self._resources)
+            except DecoderUnavailable as exc:
+                stats.unavailable += 1
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"oracle_api is busy, retry: {exc}")
             except MalformedRequest as exc:
                 stats.malformed_requests += 1
                 stats.last_error = f"malformed request: {exc}"

@@ -47,6 +47,7 @@ def _records(decoded: Decoded) -> list[Record]:
 def _reject_refused(decoded: Decoded, refused: list[tuple[Record, Exception]]) -> None:
     """Take the refused records out of ``decoded`` and count them there, with the database's reason."""
     gone = {id(record) for record, _ in refused}
+    decoded.packed = None  # no longer these records
     decoded.spans = [r for r in decoded.spans if id(r) not in gone]
     decoded.metric_points = [r for r in decoded.metric_points if id(r) not in gone]
     decoded.logs = [r for r in decoded.logs if id(r) not in gone]
@@ -165,7 +166,11 @@ class BatchWriter:
 
     def _commit(self, jobs: list[_Job]) -> None:
         try:
-            self._write_and_publish([record for job in jobs for record in _records(job.decoded)])
+            packed = [job.decoded.packed for job in jobs]
+            self._write_and_publish(
+                [record for job in jobs for record in _records(job.decoded)],
+                None if None in packed else packed,  # type: ignore[arg-type]  # no None left in it
+            )
         except Exception as exc:
             self.write_errors += 1
             if self._is_transient(exc):
@@ -206,8 +211,8 @@ class BatchWriter:
             middle = len(records) // 2
             return self._write_halves(records[:middle]) + self._write_halves(records[middle:])
 
-    def _write_and_publish(self, records: list[Record]) -> None:
-        committed = Committed()
+    def _write_and_publish(self, records: list[Record], packed: list[bytes] | None = None) -> None:
+        committed = Committed(packed=packed)
         for record in records:
             if isinstance(record, SpanRecord):
                 (committed.pending if record.pending else committed.spans).append(record)

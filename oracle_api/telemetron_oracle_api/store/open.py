@@ -41,4 +41,5 @@ def open_store(settings: Settings, hub: Hub | None = None) -> TelemetryStore:
         batch_limit=settings.write_batch_spans,
         retention=RetentionPolicy.from_settings(settings),
         cache_mb=settings.sqlite_writer_cache_mb,
+        writer_process=settings.sqlite_writer_process,
     )

@@ -27,7 +27,7 @@ from .interface import SPAN_COLUMNS
 from .postgres_reads import PostgresReads, connect
 from .postgres_retention import Retention, partitions
 from .retention import RetentionPolicy
-from .sqlite import _dumps, active_span_rows, log_row, metric_row, unknown_resources
+from .sqlite_writer import _dumps, active_span_rows, log_row, metric_row, unknown_resources
 from .telemetry_reads import LOG_COLUMNS, METRIC_COLUMNS
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,132 @@
+"""Worker processes of oracle_api: started as ``python -m <module>``, one request at a time over a socket.
+
+The receiver's decoding and the store's writing each run in a process of their own (their Python work
+then holds another GIL than the server's, on another core). The parent side is ``Child``; a child
+module reads its socket and arguments with ``connect_from_argv``, says ``ready`` (or why it cannot
+start) and then answers each message with one reply. Messages and replies are bytes; what they mean
+is the module's. ``python -m`` with the parent's import path, never a fork (the server runs gRPC's
+threads) nor multiprocessing's spawn (which imports the caller's main module again in the child).
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+import socket
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+
+
+class ChildGone(Exception):
+    """The child process ended (or could not start) without answering."""
+
+
+class Child:
+    """One worker process; ``call`` is safe from several threads (one message at a time)."""
+
+    def __init__(self, module: str, arguments: dict, what: str, start_timeout_s: float = 600.0) -> None:
+        self.what = what
+        self._command = [sys.executable, "-m", module]
+        self._arguments = json.dumps(arguments)
+        self._start_timeout_s = start_timeout_s
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        self._process: subprocess.Popen | None = None
+        self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            process = subprocess.Popen(
+                [*self._command, str(theirs.fileno()), self._arguments],
+                pass_fds=(theirs.fileno(),),
+                env=environment,
+                stdin=subprocess.DEVNULL,
+            )
+            conn = Connection(os.dup(ours.fileno()))
+        try:
+            if not conn.poll(self._start_timeout_s):
+                process.kill()
+                raise ChildGone(f"the {self.what} did not start in {self._start_timeout_s:.0f} s")
+            reply = marshal.loads(conn.recv_bytes())
+        except EOFError:
+            raise ChildGone(f"the {self.what} ended while starting (exit code {process.wait()})") from None
+        except BaseException:
+            conn.close()
+            process.wait()
+            raise
+        if reply[0] != "ready":
+            conn.close()
+            process.wait()
+            raise child_exception(*reply[1:])
+        self._conn, self._process = conn, process
+
+    def call(self, message: bytes) -> bytes:
+        """Send one message and return the reply; a child that ended is started again first."""
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._start()
+            assert self._conn is not None and self._process is not None
+            try:
+                self._conn.send_bytes(message)
+                return self._conn.recv_bytes()
+            except (EOFError, OSError) as exc:
+                code = self._process.wait()
+                self._conn.close()
+                self._process = self._conn = None
+                raise ChildGone(f"the {self.what} ended (exit code {code})") from exc
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def close(self, goodbye: bytes, timeout_s: float = 30.0) -> None:
+        """Send ``goodbye`` (the module's message to finish), wait for its reply and for the process to end."""
+        with self._lock:
+            if self._process is None or self._conn is None:
+                return
+            try:
+                self._conn.send_bytes(goodbye)
+                self._conn.recv_bytes()
+            except (EOFError, OSError):
+                pass
+            try:
+                self._process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._conn.close()
+            self._process = self._conn = None
+
+
+def child_exception(module: str, name: str, message: str) -> Exception:
+    """An exception a child reported, again in this process: sqlite3's and built-in types as themselves."""
+    import builtins
+    import sqlite3
+
+    source = {"sqlite3": sqlite3, "builtins": builtins}.get(module)
+    kind = getattr(source, name, None) if source is not None else None
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        return kind(message)
+    return RuntimeError(f"{module}.{name}: {message}")
+
+
+def error_reply(exc: BaseException) -> bytes:
+    """The reply a child sends for an exception: ``child_exception`` makes it again in the parent."""
+    kind = type(exc)
+    return marshal.dumps(("error", kind.__module__, kind.__name__, str(exc)))
+
+
+def connect_from_argv() -> tuple[Connection, dict]:
+    """In a child: its socket to the parent and its arguments, as ``Child`` passed them."""
+    return Connection(int(sys.argv[1])), json.loads(sys.argv[2])
+
+
+def ready(conn: Connection) -> None:
+    """In a child: tell the parent it can take messages."""
+    conn.send_bytes(marshal.dumps(("ready",)))

@@ -1,0 +1,122 @@
+"""The SQLite writer in a process of its own, so its Python work runs beside the receiver's, not under its GIL.
+
+Under load one oracle_api process spent about as much of its single GIL writing batches (building rows,
+hashing attribute values, encoding documents) as decoding requests and folding them into the Oracle,
+while the machine's second core stayed mostly idle. ``WriterProcess`` runs a ``SqliteWriter`` in a
+child process (``child.py``) and gives it each batch as bytes (``record_packing.py``): the decoder
+process's bytes as they came when a batch is whole requests, else the records packed here.
+
+The guarantees are the writer thread's: ``write`` returns only once the child has committed the batch,
+and raises what the child's write raised (the same sqlite3 or built-in exception type, so a data error
+still rejects only its records and a database error still fails the batch for a retry). A child that
+ends without answering (killed, out of memory) loses only its open transaction, which SQLite rolls
+back: ``write`` raises ``sqlite3.OperationalError`` (the senders retry) and the next write starts a new
+child. Retention runs in the child, between batches and while it waits for one, as on the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import marshal
+import signal
+import sqlite3
+from dataclasses import asdict
+from pathlib import Path
+
+from .. import child
+from ..hub import Committed
+from ..record_packing import pack, unpack_all
+from .retention import RetentionPolicy
+
+log = logging.getLogger(__name__)
+
+_WRITE, _STATUS, _CLOSE = b"W", b"S", b"C"
+_OK = marshal.dumps(("ok",))
+
+
+class WriterProcess:
+    """``SqliteWriter``'s methods, carried out by a child process."""
+
+    def __init__(self, path: Path, retention: RetentionPolicy | None = None, cache_mb: int = 20) -> None:
+        arguments = {"path": str(path), "retention": asdict(retention or RetentionPolicy()), "cache_mb": cache_mb}
+        try:
+            self._child = child.Child(__spec__.name, arguments, "store's writer process")
+        except child.ChildGone as exc:
+            raise sqlite3.OperationalError(str(exc)) from exc
+
+    def _call(self, message: bytes) -> tuple:
+        try:
+            reply = marshal.loads(self._child.call(message))
+        except child.ChildGone as exc:
+            log.warning("%s; the next write starts another", exc)
+            raise sqlite3.OperationalError(str(exc)) from exc
+        if reply[0] == "error":
+            raise child.child_exception(*reply[1:])
+        return reply
+
+    def write(self, c: Committed) -> None:
+        self._call(_WRITE + marshal.dumps(c.packed if c.packed is not None else [pack(c)]))
+
+    def status(self) -> dict:
+        return self._call(_STATUS)[1]
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid
+
+    def close(self) -> None:
+        self._child.close(_CLOSE)
+
+    # Retention runs in the child, between its batches and while it waits for one.
+    def idle_timeout(self) -> float | None:
+        return None
+
+    def idle(self) -> None:
+        pass
+
+    def after_batch(self) -> None:
+        pass
+
+
+def _serve() -> None:
+    """The child: open the writer, then answer requests until told to close or the parent is gone."""
+    from .._gc import collect_less
+    from .sqlite_writer import SqliteWriter
+
+    conn, arguments = child.connect_from_argv()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the parent closes us
+    collect_less()
+    try:
+        retention = RetentionPolicy(**arguments["retention"])
+        writer = SqliteWriter(Path(arguments["path"]), retention, arguments["cache_mb"])
+    except Exception as exc:
+        conn.send_bytes(child.error_reply(exc))
+        return
+    child.ready(conn)
+    while True:
+        if not conn.poll(writer.idle_timeout()):
+            writer.idle()
+            continue
+        try:
+            message = conn.recv_bytes()
+        except EOFError:  # the parent is gone; what it acknowledged is committed
+            return
+        command = message[:1]
+        if command == _WRITE:
+            try:
+                writer.write(unpack_all(marshal.loads(message[1:])))
+                conn.send_bytes(_OK)
+            except Exception as exc:
+                conn.send_bytes(child.error_reply(exc))
+            writer.after_batch()
+        elif command == _STATUS:
+            conn.send_bytes(marshal.dumps(("ok", writer.status())))
+        else:  # _CLOSE
+            writer.close()
+            conn.send_bytes(_OK)
+            return
+
+
+if __name__ == "__main__":  # python -m telemetron_oracle_api.store.writer_process FD ARGUMENTS
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _serve()
