@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from numbered_load import PeakRss, rss_bytes  # noqa: E402 (needs the path above)
+from numbered_load import PeakRss, descendants, own_rss_bytes, rss_bytes  # noqa: E402 (needs the path above)
 from otlp_builders import TRACE_EXPORT, kv  # noqa: E402
 
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
@@ -152,9 +152,11 @@ def wait_queryable(http_url: str, trace_id: str, spans: int, timeout: float = 60
 
 
 def rss(pid: int) -> str:
-    """RSS of a process, split into anonymous memory and mapped files (shared libraries, mostly)."""
+    """RSS of oracle_api and its decoder and writer processes added up, split into anonymous memory and
+    mapped files (shared libraries, mostly), then each process's own."""
     anon, files = rss_bytes(pid, "RssAnon"), rss_bytes(pid, "RssFile")
-    return f"{rss_bytes(pid) / MIB:.0f} MiB ({anon / MIB:.0f} anonymous + {files / MIB:.0f} mapped files)"
+    each = " + ".join(f"{own_rss_bytes(p) / MIB:.0f}" for p in [pid, *descendants(pid)])
+    return f"{rss_bytes(pid) / MIB:.0f} MiB ({anon / MIB:.0f} anonymous + {files / MIB:.0f} mapped files; {each} by process)"
 
 
 def query_round(base_url: str, traces: int, rounds: int) -> None:

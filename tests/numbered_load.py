@@ -272,7 +272,7 @@ def wait_stored(db_path: Path, sender: NumberedSender, timeout: float) -> Counte
 # --- memory -------------------------------------------------------------------------------------
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """The process's children, theirs, and so on (oracle_api's decoder and writer processes)."""
     found, todo = [], [pid]
     while todo:
@@ -288,7 +288,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _own_rss_bytes(pid: int, field: str) -> int:
+def own_rss_bytes(pid: int, field: str = "VmRSS") -> int:
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
@@ -303,7 +303,7 @@ def rss_bytes(pid: int, field: str = "VmRSS") -> int:
     """Resident set size of a process and its descendants, added up (0 when it is gone); ``field="RssAnon"``
     leaves out mapped files, such as the Collector's memory-mapped queue files. Pages the processes share
     (the Python interpreter's) count once per process: an upper bound."""
-    return sum(_own_rss_bytes(p, field) for p in [pid, *_descendants(pid)])
+    return sum(own_rss_bytes(p, field) for p in [pid, *descendants(pid)])
 
 
 class Sampling:

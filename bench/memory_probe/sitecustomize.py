@@ -101,6 +101,8 @@ def _watch(path: Path) -> None:
         time.sleep(0.2)
 
 
-_target = os.environ.get("TELEMETRON_BENCH_MEMORY_REPORT")
+# oracle_api's decoder and writer processes (telemetron_oracle_api/child.py) inherit the environment: the
+# report is the server process's own.
+_target = None if os.environ.get("TELEMETRON_CHILD_PROCESS") else os.environ.get("TELEMETRON_BENCH_MEMORY_REPORT")
 if _target:
     threading.Thread(target=_watch, args=(Path(_target),), name="memory-probe", daemon=True).start()

@@ -17,7 +17,10 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
+
+from ._malloc import give_back_free_memory
 
 
 class ChildGone(Exception):
@@ -40,7 +43,11 @@ class Child:
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
         with ours, theirs:
-            environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            environment = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+                "TELEMETRON_CHILD_PROCESS": self.what,  # what the child is, for tools that look at processes
+            }
             process = subprocess.Popen(
                 [*self._command, str(theirs.fileno()), self._arguments],
                 pass_fds=(theirs.fileno(),),
@@ -125,6 +132,24 @@ def error_reply(exc: BaseException) -> bytes:
 def connect_from_argv() -> tuple[Connection, dict]:
     """In a child: its socket to the parent and its arguments, as ``Child`` passed them."""
     return Connection(int(sys.argv[1])), json.loads(sys.argv[2])
+
+
+IDLE_WAKEUP_S = 5.0  # how long a child's loop waits for a message before it looks after itself
+
+
+class FreeMemoryEvery:
+    """In a child's loop: glibc's free heap pages back to the kernel, at most every ``seconds`` (``_malloc.py``):
+    each message builds and frees thousands of records, which glibc would otherwise keep resident."""
+
+    def __init__(self, seconds: float = IDLE_WAKEUP_S) -> None:
+        self._seconds = seconds
+        self._due = time.monotonic() + seconds
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now >= self._due:
+            give_back_free_memory()
+            self._due = now + self._seconds
 
 
 def ready(conn: Connection) -> None:

@@ -94,7 +94,11 @@ def _serve() -> None:
     collect_less()
     resources = ResourceCache()
     child.ready(conn)
+    free_memory = child.FreeMemoryEvery()
     while True:
+        free_memory()
+        if not conn.poll(child.IDLE_WAKEUP_S):
+            continue
         try:
             message = conn.recv_bytes()
         except EOFError:

@@ -18,9 +18,12 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..settings import Settings
 from . import attribute_index
+
+if TYPE_CHECKING:  # the writer process reads no settings (and so loads no pydantic)
+    from ..settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ import logging
 import marshal
 import signal
 import sqlite3
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -93,9 +94,14 @@ def _serve() -> None:
         conn.send_bytes(child.error_reply(exc))
         return
     child.ready(conn)
+    free_memory = child.FreeMemoryEvery()
     while True:
-        if not conn.poll(writer.idle_timeout()):
-            writer.idle()
+        free_memory()
+        wait = writer.idle_timeout()
+        retention_due = None if wait is None else time.monotonic() + wait
+        if not conn.poll(child.IDLE_WAKEUP_S if wait is None else min(wait, child.IDLE_WAKEUP_S)):
+            if retention_due is not None and time.monotonic() >= retention_due:
+                writer.idle()
             continue
         try:
             message = conn.recv_bytes()
