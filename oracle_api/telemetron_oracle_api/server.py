@@ -48,8 +48,8 @@ class OracleApi:
         # in an API replica; the store publishes to a hub nobody reads).
         self.store = open_store(settings, Hub() if settings.live_feed == "kafka" else self.hub)
         grpc_refusals = GrpcRefusals()
-        grpc_ingest = settings.ingest == "grpc" and settings.decode_processes > 0
-        self.decoders = DecoderProcesses(settings.decode_processes) if grpc_ingest else None
+        decode_elsewhere = settings.ingest == "grpc" and settings.decode_processes > 0
+        self.decoders = DecoderProcesses(settings.decode_processes) if decode_elsewhere else None
         self.receiver = OtlpReceiver(
             self.store,
             settings.grpc_host,

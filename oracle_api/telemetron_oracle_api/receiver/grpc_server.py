@@ -192,7 +192,7 @@ class OtlpReceiver:
                         decoded = signal.decode(raw, self._resources)
             except DecoderUnavailable as exc:
                 stats.unavailable += 1
-                context.abort(grpc.StatusCode.UNAVAILABLE, f"oracle_api is busy, retry: {exc}")
+                context.abort(grpc.StatusCode.UNAVAILABLE, f"oracle_api could not decode it now, retry: {exc}")
             except MalformedRequest as exc:
                 stats.malformed_requests += 1
                 stats.last_error = f"malformed request: {exc}"

@@ -166,10 +166,10 @@ class BatchWriter:
 
     def _commit(self, jobs: list[_Job]) -> None:
         try:
-            packed = [job.decoded.packed for job in jobs]
+            packed = [p for job in jobs if (p := job.decoded.packed) is not None]
             self._write_and_publish(
                 [record for job in jobs for record in _records(job.decoded)],
-                None if None in packed else packed,  # type: ignore[arg-type]  # no None left in it
+                packed if len(packed) == len(jobs) else None,
             )
         except Exception as exc:
             self.write_errors += 1
