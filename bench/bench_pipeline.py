@@ -41,7 +41,15 @@ from telemetrygen import Telemetrygen  # noqa: E402
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 sys.path.insert(0, str(ROOT / "tests"))
 import stack  # noqa: E402
-from numbered_load import NumberedSender, PeakRss, Sampling, collector_metric, kafka_spans, rss_bytes  # noqa: E402
+from numbered_load import (  # noqa: E402
+    NumberedSender,
+    PeakRss,
+    Sampling,
+    collector_metric,
+    descendants,
+    kafka_spans,
+    rss_bytes,
+)
 
 MIB = 1024 * 1024
 FLAT_SLACK_MIB = 8.0
@@ -175,12 +183,18 @@ def kafka_distinct(bootstrap: str) -> tuple[int, int]:
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds a process has used (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
+    """User + system CPU seconds a process and its descendants (oracle_api's decoder and writer processes)
+    have used (0 when it is gone)."""
+    if pid is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
+    return total
 
 
 def load_average() -> str:

@@ -95,22 +95,26 @@ def _serve() -> None:
     resources = ResourceCache()
     child.ready(conn)
     free_memory = child.FreeMemoryEvery()
-    while True:
-        free_memory()
-        if not conn.poll(child.IDLE_WAKEUP_S):
-            continue
-        try:
+    try:
+        while True:
+            free_memory()
+            if not conn.poll(child.IDLE_WAKEUP_S):
+                continue
             message = conn.recv_bytes()
-        except EOFError:
-            return
-        if message[:1] == _CLOSE:
-            conn.send_bytes(b"")
-            return
-        try:
-            conn.send_bytes(_answer(message[1:], resources))
-        except Exception as exc:  # a bug of decode's, not the sender's: the request is not acknowledged
-            log.exception("decoding a trace request failed")
-            conn.send_bytes(child.error_reply(exc))
+            if message[:1] == _CLOSE:
+                conn.send_bytes(b"")
+                return
+            conn.send_bytes(_reply(message[1:], resources))
+    except (EOFError, BrokenPipeError, ConnectionResetError):  # the parent is gone
+        return
+
+
+def _reply(raw: bytes, resources: ResourceCache) -> bytes:
+    try:
+        return _answer(raw, resources)
+    except Exception as exc:  # a bug of decode's, not the sender's: the request is not acknowledged
+        log.exception("decoding a trace request failed")
+        return child.error_reply(exc)
 
 
 if __name__ == "__main__":  # python -m telemetron_oracle_api.receiver.decode_process FD ARGUMENTS

@@ -23,11 +23,15 @@ import sqlite3
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import child
 from ..hub import Committed
 from ..record_packing import pack, unpack_all
 from .retention import RetentionPolicy
+
+if TYPE_CHECKING:
+    from .sqlite_writer import SqliteWriter
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +86,7 @@ class WriterProcess:
 def _serve() -> None:
     """The child: open the writer, then answer requests until told to close or the parent is gone."""
     from .._gc import collect_less
-    from .sqlite_writer import SqliteWriter
+    from .sqlite_writer import SqliteWriter  # only the child writes (and loads what writing needs)
 
     conn, arguments = child.connect_from_argv()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group: the parent closes us
@@ -95,32 +99,37 @@ def _serve() -> None:
         return
     child.ready(conn)
     free_memory = child.FreeMemoryEvery()
-    while True:
-        free_memory()
-        wait = writer.idle_timeout()
-        retention_due = None if wait is None else time.monotonic() + wait
-        if not conn.poll(child.IDLE_WAKEUP_S if wait is None else min(wait, child.IDLE_WAKEUP_S)):
-            if retention_due is not None and time.monotonic() >= retention_due:
-                writer.idle()
-            continue
-        try:
+    try:
+        while True:
+            free_memory()
+            wait = writer.idle_timeout()
+            retention_due = None if wait is None else time.monotonic() + wait
+            if not conn.poll(child.IDLE_WAKEUP_S if wait is None else min(wait, child.IDLE_WAKEUP_S)):
+                if retention_due is not None and time.monotonic() >= retention_due:
+                    writer.idle()
+                continue
             message = conn.recv_bytes()
-        except EOFError:  # the parent is gone; what it acknowledged is committed
-            return
-        command = message[:1]
-        if command == _WRITE:
-            try:
-                writer.write(unpack_all(marshal.loads(message[1:])))
+            command = message[:1]
+            if command == _WRITE:
+                conn.send_bytes(_write(writer, message[1:]))
+                writer.after_batch()
+            elif command == _STATUS:
+                conn.send_bytes(marshal.dumps(("ok", writer.status())))
+            else:  # _CLOSE
+                writer.close()
                 conn.send_bytes(_OK)
-            except Exception as exc:
-                conn.send_bytes(child.error_reply(exc))
-            writer.after_batch()
-        elif command == _STATUS:
-            conn.send_bytes(marshal.dumps(("ok", writer.status())))
-        else:  # _CLOSE
-            writer.close()
-            conn.send_bytes(_OK)
-            return
+                return
+    except (EOFError, BrokenPipeError, ConnectionResetError):  # the parent is gone; what it acknowledged is committed
+        writer.close()
+
+
+def _write(writer: SqliteWriter, packed: bytes) -> bytes:
+    """Commit one batch; the reply for the parent."""
+    try:
+        writer.write(unpack_all(marshal.loads(packed)))
+    except Exception as exc:
+        return child.error_reply(exc)
+    return _OK
 
 
 if __name__ == "__main__":  # python -m telemetron_oracle_api.store.writer_process FD ARGUMENTS
