@@ -1,0 +1,61 @@
+"""oracle_api's decoder and writer processes (child.py) live and end with the server: a stop closes them,
+and a server killed outright leaves none behind to hold its store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import grpc
+from numbered_load import descendants
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from otlp_builders import TRACE_EXPORT
+from polling import wait_until
+from stack import OracleApi, OracleApiConfig
+from test_receiver import make_span, request_of
+
+
+def commands(pids: list[int]) -> list[str]:
+    found = []
+    for pid in pids:
+        try:
+            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+def test_the_server_runs_a_decoder_and_a_writer_process_and_a_killed_server_leaves_none(tmp_path: Path) -> None:
+    config = OracleApiConfig.on_free_ports(tmp_path / "t.db")
+    oracle = OracleApi(config, log_path=tmp_path / "oracle_api.log")
+    oracle.start()
+    try:
+        server = oracle.pid
+        assert server is not None
+        children = descendants(server)
+        running = commands(children)
+        assert len(running) == 2, running
+        assert any("receiver.decode_process" in c for c in running) and any(
+            "store.writer_process" in c for c in running
+        )
+        channel = grpc.insecure_channel(config.grpc_endpoint)
+        call = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+        response = call(request_of(make_span(0), make_span(1)).SerializeToString(), timeout=30)
+        assert response.partial_success.rejected_spans == 0
+        with sqlite3.connect(tmp_path / "t.db") as conn:  # acknowledged: committed by the writer process
+            assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 2
+        os.kill(server, signal.SIGKILL)  # the server alone, not its process group
+        for child in children:
+            wait_until(lambda child=child: gone(child), what=f"child {child} ending after the server was killed")
+    finally:
+        oracle.stop()
