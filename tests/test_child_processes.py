@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 from numbered_load import descendants
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from oracle_fixtures import start_oracle
 from otlp_builders import TRACE_EXPORT
 from polling import wait_until
 from stack import OracleApi, OracleApiConfig
@@ -59,3 +60,20 @@ def test_the_server_runs_a_decoder_and_a_writer_process_and_a_killed_server_leav
             wait_until(lambda child=child: gone(child), what=f"child {child} ending after the server was killed")
     finally:
         oracle.stop()
+
+
+def test_with_no_decoder_and_no_writer_process_the_server_ingests_in_its_own_process(tmp_path: Path) -> None:
+    running = start_oracle(tmp_path / "t.db", decode_processes=0, sqlite_writer_process=False)
+    try:
+        assert running.oracle.decoders is None
+        ours = [c for c in commands(descendants(os.getpid())) if "telemetron_oracle_api" in c]
+        assert ours == []  # other tests' brokers and Collectors may run beside, but no decoder or writer
+        channel = grpc.insecure_channel(running.grpc_endpoint)
+        call = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+        call(request_of(make_span(0), make_span(1)).SerializeToString(), timeout=30)
+        assert [s["name"] for s in running.client().get(f"/api/v1/traces/{1:032x}").json()["spans"]] == [
+            "span-0",
+            "span-1",
+        ]
+    finally:
+        running.stop()

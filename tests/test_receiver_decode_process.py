@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -76,3 +77,16 @@ def test_a_decoder_process_that_died_is_replaced_on_the_next_request(decoders) -
     decoded = decoders.decode_traces(request_of(make_span(7)).SerializeToString())
     assert [s.name for s in decoded.spans] == ["span-7"]
     assert decoders.pids not in ([], [first])
+
+
+def test_requests_from_many_threads_are_spread_over_the_decoders_and_each_gets_its_own_answer() -> None:
+    pool = DecoderProcesses(2)
+    try:
+        requests = {n: request_of(make_span(n, trace=n + 1)).SerializeToString() for n in range(40)}
+        with ThreadPoolExecutor(8) as threads:
+            answers = dict(zip(requests, threads.map(pool.decode_traces, requests.values()), strict=True))
+        assert {n: [s.name for s in d.spans] for n, d in answers.items()} == {n: [f"span-{n}"] for n in requests}
+        assert len(set(pool.pids)) == 2
+    finally:
+        pool.close()
+    assert pool.pids == []
