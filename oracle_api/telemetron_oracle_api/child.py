@@ -61,6 +61,7 @@ class Child:
                 raise ChildGone(f"the {self.what} did not start in {self._start_timeout_s:.0f} s")
             reply = marshal.loads(conn.recv_bytes())
         except EOFError:
+            conn.close()
             raise ChildGone(f"the {self.what} ended while starting (exit code {process.wait()})") from None
         except BaseException:
             conn.close()
@@ -76,6 +77,9 @@ class Child:
         """Send one message and return the reply; a child that ended is started again first."""
         with self._lock:
             if self._process is None or self._process.poll() is not None:
+                if self._conn is not None:  # it ended while idle
+                    self._conn.close()
+                    self._conn = None
                 self._start()
             assert self._conn is not None and self._process is not None
             try:
