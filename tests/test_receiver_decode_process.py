@@ -71,12 +71,15 @@ def test_a_malformed_request_is_refused_with_the_same_reason(decoders) -> None:
 
 
 def test_a_decoder_process_that_died_is_replaced_on_the_next_request(decoders) -> None:
-    [first] = decoders.pids
-    os.kill(first, signal.SIGKILL)
-    wait_until(lambda: dead(first), what="the decoder process ending")
-    decoded = decoders.decode_traces(request_of(make_span(7)).SerializeToString())
-    assert [s.name for s in decoded.spans] == ["span-7"]
-    assert decoders.pids not in ([], [first])
+    open_files = len(os.listdir("/proc/self/fd"))
+    for n in range(3):
+        [before] = decoders.pids
+        os.kill(before, signal.SIGKILL)
+        wait_until(lambda before=before: dead(before), what="the decoder process ending")
+        decoded = decoders.decode_traces(request_of(make_span(n)).SerializeToString())
+        assert [s.name for s in decoded.spans] == [f"span-{n}"]
+        assert decoders.pids not in ([], [before])
+    assert len(os.listdir("/proc/self/fd")) == open_files  # each ended decoder's socket was closed
 
 
 def test_requests_from_many_threads_are_spread_over_the_decoders_and_each_gets_its_own_answer() -> None:
