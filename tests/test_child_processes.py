@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -57,7 +58,7 @@ def test_the_server_runs_a_decoder_and_a_writer_process_and_a_killed_server_leav
             assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 2
         os.kill(server, signal.SIGKILL)  # the server alone, not its process group
         for child in children:
-            wait_until(lambda child=child: gone(child), what=f"child {child} ending after the server was killed")
+            wait_until(partial(gone, child), what=f"child {child} ending after the server was killed")
     finally:
         oracle.stop()
 

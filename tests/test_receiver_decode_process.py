@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -75,7 +76,7 @@ def test_a_decoder_process_that_died_is_replaced_on_the_next_request(decoders) -
     for n in range(3):
         [before] = decoders.pids
         os.kill(before, signal.SIGKILL)
-        wait_until(lambda before=before: dead(before), what="the decoder process ending")
+        wait_until(partial(dead, before), what="the decoder process ending")
         decoded = decoders.decode_traces(request_of(make_span(n)).SerializeToString())
         assert [s.name for s in decoded.spans] == [f"span-{n}"]
         assert decoders.pids not in ([], [before])
