@@ -78,3 +78,24 @@ def test_with_no_decoder_and_no_writer_process_the_server_ingests_in_its_own_pro
         ]
     finally:
         running.stop()
+
+
+def test_health_lists_the_processes_and_a_writer_process_that_died_is_started_again(tmp_path: Path) -> None:
+    running = start_oracle(tmp_path / "t.db")
+    try:
+        processes = running.client().get("/health").json()["processes"]
+        assert [(p["what"], p["starts"]) for p in processes] == [
+            ("trace decoder process 1", 1),
+            ("store's writer process", 1),
+        ]
+        writer = processes[1]["pid"]
+        os.kill(writer, signal.SIGKILL)
+        wait_until(partial(gone, writer), what="the writer process ending")
+        channel = grpc.insecure_channel(running.grpc_endpoint)
+        call = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+        call(request_of(make_span(0)).SerializeToString(), timeout=30)  # the writer that ended is started again
+        assert [s["name"] for s in running.client().get(f"/api/v1/traces/{1:032x}").json()["spans"]] == ["span-0"]
+        after = running.client().get("/health").json()["processes"][1]
+        assert after["starts"] == 2 and after["pid"] not in (None, writer)
+    finally:
+        running.stop()

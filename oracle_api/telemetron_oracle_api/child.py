@@ -38,6 +38,7 @@ class Child:
         self._lock = threading.Lock()
         self._conn: Connection | None = None
         self._process: subprocess.Popen | None = None
+        self.starts = 0  # more than 1: it ended and was started again
         self._start()
 
     def _start(self) -> None:
@@ -72,6 +73,7 @@ class Child:
             process.wait()
             raise child_exception(*reply[1:])
         self._conn, self._process = conn, process
+        self.starts += 1
 
     def call(self, message: bytes) -> bytes:
         """Send one message and return the reply; a child that ended is started again first."""
@@ -95,6 +97,10 @@ class Child:
     def pid(self) -> int | None:
         process = self._process
         return process.pid if process is not None and process.poll() is None else None
+
+    def status(self) -> dict:
+        """What ``/health`` shows of it: its process id while it runs (else None) and how often it was started."""
+        return {"what": self.what, "pid": self.pid, "starts": self.starts}
 
     def close(self, goodbye: bytes, timeout_s: float = 30.0) -> None:
         """Send ``goodbye`` (the module's message to finish), wait for its reply and for the process to end."""

@@ -84,6 +84,7 @@ class OracleApi:
             grpc_refusals=grpc_refusals,
             oracle=self.oracle,
             stream=self.stream,
+            decoders=self.decoders,
         )
         self.app = create_app(self.services)
 

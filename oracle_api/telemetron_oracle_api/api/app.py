@@ -7,6 +7,7 @@ from dataclasses import asdict
 from fastapi import FastAPI
 
 from .. import __doc__ as _about
+from ..store.writer_process import WriterProcess
 from . import (
     dashboard,
     dashboard_data,
@@ -44,6 +45,8 @@ def create_app(services: Services) -> FastAPI:
         stream) failed on: the data is stored, but that consumer's view may lack it.
         ``auth_refusals`` counts
         requests and OTLP exports refused by the access rules (api/security.py, receiver/auth.py).
+        ``processes`` lists the decoder and writer processes (``child.py``): a ``starts`` above 1 means
+        one ended and was started again (the requests it had were answered UNAVAILABLE and retried).
         """
         return {
             "status": "ok",
@@ -52,6 +55,7 @@ def create_app(services: Services) -> FastAPI:
             "subscriber_errors": services.hub.subscriber_errors,
             "receiver": asdict(services.receiver_stats),
             "auth_refusals": {"http": asdict(services.http_refusals), "grpc": asdict(services.grpc_refusals)},
+            "processes": _processes(services),
         }
 
     app.include_router(traces.router)
@@ -67,3 +71,9 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(oracle.router)
     jaeger_metrics.register(app)  # Jaeger's metrics API, prettyPrint, its envelope for unknown /api/ paths
     return app
+
+
+def _processes(services: Services) -> list[dict]:
+    decoders = services.decoders.status() if services.decoders is not None else []
+    writer = getattr(services.store, "writer", None)
+    return [*decoders, *([writer.process_status()] if isinstance(writer, WriterProcess) else [])]

@@ -16,6 +16,7 @@ from .security import HttpRefusals
 
 if TYPE_CHECKING:
     from ..oracle import Oracle
+    from ..receiver.decode_process import DecoderProcesses
     from .stream import LiveStream
 
 
@@ -31,6 +32,7 @@ class Services:
     grpc_refusals: GrpcRefusals = field(default_factory=GrpcRefusals)
     oracle: Oracle | None = None  # the derived state; its routes answer 503 without one
     stream: LiveStream | None = None  # the WebSocket fan-out; its routes say so without one
+    decoders: DecoderProcesses | None = None  # trace requests decoded in processes of their own
 
 
 def get_services(request: Request) -> Services:

@@ -49,6 +49,9 @@ class DecoderProcesses:
     def pids(self) -> list[int]:
         return [pid for c in self._children if (pid := c.pid) is not None]
 
+    def status(self) -> list[dict]:
+        return [c.status() for c in self._children]
+
     def decode_traces(self, raw: bytes) -> Decoded:
         """What ``decode.decode_traces`` returns for ``raw``, with ``packed`` set; raises MalformedRequest as it does."""
         decoder = self._idle.get()

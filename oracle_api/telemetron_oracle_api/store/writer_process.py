@@ -69,6 +69,9 @@ class WriterProcess:
     def pid(self) -> int | None:
         return self._child.pid
 
+    def process_status(self) -> dict:
+        return self._child.status()
+
     def close(self) -> None:
         self._child.close(_CLOSE)
 
