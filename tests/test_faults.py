@@ -26,9 +26,9 @@ MIB = 1024 * 1024
 # exporting plus the one being filled (collector-config/otelcol.yaml), of at most max_size spans;
 # the Kafka queues' (4 + 1) * 8,192 is more than oracle_api's (8 + 1) * 4,096.
 IN_FLIGHT_SPANS_PER_QUEUE = (4 + 1) * 8192
-# bench/bench_faults.py's overload (1.1M spans, 318 MiB queued) peaked at 262 MiB RSS for oracle_api
-# and 497 MiB for the Collector, 180 MiB of it outside its memory-mapped queue files (README, "What
-# survives a crash"). This test queues less, so its peaks are lower.
+# bench/bench_faults.py's overload (1.5M spans, 193 MiB queued) peaked at 344 MiB RSS for oracle_api
+# (its decoder and writer processes added in) and 591 MiB for the Collector, 379 MiB of it outside
+# its memory-mapped queue files (README, "Benchmarks"). This test queues less, so its peaks are lower.
 ORACLE_API_RSS_BOUND = 400 * MIB
 COLLECTOR_RSS_BOUND = 600 * MIB
 COLLECTOR_ANON_RSS_BOUND = 400 * MIB
