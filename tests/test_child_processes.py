@@ -83,7 +83,9 @@ def test_with_no_decoder_and_no_writer_process_the_server_ingests_in_its_own_pro
 def test_health_lists_the_processes_and_a_writer_process_that_died_is_started_again(tmp_path: Path) -> None:
     running = start_oracle(tmp_path / "t.db")
     try:
-        processes = running.client().get("/health").json()["processes"]
+        health = running.client().get("/health").json()
+        assert health["store_retention"]["failed_steps"] == 0 and "deleted_by" in health["store_retention"]
+        processes = health["processes"]
         assert [(p["what"], p["starts"]) for p in processes] == [
             ("trace decoder process 1", 1),
             ("store's writer process", 1),

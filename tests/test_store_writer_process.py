@@ -184,3 +184,18 @@ def test_a_file_that_is_no_database_fails_the_open_as_on_the_thread(tmp_path: Pa
     for writer_process in (False, True):
         with pytest.raises(sqlite3.DatabaseError, match="not a database"):
             Store(path, writer_process=writer_process)
+
+
+def test_a_retention_step_the_database_refuses_is_counted_and_writes_go_on(tmp_path: Path) -> None:
+    policy = RetentionPolicy(max_age_s=60.0, interval_s=0.2)
+    store = Store(tmp_path / "t.db", writer_process=True, retention=policy)
+    try:
+        store.write(request(span_record("0" * 31 + "1", "0" * 15 + "1", 1_700_000_000_000_000_000, name="old")))
+        with sqlite3.connect(tmp_path / "t.db") as conn:
+            conn.execute("UPDATE span_rows SET received_ns = ?", (time.time_ns() - 120 * 10**9,))
+            conn.execute("CREATE TRIGGER keep_rows BEFORE DELETE ON span_rows BEGIN SELECT RAISE(ABORT, 'kept'); END")
+        wait_until(lambda: store.writer_status()["retention"]["failed_steps"] >= 1, what="a refused retention step")
+        store.write(request(span_record("0" * 31 + "2", "0" * 15 + "2", 1_700_000_000_000_000_000, name="new")))
+        assert [r[0] for r in stored(tmp_path / "t.db")] == ["old", "new"]
+    finally:
+        store.close()

@@ -45,6 +45,7 @@ def create_app(services: Services) -> FastAPI:
         stream) failed on: the data is stored, but that consumer's view may lack it.
         ``auth_refusals`` counts
         requests and OTLP exports refused by the access rules (api/security.py, receiver/auth.py).
+        ``store_retention`` is what SQLite's retention has done (``RetentionStats``; null on PostgreSQL).
         ``processes`` lists the decoder and writer processes (``child.py``): a ``starts`` above 1 means
         one ended and was started again (the requests it had were answered UNAVAILABLE and retried).
         """
@@ -56,6 +57,7 @@ def create_app(services: Services) -> FastAPI:
             "receiver": asdict(services.receiver_stats),
             "auth_refusals": {"http": asdict(services.http_refusals), "grpc": asdict(services.grpc_refusals)},
             "processes": _processes(services),
+            "store_retention": _retention(services),
         }
 
     app.include_router(traces.router)
@@ -77,3 +79,8 @@ def _processes(services: Services) -> list[dict]:
     decoders = services.decoders.status() if services.decoders is not None else []
     writer = getattr(services.store, "writer", None)
     return [*decoders, *([writer.process_status()] if isinstance(writer, WriterProcess) else [])]
+
+
+def _retention(services: Services) -> dict | None:
+    writer_status = getattr(services.store, "writer_status", None)  # SQLite's; PostgreSQL drops partitions
+    return writer_status()["retention"] if writer_status is not None else None

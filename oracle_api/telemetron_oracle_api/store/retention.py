@@ -72,7 +72,7 @@ class RetentionPolicy:
 
 @dataclass
 class RetentionStats:
-    """What retention has done since the process started (``/health`` shows it)."""
+    """What retention has done since the process started (``/health`` shows SQLite's, as ``store_retention``)."""
 
     passes: int = 0
     steps: int = 0
@@ -85,6 +85,7 @@ class RetentionStats:
     longest_step_ms: float = 0.0
     last_pass_ns: int = 0
     deleted_by: dict[str, int] = field(default_factory=lambda: {"age": 0, "size": 0})
+    failed_steps: int = 0  # steps the database refused (logged; the next step tries again)
 
 
 def used_bytes(conn: sqlite3.Connection) -> int:

@@ -268,6 +268,7 @@ class SqliteWriter:
             if self.retention.stats.active_spans != open_before:
                 self._active = self._open_spans()
         except Exception as exc:  # the database's trouble; the next step tries again, ingest goes on
+            self.retention.stats.failed_steps += 1
             log.warning("retention step failed: %r", exc)
 
     def _open_spans(self) -> set[tuple[str, str]]:
