@@ -17,7 +17,7 @@ from telemetron_instrumentation import semconv as sc
 from ..model import SpanRecord
 from . import _attrs
 from .tasks import COMPLETED, FAILED, RUNNING, WAITING, Outcome, Outcomes, Task
-from .window import Lru, Rolling, id_key
+from .window import Lru, RecentMap, Rolling, id_key
 
 _MAX_OBSERVED_MODELS = 20
 _MAX_DONE_TASKS = 200
@@ -64,7 +64,7 @@ class Lineage:
 
     # ``model`` is opaque here, handed to ``on_model`` untouched: its callback decides the type.
     def __init__(self, limit: int, on_model: Callable[[str, Any, int], None]) -> None:
-        self._agent_of: Lru = Lru(limit)
+        self._agent_of = RecentMap(limit)  # the Oracle's largest map: span ids of the last ``limit`` spans
         self._orphans: Lru = Lru(max(1, limit // 4))  # parent id -> [(child id, model, time)]
         self._on_model = on_model
 
