@@ -46,6 +46,7 @@ from numbered_load import (  # noqa: E402
     PeakRss,
     Sampling,
     collector_metric,
+    cpu_seconds,
     descendants,
     kafka_spans,
     rss_bytes,
@@ -182,19 +183,10 @@ def kafka_distinct(bootstrap: str) -> tuple[int, int]:
     return len(seen), total - len(seen)
 
 
-def cpu_seconds(pid: int | None) -> float:
+def tree_cpu_seconds(pid: int | None) -> float:
     """User + system CPU seconds a process and its descendants (oracle_api's decoder and writer processes)
     have used (0 when it is gone)."""
-    if pid is None:
-        return 0.0
-    total = 0.0
-    for p in [pid, *descendants(pid)]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
-    return total
+    return 0.0 if pid is None else sum(cpu_seconds(p) for p in [pid, *descendants(pid)])
 
 
 def load_average() -> str:
@@ -214,7 +206,7 @@ def run_telemetrygen(running: stack.Stack, args: argparse.Namespace, workdir: Pa
     )
     load_before = load_average()
     parts = {"oracle_api": running.oracle_api, "Collector": running.collector, "Kafka": running.kafka}
-    cpu_before = {name: cpu_seconds(part.pid) for name, part in parts.items()}
+    cpu_before = {name: tree_cpu_seconds(part.pid) for name, part in parts.items()}
     with QueueSampler(running) as sampler:
         t0 = time.monotonic()
         sender.start()
@@ -224,7 +216,7 @@ def run_telemetrygen(running: stack.Stack, args: argparse.Namespace, workdir: Pa
             sender.kill()
         load_s = time.monotonic() - t0
     load_after = load_average()
-    cpu = {name: cpu_seconds(part.pid) - cpu_before[name] for name, part in parts.items()}
+    cpu = {name: tree_cpu_seconds(part.pid) - cpu_before[name] for name, part in parts.items()}
     cpu["telemetrygen"] = sender.cpu_seconds
     accepted = accepted_spans(running.collector)
     refused = int(collector_metric(running.collector.config.metrics_url, "otelcol_receiver_refused_spans"))

@@ -288,6 +288,27 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (state first), or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds one process has used (0 when it is gone)."""
+    fields = _stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ended(pid: int) -> bool:
+    """The process is gone, or ended and not yet reaped by its parent (a zombie)."""
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] == "Z"
+
+
 def own_rss_bytes(pid: int, field: str = "VmRSS") -> int:
     try:
         with open(f"/proc/{pid}/status") as status:

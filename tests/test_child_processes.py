@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import grpc
-from numbered_load import descendants
+from numbered_load import descendants, ended
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from oracle_fixtures import start_oracle
 from otlp_builders import TRACE_EXPORT
@@ -27,14 +27,6 @@ def commands(pids: list[int]) -> list[str]:
         except FileNotFoundError:
             pass
     return found
-
-
-def gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"
 
 
 def test_the_server_runs_a_decoder_and_a_writer_process_and_a_killed_server_leaves_none(tmp_path: Path) -> None:
@@ -58,7 +50,7 @@ def test_the_server_runs_a_decoder_and_a_writer_process_and_a_killed_server_leav
             assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 2
         os.kill(server, signal.SIGKILL)  # the server alone, not its process group
         for child in children:
-            wait_until(partial(gone, child), what=f"child {child} ending after the server was killed")
+            wait_until(partial(ended, child), what=f"child {child} ending after the server was killed")
     finally:
         oracle.stop()
 
@@ -92,7 +84,7 @@ def test_health_lists_the_processes_and_a_writer_process_that_died_is_started_ag
         ]
         writer = processes[1]["pid"]
         os.kill(writer, signal.SIGKILL)
-        wait_until(partial(gone, writer), what="the writer process ending")
+        wait_until(partial(ended, writer), what="the writer process ending")
         channel = grpc.insecure_channel(running.grpc_endpoint)
         call = channel.unary_unary(TRACE_EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
         call(request_of(make_span(0)).SerializeToString(), timeout=30)  # the writer that ended is started again

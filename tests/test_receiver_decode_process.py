@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import pytest
+from numbered_load import ended
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from polling import wait_until
 from telemetron_instrumentation import semconv
@@ -17,12 +18,6 @@ from telemetron_oracle_api.receiver.decode_process import DecoderProcesses
 from telemetron_oracle_api.receiver.wire import MAX_NESTING, MalformedRequest
 from test_receiver import make_span, request_of
 from test_receiver_span_attributes import nested, request_with
-
-
-def dead(pid: int) -> bool:
-    """Ended and not yet reaped by its parent (a zombie)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rpartition(")")[2].split()[0] == "Z"
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +71,7 @@ def test_a_decoder_process_that_died_is_replaced_on_the_next_request(decoders) -
     for n in range(3):
         [before] = decoders.pids
         os.kill(before, signal.SIGKILL)
-        wait_until(partial(dead, before), what="the decoder process ending")
+        wait_until(partial(ended, before), what="the decoder process ending")
         decoded = decoders.decode_traces(request_of(make_span(n)).SerializeToString())
         assert [s.name for s in decoded.spans] == [f"span-{n}"]
         assert decoders.pids not in ([], [before])

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from numbered_load import cpu_seconds
 from polling import wait_until
 from records import process_writer, span_record
 from telemetron_oracle_api.hub import Committed
@@ -110,12 +111,6 @@ def test_a_record_the_database_refuses_in_the_writer_process_is_rejected_alone(t
         store.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # Keeps the writer process busy inside its transaction for seconds: a span named 'slow' makes its shape's
 # insert count to 10^8 first.
 _SLOW_TRIGGER = """
@@ -148,6 +143,11 @@ def test_a_writer_process_killed_mid_transaction_loses_nothing_acknowledged(tmp_
         writer = threading.Thread(target=write_slow)
         writer.start()
         wait_until(lambda: cpu_seconds(child) > idle_cpu + 0.5, what="the writer process inside the slow transaction")
+        statuses: list[dict] = []
+        asking = threading.Thread(target=lambda: statuses.append(store.writer_status()))
+        asking.start()
+        asking.join(30)
+        assert writer.is_alive() and statuses  # /health's status came while the commit still ran
         os.kill(child, signal.SIGKILL)
         writer.join(30)
         [error] = outcome

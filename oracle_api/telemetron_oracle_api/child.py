@@ -10,10 +10,12 @@ threads) nor multiprocessing's spawn (which imports the caller's main module aga
 
 from __future__ import annotations
 
+import builtins
 import json
 import marshal
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -78,20 +80,32 @@ class Child:
     def call(self, message: bytes) -> bytes:
         """Send one message and return the reply; a child that ended is started again first."""
         with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                if self._conn is not None:  # it ended while idle
-                    self._conn.close()
-                    self._conn = None
-                self._start()
-            assert self._conn is not None and self._process is not None
-            try:
-                self._conn.send_bytes(message)
-                return self._conn.recv_bytes()
-            except (EOFError, OSError) as exc:
-                code = self._process.wait()
+            return self._exchange(message)
+
+    def call_if_idle(self, message: bytes) -> bytes | None:
+        """``call``, or None at once while another message is being answered."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._exchange(message)
+        finally:
+            self._lock.release()
+
+    def _exchange(self, message: bytes) -> bytes:
+        if self._process is None or self._process.poll() is not None:
+            if self._conn is not None:  # it ended while idle
                 self._conn.close()
-                self._process = self._conn = None
-                raise ChildGone(f"the {self.what} ended (exit code {code})") from exc
+                self._conn = None
+            self._start()
+        assert self._conn is not None and self._process is not None
+        try:
+            self._conn.send_bytes(message)
+            return self._conn.recv_bytes()
+        except (EOFError, OSError) as exc:
+            code = self._process.wait()
+            self._conn.close()
+            self._process = self._conn = None
+            raise ChildGone(f"the {self.what} ended (exit code {code})") from exc
 
     @property
     def pid(self) -> int | None:
@@ -123,9 +137,6 @@ class Child:
 
 def child_exception(module: str, name: str, message: str) -> Exception:
     """An exception a child reported, again in this process: sqlite3's and built-in types as themselves."""
-    import builtins
-    import sqlite3
-
     source = {"sqlite3": sqlite3, "builtins": builtins}.get(module)
     kind = getattr(source, name, None) if source is not None else None
     if isinstance(kind, type) and issubclass(kind, Exception):

@@ -48,10 +48,12 @@ class WriterProcess:
             self._child = child.Child(__spec__.name, arguments, "store's writer process")
         except child.ChildGone as exc:
             raise sqlite3.OperationalError(str(exc)) from exc
+        self._status: dict = self._call(_STATUS)[1]
 
-    def _call(self, message: bytes) -> tuple:
+    def _call(self, message: bytes, *, wait: bool = True) -> tuple:
         try:
-            reply = marshal.loads(self._child.call(message))
+            answer = self._child.call(message) if wait else self._child.call_if_idle(message)
+            reply = ("busy",) if answer is None else marshal.loads(answer)
         except child.ChildGone as exc:
             log.warning("%s; the next write starts another", exc)
             raise sqlite3.OperationalError(str(exc)) from exc
@@ -63,7 +65,11 @@ class WriterProcess:
         self._call(_WRITE + marshal.dumps(c.packed if c.packed is not None else [pack(c)]))
 
     def status(self) -> dict:
-        return self._call(_STATUS)[1]
+        """The child's answer, or while it commits a batch the last one it gave: /health never waits for a commit."""
+        reply = self._call(_STATUS, wait=False)
+        if reply[0] == "ok":
+            self._status = reply[1]
+        return self._status
 
     @property
     def pid(self) -> int | None:
