@@ -23,10 +23,25 @@ def test_id_keys_tell_every_pair_of_fixed_length_hex_ids_apart_and_keep_other_id
     assert id_key("trace-1", "span-1") == "trace-1span-1"
 
 
-def test_a_recent_map_keeps_the_values_of_the_last_keys_put_and_forgets_the_oldest_first() -> None:
-    agents = RecentMap(3)
-    for key, agent in (("a", "planner"), ("b", "writer"), ("a", "critic"), ("c", "writer")):
-        agents.put(key, agent)
-    assert [agents.get(k) for k in "abc"] == ["critic", "writer", "writer"] and len(agents) == 3
-    agents.put("d", "planner")  # past the limit: "a", the first put (a key put again keeps its place), goes
-    assert [agents.get(k) for k in "abcd"] == [None, "writer", "writer", "planner"] and len(agents) == 3
+def test_a_recent_map_keeps_at_least_the_last_keys_put_and_forgets_the_oldest_first() -> None:
+    agents = RecentMap(4, generations=2)  # two keys a generation, three generations kept
+    for key in "abcde":
+        agents.put(key, f"agent-{key}")
+    assert [agents.get(k) for k in "abcde"] == [f"agent-{k}" for k in "abcde"]
+    agents.put("a", "critic")  # put again: the newer value, kept with the newest keys
+    agents.put("f", "writer")  # a fourth generation starts: the oldest ("a", "b") goes whole
+    assert agents.get("b") is None
+    assert [agents.get(k) for k in "acdef"] == ["critic", "agent-c", "agent-d", "agent-e", "writer"]
+    for key in "ghij":  # the last four keys stay, and "f", in the generation before them
+        agents.put(key, f"agent-{key}")
+    assert [k for k in "abcdefghij" if agents.get(k)] == ["f", "g", "h", "i", "j"]
+    assert len(agents) == 5
+
+
+def test_a_recent_map_of_many_keys_holds_between_limit_and_a_generation_more() -> None:
+    agents = RecentMap(1000, generations=8)
+    for key in range(10_000):
+        agents.put(key, "planner")
+        assert min(key + 1, 1000) <= len(agents) <= 1000 + 125
+    assert all(agents.get(key) == "planner" for key in range(9000, 10_000))
+    assert agents.get(8000) is None

@@ -14,16 +14,16 @@ def writer_cache_kib(store) -> int:
     return store.writer_status()["cache_kib"]
 
 
-def test_the_writer_cache_is_20_mib_by_default_and_follows_its_variable(tmp_path: Path, monkeypatch) -> None:
+def test_the_writer_cache_is_8_mib_by_default_and_follows_its_variable(tmp_path: Path, monkeypatch) -> None:
     store = open_store(settings_from_environment(db_path=tmp_path / "a.db"))
     try:
-        assert writer_cache_kib(store) == 20 * 1024
+        assert writer_cache_kib(store) == 8 * 1024
     finally:
         store.close()
-    monkeypatch.setenv("TELEMETRON_SQLITE_WRITER_CACHE_MB", "8")
+    monkeypatch.setenv("TELEMETRON_SQLITE_WRITER_CACHE_MB", "24")
     store = open_store(settings_from_environment(db_path=tmp_path / "b.db"))
     try:
-        assert writer_cache_kib(store) == 8 * 1024
+        assert writer_cache_kib(store) == 24 * 1024
     finally:
         store.close()
 

@@ -83,6 +83,7 @@ class Hub:
         waiting = self._waiting
         while (batch := waiting.get()) is not None:
             self._deliver(batch)
+            batch = None  # not kept alive while the next is awaited
 
     def _deliver(self, batch: Committed) -> None:
         for subscriber in self._subscribers:

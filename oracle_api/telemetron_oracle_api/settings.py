@@ -183,7 +183,7 @@ class Settings(BaseSettings):
 
     # --- ingest speed and memory (SQLite writer) ---
     sqlite_writer_cache_mb: int = Field(
-        20,
+        8,
         ge=2,
         description="SQLite: page cache of the writer connection in MiB; the index pages that spans insert into at "
         "random (trace ids, unique attribute values) stay in memory instead of being read back for each insert "

@@ -6,13 +6,12 @@ import json
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources as package_files
+from typing import TYPE_CHECKING
 
-from jsonschema import Draft202012Validator, FormatChecker
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
-_format_checker = FormatChecker()
 
-
-@_format_checker.checks("date-time", raises=ValueError)
 def _is_datetime(value: object) -> bool:
     # jsonschema checks "date-time" only with an optional extra installed; RFC 3339 needs an offset.
     if not isinstance(value, str):
@@ -31,7 +30,13 @@ def schema() -> dict:
 
 @lru_cache(maxsize=1)
 def validator() -> Draft202012Validator:
-    return Draft202012Validator(schema(), format_checker=_format_checker)
+    # Imported on the first validation: jsonschema and what it loads are ~7 MiB that a server which
+    # is never asked to validate does not need.
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    format_checker = FormatChecker()
+    format_checker.checks("date-time", raises=ValueError)(_is_datetime)
+    return Draft202012Validator(schema(), format_checker=format_checker)
 
 
 def validation_errors(state: dict, limit: int = 100) -> list[dict]:

@@ -144,25 +144,27 @@ class BatchWriter:
                 self._idle()
 
     def _run(self) -> None:
-        while True:
-            job = self._next_job()
-            if job is None:
-                return
-            batch, size = [job], job.size
-            while size < self._batch_limit:
-                try:
-                    more = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._jobs.put(None)  # finish this batch, then stop
-                    break
-                batch.append(more)
-                size += more.size
-            self._commit(batch)
-            with self._queued_lock:
-                self._queued -= size
-            self._after_batch()
+        while (job := self._next_job()) is not None:
+            self._write_batch(job)
+            del job  # its records are not kept alive while the next request is awaited (megabytes at rest)
+
+    def _write_batch(self, job: _Job) -> None:
+        """Commit ``job`` with the requests queued behind it, up to the batch limit."""
+        batch, size = [job], job.size
+        while size < self._batch_limit:
+            try:
+                more = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                self._jobs.put(None)  # finish this batch, then stop
+                break
+            batch.append(more)
+            size += more.size
+        self._commit(batch)
+        with self._queued_lock:
+            self._queued -= size
+        self._after_batch()
 
     def _commit(self, jobs: list[_Job]) -> None:
         try:

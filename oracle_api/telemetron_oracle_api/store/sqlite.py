@@ -19,7 +19,7 @@ from .batch_writer import BatchWriter
 from .retention import RetentionPolicy
 from .sqlite_oracle import SqliteOracle
 from .sqlite_reads import connect
-from .sqlite_writer import SqliteWriter, is_transient
+from .sqlite_writer import WRITER_CACHE_MB, SqliteWriter, is_transient
 from .writer_process import WriterProcess
 
 __all__ = ["Store", "connect"]
@@ -36,7 +36,7 @@ class Store(SqliteOracle, BatchWriter):
         queue_limit: int = 200_000,
         batch_limit: int = 20_000,
         retention: RetentionPolicy | None = None,
-        cache_mb: int = 20,
+        cache_mb: int = WRITER_CACHE_MB,
         writer_process: bool = False,
     ) -> None:
         super().__init__(path)

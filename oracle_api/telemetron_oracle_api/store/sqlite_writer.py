@@ -46,6 +46,9 @@ _PENDING_MARKERS = frozenset((semconv.SPAN_TYPE, semconv.LOGFIRE_SPAN_TYPE))
 SYNCHRONOUS = "FULL"
 # The WAL is truncated to this after a checkpoint, so a burst does not leave a large file behind.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# The writer connection's page cache (TELEMETRON_SQLITE_WRITER_CACHE_MB): 20 MiB kept ingest no faster
+# than 8 on the benchmarks (bench_ingest.py, bench_vs_jaeger.py) for 13 MiB more of the process.
+WRITER_CACHE_MB = 8
 
 
 _UPSERT_ACTIVE = """
@@ -203,7 +206,7 @@ class SqliteWriter:
     from one thread at a time: ``write`` a batch, then ``after_batch``; ``idle`` when no batch waits.
     """
 
-    def __init__(self, path: Path, retention: RetentionPolicy | None = None, cache_mb: int = 20) -> None:
+    def __init__(self, path: Path, retention: RetentionPolicy | None = None, cache_mb: int = WRITER_CACHE_MB) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = connect(path)
         tables = {r[0] for r in self._writer.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

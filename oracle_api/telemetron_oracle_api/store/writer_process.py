@@ -42,7 +42,7 @@ _OK = marshal.dumps(("ok",))
 class WriterProcess:
     """``SqliteWriter``'s methods, carried out by a child process."""
 
-    def __init__(self, path: Path, retention: RetentionPolicy | None = None, cache_mb: int = 20) -> None:
+    def __init__(self, path: Path, retention: RetentionPolicy | None, cache_mb: int) -> None:
         arguments = {"path": str(path), "retention": asdict(retention or RetentionPolicy()), "cache_mb": cache_mb}
         try:
             self._child = child.Child(__spec__.name, arguments, "store's writer process")
