@@ -6,9 +6,11 @@
 
 Prints spans/s (acknowledged), the time from the first send until the last span is returned by
 GET /api/v1/traces/{id}, and, straight into oracle_api, the store's bytes per span once the WAL is
-checkpointed and its RSS: the peak during the load, after it, and after a round of queries (traces
-by id and searches by service + attribute, REST and Jaeger, and the Oracle's state), as anonymous
-memory + mapped files. ``--memory-report`` adds, from inside oracle_api (bench/memory_probe), glibc's
+checkpointed and its RSS: the peak during the load, right after it, 6 s later (what it keeps once
+its processes have given freed memory back), and after a round of queries (traces by id and
+searches by service + attribute, REST and Jaeger, and the Oracle's state), as anonymous memory +
+mapped files, each process's own, and the PSS of its processes added up (the pages they share
+counted once: what the three together occupy). ``--memory-report`` adds, from inside oracle_api (bench/memory_probe), glibc's
 heap and the live objects by type; ``--tracemalloc`` also the source lines holding the most
 Python memory (slower ingest). Not a test: numbers depend on the machine.
 """
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from numbered_load import PeakRss, descendants, own_rss_bytes, rss_bytes  # noqa: E402 (needs the path above)
+from numbered_load import PeakRss, descendants, own_rss_bytes, pss_bytes, rss_bytes  # noqa: E402 (needs the path above)
 from otlp_builders import TRACE_EXPORT, kv  # noqa: E402
 
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"]
@@ -46,6 +48,8 @@ AGENTS = ["orchestrator", "researcher", "writer", "coder"]
 SERVICE = "bench-agents"
 MIB = 1024 * 1024
 MEMORY_PROBE = Path(__file__).resolve().parent / "memory_probe"
+# Past oracle_api's next malloc_trim (server.FREE_MEMORY_EVERY_S, child.IDLE_WAKEUP_S): the memory it keeps.
+SETTLE_S = 6.0
 
 
 def genai_span(trace_id: bytes, span_id: int, parent: int, start_ns: int, rng: random.Random) -> Span:
@@ -153,10 +157,14 @@ def wait_queryable(http_url: str, trace_id: str, spans: int, timeout: float = 60
 
 def rss(pid: int) -> str:
     """RSS of oracle_api and its decoder and writer processes added up, split into anonymous memory and
-    mapped files (shared libraries, mostly), then each process's own."""
+    mapped files (shared libraries, mostly), then each process's own; and their PSS added up, which
+    counts the library pages the three share once instead of three times."""
     anon, files = rss_bytes(pid, "RssAnon"), rss_bytes(pid, "RssFile")
     each = " + ".join(f"{own_rss_bytes(p) / MIB:.0f}" for p in [pid, *descendants(pid)])
-    return f"{rss_bytes(pid) / MIB:.0f} MiB ({anon / MIB:.0f} anonymous + {files / MIB:.0f} mapped files; {each} by process)"
+    return (
+        f"{rss_bytes(pid) / MIB:.0f} MiB ({anon / MIB:.0f} anonymous + {files / MIB:.0f} mapped files; {each} by process); "
+        f"PSS {pss_bytes(pid) / MIB:.0f} MiB"
+    )
 
 
 def query_round(base_url: str, traces: int, rounds: int) -> None:
@@ -242,6 +250,8 @@ def main() -> None:
                     wait_queryable(oracle.config.base_url, last_trace, args.spans_per_trace)
                     lag = time.perf_counter() - start_wait
                 after_load = rss(pid)
+                time.sleep(SETTLE_S)
+                settled = rss(pid)
                 query_round(oracle.config.base_url, total // args.spans_per_trace, args.queries)
                 after_queries = rss(pid)
                 inside = memory_report(report) if report else ""
@@ -262,6 +272,7 @@ def main() -> None:
         print(f"oracle_api:               {footprint} (after a checkpoint)")
         print(f"RSS peak during the load: {peak.peak['oracle_api'] / MIB:.0f} MiB")
         print(f"RSS after the load:       {after_load}")
+        print(f"RSS {SETTLE_S:.0f} s after it:         {settled}")
         print(f"RSS after {args.queries} query rounds: {after_queries}")
         if inside:
             print("inside oracle_api after the queries (bench/memory_probe):")

@@ -327,6 +327,20 @@ def rss_bytes(pid: int, field: str = "VmRSS") -> int:
     return sum(own_rss_bytes(p, field) for p in [pid, *descendants(pid)])
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of a process and its descendants, added up (0 when it is gone): each page
+    counted once, shared ones split among the processes that map them, so the pages oracle_api's
+    processes share (the interpreter, the C libraries) count once in all."""
+    total = 0
+    for p in [pid, *descendants(pid)]:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as rollup:
+                total += next(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Pss:"))
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return total
+
+
 class Sampling:
     """A background thread that calls ``sample()`` every ``interval`` seconds inside a ``with`` block."""
 

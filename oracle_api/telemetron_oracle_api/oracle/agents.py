@@ -54,9 +54,9 @@ class Agent:
 
 
 class Lineage:
-    """span id -> agent for recent spans, resolving children whose ancestors arrive later.
+    """(trace id, span id) -> agent for recent spans, resolving children whose ancestors arrive later.
 
-    Span ids are kept as ``window.id_key`` ints: the Oracle holds hundreds of thousands of them.
+    The ids are kept as ``window.id_key`` ints: the Oracle holds hundreds of thousands of them.
 
     Children end (and arrive) before their parents, so a child whose parent is not known yet is
     parked under the parent's id and resolved when the parent, or a pending record for it, shows up.
@@ -68,23 +68,31 @@ class Lineage:
         self._orphans: Lru = Lru(max(1, limit // 4))  # parent id -> [(child id, model, time)]
         self._on_model = on_model
 
-    def agent_of(self, span_id: str | None) -> str | None:
-        return self._agent_of.get(id_key(span_id)) if span_id else None
+    def agent_of(self, trace_id: str, span_id: str | None) -> str | None:
+        return self._agent_of.get(id_key(trace_id, span_id)) if span_id else None
 
     def place(
         self,
+        trace_id: str,
         span_id: str,
         parent_id: str | None,
         own_agent: str | None,
         model: object = None,
         t_ns: int = 0,
+        *,
+        key: int | str | None = None,
     ) -> str | None:
-        """Record a span; its agent when known now. ``model`` is passed to ``on_model`` once the agent is known."""
-        agent = own_agent or self.agent_of(parent_id)
-        key = id_key(span_id)
+        """Record a span; its agent when known now. ``model`` is passed to ``on_model`` once the agent is known.
+
+        ``key`` is ``id_key(trace_id, span_id)`` when the caller has it: the Oracle's record of spans
+        already folded in holds the same int, so the two share it (8 MiB for 200,000 spans).
+        """
+        agent = own_agent or self.agent_of(trace_id, parent_id)
+        if key is None:
+            key = id_key(trace_id, span_id)
         if agent is None:
             if parent_id:
-                parent_key = id_key(parent_id)
+                parent_key = id_key(trace_id, parent_id)
                 waiting = self._orphans.get(parent_key)
                 if waiting is None:
                     self._orphans.put(parent_key, [(key, model, t_ns)])
@@ -166,7 +174,7 @@ class AgentTracker:
         ``real_id`` is the running span's id, the record's ``parent_span_id`` once the caller checked it is set.
         """
         agent = self.declare(pending)
-        self.lineage.place(real_id, pending.pending_parent_id, agent.name)
+        self.lineage.place(pending.trace_id, real_id, pending.pending_parent_id, agent.name)
         if pending.operation != sc.OP_INVOKE_AGENT:
             return
         task = agent.running.get(real_id)
@@ -193,7 +201,7 @@ class AgentTracker:
 
     def ended(self, span: SpanRecord) -> None:
         agent = self.declare(span)
-        self.lineage.place(span.span_id, span.parent_span_id, agent.name)
+        self.lineage.place(span.trace_id, span.span_id, span.parent_span_id, agent.name)
         if span.operation != sc.OP_INVOKE_AGENT:
             return
         task_id = span.task_id or span.span_id

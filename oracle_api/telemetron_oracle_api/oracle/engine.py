@@ -149,7 +149,7 @@ class Oracle:
             self.instances.seen(pending.agent_name, pending.resource, pending.start_ns, pending.end_ns, real_id)
             self.progress.moved(pending.trace_id, pending.start_ns)  # a sub-agent starting moves its caller
             return
-        agent = self.agents.lineage.place(real_id, pending.pending_parent_id, pending.agent_name)
+        agent = self.agents.lineage.place(pending.trace_id, real_id, pending.pending_parent_id, pending.agent_name)
         if operation == sc.OP_EXECUTE_TOOL and not pending.is_handoff:
             name = pending.tool_name or pending.name
             self.progress.call_started(pending.trace_id, real_id, "tool", name, pending.start_ns, pending.end_ns)
@@ -164,7 +164,8 @@ class Oracle:
             self.queues.consumed(pending, ended=False)
 
     def _span(self, span: SpanRecord) -> None:
-        if not self._ended.add(id_key(span.trace_id, span.span_id)):
+        key = id_key(span.trace_id, span.span_id)
+        if not self._ended.add(key):
             self.counters["duplicates"] += 1
             return
         operation = span.operation
@@ -175,16 +176,18 @@ class Oracle:
             self.instances.seen(span.agent_name, span.resource, span.start_ns, span.end_ns)
             agent = span.agent_name
         elif operation == sc.OP_EXECUTE_TOOL:
-            agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
+            agent = lineage.place(span.trace_id, span.span_id, span.parent_span_id, span.agent_name, key=key)
             if span.is_handoff:
                 self._handoff(span, span.span_id, agent)
             else:
-                self.tools.ended(span, agent or lineage.agent_of(span.parent_span_id))
+                self.tools.ended(span, agent or lineage.agent_of(span.trace_id, span.parent_span_id))
         elif is_llm_span(span):
             model_key = self.llm.ended(span)
-            agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name, model_key, span.end_ns)
+            agent = lineage.place(
+                span.trace_id, span.span_id, span.parent_span_id, span.agent_name, model_key, span.end_ns, key=key
+            )
         else:
-            agent = lineage.place(span.span_id, span.parent_span_id, span.agent_name)
+            agent = lineage.place(span.trace_id, span.span_id, span.parent_span_id, span.agent_name, key=key)
         self.progress.ended(span.trace_id, span.span_id, span.end_ns)
         if span.kind in (4, 5) or sc.MESSAGING_OPERATION_TYPE in span.attributes:
             if span.messaging_operation in _SEND:

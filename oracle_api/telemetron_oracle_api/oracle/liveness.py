@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..model import Resource
 from .agents import AgentTracker
 from .tasks import FAILED, Outcome
-from .window import Lru
+from .window import Lru, RecentMap, id_key
 from .workload import WorkloadTracker, restart_increase
 
 _INSTANCE_KEYS = ("service.instance.id", "k8s.pod.name")
@@ -38,15 +38,18 @@ class Progress:
     """trace id -> when a span of it last started or ended, and its open tool and LLM calls."""
 
     def __init__(self, limit: int = 100_000) -> None:
-        self._moved: Lru = Lru(limit)  # trace id -> latest child start or end (span time)
+        # id_key(trace id) -> latest child start or end (span time): an int key and dicts by age are
+        # half the memory of an Lru of hex strings (``window.RecentMap``).
+        self._moved = RecentMap(limit)
         self._open: Lru = Lru(limit)  # trace id -> {span id: OpenSpan}
 
     def moved(self, trace_id: str, t_ns: int) -> None:
-        if t_ns > self._moved.get(trace_id, 0):
-            self._moved.put(trace_id, t_ns)
+        key = id_key(trace_id)
+        if t_ns > (self._moved.get(key) or 0):
+            self._moved.put(key, t_ns)
 
     def last_moved(self, trace_id: str) -> int:
-        return self._moved.get(trace_id, 0)
+        return self._moved.get(id_key(trace_id)) or 0
 
     def call_started(self, trace_id: str, span_id: str, kind: str, name, start_ns: int, seen_ns: int) -> None:
         """A tool's or LLM call's pending record: the first one is progress, later ones (heartbeats) are not."""
