@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Annotated
 
+import telemetron_semconv as sc
 from fastapi import APIRouter, Body, Depends, HTTPException
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -23,7 +24,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel
-from telemetron_instrumentation import semconv as sc
 
 from .deps import Services, get_services
 

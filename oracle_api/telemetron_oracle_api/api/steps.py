@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from telemetron_instrumentation import semconv as sc
+import telemetron_semconv as sc
 
 AGENT, TOOL, LLM, HANDOFF, QUEUE, OTHER = "agent", "tool", "llm", "handoff", "queue", "other"
 STEP_KINDS = (AGENT, TOOL, LLM, HANDOFF, QUEUE, OTHER)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import telemetron_semconv as sc
 from fastapi import APIRouter, Depends, HTTPException
-from telemetron_instrumentation import semconv as sc
 
 from ..formats import STATUS_CODES, iso, span_kind_name
 from . import errors, steps

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from telemetron_instrumentation import semconv as sc
+import telemetron_semconv as sc
 
 from ..model import Resource, SpanRecord
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from telemetron_instrumentation import semconv as sc
+import telemetron_semconv as sc
 
 from ..model import SpanRecord
 from . import _attrs

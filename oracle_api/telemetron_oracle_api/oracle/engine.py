@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from telemetron_instrumentation import semconv as sc
+import telemetron_semconv as sc
 
 from ..formats import compact_json
 from ..hub import Committed

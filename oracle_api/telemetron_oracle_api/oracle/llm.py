@@ -15,7 +15,7 @@ import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from telemetron_instrumentation import semconv as sc
+import telemetron_semconv as sc
 
 from ..model import SpanRecord
 from . import _attrs

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from telemetron_instrumentation import semconv as sc
+import telemetron_semconv as sc
 
 from ..model import SpanRecord
 from . import _attrs

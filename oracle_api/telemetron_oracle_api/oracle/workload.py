@@ -21,7 +21,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from telemetron_instrumentation import semconv as sc
+import telemetron_semconv as sc
 
 from ..model import MetricPoint
 from . import _attrs

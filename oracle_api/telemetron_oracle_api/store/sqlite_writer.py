@@ -17,7 +17,7 @@ from importlib import resources as package_files
 from pathlib import Path
 
 import orjson
-from telemetron_instrumentation import semconv
+import telemetron_semconv as semconv
 
 from ..hub import Committed
 from ..model import LogRecord, MetricPoint, Resource, SpanRecord
