@@ -13,6 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from oracle_fixtures import start_oracle
 from otlp_builders import TRACE_EXPORT, kv
+from telemetron_oracle_api.api.trace_cache import MAX_BYTES, RenderedTraces, rendered
 
 TRACE = "00000000000000000000000000ca0e01"
 T0 = time.time_ns() - 60 * 10**9
@@ -66,3 +67,29 @@ def test_a_trace_shown_again_after_more_spans_arrive_has_them(tmp_path):
         assert summary["span_count"] == 3 and summary["root_name"] == "step 1"
     finally:
         running.stop()
+
+
+def test_rendered_traces_stay_within_their_budget_dropping_the_least_recently_used() -> None:
+    cache = RenderedTraces(max_bytes=100)
+    for key in "abcd":
+        cache.put(key, f"text {key}", 30)
+    assert cache.get("a") is None and cache.size_bytes == 90  # a fourth text of 30 pushed the first out
+    assert cache.get("b") == "text b"  # b is now the most recently used
+    cache.put("e", "text e", 30)
+    assert [k for k in "bcde" if cache.get(k)] == ["b", "d", "e"]
+    cache.put("huge", "too big", 101)  # larger than the whole budget: not kept, nothing dropped for it
+    assert cache.get("huge") is None and cache.size_bytes == 90
+    cache.resize(40)
+    assert cache.size_bytes <= 40 and cache.get("e") == "text e"
+    cache.resize(0)
+    assert cache.size_bytes == 0 and cache.get("e") is None
+
+
+def test_the_servers_rendered_trace_budget_follows_its_setting(tmp_path) -> None:
+    running = start_oracle(tmp_path / "budget.db", rendered_trace_cache_mb=3)
+    try:
+        assert rendered.max_bytes == 3 << 20
+    finally:
+        running.stop()
+        rendered.resize(MAX_BYTES)
+    assert rendered.max_bytes == 16 << 20  # the default

@@ -15,6 +15,7 @@ from .api.app import create_app
 from .api.deps import Services
 from .api.security import redact_tokens_in_logs
 from .api.stream import LiveStream
+from .api.trace_cache import rendered as rendered_traces
 from .hub import Hub
 from .oracle import Oracle
 from .receiver.auth import GrpcRefusals, TokenInterceptor
@@ -41,6 +42,7 @@ class OracleApi:
         settings.validate()  # e.g. no listener beyond loopback without a token, however Settings was made
         _check_modes(settings)
         self.settings = settings
+        rendered_traces.resize(settings.rendered_trace_cache_mb << 20)
         # The Oracle and the live stream fold each commit on the hub's thread: the writer acknowledges
         # and starts its next batch meanwhile, instead of waiting for them.
         self.hub = Hub(own_thread=True)

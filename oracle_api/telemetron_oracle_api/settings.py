@@ -181,7 +181,13 @@ class Settings(BaseSettings):
         1.0, description="PostgreSQL: the time span of one spans partition (retention drops whole partitions)"
     )
 
-    # --- ingest speed and memory (SQLite writer) ---
+    # --- memory and ingest speed (rendered traces, the SQLite writer) ---
+    rendered_trace_cache_mb: int = Field(
+        16,
+        ge=0,
+        description="Rendered traces kept in memory for the next view of the same trace, in MiB (a 1,000-span "
+        "trace is about 1 MiB; 0 keeps none)",
+    )
     sqlite_writer_cache_mb: int = Field(
         8,
         ge=2,
