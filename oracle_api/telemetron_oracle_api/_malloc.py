@@ -62,13 +62,30 @@ def give_back_free_memory() -> bool:
     return libc is not None and bool(libc.malloc_trim(0))
 
 
+# The process is quiet when it used less than this share of a core over QUIET_S (an idle server's
+# own timers stay far below it; ingesting or answering queries goes far above).
+QUIET_S = 0.5
+QUIET_CPU_SHARE = 0.1
+
+
 def give_back_free_memory_every(seconds: float) -> threading.Thread:
-    """A daemon thread that calls ``give_back_free_memory`` every ``seconds`` for the life of the process."""
+    """A daemon thread that calls ``give_back_free_memory`` every ``seconds``, and as soon as the process
+    goes quiet after work (its CPU time stops growing), for the life of the process: memory that a burst
+    of ingest or queries freed goes back within a second of it, not up to ``seconds`` later."""
 
     def loop() -> None:
+        last = time.monotonic()
+        cpu = time.process_time()
+        worked = False
         while True:
-            time.sleep(seconds)
-            give_back_free_memory()
+            time.sleep(QUIET_S)
+            now, now_cpu = time.monotonic(), time.process_time()
+            busy = now_cpu - cpu > QUIET_S * QUIET_CPU_SHARE
+            cpu, worked = now_cpu, worked or busy
+            if (worked and not busy) or now - last >= seconds:
+                give_back_free_memory()
+                last, worked = time.monotonic(), False
+                cpu = time.process_time()  # the give-back's own CPU is not work
 
     thread = threading.Thread(target=loop, name="malloc-trim", daemon=True)
     thread.start()

@@ -156,21 +156,44 @@ def connect_from_argv() -> tuple[Connection, dict]:
 
 
 IDLE_WAKEUP_S = 5.0  # how long a child's loop waits for a message before it looks after itself
+QUIET_S = 0.5  # no message for this long after some: the burst is over, give freed memory back now
 
 
 class FreeMemoryEvery:
-    """In a child's loop: glibc's free heap pages back to the kernel, at most every ``seconds`` (``_malloc.py``):
-    each message builds and frees thousands of records, which glibc would otherwise keep resident."""
+    """In a child's loop: glibc's free heap pages back to the kernel (``_malloc.py``), every ``seconds``
+    while messages keep coming and as soon as they stop: each message builds and frees thousands of
+    records, which glibc would otherwise keep resident.
+
+    The loop waits ``wait()`` for a message, calls ``answered()`` after each one and ``quiet()`` when
+    the wait ran out.
+    """
 
     def __init__(self, seconds: float = IDLE_WAKEUP_S) -> None:
         self._seconds = seconds
         self._due = time.monotonic() + seconds
+        self._last_message = 0.0
+        self._owed = False  # messages answered since the last give-back
+        self.given_back = 0
 
-    def __call__(self) -> None:
-        now = time.monotonic()
+    def wait(self) -> float:
+        return QUIET_S if self._owed else IDLE_WAKEUP_S
+
+    def answered(self) -> None:
+        self._owed = True
+        self._last_message = now = time.monotonic()
         if now >= self._due:
-            give_back_free_memory()
-            self._due = now + self._seconds
+            self._give_back(now)
+
+    def quiet(self) -> None:
+        now = time.monotonic()
+        if (self._owed and now - self._last_message >= QUIET_S) or now >= self._due:
+            self._give_back(now)
+
+    def _give_back(self, now: float) -> None:
+        give_back_free_memory()
+        self.given_back += 1
+        self._due = now + self._seconds
+        self._owed = False
 
 
 def ready(conn: Connection) -> None:

@@ -100,14 +100,15 @@ def _serve() -> None:
     free_memory = child.FreeMemoryEvery()
     try:
         while True:
-            free_memory()
-            if not conn.poll(child.IDLE_WAKEUP_S):
+            if not conn.poll(free_memory.wait()):
+                free_memory.quiet()
                 continue
             message = conn.recv_bytes()
             if message[:1] == _CLOSE:
                 conn.send_bytes(b"")
                 return
             conn.send_bytes(_reply(message[1:], resources))
+            free_memory.answered()
     except (EOFError, BrokenPipeError, ConnectionResetError):  # the parent is gone
         return
 

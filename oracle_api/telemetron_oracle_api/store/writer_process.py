@@ -110,18 +110,19 @@ def _serve() -> None:
     free_memory = child.FreeMemoryEvery()
     try:
         while True:
-            free_memory()
             wait = writer.idle_timeout()
             retention_due = None if wait is None else time.monotonic() + wait
-            if not conn.poll(child.IDLE_WAKEUP_S if wait is None else min(wait, child.IDLE_WAKEUP_S)):
+            if not conn.poll(free_memory.wait() if wait is None else min(wait, free_memory.wait())):
                 if retention_due is not None and time.monotonic() >= retention_due:
                     writer.idle()
+                free_memory.quiet()
                 continue
             message = conn.recv_bytes()
             command = message[:1]
             if command == _WRITE:
                 conn.send_bytes(_write(writer, message[1:]))
                 writer.after_batch()
+                free_memory.answered()
             elif command == _STATUS:
                 conn.send_bytes(marshal.dumps(("ok", writer.status())))
             else:  # _CLOSE
