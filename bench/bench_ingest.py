@@ -48,7 +48,8 @@ AGENTS = ["orchestrator", "researcher", "writer", "coder"]
 SERVICE = "bench-agents"
 MIB = 1024 * 1024
 MEMORY_PROBE = Path(__file__).resolve().parent / "memory_probe"
-# Past oracle_api's next malloc_trim (server.FREE_MEMORY_EVERY_S, child.IDLE_WAKEUP_S): the memory it keeps.
+# Past the give-back of freed memory in each of oracle_api's processes (_malloc.give_back_free_memory_every,
+# child.FreeMemoryEvery): the memory it keeps.
 SETTLE_S = 6.0
 
 

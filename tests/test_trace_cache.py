@@ -14,6 +14,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from oracle_fixtures import start_oracle
 from otlp_builders import TRACE_EXPORT, kv
 from telemetron_oracle_api.api.trace_cache import MAX_BYTES, RenderedTraces, rendered
+from telemetron_oracle_api.settings import Settings
 
 TRACE = "00000000000000000000000000ca0e01"
 T0 = time.time_ns() - 60 * 10**9
@@ -92,4 +93,7 @@ def test_the_servers_rendered_trace_budget_follows_its_setting(tmp_path) -> None
     finally:
         running.stop()
         rendered.resize(MAX_BYTES)
-    assert rendered.max_bytes == 16 << 20  # the default
+
+
+def test_the_rendered_trace_budget_outside_a_server_is_the_settings_default() -> None:
+    assert Settings().rendered_trace_cache_mb << 20 == MAX_BYTES

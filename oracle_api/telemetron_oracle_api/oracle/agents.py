@@ -64,7 +64,7 @@ class Lineage:
 
     # ``model`` is opaque here, handed to ``on_model`` untouched: its callback decides the type.
     def __init__(self, limit: int, on_model: Callable[[str, Any, int], None]) -> None:
-        self._agent_of = RecentMap(limit)  # the Oracle's largest map: span ids of the last ``limit`` spans
+        self._agent_of = RecentMap(limit)  # the Oracle's largest map: the last ``limit`` spans placed
         self._orphans: Lru = Lru(max(1, limit // 4))  # parent id -> [(child id, model, time)]
         self._on_model = on_model
 

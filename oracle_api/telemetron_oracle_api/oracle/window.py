@@ -110,7 +110,6 @@ class RecentMap:
     """
 
     def __init__(self, limit: int, generations: int = 8) -> None:
-        self.limit = limit
         self._per_generation = max(1, -(-limit // generations))
         self._kept = generations + 1
         self._generations: list[dict[Hashable, object]] = [{}]
