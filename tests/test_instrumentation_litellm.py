@@ -396,3 +396,29 @@ def test_a_call_id_reused_after_its_end_gets_a_span_of_its_own():
     spans = exporter.get_finished_spans()
     assert [s.status.status_code for s in spans] == [StatusCode.ERROR, StatusCode.UNSET]
     assert callback.open_calls == 0
+
+
+def test_every_value_the_callback_stores_is_what_the_sdks_set_attributes_would_store(cap, provider, monkeypatch):
+    """The callback adds its end attributes in one update, bypassing the SDK's checks
+    (_span_attributes); across chat, stream, embeddings, errors and captured content, each value
+    must already be in the form the SDK stores, or a reader would see other types than the SDK gives."""
+    from opentelemetry.sdk.trace import Span, TracerProvider
+
+    through_sdk = []
+    original = Span.set_attributes
+    monkeypatch.setattr(Span, "set_attributes", lambda span, a: through_sdk.append(span.name) or original(span, a))
+    cap.callback.capture_content = True
+    litellm.completion(**args(provider))
+    for _ in litellm.completion(**args(provider, stream=True)):
+        pass
+    litellm.embedding(model="openai/mock-embed-small", api_base=provider.api_base, api_key=SECRET, input=["a"])
+    with pytest.raises(litellm.RateLimitError):
+        litellm.completion(**args(provider, model="mock-429"))
+    spans = cap.wait_for(lambda s: len(s) == 4)
+    assert not through_sdk  # every end took the one update
+    twin_tracer = TracerProvider().get_tracer("twin")
+    for span in spans:
+        twin = twin_tracer.start_span(span.name)
+        twin.set_attributes(dict(span.attributes))  # what the SDK stores for these values
+        ours = [(k, v, type(v)) for k, v in span.attributes.items()]
+        assert ours == [(k, v, type(v)) for k, v in twin.attributes.items()], span.name

@@ -172,10 +172,11 @@ def test_points_equal_the_sdks_when_values_are_folded_while_recording(delta):
 
 def test_values_waiting_to_be_folded_stay_bounded_between_collections():
     (ours, ours_reader), _ = _pair()
-    _drive(ours, [(CHAT, 0.5, 10, 20)] * (_FOLD_AT * 3))
+    _drive(ours, [(CHAT, 0.5, 10, 20)] * (_FOLD_AT * 3 + 7))
     histograms = ours_reader.genai_histograms
+    assert len(histograms.records) == 7  # queued records are folded whenever _FOLD_AT of them wait
     waiting = [len(s.values) for h in histograms.histograms for s in h.series.values()]
-    assert waiting and max(waiting) < _FOLD_AT
+    assert waiting and max(waiting) == 0  # a fold leaves no value unfolded in a series
 
 
 def test_negative_and_non_finite_values_are_ignored_as_the_sdk_ignores_them():

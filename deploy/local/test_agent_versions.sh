@@ -28,6 +28,7 @@ tests=(
     tests/test_instrumentation_zero_code.py
     tests/test_instrumentation_semconv.py
     tests/test_instrumentation_shutdown.py
+    tests/test_instrumentation_span_attributes.py
 )
 
 uv_venv="$cache/uv-0.13.8"

@@ -97,7 +97,7 @@ def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | Non
             if reason:
                 reasons.append(reason if type(reason) is str else str(reason))
         if reasons:
-            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(reasons)  # the SDK stores a tuple
     usage = fields.get("usage")
     if usage is None:
         if "usage" not in fields and _plain_pydantic_field(type(response), "usage"):

@@ -38,6 +38,7 @@ from ._litellm_data import (
 )
 from ._providers import DEFAULT_SERVERS, OPERATION_BY_CALL_TYPE, PROVIDER_NAMES, REQUEST_PARAM_KEYS, REQUEST_PARAMS
 from ._ratelimit import parse_reset_seconds, rate_limit_attributes
+from ._span_attributes import set_built_attributes
 from ._usage_estimate import estimate_stream_usage
 from .conversation import CONVERSATION_KEY
 from .metrics import BoundMetrics, GenAIMetrics
@@ -298,7 +299,7 @@ class TelemetronLiteLLMCallback(CustomLogger):
                     attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = status
                 record_error(span, error, (api_key or "", kwargs.get("api_key") or ""))
                 bound = self._metrics.with_error(bound, type(error).__name__)
-            span.set_attributes(attributes)
+            set_built_attributes(span, attributes)
             end_ns = (
                 int(end_time.timestamp() * 1e9) if type(end_time) is datetime else to_ns(end_time)
             ) or time.time_ns()

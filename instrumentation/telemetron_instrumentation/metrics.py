@@ -7,10 +7,10 @@ Two ways to record, the same data model and the same OTLP output:
   ``GenAIInMemoryMetricReader`` in ``testing``). The SDK's ``Histogram.record`` copies, validates
   and hashes the attribute set on every record: about 12 µs each, three per LLM call, which was
   the largest part of the callback's cost. Here an attribute set is resolved to its series once
-  (the callback binds one per model and server), and a record appends the value to its series
-  under a lock; values are folded into the buckets in bulk, when a series has gathered
-  ``_FOLD_AT`` of them or a reader collects. The readers add the points to every collection next
-  to the SDK's own metrics.
+  (the callback binds one per model and server), and a record is one append of its values to a
+  queue, without a lock; records are folded into the buckets in bulk, in record order, when
+  ``_FOLD_AT`` of them wait or a reader collects. The readers add the points to every collection
+  next to the SDK's own metrics.
 * **Through the SDK's instruments** with any other MeterProvider (the one ``opentelemetry-instrument``
   sets up, or an application's own).
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 import weakref
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Mapping, Sequence
 from time import time_ns
 from typing import Any, NamedTuple
@@ -58,7 +59,7 @@ SCOPE_NAME = "telemetron_instrumentation"
 CARDINALITY_LIMIT = 2000  # the SDK's default: attribute sets beyond it share one overflow series
 _OVERFLOW = {"otel.metric.overflow": True}
 _INF = float("inf")
-_FOLD_AT = 512  # values a series gathers before the recording thread folds them into its buckets
+_FOLD_AT = 512  # records queued before the recording thread folds them into their buckets
 
 
 class _Interval:
@@ -120,14 +121,40 @@ class GenAIHistograms:
         self.resource = resource or Resource.create()
         self.scope = InstrumentationScope(SCOPE_NAME, __version__)
         self.lock = threading.Lock()
+        # Records waiting to be folded into their series: appended without a lock (a deque's append and
+        # popleft are atomic), folded in record order by whoever holds the lock.
+        self.records: deque = deque()
         self.token_usage = _Histogram(TOKEN_USAGE)
         self.duration = _Histogram(OPERATION_DURATION)
         self.first_chunk = _Histogram(TIME_TO_FIRST_CHUNK)
         self.histograms = (self.token_usage, self.duration, self.first_chunk)
         self._delta_readers = 0  # interval 0 is the cumulative one; delta reader n owns interval n
 
+    def fold_records(self) -> None:
+        """Move the queued records into their series' values (the caller holds ``lock``)."""
+        records = self.records
+        touched: dict[int, BoundMetrics] = {}  # BoundMetrics holds a dict: not hashable itself
+        while records:
+            try:
+                bound, duration_s, input_tokens, output_tokens, first_chunk_s = records.popleft()
+            except IndexError:
+                break
+            # The SDK ignores negative and non-finite values on a histogram; so do we.
+            if 0 <= duration_s < _INF:
+                bound.duration.values.append(duration_s)
+            if input_tokens is not None and input_tokens >= 0:
+                bound.input_tokens.values.append(input_tokens)
+            if output_tokens is not None and output_tokens >= 0:
+                bound.output_tokens.values.append(output_tokens)
+            if first_chunk_s is not None and 0 <= first_chunk_s < _INF:
+                bound.first_chunk.values.append(first_chunk_s)
+            touched[id(bound)] = bound
+        for bound in touched.values():
+            _fold_all(bound)
+
     def add_delta_reader(self) -> int:
         with self.lock:
+            self.fold_records()
             self._delta_readers += 1
             for histogram in self.histograms:
                 for series in histogram.series.values():
@@ -153,6 +180,7 @@ class GenAIHistograms:
         temporality = AggregationTemporality.DELTA if interval else AggregationTemporality.CUMULATIVE
         out = []
         with self.lock:
+            self.fold_records()
             for histogram in self.histograms:
                 points = []
                 for series in histogram.series.values():
@@ -329,21 +357,10 @@ class GenAIMetrics:
             if output_tokens is not None:
                 self._tokens.record(output_tokens, bound.output_tokens)
             return
-        # The SDK ignores negative and non-finite values on a histogram; so do we.
-        duration = bound.duration
-        with h.lock:
-            if 0 <= duration_s < _INF:
-                duration.values.append(duration_s)
-            else:  # rare: keeps every series of this set at most one value longer than its durations
-                _fold_all(bound)
-            if input_tokens is not None and input_tokens >= 0:
-                bound.input_tokens.values.append(input_tokens)
-            if output_tokens is not None and output_tokens >= 0:
-                bound.output_tokens.values.append(output_tokens)
-            if first_chunk_s is not None and 0 <= first_chunk_s < _INF:
-                bound.first_chunk.values.append(first_chunk_s)
-            if len(duration.values) >= _FOLD_AT:
-                _fold_all(bound)
+        h.records.append((bound, duration_s, input_tokens, output_tokens, first_chunk_s))
+        if len(h.records) >= _FOLD_AT:
+            with h.lock:
+                h.fold_records()
 
 
 def _fold_all(bound: BoundMetrics) -> None:
