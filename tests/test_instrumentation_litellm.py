@@ -12,7 +12,7 @@ from mock_llm_provider import MockProviderProcess
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from telemetron_instrumentation import conversation, semconv
-from telemetron_instrumentation._ratelimit import rate_limit_attributes
+from telemetron_instrumentation._ratelimit import _openai_layout, rate_limit_attributes
 from telemetron_instrumentation.litellm_callback import parse_reset_seconds
 from telemetron_instrumentation.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
 from telemetron_instrumentation.testing import capture_globally
@@ -314,6 +314,45 @@ def test_openai_style_rate_limit_headers_give_the_counts_and_the_parsed_resets_i
         (semconv.LLM_RATELIMIT_TOKENS_REMAINING, 1_999_950),
         (semconv.LLM_RATELIMIT_TOKENS_RESET, 360.0),
     ]
+
+
+OPENAI_LAYOUT = {
+    "x_ratelimit_limit_requests": 10000,
+    "x_ratelimit_remaining_requests": 9998,
+    "x_ratelimit_limit_tokens": 2_000_000,
+    "x_ratelimit_remaining_tokens": 1_999_950,
+    "llm_provider-x-ratelimit-reset-requests": "41ms",
+    "llm_provider-x-ratelimit-reset-tokens": "7m0s",
+}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        OPENAI_LAYOUT,
+        {**OPENAI_LAYOUT, "x_ratelimit_reset_requests": 3},  # a parsed reset comes before the raw one
+        {**OPENAI_LAYOUT, "x_ratelimit_limit_tokens": "2000000"},  # a count LiteLLM did not parse
+        {k: v for k, v in OPENAI_LAYOUT.items() if k != "x_ratelimit_remaining_tokens"},
+        {**OPENAI_LAYOUT, "llm_provider-x-ratelimit-reset-tokens": "soon"},  # an unreadable reset
+        {**OPENAI_LAYOUT, "llm_provider-x-ratelimit-reset-tokens": ["7s"]},  # not even a string
+        {
+            "llm_provider-anthropic-ratelimit-requests-limit": "50",
+            "llm_provider-anthropic-ratelimit-tokens-reset": "2026-12-05T00:00:00Z",
+        },
+    ],
+    ids=["openai", "parsed-reset", "unparsed-count", "count-missing", "bad-reset", "list-reset", "anthropic"],
+)
+def test_the_one_pass_read_of_the_usual_headers_sets_what_the_general_loop_sets(headers):
+    from types import MappingProxyType
+
+    for _ in range(2):  # the second time, the reset strings are known
+        through_loop: dict = {}
+        rate_limit_attributes(MappingProxyType(headers), through_loop)  # not a dict: the general loop
+        attributes: dict = {}
+        rate_limit_attributes(headers, attributes)
+        assert list(attributes.items()) == list(through_loop.items())
+    assert attributes
+    assert _openai_layout(headers, {}) is (headers is OPENAI_LAYOUT)  # only the usual layout takes one pass
 
 
 def test_slow_llm_call_has_a_pending_record_at_start_and_heartbeats(cap, provider):

@@ -86,6 +86,9 @@ def int_or_none(value: Any) -> int | None:
 
 
 def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
+    """Set the rate-limit attributes found in LiteLLM's ``additional_headers``, in a fixed order."""
+    if type(headers) is dict and _openai_layout(headers, attributes):
+        return
     get = headers.get
     for attribute, is_count, first, others in _LOOKUPS:
         value = get(first)
@@ -110,6 +113,41 @@ def rate_limit_attributes(headers: Mapping, attributes: dict) -> None:
             if parsed is not None:
                 attributes[attribute] = parsed
                 break
+
+
+def _openai_layout(headers: dict, attributes: dict) -> bool:
+    """What LiteLLM passes on from OpenAI and OpenAI-compatible servers, nearly every call, read
+    straight through: the four counts it parsed (x_ratelimit_*), no parsed resets, and the raw reset
+    headers already in the cache. Sets what the general loop would set, or returns False for the loop.
+    """
+    get = headers.get
+    requests_limit = get("x_ratelimit_limit_requests")
+    requests_remaining = get("x_ratelimit_remaining_requests")
+    tokens_limit = get("x_ratelimit_limit_tokens")
+    tokens_remaining = get("x_ratelimit_remaining_tokens")
+    raw_requests_reset = get("llm_provider-x-ratelimit-reset-requests")
+    raw_tokens_reset = get("llm_provider-x-ratelimit-reset-tokens")
+    if not (
+        type(requests_limit) is int
+        and type(requests_remaining) is int
+        and type(tokens_limit) is int
+        and type(tokens_remaining) is int
+        and type(raw_requests_reset) is str
+        and type(raw_tokens_reset) is str
+        and "x_ratelimit_reset_requests" not in headers
+        and "x_ratelimit_reset_tokens" not in headers
+    ):
+        return False
+    requests_reset, tokens_reset = _RESET_CACHE.get(raw_requests_reset), _RESET_CACHE.get(raw_tokens_reset)
+    if requests_reset is None or tokens_reset is None:  # not parsed yet: the loop parses them and keeps them
+        return False
+    attributes[semconv.LLM_RATELIMIT_REQUESTS_LIMIT] = requests_limit
+    attributes[semconv.LLM_RATELIMIT_REQUESTS_REMAINING] = requests_remaining
+    attributes[semconv.LLM_RATELIMIT_REQUESTS_RESET] = requests_reset
+    attributes[semconv.LLM_RATELIMIT_TOKENS_LIMIT] = tokens_limit
+    attributes[semconv.LLM_RATELIMIT_TOKENS_REMAINING] = tokens_remaining
+    attributes[semconv.LLM_RATELIMIT_TOKENS_RESET] = tokens_reset
+    return True
 
 
 _RESET_CACHE: dict[str, float | None] = {}
