@@ -316,6 +316,52 @@ def test_openai_style_rate_limit_headers_give_the_counts_and_the_parsed_resets_i
     ]
 
 
+def model_response(choices=("stop",), response_id="chatcmpl-1", **usage):
+    from litellm.types.utils import Choices, Message, ModelResponse, Usage
+
+    return ModelResponse(
+        id=response_id,
+        model=MODEL,
+        choices=[Choices(finish_reason=r, index=i, message=Message(content="hi")) for i, r in enumerate(choices)],
+        usage=Usage(**{"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, **usage}),
+    )
+
+
+def response_shapes():
+    from litellm.types.utils import CompletionTokensDetailsWrapper, PromptTokensDetailsWrapper
+
+    return {
+        "plain": model_response(),
+        "zero-details": model_response(
+            prompt_tokens_details=PromptTokensDetailsWrapper(cached_tokens=0),
+            completion_tokens_details=CompletionTokensDetailsWrapper(reasoning_tokens=0),
+        ),
+        "cached": model_response(prompt_tokens_details=PromptTokensDetailsWrapper(cached_tokens=2)),
+        "reasoning": model_response(completion_tokens_details=CompletionTokensDetailsWrapper(reasoning_tokens=5)),
+        "cache-extras": model_response(cache_read_input_tokens=2, cache_creation_input_tokens=1),
+        "two-choices": model_response(choices=("stop", "length")),
+        "no-id": model_response(response_id=""),
+    }
+
+
+@pytest.mark.parametrize("shape", list(response_shapes()))
+def test_the_straight_read_of_a_usual_response_sets_what_the_general_reader_sets(shape, monkeypatch):
+    from telemetron_instrumentation import _litellm_data
+
+    response = response_shapes()[shape]
+    for _ in range(2):  # the second time, the detail types are known
+        attributes: dict = {}
+        found = _litellm_data.response_attributes(response, attributes)
+        with monkeypatch.context() as m:
+            m.setattr(_litellm_data, "_model_response_attributes", lambda *_: None)
+            general: dict = {}
+            assert _litellm_data.response_attributes(response, general) == found
+        assert list(attributes.items()) == list(general.items())
+        assert [type(v) for v in attributes.values()] == [type(v) for v in general.values()]
+    straight = _litellm_data._model_response_attributes(response, {}) is not None
+    assert straight is (shape in ("plain", "zero-details"))  # only the usual shape is read straight through
+
+
 OPENAI_LAYOUT = {
     "x_ratelimit_limit_requests": 10000,
     "x_ratelimit_remaining_requests": 9998,
@@ -445,7 +491,7 @@ def test_every_value_the_callback_stores_is_what_the_sdks_set_attributes_would_s
 
     through_sdk = []
     original = Span.set_attributes
-    monkeypatch.setattr(Span, "set_attributes", lambda span, a: through_sdk.append(span.name) or original(span, a))
+    monkeypatch.setattr(Span, "set_attributes", lambda span, a: through_sdk.append(set(a)) or original(span, a))
     cap.callback.capture_content = True
     litellm.completion(**args(provider))
     for _ in litellm.completion(**args(provider, stream=True)):
@@ -454,7 +500,7 @@ def test_every_value_the_callback_stores_is_what_the_sdks_set_attributes_would_s
     with pytest.raises(litellm.RateLimitError):
         litellm.completion(**args(provider, model="mock-429"))
     spans = cap.wait_for(lambda s: len(s) == 4)
-    assert not through_sdk  # every end took the one update
+    assert all(keys == {semconv.ERROR_TYPE} for keys in through_sdk)  # only record_error's (1.42's set_attribute)
     twin_tracer = TracerProvider().get_tracer("twin")
     for span in spans:
         twin = twin_tracer.start_span(span.name)

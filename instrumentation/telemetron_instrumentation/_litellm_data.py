@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from litellm.types.utils import ModelResponse, Usage
 from pydantic import BaseModel
 
 from . import semconv
@@ -69,6 +70,8 @@ def _plain_pydantic_field(cls: type, key: str) -> bool:
 
 
 _NO_FIELDS: dict = {}
+# LiteLLM's ModelResponse keeps usage among its pydantic extras, not as a field or property.
+_USAGE_IN_EXTRAS = _plain_pydantic_field(ModelResponse, "usage")
 
 
 def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | None, int | None, Any]:
@@ -78,6 +81,10 @@ def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | Non
     their ``__dict__`` and usage in their pydantic extras (one read each; the general lookup only
     when absent).
     """
+    if type(response) is ModelResponse:
+        found = _model_response_attributes(response, attributes)
+        if found is not None:
+            return found
     fields = response if type(response) is dict else getattr(response, "__dict__", None) or _NO_FIELDS
     response_id = fields.get("id") or get(response, "id")
     if response_id:
@@ -111,6 +118,55 @@ def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | Non
         if counts is not None:
             return model, counts[0], counts[1], choices
     input_tokens, output_tokens = _any_usage_attributes(usage, attributes)
+    return model, input_tokens, output_tokens, choices
+
+
+def _model_response_attributes(response: Any, attributes: dict) -> tuple[str, int, int, list] | None:
+    """Nearly every chat call: LiteLLM's ModelResponse with one choice and LiteLLM's Usage, no cache or
+    reasoning tokens. Read straight through (about 2 µs less a call than the general reader, in
+    context); sets what the general reader would set, or sets nothing and returns None for it.
+    """
+    fields = response.__dict__
+    if "usage" in fields or not _USAGE_IN_EXTRAS:
+        return None
+    response_id, model, choices = fields.get("id"), fields.get("model"), fields.get("choices")
+    usage = (response.__pydantic_extra__ or _NO_FIELDS).get("usage")
+    if not (
+        type(response_id) is str
+        and response_id
+        and type(model) is str
+        and model
+        and type(choices) is list
+        and len(choices) == 1
+        and type(usage) is Usage
+    ):
+        return None
+    reason = (getattr(choices[0], "__dict__", None) or _NO_FIELDS).get("finish_reason")
+    counts = usage.__dict__
+    input_tokens, output_tokens = counts.get("prompt_tokens"), counts.get("completion_tokens")
+    prompt, completion = counts.get("prompt_tokens_details"), counts.get("completion_tokens_details")
+    if not (
+        type(reason) is str
+        and reason
+        and type(input_tokens) is int
+        and type(output_tokens) is int
+        and not usage.__pydantic_extra__  # where other providers' cache counts are
+        and (prompt is None or _PLAIN_MODELS.get(type(prompt)))
+        and (completion is None or _PLAIN_MODELS.get(type(completion)))
+    ):
+        return None
+    prompt_details = prompt.__dict__ if prompt is not None else _NO_FIELDS
+    if (
+        prompt_details.get("cached_tokens")
+        or prompt_details.get("cache_creation_tokens")
+        or (completion is not None and completion.__dict__.get("reasoning_tokens"))
+    ):
+        return None
+    attributes[semconv.GEN_AI_RESPONSE_ID] = response_id
+    attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
+    attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = (reason,)
+    attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+    attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
     return model, input_tokens, output_tokens, choices
 
 
