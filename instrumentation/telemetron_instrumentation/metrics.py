@@ -134,11 +134,8 @@ class GenAIHistograms:
         """Move the queued records into their series' values (the caller holds ``lock``)."""
         records = self.records
         touched: dict[int, BoundMetrics] = {}  # BoundMetrics holds a dict: not hashable itself
-        while records:
-            try:
-                bound, duration_s, input_tokens, output_tokens, first_chunk_s = records.popleft()
-            except IndexError:
-                break
+        while records:  # recording threads only append meanwhile; the lock keeps other folds out
+            bound, duration_s, input_tokens, output_tokens, first_chunk_s = records.popleft()
             # The SDK ignores negative and non-finite values on a histogram; so do we.
             if 0 <= duration_s < _INF:
                 bound.duration.values.append(duration_s)
