@@ -1,6 +1,7 @@
 """Adding the callback's attributes to its span in one update stores what the SDK's set_attributes stores."""
 
 import logging
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
@@ -8,8 +9,8 @@ from opentelemetry.sdk.version import __version__ as sdk_version
 from telemetron_instrumentation import _span_attributes
 from telemetron_instrumentation._span_attributes import set_built_attributes
 
-AT_START = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "server.port": 443}
-AT_END = {
+AT_START: dict[str, Any] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "server.port": 443}
+AT_END: dict[str, Any] = {
     "gen_ai.response.id": "chatcmpl-1",
     "gen_ai.response.finish_reasons": ("stop", "length"),
     "gen_ai.usage.input_tokens": 8,
