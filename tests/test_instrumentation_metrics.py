@@ -265,3 +265,40 @@ def test_every_value_lands_in_the_bucket_the_sdk_puts_it_in(boundaries):
     assert points == {k: v for k, v in _points(sdk_reader).items() if k[0] == name}
     [(count, _, buckets, bounds, _, _)] = points.values()
     assert bounds == boundaries and count == len(values) and all(buckets)  # every bucket got a value
+
+
+def test_records_from_many_threads_during_collections_are_all_counted_once():
+    """Records are appended without a lock while delta collections fold them: none lost or doubled."""
+    import threading
+
+    (ours, ours_reader), _ = _pair(delta=True)
+    bound = ours.bind(CHAT)
+    per_thread, threads = 20 * _FOLD_AT + 11, 4
+    counted = []
+    done = threading.Event()
+
+    def collect_until_done():
+        while not done.is_set():
+            counted.append(_duration_count(ours_reader))
+
+    def record():
+        for i in range(per_thread):
+            ours.record(bound, 0.1 + i % 7, 3, 4)
+
+    collector = threading.Thread(target=collect_until_done)
+    collector.start()
+    workers = [threading.Thread(target=record) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    done.set()
+    collector.join()
+    counted.append(_duration_count(ours_reader))
+    assert sum(counted) == per_thread * threads
+    assert len(counted) > 2  # collections did run while records were coming in
+
+
+def _duration_count(reader) -> int:
+    points = _points(reader)
+    return sum(v[0] for k, v in points.items() if k[0] == semconv.METRIC_OPERATION_DURATION)
