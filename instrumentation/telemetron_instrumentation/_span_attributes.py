@@ -2,7 +2,7 @@
 
 The SDK's ``Span.set_attributes`` checks every value again (its type, a sequence made a tuple,
 the length limit) and stores the keys one at a time: with LiteLLM's data cold in the caches that
-was about 9 µs of the callback's cost per call (``bench/bench_callback_overhead.py``), as much
+was about 8 µs of the callback's cost per call (``bench/bench_callback_overhead.py``), as much
 as the rest of its own work. The callback's values are already what the SDK would store: str,
 bool, int, float and tuples of str. So on an SDK whose span internals this was checked against
 (``tests/test_instrumentation_litellm.py`` at both ends of the supported range), with no value
