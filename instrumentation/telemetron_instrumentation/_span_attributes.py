@@ -5,10 +5,10 @@ the length limit) and stores the keys one at a time: with LiteLLM's data cold in
 was about 8 µs of the callback's cost per call (``bench/bench_callback_overhead.py``), as much
 as the rest of its own work. The callback's values are already what the SDK would store: str,
 bool, int, float and tuples of str. So on an SDK whose span internals this was checked against
-(``tests/test_instrumentation_litellm.py`` at both ends of the supported range), with no value
-length limit set, room under the attribute count limit and no key already on the span, they go
-into the span's attribute dict at once, under that dict's own lock. Everything else takes the
-SDK's path, which stores the same values.
+(``tests/test_instrumentation_span_attributes.py`` and ``test_instrumentation_litellm.py``, at
+both ends of the supported range), with no value length limit set, room under the attribute count
+limit and no key already on the span, they go into the span's attribute dict at once, under that
+dict's own lock. Everything else takes the SDK's path, which stores the same values.
 """
 
 from __future__ import annotations
