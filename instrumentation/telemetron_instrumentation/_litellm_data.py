@@ -81,7 +81,7 @@ def response_attributes(response: Any, attributes: dict) -> tuple[Any, int | Non
     their ``__dict__`` and usage in their pydantic extras (one read each; the general lookup only
     when absent).
     """
-    if type(response) is ModelResponse:
+    if _USAGE_IN_EXTRAS and type(response) is ModelResponse:
         found = _model_response_attributes(response, attributes)
         if found is not None:
             return found
@@ -127,7 +127,7 @@ def _model_response_attributes(response: Any, attributes: dict) -> tuple[str, in
     context); sets what the general reader would set, or sets nothing and returns None for it.
     """
     fields = response.__dict__
-    if "usage" in fields or not _USAGE_IN_EXTRAS:
+    if "usage" in fields:
         return None
     response_id, model, choices = fields.get("id"), fields.get("model"), fields.get("choices")
     usage = (response.__pydantic_extra__ or _NO_FIELDS).get("usage")

@@ -68,9 +68,6 @@ class Lineage:
         self._orphans: Lru = Lru(max(1, limit // 4))  # parent id -> [(child id, model, time)]
         self._on_model = on_model
 
-    def agent_of(self, trace_id: str, span_id: str | None) -> str | None:
-        return self._agent_of.get(id_key(trace_id, span_id)) if span_id else None
-
     def place(
         self,
         trace_id: str,
@@ -87,12 +84,12 @@ class Lineage:
         ``key`` is ``id_key(trace_id, span_id)`` when the caller has it: the Oracle's record of spans
         already folded in holds the same int, so the two share it (8 MiB for 200,000 spans).
         """
-        agent = own_agent or self.agent_of(trace_id, parent_id)
+        parent_key = id_key(trace_id, parent_id) if parent_id else None
+        agent = own_agent or (self._agent_of.get(parent_key) if parent_key is not None else None)
         if key is None:
             key = id_key(trace_id, span_id)
         if agent is None:
-            if parent_id:
-                parent_key = id_key(trace_id, parent_id)
+            if parent_key is not None:
                 waiting = self._orphans.get(parent_key)
                 if waiting is None:
                     self._orphans.put(parent_key, [(key, model, t_ns)])

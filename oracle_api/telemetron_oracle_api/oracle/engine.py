@@ -180,7 +180,7 @@ class Oracle:
             if span.is_handoff:
                 self._handoff(span, span.span_id, agent)
             else:
-                self.tools.ended(span, agent or lineage.agent_of(span.trace_id, span.parent_span_id))
+                self.tools.ended(span, agent)  # None: place() found no agent for the parent either
         elif is_llm_span(span):
             model_key = self.llm.ended(span)
             agent = lineage.place(
