@@ -1,6 +1,6 @@
 """Nothing acknowledged is lost: numbered spans through a whole stack (Kafka, the Collector,
-oracle_api on free ports) while each process is SIGKILLed and restarted in turn, and while the
-pipeline is filled past what oracle_api can drain.
+oracle_api on free ports) while each process is SIGKILLed and restarted in turn, and while oracle_api
+stalls until a backlog is queued, then takes it as fast as it can beside new spans.
 
 "Acknowledged" means the Collector answered the export with success; tests/numbered_load.py's
 sender records those sequence numbers and retries the rest, as an SDK does. The longer version
@@ -9,6 +9,8 @@ with repeated kills and a set overload rate is bench/bench_faults.py.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +29,16 @@ MIB = 1024 * 1024
 # the Kafka queues' (4 + 1) * 8,192 is more than oracle_api's (8 + 1) * 4,096.
 IN_FLIGHT_SPANS_PER_QUEUE = (4 + 1) * 8192
 # bench/bench_faults.py's overload (1.5M spans, 193 MiB queued) peaked at 344 MiB RSS for oracle_api
-# (its decoder and writer processes added in) and 591 MiB for the Collector, 379 MiB of it outside
-# its memory-mapped queue files (README, "Benchmarks"). This test queues less, so its peaks are lower.
+# (its decoder and writer processes added in) and 591 MiB for the Collector (README, "Benchmarks").
+# This test queues less, so its peaks are lower.
 ORACLE_API_RSS_BOUND = 400 * MIB
 COLLECTOR_RSS_BOUND = 600 * MIB
+# The fault stack's Collector runs with Go's soft memory limit (GOMEMLIMIT) this low: Go then
+# collects to stay under it for as long as what the Collector holds live fits, so outside its
+# memory-mapped queue files it stays near it however far oracle_api falls behind, unless the backlog
+# is held in the heap. At the default (60% of memory_limiter's 1024 MiB), GOGC=200 alone paces Go's
+# collector below 614 MiB, and a peak there says nothing about the queue.
+COLLECTOR_GO_MEMORY_LIMIT_MIB = 300
 COLLECTOR_ANON_RSS_BOUND = 400 * MIB
 
 
@@ -39,7 +47,11 @@ def fault_stack(
     tmp_path_factory: pytest.TempPathFactory, collector_binary: Path, kafka_libs: Path
 ) -> Iterator[stack.Stack]:
     """A stack of its own (the session's broker is shared, so it must not be killed)."""
-    config = stack.StackConfig.on_free_ports(tmp_path_factory.mktemp("faults"), with_mock_provider=False)
+    config = stack.StackConfig.on_free_ports(
+        tmp_path_factory.mktemp("faults"),
+        with_mock_provider=False,
+        collector_go_memory_limit_mib=COLLECTOR_GO_MEMORY_LIMIT_MIB,
+    )
     with stack.Stack(config, collector_binary=collector_binary, kafka_libs=kafka_libs) as running:
         yield running
 
@@ -138,9 +150,18 @@ def test_overload_keeps_memory_bounded_and_delivers_everything_after(fault_stack
     with PeakRss(pids) as rss:
         sender = NumberedSender(_collector_endpoint(fault_stack), per_request=500, threads=4).start()
         try:
-            # Past capacity: the Collector acknowledges faster than oracle_api commits, so its
-            # queue towards oracle_api grows on disk.
-            wait_for(lambda: queued() > 64 * MIB, 180, "64 MiB queued on disk towards oracle_api")
+            # oracle_api falls behind: stopped, it answers nothing, while the Collector goes on
+            # acknowledging and its queue towards oracle_api grows on disk. (A sender outrunning
+            # oracle_api's commits is the same fault, but on two cores it does not reliably outrun it.)
+            stalled = oracle.pid
+            assert stalled is not None
+            os.kill(stalled, signal.SIGSTOP)
+            try:
+                wait_for(lambda: queued() > 64 * MIB, 180, "64 MiB queued on disk towards oracle_api")
+            finally:
+                os.kill(stalled, signal.SIGCONT)
+            # Past capacity: the Collector sends the backlog as fast as oracle_api takes it, beside new spans.
+            sender.wait_acked(sender.acked_count + 50_000, 120, "while oracle_api takes the backlog")
         finally:
             sender.stop()
         stored = wait_stored(oracle.config.db_path, sender, timeout=300)

@@ -190,5 +190,6 @@ def test_the_collector_runs_with_gos_collector_paced_unless_the_environment_says
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
     monkeypatch.setenv("TELEMETRON_COLLECTOR_MEMORY_LIMIT_MIB", "2000")
     assert stack._go_memory_env() == {"GOGC": "200", "GOMEMLIMIT": "1200MiB"}
+    assert stack._go_memory_env(300) == {"GOGC": "200", "GOMEMLIMIT": "300MiB"}
     monkeypatch.setenv("GOGC", "100")
     assert stack._go_memory_env()["GOGC"] == "100"

@@ -484,6 +484,8 @@ class CollectorConfig:
     oracle_endpoint: str = "127.0.0.1:4319"
     # oracle_api's TELEMETRON_API_TOKEN, sent on exports to it; None: whatever the environment says.
     api_token: str | None = None
+    # Go's soft memory limit (GOMEMLIMIT) for the Collector; None: _go_memory_env's.
+    go_memory_limit_mib: int | None = None
     log_level: str = "info"
     start_timeout: float = 30.0
 
@@ -519,17 +521,18 @@ class CollectorConfig:
         }
 
 
-def _go_memory_env() -> dict[str, str]:
-    """Go's garbage collector for the Collector, unless the environment sets its own.
+def _go_memory_env(go_memory_limit_mib: int | None = None) -> dict[str, str]:
+    """Go's garbage collector for the Collector, unless the config or the environment sets its own.
 
     Go's default (GOGC=100) collected so often that the Collector spent about a third of its CPU on it
     at 10k spans/s; GOGC=200 lets the heap grow further between collections, and GOMEMLIMIT at 60% of
     the memory_limiter's limit makes Go collect harder before that processor starts refusing data.
     """
     limit_mib = int(os.environ.get("TELEMETRON_COLLECTOR_MEMORY_LIMIT_MIB", "1024"))
+    go_limit = os.environ.get("GOMEMLIMIT", f"{limit_mib * 6 // 10}MiB")
     return {
         "GOGC": os.environ.get("GOGC", "200"),
-        "GOMEMLIMIT": os.environ.get("GOMEMLIMIT", f"{limit_mib * 6 // 10}MiB"),
+        "GOMEMLIMIT": go_limit if go_memory_limit_mib is None else f"{go_memory_limit_mib}MiB",
     }
 
 
@@ -563,7 +566,7 @@ class Collector(LocalProcess):
         config.storage_dir.mkdir(parents=True, exist_ok=True)
         files = [str(config.config_file), *map(str, config.overlays)]
         return [str(config.binary), *(arg for f in files for arg in ("--config", f))], _child_env(
-            config.env() | _go_memory_env()
+            config.env() | _go_memory_env(config.go_memory_limit_mib)
         )
 
     def wait_ready(self, process: ManagedProcess) -> None:
@@ -826,6 +829,7 @@ class StackConfig:
     mock_provider_port: int = 8089
     with_oracle_api: bool = True
     with_mock_provider: bool = True
+    collector_go_memory_limit_mib: int | None = None  # None: CollectorConfig's default
     python: str = sys.executable
 
     @classmethod
@@ -891,6 +895,7 @@ class Stack:
                 metrics_port=config.collector_metrics_port,
                 kafka_brokers=self.kafka.bootstrap,
                 oracle_endpoint=self.oracle_api.config.grpc_endpoint,
+                go_memory_limit_mib=config.collector_go_memory_limit_mib,
             ),
             log_path=config.logs_dir / "collector.log",
         )
