@@ -28,9 +28,9 @@ MIB = 1024 * 1024
 # exporting plus the one being filled (collector-config/otelcol.yaml), of at most max_size spans;
 # the Kafka queues' (4 + 1) * 8,192 is more than oracle_api's (8 + 1) * 4,096.
 IN_FLIGHT_SPANS_PER_QUEUE = (4 + 1) * 8192
-# bench/bench_faults.py's overload (1.5M spans, 193 MiB queued) peaked at 344 MiB RSS for oracle_api
-# (its decoder and writer processes added in) and 591 MiB for the Collector (README, "Benchmarks").
-# This test queues less, so its peaks are lower.
+# bench/bench_faults.py's overload (1.43M spans, 66 MiB queued; earlier 193 MiB) peaked at 292 MiB RSS
+# for oracle_api (its decoder and writer processes added in; earlier 344) and 474 MiB for the
+# Collector (earlier 591; README, "Benchmarks").
 ORACLE_API_RSS_BOUND = 400 * MIB
 COLLECTOR_RSS_BOUND = 600 * MIB
 # The fault stack's Collector runs with Go's soft memory limit (GOMEMLIMIT) this low: Go then
