@@ -143,6 +143,8 @@ def test_overload_keeps_memory_bounded_and_delivers_everything_after(fault_stack
             data_type="traces",
         )
 
+    environ = Path(f"/proc/{collector.pid}/environ").read_text().split("\0")
+    assert f"GOMEMLIMIT={COLLECTOR_GO_MEMORY_LIMIT_MIB}MiB" in environ
     pids = {
         "oracle_api": lambda: oracle.pid,
         "collector": lambda: collector.pid,

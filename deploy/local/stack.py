@@ -528,12 +528,12 @@ def _go_memory_env(go_memory_limit_mib: int | None = None) -> dict[str, str]:
     at 10k spans/s; GOGC=200 lets the heap grow further between collections, and GOMEMLIMIT at 60% of
     the memory_limiter's limit makes Go collect harder before that processor starts refusing data.
     """
-    limit_mib = int(os.environ.get("TELEMETRON_COLLECTOR_MEMORY_LIMIT_MIB", "1024"))
-    go_limit = os.environ.get("GOMEMLIMIT", f"{limit_mib * 6 // 10}MiB")
-    return {
-        "GOGC": os.environ.get("GOGC", "200"),
-        "GOMEMLIMIT": go_limit if go_memory_limit_mib is None else f"{go_memory_limit_mib}MiB",
-    }
+    if go_memory_limit_mib is None:
+        limit_mib = int(os.environ.get("TELEMETRON_COLLECTOR_MEMORY_LIMIT_MIB", "1024"))
+        go_limit = os.environ.get("GOMEMLIMIT", f"{limit_mib * 6 // 10}MiB")
+    else:
+        go_limit = f"{go_memory_limit_mib}MiB"
+    return {"GOGC": os.environ.get("GOGC", "200"), "GOMEMLIMIT": go_limit}
 
 
 class Collector(LocalProcess):
