@@ -309,6 +309,12 @@ def ended(pid: int) -> bool:
     return fields is None or fields[0] == "Z"
 
 
+def process_environ(pid: int) -> dict[str, str]:
+    """The environment a running process was started with."""
+    items = Path(f"/proc/{pid}/environ").read_text().split("\0")
+    return dict(item.split("=", 1) for item in items if "=" in item)
+
+
 def own_rss_bytes(pid: int, field: str = "VmRSS") -> int:
     try:
         with open(f"/proc/{pid}/status") as status:

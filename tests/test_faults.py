@@ -19,7 +19,16 @@ import httpx
 import pytest
 import stack
 import yaml
-from numbered_load import ERROR_EVERY, NumberedSender, PeakRss, collector_metric, kafka_seqs, wait_for, wait_stored
+from numbered_load import (
+    ERROR_EVERY,
+    NumberedSender,
+    PeakRss,
+    collector_metric,
+    kafka_seqs,
+    process_environ,
+    wait_for,
+    wait_stored,
+)
 
 pytestmark = pytest.mark.pipeline
 
@@ -143,8 +152,8 @@ def test_overload_keeps_memory_bounded_and_delivers_everything_after(fault_stack
             data_type="traces",
         )
 
-    environ = Path(f"/proc/{collector.pid}/environ").read_text().split("\0")
-    assert f"GOMEMLIMIT={COLLECTOR_GO_MEMORY_LIMIT_MIB}MiB" in environ
+    assert collector.pid is not None
+    assert process_environ(collector.pid)["GOMEMLIMIT"] == f"{COLLECTOR_GO_MEMORY_LIMIT_MIB}MiB"
     pids = {
         "oracle_api": lambda: oracle.pid,
         "collector": lambda: collector.pid,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 import stack
 from confluent_kafka import Message, Producer
+from numbered_load import process_environ
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from opentelemetry.sdk.resources import Resource
@@ -181,9 +182,7 @@ def test_the_collector_runs_with_gos_collector_paced_unless_the_environment_says
     collector: stack.Collector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert collector.pid is not None
-    environ = dict(
-        item.split("=", 1) for item in Path(f"/proc/{collector.pid}/environ").read_text().split("\0") if "=" in item
-    )
+    environ = process_environ(collector.pid)
     expected = stack._go_memory_env()
     assert (environ.get("GOGC"), environ.get("GOMEMLIMIT")) == (expected["GOGC"], expected["GOMEMLIMIT"])
     monkeypatch.delenv("GOGC", raising=False)

@@ -84,8 +84,11 @@ class Lineage:
         ``key`` is ``id_key(trace_id, span_id)`` when the caller has it: the Oracle's record of spans
         already folded in holds the same int, so the two share it (8 MiB for 200,000 spans).
         """
-        parent_key = id_key(trace_id, parent_id) if parent_id else None
-        agent = own_agent or (self._agent_of.get(parent_key) if parent_key is not None else None)
+        agent = own_agent or None
+        parent_key = None  # computed only when the parent must name the agent
+        if agent is None and parent_id:
+            parent_key = id_key(trace_id, parent_id)
+            agent = self._agent_of.get(parent_key)
         if key is None:
             key = id_key(trace_id, span_id)
         if agent is None:
